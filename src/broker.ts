@@ -1,0 +1,102 @@
+// The composition root: opens the store, resolves secrets, and wires the domain services from one
+// validated configuration. The HTTP layer and the CLI both start from here.
+import type { Config } from './config/load.js';
+import { DEV_ISSUER_PATH, DEV_OPERATOR_AUDIENCE, DevIssuer } from './identity/dev-issuer.js';
+import { createOperatorAuthenticator, type OperatorAuthenticator } from './identity/operators.js';
+import { type Clock, systemClock } from './lib/clock.js';
+import { PrincipalRepository } from './principals/repository.js';
+import { resolveSecretBox, type SecretBox } from './secrets/index.js';
+import { openStore, type Store } from './store/index.js';
+
+export interface Broker {
+  readonly config: Config;
+  readonly clock: Clock;
+  readonly store: Store;
+  readonly secrets: SecretBox;
+  readonly principals: PrincipalRepository;
+  readonly authenticateOperator: OperatorAuthenticator;
+  /** Present in demo mode only. */
+  readonly devIssuer: DevIssuer | undefined;
+  /** Messages the CLI prints at start (demo warnings). */
+  readonly notices: readonly string[];
+  close(): Promise<void>;
+}
+
+export interface BrokerOptions {
+  readonly clock?: Clock;
+  /** Use this store instead of opening the configured one (tests). Closed with the broker. */
+  readonly store?: Store;
+}
+
+/** Base URL the broker is reachable at (configured, or derived from host and port). */
+export function publicUrl(config: Config): string {
+  return (config.server.publicUrl ?? `http://${config.server.host}:${config.server.port}`).replace(/\/$/, '');
+}
+
+export const DEMO_HUMANS = [
+  { id: 'alice', displayName: 'Alice Admin', roles: ['admin'] },
+  { id: 'bob', displayName: 'Bob Support Lead', roles: ['approver', 'support-lead'] },
+  { id: 'carol', displayName: 'Carol Finance', roles: ['approver', 'finance'] },
+] as const;
+
+export async function createBroker(config: Config, options: BrokerOptions = {}): Promise<Broker> {
+  const clock = options.clock ?? systemClock;
+  const notices: string[] = [];
+  const { box, demoKeyFile } = resolveSecretBox(config);
+  if (demoKeyFile !== undefined) {
+    notices.push(`DEMO MODE: secrets are encrypted with a development master key in ${demoKeyFile}. Set MANDATE_MASTER_KEY for real use.`);
+  }
+  const store = options.store ?? openStore(config);
+  try {
+    await store.migrate();
+    const principals = new PrincipalRepository(store, clock);
+    let devIssuer: DevIssuer | undefined;
+    let issuer = config.operators.issuer;
+    let jwks: URL | { keys: object[] } | 'discover' | undefined;
+    if (config.mode === 'demo') {
+      devIssuer = await DevIssuer.open(config.dataDir, `${publicUrl(config)}${DEV_ISSUER_PATH}`, clock);
+      notices.push('DEMO MODE: the development OIDC issuer signs operator tokens from a key in the data folder. Development only.');
+      if (issuer === undefined) {
+        issuer = {
+          issuer: devIssuer.issuer,
+          audience: DEV_OPERATOR_AUDIENCE,
+          rolesClaim: 'roles',
+          algorithms: ['EdDSA'],
+          clockToleranceSeconds: 30,
+        };
+        jwks = devIssuer.jwks;
+      }
+      await seedDemo(principals);
+    }
+    if (issuer !== undefined && jwks === undefined) {
+      jwks = issuer.jwksUri === undefined ? 'discover' : new URL(issuer.jwksUri);
+    }
+    const authenticateOperator = createOperatorAuthenticator({
+      issuer: issuer === undefined || jwks === undefined ? undefined : { ...issuer, jwks },
+      bootstrapTokenSha256: config.secrets.bootstrapTokenSha256,
+      clock,
+    });
+    return {
+      config,
+      clock,
+      store,
+      secrets: box,
+      principals,
+      authenticateOperator,
+      devIssuer,
+      notices,
+      close: () => store.close(),
+    };
+  } catch (err) {
+    await store.close().catch(() => {});
+    throw err;
+  }
+}
+
+async function seedDemo(principals: PrincipalRepository): Promise<void> {
+  for (const human of DEMO_HUMANS) {
+    if ((await principals.get(human.id)) === undefined) {
+      await principals.create({ ...human, roles: [...human.roles], actorType: 'human' });
+    }
+  }
+}

@@ -1,0 +1,116 @@
+// Loads the configuration once: read file, parse, validate strictly, resolve paths and secrets from
+// the environment, deep-freeze. Nothing below this module reads process.env.
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import type { z } from 'zod';
+import { ConfigError } from '../errors/index.js';
+import { deepFreeze } from '../lib/freeze.js';
+import { sha256Hex } from '../lib/hash.js';
+import { type ConfigInput, configSchema } from './schema.js';
+
+type Parsed = z.output<typeof configSchema>;
+
+export interface ResolvedSecrets {
+  /** Raw master key spec (`kid:base64,...`), parsed by secrets/. Undefined when not provided. */
+  readonly masterKey: string | undefined;
+  readonly bootstrapTokenSha256: string | undefined;
+}
+
+export type Config = Readonly<
+  Parsed & {
+    /** Absolute data folder. */
+    dataDir: string;
+    /** Where the file came from, for messages; undefined when built in code. */
+    source: string | undefined;
+    secrets: ResolvedSecrets;
+  }
+>;
+
+export interface LoadOptions {
+  /** Environment to read secret overrides from (the CLI passes process.env). */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Base folder for relative paths when no file is given. */
+  readonly cwd?: string;
+}
+
+/** Reads, validates and freezes a configuration file (YAML or JSON). */
+export function loadConfigFile(path: string, options: LoadOptions = {}): Config {
+  return buildConfig(readConfigFile(path), { ...options, cwd: dirname(resolve(path)) }, path);
+}
+
+/** Reads and parses a configuration file without validating it (the CLI merges flags first). */
+export function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(
+      'ERR_CONFIG_UNREADABLE',
+      `cannot read configuration file ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
+    );
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text, { uniqueKeys: true }) ?? {};
+  } catch (err) {
+    throw new ConfigError('ERR_CONFIG_PARSE', `${path}: ${(err as Error).message.split('\n')[0]}`);
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new ConfigError('ERR_CONFIG_INVALID', `${path}: the configuration must be a mapping`);
+  }
+  return raw as Record<string, unknown>;
+}
+
+/** Validates a configuration object built in code (tests, demo defaults). */
+export function buildConfig(raw: unknown, options: LoadOptions = {}, source?: string): Config {
+  const result = configSchema.safeParse(raw ?? {});
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    if (issue === undefined) throw new ConfigError('ERR_CONFIG_INVALID', 'configuration is invalid');
+    const base = issue.path.map(String);
+    if (issue.code === 'unrecognized_keys') {
+      const key = [...base, issue.keys[0] ?? '?'].join('.');
+      throw new ConfigError('ERR_CONFIG_UNKNOWN_KEY', `unknown configuration key "${key}"`, { details: { path: key } });
+    }
+    const key = base.join('.') || '(root)';
+    throw new ConfigError('ERR_CONFIG_INVALID', `invalid configuration at "${key}": ${issue.message}`, {
+      details: { path: key },
+    });
+  }
+  const env = options.env ?? {};
+  const parsed = result.data;
+  const cwd = options.cwd ?? process.cwd();
+  const databaseUrl = nonEmpty(env.MANDATE_DATABASE_URL) ?? parsed.store.postgres.url;
+  if (parsed.store.driver === 'postgres' && databaseUrl === undefined) {
+    throw new ConfigError('ERR_CONFIG_INVALID', 'store.driver is postgres but neither store.postgres.url nor MANDATE_DATABASE_URL is set', {
+      details: { path: 'store.postgres.url' },
+    });
+  }
+  const dataDir = resolve(cwd, parsed.dataDir);
+  const bootstrapToken = nonEmpty(env.MANDATE_BOOTSTRAP_TOKEN);
+  if (bootstrapToken !== undefined && bootstrapToken.length < 32) {
+    throw new ConfigError('ERR_CONFIG_INVALID', 'MANDATE_BOOTSTRAP_TOKEN must be at least 32 characters');
+  }
+  const config = {
+    ...parsed,
+    dataDir,
+    source,
+    store: {
+      ...parsed.store,
+      sqlite: { ...parsed.store.sqlite, path: resolve(dataDir, parsed.store.sqlite.path ?? 'mandate.db') },
+      postgres: { ...parsed.store.postgres, url: databaseUrl },
+    },
+    secrets: {
+      masterKey: nonEmpty(env.MANDATE_MASTER_KEY),
+      bootstrapTokenSha256: bootstrapToken !== undefined ? sha256Hex(bootstrapToken) : parsed.operators.bootstrapTokenSha256,
+    },
+  };
+  return deepFreeze(config) as Config;
+}
+
+export type { ConfigInput };
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === '' ? undefined : value.trim();
+}

@@ -1,0 +1,111 @@
+// The configuration schema: every key, its type, its default and why, in one place.
+// docs/configuration.md is generated from this file (`npm run docs:config`) and a test fails when
+// it is stale. Objects are strict: an unknown key is an error naming its path.
+import { z } from 'zod';
+
+const port = z.number().int().min(0).max(65535);
+
+const server = z
+  .strictObject({
+    host: z.string().min(1).default('127.0.0.1').describe('Address to listen on. Loopback by default: expose deliberately.'),
+    port: port.default(8080).describe('TCP port to listen on; 0 picks a free port.'),
+    publicUrl: z.url().optional().describe('External base URL (issuer, metadata, console links). Defaults to http://HOST:PORT.'),
+    bodyLimitBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(64 * 1024 * 1024)
+      .default(1024 * 1024)
+      .describe('Largest accepted request body; larger bodies get 413 ERR_BODY_TOO_LARGE.'),
+    trustProxy: z.boolean().default(false).describe('Trust X-Forwarded-* headers (only behind your own proxy).'),
+    shutdownGraceMs: z
+      .number()
+      .int()
+      .min(0)
+      .default(10_000)
+      .describe('On SIGTERM, how long in-flight requests may take before the process exits.'),
+  })
+  .prefault({});
+
+const sqlite = z
+  .strictObject({
+    path: z.string().min(1).optional().describe('SQLite database file. Defaults to DATA_DIR/mandate.db. The folder is created if missing.'),
+    busyTimeoutMs: z.number().int().min(0).default(5000).describe('How long a writer waits for the file lock.'),
+  })
+  .prefault({});
+
+const postgres = z
+  .strictObject({
+    url: z.string().optional().describe('PostgreSQL connection URL. Secret: prefer the MANDATE_DATABASE_URL environment variable.'),
+    schema: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a lowercase SQL identifier')
+      .default('public')
+      .describe('Schema holding Mandate tables; created if missing.'),
+    poolMax: z.number().int().min(1).max(200).default(10).describe('Largest number of pooled connections per replica.'),
+    connectTimeoutMs: z.number().int().min(100).default(5000).describe('Give up connecting after this long.'),
+  })
+  .prefault({});
+
+const store = z
+  .strictObject({
+    driver: z
+      .enum(['sqlite', 'postgres'])
+      .default('sqlite')
+      .describe('sqlite: embedded, one process. postgres: shared by any number of replicas.'),
+    sqlite,
+    postgres,
+  })
+  .prefault({});
+
+const operatorIssuer = z.strictObject({
+  issuer: z.url().describe('OIDC issuer of human operators (exact `iss`).'),
+  audience: z.string().min(1).describe('Required `aud` of operator tokens.'),
+  jwksUri: z.url().optional().describe('JWKS URL; defaults to discovery from the issuer.'),
+  rolesClaim: z.string().min(1).default('roles').describe('Claim holding the operator roles (array or space-separated).'),
+  algorithms: z
+    .array(z.enum(['EdDSA', 'ES256', 'ES384', 'RS256', 'PS256']))
+    .min(1)
+    .default(['EdDSA', 'ES256', 'RS256'])
+    .describe('Accepted signature algorithms; anything else is rejected before verification.'),
+  clockToleranceSeconds: z.number().int().min(0).max(300).default(30).describe('Leeway for exp/nbf/iat.'),
+});
+
+const operators = z
+  .strictObject({
+    issuer: operatorIssuer.optional().describe('Human operator identity provider. Demo mode uses the development issuer.'),
+    bootstrapTokenSha256: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/, 'hex SHA-256')
+      .optional()
+      .describe(
+        'SHA-256 (hex) of a bootstrap admin token for first setup. Or set MANDATE_BOOTSTRAP_TOKEN; the token itself never goes in this file.',
+      ),
+  })
+  .prefault({});
+
+export const configSchema = z.strictObject({
+  mode: z
+    .enum(['production', 'demo'])
+    .default('production')
+    .describe('demo: generates a master key, seeds humans and a development issuer. Never use demo for real agents.'),
+  dataDir: z.string().min(1).default('./data').describe('Folder for the SQLite file and development keys.'),
+  log: z
+    .strictObject({
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Log level.'),
+    })
+    .prefault({}),
+  server,
+  store,
+  operators,
+});
+
+/** Configuration as written in the file (before defaults). */
+export type ConfigInput = z.input<typeof configSchema>;
+
+/** Environment variables that may override secrets. Nothing else is read from the environment. */
+export const secretEnv = {
+  MANDATE_MASTER_KEY: 'Master key(s) for secrets at rest: `kid:base64(32 bytes)`, comma-separated; the first encrypts.',
+  MANDATE_DATABASE_URL: 'PostgreSQL URL; overrides store.postgres.url.',
+  MANDATE_BOOTSTRAP_TOKEN: 'Bootstrap admin bearer token (at least 32 characters); overrides operators.bootstrapTokenSha256.',
+} as const;

@@ -1,0 +1,94 @@
+// The one registry of Mandate's error codes. Callers branch on `code`, never on message text.
+// Three code spaces are kept apart: `oauth` (RFC 6749 §5.2 / RFC 6750 error values on the wire),
+// `jsonrpc` (JSON-RPC / MCP error codes), `internal` (everything else: admin API, CLI, startup).
+// docs/errors.md is tested against this table in both directions.
+
+export type ErrorSpace = 'oauth' | 'jsonrpc' | 'internal';
+
+export interface ErrorSpec {
+  readonly space: ErrorSpace;
+  /** HTTP status when the error reaches an HTTP client. */
+  readonly status: number;
+  /** Default message; safe to show to the client when `expose` is true. */
+  readonly message: string;
+  /** RFC 6749 `error` value (oauth space only). */
+  readonly oauthError?: string;
+  /** JSON-RPC error code (jsonrpc space only). */
+  readonly rpcCode?: number;
+  /** When false the client sees a generic server_error with a request id; details go to the log. */
+  readonly expose: boolean;
+}
+
+const internal = (status: number, message: string, expose = true): ErrorSpec => ({
+  space: 'internal',
+  status,
+  message,
+  expose,
+});
+const oauth = (status: number, oauthError: string, message: string): ErrorSpec => ({
+  space: 'oauth',
+  status,
+  message,
+  oauthError,
+  expose: true,
+});
+const rpc = (rpcCode: number, message: string, status = 200): ErrorSpec => ({
+  space: 'jsonrpc',
+  status,
+  message,
+  rpcCode,
+  expose: true,
+});
+
+export const errorRegistry = {
+  // ── configuration and startup (CLI exits non-zero with one line) ──
+  ERR_CONFIG_UNREADABLE: internal(500, 'configuration file cannot be read'),
+  ERR_CONFIG_PARSE: internal(500, 'configuration file is not valid YAML or JSON'),
+  ERR_CONFIG_UNKNOWN_KEY: internal(500, 'configuration has an unknown key'),
+  ERR_CONFIG_INVALID: internal(500, 'configuration value is invalid'),
+  ERR_MASTER_KEY_MISSING: internal(500, 'MANDATE_MASTER_KEY is required outside demo mode'),
+  ERR_MASTER_KEY_MALFORMED: internal(500, 'MANDATE_MASTER_KEY is malformed'),
+  ERR_PORT_IN_USE: internal(500, 'the listen address is already in use'),
+
+  // ── storage ──
+  ERR_STORE_UNAVAILABLE: internal(503, 'the store is unreachable', false),
+  ERR_STORE_MIGRATION: internal(500, 'a store migration failed', false),
+  ERR_STORE_CONFLICT: internal(409, 'the record already exists'),
+  ERR_SECRET_UNDECRYPTABLE: internal(500, 'a stored secret cannot be decrypted', false),
+
+  // ── HTTP boundary (admin API and every JSON endpoint) ──
+  ERR_BAD_REQUEST: internal(400, 'the request is malformed'),
+  ERR_VALIDATION: internal(400, 'the request body does not match the schema'),
+  ERR_BODY_TOO_LARGE: internal(413, 'the request body is larger than the configured limit'),
+  ERR_UNSUPPORTED_MEDIA_TYPE: internal(415, 'the request content type is not supported'),
+  ERR_NOT_FOUND: internal(404, 'no such resource'),
+  ERR_METHOD_NOT_ALLOWED: internal(405, 'method not allowed'),
+  ERR_INTERNAL: internal(500, 'internal error', false),
+
+  // ── operator authentication and admin authorization ──
+  ERR_AUTH_MISSING: internal(401, 'a bearer token is required'),
+  ERR_AUTH_INVALID_TOKEN: internal(401, 'the bearer token is invalid'),
+  ERR_AUTH_TOKEN_EXPIRED: internal(401, 'the bearer token has expired'),
+  ERR_FORBIDDEN: internal(403, 'the caller is not allowed to do this'),
+
+  // ── OAuth space (token endpoint, introspection, revocation; RFC 6749 §5.2, RFC 6750) ──
+  OAUTH_INVALID_REQUEST: oauth(400, 'invalid_request', 'the request is missing a parameter or is malformed'),
+  OAUTH_INVALID_CLIENT: oauth(401, 'invalid_client', 'client authentication failed'),
+  OAUTH_INVALID_GRANT: oauth(400, 'invalid_grant', 'the presented grant or subject token is invalid'),
+  OAUTH_UNSUPPORTED_GRANT_TYPE: oauth(400, 'unsupported_grant_type', 'the grant type is not supported'),
+  OAUTH_INVALID_TOKEN: oauth(401, 'invalid_token', 'the access token is invalid, expired or revoked'),
+  OAUTH_INSUFFICIENT_SCOPE: oauth(403, 'insufficient_scope', 'the access token does not grant this'),
+
+  // ── JSON-RPC / MCP space ──
+  RPC_PARSE_ERROR: rpc(-32700, 'parse error', 400),
+  RPC_INVALID_REQUEST: rpc(-32600, 'invalid request', 400),
+  RPC_METHOD_NOT_FOUND: rpc(-32601, 'method not found'),
+  RPC_INVALID_PARAMS: rpc(-32602, 'invalid params'),
+  RPC_INTERNAL_ERROR: rpc(-32603, 'internal error'),
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof errorRegistry;
+
+export function isErrorCode(value: string): value is ErrorCode {
+  return Object.hasOwn(errorRegistry, value);
+}

@@ -1,0 +1,72 @@
+// The one place that turns an error into what a client sees. Anything not meant for the client
+// becomes a generic `server_error` carrying the request id; the caller logs the detail.
+import { ZodError } from 'zod';
+import { MandateError } from './index.js';
+import { type ErrorCode, errorRegistry } from './registry.js';
+
+export interface HttpErrorResponse {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  readonly body: Record<string, unknown>;
+  /** True when the error was not meant for the client and must be logged with its cause. */
+  readonly internal: boolean;
+}
+
+/** Normalizes anything thrown into a MandateError (unknown errors become ERR_INTERNAL). */
+export function toMandateError(err: unknown): MandateError {
+  if (err instanceof MandateError) return err;
+  if (err instanceof ZodError) {
+    const issue = err.issues[0];
+    const path = issue?.path.map(String).join('.') ?? '';
+    return new MandateError('ERR_VALIDATION', `${path === '' ? 'body' : path}: ${issue?.message ?? 'invalid'}`, {
+      details: { issues: err.issues.slice(0, 10).map((i) => ({ path: i.path.map(String).join('.'), message: i.message })) },
+    });
+  }
+  return new MandateError('ERR_INTERNAL', undefined, { cause: err });
+}
+
+function quote(value: string): string {
+  return value.replace(/["\\]/g, '');
+}
+
+export function toHttpError(err: unknown, requestId: string): HttpErrorResponse {
+  const e = toMandateError(err);
+  const spec = errorRegistry[e.code];
+  if (!spec.expose) {
+    return {
+      status: spec.status,
+      headers: {},
+      body: { error: 'server_error', message: 'internal error', request_id: requestId },
+      internal: true,
+    };
+  }
+  if (spec.space === 'oauth') {
+    const headers: Record<string, string> = {};
+    if (spec.status === 401 || spec.status === 403) {
+      headers['www-authenticate'] = `Bearer error="${spec.oauthError}", error_description="${quote(e.message)}"`;
+    }
+    headers['cache-control'] = 'no-store';
+    return { status: spec.status, headers, body: { error: spec.oauthError, error_description: e.message }, internal: false };
+  }
+  const headers: Record<string, string> = {};
+  if (e.code === 'ERR_AUTH_MISSING') headers['www-authenticate'] = 'Bearer';
+  else if (spec.status === 401) headers['www-authenticate'] = `Bearer error="invalid_token", error_description="${quote(e.message)}"`;
+  const body: Record<string, unknown> = { error: e.code, message: e.message, request_id: requestId };
+  if (e.details !== undefined) body.details = e.details;
+  return { status: spec.status, headers, body, internal: false };
+}
+
+export interface JsonRpcErrorObject {
+  readonly code: number;
+  readonly message: string;
+  readonly data?: Record<string, unknown>;
+}
+
+/** JSON-RPC error object for the MCP gateway; non-JSON-RPC codes keep their Mandate code in `data`. */
+export function toJsonRpcError(err: unknown, requestId: string): JsonRpcErrorObject {
+  const e = toMandateError(err);
+  const spec = errorRegistry[e.code];
+  if (!spec.expose) return { code: -32603, message: 'internal error', data: { code: 'ERR_INTERNAL', request_id: requestId } };
+  const code = spec.rpcCode ?? (spec.status >= 500 ? -32603 : -32600);
+  return { code, message: e.message, data: { code: e.code satisfies ErrorCode, request_id: requestId } };
+}

@@ -1,0 +1,136 @@
+// buildApp(broker) → a Fastify instance with every route, hook and the one error boundary.
+// It never listens: the CLI calls listen(), tests use inject() or listen on port 0.
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Broker } from '../broker.js';
+import { MandateError } from '../errors/index.js';
+import { toHttpError } from '../errors/serialize.js';
+import type { Operator } from '../identity/operators.js';
+import { version } from '../version.js';
+import { authorizeOperator, isPermission } from './admin-policy.js';
+import { createHttpMetrics } from './metrics.js';
+import { OpenApiCollector, type RouteDoc } from './openapi.js';
+import { registerDevIssuerRoutes } from './routes/dev-issuer.js';
+import { registerHealthRoutes } from './routes/health.js';
+import { registerPrincipalRoutes } from './routes/principals.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    operator?: Operator;
+  }
+  interface FastifyContextConfig {
+    doc?: RouteDoc;
+  }
+}
+
+/** Paths under this prefix are the admin API: authenticated and authorized by admin-policy. */
+export const ADMIN_PREFIX = '/admin/v1/';
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export const redactPaths = [
+  'req.headers.authorization',
+  'req.headers.dpop',
+  'req.headers.cookie',
+  'req.headers["x-upstream-authorization"]',
+  '*.subject_token',
+  '*.actor_token',
+  '*.client_secret',
+  '*.password',
+  '*.token',
+];
+
+export interface AppContext {
+  readonly broker: Broker;
+  readonly openapi: OpenApiCollector;
+}
+
+export async function buildApp(broker: Broker): Promise<FastifyInstance> {
+  const { config } = broker;
+  const app = Fastify({
+    logger: { level: config.log.level, redact: { paths: redactPaths, censor: '[redacted]' } },
+    bodyLimit: config.server.bodyLimitBytes,
+    trustProxy: config.server.trustProxy,
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const incoming = req.headers['x-request-id'];
+      return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    },
+    routerOptions: { maxParamLength: 256 },
+  });
+  const metrics = createHttpMetrics();
+  const openapi = new OpenApiCollector();
+  const ctx: AppContext = { broker, openapi };
+
+  app.addHook('onRoute', (route) => {
+    const doc = route.config?.doc;
+    if (doc === undefined) return;
+    for (const method of [route.method].flat()) if (method !== 'HEAD') openapi.add(method, route.url, doc);
+  });
+
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('x-request-id', req.id);
+    if (!req.url.startsWith(ADMIN_PREFIX)) return;
+    const permission = req.routeOptions.config.doc?.permission;
+    // Fail closed: an admin route that names no permission is never reachable.
+    if (!isPermission(permission)) {
+      if (req.routeOptions.url === undefined) return; // unknown route: the not-found handler answers
+      throw new MandateError('ERR_FORBIDDEN', 'this admin route has no permission and is denied');
+    }
+    req.operator = await broker.authenticateOperator(req.headers.authorization);
+    authorizeOperator(req.operator, permission);
+  });
+
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    metrics.requests.inc({ method: req.method, route, status: String(reply.statusCode) });
+    metrics.duration.observe({ method: req.method, route }, reply.elapsedTime / 1000);
+  });
+
+  app.setErrorHandler((err, req, reply) => sendError(fromFastify(err), req, reply));
+  app.setNotFoundHandler((req, reply) =>
+    sendError(new MandateError('ERR_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`), req, reply),
+  );
+
+  registerHealthRoutes(app, ctx);
+  registerPrincipalRoutes(app, ctx);
+  if (broker.devIssuer !== undefined) registerDevIssuerRoutes(app, broker.devIssuer);
+
+  app.get('/metrics', async (_req, reply) => {
+    reply.type(metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+  app.get('/openapi.json', async () => openapi.document(version));
+
+  app.addHook('onClose', async () => {
+    await broker.close();
+  });
+  await app.ready();
+  return app;
+}
+
+/** Maps Fastify's own failures (body parsing, limits) onto registry codes. */
+function fromFastify(err: unknown): unknown {
+  if (err instanceof MandateError) return err;
+  const e = err as { statusCode?: number; code?: string; message?: string };
+  if (e.statusCode === 413) return new MandateError('ERR_BODY_TOO_LARGE');
+  if (e.statusCode === 415) return new MandateError('ERR_UNSUPPORTED_MEDIA_TYPE');
+  if (e.statusCode === 405) return new MandateError('ERR_METHOD_NOT_ALLOWED');
+  if (e.statusCode === 400 && typeof e.code === 'string' && e.code.startsWith('FST_')) {
+    return new MandateError(
+      'ERR_BAD_REQUEST',
+      e.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY'
+        ? 'the body is not valid JSON'
+        : 'the request is malformed',
+    );
+  }
+  if (err instanceof SyntaxError && e.statusCode === 400) return new MandateError('ERR_BAD_REQUEST', 'the body is not valid JSON');
+  return err;
+}
+
+function sendError(err: unknown, req: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const res = toHttpError(err, req.id);
+  if (res.internal) req.log.error({ err }, 'request failed');
+  else req.log.info({ code: res.body.error }, 'request refused');
+  return reply.code(res.status).headers(res.headers).send(res.body);
+}

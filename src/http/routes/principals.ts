@@ -1,0 +1,57 @@
+// Admin API: principals (humans, services, agents) and the caller's own identity.
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { MandateError } from '../../errors/index.js';
+import { actorTypes, principalInput, principalPatch } from '../../principals/principal.js';
+import { ADMIN_PREFIX, type AppContext } from '../app.js';
+
+const listQuery = z.strictObject({
+  actorType: z.enum(actorTypes).optional(),
+  after: z.string().max(255).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).optional(),
+});
+
+export function registerPrincipalRoutes(app: FastifyInstance, { broker }: AppContext): void {
+  const { principals } = broker;
+  const base = `${ADMIN_PREFIX}principals`;
+
+  app.get(
+    `${ADMIN_PREFIX}whoami`,
+    { config: { doc: { summary: 'The authenticated operator', permission: 'self:read' } } },
+    async (req) => req.operator,
+  );
+
+  app.get(base, { config: { doc: { summary: 'List principals', permission: 'principals:read', query: listQuery } } }, async (req) => {
+    const items = await principals.list(listQuery.parse(req.query));
+    return { items, next: items.length > 0 ? items[items.length - 1]?.id : undefined };
+  });
+
+  app.post(
+    base,
+    { config: { doc: { summary: 'Create a principal', permission: 'principals:write', body: principalInput } } },
+    async (req, reply) => {
+      const created = await principals.create(principalInput.parse(req.body)).catch((err: unknown) => {
+        if (err instanceof MandateError && err.code === 'ERR_STORE_CONFLICT')
+          throw new MandateError('ERR_STORE_CONFLICT', 'a principal with this id exists');
+        throw err;
+      });
+      return reply.code(201).send(created);
+    },
+  );
+
+  app.get(`${base}/:id`, { config: { doc: { summary: 'Get a principal', permission: 'principals:read' } } }, async (req) =>
+    principals.require((req.params as { id: string }).id),
+  );
+
+  app.patch(
+    `${base}/:id`,
+    { config: { doc: { summary: 'Update a principal', permission: 'principals:write', body: principalPatch } } },
+    async (req) => principals.update((req.params as { id: string }).id, principalPatch.parse(req.body)),
+  );
+
+  app.delete(`${base}/:id`, { config: { doc: { summary: 'Delete a principal', permission: 'principals:write' } } }, async (req, reply) => {
+    const id = (req.params as { id: string }).id;
+    if (!(await principals.delete(id))) throw new MandateError('ERR_NOT_FOUND', `no principal "${id}"`);
+    return reply.code(204).send();
+  });
+}

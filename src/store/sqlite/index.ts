@@ -1,0 +1,128 @@
+// The embedded store: one SQLite file in WAL mode with synchronous=FULL, so a committed
+// transaction survives a crash. better-sqlite3 is synchronous; an async mutex keeps statements
+// of other callers out of an open transaction.
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { StoreError } from '../../errors/index.js';
+import { Mutex } from '../../lib/mutex.js';
+import { applyMigrations } from '../migrate.js';
+import type { Row, SqlExecutor, SqlValue, Store } from '../types.js';
+
+export interface SqliteStoreOptions {
+  readonly path: string;
+  readonly busyTimeoutMs?: number;
+}
+
+type Db = Database.Database;
+
+function bind(params: readonly SqlValue[]): unknown[] {
+  return params.map((p) => (typeof p === 'boolean' ? (p ? 1 : 0) : p));
+}
+
+function executor(db: Db): SqlExecutor {
+  return {
+    dialect: 'sqlite',
+    async query<T extends Row>(sql: string, params: readonly SqlValue[] = []) {
+      return wrap(() => db.prepare(sql).all(...bind(params)) as T[]);
+    },
+    async run(sql: string, params: readonly SqlValue[] = []) {
+      return wrap(() => ({ changes: db.prepare(sql).run(...bind(params)).changes }));
+    },
+  };
+}
+
+function wrap<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw translate(err);
+  }
+}
+
+function translate(err: unknown): unknown {
+  const code = (err as { code?: string }).code ?? '';
+  if (code.startsWith('SQLITE_CONSTRAINT_PRIMARYKEY') || code.startsWith('SQLITE_CONSTRAINT_UNIQUE')) {
+    return new StoreError('ERR_STORE_CONFLICT', undefined, { cause: err });
+  }
+  if (code === 'SQLITE_BUSY' || code === 'SQLITE_IOERR' || code === 'SQLITE_FULL' || code === 'SQLITE_CANTOPEN') {
+    return new StoreError('ERR_STORE_UNAVAILABLE', undefined, { cause: err });
+  }
+  return err;
+}
+
+export function openSqliteStore(options: SqliteStoreOptions): Store {
+  let db: Db;
+  try {
+    mkdirSync(dirname(options.path), { recursive: true });
+    db = new Database(options.path);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.pragma('foreign_keys = ON');
+    db.pragma(`busy_timeout = ${Math.trunc(options.busyTimeoutMs ?? 5000)}`);
+  } catch (err) {
+    throw new StoreError('ERR_STORE_UNAVAILABLE', `cannot open SQLite database ${options.path}`, { cause: err });
+  }
+  const mutex = new Mutex();
+  const direct = executor(db);
+  let closed = false;
+
+  const guard = () => {
+    if (closed) throw new StoreError('ERR_STORE_UNAVAILABLE', 'the store is closed');
+  };
+
+  const store: Store = {
+    dialect: 'sqlite',
+    async query(sql, params) {
+      guard();
+      return mutex.idle() ? direct.query(sql, params) : mutex.run(() => direct.query(sql, params));
+    },
+    async run(sql, params) {
+      guard();
+      return mutex.idle() ? direct.run(sql, params) : mutex.run(() => direct.run(sql, params));
+    },
+    transaction(fn) {
+      guard();
+      return mutex.run(async () => {
+        wrap(() => db.exec('BEGIN IMMEDIATE'));
+        try {
+          const result = await fn(direct);
+          wrap(() => db.exec('COMMIT'));
+          return result;
+        } catch (err) {
+          if (db.inTransaction) db.exec('ROLLBACK');
+          throw err;
+        }
+      });
+    },
+    async ping() {
+      guard();
+      wrap(() => db.prepare('SELECT 1').get());
+    },
+    migrate() {
+      guard();
+      return mutex.run(() =>
+        applyMigrations({
+          dialect: 'sqlite',
+          async script(sql) {
+            try {
+              db.exec(sql);
+            } catch (err) {
+              if (db.inTransaction) db.exec('ROLLBACK');
+              throw err;
+            }
+          },
+          async appliedIds() {
+            return (db.prepare('SELECT id FROM schema_migrations').all() as { id: number }[]).map((r) => r.id);
+          },
+        }),
+      );
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await mutex.run(async () => db.close());
+    },
+  };
+  return store;
+}
