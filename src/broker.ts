@@ -6,6 +6,7 @@ import { createOperatorAuthenticator, type OperatorAuthenticator } from './ident
 import { type Clock, systemClock } from './lib/clock.js';
 import { PrincipalRepository } from './principals/repository.js';
 import { resolveSecretBox, type SecretBox } from './secrets/index.js';
+import { ChangeFeed } from './store/changes.js';
 import { openStore, type Store } from './store/index.js';
 
 export interface Broker {
@@ -14,6 +15,8 @@ export interface Broker {
   readonly store: Store;
   readonly secrets: SecretBox;
   readonly principals: PrincipalRepository;
+  /** Change fan-out between replicas; subscribe before relying on in-memory state. */
+  readonly changes: ChangeFeed;
   readonly authenticateOperator: OperatorAuthenticator;
   /** Present in demo mode only. */
   readonly devIssuer: DevIssuer | undefined;
@@ -47,8 +50,16 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
     notices.push(`DEMO MODE: secrets are encrypted with a development master key in ${demoKeyFile}. Set MANDATE_MASTER_KEY for real use.`);
   }
   const store = options.store ?? openStore(config);
+  // Closed in reverse order; the store last.
+  const closers: (() => Promise<void>)[] = [() => store.close()];
+  const closeAll = async () => {
+    for (const close of closers.reverse()) await close().catch(() => {});
+  };
   try {
     await store.migrate();
+    const changes = new ChangeFeed(store, { clock, pollIntervalMs: config.changes.pollIntervalMs });
+    await changes.start();
+    closers.push(() => changes.stop());
     const principals = new PrincipalRepository(store, clock);
     let devIssuer: DevIssuer | undefined;
     let issuer = config.operators.issuer;
@@ -82,13 +93,14 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
       store,
       secrets: box,
       principals,
+      changes,
       authenticateOperator,
       devIssuer,
       notices,
-      close: () => store.close(),
+      close: closeAll,
     };
   } catch (err) {
-    await store.close().catch(() => {});
+    await closeAll();
     throw err;
   }
 }

@@ -84,6 +84,24 @@ const operators = z
   })
   .prefault({});
 
+const changes = z
+  .strictObject({
+    pollIntervalMs: z
+      .number()
+      .int()
+      .min(50)
+      .max(60_000)
+      .default(1000)
+      .describe('Catch-up interval of the change feed: the longest a lost notification can delay a revocation on another replica.'),
+    maxStalenessMs: z
+      .number()
+      .int()
+      .min(100)
+      .default(5000)
+      .describe('A replica that has not confirmed it is current for this long reports not ready and fails closed.'),
+  })
+  .prefault({});
+
 export const configSchema = z.strictObject({
   mode: z
     .enum(['production', 'demo'])
@@ -98,6 +116,7 @@ export const configSchema = z.strictObject({
   server,
   store,
   operators,
+  changes,
 });
 
 /** Configuration as written in the file (before defaults). */

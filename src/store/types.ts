@@ -28,3 +28,19 @@ export interface Store extends SqlExecutor {
   migrate(): Promise<number[]>;
   close(): Promise<void>;
 }
+
+/**
+ * Capability of backends shared by several processes (PostgreSQL): cross-process notifications.
+ * `notify` runs inside a transaction and is delivered on commit; `listen` keeps a dedicated
+ * connection and reports loss of it so callers can fall back to polling.
+ */
+export interface Notifying {
+  notify(tx: SqlExecutor, channel: string): Promise<void>;
+  listen(channel: string, handlers: { onNotify: () => void; onError: (err: unknown) => void }): Promise<{ close(): Promise<void> }>;
+  /** Serializes the rest of `tx` against other holders of `key` (released at commit). */
+  lockForTransaction(tx: SqlExecutor, key: number): Promise<void>;
+}
+
+export function isNotifying(store: Store): store is Store & Notifying {
+  return typeof (store as Partial<Notifying>).listen === 'function';
+}

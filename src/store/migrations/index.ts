@@ -2,6 +2,7 @@
 // Each migration is portable SQL produced per dialect; never edit one that has shipped.
 import type { Dialect } from '../types.js';
 import { m0001Principals } from './0001_principals.js';
+import { m0002Changes } from './0002_changes.js';
 
 export interface Migration {
   readonly id: number;
@@ -24,4 +25,4 @@ export function sqlTypes(dialect: Dialect): SqlTypes {
     : { dialect, bigint: 'BIGINT', blob: 'BYTEA', serialPk: 'BIGSERIAL PRIMARY KEY' };
 }
 
-export const migrations: readonly Migration[] = [m0001Principals];
+export const migrations: readonly Migration[] = [m0001Principals, m0002Changes];

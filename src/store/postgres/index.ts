@@ -3,7 +3,7 @@
 import pg from 'pg';
 import { StoreError } from '../../errors/index.js';
 import { applyMigrations } from '../migrate.js';
-import type { Row, SqlExecutor, SqlValue, Store } from '../types.js';
+import type { Notifying, Row, SqlExecutor, SqlValue, Store } from '../types.js';
 
 export interface PostgresStoreOptions {
   readonly url: string;
@@ -66,7 +66,7 @@ function executor(client: pg.Pool | pg.PoolClient): SqlExecutor {
 // Any constant works; it only has to be the same for every replica of Mandate.
 const MIGRATION_LOCK_KEY = 0x6d616e64;
 
-export function openPostgresStore(options: PostgresStoreOptions): Store {
+export function openPostgresStore(options: PostgresStoreOptions): Store & Notifying {
   const schema = options.schema ?? 'public';
   const pool = new pg.Pool({
     connectionString: options.url,
@@ -87,7 +87,7 @@ export function openPostgresStore(options: PostgresStoreOptions): Store {
     }
   }
 
-  const store: Store = {
+  const store: Store & Notifying = {
     dialect: 'postgres',
     query: (sql, params) => direct.query(sql, params),
     run: (sql, params) => direct.run(sql, params),
@@ -142,6 +142,35 @@ export function openPostgresStore(options: PostgresStoreOptions): Store {
       } finally {
         client.release();
       }
+    },
+    async notify(tx, channel) {
+      await tx.query('SELECT pg_notify(?, ?)', [channel, '']);
+    },
+    async lockForTransaction(tx, key) {
+      await tx.query('SELECT pg_advisory_xact_lock(?)', [key]);
+    },
+    async listen(channel, handlers) {
+      const client = new pg.Client({ connectionString: options.url, connectionTimeoutMillis: options.connectTimeoutMs ?? 5000 });
+      client.on('notification', (msg) => {
+        if (msg.channel === channel) handlers.onNotify();
+      });
+      client.on('error', (err) => handlers.onError(err));
+      client.on('end', () => handlers.onError(new Error('LISTEN connection ended')));
+      try {
+        await client.connect();
+        await client.query(`LISTEN "${channel.replace(/"/g, '')}"`);
+      } catch (err) {
+        await client.end().catch(() => {});
+        throw new StoreError('ERR_STORE_UNAVAILABLE', 'cannot LISTEN on PostgreSQL', { cause: err });
+      }
+      return {
+        async close() {
+          client.removeAllListeners('end');
+          client.removeAllListeners('error');
+          client.on('error', () => {});
+          await client.end().catch(() => {});
+        },
+      };
     },
     async close() {
       await pool.end();

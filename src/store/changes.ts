@@ -1,0 +1,177 @@
+// The change feed keeps every replica's in-memory state (revocations, policies, catalog, agent
+// status) current. A change is written in the same transaction as the state it describes, so it
+// exists exactly when the state does. Replicas learn of it by PostgreSQL NOTIFY (fast path) and
+// by polling the sequence (catch-up), so a lost notification delays a change but never loses it.
+import type { Clock } from '../lib/clock.js';
+import { Mutex } from '../lib/mutex.js';
+import { isNotifying, type SqlExecutor, type Store } from './types.js';
+
+export interface Change {
+  readonly seq: number;
+  readonly topic: string;
+  readonly key: string;
+  readonly data: Readonly<Record<string, unknown>>;
+}
+
+export type ChangeHandler = (change: Change) => void | Promise<void>;
+
+export interface ChangeFeedOptions {
+  readonly clock: Clock;
+  /** Catch-up polling interval; bounds how long a lost notification can delay a change. */
+  readonly pollIntervalMs: number;
+  /** Rows read per catch-up query. */
+  readonly batchSize?: number;
+  /** Called when a handler throws; the change still counts as applied (handlers must not fail). */
+  readonly onHandlerError?: (err: unknown, change: Change) => void;
+}
+
+const CHANNEL = 'mandate_changes';
+// Serializes publishers so sequence order equals commit order (a sequence value taken by a slow
+// transaction must never become visible after a higher one was already consumed).
+const PUBLISH_LOCK = 0x6d636867;
+
+interface ChangeRow {
+  [key: string]: unknown;
+  seq: number;
+  topic: string;
+  key: string;
+  data: string;
+}
+
+export class ChangeFeed {
+  readonly #store: Store;
+  readonly #options: ChangeFeedOptions;
+  readonly #handlers = new Map<string, Set<ChangeHandler>>();
+  readonly #mutex = new Mutex();
+  #lastSeq = 0;
+  #lastCurrentAt = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #listener: { close(): Promise<void> } | undefined;
+  #listening = false;
+  #stopped = false;
+
+  constructor(store: Store, options: ChangeFeedOptions) {
+    this.#store = store;
+    this.#options = options;
+  }
+
+  /** Highest sequence this replica has applied. */
+  get lastSeq(): number {
+    return this.#lastSeq;
+  }
+
+  /** True when a LISTEN connection is up (always false for the embedded store). */
+  get listening(): boolean {
+    return this.#listening;
+  }
+
+  /**
+   * Starts from the current end of the feed: callers load their full state from the store AFTER
+   * start() returns, and handlers (idempotent) apply anything newer.
+   */
+  async start(): Promise<void> {
+    const [row] = await this.#store.query<{ seq: number | null }>('SELECT MAX(seq) AS seq FROM changes');
+    this.#lastSeq = Number(row?.seq ?? 0);
+    this.#lastCurrentAt = this.#options.clock.now();
+    await this.#connect();
+    this.#timer = setInterval(() => void this.catchUp().catch(() => {}), this.#options.pollIntervalMs);
+    this.#timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    await this.#listener?.close();
+    this.#listener = undefined;
+    this.#listening = false;
+  }
+
+  /** Records a change inside the caller's transaction. After commit, `await catchUp()` to apply it here at once. */
+  async publish(tx: SqlExecutor, topic: string, key: string, data: Record<string, unknown> = {}): Promise<void> {
+    const store = this.#store;
+    if (isNotifying(store)) await store.lockForTransaction(tx, PUBLISH_LOCK);
+    await tx.run('INSERT INTO changes (topic, key, data, created_at) VALUES (?, ?, ?, ?)', [
+      topic,
+      key,
+      JSON.stringify(data),
+      this.#options.clock.now(),
+    ]);
+    if (isNotifying(store)) await store.notify(tx, CHANNEL);
+  }
+
+  subscribe(topic: string, handler: ChangeHandler): () => void {
+    let set = this.#handlers.get(topic);
+    if (set === undefined) {
+      set = new Set();
+      this.#handlers.set(topic, set);
+    }
+    set.add(handler);
+    return () => set.delete(handler);
+  }
+
+  /** Applies every change after `lastSeq`, in order. Concurrent calls share one pass each. */
+  catchUp(): Promise<void> {
+    return this.#mutex.run(async () => {
+      const batch = this.#options.batchSize ?? 1000;
+      for (;;) {
+        const rows = await this.#store.query<ChangeRow>('SELECT seq, topic, key, data FROM changes WHERE seq > ? ORDER BY seq LIMIT ?', [
+          this.#lastSeq,
+          batch,
+        ]);
+        for (const row of rows) {
+          const change: Change = {
+            seq: Number(row.seq),
+            topic: row.topic,
+            key: row.key,
+            data: JSON.parse(row.data) as Record<string, unknown>,
+          };
+          for (const handler of this.#handlers.get(change.topic) ?? []) {
+            try {
+              await handler(change);
+            } catch (err) {
+              this.#options.onHandlerError?.(err, change);
+            }
+          }
+          this.#lastSeq = change.seq;
+        }
+        if (rows.length < batch) break;
+      }
+      this.#lastCurrentAt = this.#options.clock.now();
+    });
+  }
+
+  /** Milliseconds since this replica last confirmed it had applied every change. */
+  staleness(): number {
+    return this.#options.clock.now() - this.#lastCurrentAt;
+  }
+
+  async #connect(): Promise<void> {
+    const store = this.#store;
+    if (!isNotifying(store) || this.#stopped) return;
+    let failed = false;
+    try {
+      this.#listener = await store.listen(CHANNEL, {
+        onNotify: () => void this.catchUp().catch(() => {}),
+        onError: () => {
+          if (failed) return;
+          failed = true;
+          this.#listening = false;
+          this.#listener = undefined;
+          // Reconnect, then catch up on whatever was published while we were deaf.
+          if (!this.#stopped)
+            setTimeout(
+              () =>
+                void this.#connect()
+                  .then(() => this.catchUp())
+                  .catch(() => {}),
+              500,
+            ).unref();
+        },
+      });
+      this.#listening = true;
+    } catch {
+      this.#listening = false;
+      if (!this.#stopped) setTimeout(() => void this.#connect().catch(() => {}), 1000).unref();
+    }
+  }
+}
