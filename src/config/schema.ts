@@ -25,7 +25,8 @@ const server = z
       .default(10_000)
       .describe('On SIGTERM, how long in-flight requests may take before the process exits.'),
   })
-  .prefault({});
+  .prefault({})
+  .describe('The HTTP listener.');
 
 const sqlite = z
   .strictObject({
@@ -56,7 +57,8 @@ const store = z
     sqlite,
     postgres,
   })
-  .prefault({});
+  .prefault({})
+  .describe('Where state lives.');
 
 const operatorIssuer = z.strictObject({
   issuer: z.url().describe('OIDC issuer of human operators (exact `iss`).'),
@@ -102,6 +104,85 @@ const changes = z
   })
   .prefault({});
 
+const jwsAlgorithm = z.enum(['EdDSA', 'ES256', 'ES384', 'RS256', 'PS256']);
+
+const spiffeTrustDomain = z.strictObject({
+  name: z
+    .string()
+    .regex(/^[a-z0-9._-]{1,255}$/, 'a SPIFFE trust domain name (lowercase letters, digits, . _ -)')
+    .describe('Trust domain name, e.g. `prod.example.org`; a JWT-SVID is only checked against its own domain.'),
+  bundleFile: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('SPIFFE bundle (JWKS with `use`) on disk, relative to dataDir; re-read on every refresh.'),
+  bundleEndpointUrl: z.url().optional().describe('SPIFFE bundle endpoint URL (https_web profile) serving the bundle JWKS.'),
+  refreshSeconds: z
+    .number()
+    .int()
+    .min(5)
+    .max(86_400)
+    .default(300)
+    .describe('Refresh interval when the bundle has no `spiffe_refresh_hint` (the hint wins, bounded below by 5 s).'),
+  algorithms: z
+    .array(jwsAlgorithm)
+    .min(1)
+    .default(['ES256', 'ES384', 'RS256', 'PS256', 'EdDSA'])
+    .describe('JWT-SVID algorithms accepted from this domain; checked before any key is looked up.'),
+});
+
+const oidcWorkloadIssuer = z.strictObject({
+  issuer: z.url().describe('Exact `iss` of workload tokens (Kubernetes service-account issuer, CI OIDC issuer, ...).'),
+  jwksUri: z.url().optional().describe('JWKS URL; defaults to OpenID discovery from the issuer.'),
+  audience: z.string().min(1).optional().describe('Required `aud`; defaults to identity.audience.'),
+  algorithms: z.array(jwsAlgorithm).min(1).default(['RS256', 'ES256', 'EdDSA']).describe('Accepted signature algorithms.'),
+});
+
+const humanIssuer = z.strictObject({
+  issuer: z.url().describe('Issuer of human tokens accepted as the on-behalf-of party of a mandate.'),
+  audience: z.string().min(1).describe('Required `aud` of those tokens.'),
+  jwksUri: z.url().optional().describe('JWKS URL; defaults to OpenID discovery.'),
+  algorithms: z.array(jwsAlgorithm).min(1).default(['EdDSA', 'ES256', 'RS256']).describe('Accepted signature algorithms.'),
+});
+
+const identity = z
+  .strictObject({
+    audience: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Audience identity proofs must name (JWT-SVID `aud`, workload token `aud`). Defaults to the public URL.'),
+    leewaySeconds: z.number().int().min(0).max(120).default(30).describe('Clock leeway for exp/nbf/iat of proofs, tokens and DPoP.'),
+    trustDomains: z.array(spiffeTrustDomain).default([]).describe('SPIFFE trust domains whose JWT-SVIDs are accepted.'),
+    oidcIssuers: z.array(oidcWorkloadIssuer).default([]).describe('OIDC workload token issuers; identity is the iss+sub pair.'),
+    humanIssuer: humanIssuer
+      .optional()
+      .describe('Issuer of on-behalf-of human tokens. Defaults to the operator issuer (the development issuer in demo mode).'),
+    tokenTtlSeconds: z
+      .number()
+      .int()
+      .min(10)
+      .max(3600)
+      .default(300)
+      .describe('Lifetime of access tokens; never beyond the mandate expiry.'),
+    keyRotationDays: z.number().int().min(1).max(365).default(30).describe('Age after which a new signing key is created and published.'),
+    maxMandateTtlSeconds: z
+      .number()
+      .int()
+      .min(60)
+      .max(7 * 86_400)
+      .default(86_400)
+      .describe('Upper bound of any mandate TTL; an agent profile may set a lower one.'),
+    maxDelegationDepth: z.number().int().min(0).max(10).default(3).describe('Deepest allowed delegation (a root mandate has depth 0).'),
+    dpopRequiredEnvironments: z
+      .array(z.string().min(1))
+      .default([])
+      .describe('Environments whose mandates always need DPoP-bound tokens (besides agents that require it).'),
+    dpopNonce: z.boolean().default(false).describe('Require a server nonce in DPoP proofs (RFC 9449 §8).'),
+    dpopMaxAgeSeconds: z.number().int().min(5).max(600).default(60).describe('How old a DPoP proof `iat` may be.'),
+  })
+  .prefault({});
+
 export const configSchema = z.strictObject({
   mode: z
     .enum(['production', 'demo'])
@@ -117,6 +198,7 @@ export const configSchema = z.strictObject({
   store,
   operators,
   changes,
+  identity,
 });
 
 /** Configuration as written in the file (before defaults). */
