@@ -125,10 +125,14 @@ const spiffeTrustDomain = z.strictObject({
     .default(300)
     .describe('Refresh interval when the bundle has no `spiffe_refresh_hint` (the hint wins, bounded below by 5 s).'),
   algorithms: z
-    .array(jwsAlgorithm)
+    .array(z.enum(['RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'ES512', 'PS256', 'PS384', 'PS512']))
     .min(1)
-    .default(['ES256', 'ES384', 'RS256', 'PS256', 'EdDSA'])
-    .describe('JWT-SVID algorithms accepted from this domain; checked before any key is looked up.'),
+    .default(['RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'ES512', 'PS256', 'PS384', 'PS512'])
+    .describe('JWT-SVID algorithms accepted from this domain (a subset of the JWT-SVID spec list); checked before any key lookup.'),
+  singleAudience: z
+    .boolean()
+    .default(true)
+    .describe('Reject JWT-SVIDs naming more than one audience (the SPIFFE spec recommends single-audience SVIDs).'),
 });
 
 const oidcWorkloadIssuer = z.strictObject({
@@ -183,6 +187,23 @@ const identity = z
   })
   .prefault({});
 
+const audit = z
+  .strictObject({
+    origin: z
+      .string()
+      .regex(/^[^\s+—]{1,255}$/, 'a schema-less URL without spaces or +')
+      .optional()
+      .describe('Checkpoint origin line and signing key name (C2SP signed-note). Defaults to HOST/audit from the public URL.'),
+    checkpointIntervalMs: z
+      .number()
+      .int()
+      .min(0)
+      .default(10_000)
+      .describe('Sign a checkpoint this often when the log grew; 0 signs only on demand.'),
+    maxBatch: z.number().int().min(1).max(10_000).default(1024).describe('Most events group-committed in one transaction (one fsync).'),
+  })
+  .prefault({});
+
 export const configSchema = z.strictObject({
   mode: z
     .enum(['production', 'demo'])
@@ -199,6 +220,7 @@ export const configSchema = z.strictObject({
   operators,
   changes,
   identity,
+  audit,
 });
 
 /** Configuration as written in the file (before defaults). */

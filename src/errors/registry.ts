@@ -79,6 +79,26 @@ export const errorRegistry = {
   OAUTH_INVALID_TOKEN: oauth(401, 'invalid_token', 'the access token is invalid, expired or revoked'),
   OAUTH_INSUFFICIENT_SCOPE: oauth(403, 'insufficient_scope', 'the access token does not grant this'),
 
+  // ── identity, tokens and mandates (token exchange, DPoP, delegation, lifecycle) ──
+  // RFC 8693 §2.2.2: an invalid or unacceptable subject/actor token is `invalid_request`.
+  OAUTH_INVALID_SUBJECT_TOKEN: oauth(400, 'invalid_request', 'the subject or actor token is invalid or not acceptable'),
+  // RFC 9396 §5: the requested authorization_details are malformed or exceed what may be granted.
+  OAUTH_INVALID_AUTHORIZATION_DETAILS: oauth(400, 'invalid_authorization_details', 'the authorization details are invalid or not allowed'),
+  // RFC 8693 §2.2.2: the requested audience/target (e.g. a delegation receiver) is not acceptable.
+  OAUTH_INVALID_TARGET: oauth(400, 'invalid_target', 'the requested target is invalid or not allowed'),
+  // RFC 9449 §5 / §8: DPoP proof problems at the token endpoint, and the server nonce challenge.
+  OAUTH_INVALID_DPOP_PROOF: oauth(400, 'invalid_dpop_proof', 'the DPoP proof is invalid'),
+  OAUTH_USE_DPOP_NONCE: oauth(400, 'use_dpop_nonce', 'a DPoP nonce is required'),
+  ERR_MANDATE_NOT_ACTIVE: internal(409, 'the mandate is not active'),
+  ERR_TRUST_UNAVAILABLE: internal(503, 'a trust bundle or issuer key set cannot be loaded'),
+
+  // ── audit log (append, proofs, verify, explain) ──
+  // Fail closed: the privileged action that wanted this event must not happen.
+  ERR_AUDIT_UNAVAILABLE: internal(503, 'the audit log cannot record this action, so it was not performed'),
+  ERR_AUDIT_EVENT_INVALID: internal(500, 'the audit event is not serializable as canonical JSON', false),
+  ERR_AUDIT_RANGE: internal(400, 'the requested audit log range or tree size is outside the log'),
+  ERR_AUDIT_VERIFY_FAILED: internal(500, 'the audit log or proof failed verification'),
+
   // ── JSON-RPC / MCP space ──
   RPC_PARSE_ERROR: rpc(-32700, 'parse error', 400),
   RPC_INVALID_REQUEST: rpc(-32600, 'invalid request', 400),
