@@ -18,6 +18,15 @@ const server = z
       .default(1024 * 1024)
       .describe('Largest accepted request body; larger bodies get 413 ERR_BODY_TOO_LARGE.'),
     trustProxy: z.boolean().default(false).describe('Trust X-Forwarded-* headers (only behind your own proxy).'),
+    drainMs: z
+      .number()
+      .int()
+      .min(0)
+      .max(120_000)
+      .default(0)
+      .describe(
+        'On SIGTERM, answer /readyz with 503 for this long before closing, so a load balancer stops routing here (use ~5000 behind one).',
+      ),
     shutdownGraceMs: z
       .number()
       .int()

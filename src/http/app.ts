@@ -15,6 +15,10 @@ import { registerHealthRoutes } from './routes/health.js';
 import { registerPrincipalRoutes } from './routes/principals.js';
 
 declare module 'fastify' {
+  interface FastifyInstance {
+    /** Starts draining: /readyz answers 503 from now on. */
+    drain(): void;
+  }
   interface FastifyRequest {
     operator?: Operator;
   }
@@ -43,6 +47,8 @@ export const redactPaths = [
 export interface AppContext {
   readonly broker: Broker;
   readonly openapi: OpenApiCollector;
+  /** Set when shutdown has begun: /readyz turns 503 so load balancers drain this replica. */
+  readonly lifecycle: { draining: boolean };
 }
 
 export async function buildApp(broker: Broker): Promise<FastifyInstance> {
@@ -60,7 +66,10 @@ export async function buildApp(broker: Broker): Promise<FastifyInstance> {
   });
   const metrics = createHttpMetrics();
   const openapi = new OpenApiCollector();
-  const ctx: AppContext = { broker, openapi };
+  const ctx: AppContext = { broker, openapi, lifecycle: { draining: false } };
+  app.decorate('drain', () => {
+    ctx.lifecycle.draining = true;
+  });
 
   app.addHook('onRoute', (route) => {
     const doc = route.config?.doc;

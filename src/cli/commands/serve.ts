@@ -41,10 +41,13 @@ export function registerServeCommands(program: Command): void {
         process.stdout.write(`  public URL: ${publicUrl(config)}\n`);
       }
       const stop = (signal: string) => {
-        app.log.info({ signal }, 'shutting down');
-        const timer = setTimeout(() => process.exit(1), config.server.shutdownGraceMs);
-        timer.unref();
-        void app.close().then(() => process.exit(0));
+        app.log.info({ signal }, 'draining, then shutting down');
+        app.drain();
+        setTimeout(() => {
+          const timer = setTimeout(() => process.exit(1), config.server.shutdownGraceMs);
+          timer.unref();
+          void app.close().then(() => process.exit(0));
+        }, config.server.drainMs);
       };
       process.once('SIGTERM', () => stop('SIGTERM'));
       process.once('SIGINT', () => stop('SIGINT'));

@@ -2,10 +2,11 @@
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../app.js';
 
-export function registerHealthRoutes(app: FastifyInstance, { broker }: AppContext): void {
+export function registerHealthRoutes(app: FastifyInstance, { broker, lifecycle }: AppContext): void {
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
     const store = broker.store.dialect;
+    if (lifecycle.draining) return reply.code(503).send({ status: 'draining', store });
     try {
       await broker.store.ping();
     } catch {
