@@ -1,11 +1,16 @@
 // The composition root: opens the store, resolves secrets, and wires the domain services from one
 // validated configuration. The HTTP layer and the CLI both start from here.
+import { AuditService } from './audit/log.js';
 import type { Config } from './config/load.js';
 import { DEV_ISSUER_PATH, DEV_OPERATOR_AUDIENCE, DevIssuer } from './identity/dev-issuer.js';
 import { createOperatorAuthenticator, type OperatorAuthenticator } from './identity/operators.js';
 import { type Clock, systemClock } from './lib/clock.js';
 import { PrincipalRepository } from './principals/repository.js';
 import { resolveSecretBox, type SecretBox } from './secrets/index.js';
+import { BudgetCounter } from './policy/budgets.js';
+import { DecisionService } from './policy/decisions.js';
+import { loadPolicyStore } from './policy/wiring.js';
+import type { PolicyStore } from './policy/store.js';
 import { ChangeFeed } from './store/changes.js';
 import { openStore, type Store } from './store/index.js';
 
@@ -15,8 +20,14 @@ export interface Broker {
   readonly store: Store;
   readonly secrets: SecretBox;
   readonly principals: PrincipalRepository;
+  /** The tamper-evident audit log (src/audit): `append` is durable and fail-closed. */
+  readonly audit: AuditService;
   /** Change fan-out between replicas; subscribe before relying on in-memory state. */
   readonly changes: ChangeFeed;
+  /** The active, validated org policy set (Cedar); reloaded on `policy` changes. */
+  readonly policies: PolicyStore;
+  /** The one decision function: mandate chain scope + budgets, then org policy. */
+  readonly decisions: DecisionService;
   readonly authenticateOperator: OperatorAuthenticator;
   /** Present in demo mode only. */
   readonly devIssuer: DevIssuer | undefined;
@@ -34,6 +45,11 @@ export interface BrokerOptions {
 /** Base URL the broker is reachable at (configured, or derived from host and port). */
 export function publicUrl(config: Config): string {
   return (config.server.publicUrl ?? `http://${config.server.host}:${config.server.port}`).replace(/\/$/, '');
+}
+
+/** Checkpoint origin: configured, or HOST/audit of the public URL (C2SP origins carry no scheme). */
+export function auditOrigin(config: Config): string {
+  return config.audit.origin ?? `${new URL(publicUrl(config)).host}/audit`;
 }
 
 export const DEMO_HUMANS = [
@@ -60,7 +76,29 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
     const changes = new ChangeFeed(store, { clock, pollIntervalMs: config.changes.pollIntervalMs });
     await changes.start();
     closers.push(() => changes.stop());
+    const policies = await loadPolicyStore(config, clock);
+    policies.follow(changes);
+    closers.push(async () => policies.close());
+    const decisions = new DecisionService({
+      policies,
+      budgets: new BudgetCounter(store),
+      clock,
+      approverRoles: config.policy.approverRoles,
+    });
     const principals = new PrincipalRepository(store, clock);
+    const audit = await AuditService.open({
+      store,
+      secrets: box,
+      clock,
+      origin: auditOrigin(config),
+      maxBatch: config.audit.maxBatch,
+      checkpointIntervalMs: config.audit.checkpointIntervalMs,
+    });
+    // Drains queued appends and signs a last checkpoint before the store closes.
+    closers.push(async () => {
+      await audit.close();
+      await audit.checkpointIfGrown();
+    });
     let devIssuer: DevIssuer | undefined;
     let issuer = config.operators.issuer;
     let jwks: URL | { keys: object[] } | 'discover' | undefined;
@@ -93,7 +131,10 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
       store,
       secrets: box,
       principals,
+      audit,
       changes,
+      policies,
+      decisions,
       authenticateOperator,
       devIssuer,
       notices,

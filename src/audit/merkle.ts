@@ -135,6 +135,18 @@ export function foldRange(parts: readonly Buffer[]): Buffer {
   return root;
 }
 
+/** Root of a perfect subtree from its 2^k bottom hashes (pairwise, level by level). */
+export function perfectRoot(hashes: readonly Buffer[]): Buffer {
+  let level = [...hashes];
+  if (level.length === 0 || (level.length & (level.length - 1)) !== 0) throw new RangeError('a perfect subtree needs 2^k hashes');
+  while (level.length > 1) {
+    const up: Buffer[] = [];
+    for (let i = 0; i < level.length; i += 2) up.push(hashChildren(level[i] as Buffer, level[i + 1] as Buffer));
+    level = up;
+  }
+  return level[0] as Buffer;
+}
+
 /** A proof as ranges of leaves whose MTH the proof lists, bottom first. */
 export type ProofPlan = Array<readonly [lo: number, hi: number]>;
 

@@ -213,6 +213,171 @@ const audit = z
   })
   .prefault({});
 
+const approvalWebhook = z.strictObject({
+  url: z.url().describe('Where approval notifications are POSTed (JSON, signed in the x-mandate-signature header).'),
+  timeoutMs: z
+    .number()
+    .int()
+    .min(100)
+    .max(60_000)
+    .default(5000)
+    .describe('Give up delivering one notification after this long (no retries).'),
+});
+
+const gateway = z
+  .strictObject({
+    maxArgumentsBytes: z
+      .number()
+      .int()
+      .min(256)
+      .max(16 * 1024 * 1024)
+      .default(64 * 1024)
+      .describe('Largest tools/call arguments (canonical JSON bytes); larger calls are refused before any decision (RPC_ARGS_TOO_LARGE).'),
+    maxResultBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(256 * 1024 * 1024)
+      .default(4 * 1024 * 1024)
+      .describe('Largest upstream result returned to an agent; a larger one becomes a tool error (RPC_RESULT_TOO_LARGE), audited.'),
+    upstreamTimeoutMs: z
+      .number()
+      .int()
+      .min(100)
+      .max(600_000)
+      .default(30_000)
+      .describe('How long a forwarded call may take before it is cancelled (RPC_UPSTREAM_TIMEOUT); an upstream can override it.'),
+    discoveryTimeoutMs: z
+      .number()
+      .int()
+      .min(100)
+      .max(600_000)
+      .default(15_000)
+      .describe('Bound on connecting to an upstream and listing its tools.'),
+    maxConcurrentCallsPerMandate: z
+      .number()
+      .int()
+      .min(1)
+      .max(10_000)
+      .default(16)
+      .describe('In-flight tools/call limit per mandate on one replica (RPC_CONCURRENCY_LIMIT beyond it).'),
+    maxSessions: z.number().int().min(1).max(1_000_000).default(10_000).describe('Most agent MCP sessions held by one replica.'),
+    sessionIdleMs: z
+      .number()
+      .int()
+      .min(1000)
+      .default(30 * 60_000)
+      .describe('An agent MCP session unused this long is closed.'),
+    upstreamIdleMs: z
+      .number()
+      .int()
+      .min(1000)
+      .default(5 * 60_000)
+      .describe('A pooled upstream session (and stdio process) unused this long is closed.'),
+    maxUpstreamSessions: z
+      .number()
+      .int()
+      .min(1)
+      .max(100_000)
+      .default(256)
+      .describe('Most pooled upstream sessions per replica; the least recently used is closed beyond it.'),
+    demoUpstreams: z
+      .boolean()
+      .default(true)
+      .describe('In demo mode, register the demo helpdesk and the MCP reference server (tools discovered on first use).'),
+    approvals: z
+      .strictObject({
+        ttlSeconds: z
+          .number()
+          .int()
+          .min(10)
+          .max(7 * 86_400)
+          .default(900)
+          .describe('How long an approval may wait for a human and then be used; after it, it never allows anything.'),
+        defaultRoles: z
+          .array(z.string().min(1))
+          .min(1)
+          .default(['approver', 'admin'])
+          .describe('Approver roles when the decision names none.'),
+        forbidOnBehalfOfApprover: z
+          .boolean()
+          .default(true)
+          .describe('The human on whose behalf an agent acts may not approve its requests (separation of duties).'),
+        webhook: approvalWebhook
+          .optional()
+          .describe('Signed notifications to approvers; the HMAC secret comes from MANDATE_APPROVAL_WEBHOOK_SECRET.'),
+      })
+      .prefault({}),
+  })
+  .prefault({});
+
+const consoleSection = z
+  .strictObject({
+    enabled: z.boolean().default(true).describe('Serve the web console under /console/ (static files built to console/dist).'),
+    clientId: z
+      .string()
+      .min(1)
+      .max(255)
+      .default('mandate-console')
+      .describe('OAuth client id of the console at the operator issuer (public client: authorization code + PKCE, no secret).'),
+    scope: z.string().min(1).default('openid profile').describe('Scopes the console requests when an operator signs in.'),
+    resource: z
+      .url()
+      .optional()
+      .describe('RFC 8707 resource indicator sent at sign-in, for issuers that pick the access token audience from it.'),
+  })
+  .prefault({})
+  .describe('The web console.');
+
+const policy = z
+  .strictObject({
+    dir: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'Directory of org policy `.cedar` files (read recursively). Default: none in production (every call is denied); the shipped demo policies in demo mode.',
+      ),
+    schema: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Cedar schema the policies are validated against. Default: the shipped policies/mandate.cedarschema.'),
+    entities: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Cedar JSON entities file (subjects, resources) that AuthZEN requests may refer to by type and id.'),
+    approverRoles: z
+      .array(z.string().min(1).max(64))
+      .max(32)
+      .default(['support-lead', 'finance', 'admin', 'approver'])
+      .describe('Approver roles tried, in order, to tell which approvals would allow a denied call (approval_required).'),
+    authzen: z
+      .strictObject({
+        enabled: z.boolean().default(true).describe('Serve the OpenID AuthZEN 1.0 PDP endpoints (/access/v1/*).'),
+        auth: z
+          .enum(['bearer', 'off'])
+          .default('bearer')
+          .describe(
+            'bearer: callers present an operator or service token holding the `pdp` or `admin` role. off: no authentication (loopback interop only).',
+          ),
+        namespace: z
+          .string()
+          .regex(/^[A-Za-z_][A-Za-z0-9_]*(::[A-Za-z_][A-Za-z0-9_]*)*$/, 'a Cedar namespace')
+          .default('Mandate')
+          .describe('Cedar namespace AuthZEN types and actions are mapped into: type `t` → `NS::t`, action `a` → `NS::Action::"a"`.'),
+        types: z
+          .record(z.string(), z.string())
+          .default({ agent: 'Agent', human: 'Human', tool: 'Tool', mandate: 'Mandate' })
+          .describe('AuthZEN subject/resource type → Cedar entity type (without namespace); types not listed map to themselves.'),
+        maxBatch: z.number().int().min(1).max(1000).default(100).describe('Largest `evaluations` array accepted in one request.'),
+        pageSize: z.number().int().min(1).max(1000).default(50).describe('Default and largest page of a search response.'),
+      })
+      .prefault({}),
+  })
+  .prefault({});
+
 export const configSchema = z.strictObject({
   mode: z
     .enum(['production', 'demo'])
@@ -230,6 +395,9 @@ export const configSchema = z.strictObject({
   changes,
   identity,
   audit,
+  gateway,
+  console: consoleSection,
+  policy,
 });
 
 /** Configuration as written in the file (before defaults). */
@@ -240,4 +408,6 @@ export const secretEnv = {
   MANDATE_MASTER_KEY: 'Master key(s) for secrets at rest: `kid:base64(32 bytes)`, comma-separated; the first encrypts.',
   MANDATE_DATABASE_URL: 'PostgreSQL URL; overrides store.postgres.url.',
   MANDATE_BOOTSTRAP_TOKEN: 'Bootstrap admin bearer token (at least 32 characters); overrides operators.bootstrapTokenSha256.',
+  MANDATE_APPROVAL_WEBHOOK_SECRET:
+    'HMAC-SHA256 key (at least 32 characters) signing approval webhook bodies; required when gateway.approvals.webhook is set.',
 } as const;

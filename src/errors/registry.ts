@@ -99,6 +99,27 @@ export const errorRegistry = {
   ERR_AUDIT_RANGE: internal(400, 'the requested audit log range or tree size is outside the log'),
   ERR_AUDIT_VERIFY_FAILED: internal(500, 'the audit log or proof failed verification'),
 
+  // ── gateway, upstreams and approvals ──
+  ERR_APPROVER_NOT_ALLOWED: internal(403, 'this operator may not decide this approval'),
+  ERR_APPROVAL_NOT_PENDING: internal(409, 'the approval is no longer pending'),
+  // JSON-RPC errors of /mcp. Codes in the JSON-RPC server range; `data.code` carries the name.
+  RPC_UNKNOWN_TOOL: rpc(-32602, 'unknown tool'),
+  RPC_CALL_DENIED: rpc(-32001, 'the call was denied by policy'),
+  // Sent as a tool error (isError) so the agent can tell its user; never forwarded.
+  RPC_APPROVAL_REQUIRED: rpc(-32002, 'the call waits for human approval'),
+  RPC_ARGS_TOO_LARGE: rpc(-32003, 'the tool arguments exceed the configured limit'),
+  RPC_CONCURRENCY_LIMIT: rpc(-32004, 'too many concurrent calls for this mandate'),
+  RPC_SESSION_NOT_FOUND: rpc(-32005, 'no such MCP session for this mandate', 404),
+  // Upstream failures after an allowed call: tool errors, audited, never retried by the gateway.
+  RPC_UPSTREAM_UNAVAILABLE: rpc(-32010, 'the upstream is unreachable'),
+  RPC_UPSTREAM_TIMEOUT: rpc(-32011, 'the upstream did not answer in time'),
+  RPC_UPSTREAM_ERROR: rpc(-32012, 'the upstream answered with a protocol error'),
+  RPC_RESULT_TOO_LARGE: rpc(-32013, 'the upstream result exceeds the configured limit'),
+
+  // ── org policy (Cedar) and the AuthZEN PDP ──
+  ERR_POLICY_INVALID: internal(422, 'the policy set does not parse or validate; the previous set keeps serving'),
+  ERR_POLICY_UNAVAILABLE: internal(503, 'no valid org policy set is loaded'),
+
   // ── JSON-RPC / MCP space ──
   RPC_PARSE_ERROR: rpc(-32700, 'parse error', 400),
   RPC_INVALID_REQUEST: rpc(-32600, 'invalid request', 400),

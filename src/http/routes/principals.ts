@@ -1,6 +1,7 @@
 // Admin API: principals (humans, services, agents) and the caller's own identity.
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import { operatorActor } from '../../audit/actors.js';
 import { MandateError } from '../../errors/index.js';
 import { actorTypes, principalInput, principalPatch } from '../../principals/principal.js';
 import { ADMIN_PREFIX, type AppContext } from '../app.js';
@@ -12,7 +13,10 @@ const listQuery = z.strictObject({
 });
 
 export function registerPrincipalRoutes(app: FastifyInstance, { broker }: AppContext): void {
-  const { principals } = broker;
+  const { principals, audit } = broker;
+  // Admin changes are audited before the answer goes out; a failed append answers with ERR_AUDIT_UNAVAILABLE.
+  const audited = (req: { operator?: { id: string } }, type: string, data: Record<string, unknown>) =>
+    audit.append({ type, actors: [operatorActor(req.operator)], data });
   const base = `${ADMIN_PREFIX}principals`;
 
   app.get(
@@ -35,6 +39,7 @@ export function registerPrincipalRoutes(app: FastifyInstance, { broker }: AppCon
           throw new MandateError('ERR_STORE_CONFLICT', 'a principal with this id exists');
         throw err;
       });
+      await audited(req, 'admin.principal.created', { principalId: created.id, principal: created });
       return reply.code(201).send(created);
     },
   );
@@ -46,12 +51,18 @@ export function registerPrincipalRoutes(app: FastifyInstance, { broker }: AppCon
   app.patch(
     `${base}/:id`,
     { config: { doc: { summary: 'Update a principal', permission: 'principals:write', body: principalPatch } } },
-    async (req) => principals.update((req.params as { id: string }).id, principalPatch.parse(req.body)),
+    async (req) => {
+      const patch = principalPatch.parse(req.body);
+      const updated = await principals.update((req.params as { id: string }).id, patch);
+      await audited(req, 'admin.principal.updated', { principalId: updated.id, patch });
+      return updated;
+    },
   );
 
   app.delete(`${base}/:id`, { config: { doc: { summary: 'Delete a principal', permission: 'principals:write' } } }, async (req, reply) => {
     const id = (req.params as { id: string }).id;
     if (!(await principals.delete(id))) throw new MandateError('ERR_NOT_FOUND', `no principal "${id}"`);
+    await audited(req, 'admin.principal.deleted', { principalId: id });
     return reply.code(204).send();
   });
 }

@@ -3,6 +3,14 @@
 import type { Dialect } from '../types.js';
 import { m0001Principals } from './0001_principals.js';
 import { m0002Changes } from './0002_changes.js';
+import { m0010SigningKeys } from './0010_signing_keys.js';
+import { m0011AgentProfiles } from './0011_agent_profiles.js';
+import { m0012Mandates } from './0012_mandates.js';
+import { m0013TokenState } from './0013_token_state.js';
+import { m0020BudgetUsage } from './0020_budget_usage.js';
+import { m0030AuditLog } from './0030_audit_log.js';
+import { m0040Upstreams } from './0040_upstreams.js';
+import { m0041Approvals } from './0041_approvals.js';
 
 export interface Migration {
   readonly id: number;
@@ -25,4 +33,15 @@ export function sqlTypes(dialect: Dialect): SqlTypes {
     : { dialect, bigint: 'BIGINT', blob: 'BYTEA', serialPk: 'BIGSERIAL PRIMARY KEY' };
 }
 
-export const migrations: readonly Migration[] = [m0001Principals, m0002Changes];
+export const migrations: readonly Migration[] = [
+  m0001Principals,
+  m0002Changes,
+  m0010SigningKeys,
+  m0011AgentProfiles,
+  m0012Mandates,
+  m0013TokenState,
+  m0020BudgetUsage,
+  m0030AuditLog,
+  m0040Upstreams,
+  m0041Approvals,
+];

@@ -1,0 +1,393 @@
+// The store-backed audit log: group-committed, gap-free appends to an RFC 9162 Merkle tree, salted
+// HMAC redaction, signed checkpoints, proofs and tlog-tiles reads. One implementation serves SQLite
+// and PostgreSQL: each batch locks the single tree-head row, so any number of replicas append
+// through one sequencer (the database) and the log can neither gap nor fork.
+import { createHmac, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { MandateError } from '../errors/index.js';
+import type { Clock } from '../lib/clock.js';
+import type { SecretBox } from '../secrets/secret-box.js';
+import type { SqlExecutor, SqlValue, Store } from '../store/types.js';
+import { type Checkpoint, NoteSigner } from './checkpoint.js';
+import { type AuditEntry, decodeLeaf, encodeEvent, eventId, leafBytes, refsOf } from './event.js';
+import { consistencyPlan, Frontier, HASH_SIZE, hashLeaf, inclusionPlan, perfectRoot, resolvePlan, type SubtreeRef } from './merkle.js';
+import type { AuditEventInput, AuditLog, AuditReceipt } from './types.js';
+
+/** tlog-tiles: every tile is 256 hashes wide and tile level L holds tree level 8L. */
+export const TILE_HEIGHT = 8;
+export const TILE_WIDTH = 256;
+
+export interface AuditServiceOptions {
+  readonly store: Store;
+  readonly secrets: SecretBox;
+  readonly clock: Clock;
+  /** Checkpoint origin and signing key name. */
+  readonly origin: string;
+  readonly maxBatch?: number;
+  /** Sign a checkpoint this often when the log grew; 0 or undefined: on demand only. */
+  readonly checkpointIntervalMs?: number;
+  /** Called when a background checkpoint fails (logged by the caller). */
+  readonly onBackgroundError?: (err: unknown) => void;
+}
+
+export interface TreeHead {
+  readonly size: number;
+  readonly root: Buffer;
+}
+
+export interface StoredCheckpoint {
+  readonly size: number;
+  readonly root: Buffer;
+  /** The signed note text, as served at /audit/log/checkpoint. */
+  readonly note: string;
+  readonly createdAt: number;
+}
+
+interface Pending {
+  readonly canonical: string;
+  readonly type: string;
+  readonly mandateId: string | null;
+  readonly decisionId: string | null;
+  readonly approvalId: string | null;
+  readonly resolve: (r: AuditReceipt) => void;
+  readonly reject: (err: unknown) => void;
+}
+
+const SALT_META = 'hmac_salt';
+const KEY_META = 'checkpoint_key';
+const INSERT_CHUNK = 100;
+
+/** Reads and writes the audit tables. Shared by the log and by verify. */
+export async function readHead(tx: SqlExecutor, forUpdate: boolean): Promise<Frontier> {
+  const lock = forUpdate && tx.dialect === 'postgres' ? ' FOR UPDATE' : '';
+  const [row] = await tx.query<{ size: number; frontier: Uint8Array }>(`SELECT size, frontier FROM audit_head WHERE id = 1${lock}`);
+  if (row === undefined) throw new MandateError('ERR_AUDIT_UNAVAILABLE', 'the audit tree head is missing');
+  return Frontier.decode(Number(row.size), row.frontier);
+}
+
+/** Sealed per-log material, created once by whichever replica gets there first. */
+async function sealedMeta(store: Store, secrets: SecretBox, name: string, create: () => Buffer): Promise<Buffer> {
+  const context = `audit_meta:${name}`;
+  await store.run('INSERT INTO audit_meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING', [
+    name,
+    secrets.seal(create(), context),
+  ]);
+  const [row] = await store.query<{ value: string }>('SELECT value FROM audit_meta WHERE name = ?', [name]);
+  if (row === undefined) throw new MandateError('ERR_AUDIT_UNAVAILABLE', `audit ${name} is missing`);
+  return secrets.open(row.value, context);
+}
+
+export class AuditService implements AuditLog {
+  readonly #store: Store;
+  readonly #clock: Clock;
+  readonly #salt: Buffer;
+  readonly #signer: NoteSigner;
+  readonly #maxBatch: number;
+  #queue: Pending[] = [];
+  #flushing: Promise<void> | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  private constructor(options: AuditServiceOptions, salt: Buffer, signer: NoteSigner) {
+    this.#store = options.store;
+    this.#clock = options.clock;
+    this.#salt = salt;
+    this.#signer = signer;
+    this.#maxBatch = options.maxBatch ?? 1024;
+    const interval = options.checkpointIntervalMs ?? 0;
+    if (interval > 0) {
+      this.#timer = setInterval(() => {
+        this.checkpointIfGrown().catch((err: unknown) => options.onBackgroundError?.(err));
+      }, interval);
+      this.#timer.unref();
+    }
+  }
+
+  /** Opens the log on a migrated store: loads (or creates) the HMAC salt and the checkpoint key. */
+  static async open(options: AuditServiceOptions): Promise<AuditService> {
+    const salt = await sealedMeta(options.store, options.secrets, SALT_META, () => randomBytes(32));
+    const pkcs8 = await sealedMeta(options.store, options.secrets, KEY_META, () =>
+      generateKeyPairSync('ed25519').privateKey.export({ format: 'der', type: 'pkcs8' }),
+    );
+    return new AuditService(options, salt, new NoteSigner(options.origin, pkcs8));
+  }
+
+  get origin(): string {
+    return this.#signer.name;
+  }
+
+  /** The C2SP signed-note verifier key of this log's checkpoints. */
+  get vkey(): string {
+    return this.#signer.vkey;
+  }
+
+  redact(secret: string): string {
+    return `hmac-sha256:${createHmac('sha256', this.#salt).update(secret).digest('base64url')}`;
+  }
+
+  append(input: AuditEventInput): Promise<AuditReceipt> {
+    if (this.#closed) return Promise.reject(new MandateError('ERR_AUDIT_UNAVAILABLE', 'the audit log is closed'));
+    let encoded: ReturnType<typeof encodeEvent>;
+    try {
+      encoded = encodeEvent(input, this.#clock.now());
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const refs = refsOf(input);
+    return new Promise<AuditReceipt>((resolve, reject) => {
+      this.#queue.push({
+        canonical: encoded.canonical,
+        type: input.type,
+        mandateId: input.mandateId ?? null,
+        decisionId: refs.decisionId ?? null,
+        approvalId: refs.approvalId ?? null,
+        resolve,
+        reject,
+      });
+      this.#flushing ??= this.#drain();
+    });
+  }
+
+  /** Commits queued events batch after batch; events that arrive during a commit share the next one. */
+  async #drain(): Promise<void> {
+    // Let appends issued in the same tick join the first batch.
+    await new Promise((r) => setImmediate(r));
+    try {
+      while (this.#queue.length > 0) {
+        const batch = this.#queue.splice(0, this.#maxBatch);
+        try {
+          const receipts = await this.#commit(batch);
+          for (const [i, p] of batch.entries()) p.resolve(receipts[i] as AuditReceipt);
+        } catch (err) {
+          const failure =
+            err instanceof MandateError && err.code === 'ERR_AUDIT_UNAVAILABLE'
+              ? err
+              : new MandateError('ERR_AUDIT_UNAVAILABLE', undefined, { cause: err });
+          for (const p of batch) p.reject(failure);
+        }
+      }
+    } finally {
+      this.#flushing = undefined;
+    }
+  }
+
+  async #commit(batch: readonly Pending[]): Promise<AuditReceipt[]> {
+    const now = this.#clock.now();
+    return this.#store.transaction(async (tx) => {
+      const frontier = await readHead(tx, true);
+      const receipts: AuditReceipt[] = [];
+      const rows: SqlValue[][] = [];
+      const nodes: SqlValue[][] = [];
+      for (const p of batch) {
+        const seq = frontier.size;
+        const body = leafBytes(p.canonical, seq);
+        const leaf = hashLeaf(body);
+        frontier.push(leaf, (level, index, hash) => {
+          if (level % TILE_HEIGHT === 0) nodes.push([level, index, hash]);
+        });
+        rows.push([seq, p.type, p.mandateId, p.decisionId, p.approvalId, now, body, leaf]);
+        receipts.push({ seq, id: eventId(seq), leafHash: leaf.toString('hex') });
+      }
+      await insertMany(tx, 'audit_entries (seq, type, mandate_id, decision_id, approval_id, created_at, body, leaf_hash)', rows);
+      await insertMany(tx, 'audit_nodes (level, idx, hash)', nodes);
+      await tx.run('UPDATE audit_head SET size = ?, frontier = ?, updated_at = ? WHERE id = 1', [frontier.size, frontier.encode(), now]);
+      return receipts;
+    });
+  }
+
+  /** Waits for queued appends, stops the checkpoint timer. The store is closed by its owner. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    await this.#flushing;
+  }
+
+  /** The current tree head (size and RFC 9162 root). */
+  async head(): Promise<TreeHead> {
+    const frontier = await readHead(this.#store, false);
+    return { size: frontier.size, root: frontier.root() };
+  }
+
+  /** Signs a checkpoint of the current tree head and stores it (idempotent per size). */
+  async checkpoint(): Promise<StoredCheckpoint> {
+    const head = await this.head();
+    const c: Checkpoint = { origin: this.origin, size: head.size, root: head.root };
+    await this.#store.run(
+      'INSERT INTO audit_checkpoints (size, root, note, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (size) DO NOTHING',
+      [c.size, c.root, this.#signer.sign(c), this.#clock.now()],
+    );
+    const stored = await this.checkpointAt(c.size);
+    if (stored === undefined) throw new MandateError('ERR_AUDIT_UNAVAILABLE', 'the checkpoint was not stored');
+    return stored;
+  }
+
+  /** Signs a checkpoint only when the log grew since the latest one. */
+  async checkpointIfGrown(): Promise<StoredCheckpoint | undefined> {
+    const [latest, head] = await Promise.all([this.latestCheckpoint(), this.head()]);
+    if (latest !== undefined && latest.size >= head.size) return undefined;
+    return this.checkpoint();
+  }
+
+  async latestCheckpoint(): Promise<StoredCheckpoint | undefined> {
+    const [row] = await this.#store.query<CheckpointRow>(
+      'SELECT size, root, note, created_at FROM audit_checkpoints ORDER BY size DESC LIMIT 1',
+    );
+    return row === undefined ? undefined : toCheckpoint(row);
+  }
+
+  async checkpointAt(size: number): Promise<StoredCheckpoint | undefined> {
+    const [row] = await this.#store.query<CheckpointRow>('SELECT size, root, note, created_at FROM audit_checkpoints WHERE size = ?', [
+      size,
+    ]);
+    return row === undefined ? undefined : toCheckpoint(row);
+  }
+
+  /** Every stored checkpoint, smallest first. */
+  async checkpoints(): Promise<StoredCheckpoint[]> {
+    return (await this.#store.query<CheckpointRow>('SELECT size, root, note, created_at FROM audit_checkpoints ORDER BY size')).map(
+      toCheckpoint,
+    );
+  }
+
+  /** Entries [from, to) in order (at most 1,000 per call). */
+  async entries(from: number, to: number): Promise<AuditEntry[]> {
+    return (await readEntryRows(this.#store, from, Math.min(to, from + 1000))).map((r) => decodeLeaf(r.body));
+  }
+
+  async entry(seq: number): Promise<AuditEntry | undefined> {
+    const [row] = await readEntryRows(this.#store, seq, seq + 1);
+    return row === undefined ? undefined : decodeLeaf(row.body);
+  }
+
+  /** Entries whose indexed mandate, decision or approval id equals `value`. */
+  async entriesBy(column: 'mandate_id' | 'decision_id' | 'approval_id', value: string, limit = 1000): Promise<AuditEntry[]> {
+    const rows = await this.#store.query<{ body: string }>(`SELECT body FROM audit_entries WHERE ${column} = ? ORDER BY seq LIMIT ?`, [
+      value,
+      limit,
+    ]);
+    return rows.map((r) => decodeLeaf(r.body));
+  }
+
+  /** RFC 9162 inclusion proof of leaf `seq` in the tree of `size` (default: current). */
+  async inclusionProof(seq: number, size?: number): Promise<{ size: number; leafHash: Buffer; proof: Buffer[] }> {
+    const treeSize = await this.#checkSize(size);
+    if (!Number.isSafeInteger(seq) || seq < 0 || seq >= treeSize) {
+      throw new MandateError('ERR_AUDIT_RANGE', `leaf ${seq} is not in a tree of size ${treeSize}`);
+    }
+    const [leaf] = await this.#hashes(0, seq, seq + 1);
+    const proof = await resolvePlan(inclusionPlan(seq, treeSize), (refs) => this.#subtrees(refs));
+    return { size: treeSize, leafHash: leaf as Buffer, proof };
+  }
+
+  /** RFC 9162 consistency proof between two tree sizes. */
+  async consistencyProof(size1: number, size2?: number): Promise<{ size1: number; size2: number; proof: Buffer[] }> {
+    const to = await this.#checkSize(size2);
+    if (!Number.isSafeInteger(size1) || size1 < 1 || size1 > to) {
+      throw new MandateError('ERR_AUDIT_RANGE', `no consistency proof from size ${size1} to ${to}`);
+    }
+    const proof = await resolvePlan(consistencyPlan(size1, to), (refs) => this.#subtrees(refs));
+    return { size1, size2: to, proof };
+  }
+
+  /** RFC 9162 root of the tree of `size` (a past size too), from stored hashes. */
+  async rootAt(size: number): Promise<Buffer> {
+    const treeSize = await this.#checkSize(size);
+    const [root] = await resolvePlan([[0, treeSize]], (refs) => this.#subtrees(refs));
+    return root as Buffer;
+  }
+
+  async #checkSize(size: number | undefined): Promise<number> {
+    const head = await readHead(this.#store, false);
+    if (size === undefined) return head.size;
+    if (!Number.isSafeInteger(size) || size < 0 || size > head.size) {
+      throw new MandateError('ERR_AUDIT_RANGE', `tree size ${size} is outside the log (size ${head.size})`);
+    }
+    return size;
+  }
+
+  /**
+   * tlog-tiles hash tile: hashes of tree level 8L, indices [256N, 256N + width). Throws
+   * ERR_AUDIT_RANGE when those hashes do not exist yet (a client asked beyond the tree).
+   */
+  async tile(level: number, index: number, width: number = TILE_WIDTH): Promise<Buffer> {
+    const from = index * TILE_WIDTH;
+    const hashes = await this.#hashes(level * TILE_HEIGHT, from, from + width);
+    if (hashes.length !== width) throw new MandateError('ERR_AUDIT_RANGE', `tile ${level}/${index} has fewer than ${width} hashes`);
+    return Buffer.concat(hashes);
+  }
+
+  /** tlog-tiles entry bundle: each leaf prefixed by its 16-bit big-endian length. */
+  async entryBundle(index: number, width: number = TILE_WIDTH): Promise<Buffer> {
+    const from = index * TILE_WIDTH;
+    const rows = await readEntryRows(this.#store, from, from + width);
+    if (rows.length !== width) throw new MandateError('ERR_AUDIT_RANGE', `entry bundle ${index} has fewer than ${width} entries`);
+    const parts: Buffer[] = [];
+    for (const r of rows) {
+      const bytes = Buffer.from(r.body);
+      const len = Buffer.alloc(2);
+      len.writeUInt16BE(bytes.length);
+      parts.push(len, bytes);
+    }
+    return Buffer.concat(parts);
+  }
+
+  /** Stored hashes of tree level `level` (0 or a multiple of 8), indices [from, to). */
+  async #hashes(level: number, from: number, to: number): Promise<Buffer[]> {
+    if (level === 0) return (await readEntryRows(this.#store, from, to)).map((r) => Buffer.from(r.leaf_hash));
+    const rows = await this.#store.query<{ hash: Uint8Array }>(
+      'SELECT hash FROM audit_nodes WHERE level = ? AND idx >= ? AND idx < ? ORDER BY idx',
+      [level, from, to],
+    );
+    return rows.map((r) => Buffer.from(r.hash));
+  }
+
+  /** Perfect subtree hashes, folded up from the nearest stored tile level below each. */
+  async #subtrees(refs: readonly SubtreeRef[]): Promise<Buffer[]> {
+    const out: Buffer[] = [];
+    for (const ref of refs) {
+      const base = ref.level - (ref.level % TILE_HEIGHT);
+      const span = 2 ** (ref.level - base);
+      const hashes = await this.#hashes(base, ref.index * span, (ref.index + 1) * span);
+      if (hashes.length !== span) throw new MandateError('ERR_AUDIT_UNAVAILABLE', 'stored tree hashes are missing');
+      out.push(perfectRoot(hashes));
+    }
+    return out;
+  }
+}
+
+type CheckpointRow = {
+  size: number;
+  root: Uint8Array;
+  note: string;
+  created_at: number;
+};
+
+function toCheckpoint(row: CheckpointRow): StoredCheckpoint {
+  return { size: Number(row.size), root: Buffer.from(row.root), note: row.note, createdAt: Number(row.created_at) };
+}
+
+export type EntryRow = {
+  seq: number;
+  body: string;
+  leaf_hash: Uint8Array;
+};
+
+export async function readEntryRows(db: SqlExecutor, from: number, to: number): Promise<EntryRow[]> {
+  const rows = await db.query<EntryRow>('SELECT seq, body, leaf_hash FROM audit_entries WHERE seq >= ? AND seq < ? ORDER BY seq', [
+    from,
+    to,
+  ]);
+  for (const r of rows) r.seq = Number(r.seq);
+  return rows;
+}
+
+async function insertMany(tx: SqlExecutor, into: string, rows: readonly SqlValue[][]): Promise<void> {
+  for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
+    const chunk = rows.slice(i, i + INSERT_CHUNK);
+    const width = (chunk[0] as SqlValue[]).length;
+    const tuple = `(${Array.from({ length: width }, () => '?').join(', ')})`;
+    await tx.run(`INSERT INTO ${into} VALUES ${chunk.map(() => tuple).join(', ')}`, chunk.flat());
+  }
+}
+
+/** Hash size, re-exported for callers that parse tiles. */
+export { HASH_SIZE };
