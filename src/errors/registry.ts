@@ -54,6 +54,7 @@ export const errorRegistry = {
   ERR_STORE_UNAVAILABLE: internal(503, 'the store is unreachable', false),
   ERR_STORE_MIGRATION: internal(500, 'a store migration failed', false),
   ERR_STORE_CONFLICT: internal(409, 'the record already exists'),
+  ERR_REPLICA_STALE: internal(503, 'this replica cannot confirm it has applied every change; refusing privileged work'),
   ERR_SECRET_UNDECRYPTABLE: internal(500, 'a stored secret cannot be decrypted', false),
 
   // ── HTTP boundary (admin API and every JSON endpoint) ──

@@ -2,6 +2,7 @@
 // status) current. A change is written in the same transaction as the state it describes, so it
 // exists exactly when the state does. Replicas learn of it by PostgreSQL NOTIFY (fast path) and
 // by polling the sequence (catch-up), so a lost notification delays a change but never loses it.
+import { StoreError } from '../errors/index.js';
 import type { Clock } from '../lib/clock.js';
 import { Mutex } from '../lib/mutex.js';
 import { isNotifying, type SqlExecutor, type Store } from './types.js';
@@ -143,6 +144,11 @@ export class ChangeFeed {
   /** Milliseconds since this replica last confirmed it had applied every change. */
   staleness(): number {
     return this.#options.clock.now() - this.#lastCurrentAt;
+  }
+
+  /** Fails closed (ERR_REPLICA_STALE) when this replica may be missing changes, e.g. a revocation. */
+  assertCurrent(maxStalenessMs: number): void {
+    if (this.staleness() > maxStalenessMs) throw new StoreError('ERR_REPLICA_STALE');
   }
 
   async #connect(): Promise<void> {

@@ -44,7 +44,31 @@ for (const factory of await storeFactories()) {
       assert.deepEqual(seen[0]?.data, { status: 'revoked' });
       assert.ok(feed.lastSeq >= 3);
       assert.ok(feed.staleness() < 1000);
+      feed.assertCurrent(1000);
       await feed.stop();
+    });
+
+    test('a replica that cannot catch up becomes stale and fails closed', async () => {
+      const store = await factory.open();
+      let now = 1_000_000;
+      const feed = new ChangeFeed(store, { clock: { now: () => now }, pollIntervalMs: 60_000 });
+      await feed.start();
+      feed.assertCurrent(5000);
+      now += 6000;
+      assert.throws(
+        () => feed.assertCurrent(5000),
+        (e: unknown) => (e as { code?: string }).code === 'ERR_REPLICA_STALE',
+      );
+      await feed.catchUp();
+      feed.assertCurrent(5000);
+      await feed.stop();
+      await store.close();
+      now += 6000;
+      await assert.rejects(feed.catchUp());
+      assert.throws(
+        () => feed.assertCurrent(5000),
+        (e: unknown) => (e as { code?: string }).code === 'ERR_REPLICA_STALE',
+      );
     });
 
     test('a feed started later begins at the end and sees only newer changes', async () => {
