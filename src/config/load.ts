@@ -15,6 +15,8 @@ export interface ResolvedSecrets {
   /** Raw master key spec (`kid:base64,...`), parsed by secrets/. Undefined when not provided. */
   readonly masterKey: string | undefined;
   readonly bootstrapTokenSha256: string | undefined;
+  /** HMAC key of approval webhooks (MANDATE_APPROVAL_WEBHOOK_SECRET). */
+  readonly approvalWebhookSecret: string | undefined;
 }
 
 export type Config = Readonly<
@@ -92,6 +94,14 @@ export function buildConfig(raw: unknown, options: LoadOptions = {}, source?: st
   if (bootstrapToken !== undefined && bootstrapToken.length < 32) {
     throw new ConfigError('ERR_CONFIG_INVALID', 'MANDATE_BOOTSTRAP_TOKEN must be at least 32 characters');
   }
+  const approvalWebhookSecret = nonEmpty(env.MANDATE_APPROVAL_WEBHOOK_SECRET);
+  if (parsed.gateway.approvals.webhook !== undefined && (approvalWebhookSecret === undefined || approvalWebhookSecret.length < 32)) {
+    throw new ConfigError(
+      'ERR_CONFIG_INVALID',
+      'gateway.approvals.webhook is set but MANDATE_APPROVAL_WEBHOOK_SECRET (at least 32 characters) is not',
+      { details: { path: 'gateway.approvals.webhook' } },
+    );
+  }
   const config = {
     ...parsed,
     dataDir,
@@ -101,9 +111,17 @@ export function buildConfig(raw: unknown, options: LoadOptions = {}, source?: st
       sqlite: { ...parsed.store.sqlite, path: resolve(dataDir, parsed.store.sqlite.path ?? 'mandate.db') },
       postgres: { ...parsed.store.postgres, url: databaseUrl },
     },
+    // Policy paths are relative to the configuration file, like the data folder.
+    policy: {
+      ...parsed.policy,
+      dir: parsed.policy.dir === undefined ? undefined : resolve(cwd, parsed.policy.dir),
+      schema: parsed.policy.schema === undefined ? undefined : resolve(cwd, parsed.policy.schema),
+      entities: parsed.policy.entities === undefined ? undefined : resolve(cwd, parsed.policy.entities),
+    },
     secrets: {
       masterKey: nonEmpty(env.MANDATE_MASTER_KEY),
       bootstrapTokenSha256: bootstrapToken !== undefined ? sha256Hex(bootstrapToken) : parsed.operators.bootstrapTokenSha256,
+      approvalWebhookSecret,
     },
   };
   return deepFreeze(config) as Config;

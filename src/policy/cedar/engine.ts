@@ -1,0 +1,195 @@
+// Cedar through the official @cedar-policy/cedar-wasm: compiles a directory's policies into one
+// strictly validated, pre-parsed set, and evaluates requests against it with statefulIsAuthorized.
+import { createHash } from 'node:crypto';
+import type { CedarValueJson, DetailedError, EntityJson, EntityUidJson } from '@cedar-policy/cedar-wasm/nodejs';
+import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
+import { indexSchema, type SchemaShapes } from './shape.js';
+
+/** One policy source file. `path` is what errors name (relative to the policy directory). */
+export interface PolicyFile {
+  readonly path: string;
+  readonly text: string;
+}
+
+/** A problem with a policy or the schema, located in its file (1-based line and column). */
+export interface PolicyProblem {
+  readonly file: string;
+  readonly line: number;
+  readonly column: number;
+  readonly message: string;
+}
+
+export interface CompiledPolicy {
+  readonly id: string;
+  readonly file: string;
+  readonly line: number;
+  readonly effect: 'permit' | 'forbid';
+  readonly text: string;
+}
+
+/** A validated, pre-parsed policy set, ready to evaluate. Immutable once built. */
+export interface CompiledPolicySet {
+  /** SHA-256 over schema and policy texts: equal sets have equal versions. */
+  readonly version: string;
+  readonly policies: readonly CompiledPolicy[];
+  readonly shapes: SchemaShapes;
+  /** Names under which cedar-wasm caches the parsed schema and policy set. */
+  readonly schemaName: string;
+  readonly setId: string;
+}
+
+export interface EngineRequest {
+  readonly principal: EntityUidJson;
+  readonly action: EntityUidJson;
+  readonly resource: EntityUidJson;
+  readonly context: Record<string, CedarValueJson>;
+  readonly entities: EntityJson[];
+}
+
+export interface EngineAnswer {
+  readonly decision: 'allow' | 'deny';
+  /** Policies that determined the decision (satisfied permits on allow, satisfied forbids on deny). */
+  readonly policies: string[];
+  /** Any engine error; a non-empty list always comes with `deny`. */
+  readonly errors: string[];
+}
+
+// cedar-wasm caches by name, per process; names must be unique across every broker in it.
+let generation = 0;
+
+export type CompileResult = { ok: true; set: CompiledPolicySet } | { ok: false; problems: PolicyProblem[] };
+
+/**
+ * Parses each file, gives every policy a stable id (its `@id` annotation, else `file:line`),
+ * validates the whole set strictly against the schema and pre-parses it. All or nothing.
+ */
+export function compilePolicySet(schema: PolicyFile, files: readonly PolicyFile[]): CompileResult {
+  const problems: PolicyProblem[] = [];
+  const resolved = cedar.schemaToJsonWithResolvedTypes(schema.text);
+  if (resolved.type === 'failure') {
+    return { ok: false, problems: resolved.errors.map((e) => locate(schema, 0, e)) };
+  }
+  const policies: CompiledPolicy[] = [];
+  const byId = new Map<string, CompiledPolicy>();
+  for (const file of files) {
+    const parsed = cedar.checkParsePolicySet({ staticPolicies: file.text });
+    if (parsed.type === 'failure') {
+      problems.push(...parsed.errors.map((e) => locate(file, 0, e)));
+      continue;
+    }
+    const parts = cedar.policySetTextToParts(file.text);
+    if (parts.type === 'failure') {
+      problems.push(...parts.errors.map((e) => locate(file, 0, e)));
+      continue;
+    }
+    if (parts.policy_templates.length > 0) {
+      problems.push({ file: file.path, line: 1, column: 1, message: 'templates are not supported; write static policies' });
+    }
+    let from = 0;
+    for (const text of parts.policies) {
+      const offset = Math.max(0, file.text.indexOf(text, from));
+      from = offset + text.length;
+      const { line } = lineColumn(file.text, offset);
+      const json = cedar.policyToJson(text);
+      const annotated = json.type === 'success' ? json.json.annotations?.id : undefined;
+      const id = annotated ?? `${file.path}:${line}`;
+      const effect = json.type === 'success' ? json.json.effect : 'forbid';
+      const previous = byId.get(id);
+      if (previous !== undefined) {
+        problems.push({ ...lineColumnOf(file, offset), message: `policy id "${id}" is already used in ${previous.file}:${previous.line}` });
+        continue;
+      }
+      const policy: CompiledPolicy = { id, file: file.path, line, effect, text };
+      byId.set(id, policy);
+      policies.push(policy);
+      offsets.set(policy, offset);
+    }
+  }
+  if (problems.length > 0) return { ok: false, problems };
+
+  const staticPolicies = Object.fromEntries(policies.map((p) => [p.id, p.text]));
+  const validation = cedar.validate({ schema: schema.text, policies: { staticPolicies }, validationSettings: { mode: 'strict' } });
+  if (validation.type === 'failure') {
+    return { ok: false, problems: validation.errors.map((e) => locate(schema, 0, e)) };
+  }
+  for (const v of [...validation.validationErrors]) {
+    const policy = byId.get(v.policyId);
+    const file = policy === undefined ? schema : { path: policy.file, text: fileText(files, policy.file) };
+    problems.push(locate(file, policy === undefined ? 0 : (offsets.get(policy) ?? 0), v.error));
+  }
+  if (problems.length > 0) return { ok: false, problems };
+
+  const version = createHash('sha256')
+    .update(schema.text)
+    .update('\0')
+    .update(JSON.stringify(policies.map((p) => [p.id, p.text])))
+    .digest('hex');
+  generation += 1;
+  const schemaName = `mandate-schema-${generation}`;
+  const setId = `mandate-set-${generation}`;
+  const s = cedar.preparseSchema(schemaName, schema.text);
+  if (s.type === 'failure') return { ok: false, problems: s.errors.map((e) => locate(schema, 0, e)) };
+  const p = cedar.preparsePolicySet(setId, { staticPolicies });
+  if (p.type === 'failure')
+    return { ok: false, problems: p.errors.map((e) => ({ file: '(set)', line: 1, column: 1, message: e.message })) };
+  return { ok: true, set: { version, policies, shapes: indexSchema(resolved.json), schemaName, setId } };
+}
+
+const offsets = new WeakMap<CompiledPolicy, number>();
+
+/**
+ * Evaluates one request against a compiled set. Never throws: any engine error or exception is
+ * a deny carrying the error.
+ */
+export function authorize(set: CompiledPolicySet, req: EngineRequest): EngineAnswer {
+  try {
+    const answer = cedar.statefulIsAuthorized({
+      principal: req.principal,
+      action: req.action,
+      resource: req.resource,
+      context: req.context,
+      entities: req.entities,
+      preparsedSchemaName: set.schemaName,
+      preparsedPolicySetId: set.setId,
+      validateRequest: true,
+    });
+    if (answer.type === 'failure') return { decision: 'deny', policies: [], errors: answer.errors.map((e) => e.message) };
+    const { decision, diagnostics } = answer.response;
+    const errors = diagnostics.errors.map((e) => `policy ${e.policyId}: ${e.error.message}`);
+    // An error inside a policy makes Cedar skip it; that could skip a forbid. Fail closed.
+    if (errors.length > 0) return { decision: 'deny', policies: diagnostics.reason, errors };
+    return { decision, policies: diagnostics.reason, errors: [] };
+  } catch (err) {
+    return { decision: 'deny', policies: [], errors: [`policy engine failed: ${err instanceof Error ? err.message : String(err)}`] };
+  }
+}
+
+/** The Cedar SDK version, for /health and the CLI. */
+export function cedarVersion(): string {
+  return cedar.getCedarVersion();
+}
+
+function fileText(files: readonly PolicyFile[], path: string): string {
+  return files.find((f) => f.path === path)?.text ?? '';
+}
+
+function locate(file: PolicyFile, base: number, error: DetailedError): PolicyProblem {
+  const at = error.sourceLocations?.[0];
+  const offset = base + (at?.start ?? 0);
+  const where = lineColumnOf(file, offset);
+  const label = at?.label ? ` (${at.label})` : '';
+  const help = error.help ? `; ${error.help}` : '';
+  return { ...where, message: `${error.message}${label}${help}` };
+}
+
+function lineColumnOf(file: PolicyFile, offset: number): { file: string; line: number; column: number } {
+  return { file: file.path, ...lineColumn(file.text, offset) };
+}
+
+function lineColumn(text: string, offset: number): { line: number; column: number } {
+  // Cedar reports byte offsets into UTF-8; convert to a character index first.
+  const chars = Buffer.from(text).subarray(0, offset).toString('utf8').length;
+  const before = text.slice(0, chars);
+  const line = before.split('\n').length;
+  return { line, column: chars - before.lastIndexOf('\n') };
+}

@@ -1,0 +1,233 @@
+// The one decision function every enforcement point uses (DESIGN §2 "decision", §4 decision path):
+// the call must fit the scope of its mandate and of every ancestor (tool, argument constraints,
+// budgets), then org policy (Cedar) decides. Three outcomes: allow, deny, approval_required.
+import { randomUUID } from 'node:crypto';
+import type { CedarValueJson, EntityJson } from '@cedar-policy/cedar-wasm/nodejs';
+import type { Clock } from '../lib/clock.js';
+import { matchCall } from '../mandates/scope.js';
+import { type BudgetCounter, type BudgetUse, budgetUses } from './budgets.js';
+import { authorize, type CompiledPolicySet, type EngineAnswer, type EngineRequest } from './cedar/engine.js';
+import { project, ShapeError } from './cedar/shape.js';
+import type { PolicyStore } from './store.js';
+import type { ChainGrant, Decision, DecisionApproval, DecisionInput, DecisionMandate } from './types.js';
+
+const NS = 'Mandate';
+const T = { agent: `${NS}::Agent`, tool: `${NS}::Tool`, mandate: `${NS}::Mandate`, human: `${NS}::Human`, action: `${NS}::Action` };
+const CALL = { type: T.action, id: 'call' };
+const CALL_KEY = `${T.action}::"call"`;
+/** The approver a hypothetical approval is attributed to when computing `approvalRoles`. */
+const PENDING_APPROVER = 'pending-approver';
+
+export interface DecisionServiceOptions {
+  readonly policies: PolicyStore;
+  readonly budgets: BudgetCounter;
+  readonly clock: Clock;
+  /** Roles tried, in order, to find which approvals would allow a denied call. */
+  readonly approverRoles: readonly string[];
+}
+
+/** What `evaluate` found, before budgets are consumed. */
+export interface Evaluation {
+  readonly decision: Decision;
+  /** Budget counters an allowed call must consume. */
+  readonly uses: readonly BudgetUse[];
+  /** The grant matched in each mandate of the chain, root first. */
+  readonly grants: readonly ChainGrant[];
+  /** The Cedar request sent (for explain). */
+  readonly request?: EngineRequest;
+}
+
+export class DecisionService {
+  readonly #o: DecisionServiceOptions;
+
+  constructor(options: DecisionServiceOptions) {
+    this.#o = options;
+  }
+
+  /**
+   * Decides one tool call. On `allow`, the budgets of the matched grants (this mandate and every
+   * ancestor) are consumed atomically before it returns; if they are exhausted meanwhile, the
+   * outcome is `deny`. Never throws for a bad request: malformed input is a deny with reasons.
+   *
+   * @example
+   * const d = await broker.decisions.decide({ mandate, chain, agent, tool, args: { amountCents: 500 } });
+   * if (d.outcome === 'approval_required') askOneOf(d.approvalRoles);
+   */
+  async decide(input: DecisionInput): Promise<Decision> {
+    const { decision, uses } = this.evaluate(input);
+    if (decision.outcome === 'allow' && uses.length > 0) {
+      const consumed = await this.#o.budgets.consume(uses);
+      if (!consumed.ok) return deny(decision.id, [...decision.reasons, consumed.reason], [], decision.grant);
+    }
+    if (decision.outcome === 'approval_required' && uses.length > 0) {
+      // An approval is pointless when the budget is already spent: say so now.
+      const fits = await this.#o.budgets.fits(uses);
+      if (!fits.ok) return deny(decision.id, [...decision.reasons, fits.reason], decision.policies, decision.grant);
+    }
+    return decision;
+  }
+
+  /** Everything `decide` does except touching budget counters (for explain and dry runs). */
+  evaluate(input: DecisionInput): Evaluation {
+    const id = randomUUID();
+    const reasons: string[] = [];
+    const structural = checkChain(input, input.now ?? this.#o.clock.now());
+    if (structural !== undefined) return { decision: deny(id, [structural]), uses: [], grants: [] };
+
+    const grants: ChainGrant[] = [];
+    for (const m of input.chain) {
+      const match = matchCall(m.scope, input.tool.name, input.args ?? {});
+      if (!match.ok) {
+        const whose = m.id === input.mandate.id ? `mandate ${m.id}` : `ancestor mandate ${m.id} (depth ${m.depth})`;
+        return { decision: deny(id, [...reasons, `${whose}: ${match.reason}`]), uses: [], grants };
+      }
+      grants.push({ mandateId: m.id, index: match.index, grant: match.grant });
+      reasons.push(`${m.id === input.mandate.id ? 'mandate' : 'ancestor mandate'} ${m.id} grant #${match.index} allows ${input.tool.name}`);
+    }
+    const own = grants[grants.length - 1];
+    const grant = own === undefined ? undefined : { mandateId: own.mandateId, index: own.index, tool: own.grant.tool };
+    const uses = budgetUses(grants, input.args);
+    if (typeof uses === 'string') return { decision: deny(id, [...reasons, uses], [], grant), uses: [], grants };
+
+    const bundle = this.#o.policies.current;
+    if (bundle === undefined) {
+      return { decision: deny(id, [...reasons, 'no org policy is loaded'], [], grant, ['no org policy is loaded']), uses, grants };
+    }
+    const set = bundle.set;
+    let request: EngineRequest;
+    try {
+      request = cedarRequest(set, input, input.approval);
+    } catch (err) {
+      const message = err instanceof ShapeError ? err.message : `cannot build the policy request: ${String(err)}`;
+      return { decision: deny(id, [...reasons, message], [], grant, [message]), uses, grants };
+    }
+    const answer = authorize(set, request);
+    if (answer.errors.length > 0) {
+      return {
+        decision: deny(id, [...reasons, 'org policy could not be evaluated'], answer.policies, grant, answer.errors),
+        uses,
+        grants,
+        request,
+      };
+    }
+    if (answer.decision === 'allow') {
+      reasons.push(`org policy permits (${answer.policies.join(', ')})`);
+      return { decision: { id, outcome: 'allow', reasons, policies: answer.policies, grant }, uses, grants, request };
+    }
+    reasons.push(answer.policies.length > 0 ? `org policy forbids (${answer.policies.join(', ')})` : 'no org policy permits this call');
+    const roles = this.#approvalRoles(set, input, answer);
+    if (roles.length > 0) {
+      reasons.push(`an approval by one of: ${roles.join(', ')} would allow it`);
+      return {
+        decision: { id, outcome: 'approval_required', reasons, policies: answer.policies, grant, approvalRoles: roles },
+        uses,
+        grants,
+        request,
+      };
+    }
+    return { decision: deny(id, reasons, answer.policies, grant), uses, grants, request };
+  }
+
+  /** Approver roles with which the same call would be allowed (evaluated, not guessed). */
+  #approvalRoles(set: CompiledPolicySet, input: DecisionInput, denied: EngineAnswer): string[] {
+    // Only worth evaluating when approval can matter: every determining policy mentions it, or,
+    // when nothing permitted, some policy does.
+    const byId = new Map(set.policies.map((p) => [p.id, p]));
+    const mentions = (text: string | undefined) => text?.includes('approval') === true;
+    const relevant =
+      denied.policies.length > 0
+        ? denied.policies.every((pid) => mentions(byId.get(pid)?.text))
+        : set.policies.some((p) => mentions(p.text));
+    if (!relevant) return [];
+    const roles: string[] = [];
+    for (const role of this.#o.approverRoles) {
+      const approval: DecisionApproval = { id: 'pending', approverId: PENDING_APPROVER, approverRole: role };
+      try {
+        const a = authorize(set, cedarRequest(set, input, approval));
+        if (a.decision === 'allow' && a.errors.length === 0) roles.push(role);
+      } catch {
+        // A request that cannot be built with an approval cannot be allowed with one either.
+      }
+    }
+    return roles;
+  }
+}
+
+function deny(id: string, reasons: string[], policies: string[] = [], grant?: Decision['grant'], errors?: string[]): Decision {
+  return { id, outcome: 'deny', reasons, policies, ...(grant ? { grant } : {}), ...(errors?.length ? { errors } : {}) };
+}
+
+/** Why the mandate chain cannot be decided on at all, or undefined. */
+function checkChain(input: DecisionInput, now: number): string | undefined {
+  const { chain, mandate, agent } = input;
+  if (!Array.isArray(chain) || chain.length === 0) return 'the mandate chain is empty';
+  if (chain[chain.length - 1]?.id !== mandate.id) return 'the mandate chain does not end with the calling mandate';
+  if (chain[0]?.parentId !== undefined && chain[0]?.parentId !== null) return 'the mandate chain does not start at a root mandate';
+  for (let i = 1; i < chain.length; i++) {
+    if (chain[i]?.parentId !== chain[i - 1]?.id) return `mandate ${chain[i]?.id} is not a child of ${chain[i - 1]?.id}`;
+  }
+  if (mandate.agentId !== agent.id) return `mandate ${mandate.id} belongs to another agent`;
+  for (const m of chain) {
+    if (m.status !== 'active') return `mandate ${m.id} is ${m.status}`;
+    const expires = expiry(m);
+    if (expires !== undefined && !(now < expires)) return `mandate ${m.id} has expired`;
+  }
+  if (typeof input.tool?.name !== 'string') return 'the tool is unknown';
+  if (typeof input.args !== 'object' || input.args === null || Array.isArray(input.args)) return 'the arguments are not an object';
+  return undefined;
+}
+
+function expiry(m: DecisionMandate): number | undefined {
+  const e = m.expiresAt;
+  if (e === undefined || e === null) return undefined;
+  const t = e instanceof Date ? e.getTime() : typeof e === 'string' ? Date.parse(e) : e;
+  // An unparseable expiry is treated as expired: fail closed.
+  return Number.isFinite(t) ? t : Number.NEGATIVE_INFINITY;
+}
+
+/** The Cedar request for a tool call: 4–6 entities, only what policies can read. */
+export function cedarRequest(set: CompiledPolicySet, input: DecisionInput, approval: DecisionApproval | undefined): EngineRequest {
+  const { shapes } = set;
+  const { agent, tool, mandate } = input;
+  const agentUid = { type: T.agent, id: agent.id };
+  const toolUid = { type: T.tool, id: tool.name };
+  const mandateUid = { type: T.mandate, id: mandate.id };
+  const entity = (uid: { type: string; id: string }, attrs: Record<string, unknown>): EntityJson => ({
+    uid,
+    attrs: project(shapes, shapes.entities.get(uid.type), attrs, uid.type) as Record<string, CedarValueJson>,
+    parents: [],
+  });
+  const entities: EntityJson[] = [
+    entity(agentUid, { owner: agent.owner ?? '', actorType: agent.actorType, environment: agent.environment ?? '', status: agent.status }),
+    entity(toolUid, { actionClass: tool.actionClass, sensitivity: tool.sensitivity, upstream: tool.upstream }),
+    entity(mandateUid, { purpose: mandate.purpose, taskType: mandate.taskType, depth: mandate.depth }),
+  ];
+  const context: Record<string, unknown> = {
+    args: input.args,
+    environment: mandate.environment,
+    risk: Math.max(0, Math.min(100, Math.round(input.riskScore ?? 0))),
+    delegationDepth: mandate.depth,
+    purpose: mandate.purpose,
+    taskType: mandate.taskType,
+    mandate: mandateUid,
+  };
+  const humans = new Set<string>();
+  if (mandate.onBehalfOf !== undefined && mandate.onBehalfOf !== null) {
+    context.onBehalfOf = { type: T.human, id: mandate.onBehalfOf };
+    humans.add(mandate.onBehalfOf);
+  }
+  if (approval !== undefined) {
+    context.approval = { ...approval, approver: { type: T.human, id: approval.approverId } };
+    humans.add(approval.approverId);
+  }
+  for (const h of humans) entities.push({ uid: { type: T.human, id: h }, attrs: {}, parents: [] });
+  const action = shapes.actions.get(CALL_KEY);
+  if (action === undefined) throw new ShapeError(`the schema declares no action ${CALL_KEY}`);
+  return {
+    principal: agentUid,
+    action: CALL,
+    resource: toolUid,
+    context: project(shapes, action.context, context, 'context') as Record<string, CedarValueJson>,
+    entities,
+  };
+}

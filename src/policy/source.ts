@@ -1,0 +1,55 @@
+// Reads a policy directory: every `*.cedar` file below it (sorted, so ids and errors are stable),
+// the schema, and an optional Cedar JSON entities file (data for AuthZEN subjects and resources).
+import { readdir, readFile } from 'node:fs/promises';
+import { join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { PolicyFile } from './cedar/engine.js';
+
+/** The Cedar schema shipped with Mandate (policies/mandate.cedarschema). */
+export const SHIPPED_SCHEMA = fileURLToPath(new URL('../../policies/mandate.cedarschema', import.meta.url));
+/** The demo org policies for the helpdesk scenario (policies/demo/). */
+export const DEMO_POLICY_DIR = fileURLToPath(new URL('../../policies/demo/', import.meta.url));
+
+const MAX_FILES = 1000;
+const MAX_FILE_BYTES = 1024 * 1024;
+
+export interface PolicySource {
+  readonly schema: PolicyFile;
+  readonly files: PolicyFile[];
+  readonly entities: PolicyFile | undefined;
+}
+
+/** Reads the sources; throws with the path when something cannot be read. */
+export async function readPolicySource(dir: string | undefined, schemaPath: string, entitiesPath?: string): Promise<PolicySource> {
+  const files: PolicyFile[] = [];
+  if (dir !== undefined) {
+    const root = resolve(dir);
+    for (const path of (await listCedarFiles(root)).sort()) {
+      files.push({ path: relative(process.cwd(), path) || path, text: await readLimited(path) });
+    }
+  }
+  const schema = { path: relative(process.cwd(), resolve(schemaPath)) || schemaPath, text: await readLimited(schemaPath) };
+  const entities = entitiesPath === undefined ? undefined : { path: entitiesPath, text: await readLimited(entitiesPath) };
+  return { schema, files, entities };
+}
+
+async function listCedarFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (d: string, depth: number): Promise<void> => {
+    if (depth > 8) return;
+    for (const entry of await readdir(d, { withFileTypes: true })) {
+      const p = join(d, entry.name);
+      if (entry.isDirectory()) await walk(p, depth + 1);
+      else if (entry.isFile() && entry.name.endsWith('.cedar')) out.push(p);
+      if (out.length > MAX_FILES) throw new Error(`more than ${MAX_FILES} policy files under ${dir}`);
+    }
+  };
+  await walk(dir, 0);
+  return out;
+}
+
+async function readLimited(path: string): Promise<string> {
+  const buf = await readFile(path);
+  if (buf.length > MAX_FILE_BYTES) throw new Error(`${path} is larger than ${MAX_FILE_BYTES} bytes`);
+  return buf.toString('utf8');
+}

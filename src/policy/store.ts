@@ -1,0 +1,152 @@
+// The policy store: the one active, validated policy set of this replica (plus the entity data
+// AuthZEN requests may refer to). A new set replaces it only when it compiles and validates as a
+// whole; otherwise the previous set keeps serving. Reloads are announced on the change feed
+// (topic `policy`) so every replica reloads its own copy of the directory.
+
+import type { EntityJson } from '@cedar-policy/cedar-wasm/nodejs';
+import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
+import type { Store } from '../store/types.js';
+import { type CompiledPolicySet, compilePolicySet, type PolicyFile, type PolicyProblem } from './cedar/engine.js';
+import { type PolicySource, readPolicySource } from './source.js';
+
+/** The part of the change feed (src/store/changes.ts) the policy store uses. */
+export interface PolicyChangeFeed {
+  publish(tx: import('../store/types.js').SqlExecutor, topic: string, key: string, data?: Record<string, unknown>): Promise<void>;
+  subscribe(topic: string, handler: (change: { key: string; data: Readonly<Record<string, unknown>> }) => void | Promise<void>): () => void;
+  catchUp(): Promise<void>;
+}
+
+/** The active policy set and the entities it may be evaluated with. */
+export interface PolicyBundle {
+  readonly set: CompiledPolicySet;
+  /** `Type::"id"` → entity, from the configured entities file. */
+  readonly entities: ReadonlyMap<string, EntityJson>;
+  readonly loadedAt: number;
+}
+
+export type LoadReport =
+  | { ok: true; version: string; policies: number; changed: boolean }
+  | { ok: false; problems: PolicyProblem[]; serving: string | undefined };
+
+export interface PolicyStoreOptions {
+  /** Directory of `.cedar` files; undefined: no policies (every call is denied). */
+  readonly dir: string | undefined;
+  readonly schemaPath: string;
+  readonly entitiesPath?: string | undefined;
+  readonly now: () => number;
+}
+
+const MAX_ENTITIES = 100_000;
+
+export function entityKey(type: string, id: string): string {
+  return `${type}::${JSON.stringify(id)}`;
+}
+
+export class PolicyStore {
+  readonly #options: PolicyStoreOptions;
+  #current: PolicyBundle | undefined;
+  #unsubscribe: (() => void) | undefined;
+  #lastProblems: PolicyProblem[] = [];
+
+  constructor(options: PolicyStoreOptions) {
+    this.#options = options;
+  }
+
+  /** The set decisions use now; undefined only before the first successful load. */
+  get current(): PolicyBundle | undefined {
+    return this.#current;
+  }
+
+  /** Problems of the last rejected load (empty when the last load succeeded). */
+  get lastProblems(): readonly PolicyProblem[] {
+    return this.#lastProblems;
+  }
+
+  /** Reads and compiles the configured sources; swaps them in only if all of it is valid. */
+  async load(): Promise<LoadReport> {
+    let source: PolicySource;
+    try {
+      source = await readPolicySource(this.#options.dir, this.#options.schemaPath, this.#options.entitiesPath);
+    } catch (err) {
+      const problems = [{ file: this.#options.dir ?? this.#options.schemaPath, line: 1, column: 1, message: (err as Error).message }];
+      this.#lastProblems = problems;
+      return { ok: false, problems, serving: this.#current?.set.version };
+    }
+    return this.loadSource(source);
+  }
+
+  /** Compiles sources given in memory (CLI, tests) and swaps them in when valid. */
+  loadSource(source: PolicySource): LoadReport {
+    const compiled = compileBundle(source, this.#options.now());
+    if (!compiled.ok) {
+      this.#lastProblems = compiled.problems;
+      return { ok: false, problems: compiled.problems, serving: this.#current?.set.version };
+    }
+    const changed = this.#current?.set.version !== compiled.bundle.set.version;
+    if (changed) this.#current = compiled.bundle;
+    this.#lastProblems = [];
+    return { ok: true, version: compiled.bundle.set.version, policies: compiled.bundle.set.policies.length, changed };
+  }
+
+  /**
+   * Reloads from disk and, when the set changed, tells every replica to reload (topic `policy`).
+   */
+  async reload(store: Store, changes: PolicyChangeFeed | undefined): Promise<LoadReport> {
+    const report = await this.load();
+    if (report.ok && report.changed && changes !== undefined) {
+      await store.transaction((tx) => changes.publish(tx, 'policy', report.version, { version: report.version }));
+      await changes.catchUp();
+    }
+    return report;
+  }
+
+  /** Follows `policy` changes published by other replicas. */
+  follow(changes: PolicyChangeFeed): void {
+    this.#unsubscribe?.();
+    this.#unsubscribe = changes.subscribe('policy', async (change) => {
+      if (change.key === this.#current?.set.version) return;
+      await this.load();
+    });
+  }
+
+  close(): void {
+    this.#unsubscribe?.();
+  }
+}
+
+/** Compiles a policy source (policies, schema, entities) into a bundle, or lists its problems. */
+export function compileBundle(
+  source: PolicySource,
+  now: number,
+): { ok: true; bundle: PolicyBundle } | { ok: false; problems: PolicyProblem[] } {
+  const compiled = compilePolicySet(source.schema, source.files);
+  if (!compiled.ok) return compiled;
+  const entities = new Map<string, EntityJson>();
+  if (source.entities !== undefined) {
+    const parsed = parseEntities(source.entities, source.schema);
+    if (!parsed.ok) return parsed;
+    for (const e of parsed.entities) {
+      const uid = 'type' in e.uid ? e.uid : e.uid.__entity;
+      entities.set(entityKey(uid.type, uid.id), e);
+    }
+  }
+  return { ok: true, bundle: { set: compiled.set, entities, loadedAt: now } };
+}
+
+function parseEntities(
+  file: PolicyFile,
+  schema: PolicyFile,
+): { ok: true; entities: EntityJson[] } | { ok: false; problems: PolicyProblem[] } {
+  const fail = (message: string) => ({ ok: false as const, problems: [{ file: file.path, line: 1, column: 1, message }] });
+  let value: unknown;
+  try {
+    value = JSON.parse(file.text);
+  } catch (err) {
+    return fail(`not JSON: ${(err as Error).message}`);
+  }
+  if (!Array.isArray(value)) return fail('must be a JSON array of Cedar entities ({ uid, attrs, parents })');
+  if (value.length > MAX_ENTITIES) return fail(`more than ${MAX_ENTITIES} entities`);
+  const checked = cedar.checkParseEntities({ entities: value as EntityJson[], schema: schema.text });
+  if (checked.type === 'failure') return fail(checked.errors.map((e) => e.message).join('; '));
+  return { ok: true, entities: value as EntityJson[] };
+}

@@ -1,0 +1,89 @@
+// The decision contract shared by every enforcement point (gateway, AuthZEN PDP, CLI explain).
+import type { Scope, ToolGrant } from '../mandates/scope.js';
+
+export const actionClasses = ['read', 'propose', 'execute', 'destructive'] as const;
+export const sensitivities = ['public', 'internal', 'confidential', 'restricted'] as const;
+
+/** A tool as the gateway's catalog describes it. */
+export interface CatalogTool {
+  /** `upstream.tool`, e.g. `helpdesk.execute_refund`. */
+  readonly name: string;
+  readonly upstream: string;
+  readonly actionClass: (typeof actionClasses)[number];
+  readonly sensitivity: (typeof sensitivities)[number];
+  /** Arguments whose values are redacted in audit events. */
+  readonly sensitiveArgs: readonly string[];
+}
+
+/**
+ * The parts of a mandate a decision reads. Structural, so the mandates module's `Mandate`
+ * (which has more fields) is accepted as is.
+ */
+export interface DecisionMandate {
+  readonly id: string;
+  readonly agentId: string;
+  readonly parentId?: string | undefined;
+  readonly onBehalfOf?: string | undefined;
+  readonly purpose: string;
+  readonly taskType: string;
+  readonly environment: string;
+  readonly scope: Scope;
+  readonly depth: number;
+  readonly status: string;
+  /** Epoch milliseconds or a Date or an ISO string; a mandate past it is denied. */
+  readonly expiresAt?: number | string | Date | undefined;
+}
+
+/** The parts of the calling principal a decision reads (src/principals `Principal` fits). */
+export interface DecisionAgent {
+  readonly id: string;
+  readonly actorType: string;
+  readonly owner: string | undefined;
+  readonly environment: string | undefined;
+  readonly status: string;
+}
+
+export interface DecisionApproval {
+  readonly id: string;
+  readonly approverId: string;
+  readonly approverRole: string;
+}
+
+export interface DecisionInput {
+  readonly mandate: DecisionMandate;
+  /** Root first, ending with `mandate`. A chain that does not end with it is refused. */
+  readonly chain: readonly DecisionMandate[];
+  readonly agent: DecisionAgent;
+  readonly tool: CatalogTool;
+  readonly args: Record<string, unknown>;
+  /** 0..100; absent means 0. */
+  readonly riskScore?: number;
+  /** A valid, already verified approval of exactly this call. */
+  readonly approval?: DecisionApproval;
+  /** Epoch milliseconds; defaults to the broker's clock. */
+  readonly now?: number;
+}
+
+export type Outcome = 'allow' | 'deny' | 'approval_required';
+
+export interface Decision {
+  readonly id: string;
+  readonly outcome: Outcome;
+  /** Human-readable, in order of evaluation. */
+  readonly reasons: string[];
+  /** Determining Cedar policy ids (the permits that allowed, or the forbids that denied). */
+  readonly policies: string[];
+  /** The grant of the calling mandate's scope that matched. */
+  readonly grant?: { readonly mandateId: string; readonly index: number; readonly tool: string };
+  /** For `approval_required`: approver roles any one of which would make the call allowed. */
+  readonly approvalRoles?: string[];
+  /** Engine or budget errors that made the outcome a deny. */
+  readonly errors?: string[];
+}
+
+/** A grant matched in one mandate of the chain; budgets are counted against each. */
+export interface ChainGrant {
+  readonly mandateId: string;
+  readonly index: number;
+  readonly grant: ToolGrant;
+}
