@@ -68,9 +68,10 @@ export interface VerifierKey {
 
 /** Parses a vkey; throws a plain Error with the reason when malformed. */
 export function parseVkey(vkey: string): VerifierKey {
-  const parts = vkey.trim().split('+');
-  if (parts.length !== 3) throw new Error('a vkey has the form name+hash+key');
-  const [name, hash, key] = parts as [string, string, string];
+  // The base64 key may itself contain '+': split at the first two only.
+  const m = /^([^+\s]+)\+([0-9a-f]{8})\+([A-Za-z0-9+/]+=*)$/.exec(vkey.trim());
+  if (m === null) throw new Error('a vkey has the form name+hash+key');
+  const [, name, hash, key] = m as unknown as [string, string, string, string];
   const raw = Buffer.from(key, 'base64');
   if (!/^[0-9a-f]{8}$/.test(hash) || raw.length !== 33 || raw[0] !== ED25519_ALG) throw new Error('the vkey is not an Ed25519 note key');
   const publicBytes = raw.subarray(1);

@@ -273,8 +273,8 @@ export class AuditService implements AuditLog {
     if (!Number.isSafeInteger(seq) || seq < 0 || seq >= treeSize) {
       throw new MandateError('ERR_AUDIT_RANGE', `leaf ${seq} is not in a tree of size ${treeSize}`);
     }
-    const [leaf] = await this.#hashes(0, seq, seq + 1);
-    const proof = await resolvePlan(inclusionPlan(seq, treeSize), (refs) => this.#subtrees(refs));
+    const [leaf] = await storedHashes(this.#store, 0, seq, seq + 1);
+    const proof = await resolvePlan(inclusionPlan(seq, treeSize), (refs) => storedSubtrees(this.#store, refs));
     return { size: treeSize, leafHash: leaf as Buffer, proof };
   }
 
@@ -284,14 +284,14 @@ export class AuditService implements AuditLog {
     if (!Number.isSafeInteger(size1) || size1 < 1 || size1 > to) {
       throw new MandateError('ERR_AUDIT_RANGE', `no consistency proof from size ${size1} to ${to}`);
     }
-    const proof = await resolvePlan(consistencyPlan(size1, to), (refs) => this.#subtrees(refs));
+    const proof = await resolvePlan(consistencyPlan(size1, to), (refs) => storedSubtrees(this.#store, refs));
     return { size1, size2: to, proof };
   }
 
   /** RFC 9162 root of the tree of `size` (a past size too), from stored hashes. */
   async rootAt(size: number): Promise<Buffer> {
     const treeSize = await this.#checkSize(size);
-    const [root] = await resolvePlan([[0, treeSize]], (refs) => this.#subtrees(refs));
+    const [root] = await resolvePlan([[0, treeSize]], (refs) => storedSubtrees(this.#store, refs));
     return root as Buffer;
   }
 
@@ -310,7 +310,7 @@ export class AuditService implements AuditLog {
    */
   async tile(level: number, index: number, width: number = TILE_WIDTH): Promise<Buffer> {
     const from = index * TILE_WIDTH;
-    const hashes = await this.#hashes(level * TILE_HEIGHT, from, from + width);
+    const hashes = await storedHashes(this.#store, level * TILE_HEIGHT, from, from + width);
     if (hashes.length !== width) throw new MandateError('ERR_AUDIT_RANGE', `tile ${level}/${index} has fewer than ${width} hashes`);
     return Buffer.concat(hashes);
   }
@@ -329,29 +329,30 @@ export class AuditService implements AuditLog {
     }
     return Buffer.concat(parts);
   }
+}
 
-  /** Stored hashes of tree level `level` (0 or a multiple of 8), indices [from, to). */
-  async #hashes(level: number, from: number, to: number): Promise<Buffer[]> {
-    if (level === 0) return (await readEntryRows(this.#store, from, to)).map((r) => Buffer.from(r.leaf_hash));
-    const rows = await this.#store.query<{ hash: Uint8Array }>(
-      'SELECT hash FROM audit_nodes WHERE level = ? AND idx >= ? AND idx < ? ORDER BY idx',
-      [level, from, to],
-    );
-    return rows.map((r) => Buffer.from(r.hash));
-  }
+/** Stored hashes of tree level `level` (0 or a multiple of 8), indices [from, to). */
+export async function storedHashes(db: SqlExecutor, level: number, from: number, to: number): Promise<Buffer[]> {
+  if (level === 0) return (await readEntryRows(db, from, to)).map((r) => Buffer.from(r.leaf_hash));
+  const rows = await db.query<{ hash: Uint8Array }>('SELECT hash FROM audit_nodes WHERE level = ? AND idx >= ? AND idx < ? ORDER BY idx', [
+    level,
+    from,
+    to,
+  ]);
+  return rows.map((r) => Buffer.from(r.hash));
+}
 
-  /** Perfect subtree hashes, folded up from the nearest stored tile level below each. */
-  async #subtrees(refs: readonly SubtreeRef[]): Promise<Buffer[]> {
-    const out: Buffer[] = [];
-    for (const ref of refs) {
-      const base = ref.level - (ref.level % TILE_HEIGHT);
-      const span = 2 ** (ref.level - base);
-      const hashes = await this.#hashes(base, ref.index * span, (ref.index + 1) * span);
-      if (hashes.length !== span) throw new MandateError('ERR_AUDIT_UNAVAILABLE', 'stored tree hashes are missing');
-      out.push(perfectRoot(hashes));
-    }
-    return out;
+/** Perfect subtree hashes, folded up from the nearest stored tile level below each. */
+export async function storedSubtrees(db: SqlExecutor, refs: readonly SubtreeRef[]): Promise<Buffer[]> {
+  const out: Buffer[] = [];
+  for (const ref of refs) {
+    const base = ref.level - (ref.level % TILE_HEIGHT);
+    const span = 2 ** (ref.level - base);
+    const hashes = await storedHashes(db, base, ref.index * span, (ref.index + 1) * span);
+    if (hashes.length !== span) throw new MandateError('ERR_AUDIT_UNAVAILABLE', 'stored tree hashes are missing');
+    out.push(perfectRoot(hashes));
   }
+  return out;
 }
 
 type CheckpointRow = {
