@@ -294,11 +294,6 @@ const gateway = z
           .max(7 * 86_400)
           .default(900)
           .describe('How long an approval may wait for a human and then be used; after it, it never allows anything.'),
-        defaultRoles: z
-          .array(z.string().min(1))
-          .min(1)
-          .default(['approver', 'admin'])
-          .describe('Approver roles when the decision names none.'),
         forbidOnBehalfOfApprover: z
           .boolean()
           .default(true)

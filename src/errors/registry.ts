@@ -121,6 +121,9 @@ export const errorRegistry = {
   ERR_POLICY_INVALID: internal(422, 'the policy set does not parse or validate; the previous set keeps serving'),
   ERR_POLICY_UNAVAILABLE: internal(503, 'no valid org policy set is loaded'),
 
+  // ── web console (live event stream) ──
+  ERR_CONSOLE_STREAMS_EXHAUSTED: internal(503, 'too many live event streams are open on this replica; retry shortly'),
+
   // ── JSON-RPC / MCP space ──
   RPC_PARSE_ERROR: rpc(-32700, 'parse error', 400),
   RPC_INVALID_REQUEST: rpc(-32600, 'invalid request', 400),

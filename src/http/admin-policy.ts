@@ -9,6 +9,8 @@ export const permissions = {
   'self:read': ['*'],
   'principals:read': ['admin', 'auditor'],
   'principals:write': ['admin'],
+  // Console live stream and overview charts: ids, statuses and counts only, for any console user.
+  'console:read': ['admin', 'auditor', 'approver'],
 } as const satisfies Record<string, readonly string[]>;
 
 export type Permission = keyof typeof permissions;

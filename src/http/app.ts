@@ -10,7 +10,9 @@ import { version } from '../version.js';
 import { authorizeOperator, isPermission } from './admin-policy.js';
 import { createHttpMetrics } from './metrics.js';
 import { OpenApiCollector, type RouteDoc } from './openapi.js';
+import { registerConsoleRoutes } from './routes/console.js';
 import { registerDevIssuerRoutes } from './routes/dev-issuer.js';
+import { registerEventRoutes } from './routes/events.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerPrincipalRoutes } from './routes/principals.js';
 
@@ -103,7 +105,9 @@ export async function buildApp(broker: Broker): Promise<FastifyInstance> {
 
   registerHealthRoutes(app, ctx);
   registerPrincipalRoutes(app, ctx);
-  if (broker.devIssuer !== undefined) registerDevIssuerRoutes(app, broker.devIssuer);
+  if (broker.devIssuer !== undefined) registerDevIssuerRoutes(app, broker.devIssuer, ctx);
+  registerEventRoutes(app, ctx);
+  registerConsoleRoutes(app, ctx);
 
   app.get('/metrics', async (_req, reply) => {
     reply.type(metrics.registry.contentType);
