@@ -1,18 +1,23 @@
 // The composition root: opens the store, resolves secrets, and wires the domain services from one
 // validated configuration. The HTTP layer and the CLI both start from here.
+
+import type { AgentRegistry } from './agents/registry.js';
 import { AuditService } from './audit/log.js';
 import type { Config } from './config/load.js';
 import { DEV_ISSUER_PATH, DEV_OPERATOR_AUDIENCE, DevIssuer } from './identity/dev-issuer.js';
 import { createOperatorAuthenticator, type OperatorAuthenticator } from './identity/operators.js';
 import { type Clock, systemClock } from './lib/clock.js';
-import { PrincipalRepository } from './principals/repository.js';
-import { resolveSecretBox, type SecretBox } from './secrets/index.js';
+import type { MandateService } from './mandates/service.js';
+import { createIdentityServices, type IdentityServices } from './mandates/wiring.js';
 import { BudgetCounter } from './policy/budgets.js';
 import { DecisionService } from './policy/decisions.js';
-import { loadPolicyStore } from './policy/wiring.js';
 import type { PolicyStore } from './policy/store.js';
+import { loadPolicyStore } from './policy/wiring.js';
+import { PrincipalRepository } from './principals/repository.js';
+import { resolveSecretBox, type SecretBox } from './secrets/index.js';
 import { ChangeFeed } from './store/changes.js';
 import { openStore, type Store } from './store/index.js';
+import type { TokenVerifier } from './tokens/verify.js';
 
 export interface Broker {
   readonly config: Config;
@@ -29,6 +34,14 @@ export interface Broker {
   /** The one decision function: mandate chain scope + budgets, then org policy. */
   readonly decisions: DecisionService;
   readonly authenticateOperator: OperatorAuthenticator;
+  /** Verifies mandate access tokens (+ DPoP) for resource servers; revocation checked in memory. */
+  readonly verifier: TokenVerifier;
+  /** Mandates: open, delegate, complete/fail/revoke with cascade, get, list. */
+  readonly mandates: MandateService;
+  /** Registered agents (principals with a workload identity binding and limits). */
+  readonly agents: AgentRegistry;
+  /** Trust anchors, proof verification, signing keys, DPoP and the token exchange. */
+  readonly identity: IdentityServices;
   /** Present in demo mode only. */
   readonly devIssuer: DevIssuer | undefined;
   /** Messages the CLI prints at start (demo warnings). */
@@ -125,6 +138,18 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
       bootstrapTokenSha256: config.secrets.bootstrapTokenSha256,
       clock,
     });
+    const identity = await createIdentityServices({
+      config,
+      publicUrl: publicUrl(config),
+      store,
+      secrets: box,
+      clock,
+      changes,
+      audit,
+      principals,
+      ...(issuer === undefined || jwks === undefined ? {} : { operatorIssuer: { ...issuer, jwks } }),
+    });
+    closers.push(() => identity.close());
     return {
       config,
       clock,
@@ -136,6 +161,10 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
       policies,
       decisions,
       authenticateOperator,
+      verifier: identity.verifier,
+      mandates: identity.mandates,
+      agents: identity.agents,
+      identity,
       devIssuer,
       notices,
       close: closeAll,

@@ -9,8 +9,27 @@ export const permissions = {
   'self:read': ['*'],
   'principals:read': ['admin', 'auditor'],
   'principals:write': ['admin'],
+  'upstreams:read': ['admin', 'auditor'],
+  // Registering a stdio upstream runs a command on the broker host: admins only.
+  'upstreams:write': ['admin'],
+  'approvals:read': ['admin', 'approver', 'auditor'],
+  // Any authenticated human may try; the approval itself demands one of its required roles
+  // (src/approvals/service.ts), so a `finance` approver needs no blanket approver role.
+  'approvals:decide': ['*'],
   // Console live stream and overview charts: ids, statuses and counts only, for any console user.
   'console:read': ['admin', 'auditor', 'approver'],
+  'agents:read': ['admin', 'auditor'],
+  'agents:write': ['admin'],
+  'mandates:read': ['admin', 'auditor'],
+  // Admins end any mandate; an agent's owner may end its mandates (checked in routes/oauth.ts).
+  'mandates:end': ['*'],
+  // RFC 7662 introspection callers: resource servers and admins.
+  'tokens:introspect': ['admin', 'resource-server'],
+  'policy:read': ['admin', 'auditor'],
+  // Reloading org policy changes every decision on every replica: admins only.
+  'policy:write': ['admin'],
+  // AuthZEN PDP callers (PEPs) when policy.authzen.auth is bearer: registered services with `pdp`.
+  'authzen:evaluate': ['admin', 'pdp'],
 } as const satisfies Record<string, readonly string[]>;
 
 export type Permission = keyof typeof permissions;

@@ -10,10 +10,14 @@ import { version } from '../version.js';
 import { authorizeOperator, isPermission } from './admin-policy.js';
 import { createHttpMetrics } from './metrics.js';
 import { OpenApiCollector, type RouteDoc } from './openapi.js';
+import { registerAgentRoutes } from './routes/agents.js';
+import { registerAuthzenRoutes } from './routes/authzen.js';
 import { registerConsoleRoutes } from './routes/console.js';
 import { registerDevIssuerRoutes } from './routes/dev-issuer.js';
 import { registerEventRoutes } from './routes/events.js';
 import { registerHealthRoutes } from './routes/health.js';
+import { registerOAuthRoutes } from './routes/oauth.js';
+import { registerPolicyRoutes } from './routes/policy.js';
 import { registerPrincipalRoutes } from './routes/principals.js';
 
 declare module 'fastify' {
@@ -105,9 +109,13 @@ export async function buildApp(broker: Broker): Promise<FastifyInstance> {
 
   registerHealthRoutes(app, ctx);
   registerPrincipalRoutes(app, ctx);
+  registerOAuthRoutes(app, ctx);
+  registerAgentRoutes(app, ctx);
   if (broker.devIssuer !== undefined) registerDevIssuerRoutes(app, broker.devIssuer, ctx);
   registerEventRoutes(app, ctx);
   registerConsoleRoutes(app, ctx);
+  registerPolicyRoutes(app, ctx);
+  registerAuthzenRoutes(app, ctx);
 
   app.get('/metrics', async (_req, reply) => {
     reply.type(metrics.registry.contentType);

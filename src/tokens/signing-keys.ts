@@ -62,7 +62,7 @@ export class SigningKeys {
     const { d: _d, ...pub } = priv;
     const now = this.#o.clock.now();
     await this.#o.store.transaction(async (tx) => {
-      await tx.run('UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL', [now]);
+      await tx.run('UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL AND alg = ?', [now, SIGNING_ALG]);
       await tx.run('INSERT INTO signing_keys (kid, alg, public_jwk, private_sealed, created_at, retired_at) VALUES (?, ?, ?, ?, ?, NULL)', [
         kid,
         SIGNING_ALG,
@@ -78,8 +78,8 @@ export class SigningKeys {
   /** Re-reads the key table (after a rotation on another replica, or an unknown kid). */
   async reload(): Promise<void> {
     const rows = await this.#o.store.query<KeyRow>(
-      'SELECT kid, public_jwk, private_sealed, created_at, retired_at FROM signing_keys WHERE retired_at IS NULL OR retired_at > ? ORDER BY created_at',
-      [this.#o.clock.now() - this.#o.publishRetiredMs],
+      'SELECT kid, public_jwk, private_sealed, created_at, retired_at FROM signing_keys WHERE alg = ? AND (retired_at IS NULL OR retired_at > ?) ORDER BY created_at',
+      [SIGNING_ALG, this.#o.clock.now() - this.#o.publishRetiredMs],
     );
     const next = new Map<string, { jwk: JWK; key: CryptoKey; retiredAt: number | undefined }>();
     let active: SigningKey | undefined;

@@ -1,0 +1,90 @@
+// Admin API: the agent registry (register, update, quarantine, disable, activate, delete).
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { agentInput, agentPatch } from '../../agents/agent.js';
+import { AuthError, MandateError } from '../../errors/index.js';
+import type { Operator } from '../../identity/operators.js';
+import { ADMIN_PREFIX, type AppContext } from '../app.js';
+
+const listQuery = z.strictObject({
+  after: z.string().max(255).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).optional(),
+});
+
+export function registerAgentRoutes(app: FastifyInstance, { broker }: AppContext): void {
+  const { agents } = broker;
+  const base = `${ADMIN_PREFIX}agents`;
+  const actor = (op: Operator | undefined) => {
+    if (op === undefined) throw new AuthError('ERR_AUTH_MISSING');
+    return [{ type: 'operator' as const, id: op.id }];
+  };
+
+  app.get(base, { config: { doc: { summary: 'List agents', permission: 'agents:read', query: listQuery } } }, async (req) => {
+    const items = await agents.list(listQuery.parse(req.query));
+    return { items, next: items.length > 0 ? items[items.length - 1]?.principal.id : undefined };
+  });
+
+  app.post(
+    base,
+    { config: { doc: { summary: 'Register an agent', permission: 'agents:write', body: agentInput } } },
+    async (req, reply) => {
+      const input = agentInput.parse(req.body);
+      await broker.audit.append({
+        type: 'admin.agent.registered',
+        actors: actor(req.operator),
+        data: { agentId: input.id, owner: input.owner, identity: input.identity },
+      });
+      const created = await agents.register(input).catch((err: unknown) => {
+        if (err instanceof MandateError && err.code === 'ERR_STORE_CONFLICT')
+          throw new MandateError('ERR_STORE_CONFLICT', 'an agent with this id or identity exists');
+        throw err;
+      });
+      return reply.code(201).send(created);
+    },
+  );
+
+  app.get(`${base}/:id`, { config: { doc: { summary: 'Get an agent', permission: 'agents:read' } } }, async (req) =>
+    agents.require((req.params as { id: string }).id),
+  );
+
+  app.patch(
+    `${base}/:id`,
+    { config: { doc: { summary: 'Update an agent', permission: 'agents:write', body: agentPatch } } },
+    async (req) => {
+      const id = (req.params as { id: string }).id;
+      const patch = agentPatch.parse(req.body);
+      await agents.require(id);
+      await broker.audit.append({
+        type: 'admin.agent.updated',
+        actors: actor(req.operator),
+        data: { agentId: id, fields: Object.keys(patch) },
+      });
+      return agents.update(id, patch);
+    },
+  );
+
+  for (const [verb, status] of [
+    ['quarantine', 'quarantined'],
+    ['disable', 'disabled'],
+    ['activate', 'active'],
+  ] as const) {
+    app.post(
+      `${base}/:id/${verb}`,
+      { config: { doc: { summary: `Set the agent ${status}`, permission: 'agents:write' } } },
+      async (req) => {
+        const id = (req.params as { id: string }).id;
+        await agents.require(id);
+        await broker.audit.append({ type: `admin.agent.${status}`, actors: actor(req.operator), data: { agentId: id } });
+        return agents.setStatus(id, status);
+      },
+    );
+  }
+
+  app.delete(`${base}/:id`, { config: { doc: { summary: 'Delete an agent', permission: 'agents:write' } } }, async (req, reply) => {
+    const id = (req.params as { id: string }).id;
+    await agents.require(id);
+    await broker.audit.append({ type: 'admin.agent.deleted', actors: actor(req.operator), data: { agentId: id } });
+    if (!(await agents.delete(id))) throw new MandateError('ERR_NOT_FOUND', `no agent "${id}"`);
+    return reply.code(204).send();
+  });
+}

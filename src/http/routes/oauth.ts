@@ -1,0 +1,241 @@
+// OAuth endpoints of the broker as an authorization server: RFC 8414 metadata, JWKS, the token
+// endpoint (RFC 8693 token exchange with RFC 9396 authorization_details and RFC 9449 DPoP),
+// RFC 7662 introspection and RFC 7009 revocation; plus the mandate lifecycle for agents
+// (complete / fail / revoke with their own token) and for operators (admin or the agent's owner).
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { AuthError, type MandateError, OAuthError } from '../../errors/index.js';
+import type { EndStatus } from '../../mandates/service.js';
+import { OAUTH_PATHS } from '../../mandates/wiring.js';
+import { DPOP_ALGORITHMS } from '../../tokens/dpop.js';
+import type { VerifiedMandate } from '../../tokens/verify.js';
+import { authorizeOperator } from '../admin-policy.js';
+import { ADMIN_PREFIX, type AppContext } from '../app.js';
+
+const FORM = 'application/x-www-form-urlencoded';
+export const AGENT_API_PREFIX = '/mandate/v1';
+
+/** RFC 6749 §3.2: parameters must not repeat; values are single strings. */
+function parseForm(body: string): Record<string, string> {
+  const params = new URLSearchParams(body);
+  const out: Record<string, string> = {};
+  for (const key of new Set(params.keys())) {
+    const values = params.getAll(key);
+    if (values.length > 1) throw new OAuthError('OAUTH_INVALID_REQUEST', `parameter ${key} is repeated`);
+    out[key] = values[0] ?? '';
+  }
+  return out;
+}
+
+/** One DPoP header at most (RFC 9449 §4.3 check 1); Node joins repeats with ", ". */
+function dpopHeader(req: FastifyRequest): string | undefined {
+  const value = req.headers.dpop;
+  if (value === undefined) return undefined;
+  if (Array.isArray(value) || value.includes(',')) throw new OAuthError('OAUTH_INVALID_DPOP_PROOF', 'exactly one DPoP header is allowed');
+  return value;
+}
+
+/** Copies a server nonce challenge into the `DPoP-Nonce` header before the error is rendered. */
+function withNonce(reply: FastifyReply, err: unknown): never {
+  const nonce = (err as MandateError).details?.dpopNonce;
+  if (typeof nonce === 'string') reply.header('dpop-nonce', nonce);
+  throw err;
+}
+
+export function registerOAuthRoutes(app: FastifyInstance, { broker }: AppContext): void {
+  const id = broker.identity;
+  const base = id.issuer;
+
+  /** Verifies the agent's own token on agent API calls (resource-server rules: ath, scheme). */
+  const agentAuth = async (req: FastifyRequest, reply: FastifyReply): Promise<VerifiedMandate> => {
+    const match = /^(Bearer|DPoP) ([A-Za-z0-9._~+/-]+=*)$/.exec(req.headers.authorization ?? '');
+    if (match === null) throw new OAuthError('OAUTH_INVALID_TOKEN', 'an access token is required (Authorization: DPoP or Bearer)');
+    const dpop = dpopHeader(req);
+    try {
+      return await broker.verifier.verify({
+        token: match[2] as string,
+        scheme: match[1] as 'Bearer' | 'DPoP',
+        ...(dpop === undefined ? {} : { dpop }),
+        method: req.method,
+        url: `${base}${req.url}`,
+      });
+    } catch (err) {
+      return withNonce(reply, err);
+    }
+  };
+
+  app.get(OAUTH_PATHS.metadata, { config: { doc: { summary: 'Authorization server metadata (RFC 8414)' } } }, async () => ({
+    issuer: base,
+    token_endpoint: `${base}${OAUTH_PATHS.token}`,
+    jwks_uri: `${base}${OAUTH_PATHS.jwks}`,
+    introspection_endpoint: `${base}${OAUTH_PATHS.introspect}`,
+    revocation_endpoint: `${base}${OAUTH_PATHS.revoke}`,
+    grant_types_supported: ['urn:ietf:params:oauth:grant-type:token-exchange'],
+    token_endpoint_auth_methods_supported: ['none'],
+    introspection_endpoint_auth_methods_supported: ['bearer'],
+    revocation_endpoint_auth_methods_supported: ['none'],
+    response_types_supported: [],
+    authorization_details_types_supported: ['mandate'],
+    dpop_signing_alg_values_supported: [...DPOP_ALGORITHMS],
+  }));
+
+  app.get(OAUTH_PATHS.jwks, { config: { doc: { summary: 'Token signing keys (JWKS)' } } }, async (_req, reply) => {
+    reply.header('cache-control', 'public, max-age=300');
+    return id.keys.jwks();
+  });
+
+  app.register(async (scope) => {
+    if (!scope.hasContentTypeParser(FORM)) {
+      scope.addContentTypeParser(FORM, { parseAs: 'string' }, (_req, body, done) => {
+        try {
+          done(null, parseForm(body as string));
+        } catch (err) {
+          done(err as Error, undefined);
+        }
+      });
+    }
+    const form = (req: FastifyRequest): Record<string, string> => {
+      if (!(req.headers['content-type'] ?? '').startsWith(FORM)) throw new OAuthError('OAUTH_INVALID_REQUEST', `the body must be ${FORM}`);
+      return (req.body ?? {}) as Record<string, string>;
+    };
+
+    scope.post(
+      OAUTH_PATHS.token,
+      { config: { doc: { summary: 'Token exchange (RFC 8693): open, refresh or delegate a mandate' } } },
+      async (req, reply) => {
+        reply.header('cache-control', 'no-store');
+        try {
+          const res = await id.exchange.exchange({ params: form(req), dpop: dpopHeader(req), url: `${base}${OAUTH_PATHS.token}` });
+          if (id.dpop.requireNonce) reply.header('dpop-nonce', id.dpop.nonce());
+          return res;
+        } catch (err) {
+          return withNonce(reply, err);
+        }
+      },
+    );
+
+    scope.post(OAUTH_PATHS.introspect, { config: { doc: { summary: 'Token introspection (RFC 7662)' } } }, async (req, reply) => {
+      const operator = await broker.authenticateOperator(req.headers.authorization);
+      authorizeOperator(operator, 'tokens:introspect');
+      reply.header('cache-control', 'no-store');
+      const token = form(req).token;
+      if (token === undefined || token === '') throw new OAuthError('OAUTH_INVALID_REQUEST', 'token is required');
+      try {
+        const v = await broker.verifier.resolve(await broker.verifier.verifyToken(token));
+        const c = v.claims;
+        return {
+          active: true,
+          iss: c.iss,
+          sub: c.sub,
+          aud: c.aud,
+          client_id: c.client_id,
+          exp: c.exp,
+          iat: c.iat,
+          jti: c.jti,
+          token_type: c.cnf === undefined ? 'Bearer' : 'DPoP',
+          ...(c.cnf === undefined ? {} : { cnf: c.cnf }),
+          ...(c.act === undefined ? {} : { act: c.act }),
+          mandate: c.mandate,
+          authorization_details: c.authorization_details,
+          mandate_chain: v.chain.map((m) => ({ id: m.id, agentId: m.agentId, depth: m.depth, status: m.status })),
+        };
+      } catch (err) {
+        // RFC 7662 §2.2: any invalid, expired or revoked token is simply `active: false`.
+        if (err instanceof OAuthError) return { active: false };
+        throw err;
+      }
+    });
+
+    scope.post(OAUTH_PATHS.revoke, { config: { doc: { summary: 'Token revocation (RFC 7009)' } } }, async (req, reply) => {
+      // Possession of a token is enough to revoke it (RFC 7009 §2.1 allows public clients).
+      reply.header('cache-control', 'no-store');
+      const { token, token_type_hint: hint } = form(req);
+      if (token === undefined || token === '') throw new OAuthError('OAUTH_INVALID_REQUEST', 'token is required');
+      if (hint !== undefined && hint !== 'access_token' && hint !== 'refresh_token') {
+        throw new OAuthError('OAUTH_INVALID_REQUEST', 'unsupported token_type_hint');
+      }
+      try {
+        const claims = await broker.verifier.verifyToken(token);
+        await broker.mandates.revokeToken(claims.jti, claims.mandate, claims.exp);
+        await broker.audit.append({
+          type: 'token.revoked',
+          actors: [{ type: 'agent', id: claims.client_id }],
+          mandateId: claims.mandate,
+          data: { tokenId: claims.jti },
+        });
+      } catch (err) {
+        // §2.2: an invalid token is not an error for the caller.
+        if (!(err instanceof OAuthError)) throw err;
+      }
+      return reply.code(200).send();
+    });
+  });
+
+  // ── mandate lifecycle for the agent holding a token: its own mandate or a descendant ──
+  const endStatuses = { complete: 'completed', fail: 'failed', revoke: 'revoked' } as const satisfies Record<string, EndStatus>;
+  const endBody = z.strictObject({ reason: z.string().max(1000).optional() }).optional();
+  for (const [verb, status] of Object.entries(endStatuses)) {
+    app.post(
+      `${AGENT_API_PREFIX}/mandates/:id/${verb}`,
+      { config: { doc: { summary: `Agent: ${verb} its mandate (or a descendant); cascades to all descendants` } } },
+      async (req, reply) => {
+        const caller = await agentAuth(req, reply);
+        const target = await broker.mandates.get((req.params as { id: string }).id);
+        const isSelf = target?.id === caller.mandate.id;
+        const isDescendant = target !== undefined && (await broker.mandates.chain(target)).some((m) => m.id === caller.mandate.id);
+        if (target === undefined || (!isSelf && !isDescendant)) {
+          throw new OAuthError('OAUTH_INSUFFICIENT_SCOPE', 'an agent may only end its own mandate or one delegated from it');
+        }
+        if (!isSelf && status !== 'revoked') throw new OAuthError('OAUTH_INSUFFICIENT_SCOPE', 'an ancestor may only revoke a descendant');
+        const ended = await broker.mandates.end(target.id, status, { type: 'agent', id: caller.agent.id }, endBody.parse(req.body)?.reason);
+        return { id: target.id, status, ended: ended.map((m) => m.id) };
+      },
+    );
+  }
+
+  // ── mandates for operators ──
+  const listQuery = z.strictObject({
+    agentId: z.string().max(255).optional(),
+    status: z.enum(['active', 'completed', 'failed', 'revoked', 'expired']).optional(),
+    rootId: z.string().max(64).optional(),
+    limit: z.coerce.number().int().min(1).max(1000).optional(),
+  });
+  app.get(
+    `${ADMIN_PREFIX}mandates`,
+    { config: { doc: { summary: 'List mandates', permission: 'mandates:read', query: listQuery } } },
+    async (req) => ({
+      items: await broker.mandates.list(listQuery.parse(req.query)),
+    }),
+  );
+  app.get(
+    `${ADMIN_PREFIX}mandates/:id`,
+    { config: { doc: { summary: 'A mandate with its delegation chain', permission: 'mandates:read' } } },
+    async (req) => {
+      const m = await broker.mandates.require((req.params as { id: string }).id);
+      return { ...m, chain: (await broker.mandates.chain(m)).map((c) => c.id) };
+    },
+  );
+  app.post(
+    `${ADMIN_PREFIX}mandates/:id/revoke`,
+    {
+      config: {
+        doc: { summary: 'Revoke a mandate and all its descendants (admin or the agent owner)', permission: 'mandates:end', body: endBody },
+      },
+    },
+    async (req) => {
+      const operator = req.operator;
+      if (operator === undefined) throw new AuthError('ERR_AUTH_MISSING');
+      const m = await broker.mandates.require((req.params as { id: string }).id);
+      const agent = await broker.agents.get(m.agentId);
+      if (!operator.roles.includes('admin') && agent?.principal.owner !== operator.subject) {
+        throw new AuthError('ERR_FORBIDDEN', 'only an admin or the owner of the agent may revoke this mandate');
+      }
+      const ended = await broker.mandates.end(m.id, 'revoked', { type: 'operator', id: operator.id }, endBody.parse(req.body)?.reason);
+      return { id: m.id, status: 'revoked', ended: ended.map((e) => e.id) };
+    },
+  );
+  if (id.devSpiffe === undefined) return;
+  // DEVELOPMENT ONLY: the demo trust domain's bundle, so local tools can verify demo SVIDs.
+  const dev = id.devSpiffe;
+  app.get('/dev/spiffe/bundle', { config: { doc: { summary: 'Development trust bundle (demo only)' } } }, async () => dev.bundle());
+}

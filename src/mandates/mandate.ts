@@ -1,0 +1,60 @@
+// The mandate model (DESIGN §2) and the wire shape that requests one: an RFC 9396
+// `authorization_details` entry of type `mandate`.
+import { z } from 'zod';
+import { type Scope, toolGrantSchema } from './scope.js';
+
+export const MANDATE_DETAILS_TYPE = 'mandate';
+
+export const mandateStatuses = ['active', 'completed', 'failed', 'revoked', 'expired'] as const;
+export type MandateStatus = (typeof mandateStatuses)[number];
+
+/** One `authorization_details` entry requesting a mandate. */
+export const mandateRequestSchema = z.strictObject({
+  type: z.literal(MANDATE_DETAILS_TYPE),
+  purpose: z.string().min(1).max(2000),
+  taskType: z.string().min(1).max(128),
+  environment: z.string().min(1).max(64),
+  ttlSeconds: z.number().int().min(10),
+  tools: z.array(toolGrantSchema).max(500),
+  delegable: z.boolean().default(false),
+});
+
+export type MandateRequest = z.infer<typeof mandateRequestSchema>;
+
+/** A task-scoped grant. Times are milliseconds since the epoch. */
+export interface Mandate {
+  readonly id: string;
+  readonly agentId: string;
+  readonly parentId?: string;
+  readonly rootId: string;
+  readonly onBehalfOf?: string;
+  readonly purpose: string;
+  readonly taskType: string;
+  readonly environment: string;
+  readonly scope: Scope;
+  readonly depth: number;
+  readonly status: MandateStatus;
+  readonly expiresAt: number;
+  readonly createdAt: number;
+  readonly endedAt?: number;
+  readonly endedBy?: string;
+  readonly endReason?: string;
+}
+
+/** The `authorization_details` entry a token grants for `m` (what the response and token carry). */
+export function grantedDetails(m: Mandate): Record<string, unknown> {
+  return {
+    type: MANDATE_DETAILS_TYPE,
+    mandate_id: m.id,
+    purpose: m.purpose,
+    taskType: m.taskType,
+    environment: m.environment,
+    expiresAt: new Date(m.expiresAt).toISOString(),
+    tools: m.scope.tools,
+    delegable: m.scope.delegable,
+  };
+}
+
+export function isLive(m: Mandate, now: number): boolean {
+  return m.status === 'active' && m.expiresAt > now;
+}

@@ -1,0 +1,404 @@
+// Mandates: open (checked against the agent's ceiling), delegate (child ⊆ parent, TTL within the
+// parent's, bounded depth), end (complete, fail, revoke) with a cascade to every descendant in one
+// transaction, and expiry. Ends are published on the `mandate` change topic so every replica's
+// in-memory revocation state (MandateCache) is current before the caller gets an answer.
+import { randomBytes } from 'node:crypto';
+import type { Agent } from '../agents/agent.js';
+import type { AuditActor, AuditLog } from '../audit/types.js';
+import { MandateError, OAuthError } from '../errors/index.js';
+import type { Clock } from '../lib/clock.js';
+import type { ChangeFeed } from '../store/changes.js';
+import type { SqlExecutor, Store } from '../store/index.js';
+import { isLive, type Mandate, type MandateRequest, type MandateStatus, mandateRequestSchema } from './mandate.js';
+import { isSubset, type Scope } from './scope.js';
+
+export const MANDATE_TOPIC = 'mandate';
+
+interface MandateRow {
+  [key: string]: unknown;
+  id: string;
+  agent_id: string;
+  parent_id: string | null;
+  root_id: string;
+  path: string;
+  depth: number;
+  on_behalf_of: string | null;
+  purpose: string;
+  task_type: string;
+  environment: string;
+  scope: string;
+  status: MandateStatus;
+  expires_at: number;
+  created_at: number;
+  ended_at: number | null;
+  ended_by: string | null;
+  end_reason: string | null;
+}
+
+const COLUMNS =
+  'id, agent_id, parent_id, root_id, path, depth, on_behalf_of, purpose, task_type, environment, scope, status, expires_at, created_at, ended_at, ended_by, end_reason';
+
+function fromRow(r: MandateRow): Mandate {
+  return {
+    id: r.id,
+    agentId: r.agent_id,
+    ...(r.parent_id === null ? {} : { parentId: r.parent_id }),
+    rootId: r.root_id,
+    ...(r.on_behalf_of === null ? {} : { onBehalfOf: r.on_behalf_of }),
+    purpose: r.purpose,
+    taskType: r.task_type,
+    environment: r.environment,
+    scope: JSON.parse(r.scope) as Scope,
+    depth: Number(r.depth),
+    status: r.status,
+    expiresAt: Number(r.expires_at),
+    createdAt: Number(r.created_at),
+    ...(r.ended_at === null ? {} : { endedAt: Number(r.ended_at) }),
+    ...(r.ended_by === null ? {} : { endedBy: r.ended_by }),
+    ...(r.end_reason === null ? {} : { endReason: r.end_reason }),
+  };
+}
+
+export interface MandateServiceOptions {
+  readonly store: Store;
+  readonly changes: ChangeFeed;
+  readonly clock: Clock;
+  readonly audit: AuditLog | undefined;
+  readonly maxTtlSeconds: number;
+  readonly maxDelegationDepth: number;
+}
+
+export type EndStatus = 'completed' | 'failed' | 'revoked';
+
+/** Who ends a mandate (recorded as `ended_by` and in the audit event). */
+export interface EndActor {
+  readonly type: AuditActor['type'];
+  readonly id: string;
+}
+
+const details = (message: string, path?: string) =>
+  new OAuthError('OAUTH_INVALID_AUTHORIZATION_DETAILS', message, path === undefined ? {} : { details: { path } });
+
+export class MandateService {
+  readonly #o: MandateServiceOptions;
+  /** Mandates by id; entries are immutable snapshots replaced on change. */
+  readonly #cache = new Map<string, Mandate>();
+  /** Ids known to have ended (from the change feed), kept until their expiry: a load racing an end cannot resurrect them. */
+  readonly #ended = new Map<string, number>();
+  /** Individually revoked access tokens (RFC 7009): jti → exp (seconds). */
+  readonly #revokedTokens = new Map<string, number>();
+
+  constructor(options: MandateServiceOptions) {
+    this.#o = options;
+    options.changes.subscribe(MANDATE_TOPIC, (change) => {
+      const data = change.data as { ids?: string[]; status?: MandateStatus; jti?: string; exp?: number };
+      if (typeof data.jti === 'string') {
+        this.#revokedTokens.set(data.jti, Number(data.exp ?? 0));
+        return;
+      }
+      for (const id of data.ids ?? [change.key]) {
+        const m = this.#cache.get(id);
+        this.#ended.set(id, m?.expiresAt ?? Number.MAX_SAFE_INTEGER);
+        this.#cache.delete(id);
+      }
+    });
+  }
+
+  /** Loads the revoked-token list (call after the change feed started). */
+  async start(): Promise<void> {
+    const rows = await this.#o.store.query<{ jti: string; expires_at: number }>(
+      'SELECT jti, expires_at FROM revoked_tokens WHERE expires_at > ?',
+      [Math.floor(this.#o.clock.now() / 1000)],
+    );
+    for (const r of rows) this.#revokedTokens.set(r.jti, Number(r.expires_at));
+  }
+
+  /** Parses and validates an `authorization_details` mandate request (RFC 9396). */
+  parseRequest(value: unknown): MandateRequest {
+    const result = mandateRequestSchema.safeParse(value);
+    if (!result.success) {
+      const issue = result.error.issues[0];
+      const path = issue?.path.map(String).join('.') ?? '';
+      throw details(`authorization_details${path === '' ? '' : `.${path}`}: ${issue?.message ?? 'invalid'}`, path);
+    }
+    return result.data;
+  }
+
+  /** Opens a root mandate for `agent` after checking the request against the agent's profile. */
+  async open(agent: Agent, request: MandateRequest, onBehalfOf?: string): Promise<Mandate> {
+    const now = this.#o.clock.now();
+    if (agent.taskTypes.length > 0 && !agent.taskTypes.includes(request.taskType)) {
+      throw details(`task type "${request.taskType}" is not allowed for agent ${agent.principal.id}`, 'taskType');
+    }
+    if (agent.principal.environment !== undefined && request.environment !== agent.principal.environment) {
+      throw details(`agent ${agent.principal.id} runs in "${agent.principal.environment}", not "${request.environment}"`, 'environment');
+    }
+    const maxTtl = Math.min(agent.maxTtlSeconds, this.#o.maxTtlSeconds);
+    if (request.ttlSeconds > maxTtl) throw details(`ttlSeconds ${request.ttlSeconds} exceeds the maximum of ${maxTtl}`, 'ttlSeconds');
+    const scope: Scope = { tools: request.tools, delegable: request.delegable };
+    const within = isSubset(scope, agent.ceiling);
+    if (!within.ok) throw details(`the requested scope exceeds the agent's ceiling: ${within.reason}`, within.path);
+    const id = newMandateId();
+    const mandate: Mandate = {
+      id,
+      agentId: agent.principal.id,
+      rootId: id,
+      ...(onBehalfOf === undefined ? {} : { onBehalfOf }),
+      purpose: request.purpose,
+      taskType: request.taskType,
+      environment: request.environment,
+      scope,
+      depth: 0,
+      status: 'active',
+      expiresAt: now + request.ttlSeconds * 1000,
+      createdAt: now,
+    };
+    await this.#audit('mandate.opened', mandate, this.#actors(mandate, agent.principal.id), { scope, ttlSeconds: request.ttlSeconds });
+    await this.#insert(mandate, `/${id}/`);
+    return mandate;
+  }
+
+  /**
+   * Opens a child of `parent` for `receiver`. Refused unless the parent is delegable and live, the
+   * receiver may receive delegations, the child scope is a subset of the parent's and of the
+   * receiver's ceiling, the child ends no later than the parent, and the depth limit holds.
+   */
+  async delegate(parent: Mandate, receiver: Agent, request: MandateRequest): Promise<Mandate> {
+    const now = this.#o.clock.now();
+    if (!isLive(parent, now)) throw new OAuthError('OAUTH_INVALID_SUBJECT_TOKEN', 'the parent mandate is not active');
+    if (!parent.scope.delegable) throw details('the parent mandate is not delegable', 'delegable');
+    if (!receiver.mayReceiveDelegation)
+      throw new OAuthError('OAUTH_INVALID_TARGET', `agent ${receiver.principal.id} may not receive delegations`);
+    if (parent.depth + 1 > this.#o.maxDelegationDepth) {
+      throw details(`delegation depth ${parent.depth + 1} exceeds the limit of ${this.#o.maxDelegationDepth}`);
+    }
+    if (request.taskType !== parent.taskType) throw details('a delegated mandate keeps the task type of its parent', 'taskType');
+    if (request.environment !== parent.environment) throw details('a delegated mandate keeps the environment of its parent', 'environment');
+    const expiresAt = now + request.ttlSeconds * 1000;
+    if (expiresAt > parent.expiresAt) throw details('the delegated mandate would outlive its parent', 'ttlSeconds');
+    const scope: Scope = { tools: request.tools, delegable: request.delegable };
+    const inParent = isSubset(scope, parent.scope);
+    if (!inParent.ok) throw details(`the delegated scope is not a subset of the parent's: ${inParent.reason}`, inParent.path);
+    const inCeiling = isSubset(scope, receiver.ceiling);
+    if (!inCeiling.ok) throw details(`the delegated scope exceeds the receiver's ceiling: ${inCeiling.reason}`, inCeiling.path);
+    const [parentRow] = await this.#o.store.query<{ path: string }>('SELECT path FROM mandates WHERE id = ?', [parent.id]);
+    if (parentRow === undefined) throw new OAuthError('OAUTH_INVALID_SUBJECT_TOKEN', 'the parent mandate does not exist');
+    const id = newMandateId();
+    const child: Mandate = {
+      id,
+      agentId: receiver.principal.id,
+      parentId: parent.id,
+      rootId: parent.rootId,
+      ...(parent.onBehalfOf === undefined ? {} : { onBehalfOf: parent.onBehalfOf }),
+      purpose: request.purpose,
+      taskType: request.taskType,
+      environment: request.environment,
+      scope,
+      depth: parent.depth + 1,
+      status: 'active',
+      expiresAt,
+      createdAt: now,
+    };
+    await this.#audit('mandate.delegated', child, this.#actors(child, parent.agentId, receiver.principal.id), {
+      parentMandateId: parent.id,
+      depth: child.depth,
+      scope,
+    });
+    await this.#insert(child, `${parentRow.path}${id}/`);
+    return child;
+  }
+
+  /** Ends `id` and revokes every active descendant, in one transaction; every replica learns at once. */
+  async end(id: string, status: EndStatus, by: EndActor, reason?: string): Promise<Mandate[]> {
+    const now = this.#o.clock.now();
+    const current = await this.require(id);
+    if (current.status !== 'active') {
+      if (status === 'revoked') return []; // revocation is idempotent (RFC 7009 spirit)
+      throw new MandateError('ERR_MANDATE_NOT_ACTIVE', `mandate ${id} is ${current.status}`);
+    }
+    const type = status === 'completed' ? 'mandate.completed' : status === 'failed' ? 'mandate.failed' : 'mandate.revoked';
+    await this.#audit(type, current, [{ type: by.type, id: by.id }], { reason: reason ?? null, cascade: true });
+    const ended = await this.#o.store.transaction(async (tx) => {
+      const [self] = await tx.query<MandateRow>(`SELECT ${COLUMNS} FROM mandates WHERE id = ?`, [id]);
+      if (self === undefined || self.status !== 'active') return [];
+      await tx.run('UPDATE mandates SET status = ?, ended_at = ?, ended_by = ?, end_reason = ? WHERE id = ?', [
+        status,
+        now,
+        by.id,
+        reason ?? null,
+        id,
+      ]);
+      const descendants = await tx.query<MandateRow>(
+        `SELECT ${COLUMNS} FROM mandates WHERE path LIKE ? ESCAPE '\\' AND id <> ? AND status = 'active'`,
+        [`${escapeLike(self.path)}%`, id],
+      );
+      if (descendants.length > 0) {
+        await tx.run(
+          `UPDATE mandates SET status = 'revoked', ended_at = ?, ended_by = ?, end_reason = ? WHERE path LIKE ? ESCAPE '\\' AND id <> ? AND status = 'active'`,
+          [now, by.id, `ancestor ${id} ${status}`, `${escapeLike(self.path)}%`, id],
+        );
+      }
+      const all = [self, ...descendants].map(fromRow);
+      await this.#o.changes.publish(tx, MANDATE_TOPIC, id, { status, ids: all.map((m) => m.id) });
+      return all;
+    });
+    await this.#o.changes.catchUp();
+    return ended;
+  }
+
+  /** Marks expired mandates `expired` (they already fail verification by time); returns how many. */
+  async sweepExpired(): Promise<number> {
+    const now = this.#o.clock.now();
+    const rows = await this.#o.store.query<MandateRow>(
+      `SELECT ${COLUMNS} FROM mandates WHERE status = 'active' AND expires_at <= ? LIMIT 500`,
+      [now],
+    );
+    for (const row of rows) {
+      const m = fromRow(row);
+      await this.#audit('mandate.expired', m, [{ type: 'system', id: 'expiry' }], {});
+      await this.#o.store.transaction(async (tx) => {
+        const { changes } = await tx.run(
+          "UPDATE mandates SET status = 'expired', ended_at = ?, ended_by = 'system' WHERE id = ? AND status = 'active'",
+          [now, m.id],
+        );
+        if (changes > 0) await this.#o.changes.publish(tx, MANDATE_TOPIC, m.id, { status: 'expired', ids: [m.id] });
+      });
+    }
+    await this.#o.store.run('DELETE FROM revoked_tokens WHERE expires_at < ?', [Math.floor(now / 1000)]);
+    await this.#o.store.run('DELETE FROM dpop_proofs WHERE expires_at < ?', [now]);
+    if (rows.length > 0) await this.#o.changes.catchUp();
+    for (const [id, exp] of this.#ended) if (exp < now) this.#ended.delete(id);
+    for (const [jti, exp] of this.#revokedTokens) if (exp * 1000 < now) this.#revokedTokens.delete(jti);
+    return rows.length;
+  }
+
+  /** Records an individually revoked access token (RFC 7009) on every replica. */
+  async revokeToken(jti: string, mandateId: string, exp: number): Promise<void> {
+    await this.#o.store.transaction(async (tx) => {
+      const inserted = await tx.run(
+        'INSERT INTO revoked_tokens (jti, mandate_id, expires_at) VALUES (?, ?, ?) ON CONFLICT (jti) DO NOTHING',
+        [jti, mandateId, exp],
+      );
+      if (inserted.changes > 0) await this.#o.changes.publish(tx, MANDATE_TOPIC, mandateId, { jti, exp });
+    });
+    await this.#o.changes.catchUp();
+  }
+
+  /** In memory only: has this token been revoked individually? */
+  isTokenRevoked(jti: string): boolean {
+    return this.#revokedTokens.has(jti);
+  }
+
+  /** A mandate from memory (loaded once per replica), undefined if unknown. */
+  async get(id: string): Promise<Mandate | undefined> {
+    const cached = this.#cache.get(id);
+    if (cached !== undefined) return cached;
+    const [row] = await this.#o.store.query<MandateRow>(`SELECT ${COLUMNS} FROM mandates WHERE id = ?`, [id]);
+    if (row === undefined) return undefined;
+    const m = fromRow(row);
+    // Only live mandates are cached: ended ones are re-read (rare) and never served stale as active.
+    if (m.status === 'active' && !this.#ended.has(id)) this.#cache.set(id, m);
+    return this.#ended.has(id) && m.status === 'active' ? { ...m, status: 'revoked' } : m;
+  }
+
+  async require(id: string): Promise<Mandate> {
+    const m = await this.get(id);
+    if (m === undefined) throw new MandateError('ERR_NOT_FOUND', `no mandate "${id}"`);
+    return m;
+  }
+
+  /** The chain from the root mandate down to `m` (root first, ending with `m`). */
+  async chain(m: Mandate): Promise<Mandate[]> {
+    const out: Mandate[] = [m];
+    let cur = m;
+    while (cur.parentId !== undefined) {
+      const parent = await this.get(cur.parentId);
+      if (parent === undefined) throw new MandateError('ERR_NOT_FOUND', `mandate ${cur.id} has a missing parent`);
+      out.unshift(parent);
+      cur = parent;
+    }
+    return out;
+  }
+
+  /** True when the mandate has ended according to this replica's memory (no database round trip). */
+  hasEnded(id: string): boolean {
+    return this.#ended.has(id);
+  }
+
+  async list(options: { agentId?: string; status?: MandateStatus; rootId?: string; limit?: number } = {}): Promise<Mandate[]> {
+    const where: string[] = [];
+    const params: (string | number)[] = [];
+    if (options.agentId !== undefined) {
+      where.push('agent_id = ?');
+      params.push(options.agentId);
+    }
+    if (options.status !== undefined) {
+      where.push('status = ?');
+      params.push(options.status);
+    }
+    if (options.rootId !== undefined) {
+      where.push('root_id = ?');
+      params.push(options.rootId);
+    }
+    const clause = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
+    const limit = Math.min(Math.max(options.limit ?? 100, 1), 1000);
+    const rows = await this.#o.store.query<MandateRow>(`SELECT ${COLUMNS} FROM mandates ${clause} ORDER BY created_at DESC, id LIMIT ?`, [
+      ...params,
+      limit,
+    ]);
+    return rows.map(fromRow);
+  }
+
+  async #insert(m: Mandate, path: string, tx: SqlExecutor = this.#o.store): Promise<void> {
+    await tx.run(`INSERT INTO mandates (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL)`, [
+      m.id,
+      m.agentId,
+      m.parentId ?? null,
+      m.rootId,
+      path,
+      m.depth,
+      m.onBehalfOf ?? null,
+      m.purpose,
+      m.taskType,
+      m.environment,
+      JSON.stringify(m.scope),
+      m.status,
+      m.expiresAt,
+      m.createdAt,
+    ]);
+    this.#cache.set(m.id, m);
+  }
+
+  #actors(m: Mandate, ...agents: string[]): AuditActor[] {
+    return [
+      ...(m.onBehalfOf === undefined ? [] : [{ type: 'human' as const, id: m.onBehalfOf }]),
+      ...agents.map((id) => ({ type: 'agent' as const, id })),
+    ];
+  }
+
+  async #audit(type: string, m: Mandate, actors: AuditActor[], data: Record<string, unknown>): Promise<void> {
+    await this.#o.audit?.append({
+      type,
+      actors,
+      mandateId: m.id,
+      environment: m.environment,
+      data: {
+        ...data,
+        purpose: m.purpose,
+        taskType: m.taskType,
+        agentId: m.agentId,
+        parentMandateId: m.parentId ?? null,
+        expiresAt: m.expiresAt,
+      },
+    });
+  }
+}
+
+function newMandateId(): string {
+  return `mnd_${randomBytes(12).toString('base64url')}`;
+}
+
+/** Mandate paths hold ids from `newMandateId` (base64url: `-` and `_`); `_` is a LIKE wildcard. */
+function escapeLike(value: string): string {
+  return value.replace(/[\\%_]/g, (c) => `\\${c}`);
+}

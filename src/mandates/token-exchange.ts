@@ -1,0 +1,287 @@
+// The token endpoint's logic: OAuth 2.0 Token Exchange (RFC 8693) that opens, refreshes and
+// delegates mandates. Transport-free (the HTTP route passes the form parameters and headers).
+//
+// Semantics (docs/mandates.md has the long form):
+//   open        subject_token = the agent's identity proof (JWT-SVID or OIDC workload token, type jwt)
+//   on behalf   subject_token = the human's token (type jwt or id_token), actor_token = the agent's proof
+//   refresh     subject_token = a mandate access token (type access_token), no actor_token
+//   delegate    subject_token = the parent's mandate access token, actor_token = the receiving agent's proof
+// `authorization_details` (RFC 9396, type `mandate`) carries the requested mandate for open,
+// on-behalf and delegate; refresh keeps the mandate as it is.
+import type { Agent } from '../agents/agent.js';
+import type { AgentRegistry } from '../agents/registry.js';
+import type { AuditActor, AuditLog } from '../audit/types.js';
+import { OAuthError } from '../errors/index.js';
+import { type ProofVerifier, type VerifiedProof, verifyIssuerToken } from '../identity/proofs.js';
+import type { OidcIssuer } from '../identity/trust.js';
+import type { Clock } from '../lib/clock.js';
+import type { PrincipalRepository } from '../principals/repository.js';
+import { type AccessTokenIssuer, actChain } from '../tokens/access-token.js';
+import type { DpopVerifier } from '../tokens/dpop.js';
+import type { TokenVerifier } from '../tokens/verify.js';
+import { grantedDetails, type Mandate, type MandateRequest } from './mandate.js';
+import type { MandateService } from './service.js';
+
+export const GRANT_TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+export const TOKEN_TYPE = {
+  jwt: 'urn:ietf:params:oauth:token-type:jwt',
+  idToken: 'urn:ietf:params:oauth:token-type:id_token',
+  accessToken: 'urn:ietf:params:oauth:token-type:access_token',
+} as const;
+
+export interface ExchangeRequest {
+  /** Form parameters of the token request (single values). */
+  readonly params: Readonly<Record<string, string | undefined>>;
+  /** The DPoP header, when the client sent one. */
+  readonly dpop: string | undefined;
+  /** Absolute URL of the token endpoint as advertised (DPoP `htu`). */
+  readonly url: string;
+}
+
+export interface TokenResponse {
+  readonly access_token: string;
+  readonly issued_token_type: string;
+  readonly token_type: 'Bearer' | 'DPoP';
+  readonly expires_in: number;
+  readonly authorization_details: Record<string, unknown>[];
+}
+
+export interface TokenExchangeOptions {
+  readonly proofs: ProofVerifier;
+  readonly humanIssuer: OidcIssuer | undefined;
+  readonly agents: AgentRegistry;
+  readonly principals: PrincipalRepository;
+  readonly mandates: MandateService;
+  readonly tokens: AccessTokenIssuer;
+  readonly verifier: TokenVerifier;
+  readonly dpop: DpopVerifier;
+  readonly audit: AuditLog | undefined;
+  readonly clock: Clock;
+  readonly tokenTtlSeconds: number;
+  readonly leewaySeconds: number;
+  readonly dpopRequiredEnvironments: readonly string[];
+}
+
+const bad = (message: string) => new OAuthError('OAUTH_INVALID_REQUEST', message);
+const badToken = (message: string) => new OAuthError('OAUTH_INVALID_SUBJECT_TOKEN', message);
+const badDpop = (message: string) => new OAuthError('OAUTH_INVALID_DPOP_PROOF', message);
+
+export class TokenExchange {
+  readonly #o: TokenExchangeOptions;
+
+  constructor(options: TokenExchangeOptions) {
+    this.#o = options;
+  }
+
+  /** Handles one token request; throws OAuthError (RFC 6749 §5.2) on refusal, after auditing it. */
+  async exchange(req: ExchangeRequest): Promise<TokenResponse> {
+    try {
+      return await this.#exchange(req);
+    } catch (err) {
+      if (err instanceof OAuthError) {
+        await this.#o.audit
+          ?.append({
+            type: 'mandate.refused',
+            actors: [{ type: 'system', id: 'token-endpoint' }],
+            data: { code: err.code, reason: err.message },
+          })
+          .catch(() => {});
+      }
+      throw err;
+    }
+  }
+
+  async #exchange(req: ExchangeRequest): Promise<TokenResponse> {
+    const p = req.params;
+    if (p.grant_type !== GRANT_TOKEN_EXCHANGE) {
+      throw new OAuthError('OAUTH_UNSUPPORTED_GRANT_TYPE', 'only urn:ietf:params:oauth:grant-type:token-exchange is supported');
+    }
+    if (p.requested_token_type !== undefined && p.requested_token_type !== TOKEN_TYPE.accessToken) {
+      throw bad('requested_token_type must be urn:ietf:params:oauth:token-type:access_token');
+    }
+    if (p.subject_token === undefined || p.subject_token === '') throw bad('subject_token is required');
+    if (p.subject_token_type === undefined) throw bad('subject_token_type is required');
+    if (p.actor_token !== undefined && p.actor_token_type !== TOKEN_TYPE.jwt) {
+      throw bad('actor_token_type must be urn:ietf:params:oauth:token-type:jwt (an agent identity proof)');
+    }
+    if (p.actor_token === undefined && p.actor_token_type !== undefined) throw bad('actor_token_type without actor_token');
+    // DPoP first: a bad proof is refused before any token is looked at (RFC 9449 §5).
+    const dpop = req.dpop === undefined ? undefined : await this.#o.dpop.verify({ proof: req.dpop, method: 'POST', url: req.url }, badDpop);
+
+    if (p.subject_token_type === TOKEN_TYPE.accessToken) {
+      if (p.actor_token === undefined) return this.#refresh(p.subject_token, p.authorization_details, dpop?.jkt);
+      return this.#delegate(p.subject_token, p.actor_token, this.#details(p.authorization_details), dpop?.jkt);
+    }
+    if (p.subject_token_type !== TOKEN_TYPE.jwt && p.subject_token_type !== TOKEN_TYPE.idToken) {
+      throw bad('unsupported subject_token_type');
+    }
+    const request = this.#details(p.authorization_details);
+    if (p.actor_token === undefined) {
+      if (p.subject_token_type !== TOKEN_TYPE.jwt) throw bad('an agent identity proof has subject_token_type jwt');
+      const { agent, proof } = await this.#agentFromProof(p.subject_token);
+      return this.#open(agent, proof, request, undefined, dpop?.jkt);
+    }
+    const human = await this.#human(p.subject_token);
+    const { agent, proof } = await this.#agentFromProof(p.actor_token);
+    return this.#open(agent, proof, request, human, dpop?.jkt);
+  }
+
+  #details(raw: string | undefined): MandateRequest {
+    if (raw === undefined) throw new OAuthError('OAUTH_INVALID_AUTHORIZATION_DETAILS', 'authorization_details (type mandate) is required');
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(raw);
+    } catch {
+      throw new OAuthError('OAUTH_INVALID_AUTHORIZATION_DETAILS', 'authorization_details is not valid JSON');
+    }
+    if (!Array.isArray(parsed) || parsed.length !== 1) {
+      throw new OAuthError('OAUTH_INVALID_AUTHORIZATION_DETAILS', 'authorization_details must be an array with exactly one mandate entry');
+    }
+    return this.#o.mandates.parseRequest(parsed[0]);
+  }
+
+  /** Verifies an identity proof and finds the registered, active agent bound to it. */
+  async #agentFromProof(token: string): Promise<{ agent: Agent; proof: VerifiedProof }> {
+    let proof: VerifiedProof;
+    try {
+      proof = await this.#o.proofs.verify(token);
+    } catch (err) {
+      await this.#auditIdentity('identity.rejected', undefined, { reason: (err as Error).message });
+      throw err;
+    }
+    const agent = await this.#o.agents.byIdentity(proof.identity.key);
+    const who = proof.identity.kind === 'spiffe' ? proof.identity.spiffeId : `${proof.identity.issuer} ${proof.identity.subject}`;
+    if (agent === undefined) {
+      await this.#auditIdentity('identity.rejected', undefined, { identity: who, proofId: proof.proofId, reason: 'not registered' });
+      throw badToken(`the identity ${who} is not a registered agent`);
+    }
+    if (agent.principal.status !== 'active') {
+      await this.#auditIdentity('identity.rejected', agent.principal.id, {
+        identity: who,
+        proofId: proof.proofId,
+        reason: agent.principal.status,
+      });
+      throw badToken(`agent ${agent.principal.id} is ${agent.principal.status}`);
+    }
+    await this.#auditIdentity('identity.verified', agent.principal.id, { identity: who, proofId: proof.proofId });
+    return { agent, proof };
+  }
+
+  /** Verifies the on-behalf-of human's token; the human must be a registered, active human principal. */
+  async #human(token: string): Promise<string> {
+    const issuer = this.#o.humanIssuer;
+    if (issuer === undefined) throw badToken('no human issuer is configured for on-behalf-of exchanges');
+    const { payload } = await verifyIssuerToken(token, issuer, this.#o.clock, this.#o.leewaySeconds, 'human token');
+    const sub = payload.sub as string;
+    const human = await this.#o.principals.get(sub);
+    if (human === undefined || human.actorType !== 'human' || human.status !== 'active') {
+      throw badToken(`the on-behalf-of subject "${sub}" is not an active human principal`);
+    }
+    return sub;
+  }
+
+  async #open(agent: Agent, proof: VerifiedProof, request: MandateRequest, onBehalfOf: string | undefined, jkt: string | undefined) {
+    this.#requireDpop(agent, request.environment, jkt);
+    const mandate = await this.#o.mandates.open(agent, request, onBehalfOf);
+    return this.#issue(mandate, [agent.principal.id], jkt, { proofId: proof.proofId });
+  }
+
+  async #refresh(token: string, rawDetails: string | undefined, jkt: string | undefined): Promise<TokenResponse> {
+    if (rawDetails !== undefined)
+      throw new OAuthError('OAUTH_INVALID_AUTHORIZATION_DETAILS', 'a refresh keeps its mandate; omit authorization_details');
+    const current = await this.#verifiedSubject(token);
+    const bound = current.claims.cnf?.jkt;
+    // Key continuity: a bound token is refreshed only by its holder, and stays bound to the same key.
+    if (bound !== undefined && jkt !== bound) throw badDpop('refreshing a DPoP-bound token needs a proof with the same key');
+    const agent = await this.#o.agents.get(current.mandate.agentId);
+    if (agent === undefined) throw badToken('the agent is no longer registered');
+    this.#requireDpop(agent, current.mandate.environment, jkt);
+    return this.#issue(
+      current.mandate,
+      current.chain.map((m) => m.agentId),
+      jkt,
+      { refreshedTokenId: current.tokenId },
+    );
+  }
+
+  async #delegate(parentToken: string, actorProof: string, request: MandateRequest, jkt: string | undefined): Promise<TokenResponse> {
+    const parent = await this.#verifiedSubject(parentToken);
+    const { agent: receiver } = await this.#agentFromProof(actorProof).catch((err: unknown) => {
+      // The receiver is the requested target of a delegation (RFC 8693 §2.2.2 `invalid_target`).
+      if (err instanceof OAuthError && /not a registered agent|is (quarantined|disabled)/.test(err.message)) {
+        throw new OAuthError('OAUTH_INVALID_TARGET', err.message);
+      }
+      throw err;
+    });
+    if (receiver.principal.id === parent.mandate.agentId)
+      throw new OAuthError('OAUTH_INVALID_TARGET', 'an agent cannot delegate to itself');
+    this.#requireDpop(receiver, request.environment, jkt);
+    const child = await this.#o.mandates.delegate(parent.mandate, receiver, request);
+    return this.#issue(child, [...parent.chain.map((m) => m.agentId), receiver.principal.id], jkt, { parentMandateId: parent.mandate.id });
+  }
+
+  /** A presented mandate access token, fully verified (signature, revocation, live chain, agent). */
+  async #verifiedSubject(token: string) {
+    try {
+      const claims = await this.#o.verifier.verifyToken(token);
+      return await this.#o.verifier.resolve(claims);
+    } catch (err) {
+      if (err instanceof OAuthError) throw badToken(`subject_token: ${err.message}`);
+      throw err;
+    }
+  }
+
+  #requireDpop(agent: Agent, environment: string, jkt: string | undefined): void {
+    if (jkt !== undefined) return;
+    if (agent.dpopRequired) throw badDpop(`agent ${agent.principal.id} requires DPoP-bound tokens`);
+    if (this.#o.dpopRequiredEnvironments.includes(environment)) throw badDpop(`environment ${environment} requires DPoP-bound tokens`);
+  }
+
+  async #issue(
+    mandate: Mandate,
+    agents: readonly string[],
+    jkt: string | undefined,
+    data: Record<string, unknown>,
+  ): Promise<TokenResponse> {
+    const nowS = Math.floor(this.#o.clock.now() / 1000);
+    const exp = Math.min(nowS + this.#o.tokenTtlSeconds, Math.floor(mandate.expiresAt / 1000));
+    if (exp <= nowS) throw badToken('the mandate expires too soon to issue a token');
+    const subject = mandate.onBehalfOf ?? agents[0] ?? mandate.agentId;
+    const details = grantedDetails(mandate);
+    const act = actChain(agents, subject);
+    const { token, claims } = await this.#o.tokens.mint({
+      sub: subject,
+      clientId: mandate.agentId,
+      mandateId: mandate.id,
+      details,
+      ...(act === undefined ? {} : { act }),
+      ...(jkt === undefined ? {} : { jkt }),
+      exp,
+    });
+    const actors: AuditActor[] = [
+      ...(mandate.onBehalfOf === undefined ? [] : [{ type: 'human' as const, id: mandate.onBehalfOf }]),
+      ...agents.map((id) => ({ type: 'agent' as const, id })),
+    ];
+    await this.#o.audit?.append({
+      type: 'token.issued',
+      actors,
+      mandateId: mandate.id,
+      environment: mandate.environment,
+      data: { ...data, tokenId: claims.jti, exp, dpopBound: jkt !== undefined },
+    });
+    return {
+      access_token: token,
+      issued_token_type: TOKEN_TYPE.accessToken,
+      token_type: jkt === undefined ? 'Bearer' : 'DPoP',
+      expires_in: exp - nowS,
+      authorization_details: [details],
+    };
+  }
+
+  async #auditIdentity(type: string, agentId: string | undefined, data: Record<string, unknown>): Promise<void> {
+    const append = this.#o.audit?.append({ type, actors: agentId === undefined ? [] : [{ type: 'agent', id: agentId }], data });
+    // A rejection is audited best-effort (we refuse anyway); a verification must be durable before we act on it.
+    if (type === 'identity.rejected') await append?.catch(() => {});
+    else await append;
+  }
+}

@@ -1,0 +1,234 @@
+// Builds the identity, token and mandate services from the configuration (called by the broker's
+// composition root): trust anchors, proof verification, signing keys, DPoP, the agent registry,
+// mandates, the token verifier and the token exchange. Demo mode adds the development trust domain
+// and two seeded agents.
+import type { AgentInput } from '../agents/agent.js';
+import { AgentRegistry } from '../agents/registry.js';
+import type { AuditLog } from '../audit/types.js';
+import type { Config } from '../config/load.js';
+import { DEV_TRUST_DOMAIN, DevSpiffeAuthority } from '../identity/dev-spiffe.js';
+import { ProofVerifier } from '../identity/proofs.js';
+import { bundleSource, OidcIssuer, TrustDomain, TrustStore } from '../identity/trust.js';
+import type { Clock } from '../lib/clock.js';
+import type { PrincipalRepository } from '../principals/repository.js';
+import type { SecretBox } from '../secrets/index.js';
+import type { ChangeFeed } from '../store/changes.js';
+import type { Store } from '../store/index.js';
+import { AccessTokenIssuer } from '../tokens/access-token.js';
+import { DpopVerifier } from '../tokens/dpop.js';
+import { SigningKeys } from '../tokens/signing-keys.js';
+import { TokenVerifier } from '../tokens/verify.js';
+import { MandateService } from './service.js';
+import { TokenExchange } from './token-exchange.js';
+
+/** Paths of the OAuth endpoints, relative to the public URL. */
+export const OAUTH_PATHS = {
+  metadata: '/.well-known/oauth-authorization-server',
+  jwks: '/oauth/jwks',
+  token: '/oauth/token',
+  introspect: '/oauth/introspect',
+  revoke: '/oauth/revoke',
+} as const;
+
+export interface IdentityServices {
+  readonly trust: TrustStore;
+  readonly proofs: ProofVerifier;
+  readonly keys: SigningKeys;
+  readonly dpop: DpopVerifier;
+  readonly agents: AgentRegistry;
+  readonly mandates: MandateService;
+  readonly verifier: TokenVerifier;
+  readonly exchange: TokenExchange;
+  /** Our issuer URL (`iss` of access tokens, RFC 8414 `issuer`). */
+  readonly issuer: string;
+  /** Audience identity proofs must name. */
+  readonly proofAudience: string;
+  /** Development trust domain (demo mode only). */
+  readonly devSpiffe: DevSpiffeAuthority | undefined;
+  close(): Promise<void>;
+}
+
+export interface IdentityWiringInput {
+  readonly config: Config;
+  readonly publicUrl: string;
+  readonly store: Store;
+  readonly secrets: SecretBox;
+  readonly clock: Clock;
+  readonly changes: ChangeFeed;
+  readonly audit: AuditLog | undefined;
+  readonly principals: PrincipalRepository;
+  /** The operator issuer, used for on-behalf-of human tokens unless identity.humanIssuer is set. */
+  readonly operatorIssuer?: {
+    issuer: string;
+    audience: string;
+    algorithms: readonly string[];
+    jwks: URL | { keys: object[] } | 'discover';
+  };
+}
+
+export async function createIdentityServices(input: IdentityWiringInput): Promise<IdentityServices> {
+  const { config, store, secrets, clock, changes, audit, principals } = input;
+  const ic = config.identity;
+  const issuer = input.publicUrl;
+  const proofAudience = ic.audience ?? issuer;
+
+  const trust = new TrustStore();
+  for (const td of ic.trustDomains) {
+    trust.addDomain(
+      new TrustDomain({
+        name: td.name,
+        source: bundleSource(config.dataDir, td.bundleFile, td.bundleEndpointUrl),
+        algorithms: td.algorithms,
+        singleAudience: td.singleAudience,
+        refreshSeconds: td.refreshSeconds,
+      }),
+    );
+  }
+  let devSpiffe: DevSpiffeAuthority | undefined;
+  if (config.mode === 'demo' && !trust.domains.has(DEV_TRUST_DOMAIN)) {
+    devSpiffe = await DevSpiffeAuthority.open(config.dataDir, clock);
+    trust.addDomain(
+      new TrustDomain({
+        name: DEV_TRUST_DOMAIN,
+        source: { kind: 'static', bundle: devSpiffe.bundle() },
+        algorithms: ['ES256'],
+        singleAudience: true,
+        refreshSeconds: 300,
+      }),
+    );
+  }
+  for (const wi of ic.oidcIssuers) {
+    trust.addWorkloadIssuer(
+      new OidcIssuer({
+        issuer: wi.issuer,
+        audience: wi.audience ?? proofAudience,
+        algorithms: wi.algorithms,
+        jwks: wi.jwksUri ?? 'discover',
+      }),
+    );
+  }
+  const human = ic.humanIssuer;
+  if (human !== undefined) {
+    trust.humanIssuer = new OidcIssuer({
+      issuer: human.issuer,
+      audience: human.audience,
+      algorithms: human.algorithms,
+      jwks: human.jwksUri ?? 'discover',
+    });
+  } else if (input.operatorIssuer !== undefined) {
+    const op = input.operatorIssuer;
+    trust.humanIssuer = new OidcIssuer({
+      issuer: op.issuer,
+      audience: op.audience,
+      algorithms: op.algorithms,
+      jwks: op.jwks instanceof URL ? op.jwks.href : op.jwks,
+    });
+  }
+  await trust.start();
+
+  const keys = new SigningKeys({
+    store,
+    secrets,
+    clock,
+    rotateAfterMs: ic.keyRotationDays * 86_400_000,
+    // Retired keys stay published well beyond the longest token lifetime.
+    publishRetiredMs: (ic.tokenTtlSeconds + ic.leewaySeconds) * 1000 * 4,
+  });
+  await keys.ensureCurrent();
+  const dpop = new DpopVerifier({
+    store,
+    clock,
+    secrets,
+    maxAgeSeconds: ic.dpopMaxAgeSeconds,
+    leewaySeconds: ic.leewaySeconds,
+    requireNonce: ic.dpopNonce,
+  });
+  await dpop.start();
+  const agents = new AgentRegistry(store, principals, changes, clock);
+  const mandates = new MandateService({
+    store,
+    changes,
+    clock,
+    audit,
+    maxTtlSeconds: ic.maxMandateTtlSeconds,
+    maxDelegationDepth: ic.maxDelegationDepth,
+  });
+  await mandates.start();
+  // The resource audience of access tokens is the broker itself (its gateway endpoints).
+  const verifier = new TokenVerifier({ keys, mandates, agents, dpop, clock, issuer, audience: issuer, leewaySeconds: ic.leewaySeconds });
+  const proofs = new ProofVerifier({ trust, clock, audience: proofAudience, leewaySeconds: ic.leewaySeconds });
+  const exchange = new TokenExchange({
+    proofs,
+    humanIssuer: trust.humanIssuer,
+    agents,
+    principals,
+    mandates,
+    tokens: new AccessTokenIssuer(keys, clock, issuer, issuer),
+    verifier,
+    dpop,
+    audit,
+    clock,
+    tokenTtlSeconds: ic.tokenTtlSeconds,
+    leewaySeconds: ic.leewaySeconds,
+    dpopRequiredEnvironments: ic.dpopRequiredEnvironments,
+  });
+  if (config.mode === 'demo') await seedDemoAgents(agents);
+
+  const sweep = setInterval(() => void mandates.sweepExpired().catch(() => {}), 30_000);
+  sweep.unref();
+  return {
+    trust,
+    proofs,
+    keys,
+    dpop,
+    agents,
+    mandates,
+    verifier,
+    exchange,
+    issuer,
+    proofAudience,
+    devSpiffe,
+    close: async () => {
+      clearInterval(sweep);
+      trust.stop();
+    },
+  };
+}
+
+const helpdeskCeiling = {
+  tools: [
+    { tool: 'helpdesk.search_tickets' },
+    { tool: 'helpdesk.get_customer' },
+    { tool: 'helpdesk.propose_refund', args: { amountCents: { max: 50_000 } } },
+    { tool: 'helpdesk.execute_refund', args: { amountCents: { max: 50_000 } } },
+  ],
+  delegable: true,
+};
+
+export const DEMO_AGENTS: readonly AgentInput[] = [
+  {
+    id: 'support-triage',
+    displayName: 'Support triage agent',
+    owner: 'bob',
+    environment: 'production',
+    identity: { spiffeId: `spiffe://${DEV_TRUST_DOMAIN}/agent/support-triage` },
+    ceiling: helpdeskCeiling,
+    taskTypes: ['support.refund', 'support.triage'],
+    maxTtlSeconds: 3600,
+  },
+  {
+    id: 'remediation',
+    displayName: 'Remediation agent',
+    owner: 'alice',
+    environment: 'production',
+    identity: { spiffeId: `spiffe://${DEV_TRUST_DOMAIN}/agent/remediation` },
+    ceiling: helpdeskCeiling,
+    taskTypes: ['support.refund', 'support.triage'],
+    maxTtlSeconds: 3600,
+    mayReceiveDelegation: true,
+  },
+];
+
+async function seedDemoAgents(agents: AgentRegistry): Promise<void> {
+  for (const a of DEMO_AGENTS) if ((await agents.get(a.id)) === undefined) await agents.register(a);
+}

@@ -1,0 +1,82 @@
+// Mandate access tokens: JWTs in the RFC 9068 profile (`typ: at+jwt`), signed with the active
+// Ed25519 key. They carry the mandate id, the granted `authorization_details` (RFC 9396), the
+// delegation chain as nested `act` claims (RFC 8693 §4.1) and, when DPoP-bound, `cnf.jkt` (RFC 9449 §6).
+import { randomBytes } from 'node:crypto';
+import { SignJWT } from 'jose';
+import type { Clock } from '../lib/clock.js';
+import { SIGNING_ALG, type SigningKeys } from './signing-keys.js';
+
+export const ACCESS_TOKEN_TYP = 'at+jwt';
+
+/** RFC 8693 §4.1 actor claim: the current actor, with prior actors nested inside. */
+export interface ActClaim {
+  readonly sub: string;
+  readonly act?: ActClaim;
+}
+
+export interface AccessTokenClaims {
+  readonly iss: string;
+  readonly aud: string;
+  /** The subject: the on-behalf-of human, or the root agent when there is none. */
+  readonly sub: string;
+  /** The agent holding the token (RFC 9068 §2.2 `client_id`). */
+  readonly client_id: string;
+  readonly mandate: string;
+  readonly authorization_details: readonly Record<string, unknown>[];
+  readonly act?: ActClaim;
+  readonly cnf?: { readonly jkt: string };
+  readonly jti: string;
+  readonly iat: number;
+  readonly exp: number;
+}
+
+export interface MintInput {
+  readonly sub: string;
+  readonly clientId: string;
+  readonly mandateId: string;
+  readonly details: Record<string, unknown>;
+  readonly act?: ActClaim;
+  readonly jkt?: string;
+  /** Seconds since the epoch; the caller has already capped it at the mandate expiry. */
+  readonly exp: number;
+}
+
+export class AccessTokenIssuer {
+  constructor(
+    private readonly keys: SigningKeys,
+    private readonly clock: Clock,
+    readonly issuer: string,
+    readonly audience: string,
+  ) {}
+
+  async mint(input: MintInput): Promise<{ token: string; claims: AccessTokenClaims }> {
+    const key = this.keys.active();
+    const iat = Math.floor(this.clock.now() / 1000);
+    const claims: AccessTokenClaims = {
+      iss: this.issuer,
+      aud: this.audience,
+      sub: input.sub,
+      client_id: input.clientId,
+      mandate: input.mandateId,
+      authorization_details: [input.details],
+      ...(input.act === undefined ? {} : { act: input.act }),
+      ...(input.jkt === undefined ? {} : { cnf: { jkt: input.jkt } }),
+      jti: randomBytes(16).toString('base64url'),
+      iat,
+      exp: input.exp,
+    };
+    const token = await new SignJWT({ ...claims })
+      .setProtectedHeader({ alg: SIGNING_ALG, kid: key.kid, typ: ACCESS_TOKEN_TYP })
+      .sign(key.privateKey);
+    return { token, claims };
+  }
+}
+
+/** The `act` chain for a token held by the last agent of `agents` (root first). */
+export function actChain(agents: readonly string[], subject: string): ActClaim | undefined {
+  // The subject itself is not an actor; actors are every agent after it, most recent outermost.
+  const actors = agents[0] === subject ? agents.slice(1) : [...agents];
+  let act: ActClaim | undefined;
+  for (const id of actors) act = act === undefined ? { sub: id } : { sub: id, act };
+  return act;
+}
