@@ -10,6 +10,7 @@ import type { SqlExecutor, SqlValue, Store } from '../store/types.js';
 import { type Checkpoint, NoteSigner } from './checkpoint.js';
 import { type AuditEntry, decodeLeaf, encodeEvent, eventId, leafBytes, refsOf } from './event.js';
 import { consistencyPlan, Frontier, HASH_SIZE, hashLeaf, inclusionPlan, perfectRoot, resolvePlan, type SubtreeRef } from './merkle.js';
+import type { ConsistencyBundle, InclusionBundle } from './proof-bundle.js';
 import type { AuditEventInput, AuditLog, AuditReceipt } from './types.js';
 
 /** tlog-tiles: every tile is 256 hashes wide and tile level L holds tree level 8L. */
@@ -109,6 +110,11 @@ export class AuditService implements AuditLog {
       generateKeyPairSync('ed25519').privateKey.export({ format: 'der', type: 'pkcs8' }),
     );
     return new AuditService(options, salt, new NoteSigner(options.origin, pkcs8));
+  }
+
+  /** The store the log lives in (read-only use: verify, export). */
+  get db(): SqlExecutor {
+    return this.#store;
   }
 
   get origin(): string {
@@ -259,11 +265,17 @@ export class AuditService implements AuditLog {
   }
 
   /** Entries whose indexed mandate, decision or approval id equals `value`. */
-  async entriesBy(column: 'mandate_id' | 'decision_id' | 'approval_id', value: string, limit = 1000): Promise<AuditEntry[]> {
-    const rows = await this.#store.query<{ body: string }>(`SELECT body FROM audit_entries WHERE ${column} = ? ORDER BY seq LIMIT ?`, [
-      value,
-      limit,
-    ]);
+  async entriesBy(
+    column: 'mandate_id' | 'decision_id' | 'approval_id',
+    value: string,
+    options: { types?: readonly string[]; limit?: number } = {},
+  ): Promise<AuditEntry[]> {
+    const types = options.types ?? [];
+    const typeFilter = types.length === 0 ? '' : ` AND type IN (${types.map(() => '?').join(', ')})`;
+    const rows = await this.#store.query<{ body: string }>(
+      `SELECT body FROM audit_entries WHERE ${column} = ?${typeFilter} ORDER BY seq LIMIT ?`,
+      [value, ...types, options.limit ?? 1000],
+    );
     return rows.map((r) => decodeLeaf(r.body));
   }
 
@@ -286,6 +298,27 @@ export class AuditService implements AuditLog {
     }
     const proof = await resolvePlan(consistencyPlan(size1, to), (refs) => storedSubtrees(this.#store, refs));
     return { size1, size2: to, proof };
+  }
+
+  /** A self-contained inclusion proof of entry `seq` against the latest checkpoint (signed now if needed). */
+  async inclusionBundle(seq: number): Promise<InclusionBundle> {
+    let c = await this.latestCheckpoint();
+    if (c === undefined || c.size <= seq) c = await this.checkpoint();
+    const { proof } = await this.inclusionProof(seq, c.size);
+    const [row] = await readEntryRows(this.#store, seq, seq + 1);
+    if (row === undefined) throw new MandateError('ERR_AUDIT_RANGE', `no entry ${seq}`);
+    return { kind: 'inclusion', checkpoint: c.note, index: seq, entry: row.body, proof: proof.map((h) => h.toString('base64')) };
+  }
+
+  /** A self-contained consistency proof between two signed checkpoints (`size2` defaults to the latest). */
+  async consistencyBundle(size1: number, size2?: number): Promise<ConsistencyBundle> {
+    const c1 = await this.checkpointAt(size1);
+    const c2 = size2 === undefined ? await this.latestCheckpoint() : await this.checkpointAt(size2);
+    if (c1 === undefined || c2 === undefined) {
+      throw new MandateError('ERR_AUDIT_RANGE', `no signed checkpoint of size ${c1 === undefined ? size1 : size2}`);
+    }
+    const { proof } = await this.consistencyProof(c1.size, c2.size);
+    return { kind: 'consistency', checkpoint1: c1.note, checkpoint2: c2.note, proof: proof.map((h) => h.toString('base64')) };
   }
 
   /** RFC 9162 root of the tree of `size` (a past size too), from stored hashes. */

@@ -78,6 +78,23 @@ export class Frontier {
     this.#size++;
   }
 
+  /**
+   * Appends a whole perfect subtree of `2^level` leaves; the tree size must be a multiple of its
+   * width. This is how a verifier skips over leaves it does not hold (range proofs of exports).
+   */
+  pushSubtree(level: number, subtree: Buffer): void {
+    const width = 2 ** level;
+    if (this.#size % width !== 0) throw new RangeError(`a subtree of ${width} leaves cannot start at ${this.#size}`);
+    let hash = subtree;
+    let n = this.#size / width;
+    while (isBitSet(n)) {
+      hash = hashChildren(this.#hashes.pop() as Buffer, hash);
+      n = half(n);
+    }
+    this.#hashes.push(hash);
+    this.#size += width;
+  }
+
   root(): Buffer {
     const hashes = this.#hashes;
     if (hashes.length === 0) return EMPTY_ROOT;

@@ -4,9 +4,12 @@
 import { Command, Option } from 'commander';
 import { isMandateError } from '../errors/index.js';
 import { version } from '../version.js';
+import { registerApprovalCommands } from './commands/approvals.js';
+import { registerAuditCommands } from './commands/audit.js';
 import { registerConfigCommands } from './commands/config.js';
 import { registerDevCommands } from './commands/dev.js';
 import { registerServeCommands } from './commands/serve.js';
+import { registerUpstreamCommands } from './commands/upstreams.js';
 
 export function buildCli(): Command {
   const program = new Command('mandate')
@@ -18,6 +21,9 @@ export function buildCli(): Command {
   registerServeCommands(program);
   registerConfigCommands(program);
   registerDevCommands(program);
+  registerAuditCommands(program);
+  registerUpstreamCommands(program);
+  registerApprovalCommands(program);
   return program;
 }
 

@@ -1,0 +1,158 @@
+// `explain`: from any event to its chain of authority, following the event conventions
+// (`mandateId` on the event; `decisionId`, `approvalId`, `parentMandateId`, `proofId`/`identity`,
+// `onBehalfOf` in `data`). Every step it reports is an entry of the log, so it can be proven.
+import { MandateError } from '../errors/index.js';
+import { type AuditEntry, parseEventId } from './event.js';
+import type { AuditService } from './log.js';
+
+/** How deep a delegation chain explain follows before it stops (cycles are impossible but guarded). */
+const MAX_CHAIN = 32;
+
+const MANDATE_START = ['mandate.opened', 'mandate.delegated'];
+const APPROVAL_TYPES = ['approval.requested', 'approval.decided', 'approval.consumed', 'approval.expired'];
+const MANDATE_END = ['mandate.completed', 'mandate.failed', 'mandate.revoked', 'mandate.expired'];
+
+export interface MandateLink {
+  readonly mandateId: string;
+  /** The entry that opened (or delegated) this mandate, when it is in the log. */
+  readonly opened?: AuditEntry;
+  /** Purpose, task type and environment as recorded when it was opened. */
+  readonly purpose?: unknown;
+  readonly taskType?: unknown;
+  readonly environment?: string;
+  /** The agent that held it (last agent actor of the opening event). */
+  readonly agent?: string;
+  /** How the mandate ended, if it did (revocation included). */
+  readonly ended?: AuditEntry;
+  /** The identity verification that authenticated the agent, when logged against this mandate. */
+  readonly identity?: AuditEntry;
+  /** Identity proof reference recorded on the opening event (`proofId` / `identity`), never the token. */
+  readonly identityRef?: unknown;
+}
+
+export interface Explanation {
+  readonly event: AuditEntry;
+  readonly decision?: AuditEntry;
+  /** Determining policies and the matched grant, from the decision. */
+  readonly policies: readonly string[];
+  readonly grant?: unknown;
+  readonly outcome?: unknown;
+  readonly reasons: readonly string[];
+  /** The mandate of the event, then its parents up to the root. */
+  readonly mandates: readonly MandateLink[];
+  /** The human on whose behalf the root mandate ran, if any. */
+  readonly onBehalfOf?: string;
+  readonly approvals: readonly AuditEntry[];
+  /** The actor chain as recorded on the event (human → agent → delegated agents). */
+  readonly actors: AuditEntry['event']['actors'];
+}
+
+const str = (v: unknown): string | undefined => (typeof v === 'string' && v.length > 0 ? v : undefined);
+
+/** Builds the explanation of event `id`. Throws ERR_NOT_FOUND when there is no such event. */
+export async function explainEvent(log: AuditService, id: string): Promise<Explanation> {
+  const seq = parseEventId(id);
+  const event = seq === undefined ? undefined : await log.entry(seq);
+  if (event === undefined) throw new MandateError('ERR_NOT_FOUND', `no audit event "${id}"`);
+  const data = event.event.data;
+
+  const decisionId = str(data.decisionId);
+  const decision =
+    event.event.type === 'decision'
+      ? event
+      : decisionId === undefined
+        ? undefined
+        : (await log.entriesBy('decision_id', decisionId, { types: ['decision'], limit: 1 }))[0];
+  const d = decision?.event.data ?? {};
+  const approval = (d.approval ?? {}) as Record<string, unknown>;
+  const approvalId = str(data.approvalId) ?? str(d.approvalId) ?? str(approval.id);
+  const approvals = approvalId === undefined ? [] : await log.entriesBy('approval_id', approvalId, { types: APPROVAL_TYPES, limit: 50 });
+
+  const mandates: MandateLink[] = [];
+  const seen = new Set<string>();
+  let mandateId = event.event.mandateId ?? decision?.event.mandateId;
+  while (mandateId !== undefined && !seen.has(mandateId) && mandates.length < MAX_CHAIN) {
+    seen.add(mandateId);
+    const link = await mandateLink(log, mandateId);
+    mandates.push(link);
+    mandateId = str(link.opened?.event.data.parentMandateId);
+  }
+  const root = mandates[mandates.length - 1]?.opened;
+  const onBehalfOf =
+    str(root?.event.data.onBehalfOf) ??
+    event.event.actors.find((a) => a.type === 'human')?.id ??
+    root?.event.actors.find((a) => a.type === 'human')?.id;
+
+  return {
+    event,
+    ...(decision === undefined ? {} : { decision }),
+    policies: Array.isArray(d.policies) ? d.policies.filter((p): p is string => typeof p === 'string') : [],
+    ...(d.grant === undefined ? {} : { grant: d.grant }),
+    ...(d.outcome === undefined ? {} : { outcome: d.outcome }),
+    reasons: Array.isArray(d.reasons) ? d.reasons.filter((r): r is string => typeof r === 'string') : [],
+    mandates,
+    ...(onBehalfOf === undefined ? {} : { onBehalfOf }),
+    approvals,
+    actors: event.event.actors,
+  };
+}
+
+async function mandateLink(log: AuditService, mandateId: string): Promise<MandateLink> {
+  const entries = await log.entriesBy('mandate_id', mandateId, {
+    types: [...MANDATE_START, ...MANDATE_END, 'identity.verified'],
+    limit: 20,
+  });
+  const opened = entries.find((e) => MANDATE_START.includes(e.event.type));
+  const ended = entries.find((e) => MANDATE_END.includes(e.event.type));
+  const identity = entries.find((e) => e.event.type === 'identity.verified');
+  const od = opened?.event.data ?? {};
+  const agent = [...(opened?.event.actors ?? [])].reverse().find((a) => a.type === 'agent')?.id ?? str(od.agentId);
+  const identityRef = od.proofId ?? od.identity;
+  return {
+    mandateId,
+    ...(opened === undefined ? {} : { opened }),
+    ...(od.purpose === undefined ? {} : { purpose: od.purpose }),
+    ...(od.taskType === undefined ? {} : { taskType: od.taskType }),
+    ...(opened?.event.environment === undefined ? {} : { environment: opened.event.environment }),
+    ...(agent === undefined ? {} : { agent }),
+    ...(ended === undefined ? {} : { ended }),
+    ...(identity === undefined ? {} : { identity }),
+    ...(identityRef === undefined ? {} : { identityRef }),
+  };
+}
+
+/** Human-readable rendering for the CLI. */
+export function renderExplanation(x: Explanation): string {
+  const lines: string[] = [];
+  const at = (e: AuditEntry) => `#${e.id} ${e.event.time}`;
+  lines.push(`event ${at(x.event)}  ${x.event.event.type}`);
+  lines.push(`  actors: ${x.actors.map((a) => `${a.type}:${a.id}`).join(' → ') || '(none)'}`);
+  if (x.decision !== undefined) {
+    lines.push(`decision ${at(x.decision)}  outcome ${String(x.outcome ?? '?')}`);
+    if (x.policies.length > 0) lines.push(`  determining policies: ${x.policies.join(', ')}`);
+    if (x.grant !== undefined) lines.push(`  matched grant: ${JSON.stringify(x.grant)}`);
+    for (const r of x.reasons) lines.push(`  reason: ${r}`);
+  } else {
+    lines.push('decision: none referenced');
+  }
+  for (const a of x.approvals) {
+    const d = a.event.data;
+    const who = str(d.approverId) ?? a.event.actors.find((z) => z.type === 'human' || z.type === 'operator')?.id;
+    lines.push(
+      `approval ${at(a)}  ${a.event.type}${who === undefined ? '' : ` by ${who}`}${d.decision === undefined ? '' : ` (${String(d.decision)})`}`,
+    );
+  }
+  x.mandates.forEach((m, i) => {
+    const label = i === 0 ? 'mandate' : `  delegated from`;
+    lines.push(
+      `${label} ${m.mandateId}${m.agent === undefined ? '' : ` held by agent ${m.agent}`}${m.opened === undefined ? ' (opening not in log)' : ` opened ${at(m.opened)}`}`,
+    );
+    if (m.purpose !== undefined) lines.push(`  purpose: ${String(m.purpose)}${m.taskType === undefined ? '' : ` [${String(m.taskType)}]`}`);
+    if (m.environment !== undefined) lines.push(`  environment: ${m.environment}`);
+    if (m.identity !== undefined) lines.push(`  identity verified ${at(m.identity)}`);
+    else if (m.identityRef !== undefined) lines.push(`  identity proof: ${JSON.stringify(m.identityRef)}`);
+    if (m.ended !== undefined) lines.push(`  ended ${at(m.ended)}: ${m.ended.event.type}`);
+  });
+  lines.push(`on behalf of: ${x.onBehalfOf ?? '(no human recorded)'}`);
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,174 @@
+// `mandate audit …`: verifier key, checkpoints, full verification, proofs (produce and check from
+// files), explain and export. Commands that read the log open the store directly (no HTTP server).
+import { createWriteStream, readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { explainEvent, renderExplanation } from '../../audit/explain.js';
+import { type ExportFormat, exportLog, verifyExport } from '../../audit/export.js';
+import { AuditService } from '../../audit/log.js';
+import { type ProofBundle, verifyProofBundle } from '../../audit/proof-bundle.js';
+import { verifyLog } from '../../audit/verify.js';
+import { auditOrigin } from '../../broker.js';
+import { ConfigError, MandateError } from '../../errors/index.js';
+import { systemClock } from '../../lib/clock.js';
+import { resolveSecretBox } from '../../secrets/index.js';
+import { openStore } from '../../store/index.js';
+import { type ConfigFlags, configFromFlags } from '../config-source.js';
+
+async function withLog<T>(flags: ConfigFlags, fn: (audit: AuditService, store: ReturnType<typeof openStore>) => Promise<T>): Promise<T> {
+  const config = configFromFlags(flags);
+  const { box } = resolveSecretBox(config);
+  const store = openStore(config);
+  try {
+    await store.migrate();
+    const audit = await AuditService.open({ store, secrets: box, clock: systemClock, origin: auditOrigin(config) });
+    try {
+      return await fn(audit, store);
+    } finally {
+      await audit.close();
+    }
+  } finally {
+    await store.close();
+  }
+}
+
+function configOptions(cmd: Command): Command {
+  return cmd.option('-c, --config <file>', 'configuration file (YAML or JSON)').option('--demo', 'use the demo configuration');
+}
+
+function readVkey(flags: { vkey?: string; vkeyFile?: string }): string | undefined {
+  if (flags.vkeyFile !== undefined) return readFileSync(flags.vkeyFile, 'utf8').trim();
+  return flags.vkey;
+}
+
+function intArg(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d{1,15}$/.test(value)) throw new ConfigError('ERR_CONFIG_INVALID', `${name} must be a non-negative integer`);
+  return Number(value);
+}
+
+export function registerAuditCommands(program: Command): void {
+  const audit = program.command('audit').description('The tamper-evident audit log: keys, checkpoints, verify, proofs, explain, export.');
+
+  configOptions(audit.command('vkey').description('Print the checkpoint verifier key (C2SP signed-note vkey). Pin it out of band.')).action(
+    async (flags: ConfigFlags) => {
+      await withLog(flags, async (log) => process.stdout.write(`${log.vkey}\n`));
+    },
+  );
+
+  configOptions(audit.command('checkpoint').description('Sign a checkpoint of the current tree now and print it.')).action(
+    async (flags: ConfigFlags) => {
+      await withLog(flags, async (log) => process.stdout.write((await log.checkpoint()).note));
+    },
+  );
+
+  configOptions(
+    audit
+      .command('verify')
+      .description('Recompute the whole tree from stored entries; check every checkpoint signature and their consistency.')
+      .option('--vkey <vkey>', 'pinned verifier key (default: the key stored with the log)')
+      .option('--vkey-file <file>', 'file holding the pinned verifier key')
+      .option('--json', 'print the report as JSON'),
+  ).action(async (flags: ConfigFlags & { vkey?: string; vkeyFile?: string; json?: boolean }) => {
+    const report = await withLog(flags, async (log, store) => {
+      let last = 0;
+      return verifyLog(store, {
+        vkey: readVkey(flags) ?? log.vkey,
+        onProgress: (done, total) => {
+          if (flags.json === true || done - last < 100_000) return;
+          last = done;
+          process.stderr.write(`verified ${done} / ${total} entries\n`);
+        },
+      });
+    });
+    if (flags.json === true) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    if (!report.ok) {
+      const where = report.failure?.index === undefined ? '' : ` (first bad index ${report.failure.index})`;
+      throw new MandateError('ERR_AUDIT_VERIFY_FAILED', `${report.failure?.reason ?? 'verification failed'}${where}`);
+    }
+    if (flags.json !== true) {
+      process.stdout.write(`ok: ${report.entries} entries, ${report.checkpoints} checkpoints verified; root ${report.root}\n`);
+    }
+  });
+
+  configOptions(
+    audit
+      .command('prove')
+      .description('Print a proof bundle: --leaf N (inclusion in the latest checkpoint) or --from SIZE [--to SIZE] (consistency).')
+      .option('--leaf <index>', 'entry index to prove')
+      .option('--from <size>', 'size of the earlier signed checkpoint')
+      .option('--to <size>', 'size of the later signed checkpoint (default: latest)'),
+  ).action(async (flags: ConfigFlags & { leaf?: string; from?: string; to?: string }) => {
+    const leaf = intArg('--leaf', flags.leaf);
+    const from = intArg('--from', flags.from);
+    if ((leaf === undefined) === (from === undefined)) throw new ConfigError('ERR_CONFIG_INVALID', 'pass exactly one of --leaf or --from');
+    const bundle = await withLog<ProofBundle>(flags, (log) =>
+      leaf !== undefined ? log.inclusionBundle(leaf) : log.consistencyBundle(from as number, intArg('--to', flags.to)),
+    );
+    process.stdout.write(`${JSON.stringify(bundle, null, 2)}\n`);
+  });
+
+  audit
+    .command('verify-proof')
+    .argument('<file>', 'proof bundle from `mandate audit prove` or the proof API')
+    .description('Check a proof bundle offline with only the pinned verifier key.')
+    .option('--vkey <vkey>', 'pinned verifier key')
+    .option('--vkey-file <file>', 'file holding the pinned verifier key')
+    .action((file: string, flags: { vkey?: string; vkeyFile?: string }) => {
+      const vkey = readVkey(flags);
+      if (vkey === undefined) throw new ConfigError('ERR_CONFIG_INVALID', 'pass --vkey or --vkey-file (the key you pinned)');
+      const text = readFileSync(file, 'utf8');
+      let bundle: unknown;
+      try {
+        bundle = JSON.parse(text);
+      } catch {
+        bundle = undefined;
+      }
+      if (bundle === undefined || (typeof bundle === 'object' && bundle !== null && 'proof' in bundle && !('kind' in bundle))) {
+        // An export: JSON lines ending with a range proof.
+        const check = verifyExport(text.split('\n'), vkey);
+        if (!check.ok) {
+          const where = check.index === undefined ? '' : ` (first bad index ${check.index})`;
+          throw new MandateError('ERR_AUDIT_VERIFY_FAILED', `export: ${check.reason ?? 'invalid'}${where}`);
+        }
+        process.stdout.write(`ok: ${check.entries} exported entries reproduce the signed checkpoint\n`);
+        return;
+      }
+      const result = verifyProofBundle(bundle, vkey);
+      if (!result.ok) throw new MandateError('ERR_AUDIT_VERIFY_FAILED', `${result.summary}: ${result.reason ?? 'invalid'}`);
+      process.stdout.write(`ok: ${result.summary}\n`);
+    });
+
+  configOptions(
+    audit
+      .command('explain')
+      .argument('<event-id>', 'event id (its index in the log)')
+      .description('Walk from one event to its chain of authority: decision, policies, mandate, delegation, human, approval, identity.')
+      .option('--json', 'print JSON'),
+  ).action(async (id: string, flags: ConfigFlags & { json?: boolean }) => {
+    const explanation = await withLog(flags, (log) => explainEvent(log, id));
+    process.stdout.write(flags.json === true ? `${JSON.stringify(explanation, null, 2)}\n` : renderExplanation(explanation));
+  });
+
+  configOptions(
+    audit
+      .command('export')
+      .description('Stream entries as JSONL (or OCSF-shaped JSON lines), followed by a proof bundle line.')
+      .option('--from <index>', 'first entry', '0')
+      .option('--to <index>', 'end (exclusive; default: the latest checkpoint)')
+      .option('--format <format>', 'jsonl or ocsf', 'jsonl')
+      .option('--out <file>', 'write here instead of stdout'),
+  ).action(async (flags: ConfigFlags & { from: string; to?: string; format: string; out?: string }) => {
+    if (flags.format !== 'jsonl' && flags.format !== 'ocsf') throw new ConfigError('ERR_CONFIG_INVALID', '--format must be jsonl or ocsf');
+    const out: NodeJS.WritableStream = flags.out === undefined ? process.stdout : createWriteStream(flags.out);
+    await withLog(flags, async (log) => {
+      for await (const line of exportLog(log, {
+        from: intArg('--from', flags.from) ?? 0,
+        to: intArg('--to', flags.to),
+        format: flags.format as ExportFormat,
+      })) {
+        if (!out.write(`${line}\n`)) await new Promise<void>((r) => out.once('drain', () => r()));
+      }
+    });
+    if (out !== process.stdout) await new Promise<void>((r) => out.end(() => r()));
+  });
+}
