@@ -2,8 +2,11 @@
 // validated configuration. The HTTP layer and the CLI both start from here.
 
 import type { AgentRegistry } from './agents/registry.js';
+import { silentNotifier, WebhookNotifier } from './approvals/notifier.js';
+import { ApprovalService } from './approvals/service.js';
 import { AuditService } from './audit/log.js';
 import type { Config } from './config/load.js';
+import { createGatewayService, type GatewayService } from './gateway/index.js';
 import { DEV_ISSUER_PATH, DEV_OPERATOR_AUDIENCE, DevIssuer } from './identity/dev-issuer.js';
 import { createOperatorAuthenticator, type OperatorAuthenticator } from './identity/operators.js';
 import { type Clock, systemClock } from './lib/clock.js';
@@ -17,7 +20,9 @@ import { PrincipalRepository } from './principals/repository.js';
 import { resolveSecretBox, type SecretBox } from './secrets/index.js';
 import { ChangeFeed } from './store/changes.js';
 import { openStore, type Store } from './store/index.js';
+import { DPOP_ALGORITHMS } from './tokens/dpop.js';
 import type { TokenVerifier } from './tokens/verify.js';
+import { createUpstreams, registerDemoUpstreams, type Upstreams } from './upstreams/index.js';
 
 export interface Broker {
   readonly config: Config;
@@ -42,6 +47,12 @@ export interface Broker {
   readonly agents: AgentRegistry;
   /** Trust anchors, proof verification, signing keys, DPoP and the token exchange. */
   readonly identity: IdentityServices;
+  /** Upstream MCP servers, their sealed credentials, and this replica's tool catalog. */
+  readonly upstreams: Upstreams;
+  /** Human approvals bound to one exact call (canonical call hash), single use, expiring. */
+  readonly approvals: ApprovalService;
+  /** The MCP gateway: governed tools/list and tools/call, agent sessions, pooled upstream sessions. */
+  readonly gateway: GatewayService;
   /** Present in demo mode only. */
   readonly devIssuer: DevIssuer | undefined;
   /** Messages the CLI prints at start (demo warnings). */
@@ -150,6 +161,42 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
       ...(issuer === undefined || jwks === undefined ? {} : { operatorIssuer: { ...issuer, jwks } }),
     });
     closers.push(() => identity.close());
+    const upstreams = await createUpstreams({
+      store,
+      clock,
+      secrets: box,
+      changes,
+      discoveryTimeoutMs: config.gateway.discoveryTimeoutMs,
+    });
+    if (config.mode === 'demo' && config.gateway.demoUpstreams) await registerDemoUpstreams(upstreams.registry);
+    const webhook = config.gateway.approvals.webhook;
+    const approvals = new ApprovalService({
+      store,
+      clock,
+      audit,
+      changes,
+      notifier:
+        webhook === undefined || config.secrets.approvalWebhookSecret === undefined
+          ? silentNotifier
+          : new WebhookNotifier({ url: webhook.url, secret: config.secrets.approvalWebhookSecret, timeoutMs: webhook.timeoutMs }),
+      ttlMs: config.gateway.approvals.ttlSeconds * 1000,
+      consoleBaseUrl: `${publicUrl(config)}/console/approvals/`,
+      actorTypeOf: async (id) => (await principals.get(id))?.actorType,
+      isMandateActive: async (id) => (await identity.mandates.get(id))?.status === 'active',
+    });
+    const gateway = createGatewayService({
+      config,
+      publicUrl: publicUrl(config),
+      clock,
+      changes,
+      upstreams,
+      decisions,
+      audit,
+      approvals,
+      issuer: identity.issuer,
+      dpopAlgorithms: DPOP_ALGORITHMS,
+    });
+    closers.push(() => gateway.close());
     return {
       config,
       clock,
@@ -165,6 +212,9 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
       mandates: identity.mandates,
       agents: identity.agents,
       identity,
+      upstreams,
+      approvals,
+      gateway,
       devIssuer,
       notices,
       close: closeAll,

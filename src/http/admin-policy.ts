@@ -18,6 +18,8 @@ export const permissions = {
   'approvals:decide': ['*'],
   // Console live stream and overview charts: ids, statuses and counts only, for any console user.
   'console:read': ['admin', 'auditor', 'approver'],
+  // The console's audit timeline and event page (full event bodies): like reading the log.
+  'console:audit': ['admin', 'auditor'],
   'agents:read': ['admin', 'auditor'],
   'agents:write': ['admin'],
   'mandates:read': ['admin', 'auditor'],

@@ -11,14 +11,18 @@ import { authorizeOperator, isPermission } from './admin-policy.js';
 import { createHttpMetrics } from './metrics.js';
 import { OpenApiCollector, type RouteDoc } from './openapi.js';
 import { registerAgentRoutes } from './routes/agents.js';
+import { registerApprovalRoutes } from './routes/approvals.js';
 import { registerAuthzenRoutes } from './routes/authzen.js';
 import { registerConsoleRoutes } from './routes/console.js';
+import { registerConsoleApiRoutes } from './routes/console-api.js';
 import { registerDevIssuerRoutes } from './routes/dev-issuer.js';
 import { registerEventRoutes } from './routes/events.js';
+import { registerGatewayRoutes } from './routes/gateway.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerOAuthRoutes } from './routes/oauth.js';
 import { registerPolicyRoutes } from './routes/policy.js';
 import { registerPrincipalRoutes } from './routes/principals.js';
+import { registerUpstreamRoutes } from './routes/upstreams.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -109,10 +113,14 @@ export async function buildApp(broker: Broker): Promise<FastifyInstance> {
 
   registerHealthRoutes(app, ctx);
   registerPrincipalRoutes(app, ctx);
+  registerUpstreamRoutes(app, ctx);
+  registerApprovalRoutes(app, ctx);
+  registerGatewayRoutes(app, ctx);
   registerOAuthRoutes(app, ctx);
   registerAgentRoutes(app, ctx);
   if (broker.devIssuer !== undefined) registerDevIssuerRoutes(app, broker.devIssuer, ctx);
   registerEventRoutes(app, ctx);
+  registerConsoleApiRoutes(app, ctx);
   registerConsoleRoutes(app, ctx);
   registerPolicyRoutes(app, ctx);
   registerAuthzenRoutes(app, ctx);

@@ -1,0 +1,111 @@
+// The gateway service (`broker.gateway`): the governed call path, the agent MCP sessions, the
+// pooled upstream sessions, and their lifecycle (mandates ending, upstreams changing).
+import type { ApprovalService } from '../approvals/service.js';
+import type { AuditLog } from '../audit/types.js';
+import type { Config } from '../config/load.js';
+import type { Clock } from '../lib/clock.js';
+import type { ChangeFeed } from '../store/changes.js';
+import type { Upstreams } from '../upstreams/index.js';
+import { Gateway } from './gateway.js';
+import { McpSessions } from './sessions.js';
+import type { Decider } from './types.js';
+import { UpstreamPool } from './upstream-pool.js';
+
+export { ERROR_META_KEY, Gateway, MASKED } from './gateway.js';
+export type { CallerVerifier, VerifiedCaller } from './types.js';
+
+/** Path of the agent-facing MCP endpoint. */
+export const MCP_PATH = '/mcp';
+/** RFC 9728 metadata of the protected resource (the broker; access tokens name it as audience). */
+export const PROTECTED_RESOURCE_METADATA_PATH = '/.well-known/oauth-protected-resource';
+
+export interface GatewayService {
+  readonly gateway: Gateway;
+  readonly sessions: McpSessions;
+  readonly pool: UpstreamPool;
+  /** The resource identifier tokens must be issued for (RFC 8707 / RFC 9728 `resource`). */
+  readonly resource: string;
+  /** Absolute URL of the RFC 9728 metadata document. */
+  readonly resourceMetadataUrl: string;
+  protectedResourceMetadata(): Record<string, unknown>;
+  close(): Promise<void>;
+}
+
+export interface GatewayServiceOptions {
+  readonly config: Config;
+  readonly publicUrl: string;
+  readonly clock: Clock;
+  readonly changes: ChangeFeed;
+  readonly upstreams: Upstreams;
+  readonly decisions: Decider;
+  readonly audit: AuditLog;
+  readonly approvals: ApprovalService;
+  /** The issuer of access tokens (the broker's authorization server). */
+  readonly issuer: string;
+  readonly dpopAlgorithms: readonly string[];
+}
+
+export function createGatewayService(o: GatewayServiceOptions): GatewayService {
+  const gc = o.config.gateway;
+  const pool = new UpstreamPool({
+    registry: o.upstreams.registry,
+    clock: o.clock,
+    connectTimeoutMs: gc.discoveryTimeoutMs,
+    idleMs: gc.upstreamIdleMs,
+    maxSessions: gc.maxUpstreamSessions,
+  });
+  const gateway = new Gateway({
+    catalog: o.upstreams.catalog,
+    registry: o.upstreams.registry,
+    pool,
+    decisions: o.decisions,
+    audit: o.audit,
+    approvals: o.approvals,
+    clock: o.clock,
+    limits: {
+      maxArgumentsBytes: gc.maxArgumentsBytes,
+      maxResultBytes: gc.maxResultBytes,
+      upstreamTimeoutMs: gc.upstreamTimeoutMs,
+      maxConcurrentCallsPerMandate: gc.maxConcurrentCallsPerMandate,
+      forbidOnBehalfOfApprover: gc.approvals.forbidOnBehalfOfApprover,
+    },
+    beforeFirstUse: () => o.upstreams.discoverPending(),
+  });
+  const sessions = new McpSessions({ gateway, clock: o.clock, maxSessions: gc.maxSessions, idleMs: gc.sessionIdleMs });
+  const offUpstream = o.upstreams.onUpstreamChange((id) => pool.closeUpstream(id));
+  // A mandate that ends takes its agent sessions and its isolated upstream sessions with it.
+  const offMandate = o.changes.subscribe('mandate', (change) => {
+    const { status, ids } = change.data;
+    if (typeof status !== 'string' || status === 'active') return;
+    // `ids` lists the mandate and every descendant ended with it (cascade).
+    for (const id of Array.isArray(ids) ? ids.filter((x): x is string => typeof x === 'string') : [change.key]) {
+      sessions.closeMandate(id);
+      pool.closeMandate(id);
+    }
+  });
+  const resource = o.publicUrl;
+  const resourceMetadataUrl = `${o.publicUrl}${PROTECTED_RESOURCE_METADATA_PATH}`;
+  return {
+    gateway,
+    sessions,
+    pool,
+    resource,
+    resourceMetadataUrl,
+    protectedResourceMetadata: () => ({
+      resource,
+      authorization_servers: [o.issuer],
+      bearer_methods_supported: ['header'],
+      resource_name: 'Mandate MCP gateway',
+      resource_documentation: `${o.publicUrl}/console/`,
+      dpop_signing_alg_values_supported: [...o.dpopAlgorithms],
+      dpop_bound_access_tokens_required: false,
+      authorization_details_types_supported: ['mandate'],
+    }),
+    async close() {
+      offUpstream();
+      offMandate();
+      await sessions.close();
+      await pool.close();
+    },
+  };
+}

@@ -1,0 +1,123 @@
+// Pooled MCP client sessions to upstreams. An upstream with `isolation: mandate` gets one session
+// (and, for stdio, one process) per mandate, so no agent's session ever reaches state another
+// mandate created; `shared` upstreams get one session for everyone. Sessions close when idle,
+// when the pool is full (least recently used first), when their upstream changes, and when their
+// mandate ends.
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { Clock } from '../lib/clock.js';
+import { connectUpstream } from '../upstreams/connect.js';
+import type { UpstreamRegistry } from '../upstreams/registry.js';
+
+export interface UpstreamPoolOptions {
+  readonly registry: Pick<UpstreamRegistry, 'connection'>;
+  readonly clock: Clock;
+  readonly connectTimeoutMs: number;
+  readonly idleMs: number;
+  readonly maxSessions: number;
+}
+
+interface Entry {
+  readonly upstream: string;
+  readonly mandateId: string | undefined;
+  readonly client: Promise<Client>;
+  lastUsed: number;
+  inFlight: number;
+}
+
+export class UpstreamPool {
+  readonly #o: UpstreamPoolOptions;
+  // Map iteration order is insertion order; touching an entry re-inserts it, so the first is the LRU.
+  readonly #entries = new Map<string, Entry>();
+  readonly #timer: NodeJS.Timeout;
+
+  constructor(options: UpstreamPoolOptions) {
+    this.#o = options;
+    this.#timer = setInterval(() => this.#sweep(), Math.max(1000, Math.min(options.idleMs, 60_000)));
+    this.#timer.unref();
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /**
+   * Runs `fn` with the session of `upstream` for `mandateId` (opening it if needed). A session
+   * whose transport failed is dropped, so the next call opens a fresh one; the failed call itself
+   * is never retried here.
+   */
+  async use<T>(upstream: string, isolation: 'mandate' | 'shared', mandateId: string, fn: (client: Client) => Promise<T>): Promise<T> {
+    const key = isolation === 'shared' ? `s\0${upstream}` : `m\0${upstream}\0${mandateId}`;
+    let entry = this.#entries.get(key);
+    if (entry === undefined) {
+      const client = this.#open(upstream, key);
+      const created: Entry = {
+        upstream,
+        mandateId: isolation === 'shared' ? undefined : mandateId,
+        client,
+        lastUsed: this.#o.clock.now(),
+        inFlight: 0,
+      };
+      entry = created;
+      this.#entries.set(key, created);
+      // A failed connect is forgotten, so the next call tries again (this one reports the failure).
+      client.catch(() => this.#drop(key, created));
+      this.#evictOverflow();
+    } else {
+      this.#entries.delete(key);
+      this.#entries.set(key, entry);
+    }
+    entry.lastUsed = this.#o.clock.now();
+    entry.inFlight++;
+    try {
+      return await fn(await entry.client);
+    } finally {
+      entry.inFlight--;
+      entry.lastUsed = this.#o.clock.now();
+    }
+  }
+
+  /** Closes every session of an upstream (its transport or credential changed). */
+  closeUpstream(upstream: string): void {
+    for (const [key, e] of this.#entries) if (e.upstream === upstream) this.#drop(key, e);
+  }
+
+  /** Closes every session opened for a mandate (it ended). */
+  closeMandate(mandateId: string): void {
+    for (const [key, e] of this.#entries) if (e.mandateId === mandateId) this.#drop(key, e);
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.#timer);
+    const all = [...this.#entries.entries()];
+    this.#entries.clear();
+    await Promise.all(all.map(([, e]) => e.client.then((c) => c.close()).catch(() => {})));
+  }
+
+  async #open(upstream: string, key: string): Promise<Client> {
+    const { upstream: u, credential } = await this.#o.registry.connection(upstream);
+    const client = await connectUpstream({ transport: u.transport, credential, timeoutMs: this.#o.connectTimeoutMs });
+    // A dead transport (process exited, connection closed) must not be reused.
+    client.onclose = () => {
+      const e = this.#entries.get(key);
+      if (e !== undefined) this.#entries.delete(key);
+    };
+    return client;
+  }
+
+  #drop(key: string, entry: Entry): void {
+    if (this.#entries.get(key) === entry) this.#entries.delete(key);
+    entry.client.then((c) => c.close()).catch(() => {});
+  }
+
+  #evictOverflow(): void {
+    for (const [key, e] of this.#entries) {
+      if (this.#entries.size <= this.#o.maxSessions) break;
+      if (e.inFlight === 0) this.#drop(key, e);
+    }
+  }
+
+  #sweep(): void {
+    const cutoff = this.#o.clock.now() - this.#o.idleMs;
+    for (const [key, e] of this.#entries) if (e.inFlight === 0 && e.lastUsed < cutoff) this.#drop(key, e);
+  }
+}

@@ -1,0 +1,142 @@
+// The tool catalog: every tool the gateway can reach, namespaced `upstream.tool`, with the action
+// class, sensitivity and sensitive arguments policy needs. Held in memory and reloaded on every
+// `catalog` change, so a lookup on the hot path never touches the store. A tool that is not here
+// does not exist for the gateway (denied).
+import type { Store } from '../store/types.js';
+import { type ActionClass, actionClasses, type Sensitivity, sensitivities } from './upstream.js';
+
+/** What policy needs to know about a tool (DecisionInput.tool). */
+export interface CatalogTool {
+  /** `upstream.tool` */
+  readonly name: string;
+  readonly upstream: string;
+  readonly actionClass: ActionClass;
+  readonly sensitivity: Sensitivity;
+  readonly sensitiveArgs: readonly string[];
+}
+
+/** MCP tool annotations as the upstream declared them (hints, not guarantees). */
+export interface ToolAnnotations {
+  readonly title?: string;
+  readonly readOnlyHint?: boolean;
+  readonly destructiveHint?: boolean;
+  readonly idempotentHint?: boolean;
+  readonly openWorldHint?: boolean;
+}
+
+export interface CatalogEntry extends CatalogTool {
+  /** The tool's name at the upstream. */
+  readonly upstreamTool: string;
+  readonly title: string | undefined;
+  readonly description: string | undefined;
+  readonly inputSchema: Readonly<Record<string, unknown>>;
+  readonly annotations: ToolAnnotations;
+  /** Which fields an operator override set (the rest are derived from the upstream). */
+  readonly overridden: readonly ('actionClass' | 'sensitivity' | 'sensitiveArgs')[];
+}
+
+/**
+ * Action class from MCP annotations: readOnlyHint → read, destructiveHint → destructive, anything
+ * else → execute. `propose` is never inferred: only an operator can say a tool merely drafts.
+ */
+export function actionClassFromAnnotations(annotations: ToolAnnotations): ActionClass {
+  if (annotations.readOnlyHint === true) return 'read';
+  if (annotations.destructiveHint === true) return 'destructive';
+  return 'execute';
+}
+
+// Argument names that almost always carry a secret: masked unless an operator says otherwise.
+const SECRET_NAME = /pass(word|phrase)?|secret|token|api[-_]?key|credential|private[-_]?key/i;
+
+/** Default sensitive arguments: properties of the input schema whose names look like secrets. */
+export function defaultSensitiveArgs(inputSchema: Readonly<Record<string, unknown>>): string[] {
+  const props = inputSchema.properties;
+  if (props === null || typeof props !== 'object') return [];
+  return Object.keys(props).filter((name) => SECRET_NAME.test(name));
+}
+
+interface ToolRow {
+  [key: string]: unknown;
+  name: string;
+  upstream: string;
+  upstream_tool: string;
+  title: string | null;
+  description: string | null;
+  input_schema: string;
+  annotations: string;
+  default_sensitivity: string;
+  action_class: string | null;
+  sensitivity: string | null;
+  sensitive_args: string | null;
+}
+
+const oneOf = <T extends string>(values: readonly T[], v: string | null): T | undefined =>
+  v !== null && (values as readonly string[]).includes(v) ? (v as T) : undefined;
+
+function fromRow(r: ToolRow): CatalogEntry {
+  const inputSchema = JSON.parse(r.input_schema) as Record<string, unknown>;
+  const annotations = JSON.parse(r.annotations) as ToolAnnotations;
+  const overridden: CatalogEntry['overridden'][number][] = [];
+  const actionOverride = oneOf(actionClasses, r.action_class);
+  const sensitivityOverride = oneOf(sensitivities, r.sensitivity);
+  const sensitiveOverride = r.sensitive_args === null ? undefined : (JSON.parse(r.sensitive_args) as string[]);
+  if (actionOverride !== undefined) overridden.push('actionClass');
+  if (sensitivityOverride !== undefined) overridden.push('sensitivity');
+  if (sensitiveOverride !== undefined) overridden.push('sensitiveArgs');
+  return {
+    name: r.name,
+    upstream: r.upstream,
+    upstreamTool: r.upstream_tool,
+    title: r.title ?? annotations.title ?? undefined,
+    description: r.description ?? undefined,
+    inputSchema,
+    annotations,
+    actionClass: actionOverride ?? actionClassFromAnnotations(annotations),
+    // An unknown stored sensitivity fails closed to the strictest class.
+    sensitivity: sensitivityOverride ?? oneOf(sensitivities, r.default_sensitivity) ?? 'restricted',
+    sensitiveArgs: sensitiveOverride ?? defaultSensitiveArgs(inputSchema),
+    overridden,
+  };
+}
+
+/** Reads the effective catalog (discovered tools merged with operator overrides) from the store. */
+export async function readCatalog(store: Store, upstream?: string): Promise<CatalogEntry[]> {
+  const rows = await store.query<ToolRow>(
+    `SELECT t.name, t.upstream, t.upstream_tool, t.title, t.description, t.input_schema, t.annotations,
+            u.default_sensitivity, o.action_class, o.sensitivity, o.sensitive_args
+       FROM catalog_tools t
+       JOIN upstreams u ON u.id = t.upstream
+       LEFT JOIN catalog_overrides o ON o.name = t.name
+      ${upstream === undefined ? '' : 'WHERE t.upstream = ?'}
+      ORDER BY t.name`,
+    upstream === undefined ? [] : [upstream],
+  );
+  return rows.map(fromRow);
+}
+
+/** In-memory catalog of this replica; `reload()` runs at start and on every `catalog` change. */
+export class Catalog {
+  #tools: ReadonlyMap<string, CatalogEntry> = new Map();
+  #generation = 0;
+
+  constructor(private readonly store: Store) {}
+
+  /** Increments on every reload, so caches derived from the catalog know when to rebuild. */
+  get generation(): number {
+    return this.#generation;
+  }
+
+  async reload(): Promise<void> {
+    const entries = await readCatalog(this.store);
+    this.#tools = new Map(entries.map((e) => [e.name, e]));
+    this.#generation++;
+  }
+
+  get(name: string): CatalogEntry | undefined {
+    return this.#tools.get(name);
+  }
+
+  list(): CatalogEntry[] {
+    return [...this.#tools.values()];
+  }
+}
