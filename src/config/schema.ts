@@ -210,6 +210,10 @@ const audit = z
       .default(10_000)
       .describe('Sign a checkpoint this often when the log grew; 0 signs only on demand.'),
     maxBatch: z.number().int().min(1).max(10_000).default(1024).describe('Most events group-committed in one transaction (one fsync).'),
+    publicEntries: z
+      .boolean()
+      .default(false)
+      .describe('Serve /audit/log/tile/entries/* without authentication. Entries hold event bodies: leave off unless the log is public.'),
   })
   .prefault({});
 

@@ -18,8 +18,6 @@ export const permissions = {
   'approvals:decide': ['*'],
   // Console live stream and overview charts: ids, statuses and counts only, for any console user.
   'console:read': ['admin', 'auditor', 'approver'],
-  // The console's audit timeline and event page (full event bodies): like reading the log.
-  'console:audit': ['admin', 'auditor'],
   'agents:read': ['admin', 'auditor'],
   'agents:write': ['admin'],
   'mandates:read': ['admin', 'auditor'],
@@ -32,6 +30,10 @@ export const permissions = {
   'policy:write': ['admin'],
   // AuthZEN PDP callers (PEPs) when policy.authzen.auth is bearer: registered services with `pdp`.
   'authzen:evaluate': ['admin', 'pdp'],
+  // The audit log: entries, proofs, explain, entry bundles (full event bodies).
+  'audit:read': ['admin', 'auditor'],
+  // Signing a checkpoint on demand.
+  'audit:write': ['admin'],
 } as const satisfies Record<string, readonly string[]>;
 
 export type Permission = keyof typeof permissions;

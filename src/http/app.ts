@@ -12,6 +12,7 @@ import { createHttpMetrics } from './metrics.js';
 import { OpenApiCollector, type RouteDoc } from './openapi.js';
 import { registerAgentRoutes } from './routes/agents.js';
 import { registerApprovalRoutes } from './routes/approvals.js';
+import { registerAuditRoutes } from './routes/audit.js';
 import { registerAuthzenRoutes } from './routes/authzen.js';
 import { registerConsoleRoutes } from './routes/console.js';
 import { registerConsoleApiRoutes } from './routes/console-api.js';
@@ -113,6 +114,7 @@ export async function buildApp(broker: Broker): Promise<FastifyInstance> {
 
   registerHealthRoutes(app, ctx);
   registerPrincipalRoutes(app, ctx);
+  registerAuditRoutes(app, ctx);
   registerUpstreamRoutes(app, ctx);
   registerApprovalRoutes(app, ctx);
   registerGatewayRoutes(app, ctx);

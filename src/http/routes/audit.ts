@@ -1,0 +1,164 @@
+// The audit log over HTTP: the C2SP tlog-tiles read-only layout under /audit/log/ (checkpoint, hash
+// tiles, entry bundles) plus the vkey, and the admin JSON API for heads, entries, proofs and explain.
+// Hash tiles and checkpoints reveal only hashes and are public; entry bundles carry event bodies
+// and need `audit:read` unless audit.publicEntries is set.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { parseEventId } from '../../audit/event.js';
+import { explainEvent } from '../../audit/explain.js';
+import { TILE_WIDTH } from '../../audit/log.js';
+import { MandateError } from '../../errors/index.js';
+import { authorizeOperator } from '../admin-policy.js';
+import { ADMIN_PREFIX, type AppContext } from '../app.js';
+
+export const AUDIT_LOG_PREFIX = '/audit/log/';
+
+/** A parsed tlog-tiles path: `tile/<L>/<N>[.p/<W>]` or `tile/entries/<N>[.p/<W>]`. */
+export interface TilePath {
+  readonly level: number | 'entries';
+  readonly index: number;
+  readonly width: number;
+}
+
+/** Parses the part after `tile/`; undefined when it is not a valid tile path. */
+export function parseTilePath(path: string): TilePath | undefined {
+  const m = /^(entries|\d{1,2})\/((?:x\d{3}\/)*)(\d{3})(?:\.p\/(\d{1,3}))?$/.exec(path);
+  if (m === null) return undefined;
+  const [, levelText, prefix, last, widthText] = m as unknown as [string, string, string, string, string | undefined];
+  const digits = `${prefix.replace(/x|\//g, '')}${last}`;
+  if (digits.length > 15) return undefined;
+  const width = widthText === undefined ? TILE_WIDTH : Number(widthText);
+  if (!(width >= 1 && width <= TILE_WIDTH) || (widthText !== undefined && width === TILE_WIDTH)) return undefined;
+  const level = levelText === 'entries' ? 'entries' : Number(levelText);
+  if (level !== 'entries' && level > 63) return undefined;
+  return { level, index: Number(digits), width };
+}
+
+/** Encodes a tile index as tlog-tiles path elements (e.g. 1234067 → x001/x234/067). */
+export function encodeTileIndex(index: number): string {
+  const groups: string[] = [];
+  let n = index;
+  do {
+    groups.unshift(String(n % 1000).padStart(3, '0'));
+    n = Math.floor(n / 1000);
+  } while (n > 0);
+  return groups.map((g, i) => (i < groups.length - 1 ? `x${g}` : g)).join('/');
+}
+
+const sizeParam = z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const inclusionQuery = z.strictObject({ index: sizeParam, size: sizeParam.optional() });
+const consistencyQuery = z.strictObject({ from: sizeParam, to: sizeParam.optional() });
+const entriesQuery = z.strictObject({ from: sizeParam.default(0), limit: z.coerce.number().int().min(1).max(1000).default(100) });
+const b64 = (h: Buffer) => h.toString('base64');
+
+export function registerAuditRoutes(app: FastifyInstance, { broker }: AppContext): void {
+  const { audit } = broker;
+
+  const text = (reply: FastifyReply, body: string, cache: string) =>
+    reply.type('text/plain; charset=utf-8').header('cache-control', cache).send(body);
+
+  app.get(`${AUDIT_LOG_PREFIX}checkpoint`, async (_req, reply) => {
+    // Sign one when the log grew past the latest (idempotent per size, so cheap to repeat).
+    const checkpoint = (await audit.checkpointIfGrown()) ?? (await audit.latestCheckpoint()) ?? (await audit.checkpoint());
+    return text(reply, checkpoint.note, 'no-cache');
+  });
+
+  app.get(`${AUDIT_LOG_PREFIX}vkey`, async (_req, reply) => text(reply, `${audit.vkey}\n`, 'public, max-age=300'));
+
+  app.get(`${AUDIT_LOG_PREFIX}tile/*`, async (req: FastifyRequest, reply) => {
+    const tile = parseTilePath((req.params as { '*': string })['*']);
+    if (tile === undefined) throw new MandateError('ERR_NOT_FOUND', 'not a tlog-tiles path');
+    if (tile.level === 'entries' && !broker.config.audit.publicEntries) {
+      req.operator = await broker.authenticateOperator(req.headers.authorization);
+      authorizeOperator(req.operator, 'audit:read');
+    }
+    let body: Buffer;
+    try {
+      body =
+        tile.level === 'entries' ? await audit.entryBundle(tile.index, tile.width) : await audit.tile(tile.level, tile.index, tile.width);
+    } catch (err) {
+      if (err instanceof MandateError && err.code === 'ERR_AUDIT_RANGE') throw new MandateError('ERR_NOT_FOUND', err.message);
+      throw err;
+    }
+    // Full tiles never change; partial ones are superseded as the log grows.
+    const cache = tile.width === TILE_WIDTH ? 'public, max-age=31536000, immutable' : 'public, max-age=5';
+    return reply.type('application/octet-stream').header('cache-control', cache).send(body);
+  });
+
+  const base = `${ADMIN_PREFIX}audit`;
+
+  app.get(
+    `${base}/head`,
+    { config: { doc: { summary: 'Current audit tree head and latest checkpoint', permission: 'audit:read' } } },
+    async () => {
+      const head = await audit.head();
+      const checkpoint = await audit.latestCheckpoint();
+      return { size: head.size, rootHash: b64(head.root), origin: audit.origin, vkey: audit.vkey, checkpoint: checkpoint?.note };
+    },
+  );
+
+  app.post(`${base}/checkpoint`, { config: { doc: { summary: 'Sign a checkpoint now', permission: 'audit:write' } } }, async () => {
+    const c = await audit.checkpoint();
+    return { size: c.size, rootHash: b64(c.root), note: c.note };
+  });
+
+  app.get(
+    `${base}/entries`,
+    { config: { doc: { summary: 'A range of audit entries', permission: 'audit:read', query: entriesQuery } } },
+    async (req) => {
+      const q = entriesQuery.parse(req.query);
+      const items = await audit.entries(q.from, q.from + q.limit);
+      const { size } = await audit.head();
+      const lastSeq = items[items.length - 1]?.seq;
+      return { items, size, next: lastSeq === undefined || lastSeq + 1 >= size ? undefined : lastSeq + 1 };
+    },
+  );
+
+  app.get(`${base}/events/:id`, { config: { doc: { summary: 'One audit event', permission: 'audit:read' } } }, async (req) => {
+    const id = (req.params as { id: string }).id;
+    const seq = parseEventId(id);
+    const entry = seq === undefined ? undefined : await audit.entry(seq);
+    if (entry === undefined) throw new MandateError('ERR_NOT_FOUND', `no audit event "${id}"`);
+    return entry;
+  });
+
+  app.get(
+    `${base}/events/:id/explain`,
+    { config: { doc: { summary: 'Chain of authority behind one audit event', permission: 'audit:read' } } },
+    async (req) => explainEvent(audit, (req.params as { id: string }).id),
+  );
+
+  app.get(
+    `${base}/proofs/inclusion`,
+    { config: { doc: { summary: 'RFC 9162 inclusion proof (and a signed bundle)', permission: 'audit:read', query: inclusionQuery } } },
+    async (req) => {
+      const q = inclusionQuery.parse(req.query);
+      const p = await audit.inclusionProof(q.index, q.size);
+      return {
+        leafIndex: q.index,
+        treeSize: p.size,
+        leafHash: b64(p.leafHash),
+        inclusionPath: p.proof.map(b64),
+        ...(q.size === undefined ? { bundle: await audit.inclusionBundle(q.index) } : {}),
+      };
+    },
+  );
+
+  app.get(
+    `${base}/proofs/consistency`,
+    {
+      config: { doc: { summary: 'RFC 9162 consistency proof between two tree sizes', permission: 'audit:read', query: consistencyQuery } },
+    },
+    async (req) => {
+      const q = consistencyQuery.parse(req.query);
+      const p = await audit.consistencyProof(q.from, q.to);
+      const signed = (await audit.checkpointAt(p.size1)) !== undefined && (await audit.checkpointAt(p.size2)) !== undefined;
+      return {
+        treeSize1: p.size1,
+        treeSize2: p.size2,
+        consistencyPath: p.proof.map(b64),
+        ...(signed ? { bundle: await audit.consistencyBundle(p.size1, p.size2) } : {}),
+      };
+    },
+  );
+}
