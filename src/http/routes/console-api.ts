@@ -1,0 +1,268 @@
+// Read models the console needs and no domain API serves: overview charts, a filtered audit
+// timeline, one event with its inclusion proof against the latest signed checkpoint, and the
+// calls and budget use of one mandate. All are derived from the audit log and the stores; none
+// writes anything.
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import type { AuditEntry } from '../../audit/event.js';
+import { parseEventId } from '../../audit/event.js';
+import type { Broker } from '../../broker.js';
+import { MandateError } from '../../errors/index.js';
+import { BudgetCounter } from '../../policy/budgets.js';
+import { ADMIN_PREFIX, type AppContext } from '../app.js';
+
+const PAGE = 1000;
+
+/** Reads the log backwards from `before` (exclusive), at most `scan` entries, yielding newest first. */
+async function* newestFirst(broker: Broker, before: number, scan: number): AsyncGenerator<AuditEntry> {
+  const stop = Math.max(0, before - scan);
+  for (let end = before; end > stop; end -= PAGE) {
+    const from = Math.max(stop, end - PAGE);
+    const page = await broker.audit.entries(from, end);
+    for (let i = page.length - 1; i >= 0; i--) {
+      const entry = page[i];
+      if (entry !== undefined) yield entry;
+    }
+  }
+}
+
+const overviewQuery = z.strictObject({
+  hours: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(24 * 30)
+    .default(24),
+  buckets: z.coerce.number().int().min(1).max(200).default(24),
+});
+
+/** Most recent audit entries the overview reads (it is a dashboard, not a report). */
+const OVERVIEW_SCAN = 20_000;
+
+export interface OverviewBucket {
+  readonly start: string;
+  readonly calls: number;
+  readonly allowed: number;
+  readonly denied: number;
+  readonly approvalsRequested: number;
+  readonly approvalsDecided: number;
+  /** Median seconds from approval request to decision, for decisions in this bucket. */
+  readonly approvalLatencyP50: number | null;
+  readonly approvalLatencyMax: number | null;
+}
+
+export interface Overview {
+  readonly from: string;
+  readonly to: string;
+  readonly bucketSeconds: number;
+  readonly scanned: number;
+  readonly truncated: boolean;
+  readonly totals: { calls: number; allowed: number; denied: number; approvalRequired: number; approvalsDecided: number };
+  readonly buckets: OverviewBucket[];
+}
+
+/** Counts decisions and approvals per time bucket from the audit log (the one source of truth). */
+export async function computeOverview(broker: Broker, hours: number, bucketCount: number): Promise<Overview> {
+  const to = broker.clock.now();
+  const from = to - hours * 3_600_000;
+  const width = (to - from) / bucketCount;
+  const { size } = await broker.audit.head();
+  const buckets = Array.from({ length: bucketCount }, (_, i) => ({
+    start: new Date(from + i * width).toISOString(),
+    calls: 0,
+    allowed: 0,
+    denied: 0,
+    approvalsRequested: 0,
+    approvalsDecided: 0,
+    latencies: [] as number[],
+  }));
+  const totals = { calls: 0, allowed: 0, denied: 0, approvalRequired: 0, approvalsDecided: 0 };
+  // Newest first: decisions are seen before the requests they answer.
+  const decidedAt = new Map<string, { time: number; bucket: (typeof buckets)[number] }>();
+  let scanned = 0;
+  for await (const { event } of newestFirst(broker, size, OVERVIEW_SCAN)) {
+    scanned++;
+    const time = Date.parse(event.time);
+    const approvalId = typeof event.data.approvalId === 'string' ? event.data.approvalId : undefined;
+    if (event.type === 'approval.requested' && approvalId !== undefined) {
+      const decided = decidedAt.get(approvalId);
+      if (decided !== undefined) decided.bucket.latencies.push((decided.time - time) / 1000);
+    }
+    if (time < from) break;
+    if (time > to) continue;
+    const bucket = buckets[Math.min(bucketCount - 1, Math.floor((time - from) / width))];
+    if (bucket === undefined) continue;
+    if (event.type === 'decision') {
+      const outcome = event.data.outcome;
+      bucket.calls++;
+      totals.calls++;
+      if (outcome === 'allow') {
+        bucket.allowed++;
+        totals.allowed++;
+      } else if (outcome === 'deny') {
+        bucket.denied++;
+        totals.denied++;
+      } else if (outcome === 'approval_required') totals.approvalRequired++;
+    } else if (event.type === 'approval.requested') {
+      bucket.approvalsRequested++;
+    } else if (event.type === 'approval.decided') {
+      bucket.approvalsDecided++;
+      totals.approvalsDecided++;
+      if (approvalId !== undefined) decidedAt.set(approvalId, { time, bucket });
+    }
+  }
+  return {
+    from: new Date(from).toISOString(),
+    to: new Date(to).toISOString(),
+    bucketSeconds: Math.round(width / 1000),
+    scanned,
+    truncated: scanned >= OVERVIEW_SCAN,
+    totals,
+    buckets: buckets.map(({ latencies, ...b }) => {
+      const sorted = latencies.sort((x, y) => x - y);
+      return {
+        ...b,
+        approvalLatencyP50: sorted.length === 0 ? null : (sorted[Math.floor((sorted.length - 1) / 2)] ?? null),
+        approvalLatencyMax: sorted.length === 0 ? null : (sorted[sorted.length - 1] ?? null),
+      };
+    }),
+  };
+}
+
+const timelineQuery = z.strictObject({
+  agent: z.string().max(255).optional(),
+  mandate: z.string().max(255).optional(),
+  human: z.string().max(255).optional(),
+  outcome: z.enum(['allow', 'deny', 'approval_required']).optional(),
+  tool: z.string().max(255).optional(),
+  type: z.string().max(128).optional(),
+  from: z.iso.datetime({ offset: true }).optional(),
+  to: z.iso.datetime({ offset: true }).optional(),
+  /** Return entries with seq below this (paging backwards). */
+  before: z.coerce.number().int().min(0).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+});
+
+/** How far back one timeline request searches, so a filter that matches nothing stays cheap. */
+const TIMELINE_SCAN = 50_000;
+
+export type TimelineFilter = z.infer<typeof timelineQuery>;
+
+/** True when an entry matches every given filter. Actors carry agents and humans (DESIGN: outermost first). */
+export function matchesTimeline(entry: AuditEntry, f: TimelineFilter): boolean {
+  const e = entry.event;
+  const d = e.data;
+  if (f.type !== undefined && !e.type.startsWith(f.type)) return false;
+  if (f.mandate !== undefined && e.mandateId !== f.mandate && d.parentMandateId !== f.mandate) return false;
+  if (f.agent !== undefined && !e.actors.some((a) => a.type === 'agent' && a.id === f.agent) && d.agentId !== f.agent) return false;
+  if (
+    f.human !== undefined &&
+    !e.actors.some((a) => (a.type === 'human' || a.type === 'operator') && a.id === f.human) &&
+    d.onBehalfOf !== f.human
+  )
+    return false;
+  if (f.outcome !== undefined && d.outcome !== f.outcome) return false;
+  if (f.tool !== undefined && d.tool !== f.tool) return false;
+  const time = Date.parse(e.time);
+  if (f.from !== undefined && time < Date.parse(f.from)) return false;
+  if (f.to !== undefined && time > Date.parse(f.to)) return false;
+  return true;
+}
+
+export function registerConsoleApiRoutes(app: FastifyInstance, { broker }: AppContext): void {
+  const budgets = new BudgetCounter(broker.store);
+
+  app.get(
+    `${ADMIN_PREFIX}console/overview`,
+    {
+      config: {
+        doc: {
+          summary: 'Calls, denies and approvals per time bucket (from the audit log)',
+          permission: 'console:read',
+          query: overviewQuery,
+        },
+      },
+    },
+    async (req) => {
+      const q = overviewQuery.parse(req.query);
+      return computeOverview(broker, q.hours, q.buckets);
+    },
+  );
+
+  app.get(
+    `${ADMIN_PREFIX}console/audit`,
+    { config: { doc: { summary: 'Audit timeline, newest first, with filters', permission: 'audit:read', query: timelineQuery } } },
+    async (req) => {
+      const f = timelineQuery.parse(req.query);
+      const { size } = await broker.audit.head();
+      const before = Math.min(size, f.before ?? size);
+      const items: AuditEntry[] = [];
+      let lowest = before;
+      for await (const entry of newestFirst(broker, before, TIMELINE_SCAN)) {
+        lowest = entry.seq;
+        if (f.from !== undefined && Date.parse(entry.event.time) < Date.parse(f.from)) {
+          lowest = 0;
+          break;
+        }
+        if (matchesTimeline(entry, f)) items.push(entry);
+        if (items.length >= f.limit) break;
+      }
+      return { items, size, next: lowest > 0 ? lowest : undefined };
+    },
+  );
+
+  app.get(
+    `${ADMIN_PREFIX}console/audit/:id`,
+    {
+      config: {
+        doc: {
+          summary: 'One audit event with its RFC 9162 inclusion proof against the latest signed checkpoint',
+          permission: 'audit:read',
+        },
+      },
+    },
+    async (req) => {
+      const id = (req.params as { id: string }).id;
+      const seq = parseEventId(id);
+      const entry = seq === undefined ? undefined : await broker.audit.entry(seq);
+      if (seq === undefined || entry === undefined) throw new MandateError('ERR_NOT_FOUND', `no audit event "${id}"`);
+      // Prove against a signed checkpoint, never the moving head: the browser checks the root it
+      // reaches equals the root the log signed. A fresh event may need a checkpoint first.
+      let checkpoint = await broker.audit.latestCheckpoint();
+      if (checkpoint === undefined || checkpoint.size <= seq) checkpoint = await broker.audit.checkpoint();
+      const proof = await broker.audit.inclusionProof(seq, checkpoint.size);
+      return {
+        entry,
+        proof: { treeSize: proof.size, leafHash: proof.leafHash.toString('hex'), hashes: proof.proof.map((h) => h.toString('hex')) },
+        checkpoint: { size: checkpoint.size, note: checkpoint.note, createdAt: checkpoint.createdAt },
+        vkey: broker.audit.vkey,
+      };
+    },
+  );
+
+  app.get(
+    `${ADMIN_PREFIX}console/mandates/:id/activity`,
+    { config: { doc: { summary: 'Calls made and budgets used by one mandate', permission: 'mandates:read' } } },
+    async (req) => {
+      const m = await broker.mandates.require((req.params as { id: string }).id);
+      const grants = await Promise.all(
+        m.scope.tools.map(async (g, index) => ({
+          index,
+          tool: g.tool,
+          ...(await budgets.usage(m.id, index)),
+          ...(g.maxCalls === undefined ? {} : { maxCalls: g.maxCalls }),
+          ...(g.sum === undefined ? {} : { sumMax: g.sum.max, sumArg: g.sum.arg }),
+        })),
+      );
+      const events = await broker.audit.entriesBy('mandate_id', m.id, { limit: 5000 });
+      const calls = { total: 0, allow: 0, deny: 0, approval_required: 0 };
+      for (const e of events) {
+        if (e.event.type !== 'decision') continue;
+        calls.total++;
+        const outcome = e.event.data.outcome;
+        if (outcome === 'allow' || outcome === 'deny' || outcome === 'approval_required') calls[outcome]++;
+      }
+      return { grants, calls, recent: events.slice(-50).reverse() };
+    },
+  );
+}
