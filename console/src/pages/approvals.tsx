@@ -1,0 +1,175 @@
+// Approvals inbox: what exactly an agent wants to run, for whom, why and through which chain;
+// pending first, updated live, decided with an optional comment.
+import { useState } from 'react';
+import { ArgsTable, Countdown, Empty, ErrorNotice, Link, Loading, PageTitle, StatusBadge, Time } from '../components/ui';
+import { ApiError, api, itemsOf, useApi } from '../lib/api';
+import { useLive } from '../lib/live';
+
+export interface Approval {
+  id: string;
+  mandateId: string;
+  tool: string;
+  agentId: string;
+  onBehalfOf?: string;
+  status: string;
+  requiredRoles: string[];
+  decisionId: string;
+  reasons: string[];
+  context: {
+    agent: { id: string; displayName?: string; owner?: string; environment?: string };
+    onBehalfOf?: string;
+    purpose: string;
+    taskType: string;
+    environment: string;
+    chain: { mandateId: string; agentId: string; purpose: string }[];
+    tool: { name: string; title?: string; description?: string; actionClass: string; sensitivity: string };
+    args: Record<string, unknown>;
+    policies: string[];
+  };
+  decidedBy?: string;
+  decidedRole?: string;
+  decidedNote?: string;
+  createdAt: number;
+  expiresAt: number;
+  decidedAt?: number;
+}
+
+const ORDER: Record<string, number> = { pending: 0, approved: 1, consumed: 2, denied: 3, expired: 4 };
+
+export function ApprovalsPage() {
+  const [filter, setFilter] = useState<'pending' | 'all'>('pending');
+  const list = useApi<unknown>(`/admin/v1/approvals${filter === 'pending' ? '?status=pending' : '?limit=200'}`, []);
+  useLive(['approval'], list.reload);
+  const items = itemsOf<Approval>(list.data).sort((a, b) => (ORDER[a.status] ?? 9) - (ORDER[b.status] ?? 9) || b.createdAt - a.createdAt);
+  return (
+    <>
+      <PageTitle live>Approvals</PageTitle>
+      <div className="filters">
+        <label>
+          <span>Show</span>
+          <select value={filter} onChange={(e) => setFilter(e.target.value as 'pending' | 'all')}>
+            <option value="pending">Pending only</option>
+            <option value="all">All recent</option>
+          </select>
+        </label>
+        <span className="muted" aria-live="polite">
+          {list.data === undefined ? '' : `${items.length} ${filter === 'pending' ? 'pending' : 'shown'}`}
+        </span>
+      </div>
+      <ErrorNotice error={list.error} what="approvals" />
+      {list.data === undefined && list.loading ? <Loading what="approvals" /> : null}
+      {list.data !== undefined && items.length === 0 ? (
+        <Empty>
+          {filter === 'pending'
+            ? 'Nothing waits for you. When an agent hits a call that policy sends to a human, it appears here at once.'
+            : 'No approvals yet.'}
+        </Empty>
+      ) : null}
+      <div aria-live="polite">
+        {items.map((a) => (
+          <ApprovalCard key={a.id} approval={a} onDecided={list.reload} />
+        ))}
+      </div>
+    </>
+  );
+}
+
+function ApprovalCard({ approval: a, onDecided }: { approval: Approval; onDecided: () => void }) {
+  const [note, setNote] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string>();
+  const ctx = a.context;
+  const decide = async (approve: boolean) => {
+    setBusy(true);
+    setError(undefined);
+    try {
+      await api(`/admin/v1/approvals/${encodeURIComponent(a.id)}/${approve ? 'approve' : 'deny'}`, {
+        method: 'POST',
+        body: note.trim() === '' ? {} : { note: note.trim() },
+      });
+      onDecided();
+    } catch (err) {
+      setError(err instanceof ApiError ? `${err.code}: ${err.message}` : (err as Error).message);
+    } finally {
+      setBusy(false);
+    }
+  };
+  const titleId = `approval-${a.id}`;
+  return (
+    <article className={`card ${a.status === 'pending' ? 'pending' : ''}`} aria-labelledby={titleId} data-testid="approval">
+      <header>
+        <h2 id={titleId} style={{ margin: 0 }}>
+          <code>{a.tool}</code> <StatusBadge status={a.status} />
+        </h2>
+        {a.status === 'pending' ? <Countdown at={a.expiresAt} /> : <Time at={a.decidedAt ?? a.createdAt} />}
+      </header>
+      <div className="split">
+        <div>
+          <dl className="grid2">
+            <dt>Agent</dt>
+            <dd>
+              {ctx.agent.displayName ?? ctx.agent.id} <span className="muted">({ctx.agent.id})</span>
+            </dd>
+            <dt>Owner</dt>
+            <dd>{ctx.agent.owner ?? <span className="badge bad">no owner</span>}</dd>
+            <dt>On behalf of</dt>
+            <dd>{ctx.onBehalfOf ?? a.onBehalfOf ?? <span className="muted">nobody (agent's own task)</span>}</dd>
+            <dt>Purpose</dt>
+            <dd>
+              {ctx.purpose} <span className="muted">({ctx.taskType})</span>
+            </dd>
+            <dt>Environment</dt>
+            <dd>{ctx.environment}</dd>
+            <dt>Action</dt>
+            <dd>
+              {ctx.tool.actionClass} · {ctx.tool.sensitivity}
+              {ctx.tool.description ? <div className="muted">{ctx.tool.description}</div> : null}
+            </dd>
+            <dt>Why a human</dt>
+            <dd>
+              {a.reasons.join('; ') || 'policy requires approval'}
+              {ctx.policies.length > 0 ? <div className="muted">policies: {ctx.policies.join(', ')}</div> : null}
+            </dd>
+            <dt>Who may decide</dt>
+            <dd>{a.requiredRoles.join(' or ')}</dd>
+          </dl>
+        </div>
+        <div>
+          <ArgsTable args={ctx.args} />
+          <h3>Delegation chain</h3>
+          <ol>
+            {ctx.chain.map((c) => (
+              <li key={c.mandateId}>
+                <Link to={`/mandates/${encodeURIComponent(c.mandateId)}`}>{c.agentId}</Link> <span className="muted">— {c.purpose}</span>
+              </li>
+            ))}
+          </ol>
+        </div>
+      </div>
+      {a.status === 'pending' ? (
+        <div className="actions">
+          <label style={{ flex: 1 }}>
+            <span>Comment (optional)</span>
+            <textarea rows={2} value={note} onChange={(e) => setNote(e.target.value)} maxLength={1000} />
+          </label>
+          <button type="button" className="approve" disabled={busy} onClick={() => void decide(true)}>
+            Approve
+          </button>
+          <button type="button" className="danger" disabled={busy} onClick={() => void decide(false)}>
+            Deny
+          </button>
+        </div>
+      ) : (
+        <p className="muted">
+          {a.decidedBy ? `Decided by ${a.decidedBy}${a.decidedRole ? ` as ${a.decidedRole}` : ''}` : 'Not decided'}
+          {a.decidedNote ? ` — “${a.decidedNote}”` : ''}
+        </p>
+      )}
+      {error ? (
+        <div className="notice error" role="alert">
+          {error}
+        </div>
+      ) : null}
+    </article>
+  );
+}

@@ -1,0 +1,319 @@
+// Mandates: the list (active first), and a mandate page with scope, budgets used, calls made and
+// the delegation tree; revoking shows the cascade as it happens.
+import { useState } from 'react';
+import { DelegationTree } from '../components/delegation-tree';
+import { Empty, ErrorNotice, Link, Loading, PageTitle, StatusBadge, Time } from '../components/ui';
+import { ApiError, api, itemsOf, useApi } from '../lib/api';
+import { useLive } from '../lib/live';
+import { navigate, useLocation } from '../lib/router';
+
+export interface ToolGrant {
+  tool: string;
+  args?: Record<string, Record<string, unknown>>;
+  maxCalls?: number;
+  sum?: { arg: string; max: number };
+}
+
+export interface Mandate {
+  id: string;
+  agentId: string;
+  parentId?: string;
+  rootId: string;
+  onBehalfOf?: string;
+  purpose: string;
+  taskType: string;
+  environment: string;
+  scope: { tools: ToolGrant[]; delegable: boolean };
+  depth: number;
+  status: string;
+  expiresAt: number;
+  createdAt: number;
+  endedAt?: number;
+  endedBy?: string;
+  endReason?: string;
+  chain?: string[];
+}
+
+interface Activity {
+  grants: { index: number; tool: string; calls: number; total: number; maxCalls?: number; sumMax?: number; sumArg?: string }[];
+  calls: { total: number; allow: number; deny: number; approval_required: number };
+  recent: { seq: number; id: string; event: { time: string; type: string; data: Record<string, unknown> } }[];
+}
+
+const STATUSES = ['', 'active', 'completed', 'failed', 'revoked', 'expired'];
+
+export function MandatesPage() {
+  const { search } = useLocation();
+  const agentId = search.get('agentId') ?? '';
+  const status = search.get('status') ?? '';
+  const q = new URLSearchParams({ limit: '500', ...(agentId ? { agentId } : {}), ...(status ? { status } : {}) });
+  const list = useApi<unknown>(`/admin/v1/mandates?${q}`);
+  useLive(['mandate'], list.reload);
+  const setFilter = (k: string, v: string) => {
+    const next = new URLSearchParams(search);
+    if (v) next.set(k, v);
+    else next.delete(k);
+    navigate(`/mandates${next.size > 0 ? `?${next}` : ''}`, { replace: true });
+  };
+  const now = Date.now();
+  const items = itemsOf<Mandate>(list.data).sort(
+    (a, b) =>
+      Number(b.status === 'active' && b.expiresAt > now) - Number(a.status === 'active' && a.expiresAt > now) || b.createdAt - a.createdAt,
+  );
+  return (
+    <>
+      <PageTitle live>Mandates</PageTitle>
+      <form className="filters" onSubmit={(e) => e.preventDefault()} aria-label="Filter mandates">
+        <label>
+          <span>Agent</span>
+          <input defaultValue={agentId} placeholder="agent id" onBlur={(e) => setFilter('agentId', e.target.value.trim())} />
+        </label>
+        <label>
+          <span>Status</span>
+          <select value={status} onChange={(e) => setFilter('status', e.target.value)}>
+            {STATUSES.map((s) => (
+              <option key={s} value={s}>
+                {s || 'any'}
+              </option>
+            ))}
+          </select>
+        </label>
+      </form>
+      <ErrorNotice error={list.error} what="mandates" />
+      {list.data === undefined && list.loading ? <Loading what="mandates" /> : null}
+      {list.data !== undefined && items.length === 0 ? (
+        <Empty>No mandates match. Agents open mandates at the token endpoint; run `npm run demo:agent` to see one.</Empty>
+      ) : null}
+      {items.length > 0 ? (
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">Mandate</th>
+              <th scope="col">Agent</th>
+              <th scope="col">On behalf of</th>
+              <th scope="col">Purpose</th>
+              <th scope="col">Status</th>
+              <th scope="col">Depth</th>
+              <th scope="col">Opened</th>
+              <th scope="col">Expires</th>
+            </tr>
+          </thead>
+          <tbody>
+            {items.map((m) => (
+              <tr key={m.id} data-testid={`mandate-row-${m.id}`}>
+                <td>
+                  <Link to={`/mandates/${encodeURIComponent(m.id)}`}>
+                    <code>{m.id}</code>
+                  </Link>
+                </td>
+                <td>{m.agentId}</td>
+                <td>{m.onBehalfOf ?? '—'}</td>
+                <td>
+                  {m.purpose} <span className="muted">({m.taskType})</span>
+                </td>
+                <td>
+                  <StatusBadge status={m.status === 'active' && m.expiresAt <= now ? 'expired' : m.status} />
+                </td>
+                <td>{m.depth}</td>
+                <td>
+                  <Time at={m.createdAt} />
+                </td>
+                <td>
+                  <Time at={m.expiresAt} />
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      ) : null}
+    </>
+  );
+}
+
+export function MandatePage({ id }: { id: string }) {
+  const mandate = useApi<Mandate>(`/admin/v1/mandates/${encodeURIComponent(id)}`, [id]);
+  const rootId = mandate.data?.rootId;
+  const tree = useApi<unknown>(rootId === undefined ? undefined : `/admin/v1/mandates?rootId=${encodeURIComponent(rootId)}&limit=1000`, [
+    rootId,
+  ]);
+  const activity = useApi<Activity>(`/admin/v1/console/mandates/${encodeURIComponent(id)}/activity`, [id]);
+  const [reason, setReason] = useState('');
+  const [result, setResult] = useState<{ ok: boolean; text: string }>();
+  useLive(['mandate', 'audit'], () => {
+    mandate.reload();
+    tree.reload();
+    activity.reload();
+  });
+  const m = mandate.data;
+  const revoke = async () => {
+    if (m === undefined) return;
+    setResult(undefined);
+    try {
+      const r = await api<{ ended: string[] }>(`/admin/v1/mandates/${encodeURIComponent(m.id)}/revoke`, {
+        method: 'POST',
+        body: reason.trim() === '' ? {} : { reason: reason.trim() },
+      });
+      setResult({ ok: true, text: `Revoked ${r.ended.length} mandate${r.ended.length === 1 ? '' : 's'}: ${r.ended.join(', ')}` });
+      mandate.reload();
+      tree.reload();
+    } catch (err) {
+      setResult({ ok: false, text: err instanceof ApiError ? `${err.code}: ${err.message}` : (err as Error).message });
+    }
+  };
+  const nodes = itemsOf<Mandate>(tree.data);
+  return (
+    <>
+      <PageTitle live>Mandate</PageTitle>
+      <p>
+        <Link to="/mandates">← All mandates</Link>
+      </p>
+      <ErrorNotice error={mandate.error} what="the mandate" />
+      {m === undefined && mandate.loading ? <Loading what="the mandate" /> : null}
+      {m !== undefined ? (
+        <>
+          <div className="split">
+            <section aria-labelledby="m-summary">
+              <h2 id="m-summary">
+                <code>{m.id}</code> <StatusBadge status={m.status} />
+              </h2>
+              <dl className="grid2">
+                <dt>Agent</dt>
+                <dd>{m.agentId}</dd>
+                <dt>On behalf of</dt>
+                <dd>{m.onBehalfOf ?? '—'}</dd>
+                <dt>Purpose</dt>
+                <dd>
+                  {m.purpose} <span className="muted">({m.taskType})</span>
+                </dd>
+                <dt>Environment</dt>
+                <dd>{m.environment}</dd>
+                <dt>Delegation depth</dt>
+                <dd>
+                  {m.depth}
+                  {m.parentId ? (
+                    <>
+                      {' '}
+                      · parent <Link to={`/mandates/${encodeURIComponent(m.parentId)}`}>{m.parentId}</Link>
+                    </>
+                  ) : null}
+                </dd>
+                <dt>Delegable</dt>
+                <dd>{m.scope.delegable ? 'yes' : 'no'}</dd>
+                <dt>Opened</dt>
+                <dd>
+                  <Time at={m.createdAt} />
+                </dd>
+                <dt>Expires</dt>
+                <dd>
+                  <Time at={m.expiresAt} />
+                </dd>
+                {m.endedAt ? (
+                  <>
+                    <dt>Ended</dt>
+                    <dd>
+                      <Time at={m.endedAt} /> by {m.endedBy ?? '?'}
+                      {m.endReason ? ` — ${m.endReason}` : ''}
+                    </dd>
+                  </>
+                ) : null}
+              </dl>
+              <p>
+                <Link to={`/audit?mandate=${encodeURIComponent(m.id)}`}>Audit events of this mandate</Link>
+              </p>
+            </section>
+            <section aria-labelledby="m-calls">
+              <h2 id="m-calls">Calls made</h2>
+              <ErrorNotice error={activity.error} what="calls and budgets" />
+              {activity.data ? (
+                <p data-testid="calls-made">
+                  {activity.data.calls.total} decisions: {activity.data.calls.allow} allowed, {activity.data.calls.deny} denied,{' '}
+                  {activity.data.calls.approval_required} sent for approval
+                </p>
+              ) : null}
+              {m.status === 'active' ? (
+                <div className="card">
+                  <h3 style={{ marginTop: 0 }}>Revoke</h3>
+                  <p className="muted">Revoking ends this mandate and every mandate delegated from it, on every replica, at once.</p>
+                  <div className="actions">
+                    <label style={{ flex: 1 }}>
+                      <span>Reason (optional)</span>
+                      <input value={reason} onChange={(e) => setReason(e.target.value)} maxLength={500} />
+                    </label>
+                    <button type="button" className="danger" onClick={() => void revoke()}>
+                      Revoke mandate
+                    </button>
+                  </div>
+                </div>
+              ) : null}
+              {result ? (
+                <div className={`notice ${result.ok ? 'ok' : 'error'}`} role={result.ok ? 'status' : 'alert'}>
+                  {result.text}
+                </div>
+              ) : null}
+            </section>
+          </div>
+          <h2>Delegation tree</h2>
+          <ErrorNotice error={tree.error} what="the delegation tree" />
+          {nodes.length > 0 ? <DelegationTree nodes={nodes} current={m.id} /> : tree.loading ? <Loading what="the tree" /> : null}
+          <h2>Scope and budgets</h2>
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Tool</th>
+                <th scope="col">Argument constraints</th>
+                <th scope="col">Calls used</th>
+                <th scope="col">Sum used</th>
+              </tr>
+            </thead>
+            <tbody>
+              {m.scope.tools.map((g, i) => {
+                const use = activity.data?.grants.find((u) => u.index === i);
+                return (
+                  // biome-ignore lint/suspicious/noArrayIndexKey: the grant index is the grant's identity (budgets are counted by it)
+                  <tr key={`${g.tool}-${i}`}>
+                    <td>
+                      <code>{g.tool}</code>
+                    </td>
+                    <td>
+                      {g.args && Object.keys(g.args).length > 0 ? (
+                        Object.entries(g.args).map(([arg, c]) => (
+                          <div key={arg}>
+                            <code>{arg}</code>{' '}
+                            {Object.entries(c)
+                              .map(([op, v]) => `${op} ${JSON.stringify(v)}`)
+                              .join(', ')}
+                          </div>
+                        ))
+                      ) : (
+                        <span className="muted">any arguments</span>
+                      )}
+                    </td>
+                    <td>{g.maxCalls !== undefined ? `${use?.calls ?? 0} / ${g.maxCalls}` : `${use?.calls ?? 0} (no limit)`}</td>
+                    <td>{g.sum !== undefined ? `${use?.total ?? 0} / ${g.sum.max} ${g.sum.arg}` : '—'}</td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+          {activity.data && activity.data.recent.length > 0 ? (
+            <>
+              <h2>Recent events</h2>
+              <ul>
+                {activity.data.recent.map((e) => (
+                  <li key={e.seq}>
+                    <Link to={`/audit/${e.id}`}>
+                      #{e.seq} {e.event.type}
+                    </Link>{' '}
+                    {typeof e.event.data.tool === 'string' ? <code>{e.event.data.tool}</code> : null}{' '}
+                    {typeof e.event.data.outcome === 'string' ? <StatusBadge status={e.event.data.outcome} /> : null}{' '}
+                    <Time at={e.event.time} />
+                  </li>
+                ))}
+              </ul>
+            </>
+          ) : null}
+        </>
+      ) : null}
+    </>
+  );
+}
