@@ -8,6 +8,7 @@ import { registerApprovalCommands } from './commands/approvals.js';
 import { registerAuditCommands } from './commands/audit.js';
 import { registerConfigCommands } from './commands/config.js';
 import { registerDevCommands } from './commands/dev.js';
+import { registerPolicyCommands } from './commands/policy.js';
 import { registerServeCommands } from './commands/serve.js';
 import { registerUpstreamCommands } from './commands/upstreams.js';
 
@@ -21,6 +22,7 @@ export function buildCli(): Command {
   registerServeCommands(program);
   registerConfigCommands(program);
   registerDevCommands(program);
+  registerPolicyCommands(program);
   registerAuditCommands(program);
   registerUpstreamCommands(program);
   registerApprovalCommands(program);

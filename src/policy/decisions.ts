@@ -20,7 +20,8 @@ const PENDING_APPROVER = 'pending-approver';
 
 export interface DecisionServiceOptions {
   readonly policies: PolicyStore;
-  readonly budgets: BudgetCounter;
+  /** Budget counters (only `decide` touches them; `evaluate` never does). */
+  readonly budgets: Pick<BudgetCounter, 'consume' | 'fits'>;
   readonly clock: Clock;
   /** Roles tried, in order, to find which approvals would allow a denied call. */
   readonly approverRoles: readonly string[];
