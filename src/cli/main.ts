@@ -4,10 +4,12 @@
 import { Command, Option } from 'commander';
 import { isMandateError } from '../errors/index.js';
 import { version } from '../version.js';
+import { registerAgentCommands } from './commands/agents.js';
 import { registerApprovalCommands } from './commands/approvals.js';
 import { registerAuditCommands } from './commands/audit.js';
 import { registerConfigCommands } from './commands/config.js';
 import { registerDevCommands } from './commands/dev.js';
+import { registerDevSvidCommands } from './commands/dev-svid.js';
 import { registerPolicyCommands } from './commands/policy.js';
 import { registerServeCommands } from './commands/serve.js';
 import { registerUpstreamCommands } from './commands/upstreams.js';
@@ -23,6 +25,8 @@ export function buildCli(): Command {
   registerConfigCommands(program);
   registerDevCommands(program);
   registerPolicyCommands(program);
+  registerDevSvidCommands(program);
+  registerAgentCommands(program);
   registerAuditCommands(program);
   registerUpstreamCommands(program);
   registerApprovalCommands(program);
