@@ -64,16 +64,43 @@ function canonical(value: unknown): string {
   return out;
 }
 
+/** Prefix of every redacted value (salted HMAC), so a value is never redacted twice. */
+export const REDACTED_PREFIX = 'hmac-sha256:';
+
+// Keys whose values are secrets whatever the caller remembered to do: `subjectToken`,
+// `access_token`, `clientSecret`, `upstreamCredential`, `authorization`… (but not `tokenId`).
+const SECRET_KEY = /(token|secret|password|passwd|credentials?|authorization|apikey|cookie|privatekey|assertion|dpop|bearer)$/;
+
+/** Replaces string values under secret-looking keys (at any depth) with `redact(value)`. */
+export function redactSecrets(value: unknown, redact: (secret: string) => string, key = ''): unknown {
+  if (typeof value === 'string') {
+    return SECRET_KEY.test(key.toLowerCase().replace(/[_-]/g, '')) && !value.startsWith(REDACTED_PREFIX) ? redact(value) : value;
+  }
+  if (Array.isArray(value)) return value.map((v) => redactSecrets(v, redact, key));
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = redactSecrets(v, redact, k);
+    return out;
+  }
+  return value;
+}
+
 /**
- * Validates an input event, stamps it and returns its canonical bytes (as a string). Fields too
- * large for an entry bundle are hashed, never truncated silently.
+ * Validates an input event, stamps it and returns its canonical bytes (as a string). Values under
+ * secret-looking keys are redacted as a safety net. Fields too large for an entry bundle are
+ * hashed, never truncated silently.
  */
-export function encodeEvent(input: AuditEventInput, nowMs: number): { event: AuditEvent; canonical: string } {
+export function encodeEvent(
+  input: AuditEventInput,
+  nowMs: number,
+  redact?: (secret: string) => string,
+): { event: AuditEvent; canonical: string } {
   if (typeof input.type !== 'string' || !TYPE.test(input.type)) {
     throw new MandateError('ERR_AUDIT_EVENT_INVALID', 'audit event type must be dotted lowercase words');
   }
   if (!Array.isArray(input.actors)) throw new MandateError('ERR_AUDIT_EVENT_INVALID', 'audit event actors must be an array');
-  let data: Record<string, unknown> = { ...(input.data ?? {}) };
+  let data: Record<string, unknown> =
+    redact === undefined ? { ...(input.data ?? {}) } : (redactSecrets(input.data ?? {}, redact) as Record<string, unknown>);
   const event = (d: Record<string, unknown>): AuditEvent => ({
     v: EVENT_VERSION,
     time: new Date(nowMs).toISOString(),

@@ -8,7 +8,7 @@ import type { Clock } from '../lib/clock.js';
 import type { SecretBox } from '../secrets/secret-box.js';
 import type { SqlExecutor, SqlValue, Store } from '../store/types.js';
 import { type Checkpoint, NoteSigner } from './checkpoint.js';
-import { type AuditEntry, decodeLeaf, encodeEvent, eventId, leafBytes, refsOf } from './event.js';
+import { type AuditEntry, decodeLeaf, encodeEvent, eventId, leafBytes, REDACTED_PREFIX, refsOf } from './event.js';
 import { consistencyPlan, Frontier, HASH_SIZE, hashLeaf, inclusionPlan, perfectRoot, resolvePlan, type SubtreeRef } from './merkle.js';
 import type { ConsistencyBundle, InclusionBundle } from './proof-bundle.js';
 import type { AuditEventInput, AuditLog, AuditReceipt } from './types.js';
@@ -127,14 +127,14 @@ export class AuditService implements AuditLog {
   }
 
   redact(secret: string): string {
-    return `hmac-sha256:${createHmac('sha256', this.#salt).update(secret).digest('base64url')}`;
+    return `${REDACTED_PREFIX}${createHmac('sha256', this.#salt).update(secret).digest('base64url')}`;
   }
 
   append(input: AuditEventInput): Promise<AuditReceipt> {
     if (this.#closed) return Promise.reject(new MandateError('ERR_AUDIT_UNAVAILABLE', 'the audit log is closed'));
     let encoded: ReturnType<typeof encodeEvent>;
     try {
-      encoded = encodeEvent(input, this.#clock.now());
+      encoded = encodeEvent(input, this.#clock.now(), (secret) => this.redact(secret));
     } catch (err) {
       return Promise.reject(err);
     }
