@@ -12,6 +12,8 @@ export const DEMO_POLICY_DIR = fileURLToPath(new URL('../../policies/demo/', imp
 
 const MAX_FILES = 1000;
 const MAX_FILE_BYTES = 1024 * 1024;
+// Entity data can be large (one entity per subject/resource); it is parsed once per load.
+const MAX_ENTITIES_BYTES = 256 * 1024 * 1024;
 
 export interface PolicySource {
   readonly schema: PolicyFile;
@@ -29,7 +31,8 @@ export async function readPolicySource(dir: string | undefined, schemaPath: stri
     }
   }
   const schema = { path: relative(process.cwd(), resolve(schemaPath)) || schemaPath, text: await readLimited(schemaPath) };
-  const entities = entitiesPath === undefined ? undefined : { path: entitiesPath, text: await readLimited(entitiesPath) };
+  const entities =
+    entitiesPath === undefined ? undefined : { path: entitiesPath, text: await readLimited(entitiesPath, MAX_ENTITIES_BYTES) };
   return { schema, files, entities };
 }
 
@@ -48,8 +51,8 @@ async function listCedarFiles(dir: string): Promise<string[]> {
   return out;
 }
 
-async function readLimited(path: string): Promise<string> {
+async function readLimited(path: string, limit = MAX_FILE_BYTES): Promise<string> {
   const buf = await readFile(path);
-  if (buf.length > MAX_FILE_BYTES) throw new Error(`${path} is larger than ${MAX_FILE_BYTES} bytes`);
+  if (buf.length > limit) throw new Error(`${path} is larger than ${limit} bytes`);
   return buf.toString('utf8');
 }

@@ -1,0 +1,220 @@
+// bench/decision: the whole decision (chain scope + Cedar + approval search) in-process and over
+// the AuthZEN HTTP endpoint, with 20 org policies, at 100 and at 100,000 active mandates (or
+// AuthZEN entities), against a bare statefulIsAuthorized call on the same request in the same run.
+// BENCH_QUICK=1 finishes in well under 20 s (fewer iterations, 10,000 instead of 100,000).
+
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
+import { createBroker } from '../src/broker.js';
+import { buildConfig } from '../src/config/load.js';
+import { buildApp } from '../src/http/app.js';
+import type { Scope } from '../src/mandates/scope.js';
+import { BudgetCounter } from '../src/policy/budgets.js';
+import { cedarRequest, DecisionService } from '../src/policy/decisions.js';
+import { DEMO_POLICY_DIR, SHIPPED_SCHEMA } from '../src/policy/source.js';
+import { PolicyStore } from '../src/policy/store.js';
+import type { DecisionAgent, DecisionInput, DecisionMandate } from '../src/policy/types.js';
+import { openSqliteStore } from '../src/store/sqlite/index.js';
+
+const QUICK = process.env.BENCH_QUICK === '1';
+const ITER = QUICK ? 600 : 10_000;
+const HTTP_ITER = QUICK ? 150 : 3000;
+const SIZES = QUICK ? [100, 10_000] : [100, 100_000];
+const NOW = Date.now();
+
+const tmp = mkdtempSync(join(tmpdir(), 'mandate-bench-'));
+const policyDir = join(tmp, 'policies');
+cpSync(DEMO_POLICY_DIR, policyDir, { recursive: true });
+// 10 demo policies + 10 realistic ceilings = 20 org policies.
+const extra = Array.from(
+  { length: 10 },
+  (_, i) => `@id("ceiling-${i}")
+forbid (principal is Mandate::Agent, action == Mandate::Action::"call", resource)
+when { resource.upstream == "legacy-${i}" && (context.taskType like "batch.*" || principal.owner == "team-${i}") };`,
+).join('\n\n');
+writeFileSync(join(policyDir, '90-ceilings.cedar'), extra);
+
+const scope: Scope = {
+  tools: [
+    { tool: 'helpdesk.search_tickets' },
+    { tool: 'helpdesk.get_customer', args: { customerId: { prefix: 'C-' } } },
+    { tool: 'helpdesk.propose_refund', args: { amountCents: { max: 25000 } } },
+  ],
+  delegable: true,
+};
+
+/** N active mandates held in memory (as the verifier's cache holds them), each a root with one child. */
+function mandates(n: number): Map<string, DecisionMandate[]> {
+  const chains = new Map<string, DecisionMandate[]>();
+  for (let i = 0; i < n; i++) {
+    const root: DecisionMandate = {
+      id: `root-${i}`,
+      agentId: 'agent-1',
+      purpose: 'Resolve ticket',
+      taskType: 'support.refund',
+      environment: 'production',
+      scope,
+      depth: 0,
+      status: 'active',
+      expiresAt: NOW + 3_600_000,
+      onBehalfOf: 'dana',
+    };
+    const child: DecisionMandate = { ...root, id: `child-${i}`, parentId: root.id, depth: 1 };
+    chains.set(child.id, [root, child]);
+  }
+  return chains;
+}
+
+const agent: DecisionAgent = { id: 'agent-1', actorType: 'agent', owner: 'team-support', environment: 'production', status: 'active' };
+const tool = {
+  name: 'helpdesk.get_customer',
+  upstream: 'helpdesk',
+  actionClass: 'read' as const,
+  sensitivity: 'confidential' as const,
+  sensitiveArgs: [],
+};
+const args = { customerId: 'C-1009', query: 'double charge' };
+
+function stats(samples: number[]): { p50: number; p99: number; perSec: number } {
+  const s = [...samples].sort((a, b) => a - b);
+  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? 0;
+  const total = samples.reduce((a, b) => a + b, 0);
+  return { p50: at(0.5), p99: at(0.99), perSec: (samples.length / total) * 1e6 };
+}
+
+function line(label: string, r: { p50: number; p99: number; perSec: number }): void {
+  process.stdout.write(
+    `${label.padEnd(44)} p50 ${r.p50.toFixed(0).padStart(6)} µs   p99 ${r.p99.toFixed(0).padStart(6)} µs   ${r.perSec.toFixed(0).padStart(7)} /s\n`,
+  );
+}
+
+async function timeAsync(n: number, fn: (i: number) => Promise<unknown>): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = process.hrtime.bigint();
+    await fn(i);
+    out.push(Number(process.hrtime.bigint() - t) / 1000);
+  }
+  return out;
+}
+
+function timeSync(n: number, fn: (i: number) => unknown): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = process.hrtime.bigint();
+    fn(i);
+    out.push(Number(process.hrtime.bigint() - t) / 1000);
+  }
+  return out;
+}
+
+const store = openSqliteStore({ path: join(tmp, 'bench.db') });
+await store.migrate();
+const policies = new PolicyStore({ dir: policyDir, schemaPath: SHIPPED_SCHEMA, now: () => NOW });
+const loaded = await policies.load();
+if (!loaded.ok || loaded.policies !== 20) throw new Error(`expected 20 policies, got ${JSON.stringify(loaded)}`);
+const decisions = new DecisionService({
+  policies,
+  budgets: new BudgetCounter(store),
+  clock: { now: () => NOW },
+  approverRoles: ['support-lead', 'finance', 'admin'],
+});
+const set = policies.current?.set;
+if (set === undefined) throw new Error('no set');
+
+process.stdout.write(
+  `decision benchmark: 20 policies, ${ITER} in-process / ${HTTP_ITER} HTTP iterations${QUICK ? ' (quick)' : ''}; CPU shared with other work\n`,
+);
+const results: Record<string, { p50: number; p99: number; perSec: number }> = {};
+for (const n of SIZES) {
+  const chains = mandates(n);
+  const ids = [...chains.keys()];
+  const input = (i: number): DecisionInput => {
+    const chain = chains.get(ids[(i * 7919) % ids.length] as string) as DecisionMandate[];
+    return { mandate: chain[chain.length - 1] as DecisionMandate, chain, agent, tool, args, now: NOW };
+  };
+  const first = await decisions.decide(input(0));
+  if (first.outcome !== 'allow') throw new Error(`benchmark request is not allowed: ${first.reasons.join('; ')}`);
+  // The bare Cedar call on the very same request (prebuilt once, outside the timing).
+  const req = cedarRequest(set, input(0), undefined);
+  const bareCall = () =>
+    cedar.statefulIsAuthorized({ ...req, preparsedSchemaName: set.schemaName, preparsedPolicySetId: set.setId, validateRequest: true });
+  timeSync(200, bareCall);
+  await timeAsync(200, (i) => decisions.decide(input(i)));
+  const bare = stats(timeSync(ITER, bareCall));
+  const full = stats(await timeAsync(ITER, (i) => decisions.decide(input(i))));
+  results[`bare-${n}`] = bare;
+  results[`decide-${n}`] = full;
+  line(`bare statefulIsAuthorized (${n} mandates)`, bare);
+  line(`decisions.decide in-process (${n} mandates)`, full);
+  process.stdout.write(
+    `${'  ratio decide / bare'.padEnd(44)} p50 ${(full.p50 / bare.p50).toFixed(2)}x   p99 ${(full.p99 / bare.p99).toFixed(2)}x\n`,
+  );
+}
+
+// AuthZEN over HTTP: N agent entities in the entities file; each request names one of them.
+for (const n of SIZES) {
+  const entities = Array.from({ length: n }, (_, i) => ({
+    uid: { type: 'Mandate::Agent', id: `agent-${i}` },
+    attrs: { owner: 'team-support', actorType: 'agent', environment: 'production', status: 'active' },
+    parents: [],
+  }));
+  entities.push({
+    uid: { type: 'Mandate::Tool', id: tool.name },
+    attrs: { actionClass: 'read', sensitivity: 'confidential', upstream: 'helpdesk' } as never,
+    parents: [],
+  });
+  const entitiesFile = join(tmp, `entities-${n}.json`);
+  writeFileSync(entitiesFile, JSON.stringify(entities));
+  const config = buildConfig(
+    {
+      mode: 'demo',
+      dataDir: join(tmp, `data-${n}`),
+      log: { level: 'silent' },
+      policy: { dir: policyDir, entities: entitiesFile, authzen: { auth: 'off' } },
+    },
+    { env: {} },
+  );
+  const broker = await createBroker(config);
+  const app = await buildApp(broker);
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}/access/v1/evaluation`;
+  const body = (i: number) =>
+    JSON.stringify({
+      subject: { type: 'agent', id: `agent-${(i * 7919) % n}` },
+      action: { name: 'call' },
+      resource: { type: 'tool', id: tool.name },
+      context: {
+        args,
+        environment: 'production',
+        risk: 0,
+        delegationDepth: 1,
+        purpose: 'Resolve ticket',
+        taskType: 'support.refund',
+        mandate: { type: 'Mandate::Mandate', id: 'm-1' },
+      },
+    });
+  const post = async (i: number) => {
+    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body(i) });
+    const json = (await res.json()) as { decision: boolean };
+    if (json.decision !== true) throw new Error(`AuthZEN request denied: ${JSON.stringify(json)}`);
+  };
+  await timeAsync(100, post);
+  const http = stats(await timeAsync(HTTP_ITER, post));
+  results[`http-${n}`] = http;
+  line(`AuthZEN POST /access/v1/evaluation (${n} entities)`, http);
+  await app.close();
+}
+
+const [small, large] = SIZES as [number, number];
+const r = (k: string) => results[k] as { p50: number; p99: number; perSec: number };
+process.stdout.write(
+  `RESULT decision p50_us=${r(`decide-${large}`).p50.toFixed(0)} p99_us=${r(`decide-${large}`).p99.toFixed(0)} ` +
+    `ratio_to_bare_p50=${(r(`decide-${large}`).p50 / r(`bare-${large}`).p50).toFixed(2)} ` +
+    `p99_growth_${small}_to_${large}=${(r(`decide-${large}`).p99 / r(`decide-${small}`).p99).toFixed(2)} ` +
+    `http_p50_us=${r(`http-${large}`).p50.toFixed(0)} http_per_s=${r(`http-${large}`).perSec.toFixed(0)}\n`,
+);
+await store.close();
+rmSync(tmp, { recursive: true, force: true });
