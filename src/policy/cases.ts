@@ -92,14 +92,19 @@ export async function readCases(path: string): Promise<{ file: string; cases: Po
     } catch (err) {
       throw new MandateError('ERR_VALIDATION', `${file}: ${(err as Error).message.split('\n')[0]}`);
     }
-    const parsed = fileSchema.safeParse(raw);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw new MandateError('ERR_VALIDATION', `${file}: ${issue?.path.join('.') || '(root)'}: ${issue?.message}`);
-    }
-    out.push({ file, cases: parsed.data.cases });
+    out.push({ file, cases: parseCases(raw, file) });
   }
   return out;
+}
+
+/** Validates a parsed case file (`{ cases: [...] }`), filling in defaults. */
+export function parseCases(raw: unknown, file = '(cases)'): PolicyCase[] {
+  const parsed = fileSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new MandateError('ERR_VALIDATION', `${file}: ${issue?.path.join('.') || '(root)'}: ${issue?.message}`);
+  }
+  return parsed.data.cases;
 }
 
 /** Parses one request (a `call` or an `authzen` object, with or without `expect`) for explain. */
