@@ -2,10 +2,22 @@
 // load balancer would. Each replica listens on its own loopback port.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateMasterKeySpec } from '../../src/secrets/index.js';
 import { dropSchema, freshSchema, POSTGRES_URL } from './stores.js';
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
 
 const BIN = new URL('../../bin/mandate.js', import.meta.url).pathname;
 
@@ -19,6 +31,8 @@ export interface Replica {
 }
 
 export interface Cluster {
+  /** The URL every replica advertises (issuer, audience): the first replica's, as a load balancer's would be. */
+  readonly publicUrl: string;
   readonly schema: string;
   readonly dataDir: string;
   readonly bootstrapToken: string;
@@ -39,6 +53,8 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const schema = freshSchema();
   const dataDir = mkdtempSync(join(tmpdir(), 'mandate-cluster-'));
   const bootstrapToken = `bootstrap-${schema}-${'x'.repeat(24)}`;
+  const firstPort = await freePort();
+  const publicUrl = `http://127.0.0.1:${firstPort}`;
   const config = {
     mode: 'production',
     dataDir,
@@ -46,6 +62,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     store: { driver: 'postgres', postgres: { schema, poolMax: 4 } },
     changes: { pollIntervalMs: 200, maxStalenessMs: 3000 },
     ...options.config,
+    server: { publicUrl, ...(options.config?.server as object | undefined) },
   };
   const configFile = join(dataDir, 'mandate.json');
   writeFileSync(configFile, JSON.stringify(config));
@@ -58,13 +75,14 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   };
   const replicas: Replica[] = [];
   const add = async () => {
-    const replica = await startReplica(configFile, env);
+    const replica = await startReplica(configFile, env, replicas.length === 0 ? firstPort : await freePort());
     replicas.push(replica);
     return replica;
   };
   // Sequentially: the first replica migrates, the others find the schema ready.
   for (let i = 0; i < options.replicas; i++) await add();
   return {
+    publicUrl,
     schema,
     dataDir,
     bootstrapToken,
@@ -77,8 +95,11 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   };
 }
 
-function startReplica(configFile: string, env: Record<string, string>): Promise<Replica> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--config', configFile, '--port', '0'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+function startReplica(configFile: string, env: Record<string, string>, port: number): Promise<Replica> {
+  const child = spawn(process.execPath, [BIN, 'serve', '--config', configFile, '--port', String(port)], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   return new Promise((resolve, reject) => {
     let out = '';
