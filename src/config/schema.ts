@@ -370,6 +370,10 @@ const policy = z
           .record(z.string(), z.string())
           .default({ agent: 'Agent', human: 'Human', tool: 'Tool', mandate: 'Mandate' })
           .describe('AuthZEN subject/resource type → Cedar entity type (without namespace); types not listed map to themselves.'),
+        audit: z
+          .boolean()
+          .default(true)
+          .describe('Write a `decision` audit event for every AuthZEN evaluation before answering (fail closed when the log cannot).'),
         maxBatch: z.number().int().min(1).max(1000).default(100).describe('Largest `evaluations` array accepted in one request.'),
         pageSize: z.number().int().min(1).max(1000).default(50).describe('Default and largest page of a search response.'),
       })

@@ -144,10 +144,20 @@ export class AuthzenPdp {
 
   /** Access Evaluations (boxcar), with defaults from the top level and the three semantics. */
   evaluations(req: EvaluationsRequest): { decision?: boolean; evaluations?: AuthzenDecision[] } {
+    return this.evaluationsWithRequests(req).response;
+  }
+
+  /** `evaluations`, also returning each evaluated request with its decision (for the audit log). */
+  evaluationsWithRequests(req: EvaluationsRequest): {
+    response: { decision?: boolean; evaluations?: AuthzenDecision[] };
+    items: { request: EvaluationRequest; decision: AuthzenDecision }[];
+  } {
     const items = req.evaluations ?? [];
     if (items.length === 0) {
       // Without evaluations the request is a single Access Evaluation (backwards compatible).
-      return this.evaluate(parseBody(evaluationRequestSchema, req));
+      const request = parseBody(evaluationRequestSchema, req);
+      const decision = this.evaluate(request);
+      return { response: decision, items: [{ request, decision }] };
     }
     if (items.length > this.#o.maxBatch) {
       throw new MandateError('ERR_BAD_REQUEST', `evaluations has ${items.length} items; at most ${this.#o.maxBatch} are accepted`);
@@ -170,14 +180,14 @@ export class AuthzenPdp {
       return merged as EvaluationRequest;
     });
     const semantic = req.options?.evaluations_semantic ?? 'execute_all';
-    const out: AuthzenDecision[] = [];
-    for (const item of full) {
-      const d = this.evaluate(item);
-      out.push(d);
-      if (semantic === 'deny_on_first_deny' && !d.decision) break;
-      if (semantic === 'permit_on_first_permit' && d.decision) break;
+    const out: { request: EvaluationRequest; decision: AuthzenDecision }[] = [];
+    for (const request of full) {
+      const decision = this.evaluate(request);
+      out.push({ request, decision });
+      if (semantic === 'deny_on_first_deny' && !decision.decision) break;
+      if (semantic === 'permit_on_first_permit' && decision.decision) break;
     }
-    return { evaluations: out };
+    return { response: { evaluations: out.map((o) => o.decision) }, items: out };
   }
 
   /** Subject Search: subjects of the requested type (from the entities file) that are allowed. */

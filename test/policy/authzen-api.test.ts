@@ -175,6 +175,21 @@ describe('AuthZEN API (examples/authzen-todo)', () => {
       assert.equal(b.headers.get('x-request-id'), 'pep-43');
     });
 
+    it('every evaluation is in the audit log under its decision id', async () => {
+      const res = await pdp.post('/access/v1/evaluations', {
+        subject: user(MORTY),
+        action: { name: 'can_update_todo' },
+        evaluations: [{ resource: todo('morty@the-citadel.com') }, { resource: todo('rick@the-citadel.com') }],
+      });
+      const [allowed, denied] = res.body.evaluations;
+      const a = await pdp.broker.audit.entriesBy('decision_id', allowed.context.id);
+      const d = await pdp.broker.audit.entriesBy('decision_id', denied.context.id);
+      assert.equal(a[0]?.event.type, 'decision');
+      assert.equal((a[0]?.event.data as { outcome: string }).outcome, 'allow');
+      assert.equal((d[0]?.event.data as { outcome: string }).outcome, 'deny');
+      assert.equal((d[0]?.event.data as { source: string }).source, 'authzen');
+    });
+
     it('a deny is 200 with decision false', async () => {
       const res = await pdp.post('/access/v1/evaluation', { ...ok, subject: user(BETH), action: { name: 'can_create_todo' } });
       assert.equal(res.status, 200);

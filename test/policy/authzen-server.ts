@@ -3,12 +3,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { createBroker } from '../../src/broker.js';
+import { type Broker, createBroker } from '../../src/broker.js';
 import { buildConfig, readConfigFile } from '../../src/config/load.js';
 import { buildApp } from '../../src/http/app.js';
 
 export interface RunningPdp {
   readonly url: string;
+  readonly broker: Broker;
   // biome-ignore lint/suspicious/noExplicitAny: response bodies are asserted field by field in tests
   post(path: string, body: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any; headers: Headers }>;
   close(): Promise<void>;
@@ -33,6 +34,7 @@ export async function startExample(
   const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
   return {
     url,
+    broker,
     async post(path, body, headers = {}) {
       const res = await fetch(`${url}${path}`, {
         method: 'POST',

@@ -3,8 +3,10 @@
 // are 400; unknown fields are ignored; X-Request-ID is echoed as sent.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
+  type AuthzenDecision,
   AuthzenPdp,
   actionSearchSchema,
+  type EvaluationRequest,
   evaluationRequestSchema,
   evaluationsRequestSchema,
   parseBody,
@@ -41,13 +43,45 @@ export function registerAuthzenRoutes(app: FastifyInstance, { broker }: AppConte
     AuthzenPdp.metadata(config.server.publicUrl?.replace(/\/$/, '') ?? `${req.protocol}://${req.host}`),
   );
 
-  const post = (url: string, summary: string, handle: (body: unknown) => unknown) =>
-    app.post(url, { onRequest: authenticate, config: { doc: { summary } } }, async (req) => handle(req.body));
+  const post = (url: string, summary: string, handle: (body: unknown, req: FastifyRequest) => unknown) =>
+    app.post(url, { onRequest: authenticate, config: { doc: { summary } } }, async (req) => handle(req.body, req));
 
-  post('/access/v1/evaluation', 'AuthZEN Access Evaluation', (body) => pdp.evaluate(parseBody(evaluationRequestSchema, body)));
-  post('/access/v1/evaluations', 'AuthZEN Access Evaluations (batch)', (body) =>
-    pdp.evaluations(parseBody(evaluationsRequestSchema, body)),
-  );
+  // Every decision has an audit event, durable before the answer leaves (a PEP acts on it);
+  // if the audit log cannot take it, the request fails instead of answering unaudited.
+  const audited = async (req: FastifyRequest, items: readonly { request: EvaluationRequest; decision: AuthzenDecision }[]) => {
+    if (!settings.audit) return;
+    const actors = [{ type: 'service' as const, id: req.operator?.id ?? 'authzen-pep' }];
+    await Promise.all(
+      items.map(({ request, decision }) =>
+        broker.audit.append({
+          type: 'decision',
+          actors,
+          data: {
+            decisionId: decision.context?.id,
+            source: 'authzen',
+            outcome: decision.decision ? 'allow' : 'deny',
+            subject: { type: request.subject.type, id: request.subject.id },
+            action: request.action.name,
+            resource: { type: request.resource.type, id: request.resource.id },
+            ...(decision.context?.reason_admin === undefined ? {} : { reasons: [decision.context.reason_admin.en] }),
+            requestId: req.id,
+          },
+        }),
+      ),
+    );
+  };
+
+  post('/access/v1/evaluation', 'AuthZEN Access Evaluation', async (body, req) => {
+    const request = parseBody(evaluationRequestSchema, body);
+    const decision = pdp.evaluate(request);
+    await audited(req, [{ request, decision }]);
+    return decision;
+  });
+  post('/access/v1/evaluations', 'AuthZEN Access Evaluations (batch)', async (body, req) => {
+    const { response, items } = pdp.evaluationsWithRequests(parseBody(evaluationsRequestSchema, body));
+    await audited(req, items);
+    return response;
+  });
   post('/access/v1/search/subject', 'AuthZEN Subject Search', (body) => pdp.searchSubjects(parseBody(subjectSearchSchema, body)));
   post('/access/v1/search/resource', 'AuthZEN Resource Search', (body) => pdp.searchResources(parseBody(resourceSearchSchema, body)));
   post('/access/v1/search/action', 'AuthZEN Action Search', (body) => pdp.searchActions(parseBody(actionSearchSchema, body)));
