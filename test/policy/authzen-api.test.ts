@@ -185,9 +185,10 @@ describe('AuthZEN API (examples/authzen-todo)', () => {
       const a = await pdp.broker.audit.entriesBy('decision_id', allowed.context.id);
       const d = await pdp.broker.audit.entriesBy('decision_id', denied.context.id);
       assert.equal(a[0]?.event.type, 'decision');
-      assert.equal((a[0]?.event.data as { outcome: string }).outcome, 'allow');
-      assert.equal((d[0]?.event.data as { outcome: string }).outcome, 'deny');
-      assert.equal((d[0]?.event.data as { source: string }).source, 'authzen');
+      const data = (entries: typeof a) => (entries[0]?.event.data ?? {}) as { outcome?: string; source?: string };
+      assert.equal(data(a).outcome, 'allow');
+      assert.equal(data(d).outcome, 'deny');
+      assert.equal(data(d).source, 'authzen');
     });
 
     it('a deny is 200 with decision false', async () => {
