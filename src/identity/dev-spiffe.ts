@@ -20,6 +20,8 @@ export interface MintSvidOptions {
 }
 
 export class DevSpiffeAuthority {
+  #signingKey: Promise<CryptoKey> | undefined;
+
   private constructor(
     readonly trustDomain: string,
     private readonly privateJwk: JWK,
@@ -63,6 +65,6 @@ export class DevSpiffeAuthority {
       .setAudience(typeof options.audience === 'string' ? options.audience : [...options.audience])
       .setIssuedAt(now)
       .setExpirationTime(now + (options.ttlSeconds ?? 300))
-      .sign(await importJWK(this.privateJwk, 'ES256'));
+      .sign(await (this.#signingKey ??= importJWK(this.privateJwk, 'ES256') as Promise<CryptoKey>));
   }
 }

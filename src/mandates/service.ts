@@ -9,6 +9,7 @@ import { MandateError, OAuthError } from '../errors/index.js';
 import type { Clock } from '../lib/clock.js';
 import type { ChangeFeed } from '../store/changes.js';
 import type { SqlExecutor, Store } from '../store/index.js';
+import { GroupInsert } from './group-insert.js';
 import { isLive, type Mandate, type MandateRequest, type MandateStatus, mandateRequestSchema } from './mandate.js';
 import { isSubset, type Scope } from './scope.js';
 
@@ -87,9 +88,11 @@ export class MandateService {
   readonly #ended = new Map<string, number>();
   /** Individually revoked access tokens (RFC 7009): jti → exp (seconds). */
   readonly #revokedTokens = new Map<string, number>();
+  readonly #writer: GroupInsert<{ m: Mandate; path: string }>;
 
   constructor(options: MandateServiceOptions) {
     this.#o = options;
+    this.#writer = new GroupInsert(options.store, MandateService.#write);
     options.changes.subscribe(MANDATE_TOPIC, (change) => {
       const data = change.data as { ids?: string[]; status?: MandateStatus; jti?: string; exp?: number };
       if (typeof data.jti === 'string') {
@@ -126,6 +129,16 @@ export class MandateService {
 
   /** Opens a root mandate for `agent` after checking the request against the agent's profile. */
   async open(agent: Agent, request: MandateRequest, onBehalfOf?: string): Promise<Mandate> {
+    const mandate = this.prepareOpen(agent, request, onBehalfOf);
+    await this.commitOpen(mandate);
+    return mandate;
+  }
+
+  /**
+   * Checks a root mandate request against the agent's profile and builds the mandate, without
+   * recording it (the token endpoint signs while `commitOpen` waits for the disk).
+   */
+  prepareOpen(agent: Agent, request: MandateRequest, onBehalfOf?: string): Mandate {
     const now = this.#o.clock.now();
     if (agent.taskTypes.length > 0 && !agent.taskTypes.includes(request.taskType)) {
       throw details(`task type "${request.taskType}" is not allowed for agent ${agent.principal.id}`, 'taskType');
@@ -153,9 +166,16 @@ export class MandateService {
       expiresAt: now + request.ttlSeconds * 1000,
       createdAt: now,
     };
-    await this.#audit('mandate.opened', mandate, this.#actors(mandate, agent.principal.id), { scope, ttlSeconds: request.ttlSeconds });
-    await this.#insert(mandate, `/${id}/`);
     return mandate;
+  }
+
+  /** Audits (first: fail closed) and durably records a mandate built by `prepareOpen`. */
+  async commitOpen(mandate: Mandate): Promise<void> {
+    await this.#audit('mandate.opened', mandate, this.#actors(mandate, mandate.agentId), {
+      scope: mandate.scope,
+      ttlSeconds: Math.round((mandate.expiresAt - mandate.createdAt) / 1000),
+    });
+    await this.#insert(mandate, `/${mandate.id}/`);
   }
 
   /**
@@ -349,7 +369,16 @@ export class MandateService {
     return rows.map(fromRow);
   }
 
-  async #insert(m: Mandate, path: string, tx: SqlExecutor = this.#o.store): Promise<void> {
+  async #insert(m: Mandate, path: string): Promise<void> {
+    await this.#writer.submit({ m, path });
+    this.#cache.set(m.id, m);
+  }
+
+  static async #write(tx: SqlExecutor, rows: readonly { m: Mandate; path: string }[]): Promise<void> {
+    for (const { m, path } of rows) await MandateService.#writeOne(tx, m, path);
+  }
+
+  static async #writeOne(tx: SqlExecutor, m: Mandate, path: string): Promise<void> {
     await tx.run(`INSERT INTO mandates (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL)`, [
       m.id,
       m.agentId,
@@ -366,7 +395,6 @@ export class MandateService {
       m.expiresAt,
       m.createdAt,
     ]);
-    this.#cache.set(m.id, m);
   }
 
   #actors(m: Mandate, ...agents: string[]): AuditActor[] {

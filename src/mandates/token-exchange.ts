@@ -118,12 +118,12 @@ export class TokenExchange {
     const request = this.#details(p.authorization_details);
     if (p.actor_token === undefined) {
       if (p.subject_token_type !== TOKEN_TYPE.jwt) throw bad('an agent identity proof has subject_token_type jwt');
-      const { agent, proof } = await this.#agentFromProof(p.subject_token);
-      return this.#open(agent, proof, request, undefined, dpop?.jkt);
+      const { agent, proof, audited } = await this.#agentFromProof(p.subject_token);
+      return this.#open(agent, proof, request, undefined, dpop?.jkt, audited);
     }
     const human = await this.#human(p.subject_token);
-    const { agent, proof } = await this.#agentFromProof(p.actor_token);
-    return this.#open(agent, proof, request, human, dpop?.jkt);
+    const { agent, proof, audited } = await this.#agentFromProof(p.actor_token);
+    return this.#open(agent, proof, request, human, dpop?.jkt, audited);
   }
 
   #details(raw: string | undefined): MandateRequest {
@@ -141,7 +141,7 @@ export class TokenExchange {
   }
 
   /** Verifies an identity proof and finds the registered, active agent bound to it. */
-  async #agentFromProof(token: string): Promise<{ agent: Agent; proof: VerifiedProof }> {
+  async #agentFromProof(token: string): Promise<{ agent: Agent; proof: VerifiedProof; audited: Promise<void> }> {
     let proof: VerifiedProof;
     try {
       proof = await this.#o.proofs.verify(token);
@@ -163,8 +163,10 @@ export class TokenExchange {
       });
       throw badToken(`agent ${agent.principal.id} is ${agent.principal.status}`);
     }
-    await this.#auditIdentity('identity.verified', agent.principal.id, { identity: who, proofId: proof.proofId });
-    return { agent, proof };
+    // Durable before any token leaves (the caller awaits it), but not before the work starts.
+    const audited = this.#auditIdentity('identity.verified', agent.principal.id, { identity: who, proofId: proof.proofId });
+    audited.catch(() => {});
+    return { agent, proof, audited };
   }
 
   /** Verifies the on-behalf-of human's token; the human must be a registered, active human principal. */
@@ -180,10 +182,24 @@ export class TokenExchange {
     return sub;
   }
 
-  async #open(agent: Agent, proof: VerifiedProof, request: MandateRequest, onBehalfOf: string | undefined, jkt: string | undefined) {
+  async #open(
+    agent: Agent,
+    proof: VerifiedProof,
+    request: MandateRequest,
+    onBehalfOf: string | undefined,
+    jkt: string | undefined,
+    audited: Promise<void>,
+  ) {
     this.#requireDpop(agent, request.environment, jkt);
-    const mandate = await this.#o.mandates.open(agent, request, onBehalfOf);
-    return this.#issue(mandate, [agent.principal.id], jkt, { proofId: proof.proofId });
+    const mandate = this.#o.mandates.prepareOpen(agent, request, onBehalfOf);
+    // Sign while the mandate's audit event and row reach the disk; the token leaves only after both.
+    return this.#issue(
+      mandate,
+      [agent.principal.id],
+      jkt,
+      { proofId: proof.proofId },
+      Promise.all([audited, this.#o.mandates.commitOpen(mandate)]),
+    );
   }
 
   async #refresh(token: string, rawDetails: string | undefined, jkt: string | undefined): Promise<TokenResponse> {
@@ -206,13 +222,14 @@ export class TokenExchange {
 
   async #delegate(parentToken: string, actorProof: string, request: MandateRequest, jkt: string | undefined): Promise<TokenResponse> {
     const parent = await this.#verifiedSubject(parentToken);
-    const { agent: receiver } = await this.#agentFromProof(actorProof).catch((err: unknown) => {
+    const { agent: receiver, audited } = await this.#agentFromProof(actorProof).catch((err: unknown) => {
       // The receiver is the requested target of a delegation (RFC 8693 §2.2.2 `invalid_target`).
       if (err instanceof OAuthError && /not a registered agent|is (quarantined|disabled)/.test(err.message)) {
         throw new OAuthError('OAUTH_INVALID_TARGET', err.message);
       }
       throw err;
     });
+    await audited;
     if (receiver.principal.id === parent.mandate.agentId)
       throw new OAuthError('OAUTH_INVALID_TARGET', 'an agent cannot delegate to itself');
     this.#requireDpop(receiver, request.environment, jkt);
@@ -242,7 +259,10 @@ export class TokenExchange {
     agents: readonly string[],
     jkt: string | undefined,
     data: Record<string, unknown>,
+    recorded: Promise<unknown> = Promise.resolve(),
   ): Promise<TokenResponse> {
+    // Awaited below; this branch only keeps an early throw from leaving it unhandled.
+    recorded.catch(() => {});
     const nowS = Math.floor(this.#o.clock.now() / 1000);
     const exp = Math.min(nowS + this.#o.tokenTtlSeconds, Math.floor(mandate.expiresAt / 1000));
     if (exp <= nowS) throw badToken('the mandate expires too soon to issue a token');
@@ -262,13 +282,14 @@ export class TokenExchange {
       ...(mandate.onBehalfOf === undefined ? [] : [{ type: 'human' as const, id: mandate.onBehalfOf }]),
       ...agents.map((id) => ({ type: 'agent' as const, id })),
     ];
-    await this.#o.audit?.append({
+    const issued = this.#o.audit?.append({
       type: 'token.issued',
       actors,
       mandateId: mandate.id,
       environment: mandate.environment,
       data: { ...data, tokenId: claims.jti, exp, dpopBound: jkt !== undefined },
     });
+    await Promise.all([recorded, issued]);
     return {
       access_token: token,
       issued_token_type: TOKEN_TYPE.accessToken,
