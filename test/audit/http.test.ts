@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { openCheckpoint, parseVkey } from '../../src/audit/checkpoint.js';
+import { verifyExport } from '../../src/audit/export.js';
 import { decomposeRange, foldRange, hashLeaf, perfectRoot, verifyConsistency, verifyInclusion } from '../../src/audit/merkle.js';
 import { verifyProofBundle } from '../../src/audit/proof-bundle.js';
 import { encodeTileIndex, parseTilePath } from '../../src/http/routes/audit.js';
@@ -101,6 +102,12 @@ for (const factory of await storeFactories()) {
         assert.equal(explain.json().event.event.type, 'admin.principal.created');
         assert.equal((await t.app.inject({ url: '/admin/v1/audit/events/9999', headers: admin })).statusCode, 404);
         assert.equal((await t.app.inject({ url: '/admin/v1/audit/proofs/inclusion?index=9999', headers: admin })).statusCode, 400);
+
+        const exported = await t.app.inject({ url: '/admin/v1/audit/export?from=10&to=20&format=ocsf', headers: admin });
+        assert.equal(exported.statusCode, 200);
+        assert.equal(verifyExport(exported.body.split('\n'), vkey).entries, 10);
+        assert.equal(verifyExport(exported.body.split('\n'), vkey).ok, true);
+        assert.equal((await t.app.inject({ url: '/admin/v1/audit/export?from=10&to=99999', headers: admin })).statusCode, 400);
 
         // Permissions: approvers may not read the log; auditors may read but not sign.
         const bob = { authorization: `Bearer ${await t.operatorToken('bob')}` };

@@ -56,6 +56,26 @@ for (const factory of await storeFactories()) {
       await Promise.all([audit.close(), other.close()]);
     });
 
+    test('verify checks the prefix it started with while appends and checkpoints go on', async () => {
+      const { store, audit } = await seeded(() => factory.open());
+      const writers = Promise.all(
+        Array.from({ length: 4 }, async (_, w) => {
+          for (let i = 0; i < 60; i++) {
+            await audit.append(event(1000 + w * 100 + i));
+            if (i % 20 === 0) await audit.checkpoint();
+          }
+        }),
+      );
+      const r = await verifyLog(store, { vkey: audit.vkey, pageSize: 50 });
+      await writers;
+      assert.equal(r.ok, true, r.failure?.reason);
+      assert.ok(r.entries >= 300);
+      const after = await verifyLog(store, { vkey: audit.vkey });
+      assert.equal(after.ok, true, after.failure?.reason);
+      assert.equal(after.entries, 540);
+      await audit.close();
+    });
+
     describe('tampering', () => {
       let store: Store;
       let audit: AuditService;

@@ -2,10 +2,12 @@
 // tiles, entry bundles) plus the vkey, and the admin JSON API for heads, entries, proofs and explain.
 // Hash tiles and checkpoints reveal only hashes and are public; entry bundles carry event bodies
 // and need `audit:read` unless audit.publicEntries is set.
+import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { parseEventId } from '../../audit/event.js';
 import { explainEvent } from '../../audit/explain.js';
+import { exportLog } from '../../audit/export.js';
 import { TILE_WIDTH } from '../../audit/log.js';
 import { MandateError } from '../../errors/index.js';
 import { authorizeOperator } from '../admin-policy.js';
@@ -49,6 +51,11 @@ const sizeParam = z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 const inclusionQuery = z.strictObject({ index: sizeParam, size: sizeParam.optional() });
 const consistencyQuery = z.strictObject({ from: sizeParam, to: sizeParam.optional() });
 const entriesQuery = z.strictObject({ from: sizeParam.default(0), limit: z.coerce.number().int().min(1).max(1000).default(100) });
+const exportQuery = z.strictObject({
+  from: sizeParam.default(0),
+  to: sizeParam.optional(),
+  format: z.enum(['jsonl', 'ocsf']).default('jsonl'),
+});
 const b64 = (h: Buffer) => h.toString('base64');
 
 export function registerAuditRoutes(app: FastifyInstance, { broker }: AppContext): void {
@@ -111,6 +118,30 @@ export function registerAuditRoutes(app: FastifyInstance, { broker }: AppContext
       const { size } = await audit.head();
       const lastSeq = items[items.length - 1]?.seq;
       return { items, size, next: lastSeq === undefined || lastSeq + 1 >= size ? undefined : lastSeq + 1 };
+    },
+  );
+
+  app.get(
+    `${base}/export`,
+    {
+      config: {
+        doc: {
+          summary: 'Stream entries as JSON lines (JSONL or OCSF) ending with a range proof',
+          permission: 'audit:read',
+          query: exportQuery,
+        },
+      },
+    },
+    async (req, reply) => {
+      const q = exportQuery.parse(req.query);
+      const lines = exportLog(audit, { from: q.from, ...(q.to === undefined ? {} : { to: q.to }), format: q.format });
+      // Pull the first line before answering, so a bad range is a clean 400 instead of a broken stream.
+      const first = await lines.next();
+      async function* rest() {
+        if (!first.done) yield `${first.value}\n`;
+        for await (const line of lines) yield `${line}\n`;
+      }
+      return reply.type('application/x-ndjson').send(Readable.from(rest()));
     },
   );
 
