@@ -102,6 +102,7 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
     closers.push(() => changes.stop());
     const policies = await loadPolicyStore(config, clock);
     policies.follow(changes);
+    if (config.policy.watch) policies.watch(store, changes);
     closers.push(async () => policies.close());
     const decisions = new DecisionService({
       policies,

@@ -347,6 +347,10 @@ const policy = z
       .min(1)
       .optional()
       .describe('Cedar JSON entities file (subjects, resources) that AuthZEN requests may refer to by type and id.'),
+    watch: z
+      .boolean()
+      .default(false)
+      .describe('Reload org policy when a file under policy.dir changes (each replica watches its own copy; a bad edit is refused).'),
     approverRoles: z
       .array(z.string().min(1).max(64))
       .max(32)

@@ -3,6 +3,7 @@
 // whole; otherwise the previous set keeps serving. Reloads are announced on the change feed
 // (topic `policy`) so every replica reloads its own copy of the directory.
 
+import { type FSWatcher, watch } from 'node:fs';
 import type { EntityJson } from '@cedar-policy/cedar-wasm/nodejs';
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import type { Store } from '../store/types.js';
@@ -46,6 +47,8 @@ export class PolicyStore {
   readonly #options: PolicyStoreOptions;
   #current: PolicyBundle | undefined;
   #unsubscribe: (() => void) | undefined;
+  #watcher: FSWatcher | undefined;
+  #debounce: NodeJS.Timeout | undefined;
   #lastProblems: PolicyProblem[] = [];
 
   constructor(options: PolicyStoreOptions) {
@@ -109,8 +112,25 @@ export class PolicyStore {
     });
   }
 
+  /**
+   * Reloads (and announces) whenever a file under the policy directory changes, debounced so an
+   * editor's save or a `git pull` is one reload. A bad edit is refused like any other reload.
+   */
+  watch(store: Store, changes: PolicyChangeFeed | undefined, onReport: (report: LoadReport) => void = () => {}, debounceMs = 250): void {
+    if (this.#options.dir === undefined || this.#watcher !== undefined) return;
+    this.#watcher = watch(this.#options.dir, { recursive: true, persistent: false }, () => {
+      clearTimeout(this.#debounce);
+      this.#debounce = setTimeout(() => {
+        this.reload(store, changes).then(onReport, () => {});
+      }, debounceMs);
+      this.#debounce.unref();
+    });
+  }
+
   close(): void {
     this.#unsubscribe?.();
+    this.#watcher?.close();
+    clearTimeout(this.#debounce);
   }
 }
 

@@ -161,3 +161,41 @@ describe('PolicyStore', () => {
     });
   }
 });
+
+describe('PolicyStore.watch', () => {
+  it('reloads when a policy file changes, and refuses a bad edit', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mandate-watch-'));
+    cpSync(DEMO_POLICY_DIR, dir, { recursive: true });
+    const factory = factories[0];
+    assert.ok(factory);
+    const db = await factory.open();
+    const store = new PolicyStore({ dir, schemaPath: SHIPPED_SCHEMA, now: () => 0 });
+    try {
+      assert.ok((await store.load()).ok);
+      const reports: unknown[] = [];
+      const next = () =>
+        new Promise<{ ok: boolean }>((resolve) => {
+          const n = reports.length;
+          const t = setInterval(() => {
+            if (reports.length > n) {
+              clearInterval(t);
+              resolve(reports[reports.length - 1] as { ok: boolean });
+            }
+          }, 20);
+        });
+      store.watch(db, undefined, (r) => reports.push(r), 50);
+      let pending = next();
+      writeFileSync(join(dir, '60-watched.cedar'), '@id("watched")\nforbid (principal, action, resource) when { context.risk > 50 };\n');
+      assert.equal((await pending).ok, true);
+      assert.ok(store.current?.set.policies.some((p) => p.id === 'watched'));
+      pending = next();
+      writeFileSync(join(dir, '60-watched.cedar'), 'forbid (principal, action, resource) when { context.rsk > 50 };\n');
+      assert.equal((await pending).ok, false);
+      assert.ok(store.current?.set.policies.some((p) => p.id === 'watched'));
+    } finally {
+      store.close();
+      await factory.cleanup();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
