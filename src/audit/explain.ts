@@ -24,8 +24,13 @@ export interface MandateLink {
   readonly agent?: string;
   /** How the mandate ended, if it did (revocation included). */
   readonly ended?: AuditEntry;
-  /** The identity verification that authenticated the agent, when logged against this mandate. */
+  /** The identity verification that authenticated the agent (see `identityMatch`). */
   readonly identity?: AuditEntry;
+  /**
+   * How `identity` was found: logged against this mandate, the same `proofId` as the opening
+   * event, or (weakest) the agent's nearest verification before the mandate opened.
+   */
+  readonly identityMatch?: 'mandate' | 'proofId' | 'agent';
   /** Identity proof reference recorded on the opening event (`proofId` / `identity`), never the token. */
   readonly identityRef?: unknown;
 }
@@ -104,10 +109,17 @@ async function mandateLink(log: AuditService, mandateId: string): Promise<Mandat
   });
   const opened = entries.find((e) => MANDATE_START.includes(e.event.type));
   const ended = entries.find((e) => MANDATE_END.includes(e.event.type));
-  const identity = entries.find((e) => e.event.type === 'identity.verified');
   const od = opened?.event.data ?? {};
   const agent = [...(opened?.event.actors ?? [])].reverse().find((a) => a.type === 'agent')?.id ?? str(od.agentId);
   const identityRef = od.proofId ?? od.identity;
+  let identity = entries.find((e) => e.event.type === 'identity.verified');
+  let identityMatch: MandateLink['identityMatch'] = identity === undefined ? undefined : 'mandate';
+  if (identity === undefined && opened !== undefined) {
+    // Verification happens before the mandate exists, so it usually carries no mandateId.
+    const found = await nearestVerification(log, opened.seq, str(od.proofId), agent);
+    identity = found?.entry;
+    identityMatch = found?.match;
+  }
   return {
     mandateId,
     ...(opened === undefined ? {} : { opened }),
@@ -116,9 +128,33 @@ async function mandateLink(log: AuditService, mandateId: string): Promise<Mandat
     ...(opened?.event.environment === undefined ? {} : { environment: opened.event.environment }),
     ...(agent === undefined ? {} : { agent }),
     ...(ended === undefined ? {} : { ended }),
-    ...(identity === undefined ? {} : { identity }),
+    ...(identity === undefined ? {} : { identity, identityMatch }),
     ...(identityRef === undefined ? {} : { identityRef }),
   };
+}
+
+/** How far back explain looks for the identity verification behind a mandate. */
+const IDENTITY_LOOKBACK = 2000;
+
+async function nearestVerification(
+  log: AuditService,
+  before: number,
+  proofId: string | undefined,
+  agent: string | undefined,
+): Promise<{ entry: AuditEntry; match: 'proofId' | 'agent' } | undefined> {
+  const stop = Math.max(0, before - IDENTITY_LOOKBACK);
+  for (let end = before; end > stop; end -= 500) {
+    const window = await log.entries(Math.max(stop, end - 500), end);
+    for (const e of window.reverse()) {
+      if (e.event.type !== 'identity.verified') continue;
+      if (proofId !== undefined) {
+        if (e.event.data.proofId === proofId) return { entry: e, match: 'proofId' };
+      } else if (agent !== undefined && e.event.actors.some((a) => a.type === 'agent' && a.id === agent)) {
+        return { entry: e, match: 'agent' };
+      }
+    }
+  }
+  return undefined;
 }
 
 /** Human-readable rendering for the CLI. */
@@ -149,8 +185,11 @@ export function renderExplanation(x: Explanation): string {
     );
     if (m.purpose !== undefined) lines.push(`  purpose: ${String(m.purpose)}${m.taskType === undefined ? '' : ` [${String(m.taskType)}]`}`);
     if (m.environment !== undefined) lines.push(`  environment: ${m.environment}`);
-    if (m.identity !== undefined) lines.push(`  identity verified ${at(m.identity)}`);
-    else if (m.identityRef !== undefined) lines.push(`  identity proof: ${JSON.stringify(m.identityRef)}`);
+    if (m.identity !== undefined) {
+      const how = m.identityMatch === 'agent' ? ' (nearest verification of this agent before it opened)' : '';
+      const ref = m.identity.event.data.identity ?? m.identity.event.data.proofId;
+      lines.push(`  identity verified ${at(m.identity)}${ref === undefined ? '' : ` ${JSON.stringify(ref)}`}${how}`);
+    } else if (m.identityRef !== undefined) lines.push(`  identity proof: ${JSON.stringify(m.identityRef)}`);
     if (m.ended !== undefined) lines.push(`  ended ${at(m.ended)}: ${m.ended.event.type}`);
   });
   lines.push(`on behalf of: ${x.onBehalfOf ?? '(no human recorded)'}`);

@@ -15,18 +15,15 @@ const refunder = { type: 'agent' as const, id: 'refunder' };
 
 /** A small story: alice's planner opens a mandate, delegates to refunder, who calls a tool after approval. */
 async function story(audit: AuditService): Promise<{ forwarded: string; revoked: string }> {
-  await audit.append({
-    type: 'identity.verified',
-    actors: [planner],
-    mandateId: 'm-root',
-    data: { proofId: 'spiffe://acme/planner#jti-1' },
-  });
+  // As the token endpoint writes it: before the mandate exists, so without mandateId.
+  await audit.append({ type: 'identity.verified', actors: [planner], data: { identity: 'spiffe://acme/planner', proofId: 'jti-1' } });
+  await audit.append({ type: 'identity.verified', actors: [refunder], data: { identity: 'spiffe://acme/refunder', proofId: 'jti-2' } });
   await audit.append({
     type: 'mandate.opened',
     actors: [alice, planner],
     mandateId: 'm-root',
     environment: 'production',
-    data: { purpose: 'Resolve ticket T-4821', taskType: 'support.refund', onBehalfOf: 'alice', proofId: 'spiffe://acme/planner#jti-1' },
+    data: { purpose: 'Resolve ticket T-4821', taskType: 'support.refund', onBehalfOf: 'alice', proofId: 'jti-1' },
   });
   await audit.append({
     type: 'mandate.delegated',
@@ -89,6 +86,10 @@ for (const factory of await storeFactories()) {
         ['approval.requested', 'approval.decided'],
       );
       assert.equal(x.mandates[1]?.identity?.event.type, 'identity.verified');
+      assert.equal(x.mandates[1]?.identityMatch, 'proofId');
+      assert.equal(x.mandates[1]?.identity?.event.data.proofId, 'jti-1');
+      assert.equal(x.mandates[0]?.identityMatch, 'agent');
+      assert.equal(x.mandates[0]?.identity?.event.data.proofId, 'jti-2');
       assert.equal(x.mandates[1]?.ended?.id, revoked);
       assert.equal(x.mandates[0]?.ended, undefined);
       const text = renderExplanation(x);
@@ -110,12 +111,12 @@ for (const factory of await storeFactories()) {
         return lines;
       };
       const all = await collect({});
-      assert.equal(all.length, 318 + 1);
-      assert.deepEqual(verifyExport(all, audit.vkey), { ok: true, entries: 318 });
+      assert.equal(all.length, 319 + 1);
+      assert.deepEqual(verifyExport(all, audit.vkey), { ok: true, entries: 319 });
       for (const [from, to] of [
         [5, 20],
         [0, 1],
-        [256, 318],
+        [256, 319],
         [17, 17],
       ] as const) {
         const part = await collect({ from, to, format: 'ocsf' });
