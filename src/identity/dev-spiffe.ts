@@ -51,6 +51,11 @@ export class DevSpiffeAuthority {
     return { keys: [{ ...this.publicJwk, use: 'jwt-svid' }], spiffe_sequence: 1, spiffe_refresh_hint: 300 };
   }
 
+  #key(): Promise<CryptoKey> {
+    this.#signingKey ??= importJWK(this.privateJwk, 'ES256') as Promise<CryptoKey>;
+    return this.#signingKey;
+  }
+
   /** Mints a JWT-SVID for an ID of this trust domain. */
   async mint(options: MintSvidOptions): Promise<string> {
     const parsed = parseSpiffeId(options.spiffeId);
@@ -65,6 +70,6 @@ export class DevSpiffeAuthority {
       .setAudience(typeof options.audience === 'string' ? options.audience : [...options.audience])
       .setIssuedAt(now)
       .setExpirationTime(now + (options.ttlSeconds ?? 300))
-      .sign(await (this.#signingKey ??= importJWK(this.privateJwk, 'ES256') as Promise<CryptoKey>));
+      .sign(await this.#key());
   }
 }
