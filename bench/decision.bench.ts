@@ -155,7 +155,10 @@ for (const n of SIZES) {
 }
 
 // AuthZEN over HTTP: N agent entities in the entities file; each request names one of them.
-for (const n of SIZES) {
+// Measured with the per-decision audit append off (the PDP path itself), and once with it on
+// (the default: every answer waits for its durable audit event).
+const httpRuns: { n: number; audit: boolean }[] = [...SIZES.map((n) => ({ n, audit: false })), { n: SIZES[0] as number, audit: true }];
+for (const { n, audit } of httpRuns) {
   const entities = Array.from({ length: n }, (_, i) => ({
     uid: { type: 'Mandate::Agent', id: `agent-${i}` },
     attrs: { owner: 'team-support', actorType: 'agent', environment: 'production', status: 'active' },
@@ -173,7 +176,7 @@ for (const n of SIZES) {
       mode: 'demo',
       dataDir: join(tmp, `data-${n}`),
       log: { level: 'silent' },
-      policy: { dir: policyDir, entities: entitiesFile, authzen: { auth: 'off' } },
+      policy: { dir: policyDir, entities: entitiesFile, authzen: { auth: 'off', audit } },
     },
     { env: {} },
   );
@@ -203,8 +206,8 @@ for (const n of SIZES) {
   };
   await timeAsync(100, post);
   const http = stats(await timeAsync(HTTP_ITER, post));
-  results[`http-${n}`] = http;
-  line(`AuthZEN POST /access/v1/evaluation (${n} entities)`, http);
+  results[`http-${n}${audit ? '-audit' : ''}`] = http;
+  line(`AuthZEN HTTP (${n} entities${audit ? ', audited' : ''})`, http);
   await app.close();
 }
 
@@ -214,7 +217,8 @@ process.stdout.write(
   `RESULT decision p50_us=${r(`decide-${large}`).p50.toFixed(0)} p99_us=${r(`decide-${large}`).p99.toFixed(0)} ` +
     `ratio_to_bare_p50=${(r(`decide-${large}`).p50 / r(`bare-${large}`).p50).toFixed(2)} ` +
     `p99_growth_${small}_to_${large}=${(r(`decide-${large}`).p99 / r(`decide-${small}`).p99).toFixed(2)} ` +
-    `http_p50_us=${r(`http-${large}`).p50.toFixed(0)} http_per_s=${r(`http-${large}`).perSec.toFixed(0)}\n`,
+    `http_p50_us=${r(`http-${large}`).p50.toFixed(0)} http_per_s=${r(`http-${large}`).perSec.toFixed(0)} ` +
+    `http_audited_p50_us=${r(`http-${small}-audit`).p50.toFixed(0)}\n`,
 );
 await store.close();
 rmSync(tmp, { recursive: true, force: true });

@@ -37,7 +37,7 @@ export interface PolicyStoreOptions {
   readonly now: () => number;
 }
 
-const MAX_ENTITIES = 100_000;
+const MAX_ENTITIES = 1_000_000;
 
 export function entityKey(type: string, id: string): string {
   return `${type}::${JSON.stringify(id)}`;
