@@ -71,16 +71,37 @@ export const REDACTED_PREFIX = 'hmac-sha256:';
 // `access_token`, `clientSecret`, `upstreamCredential`, `authorization`… (but not `tokenId`).
 const SECRET_KEY = /(token|secret|password|passwd|credentials?|authorization|apikey|cookie|privatekey|assertion|dpop|bearer)$/;
 
-/** Replaces string values under secret-looking keys (at any depth) with `redact(value)`. */
+/**
+ * Replaces string values under secret-looking keys (at any depth) with `redact(value)`. Returns the
+ * input itself when nothing needed redaction (the common case costs no copies).
+ */
 export function redactSecrets(value: unknown, redact: (secret: string) => string, key = ''): unknown {
   if (typeof value === 'string') {
-    return SECRET_KEY.test(key.toLowerCase().replace(/[_-]/g, '')) && !value.startsWith(REDACTED_PREFIX) ? redact(value) : value;
+    return key !== '' && SECRET_KEY.test(key.toLowerCase().replace(/[_-]/g, '')) && !value.startsWith(REDACTED_PREFIX)
+      ? redact(value)
+      : value;
   }
-  if (Array.isArray(value)) return value.map((v) => redactSecrets(v, redact, key));
+  if (Array.isArray(value)) {
+    let out: unknown[] | undefined;
+    for (let i = 0; i < value.length; i++) {
+      const v = redactSecrets(value[i], redact, key);
+      if (v !== value[i]) {
+        out ??= [...value];
+        out[i] = v;
+      }
+    }
+    return out ?? value;
+  }
   if (value !== null && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = redactSecrets(v, redact, k);
-    return out;
+    let out: Record<string, unknown> | undefined;
+    for (const [k, v] of Object.entries(value)) {
+      const r = redactSecrets(v, redact, k);
+      if (r !== v) {
+        out ??= { ...value };
+        out[k] = r;
+      }
+    }
+    return out ?? value;
   }
   return value;
 }

@@ -8,6 +8,37 @@ export interface AuditActor {
   readonly id: string;
 }
 
+/**
+ * The event types Mandate writes, with what each means; `admin.<thing>.<verb>` covers admin changes
+ * (e.g. `admin.principal.created`). `AuditEventInput.type` stays a string so new steps need no
+ * contract change, but these are the names to use.
+ */
+export const auditEventTypes = {
+  'identity.verified': 'an agent identity proof was verified (data: identity, proofId)',
+  'identity.rejected': 'an identity proof was refused (data: reason, identity?)',
+  'mandate.opened': 'a mandate was opened (data: purpose, taskType, scope, agentId, onBehalfOf?, proofId?)',
+  'mandate.refused': 'a mandate request was refused (data: reason)',
+  'mandate.delegated': 'a child mandate was delegated (data: parentMandateId, scope, depth)',
+  'mandate.completed': 'the mandate ended: completed',
+  'mandate.failed': 'the mandate ended: failed',
+  'mandate.revoked': 'the mandate was revoked, with its descendants (data: reason)',
+  'mandate.expired': 'the mandate reached its TTL',
+  'token.issued': 'an access token was minted for a mandate (data: tokenId, never the token)',
+  'token.revoked': 'an access token was revoked (data: tokenId)',
+  decision: 'a per-call decision (data: decisionId, outcome, policies, reasons, grant?, approvalId?)',
+  'approval.requested': 'a human approval was requested for one exact call (data: approvalId, callHash)',
+  'approval.decided': 'a human approved or denied (data: approvalId, approverId, decision)',
+  'approval.consumed': 'an approval was used by the matching call (data: approvalId, decisionId)',
+  'approval.expired': 'an approval expired unused (data: approvalId)',
+  'tool.forwarded': 'an allowed call was forwarded upstream (data: decisionId, tool, args)',
+  'tool.result': 'the upstream answered (data: decisionId, status, size, resultHash)',
+  'lease.issued': 'an upstream credential lease was issued (data: leaseId, never the credential)',
+  'lease.revoked': 'a lease was revoked (data: leaseId)',
+  'risk.signal': 'a risk signal or automatic response (data: signal, score, action?)',
+} as const;
+
+export type KnownAuditEventType = keyof typeof auditEventTypes | `admin.${string}.${string}`;
+
 export interface AuditEventInput {
   /** Dotted event type, e.g. `mandate.opened`, `decision`, `tool.forwarded`, `admin.principal.created`. */
   readonly type: string;

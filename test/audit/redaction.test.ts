@@ -8,36 +8,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { exportLog } from '../../src/audit/export.js';
+import { auditEventTypes } from '../../src/audit/types.js';
 import { openPostgresStore } from '../../src/store/postgres/index.js';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import type { Store } from '../../src/store/types.js';
 import { dropSchema, freshSchema, POSTGRES_URL, storeFactories } from '../helpers/stores.js';
 import { openAudit } from './helpers.js';
 
-const EVENT_TYPES = [
-  'identity.verified',
-  'identity.rejected',
-  'mandate.opened',
-  'mandate.refused',
-  'mandate.delegated',
-  'mandate.completed',
-  'mandate.failed',
-  'mandate.revoked',
-  'mandate.expired',
-  'token.issued',
-  'token.revoked',
-  'decision',
-  'approval.requested',
-  'approval.decided',
-  'approval.consumed',
-  'approval.expired',
-  'tool.forwarded',
-  'tool.result',
-  'lease.issued',
-  'lease.revoked',
-  'risk.signal',
-  'admin.upstream.created',
-];
+// Every event type Mandate writes, plus an admin change.
+const EVENT_TYPES = [...Object.keys(auditEventTypes), 'admin.upstream.created'];
 
 const cleanups: Array<() => Promise<void>> = [];
 after(async () => {
