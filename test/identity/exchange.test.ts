@@ -559,6 +559,22 @@ for (const factory of await storeFactories()) {
       assert.equal((decodeJwt(again.access_token) as { cnf?: { jkt: string } }).cnf?.jkt, await thumbprint(keyPair));
     });
 
+    test('every step lands in the audit log with its mandate id and the parent link', async () => {
+      const root = await b.open(TRIAGE);
+      const child = await b.delegate(root.access_token, REMEDIATION, mandateRequest({ ttlSeconds: 300 }));
+      const rootId = decodeJwt(root.access_token).mandate as string;
+      const childId = decodeJwt(child.access_token).mandate as string;
+      await b.broker.mandates.end(rootId, 'failed', { type: 'agent', id: 'support-triage' }, 'upstream down');
+      const types = async (id: string) => (await b.broker.audit.entriesBy('mandate_id', id)).map((e) => e.event.type);
+      assert.deepEqual((await types(rootId)).sort(), ['mandate.failed', 'mandate.opened', 'token.issued']);
+      assert.deepEqual((await types(childId)).sort(), ['mandate.delegated', 'token.issued']);
+      const [delegated] = await b.broker.audit.entriesBy('mandate_id', childId, { types: ['mandate.delegated'] });
+      assert.equal(delegated?.event.data.parentMandateId, rootId);
+      const [issued] = await b.broker.audit.entriesBy('mandate_id', childId, { types: ['token.issued'] });
+      assert.equal(issued?.event.data.tokenId, decodeJwt(child.access_token).jti);
+      assert.doesNotMatch(JSON.stringify(issued), /eyJ/, 'no token in the audit log');
+    });
+
     test('admin agent registry: owner required, identity unique, list and get', async () => {
       const noOwner = await adminFetch('/admin/v1/agents', {
         method: 'POST',

@@ -144,7 +144,13 @@ export async function handDpopProof(
   claims: { htm: string; htu: string; ath?: string; jti?: string; iat?: number; nonce?: string },
 ): Promise<string> {
   const jwk = await exportJWK(keyPair.publicKey);
-  return new SignJWT({ jti: claims.jti ?? randomUUID(), htm: claims.htm, htu: claims.htu, ...(claims.ath ? { ath: claims.ath } : {}) })
+  return new SignJWT({
+    jti: claims.jti ?? randomUUID(),
+    htm: claims.htm,
+    htu: claims.htu,
+    ...(claims.ath ? { ath: claims.ath } : {}),
+    ...(claims.nonce ? { nonce: claims.nonce } : {}),
+  })
     .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk })
     .setIssuedAt(claims.iat ?? Math.floor(Date.now() / 1000))
     .sign(keyPair.privateKey);

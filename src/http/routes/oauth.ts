@@ -48,13 +48,13 @@ export function registerOAuthRoutes(app: FastifyInstance, { broker }: AppContext
 
   /** Verifies the agent's own token on agent API calls (resource-server rules: ath, scheme). */
   const agentAuth = async (req: FastifyRequest, reply: FastifyReply): Promise<VerifiedMandate> => {
-    const match = /^(Bearer|DPoP) ([A-Za-z0-9._~+/-]+=*)$/.exec(req.headers.authorization ?? '');
+    const match = /^(Bearer|DPoP) ([A-Za-z0-9._~+/-]+=*)$/i.exec(req.headers.authorization ?? '');
     if (match === null) throw new OAuthError('OAUTH_INVALID_TOKEN', 'an access token is required (Authorization: DPoP or Bearer)');
     const dpop = dpopHeader(req);
     try {
       return await broker.verifier.verify({
         token: match[2] as string,
-        scheme: match[1] as 'Bearer' | 'DPoP',
+        scheme: (match[1] as string).toLowerCase() === 'dpop' ? 'DPoP' : 'Bearer',
         ...(dpop === undefined ? {} : { dpop }),
         method: req.method,
         url: `${base}${req.url}`,
