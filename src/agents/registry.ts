@@ -23,6 +23,11 @@ interface ProfileRow {
 
 const COLUMNS = 'agent_id, identity_key, ceiling, task_types, max_ttl_seconds, dpop_required, may_receive_delegation';
 export const AGENT_TOPIC = 'agent';
+/**
+ * Cached agents are re-read after this long even without an `agent` change: a status edited
+ * through the generic principals API publishes no agent change, so this bounds how stale it can be.
+ */
+const CACHE_TTL_MS = 5000;
 
 export function keyOf(identity: AgentIdentity): string {
   return 'spiffeId' in identity ? identityKey.spiffe(identity.spiffeId) : identityKey.oidc(identity.issuer, identity.subject);
@@ -35,7 +40,7 @@ function identityOf(key: string): AgentIdentity {
 }
 
 export class AgentRegistry {
-  readonly #byId = new Map<string, Agent>();
+  readonly #byId = new Map<string, { agent: Agent; loadedAt: number }>();
   readonly #idByKey = new Map<string, string>();
 
   constructor(
@@ -133,13 +138,13 @@ export class AgentRegistry {
   /** The agent, from memory when cached. Undefined when not registered. */
   async get(id: string): Promise<Agent | undefined> {
     const cached = this.#byId.get(id);
-    if (cached !== undefined) return cached;
+    if (cached !== undefined && this.clock.now() - cached.loadedAt < CACHE_TTL_MS) return cached.agent;
     const [row] = await this.store.query<ProfileRow>(`SELECT ${COLUMNS} FROM agent_profiles WHERE agent_id = ?`, [id]);
     if (row === undefined) return undefined;
     const principal = await this.principals.get(id);
     if (principal === undefined || principal.actorType !== 'agent') return undefined;
     const agent = fromRow(row, principal);
-    this.#byId.set(id, agent);
+    this.#byId.set(id, { agent, loadedAt: this.clock.now() });
     this.#idByKey.set(agent.identityKey, id);
     return agent;
   }
@@ -176,7 +181,7 @@ export class AgentRegistry {
   }
 
   #forget(id: string): void {
-    const agent = this.#byId.get(id);
+    const agent = this.#byId.get(id)?.agent;
     if (agent !== undefined) this.#idByKey.delete(agent.identityKey);
     this.#byId.delete(id);
   }
