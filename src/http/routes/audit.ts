@@ -14,6 +14,8 @@ import { authorizeOperator } from '../admin-policy.js';
 import { ADMIN_PREFIX, type AppContext } from '../app.js';
 
 export const AUDIT_LOG_PREFIX = '/audit/log/';
+/** A read of /audit/log/checkpoint signs a new checkpoint only when the latest is older than this. */
+const CHECKPOINT_ON_READ_MS = 1000;
 
 /** A parsed tlog-tiles path: `tile/<L>/<N>[.p/<W>]` or `tile/entries/<N>[.p/<W>]`. */
 export interface TilePath {
@@ -65,8 +67,11 @@ export function registerAuditRoutes(app: FastifyInstance, { broker }: AppContext
     reply.type('text/plain; charset=utf-8').header('cache-control', cache).send(body);
 
   app.get(`${AUDIT_LOG_PREFIX}checkpoint`, async (_req, reply) => {
-    // Sign one when the log grew past the latest (idempotent per size, so cheap to repeat).
-    const checkpoint = (await audit.checkpointIfGrown()) ?? (await audit.latestCheckpoint()) ?? (await audit.checkpoint());
+    // Fresh enough: serve the latest. Otherwise sign one if the log grew — at most about once a
+    // second however often this public endpoint is polled.
+    const latest = await audit.latestCheckpoint();
+    const fresh = latest !== undefined && broker.clock.now() - latest.createdAt < CHECKPOINT_ON_READ_MS;
+    const checkpoint = fresh ? latest : ((await audit.checkpointIfGrown()) ?? latest ?? (await audit.checkpoint()));
     return text(reply, checkpoint.note, 'no-cache');
   });
 
