@@ -133,20 +133,21 @@ export class ApprovalService {
           expiresAt,
         ],
       );
-      await this.o.audit.append({
-        type: 'approval.requested',
-        actors: req.actors,
-        mandateId: req.mandateId,
-        environment: req.environment,
-        data: {
-          approvalId: id,
-          decisionId: req.decisionId,
-          tool: req.tool,
-          callHash: req.callHash,
-          requiredRoles: req.requiredRoles,
-          expiresAt,
-        },
-      });
+    });
+    // After the commit: the audit log group-commits in its own transactions (SQLite has one writer).
+    await this.o.audit.append({
+      type: 'approval.requested',
+      actors: req.actors,
+      mandateId: req.mandateId,
+      environment: req.environment,
+      data: {
+        approvalId: id,
+        decisionId: req.decisionId,
+        tool: req.tool,
+        callHash: req.callHash,
+        requiredRoles: req.requiredRoles,
+        expiresAt,
+      },
     });
     const approval = await this.require(id);
     void this.o.notifier.notify({ type: 'approval.requested', sentAt: now, approval: this.#summary(approval) });
@@ -166,7 +167,7 @@ export class ApprovalService {
 
   /**
    * Marks an approval used, atomically in the store: of any number of concurrent callers on any
-   * number of replicas, exactly one gets true. Audited in the same transaction.
+   * number of replicas, exactly one gets true; then audited (a rejected append throws).
    */
   async consume(id: string, audit: { actors: readonly AuditActor[]; mandateId: string; decisionId: string }): Promise<boolean> {
     const now = this.o.clock.now();
@@ -177,15 +178,16 @@ export class ApprovalService {
         [now, id, now],
       );
       consumed = changes === 1;
-      if (!consumed) return;
-      await this.o.audit.append({
-        type: 'approval.consumed',
-        actors: audit.actors,
-        mandateId: audit.mandateId,
-        data: { approvalId: id, decisionId: audit.decisionId },
-      });
     });
-    return consumed;
+    if (!consumed) return false;
+    // A rejected append throws: the approval is then spent but the call is not forwarded (fail closed).
+    await this.o.audit.append({
+      type: 'approval.consumed',
+      actors: audit.actors,
+      mandateId: audit.mandateId,
+      data: { approvalId: id, decisionId: audit.decisionId },
+    });
+    return true;
   }
 
   /** A human approves or denies. Refuses agents, the bootstrap token, the wrong role, and decided or expired approvals. */
@@ -215,6 +217,14 @@ export class ApprovalService {
     }
     const now = this.o.clock.now();
     const status: ApprovalStatus = input.approve ? 'approved' : 'denied';
+    // Audit before acting: an approval that is not durably recorded never takes effect. (Two racing
+    // approvers can leave one extra `approval.decided` event; the conditional update lets one win.)
+    await this.o.audit.append({
+      type: 'approval.decided',
+      actors: [{ type: 'human', id: approver.id }],
+      mandateId: approval.mandateId,
+      data: { approvalId: id, decisionId: approval.decisionId, outcome: status, role, tool: approval.tool, callHash: approval.callHash },
+    });
     await this.#transition(id, async (tx) => {
       const { changes } = await tx.run(
         `UPDATE approvals SET status = ?, decided_by = ?, decided_role = ?, decided_note = ?, decided_at = ?
@@ -222,12 +232,6 @@ export class ApprovalService {
         [status, approver.id, role, input.note ?? null, now, id, now],
       );
       if (changes !== 1) throw new MandateError('ERR_APPROVAL_NOT_PENDING', `approval ${id} is no longer pending`);
-      await this.o.audit.append({
-        type: 'approval.decided',
-        actors: [{ type: 'human', id: approver.id }],
-        mandateId: approval.mandateId,
-        data: { approvalId: id, decisionId: approval.decisionId, outcome: status, role, tool: approval.tool, callHash: approval.callHash },
-      });
     });
     const decided = await this.require(id);
     void this.o.notifier.notify({ type: 'approval.decided', sentAt: now, approval: this.#summary(decided) });
@@ -243,18 +247,18 @@ export class ApprovalService {
     );
     let n = 0;
     for (const row of due) {
+      let expired = false;
       await this.#transition(row.id, async (tx) => {
-        const { changes } = await tx.run(`UPDATE approvals SET status = 'expired' WHERE id = ? AND status IN ('pending', 'approved')`, [
-          row.id,
-        ]);
-        if (changes !== 1) return;
-        n++;
-        await this.o.audit.append({
-          type: 'approval.expired',
-          actors: [{ type: 'system', id: 'mandate' }],
-          mandateId: row.mandate_id,
-          data: { approvalId: row.id, decisionId: row.decision_id },
-        });
+        const sql = `UPDATE approvals SET status = 'expired' WHERE id = ? AND status IN ('pending', 'approved')`;
+        expired = (await tx.run(sql, [row.id])).changes === 1;
+      });
+      if (!expired) continue;
+      n++;
+      await this.o.audit.append({
+        type: 'approval.expired',
+        actors: [{ type: 'system', id: 'mandate' }],
+        mandateId: row.mandate_id,
+        data: { approvalId: row.id, decisionId: row.decision_id },
       });
     }
     return n;
