@@ -83,6 +83,9 @@ export function createGatewayService(o: GatewayServiceOptions): GatewayService {
       pool.closeMandate(id);
     }
   });
+  // Expired approvals are recorded (and audited) as such; reads already treat them as expired.
+  const sweeper = setInterval(() => void o.approvals.sweep().catch(() => {}), 30_000);
+  sweeper.unref();
   const resource = o.publicUrl;
   const resourceMetadataUrl = `${o.publicUrl}${PROTECTED_RESOURCE_METADATA_PATH}`;
   return {
@@ -102,6 +105,7 @@ export function createGatewayService(o: GatewayServiceOptions): GatewayService {
       authorization_details_types_supported: ['mandate'],
     }),
     async close() {
+      clearInterval(sweeper);
       offUpstream();
       offMandate();
       await sessions.close();

@@ -158,6 +158,11 @@ for (const factory of await storeFactories()) {
       assert.equal(replay.isError, true);
       assert.notEqual(meta(replay).approvalId, approvalId);
       assert.equal((await h.broker.approvals.require(approvalId)).status, 'consumed');
+      const trail = await h.broker.audit.entriesBy('approval_id', approvalId);
+      assert.deepEqual(
+        trail.map((e) => e.event.type),
+        ['approval.requested', 'approval.decided', 'decision', 'approval.consumed'],
+      );
     });
 
     it('never lets the agent approve its own request', async () => {
@@ -226,7 +231,7 @@ for (const factory of await storeFactories()) {
     });
 
     it('cancels an upstream that hangs and withholds a huge result, both as audited tool errors', async () => {
-      const { token } = await h.mandate([{ tool: 'misbehaving.hang' }, { tool: 'misbehaving.huge' }]);
+      const { token, mandateId } = await h.mandate([{ tool: 'misbehaving.hang' }, { tool: 'misbehaving.huge' }]);
       const client = await h.connect(token);
       const hang = await client.callTool({ name: 'misbehaving.hang', arguments: {} });
       assert.equal(hang.isError, true);
@@ -237,6 +242,42 @@ for (const factory of await storeFactories()) {
       assert.ok(JSON.stringify(huge).length < 2000);
       const small = await client.callTool({ name: 'misbehaving.huge', arguments: { bytes: 10 } });
       assert.equal(small.isError, undefined);
+      const results = await h.broker.audit.entriesBy('mandate_id', mandateId, { types: ['tool.result'] });
+      assert.deepEqual(
+        results.map((e) => e.event.data.error ?? 'ok'),
+        ['RPC_UPSTREAM_TIMEOUT', 'RPC_RESULT_TOO_LARGE', 'ok'],
+      );
+      assert.equal(results[2]?.event.data.bytes, JSON.stringify(small).length);
+    });
+
+    it('answers a clear, audited tool error when the upstream is down, without retrying', async () => {
+      const auth = { authorization: `Bearer ${admin}`, 'content-type': 'application/json' };
+      const create = await fetch(`${h.base}/admin/v1/upstreams`, {
+        method: 'POST',
+        headers: auth,
+        body: JSON.stringify({
+          id: 'flaky',
+          transport: { type: 'stdio', command: process.execPath, args: ['--import', 'tsx', MISBEHAVING_SERVER_PATH] },
+          isolation: 'shared',
+        }),
+      });
+      assert.equal(create.status, 201);
+      const { token, mandateId } = await h.mandate([{ tool: 'flaky.huge' }]);
+      const client = await h.connect(token);
+      assert.equal((await client.callTool({ name: 'flaky.huge', arguments: { bytes: 3 } })).isError, undefined);
+      // The upstream now fails to start; its catalog entries stay, so calls are decided and then fail.
+      const patch = await fetch(`${h.base}/admin/v1/upstreams/flaky`, {
+        method: 'PATCH',
+        headers: auth,
+        body: JSON.stringify({ transport: { type: 'stdio', command: process.execPath, args: ['-e', 'process.exit(1)'] } }),
+      });
+      assert.match(((await patch.json()) as { discoveryError?: string }).discoveryError ?? '', /discovery failed/);
+      const down = await client.callTool({ name: 'flaky.huge', arguments: { bytes: 3 } });
+      assert.equal(down.isError, true);
+      assert.equal(meta(down).code, 'RPC_UPSTREAM_UNAVAILABLE');
+      assert.match(text(down), /not retried/);
+      const last = (await h.broker.audit.entriesBy('mandate_id', mandateId, { types: ['tool.result'] })).at(-1);
+      assert.equal(last?.event.data.error, 'RPC_UPSTREAM_UNAVAILABLE');
     });
 
     it('refuses a session opened under another mandate', async () => {

@@ -26,6 +26,7 @@ const ALL_TOOLS = [
   'everything.get-sum',
   'misbehaving.hang',
   'misbehaving.huge',
+  'flaky.huge',
 ].map((tool) => ({ tool }));
 
 export interface GatewayHarness extends Running {
