@@ -1,6 +1,7 @@
 // Trust anchors for identity proofs: SPIFFE trust bundles (JWKS with `use`, from a file or a bundle
 // endpoint, refreshed in the background per `spiffe_refresh_hint`) and OIDC workload issuers
 // (discovery + JWKS). Each trust domain is kept apart: a key of one domain never verifies another's SVID.
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createLocalJWKSet, createRemoteJWKSet, importJWK, type JWK } from 'jose';
@@ -31,6 +32,7 @@ export class TrustDomain {
   readonly name: string;
   readonly settings: TrustDomainSettings;
   #keys = new Map<string, CryptoKey>();
+  #authorities: X509Certificate[] = [];
   #sequence: number | undefined;
   #loaded = false;
   #timer: NodeJS.Timeout | undefined;
@@ -64,7 +66,20 @@ export class TrustDomain {
         return this.#nextRefreshMs(doc);
       }
       const keys = new Map<string, CryptoKey>();
+      const authorities: X509Certificate[] = [];
       for (const jwk of doc.keys) {
+        // §4.2.2: x509-svid keys carry exactly one CA certificate in x5c; they anchor X.509-SVID chains.
+        if (jwk.use === 'x509-svid') {
+          const [der, ...extra] = jwk.x5c ?? [];
+          if (der !== undefined && extra.length === 0) {
+            try {
+              authorities.push(new X509Certificate(Buffer.from(der, 'base64')));
+            } catch {
+              // ignored like any malformed key
+            }
+          }
+          continue;
+        }
         // §4.2.1: only keys whose `use` is `jwt-svid` may verify JWT-SVIDs; x509-svid keys are CA certs.
         if (jwk.use !== 'jwt-svid' || typeof jwk.kid !== 'string' || jwk.kid === '') continue;
         const alg = jwk.kty === 'RSA' ? 'RS256' : jwk.kty === 'EC' ? ecAlg(jwk.crv) : undefined;
@@ -76,6 +91,7 @@ export class TrustDomain {
         }
       }
       this.#keys = keys;
+      this.#authorities = authorities;
       this.#sequence = doc.spiffe_sequence;
       this.#loaded = true;
       this.#lastError = undefined;
@@ -106,6 +122,14 @@ export class TrustDomain {
       throw new MandateError('ERR_TRUST_UNAVAILABLE', `the bundle of trust domain "${this.name}" is not loaded`);
     }
     return this.#keys.get(kid);
+  }
+
+  /** X.509 authorities (CA certificates) of this domain. Throws when the bundle was never loaded. */
+  x509Authorities(): readonly X509Certificate[] {
+    if (!this.#loaded) {
+      throw new MandateError('ERR_TRUST_UNAVAILABLE', `the bundle of trust domain "${this.name}" is not loaded`);
+    }
+    return this.#authorities;
   }
 
   #nextRefreshMs(doc: SpiffeBundleDocument): number {
