@@ -60,6 +60,8 @@ export interface TokenExchangeOptions {
   readonly tokenTtlSeconds: number;
   readonly leewaySeconds: number;
   readonly dpopRequiredEnvironments: readonly string[];
+  /** `audience` / `resource` values a client may ask for (the broker and its MCP endpoint). */
+  readonly acceptedTargets: readonly string[];
 }
 
 const bad = (message: string) => new OAuthError('OAUTH_INVALID_REQUEST', message);
@@ -105,6 +107,12 @@ export class TokenExchange {
       throw bad('actor_token_type must be urn:ietf:params:oauth:token-type:jwt (an agent identity proof)');
     }
     if (p.actor_token === undefined && p.actor_token_type !== undefined) throw bad('actor_token_type without actor_token');
+    // RFC 8693 §2.1 / RFC 8707: tokens are only issued for this broker (its gateway included).
+    for (const target of [p.audience, p.resource]) {
+      if (target !== undefined && !this.#o.acceptedTargets.includes(target.replace(/\/$/, ''))) {
+        throw new OAuthError('OAUTH_INVALID_TARGET', 'tokens are only issued for this broker; audience/resource names another service');
+      }
+    }
     // DPoP first: a bad proof is refused before any token is looked at (RFC 9449 §5).
     const dpop = req.dpop === undefined ? undefined : await this.#o.dpop.verify({ proof: req.dpop, method: 'POST', url: req.url }, badDpop);
 

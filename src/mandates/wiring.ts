@@ -171,6 +171,7 @@ export async function createIdentityServices(input: IdentityWiringInput): Promis
     tokenTtlSeconds: ic.tokenTtlSeconds,
     leewaySeconds: ic.leewaySeconds,
     dpopRequiredEnvironments: ic.dpopRequiredEnvironments,
+    acceptedTargets: [issuer, `${issuer}/mcp`],
   });
   if (config.mode === 'demo') await seedDemoAgents(agents);
 

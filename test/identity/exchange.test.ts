@@ -164,6 +164,14 @@ for (const factory of await storeFactories()) {
       assert.equal(ok.mandate.status, 'active');
     });
 
+    test('audience/resource naming another service is refused with invalid_target; our own is accepted', async () => {
+      const params = await svidParams(await b.svid(TRIAGE));
+      const r = await oauthError(b.exchange({ ...params, resource: 'https://other.example/mcp' }));
+      assert.equal(r.error, 'invalid_target');
+      const ok = await b.exchange({ ...(await svidParams(await b.svid(TRIAGE))), resource: `${b.base}/mcp` });
+      assert.equal(ok.token_type, 'bearer');
+    });
+
     // ── attack cases on the identity proof ──
 
     test('attack: alg none is refused', async () => {
