@@ -266,6 +266,21 @@ export class MandateService {
     return ended;
   }
 
+  /** Completes `id` (task done); every descendant is revoked. */
+  complete(id: string, by: EndActor, reason?: string): Promise<Mandate[]> {
+    return this.end(id, 'completed', by, reason);
+  }
+
+  /** Fails `id` (task failed); every descendant is revoked. */
+  fail(id: string, by: EndActor, reason?: string): Promise<Mandate[]> {
+    return this.end(id, 'failed', by, reason);
+  }
+
+  /** Revokes `id` and every descendant (idempotent). */
+  revoke(id: string, by: EndActor, reason?: string): Promise<Mandate[]> {
+    return this.end(id, 'revoked', by, reason);
+  }
+
   /** Marks expired mandates `expired` (they already fail verification by time); returns how many. */
   async sweepExpired(): Promise<number> {
     const now = this.#o.clock.now();
