@@ -1,12 +1,12 @@
 // The console shell: sign-in gate, navigation, and the page for the current route.
-import { useEffect, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { Link, PageTitle } from './components/ui';
 import { api, onSignedOut } from './lib/api';
 import { completeSignIn, currentSession, loadSettings, type Session, signIn, signOut } from './lib/auth';
 import { useLiveStatus } from './lib/live';
 import { match, navigate, useLocation } from './lib/router';
 import { AgentsPage } from './pages/agents';
-import { ApprovalsPage } from './pages/approvals';
+import { ApprovalPage, ApprovalsPage } from './pages/approvals';
 import { AuditEventPage, AuditPage } from './pages/audit';
 import { MandatePage, MandatesPage } from './pages/mandates';
 import { OverviewPage } from './pages/overview';
@@ -106,9 +106,15 @@ function Shell({ session, onSignOut }: { session: Session; onSignOut: () => void
   useEffect(() => {
     api<WhoAmI>('/admin/v1/whoami').then(setWho, () => {});
   }, []);
+  const firstRender = useRef(true);
   // biome-ignore lint/correctness/useExhaustiveDependencies: runs on every navigation on purpose
   useEffect(() => {
-    // Move focus to the new page's heading so screen readers announce the navigation.
+    // After a navigation (not on load, where the skip link must come first), move focus to the
+    // new page's heading so screen readers announce it.
+    if (firstRender.current) {
+      firstRender.current = false;
+      return;
+    }
     document.querySelector<HTMLElement>('main h1')?.focus();
   }, [path]);
   const section = `/${path.split('/')[1] ?? ''}`;
@@ -161,6 +167,8 @@ function Shell({ session, onSignOut }: { session: Session; onSignOut: () => void
 function Route({ path }: { path: string }) {
   if (path === '/' || path === '') return <OverviewPage />;
   if (path === '/approvals') return <ApprovalsPage />;
+  const approval = match('/approvals/:id', path);
+  if (approval?.id) return <ApprovalPage id={approval.id} />;
   if (path === '/agents') return <AgentsPage />;
   if (path === '/mandates') return <MandatesPage />;
   const mandate = match('/mandates/:id', path);

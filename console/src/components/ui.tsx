@@ -75,6 +75,7 @@ function toMs(t: number | string | undefined): number | undefined {
 export function relative(ms: number, now: number = Date.now()): string {
   const d = Math.round((ms - now) / 1000);
   const abs = Math.abs(d);
+  if (abs < 5) return 'just now';
   const fmt =
     abs < 60
       ? `${abs}s`

@@ -74,6 +74,23 @@ export function ApprovalsPage() {
   );
 }
 
+/** One approval, as linked from the agent's tool error and notifications (/console/approvals/:id). */
+export function ApprovalPage({ id }: { id: string }) {
+  const one = useApi<Approval>(`/admin/v1/approvals/${encodeURIComponent(id)}`, [id]);
+  useLive(['approval'], one.reload);
+  return (
+    <>
+      <PageTitle live>Approval</PageTitle>
+      <p>
+        <Link to="/approvals">← All approvals</Link>
+      </p>
+      <ErrorNotice error={one.error} what="the approval" />
+      {one.data === undefined && one.loading ? <Loading what="the approval" /> : null}
+      {one.data ? <ApprovalCard approval={one.data} onDecided={one.reload} /> : null}
+    </>
+  );
+}
+
 function ApprovalCard({ approval: a, onDecided }: { approval: Approval; onDecided: () => void }) {
   const [note, setNote] = useState('');
   const [busy, setBusy] = useState(false);

@@ -35,7 +35,16 @@ export interface Mandate {
 }
 
 interface Activity {
-  grants: { index: number; tool: string; calls: number; total: number; maxCalls?: number; sumMax?: number; sumArg?: string }[];
+  grants: {
+    index: number;
+    tool: string;
+    calls: number;
+    total: number;
+    allowed: number;
+    maxCalls?: number;
+    sumMax?: number;
+    sumArg?: string;
+  }[];
   calls: { total: number; allow: number; deny: number; approval_required: number };
   recent: { seq: number; id: string; event: { time: string; type: string; data: Record<string, unknown> } }[];
 }
@@ -288,7 +297,7 @@ export function MandatePage({ id }: { id: string }) {
                         <span className="muted">any arguments</span>
                       )}
                     </td>
-                    <td>{g.maxCalls !== undefined ? `${use?.calls ?? 0} / ${g.maxCalls}` : `${use?.calls ?? 0} (no limit)`}</td>
+                    <td>{g.maxCalls !== undefined ? `${use?.calls ?? 0} / ${g.maxCalls}` : `${use?.allowed ?? 0} (no limit)`}</td>
                     <td>{g.sum !== undefined ? `${use?.total ?? 0} / ${g.sum.max} ${g.sum.arg}` : '—'}</td>
                   </tr>
                 );

@@ -9,6 +9,7 @@ import { parseEventId } from '../../audit/event.js';
 import type { Broker } from '../../broker.js';
 import { MandateError } from '../../errors/index.js';
 import { BudgetCounter } from '../../policy/budgets.js';
+import { CaseRunner, parseRequest } from '../../policy/cases.js';
 import { ADMIN_PREFIX, type AppContext } from '../app.js';
 
 const PAGE = 1000;
@@ -240,6 +241,39 @@ export function registerConsoleApiRoutes(app: FastifyInstance, { broker }: AppCo
     },
   );
 
+  // "What if": the same evaluation as `mandate policy explain`, against the set this replica serves.
+  // Budgets are not counted and nothing is recorded: it is a question, not a call.
+  app.post(
+    `${ADMIN_PREFIX}console/policy/explain`,
+    { config: { doc: { summary: 'Explain the decision org policy would give a hand-written call', permission: 'policy:read' } } },
+    async (req) => {
+      const request = parseRequest(req.body ?? {});
+      if (request.call === undefined) throw new MandateError('ERR_VALIDATION', 'call: a call to explain is required');
+      const { policy } = broker.config;
+      const run = new CaseRunner({
+        policies: broker.policies,
+        approverRoles: policy.approverRoles,
+        namespace: policy.authzen.namespace,
+        types: policy.authzen.types,
+        now: broker.clock.now(),
+      });
+      const { decision, grants, request: cedar } = run.explainCall(request.call);
+      const byId = new Map(broker.policies.current?.set.policies.map((p) => [p.id, p]));
+      return {
+        outcome: decision.outcome,
+        reasons: decision.reasons,
+        policies: decision.policies.map((id) => {
+          const p = byId.get(id);
+          return { id, ...(p === undefined ? {} : { at: `${p.file}:${p.line}`, effect: p.effect }) };
+        }),
+        grants: grants.map((g) => ({ mandateId: g.mandateId, index: g.index, grant: g.grant })),
+        approvalRoles: decision.approvalRoles,
+        errors: decision.errors,
+        cedar,
+      };
+    },
+  );
+
   app.get(
     `${ADMIN_PREFIX}console/mandates/:id/activity`,
     { config: { doc: { summary: 'Calls made and budgets used by one mandate', permission: 'mandates:read' } } },
@@ -256,13 +290,23 @@ export function registerConsoleApiRoutes(app: FastifyInstance, { broker }: AppCo
       );
       const events = await broker.audit.entriesBy('mandate_id', m.id, { limit: 5000 });
       const calls = { total: 0, allow: 0, deny: 0, approval_required: 0 };
+      // Budget counters exist only for budgeted grants; allowed calls per grant come from the log.
+      const allowedByGrant = new Map<number, number>();
       for (const e of events) {
         if (e.event.type !== 'decision') continue;
         calls.total++;
         const outcome = e.event.data.outcome;
         if (outcome === 'allow' || outcome === 'deny' || outcome === 'approval_required') calls[outcome]++;
+        const grant = e.event.data.grant as { mandateId?: unknown; index?: unknown } | undefined;
+        if (outcome === 'allow' && grant?.mandateId === m.id && typeof grant.index === 'number') {
+          allowedByGrant.set(grant.index, (allowedByGrant.get(grant.index) ?? 0) + 1);
+        }
       }
-      return { grants, calls, recent: events.slice(-50).reverse() };
+      return {
+        grants: grants.map((g) => ({ ...g, allowed: allowedByGrant.get(g.index) ?? 0 })),
+        calls,
+        recent: events.slice(-50).reverse(),
+      };
     },
   );
 }
