@@ -109,22 +109,25 @@ export async function verifyLog(db: SqlExecutor, options: VerifyOptions): Promis
     const from = frontier.size;
     const rows = await readEntryRows(db, from, Math.min(head.size, from + pageSize));
     const nodes: Array<{ level: number; index: number; hash: Buffer }> = [];
+    const onNode = (level: number, index: number, hash: Buffer) => {
+      if (level % TILE_HEIGHT === 0) nodes.push({ level, index, hash });
+    };
     for (const row of rows) {
       const seq = frontier.size;
       if (row.seq !== seq) return report({ index: seq, reason: `entry ${seq} is missing (next stored entry is ${row.seq})` });
       const leaf = hashLeaf(row.body);
-      if (!leaf.equals(Buffer.from(row.leaf_hash))) {
+      if (!leaf.equals(row.leaf_hash)) {
         return report({ index: seq, reason: `entry ${seq}: its stored leaf hash does not match its bytes` });
       }
       const claimed = leafSeq(row.body);
       if (claimed !== seq) {
         return report({ index: seq, reason: `entry ${seq}: its bytes belong at index ${claimed ?? 'none (malformed)'}` });
       }
-      frontier.push(leaf, (level, index, hash) => {
-        if (level % TILE_HEIGHT === 0) nodes.push({ level, index, hash });
-      });
-      failure = drainCheckpoints();
-      if (failure !== undefined) return report(failure);
+      frontier.push(leaf, onNode);
+      if (nextCheckpoint < checkpoints.length && (checkpoints[nextCheckpoint]?.size ?? 0) <= frontier.size) {
+        failure = drainCheckpoints();
+        if (failure !== undefined) return report(failure);
+      }
     }
     failure = await checkStoredNodes(db, nodes);
     if (failure !== undefined) return report(failure);
@@ -163,9 +166,10 @@ export async function verifyLog(db: SqlExecutor, options: VerifyOptions): Promis
 
 /** The position a leaf names for itself (`{"event":…,"seq":N}` ends with its seq). */
 function leafSeq(body: string): number | undefined {
-  const m = /,"seq":(0|[1-9]\d*)\}$/.exec(body);
-  if (m === null || !body.startsWith('{"event":{')) return undefined;
-  return Number(m[1]);
+  const at = body.lastIndexOf(',"seq":');
+  if (at < 0 || !body.startsWith('{"event":{') || !body.endsWith('}')) return undefined;
+  const digits = body.slice(at + 7, -1);
+  return /^(0|[1-9]\d{0,15})$/.test(digits) ? Number(digits) : undefined;
 }
 
 async function checkStoredNodes(db: SqlExecutor, nodes: Array<{ level: number; index: number; hash: Buffer }>) {
