@@ -14,6 +14,8 @@ import { isLive, type Mandate, type MandateRequest, type MandateStatus, mandateR
 import { isSubset, type Scope } from './scope.js';
 
 export const MANDATE_TOPIC = 'mandate';
+/** Bound of the in-memory mandate cache (oldest entries are dropped and re-read on demand). */
+const MAX_CACHED = 100_000;
 
 interface MandateRow {
   [key: string]: unknown;
@@ -94,16 +96,17 @@ export class MandateService {
     this.#o = options;
     this.#writer = new GroupInsert(options.store, MandateService.#write);
     options.changes.subscribe(MANDATE_TOPIC, (change) => {
-      const data = change.data as { ids?: string[]; status?: MandateStatus; jti?: string; exp?: number };
+      const data = change.data as { ids?: string[]; expires?: number[]; status?: MandateStatus; jti?: string; exp?: number };
       if (typeof data.jti === 'string') {
         this.#revokedTokens.set(data.jti, Number(data.exp ?? 0));
         return;
       }
-      for (const id of data.ids ?? [change.key]) {
-        const m = this.#cache.get(id);
-        this.#ended.set(id, m?.expiresAt ?? Number.MAX_SAFE_INTEGER);
+      const ids = data.ids ?? [change.key];
+      ids.forEach((id, i) => {
+        // Remembered until the mandate would have expired anyway; after that time alone refuses it.
+        this.#ended.set(id, data.expires?.[i] ?? this.#cache.get(id)?.expiresAt ?? Number.MAX_SAFE_INTEGER);
         this.#cache.delete(id);
-      }
+      });
     });
   }
 
@@ -259,7 +262,7 @@ export class MandateService {
         );
       }
       const all = [self, ...descendants].map(fromRow);
-      await this.#o.changes.publish(tx, MANDATE_TOPIC, id, { status, ids: all.map((m) => m.id) });
+      await this.#o.changes.publish(tx, MANDATE_TOPIC, id, { status, ids: all.map((m) => m.id), expires: all.map((m) => m.expiresAt) });
       return all;
     });
     await this.#o.changes.catchUp();
@@ -296,7 +299,7 @@ export class MandateService {
           "UPDATE mandates SET status = 'expired', ended_at = ?, ended_by = 'system' WHERE id = ? AND status = 'active'",
           [now, m.id],
         );
-        if (changes > 0) await this.#o.changes.publish(tx, MANDATE_TOPIC, m.id, { status: 'expired', ids: [m.id] });
+        if (changes > 0) await this.#o.changes.publish(tx, MANDATE_TOPIC, m.id, { status: 'expired', ids: [m.id], expires: [m.expiresAt] });
       });
     }
     await this.#o.store.run('DELETE FROM revoked_tokens WHERE expires_at < ?', [Math.floor(now / 1000)]);
@@ -330,10 +333,13 @@ export class MandateService {
     if (cached !== undefined) return cached;
     const [row] = await this.#o.store.query<MandateRow>(`SELECT ${COLUMNS} FROM mandates WHERE id = ?`, [id]);
     if (row === undefined) return undefined;
-    const m = fromRow(row);
-    // Only live mandates are cached: ended ones are re-read (rare) and never served stale as active.
-    if (m.status === 'active' && !this.#ended.has(id)) this.#cache.set(id, m);
-    return this.#ended.has(id) && m.status === 'active' ? { ...m, status: 'revoked' } : m;
+    const loaded = fromRow(row);
+    // A load racing an end must not cache the mandate as active; ended states are terminal, so
+    // they are cached as they are (a replayed revoked token costs no database round trip).
+    const m: Mandate = this.#ended.has(id) && loaded.status === 'active' ? { ...loaded, status: 'revoked' } : loaded;
+    if (this.#cache.size >= MAX_CACHED) this.#cache.delete(this.#cache.keys().next().value as string);
+    this.#cache.set(id, m);
+    return m;
   }
 
   async require(id: string): Promise<Mandate> {
