@@ -3,11 +3,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { checkpointBody, openCheckpoint, parseVkey } from '../../src/audit/checkpoint.js';
-import type { AuditService } from '../../src/audit/log.js';
+import { AuditService } from '../../src/audit/log.js';
 import { verifyLog } from '../../src/audit/verify.js';
 import type { Store } from '../../src/store/types.js';
 import { storeFactories } from '../helpers/stores.js';
-import { openAudit, TEST_ORIGIN } from './helpers.js';
+import { fakeClock, openAudit, TEST_ORIGIN, testSecrets } from './helpers.js';
 
 const event = (i: number) => ({
   type: 'decision',
@@ -54,6 +54,27 @@ for (const factory of await storeFactories()) {
       await audit.append(event(300));
       assert.equal((await audit.checkpointIfGrown())?.size, 301);
       await Promise.all([audit.close(), other.close()]);
+    });
+
+    test('checkpoints are signed on an interval when the log grew', async () => {
+      const store = await factory.open();
+      const audit = await AuditService.open({
+        store,
+        secrets: testSecrets(),
+        clock: fakeClock(),
+        origin: TEST_ORIGIN,
+        checkpointIntervalMs: 20,
+      });
+      await Promise.all(Array.from({ length: 30 }, (_, i) => audit.append(event(i))));
+      const deadline = Date.now() + 10_000;
+      while ((await audit.latestCheckpoint())?.size !== 30) {
+        assert.ok(Date.now() < deadline, 'no interval checkpoint within 10 s');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await audit.close();
+      const r = await verifyLog(store, { vkey: audit.vkey });
+      assert.equal(r.ok, true);
+      assert.ok(r.checkpoints >= 1);
     });
 
     test('verify checks the prefix it started with while appends and checkpoints go on', async () => {
