@@ -55,7 +55,7 @@ interface Pending {
 
 const SALT_META = 'hmac_salt';
 const KEY_META = 'checkpoint_key';
-const INSERT_CHUNK = 100;
+const INSERT_CHUNK = 256;
 
 /** Reads and writes the audit tables. Shared by the log and by verify. */
 export async function readHead(tx: SqlExecutor, forUpdate: boolean): Promise<Frontier> {
