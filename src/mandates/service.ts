@@ -284,6 +284,17 @@ export class MandateService {
     return this.end(id, 'revoked', by, reason);
   }
 
+  /**
+   * Revokes every active mandate held by `agentId` (and their descendants): a quarantined or
+   * disabled agent must not get its old authority back when it is re-activated.
+   */
+  async revokeAllOf(agentId: string, by: EndActor, reason: string): Promise<string[]> {
+    const rows = await this.#o.store.query<{ id: string }>("SELECT id FROM mandates WHERE agent_id = ? AND status = 'active'", [agentId]);
+    const ended: string[] = [];
+    for (const { id } of rows) ended.push(...(await this.end(id, 'revoked', by, reason)).map((m) => m.id));
+    return ended;
+  }
+
   /** Marks expired mandates `expired` (they already fail verification by time); returns how many. */
   async sweepExpired(): Promise<number> {
     const now = this.#o.clock.now();

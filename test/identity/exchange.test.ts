@@ -269,11 +269,30 @@ for (const factory of await storeFactories()) {
         assert.match(r.description, /remediation is quarantined/);
         await assert.rejects(
           b.broker.verifier.verify({ token: before.access_token, scheme: 'Bearer', method: 'GET', url: `${b.base}/x` }),
-          /agent is quarantined/,
+          /the mandate is revoked/,
         );
       } finally {
         await adminFetch('/admin/v1/agents/remediation/activate', { method: 'POST', body: '{}' });
       }
+      // Re-activation does not bring back the authority it held before the quarantine.
+      await assert.rejects(
+        b.broker.verifier.verify({ token: before.access_token, scheme: 'Bearer', method: 'GET', url: `${b.base}/x` }),
+        /mandate is revoked/,
+      );
+      assert.equal((await b.open(REMEDIATION)).token_type, 'bearer');
+    });
+
+    test('the verifier refuses tokens of an agent that is no longer active, on every call', async () => {
+      const res = await b.open(TRIAGE);
+      const req = { token: res.access_token, scheme: 'Bearer' as const, method: 'GET', url: `${b.base}/x` };
+      await b.broker.verifier.verify(req);
+      await b.broker.agents.setStatus('support-triage', 'disabled');
+      try {
+        await assert.rejects(b.broker.verifier.verify(req), /the agent is disabled/);
+      } finally {
+        await b.broker.agents.setStatus('support-triage', 'active');
+      }
+      await b.broker.verifier.verify(req);
     });
 
     test('attack: scope beyond the agent ceiling is refused', async () => {

@@ -19,6 +19,10 @@ export function registerAgentRoutes(app: FastifyInstance, { broker }: AppContext
     return [{ type: 'operator' as const, id: op.id }];
   };
 
+  /** A quarantined or disabled agent loses every mandate it holds, with their descendants. */
+  const revokeMandates = (id: string, op: Operator | undefined, status: string) =>
+    broker.mandates.revokeAllOf(id, { type: 'operator', id: op?.id ?? 'unknown' }, `agent ${status}`);
+
   app.get(base, { config: { doc: { summary: 'List agents', permission: 'agents:read', query: listQuery } } }, async (req) => {
     const items = await agents.list(listQuery.parse(req.query));
     return { items, next: items.length > 0 ? items[items.length - 1]?.principal.id : undefined };
@@ -59,7 +63,9 @@ export function registerAgentRoutes(app: FastifyInstance, { broker }: AppContext
         actors: actor(req.operator),
         data: { agentId: id, fields: Object.keys(patch) },
       });
-      return agents.update(id, patch);
+      const updated = await agents.update(id, patch);
+      if (patch.status !== undefined && patch.status !== 'active') await revokeMandates(id, req.operator, patch.status);
+      return updated;
     },
   );
 
@@ -75,7 +81,9 @@ export function registerAgentRoutes(app: FastifyInstance, { broker }: AppContext
         const id = (req.params as { id: string }).id;
         await agents.require(id);
         await broker.audit.append({ type: `admin.agent.${status}`, actors: actor(req.operator), data: { agentId: id } });
-        return agents.setStatus(id, status);
+        const updated = await agents.setStatus(id, status);
+        if (status !== 'active') await revokeMandates(id, req.operator, status);
+        return updated;
       },
     );
   }
