@@ -36,6 +36,8 @@ export interface Cluster {
   readonly schema: string;
   readonly dataDir: string;
   readonly bootstrapToken: string;
+  /** MANDATE_MASTER_KEY shared by the replicas (for CLI commands against the same store). */
+  readonly masterKey: string;
   readonly replicas: Replica[];
   /** Starts one more replica on the same database. */
   add(): Promise<Replica>;
@@ -65,11 +67,12 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     server: { publicUrl, ...(options.config?.server as object | undefined) },
   };
   const configFile = join(dataDir, 'mandate.json');
+  const masterKey = generateMasterKeySpec('cluster');
   writeFileSync(configFile, JSON.stringify(config));
   const env = {
     PATH: process.env.PATH ?? '',
     MANDATE_DATABASE_URL: POSTGRES_URL,
-    MANDATE_MASTER_KEY: generateMasterKeySpec('cluster'),
+    MANDATE_MASTER_KEY: masterKey,
     MANDATE_BOOTSTRAP_TOKEN: bootstrapToken,
     ...options.env,
   };
@@ -86,6 +89,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     schema,
     dataDir,
     bootstrapToken,
+    masterKey,
     replicas,
     add,
     async close() {

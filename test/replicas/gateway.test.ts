@@ -1,0 +1,162 @@
+// The governed call path across replicas: an approval consumed on one replica cannot be consumed
+// on another, budgets hold under concurrent calls spread over replicas, and when a replica is
+// killed under load the others keep serving and the shared audit log still verifies without gaps.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { DEV_ISSUER_PATH, DevIssuer } from '../../src/identity/dev-issuer.js';
+import { DevSpiffeAuthority } from '../../src/identity/dev-spiffe.js';
+import { GRANT_TOKEN_EXCHANGE, TOKEN_TYPE } from '../../src/mandates/token-exchange.js';
+import { type Cluster, startCluster } from '../helpers/replicas.js';
+import { postgresFactory } from '../helpers/stores.js';
+
+const TRIAGE = 'spiffe://demo.mandate.local/agent/support-triage';
+const BIN = new URL('../../bin/mandate.js', import.meta.url).pathname;
+const pgf = await postgresFactory();
+
+describe('gateway across replicas', { skip: pgf.skip }, () => {
+  let cluster: Cluster;
+  let authority: DevSpiffeAuthority;
+  let operators: DevIssuer;
+  const clients: Client[] = [];
+  before(async () => {
+    cluster = await startCluster({ replicas: 2, config: { mode: 'demo' } });
+    authority = await DevSpiffeAuthority.open(cluster.dataDir);
+    operators = await DevIssuer.open(cluster.dataDir, `${cluster.publicUrl}${DEV_ISSUER_PATH}`);
+  });
+  after(async () => {
+    for (const c of clients) await c.close().catch(() => {});
+    await cluster.close();
+  });
+
+  const url = (i: number) => cluster.replicas[i]?.url ?? '';
+
+  async function mandate(tools: unknown[]): Promise<{ token: string; mandateId: string }> {
+    const svid = await authority.mint({ spiffeId: TRIAGE, audience: cluster.publicUrl });
+    const res = await fetch(`${url(0)}/oauth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        grant_type: GRANT_TOKEN_EXCHANGE,
+        subject_token: svid,
+        subject_token_type: TOKEN_TYPE.jwt,
+        authorization_details: JSON.stringify([
+          {
+            type: 'mandate',
+            purpose: 'replica test',
+            taskType: 'support.refund',
+            environment: 'production',
+            ttlSeconds: 600,
+            tools,
+            delegable: false,
+          },
+        ]),
+      }),
+    });
+    const body = (await res.json()) as { access_token: string };
+    assert.equal(res.status, 200, JSON.stringify(body));
+    const mandateId = JSON.parse(Buffer.from(body.access_token.split('.')[1] ?? '', 'base64url').toString()).mandate as string;
+    return { token: body.access_token, mandateId };
+  }
+
+  async function connect(replica: number, token: string): Promise<Client> {
+    const client = new Client({ name: 'replica-test-agent', version: '1' });
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL('/mcp', url(replica)), { requestInit: { headers: { authorization: `Bearer ${token}` } } }),
+    );
+    clients.push(client);
+    return client;
+  }
+
+  /** A call's outcome: refusals arrive as tool errors or, when a race is lost at commit, as JSON-RPC errors. */
+  const attempt = async (c: Client, name: string, args: Record<string, unknown>) => {
+    try {
+      const r = await c.callTool({ name, arguments: args });
+      return { ran: r.isError !== true, result: r };
+    } catch (err) {
+      return { ran: false, result: err };
+    }
+  };
+
+  const approvalIdOf = (r: unknown) => ((r as CallToolResult)._meta?.['mandate/error'] as { approvalId?: string } | undefined)?.approvalId;
+
+  test('an approval consumed through one replica is never consumed again through another', async () => {
+    const call = { customerId: 'C-1009', amountCents: 4900 };
+    const { token } = await mandate([
+      { tool: 'helpdesk.execute_refund', args: { customerId: { eq: 'C-1009' }, amountCents: { max: 25_000 } } },
+    ]);
+    const [onA, onB] = [await connect(0, token), await connect(1, token)];
+    const pending = await onA.callTool({ name: 'helpdesk.execute_refund', arguments: call });
+    const approvalId = approvalIdOf(pending);
+    assert.ok(approvalId, JSON.stringify(pending));
+    const bob = await operators.mint({ sub: 'bob', roles: ['approver', 'support-lead'] });
+    const approved = await fetch(`${url(1)}/admin/v1/approvals/${approvalId}/approve`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${bob}`, 'content-type': 'application/json' },
+      body: '{}',
+    });
+    assert.equal(approved.status, 200, await approved.clone().text());
+    // The same exact call races through both replicas: exactly one runs.
+    const results = await Promise.all([onA, onB, onA, onB].map((c) => attempt(c, 'helpdesk.execute_refund', call)));
+    assert.equal(results.filter((r) => r.ran).length, 1);
+    for (const r of results.filter((x) => !x.ran)) assert.notEqual(approvalIdOf(r.result), approvalId, 'the others need a new approval');
+  });
+
+  test('a maxCalls budget holds across replicas under concurrent calls', async () => {
+    const { token } = await mandate([{ tool: 'helpdesk.search_tickets', maxCalls: 5 }]);
+    const [onA, onB] = [await connect(0, token), await connect(1, token)];
+    const results = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => attempt(i % 2 === 0 ? onA : onB, 'helpdesk.search_tickets', { query: 'refund' })),
+    );
+    assert.equal(results.filter((r) => r.ran).length, 5);
+  });
+
+  test('a replica killed under load: the other keeps serving and the audit log verifies with no gaps', async () => {
+    const extra = await cluster.add();
+    const { token } = await mandate([{ tool: 'helpdesk.search_tickets' }]);
+    const survivor = await connect(0, token);
+    const doomed = await connect(cluster.replicas.indexOf(extra), token);
+    // Warm both replicas' upstream sessions (a stdio upstream starts on first use).
+    await survivor.callTool({ name: 'helpdesk.search_tickets', arguments: { query: 'warm' } });
+    await doomed.callTool({ name: 'helpdesk.search_tickets', arguments: { query: 'warm' } });
+    let stop = false;
+    const load = async (c: Client) => {
+      let ok = 0;
+      while (!stop) {
+        try {
+          const r = await c.callTool({ name: 'helpdesk.search_tickets', arguments: { query: 'x' } });
+          if (r.isError !== true) ok++;
+        } catch {
+          if (c === doomed) return ok;
+        }
+      }
+      return ok;
+    };
+    const runs = [load(survivor), load(survivor), load(doomed), load(doomed)];
+    await new Promise((r) => setTimeout(r, 700));
+    await extra.kill();
+    const before = await Promise.all([survivor.callTool({ name: 'helpdesk.search_tickets', arguments: { query: 'after-kill' } })]);
+    assert.notEqual(before[0]?.isError, true, 'the surviving replica keeps serving');
+    await new Promise((r) => setTimeout(r, 300));
+    stop = true;
+    const counts = await Promise.all(runs);
+    assert.ok((counts[0] ?? 0) + (counts[1] ?? 0) > 0);
+    const verify = spawnSync(process.execPath, [BIN, 'audit', 'verify', '--config', join(cluster.dataDir, 'mandate.json'), '--json'], {
+      env: {
+        PATH: process.env.PATH ?? '',
+        MANDATE_DATABASE_URL: process.env.MANDATE_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
+        MANDATE_MASTER_KEY: cluster.masterKey,
+      },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    assert.equal(verify.status, 0, verify.stderr + verify.stdout.slice(0, 3000));
+    const report = JSON.parse(verify.stdout) as { ok: boolean; entries: number };
+    assert.equal(report.ok, true, verify.stdout.slice(0, 3000));
+    assert.ok(report.entries > 10, verify.stdout.slice(0, 2000));
+  });
+});
