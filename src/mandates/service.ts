@@ -173,8 +173,9 @@ export class MandateService {
   }
 
   /** Audits (first: fail closed) and durably records a mandate built by `prepareOpen`. */
-  async commitOpen(mandate: Mandate): Promise<void> {
+  async commitOpen(mandate: Mandate, evidence: Readonly<Record<string, unknown>> = {}): Promise<void> {
     await this.#audit('mandate.opened', mandate, this.#actors(mandate, mandate.agentId), {
+      ...evidence,
       scope: mandate.scope,
       ttlSeconds: Math.round((mandate.expiresAt - mandate.createdAt) / 1000),
     });
@@ -186,7 +187,12 @@ export class MandateService {
    * receiver may receive delegations, the child scope is a subset of the parent's and of the
    * receiver's ceiling, the child ends no later than the parent, and the depth limit holds.
    */
-  async delegate(parent: Mandate, receiver: Agent, request: MandateRequest): Promise<Mandate> {
+  async delegate(
+    parent: Mandate,
+    receiver: Agent,
+    request: MandateRequest,
+    evidence: Readonly<Record<string, unknown>> = {},
+  ): Promise<Mandate> {
     const now = this.#o.clock.now();
     if (!isLive(parent, now)) throw new OAuthError('OAUTH_INVALID_SUBJECT_TOKEN', 'the parent mandate is not active');
     if (!parent.scope.delegable) throw details('the parent mandate is not delegable', 'delegable');
@@ -223,6 +229,7 @@ export class MandateService {
       createdAt: now,
     };
     await this.#audit('mandate.delegated', child, this.#actors(child, parent.agentId, receiver.principal.id), {
+      ...evidence,
       parentMandateId: parent.id,
       depth: child.depth,
       scope,

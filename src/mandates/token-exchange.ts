@@ -126,12 +126,12 @@ export class TokenExchange {
     const request = this.#details(p.authorization_details);
     if (p.actor_token === undefined) {
       if (p.subject_token_type !== TOKEN_TYPE.jwt) throw bad('an agent identity proof has subject_token_type jwt');
-      const { agent, proof, audited } = await this.#agentFromProof(p.subject_token);
-      return this.#open(agent, proof, request, undefined, dpop?.jkt, audited);
+      const { agent, proof } = await this.#agentFromProof(p.subject_token);
+      return this.#open(agent, proof, request, undefined, dpop?.jkt);
     }
     const human = await this.#human(p.subject_token);
-    const { agent, proof, audited } = await this.#agentFromProof(p.actor_token);
-    return this.#open(agent, proof, request, human, dpop?.jkt, audited);
+    const { agent, proof } = await this.#agentFromProof(p.actor_token);
+    return this.#open(agent, proof, request, human, dpop?.jkt);
   }
 
   #details(raw: string | undefined): MandateRequest {
@@ -149,7 +149,7 @@ export class TokenExchange {
   }
 
   /** Verifies an identity proof and finds the registered, active agent bound to it. */
-  async #agentFromProof(token: string): Promise<{ agent: Agent; proof: VerifiedProof; audited: Promise<void> }> {
+  async #agentFromProof(token: string): Promise<{ agent: Agent; proof: VerifiedProof }> {
     let proof: VerifiedProof;
     try {
       proof = await this.#o.proofs.verify(token);
@@ -158,7 +158,7 @@ export class TokenExchange {
       throw err;
     }
     const agent = await this.#o.agents.byIdentity(proof.identity.key);
-    const who = proof.identity.kind === 'spiffe' ? proof.identity.spiffeId : `${proof.identity.issuer} ${proof.identity.subject}`;
+    const who = describe(proof);
     if (agent === undefined) {
       await this.#auditIdentity('identity.rejected', undefined, { identity: who, proofId: proof.proofId, reason: 'not registered' });
       throw badToken(`the identity ${who} is not a registered agent`);
@@ -171,10 +171,21 @@ export class TokenExchange {
       });
       throw badToken(`agent ${agent.principal.id} is ${agent.principal.status}`);
     }
-    // Durable before any token leaves (the caller awaits it), but not before the work starts.
-    const audited = this.#auditIdentity('identity.verified', agent.principal.id, { identity: who, proofId: proof.proofId });
-    audited.catch(() => {});
-    return { agent, proof, audited };
+    return { agent, proof };
+  }
+
+  /**
+   * Records the verification behind a mandate (with its id, so `explain` finds it). Durable before
+   * any token leaves: callers join it into what `#issue` awaits.
+   */
+  #verified(agent: Agent, proof: VerifiedProof, mandateId: string): Promise<unknown> {
+    const appended = this.#o.audit?.append({
+      type: 'identity.verified',
+      actors: [{ type: 'agent', id: agent.principal.id }],
+      mandateId,
+      data: { identity: describe(proof), proofId: proof.proofId, via: proof.identity.kind },
+    });
+    return appended ?? Promise.resolve();
   }
 
   /** Verifies the on-behalf-of human's token; the human must be a registered, active human principal. */
@@ -190,14 +201,7 @@ export class TokenExchange {
     return sub;
   }
 
-  async #open(
-    agent: Agent,
-    proof: VerifiedProof,
-    request: MandateRequest,
-    onBehalfOf: string | undefined,
-    jkt: string | undefined,
-    audited: Promise<void>,
-  ) {
+  async #open(agent: Agent, proof: VerifiedProof, request: MandateRequest, onBehalfOf: string | undefined, jkt: string | undefined) {
     this.#requireDpop(agent, request.environment, jkt);
     const mandate = this.#o.mandates.prepareOpen(agent, request, onBehalfOf);
     // Sign while the mandate's audit event and row reach the disk; the token leaves only after both.
@@ -206,7 +210,10 @@ export class TokenExchange {
       [agent.principal.id],
       jkt,
       { proofId: proof.proofId },
-      Promise.all([audited, this.#o.mandates.commitOpen(mandate)]),
+      Promise.all([
+        this.#verified(agent, proof, mandate.id),
+        this.#o.mandates.commitOpen(mandate, { proofId: proof.proofId, identity: describe(proof) }),
+      ]),
     );
   }
 
@@ -230,19 +237,24 @@ export class TokenExchange {
 
   async #delegate(parentToken: string, actorProof: string, request: MandateRequest, jkt: string | undefined): Promise<TokenResponse> {
     const parent = await this.#verifiedSubject(parentToken);
-    const { agent: receiver, audited } = await this.#agentFromProof(actorProof).catch((err: unknown) => {
+    const { agent: receiver, proof } = await this.#agentFromProof(actorProof).catch((err: unknown) => {
       // The receiver is the requested target of a delegation (RFC 8693 §2.2.2 `invalid_target`).
       if (err instanceof OAuthError && /not a registered agent|is (quarantined|disabled)/.test(err.message)) {
         throw new OAuthError('OAUTH_INVALID_TARGET', err.message);
       }
       throw err;
     });
-    await audited;
     if (receiver.principal.id === parent.mandate.agentId)
       throw new OAuthError('OAUTH_INVALID_TARGET', 'an agent cannot delegate to itself');
     this.#requireDpop(receiver, request.environment, jkt);
-    const child = await this.#o.mandates.delegate(parent.mandate, receiver, request);
-    return this.#issue(child, [...parent.chain.map((m) => m.agentId), receiver.principal.id], jkt, { parentMandateId: parent.mandate.id });
+    const child = await this.#o.mandates.delegate(parent.mandate, receiver, request, { proofId: proof.proofId, identity: describe(proof) });
+    return this.#issue(
+      child,
+      [...parent.chain.map((m) => m.agentId), receiver.principal.id],
+      jkt,
+      { parentMandateId: parent.mandate.id },
+      this.#verified(receiver, proof, child.id),
+    );
   }
 
   /** A presented mandate access token, fully verified (signature, revocation, live chain, agent). */
@@ -307,10 +319,13 @@ export class TokenExchange {
     };
   }
 
+  /** A rejection is audited best-effort: we refuse anyway. */
   async #auditIdentity(type: string, agentId: string | undefined, data: Record<string, unknown>): Promise<void> {
-    const append = this.#o.audit?.append({ type, actors: agentId === undefined ? [] : [{ type: 'agent', id: agentId }], data });
-    // A rejection is audited best-effort (we refuse anyway); a verification must be durable before we act on it.
-    if (type === 'identity.rejected') await append?.catch(() => {});
-    else await append;
+    await this.#o.audit?.append({ type, actors: agentId === undefined ? [] : [{ type: 'agent', id: agentId }], data }).catch(() => {});
   }
+}
+
+/** The identity a proof established, as written in audit events (never the proof itself). */
+function describe(proof: VerifiedProof): string {
+  return proof.identity.kind === 'spiffe' ? proof.identity.spiffeId : `${proof.identity.issuer} ${proof.identity.subject}`;
 }

@@ -593,8 +593,12 @@ for (const factory of await storeFactories()) {
       const childId = decodeJwt(child.access_token).mandate as string;
       await b.broker.mandates.end(rootId, 'failed', { type: 'agent', id: 'support-triage' }, 'upstream down');
       const types = async (id: string) => (await b.broker.audit.entriesBy('mandate_id', id)).map((e) => e.event.type);
-      assert.deepEqual((await types(rootId)).sort(), ['mandate.failed', 'mandate.opened', 'token.issued']);
-      assert.deepEqual((await types(childId)).sort(), ['mandate.delegated', 'token.issued']);
+      assert.deepEqual((await types(rootId)).sort(), ['identity.verified', 'mandate.failed', 'mandate.opened', 'token.issued']);
+      assert.deepEqual((await types(childId)).sort(), ['identity.verified', 'mandate.delegated', 'token.issued']);
+      const [opened] = await b.broker.audit.entriesBy('mandate_id', rootId, { types: ['mandate.opened'] });
+      const [verified] = await b.broker.audit.entriesBy('mandate_id', rootId, { types: ['identity.verified'] });
+      assert.equal(opened?.event.data.identity, TRIAGE);
+      assert.equal(verified?.event.data.proofId, opened?.event.data.proofId);
       const [delegated] = await b.broker.audit.entriesBy('mandate_id', childId, { types: ['mandate.delegated'] });
       assert.equal(delegated?.event.data.parentMandateId, rootId);
       const [issued] = await b.broker.audit.entriesBy('mandate_id', childId, { types: ['token.issued'] });
