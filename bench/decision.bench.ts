@@ -93,9 +93,9 @@ function line(label: string, r: { p50: number; p99: number; perSec: number }): v
 async function timeAsync(n: number, fn: (i: number) => Promise<unknown>): Promise<number[]> {
   const out: number[] = [];
   for (let i = 0; i < n; i++) {
-    const t = process.hrtime.bigint();
+    const t = performance.now();
     await fn(i);
-    out.push(Number(process.hrtime.bigint() - t) / 1000);
+    out.push((performance.now() - t) * 1000);
   }
   return out;
 }
@@ -103,9 +103,9 @@ async function timeAsync(n: number, fn: (i: number) => Promise<unknown>): Promis
 function timeSync(n: number, fn: (i: number) => unknown): number[] {
   const out: number[] = [];
   for (let i = 0; i < n; i++) {
-    const t = process.hrtime.bigint();
+    const t = performance.now();
     fn(i);
-    out.push(Number(process.hrtime.bigint() - t) / 1000);
+    out.push((performance.now() - t) * 1000);
   }
   return out;
 }
