@@ -237,3 +237,60 @@ describe('scopeSchema', () => {
     assert.equal(scopeSchema.parse({ tools: [] }).delegable, false);
   });
 });
+
+describe('isSubset: randomized soundness and exactness against matchCall', () => {
+  // A small deterministic PRNG (mulberry32) so failures reproduce.
+  let seed = 0x5eed;
+  const rand = () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)] as T;
+  const numbers = [0, 1, 2, 3, 5, 8];
+  const strings = ['', 'a', 'ab', 'abc', 'b', 'ba'];
+  const values: unknown[] = [...numbers, -1, 4, 9, 2.5, ...strings, 'abcd', 'bab', 'c', true, false, null, ['a'], {}];
+
+  function constraint(): ArgConstraint {
+    for (;;) {
+      const c: ArgConstraint = {};
+      if (rand() < 0.15) c.eq = pick([...numbers, ...strings, true]);
+      if (rand() < 0.2) c.in = Array.from({ length: 1 + Math.floor(rand() * 3) }, () => pick([...numbers, ...strings]));
+      if (rand() < 0.3) c.prefix = pick(strings);
+      if (rand() < 0.25) c.maxLength = pick([0, 1, 2, 3]);
+      if (rand() < 0.3) c.min = pick(numbers);
+      if (rand() < 0.3) c.max = pick(numbers);
+      if (Object.keys(c).length > 0) return c;
+    }
+  }
+
+  it('never calls a wider child a subset (5,000 random pairs, checked on sample values)', () => {
+    let subsets = 0;
+    for (let i = 0; i < 5000; i++) {
+      const child = constraint();
+      const parent = constraint();
+      if (!isSubset(one({ x: child }), one({ x: parent })).ok) continue;
+      subsets += 1;
+      for (const v of values) {
+        if (matchCall(one({ x: child }), 't', { x: v }).ok) {
+          assert.ok(
+            matchCall(one({ x: parent }), 't', { x: v }).ok,
+            `${JSON.stringify(child)} ⊆ ${JSON.stringify(parent)} but ${JSON.stringify(v)}`,
+          );
+        }
+      }
+    }
+    assert.ok(subsets > 100, `only ${subsets} subset pairs were generated`);
+  });
+
+  it('every constraint is a subset of itself, and of a copy with fewer ops (exactness)', () => {
+    for (let i = 0; i < 2000; i++) {
+      const c = constraint();
+      assert.ok(isSubset(one({ x: c }), one({ x: c })).ok, JSON.stringify(c));
+      const looser = Object.fromEntries(Object.entries(c).filter(() => rand() < 0.5)) as ArgConstraint;
+      if (Object.keys(looser).length === 0) continue;
+      assert.ok(isSubset(one({ x: c }), one({ x: looser })).ok, `${JSON.stringify(c)} ⊆ ${JSON.stringify(looser)}`);
+    }
+  });
+});
