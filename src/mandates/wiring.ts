@@ -177,6 +177,9 @@ export async function createIdentityServices(input: IdentityWiringInput): Promis
 
   const sweep = setInterval(() => void mandates.sweepExpired().catch(() => {}), 30_000);
   sweep.unref();
+  // Rotation is due by age; any replica may do it, the others pick the new key up on reload.
+  const rotation = setInterval(() => void keys.ensureCurrent().catch(() => {}), 3_600_000);
+  rotation.unref();
   return {
     trust,
     proofs,
@@ -191,6 +194,7 @@ export async function createIdentityServices(input: IdentityWiringInput): Promis
     devSpiffe,
     close: async () => {
       clearInterval(sweep);
+      clearInterval(rotation);
       trust.stop();
     },
   };
