@@ -177,8 +177,10 @@ export async function createIdentityServices(input: IdentityWiringInput): Promis
 
   const sweep = setInterval(() => void mandates.sweepExpired().catch(() => {}), 30_000);
   sweep.unref();
-  // Rotation is due by age; any replica may do it, the others pick the new key up on reload.
-  const rotation = setInterval(() => void keys.ensureCurrent().catch(() => {}), 3_600_000);
+  // Rotation is due by age; any replica may do it, the others pick the new key up here. The period
+  // stays well below how long a retired key remains published, so no replica signs with a key
+  // the others have already dropped.
+  const rotation = setInterval(() => void keys.ensureCurrent().catch(() => {}), 60_000);
   rotation.unref();
   return {
     trust,
