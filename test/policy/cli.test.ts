@@ -1,11 +1,16 @@
 // `mandate policy validate|test|explain` as an operator runs them (a real process).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import type { FastifyInstance } from 'fastify';
+import { createBroker } from '../../src/broker.js';
+import { buildConfig } from '../../src/config/load.js';
+import { buildApp } from '../../src/http/app.js';
+import { DEMO_POLICY_DIR } from '../../src/policy/source.js';
 
 const run = promisify(execFile);
 
@@ -76,5 +81,43 @@ describe('mandate policy', () => {
     assert.match(r.stdout, /outcome: approval_required/);
     assert.match(r.stdout, /policy large-refund-needs-finance \(.*10-helpdesk\.cedar:\d+\)/);
     assert.match(r.stdout, /approver roles: finance/);
+  });
+});
+
+describe('mandate policy status|reload against a running broker', () => {
+  const TOKEN = 'cli-policy-bootstrap-token-0123456789abcdef';
+  const tmp = mkdtempSync(join(tmpdir(), 'mandate-policy-remote-'));
+  let app: FastifyInstance;
+  let url: string;
+  before(async () => {
+    cpSync(DEMO_POLICY_DIR, join(tmp, 'policies'), { recursive: true });
+    const config = buildConfig(
+      { mode: 'demo', dataDir: join(tmp, 'data'), log: { level: 'silent' }, policy: { dir: join(tmp, 'policies') } },
+      { env: { MANDATE_BOOTSTRAP_TOKEN: TOKEN } },
+    );
+    app = await buildApp(await createBroker(config));
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+  });
+  after(async () => {
+    await app.close();
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('status shows the set; reload picks up a new file; a bad file is refused with its place', async () => {
+    const status = await mandate('policy', 'status', '--url', url, '--token', TOKEN);
+    assert.equal(status.code, 0, status.stderr);
+    assert.equal(JSON.parse(status.stdout).policies.length, 10);
+    writeFileSync(
+      join(tmp, 'policies', '70-new.cedar'),
+      '@id("cli-added")\nforbid (principal, action, resource) when { context.risk > 70 };\n',
+    );
+    const ok = await mandate('policy', 'reload', '--url', url, '--token', TOKEN);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(JSON.parse(ok.stdout).policies, 11);
+    writeFileSync(join(tmp, 'policies', '70-new.cedar'), 'forbid (principal, action, resource) when { context.rsk > 70 };\n');
+    const bad = await mandate('policy', 'reload', '--url', url, '--token', TOKEN);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /ERR_POLICY_INVALID.*\n?.*70-new\.cedar:1:\d+/);
   });
 });

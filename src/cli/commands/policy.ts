@@ -9,6 +9,7 @@ import { CaseRunner, parseRequest, readCases } from '../../policy/cases.js';
 import { SHIPPED_SCHEMA } from '../../policy/source.js';
 import { PolicyStore } from '../../policy/store.js';
 import { formatProblems } from '../../policy/wiring.js';
+import { type AdminFlags, adminRequest, printJson, withAdminFlags } from './admin-request.js';
 
 interface PolicyFlags {
   readonly schema?: string;
@@ -87,6 +88,18 @@ export function registerPolicyCommands(program: Command): void {
         process.stdout.write(`${results.length - failed.length}/${results.length} cases passed\n`);
       }
       if (failed.length > 0) throw new MandateError('ERR_VALIDATION', `${failed.length} of ${results.length} policy cases failed`);
+    });
+
+  withAdminFlags(policy.command('reload'))
+    .description('Ask a running broker to reload org policy from its directory (every replica follows).')
+    .action(async (flags: AdminFlags) => {
+      printJson(await adminRequest(flags, 'POST', '/admin/v1/policies/reload'));
+    });
+
+  withAdminFlags(policy.command('status'))
+    .description('Show the org policy set a running broker serves, and the problems of a refused reload.')
+    .action(async (flags: AdminFlags) => {
+      printJson(await adminRequest(flags, 'GET', '/admin/v1/policies'));
     });
 
   common(policy.command('explain').argument('<dir>', 'policy directory'))
