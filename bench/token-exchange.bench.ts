@@ -36,6 +36,8 @@ interface Result {
   readonly perSecond: number;
   readonly p50: number;
   readonly p99: number;
+  /** CPU time of this process (server + client) per request: comparable across loaded machines. */
+  readonly cpuMsPerRequest: number;
 }
 
 // node:http with keep-alive: fetch (undici + web streams) cost the in-process client more CPU than
@@ -66,6 +68,7 @@ async function run(name: string, url: string, bodies: readonly string[]): Promis
   const latencies: number[] = [];
   let next = 0;
   let failures = 0;
+  const cpu0 = process.cpuUsage();
   const started = performance.now();
   await Promise.all(
     Array.from({ length: CONCURRENCY }, async () => {
@@ -80,14 +83,22 @@ async function run(name: string, url: string, bodies: readonly string[]): Promis
     }),
   );
   const seconds = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpu0);
   if (failures > 0) throw new Error(`${name}: ${failures} requests failed`);
   latencies.sort((a, b) => a - b);
   const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0;
-  return { name, perSecond: bodies.length / seconds, p50: q(0.5), p99: q(0.99) };
+  return {
+    name,
+    perSecond: bodies.length / seconds,
+    p50: q(0.5),
+    p99: q(0.99),
+    cpuMsPerRequest: (cpu.user + cpu.system) / 1000 / bodies.length,
+  };
 }
 
 async function main(): Promise<void> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'mandate-bench-'));
+  // BENCH_DIR puts the SQLite file on the disk to measure (fsync cost dominates on slow disks).
+  const dataDir = mkdtempSync(join(process.env.BENCH_DIR ?? tmpdir(), 'mandate-bench-'));
   const port = 18_000 + Math.floor(Math.random() * 1000);
   const config = buildConfig({ mode: 'demo', dataDir, log: { level: 'silent' }, server: { port } }, { env: {} });
   const broker = await createBroker(config);
@@ -114,7 +125,7 @@ async function main(): Promise<void> {
     const baseline = await run('refresh (baseline)', tokenUrl, refreshBodies);
     const exchange = await run('token exchange', tokenUrl, exchangeBodies.slice(0, COUNT));
     const fmt = (r: Result) =>
-      `${r.name.padEnd(20)} ${r.perSecond.toFixed(0).padStart(7)}/s   p50 ${r.p50.toFixed(2).padStart(6)} ms   p99 ${r.p99.toFixed(2).padStart(6)} ms`;
+      `${r.name.padEnd(20)} ${r.perSecond.toFixed(0).padStart(7)}/s   p50 ${r.p50.toFixed(2).padStart(6)} ms   p99 ${r.p99.toFixed(2).padStart(6)} ms   cpu ${r.cpuMsPerRequest.toFixed(2)} ms/req`;
     process.stdout.write(
       `token exchange benchmark: ${COUNT} requests each, concurrency ${CONCURRENCY}, SQLite, client in-process (node:http keep-alive)\n`,
     );
@@ -127,6 +138,8 @@ async function main(): Promise<void> {
       refreshPerSecond: Math.round(baseline.perSecond),
       refreshP50Ms: +baseline.p50.toFixed(3),
       refreshP99Ms: +baseline.p99.toFixed(3),
+      exchangeCpuMs: +exchange.cpuMsPerRequest.toFixed(3),
+      refreshCpuMs: +baseline.cpuMsPerRequest.toFixed(3),
       ratio: +(exchange.perSecond / baseline.perSecond).toFixed(3),
       goalPerSecond: 2000,
     };
