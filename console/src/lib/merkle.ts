@@ -117,8 +117,10 @@ export function parseCheckpoint(note: string): ParsedCheckpoint {
 
 /** Verifies the checkpoint's Ed25519 note signature against a C2SP vkey (`name+hash+base64(0x01||key)`). */
 export async function verifyCheckpointSignature(checkpoint: ParsedCheckpoint, vkey: string): Promise<boolean> {
-  const [name, hashHex, keyB64] = vkey.split('+');
-  if (name === undefined || hashHex === undefined || keyB64 === undefined) return false;
+  // The key is standard base64 and may itself contain '+': split on the first two only.
+  const m = /^([^+\s]+)\+([0-9a-f]{8})\+([A-Za-z0-9+/]+=*)$/.exec(vkey.trim());
+  if (m === null) return false;
+  const [, name = '', hashHex = '', keyB64 = ''] = m;
   const keyBytes = fromBase64(keyB64);
   if (keyBytes[0] !== 0x01) return false;
   const sig = checkpoint.signatures.find((s) => s.name === name && toHex(s.keyHash) === hashHex.toLowerCase());

@@ -36,11 +36,15 @@ class LiveHub {
     return this.#clients.size;
   }
 
-  add(client: Client): void {
+  /** Adds a stream; resolves once the audit baseline is known, so growth after it is reported. */
+  async add(client: Client): Promise<void> {
     this.#clients.add(client);
     // The audit head is read only while someone watches; the log has no in-process hook because
     // appends from other replicas must show up too.
-    this.#auditTimer ??= setInterval(() => void this.#pollAudit(), AUDIT_POLL_MS);
+    if (this.#auditTimer === undefined) {
+      this.#auditTimer = setInterval(() => void this.#pollAudit(), AUDIT_POLL_MS);
+      await this.#pollAudit();
+    }
   }
 
   remove(client: Client): void {
@@ -121,7 +125,7 @@ export function registerEventRoutes(app: FastifyInstance, { broker }: AppContext
         clearInterval(keepalive);
         hub.remove(client);
       });
-      hub.add(client);
+      await hub.add(client);
       client.send('ready', { topics: [...LIVE_TOPICS, 'audit'], changeSeq: broker.changes.lastSeq });
     },
   );
