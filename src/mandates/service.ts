@@ -9,7 +9,7 @@ import { MandateError, OAuthError } from '../errors/index.js';
 import type { Clock } from '../lib/clock.js';
 import type { ChangeFeed } from '../store/changes.js';
 import type { SqlExecutor, Store } from '../store/index.js';
-import { GroupInsert } from './group-insert.js';
+import { GroupInsert } from '../tokens/group-insert.js';
 import { isLive, type Mandate, type MandateRequest, type MandateStatus, mandateRequestSchema } from './mandate.js';
 import { isSubset, type Scope } from './scope.js';
 
@@ -413,8 +413,9 @@ export class MandateService {
     this.#cache.set(m.id, m);
   }
 
-  static async #write(tx: SqlExecutor, rows: readonly { m: Mandate; path: string }[]): Promise<void> {
+  static async #write(tx: SqlExecutor, rows: readonly { m: Mandate; path: string }[]): Promise<void[]> {
     for (const { m, path } of rows) await MandateService.#writeOne(tx, m, path);
+    return [];
   }
 
   static async #writeOne(tx: SqlExecutor, m: Mandate, path: string): Promise<void> {

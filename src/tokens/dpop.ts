@@ -6,7 +6,8 @@ import { calculateJwkThumbprint, decodeProtectedHeader, EmbeddedJWK, type JWK, e
 import { OAuthError } from '../errors/index.js';
 import type { Clock } from '../lib/clock.js';
 import type { SecretBox } from '../secrets/index.js';
-import type { Store } from '../store/index.js';
+import type { SqlExecutor, Store } from '../store/index.js';
+import { GroupInsert } from './group-insert.js';
 
 /** Asymmetric JWS algorithms accepted in DPoP proofs (§4.2: `none` and MAC algorithms are never allowed). */
 export const DPOP_ALGORITHMS = ['EdDSA', 'ES256', 'ES384', 'ES512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'] as const;
@@ -43,10 +44,13 @@ const NONCE_WINDOW_MS = 5 * 60_000;
 export class DpopVerifier {
   readonly #o: DpopVerifierOptions;
   readonly #seen = new Map<string, number>();
+  /** Proof ids are group-committed: one fsync for all calls in flight, not one per call. */
+  readonly #replay: GroupInsert<{ key: string; expiresAt: number }, boolean>;
   #nonceKey: Buffer | undefined;
 
   constructor(options: DpopVerifierOptions) {
     this.#o = options;
+    this.#replay = new GroupInsert(options.store, recordProofIds);
   }
 
   get requireNonce(): boolean {
@@ -161,14 +165,24 @@ export class DpopVerifier {
     const now = this.#o.clock.now();
     if ((this.#seen.get(key) ?? 0) > now) throw fail('DPoP proof has already been used');
     const expiresAt = (iat + this.#o.maxAgeSeconds + 2 * this.#o.leewaySeconds) * 1000;
-    const { changes } = await this.#o.store.run(
-      'INSERT INTO dpop_proofs (proof_key, expires_at) VALUES (?, ?) ON CONFLICT (proof_key) DO NOTHING',
-      [key, expiresAt],
-    );
-    if (changes === 0) throw fail('DPoP proof has already been used');
     if (this.#seen.size > 100_000) for (const [k, exp] of this.#seen) if (exp <= now) this.#seen.delete(k);
+    // Seen here before the commit, so a concurrent copy on this replica is refused at once.
     this.#seen.set(key, expiresAt);
+    if (!(await this.#replay.submit({ key, expiresAt }))) throw fail('DPoP proof has already been used');
   }
+}
+
+/** Inserts proof ids; true for each one that was new (false: another replica or call had it). */
+async function recordProofIds(tx: SqlExecutor, rows: readonly { key: string; expiresAt: number }[]): Promise<boolean[]> {
+  const fresh: boolean[] = [];
+  for (const { key, expiresAt } of rows) {
+    const { changes } = await tx.run('INSERT INTO dpop_proofs (proof_key, expires_at) VALUES (?, ?) ON CONFLICT (proof_key) DO NOTHING', [
+      key,
+      expiresAt,
+    ]);
+    fresh.push(changes > 0);
+  }
+  return fresh;
 }
 
 /** RFC 9449 §4.3 check 9: compare without query and fragment, after URI normalisation (RFC 3986 §6). */

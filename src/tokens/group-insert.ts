@@ -1,26 +1,30 @@
-// Group commit for mandate rows: concurrent opens share one transaction (one fsync) instead of
-// paying a synchronous commit each, which is what bounds the token endpoint on a slow disk.
-// Every caller's promise settles only after the transaction holding its row has committed.
+// Group commit for small rows written on hot paths (mandate rows at the token endpoint, DPoP proof
+// ids at every DPoP-bound call): concurrent writers share one transaction (one fsync) instead of
+// paying a synchronous commit each, which is what bounds these paths on a slow disk. Every caller's
+// promise settles only after the transaction holding its row has committed.
 import type { SqlExecutor, Store } from '../store/index.js';
 
-interface Pending<T> {
+interface Pending<T, R> {
   readonly item: T;
-  readonly resolve: () => void;
+  readonly resolve: (result: R) => void;
   readonly reject: (err: unknown) => void;
 }
 
-export class GroupInsert<T> {
-  #queue: Pending<T>[] = [];
+/** Writes `items` in one transaction and returns one result per item, in order. */
+export type GroupWrite<T, R> = (tx: SqlExecutor, items: readonly T[]) => Promise<readonly R[]>;
+
+export class GroupInsert<T, R = void> {
+  #queue: Pending<T, R>[] = [];
   #flushing = false;
 
   constructor(
     private readonly store: Store,
-    private readonly write: (tx: SqlExecutor, items: readonly T[]) => Promise<void>,
+    private readonly write: GroupWrite<T, R>,
     private readonly maxBatch = 512,
   ) {}
 
-  /** Resolves once `item` is durably committed; rejects if its batch failed. */
-  submit(item: T): Promise<void> {
+  /** Resolves with the item's result once it is durably committed; rejects if its batch failed. */
+  submit(item: T): Promise<R> {
     return new Promise((resolve, reject) => {
       this.#queue.push({ item, resolve, reject });
       if (!this.#flushing) void this.#flush();
@@ -33,13 +37,13 @@ export class GroupInsert<T> {
       while (this.#queue.length > 0) {
         const batch = this.#queue.splice(0, this.maxBatch);
         try {
-          await this.store.transaction((tx) =>
+          const results = await this.store.transaction((tx) =>
             this.write(
               tx,
               batch.map((p) => p.item),
             ),
           );
-          for (const p of batch) p.resolve();
+          batch.forEach((p, i) => p.resolve(results[i] as R));
         } catch (err) {
           for (const p of batch) p.reject(err);
         }
