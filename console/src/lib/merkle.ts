@@ -59,6 +59,7 @@ function equal(a: Bytes, b: Bytes): boolean {
 export async function rootFromInclusionProof(index: number, size: number, leaf: Bytes, proof: readonly Bytes[]): Promise<Bytes> {
   if (!Number.isSafeInteger(index) || !Number.isSafeInteger(size) || index < 0 || index >= size)
     throw new Error('leaf index outside the tree');
+  if (leaf.length !== 32 || proof.some((p) => p.length !== 32)) throw new Error('hashes must be 32 bytes (SHA-256)');
   // Halving instead of >>: tree sizes may exceed 2^31.
   const half = (n: number) => Math.floor(n / 2);
   const odd = (n: number) => n % 2 === 1;
