@@ -35,10 +35,15 @@ export function registerServeCommands(program: Command): void {
       const port = (app.server.address() as { port: number }).port;
       process.stdout.write(`listening on http://${config.server.host}:${port}\n`);
       if (config.mode === 'demo') {
+        if (config.console.enabled) {
+          process.stdout.write(`  console: ${publicUrl(config)}/console/  (sign in as carol to approve refunds, alice to investigate)\n`);
+          process.stdout.write('  agent:   npm run demo:agent  (in another terminal: runs the refund scenario)\n');
+        }
         process.stdout.write(`  health:  ${address}/healthz\n  api doc: ${address}/openapi.json\n`);
         process.stdout.write('  operator token (development only): npm run mandate -- dev operator-token --user alice\n');
       } else {
         process.stdout.write(`  public URL: ${publicUrl(config)}\n`);
+        if (config.console.enabled) process.stdout.write(`  console: ${publicUrl(config)}/console/\n`);
       }
       const stop = (signal: string) => {
         app.log.info({ signal }, 'draining, then shutting down');
