@@ -606,6 +606,30 @@ for (const factory of await storeFactories()) {
       assert.doesNotMatch(JSON.stringify(issued), /eyJ/, 'no token in the audit log');
     });
 
+    test('refusals are audited without the presented token', async () => {
+      const before = (await b.broker.audit.head()).size;
+      const forged = await b.svid('spiffe://demo.mandate.local/agent/ghost');
+      await oauthError(b.exchange(await svidParams(forged)));
+      const size = (await b.broker.audit.head()).size;
+      const events = await b.broker.audit.entries(before, size);
+      const rejected = events.find((e) => e.event.type === 'identity.rejected');
+      assert.equal(rejected?.event.data.identity, 'spiffe://demo.mandate.local/agent/ghost');
+      assert.equal(rejected?.event.data.reason, 'not registered');
+      assert.ok(events.some((e) => e.event.type === 'mandate.refused' && e.event.data.code === 'OAUTH_INVALID_SUBJECT_TOKEN'));
+      assert.ok(!JSON.stringify(events).includes(forged.split('.')[2] as string), 'the proof never reaches the log');
+    });
+
+    test('tokens signed before a key rotation keep verifying; new tokens use the new kid', async () => {
+      const old = await b.open(TRIAGE);
+      const oldKid = decodeProtectedHeader(old.access_token).kid;
+      const newKid = await b.broker.identity.keys.rotate();
+      const jwks = (await (await fetch(`${b.base}/oauth/jwks`)).json()) as { keys: { kid: string }[] };
+      assert.deepEqual(jwks.keys.map((k) => k.kid).sort(), [oldKid, newKid].sort());
+      await b.broker.verifier.verify({ token: old.access_token, scheme: 'Bearer', method: 'GET', url: `${b.base}/x` });
+      const fresh = await b.open(TRIAGE);
+      assert.equal(decodeProtectedHeader(fresh.access_token).kid, newKid);
+    });
+
     test('admin agent registry: owner required, identity unique, list and get', async () => {
       const noOwner = await adminFetch('/admin/v1/agents', {
         method: 'POST',
