@@ -215,6 +215,12 @@ describe('console end to end (Chromium, demo broker, demo agent)', {
     await admin.goto(`${base}/console/agents`);
     await admin.getByTestId('agent-support-triage').waitFor();
     await shot(admin, 'agents');
+    // Quarantine from the inventory: the registry changes and the row says so (then undo it).
+    await admin.getByRole('button', { name: 'Quarantine remediation' }).click();
+    await admin.getByTestId('agent-remediation').getByText('quarantined').waitFor();
+    assert.equal((await t.broker.agents.get('remediation'))?.principal.status, 'quarantined');
+    await admin.getByRole('button', { name: 'Activate remediation' }).click();
+    await admin.getByTestId('agent-remediation').getByText('active', { exact: true }).waitFor();
     await admin.goto(`${base}/console/mandates`);
     await admin.getByTestId(`mandate-row-${mandateId}`).waitFor();
     await shot(admin, 'mandates');

@@ -65,7 +65,7 @@ export function ApprovalsPage() {
             : 'No approvals yet.'}
         </Empty>
       ) : null}
-      <div aria-live="polite">
+      <div>
         {items.map((a) => (
           <ApprovalCard key={a.id} approval={a} onDecided={list.reload} />
         ))}

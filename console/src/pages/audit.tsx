@@ -38,6 +38,8 @@ export function AuditPage() {
     if (v) params.set(k, k === 'from' || k === 'to' ? new Date(v).toISOString() : v);
   }
   params.set('limit', '100');
+  const before = search.get('before');
+  if (before !== null && /^\d+$/.test(before)) params.set('before', before);
   const timeline = useApi<{ items: AuditEntry[]; size: number; next?: number }>(`/admin/v1/console/audit?${params}`, []);
   useLive(['audit'], timeline.reload);
   const set = (k: string, v: string) => {
@@ -136,6 +138,18 @@ export function AuditPage() {
           </tbody>
         </table>
       ) : null}
+      <div className="actions">
+        {before !== null ? (
+          <button type="button" onClick={() => set('before', '')}>
+            Newest events
+          </button>
+        ) : null}
+        {timeline.data?.next !== undefined ? (
+          <button type="button" onClick={() => set('before', String(timeline.data?.next))}>
+            Older events
+          </button>
+        ) : null}
+      </div>
     </>
   );
 }

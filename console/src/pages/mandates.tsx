@@ -72,10 +72,18 @@ export function MandatesPage() {
   return (
     <>
       <PageTitle live>Mandates</PageTitle>
-      <form className="filters" onSubmit={(e) => e.preventDefault()} aria-label="Filter mandates">
+      <form
+        className="filters"
+        aria-label="Filter mandates"
+        onSubmit={(e) => {
+          e.preventDefault();
+          const value = new FormData(e.currentTarget).get('agentId');
+          setFilter('agentId', typeof value === 'string' ? value.trim() : '');
+        }}
+      >
         <label>
           <span>Agent</span>
-          <input defaultValue={agentId} placeholder="agent id" onBlur={(e) => setFilter('agentId', e.target.value.trim())} />
+          <input name="agentId" defaultValue={agentId} placeholder="agent id" onBlur={(e) => setFilter('agentId', e.target.value.trim())} />
         </label>
         <label>
           <span>Status</span>
