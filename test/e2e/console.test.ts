@@ -95,6 +95,9 @@ async function signIn(page: Page, base: string, human: 'Alice Admin' | 'Bob Supp
   await page.getByTestId('signed-in-as').filter({ hasText: human }).waitFor();
 }
 
+// Skipped locally without Chromium; under CI (.ci/run installs it) a missing browser fails the run.
+if (process.env.CI && !existsSync(CHROMIUM)) throw new Error(`Chromium is required under CI but missing at ${CHROMIUM}`);
+
 describe('console end to end (Chromium, demo broker, demo agent)', {
   skip: existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM}`,
 }, () => {
