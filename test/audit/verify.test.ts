@@ -1,6 +1,8 @@
 // Checkpoints and verify on both stores: signed notes open with the pinned vkey only, and verify
 // names the first bad index after each kind of tampering.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { checkpointBody, openCheckpoint, parseVkey } from '../../src/audit/checkpoint.js';
 import { AuditService } from '../../src/audit/log.js';
@@ -27,6 +29,16 @@ async function seeded(open: () => Promise<Store>): Promise<{ store: Store; audit
   }
   return { store, audit };
 }
+
+test('the checkpoint and vkey shown in docs/audit.md are real and verify', () => {
+  const doc = readFileSync(join(import.meta.dirname, '../../docs/audit.md'), 'utf8');
+  const note = /```\n(mandate\.example\.com\/audit\n\d+\n[^\n]+\n\n\u2014 [^\n]+\n)```/.exec(doc)?.[1];
+  const vkey = /`(mandate\.example\.com\/audit\+[0-9a-f]{8}\+[^`]+)`/.exec(doc)?.[1];
+  assert.ok(note !== undefined && vkey !== undefined);
+  const c = openCheckpoint(note, parseVkey(vkey), 'mandate.example.com/audit');
+  assert.ok(typeof c !== 'string', String(c));
+  assert.equal(c.size, 21);
+});
 
 for (const factory of await storeFactories()) {
   describe(`checkpoints and verify: ${factory.name}`, { skip: factory.skip }, () => {
