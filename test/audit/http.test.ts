@@ -116,6 +116,34 @@ for (const factory of await storeFactories()) {
         const auditor = { authorization: `Bearer ${await t.operatorToken('carol', ['auditor'])}` };
         assert.equal((await t.app.inject({ url: '/admin/v1/audit/head', headers: auditor })).statusCode, 200);
         assert.equal((await t.app.inject({ method: 'POST', url: '/admin/v1/audit/checkpoint', headers: auditor })).statusCode, 403);
+
+        // Admin changes: audited before acting; refused requests are not logged as changes.
+        const patched = await t.app.inject({
+          method: 'PATCH',
+          url: '/admin/v1/principals/svc-1',
+          headers: admin,
+          payload: { displayName: 'One' },
+        });
+        assert.equal(patched.statusCode, 200);
+        assert.equal(
+          (await t.app.inject({ method: 'PATCH', url: '/admin/v1/principals/nobody', headers: admin, payload: {} })).statusCode,
+          404,
+        );
+        assert.equal((await t.app.inject({ method: 'DELETE', url: '/admin/v1/principals/svc-1', headers: admin })).statusCode, 204);
+        const adminEvents = async () =>
+          (await t.broker.audit.entries(0, 1000)).map((e) => e.event.type).filter((type) => type.startsWith('admin.principal.'));
+        assert.deepEqual(await adminEvents(), ['admin.principal.created', 'admin.principal.updated', 'admin.principal.deleted']);
+        // When the log cannot append, the change does not happen.
+        await t.broker.audit.close();
+        const refused = await t.app.inject({
+          method: 'POST',
+          url: '/admin/v1/principals',
+          headers: admin,
+          payload: { id: 'svc-2', actorType: 'service', displayName: 'Service two' },
+        });
+        assert.equal(refused.statusCode, 503);
+        assert.equal(refused.json().error, 'ERR_AUDIT_UNAVAILABLE');
+        assert.equal(await t.broker.principals.get('svc-2'), undefined);
       } finally {
         await t.close();
       }

@@ -14,7 +14,9 @@ const listQuery = z.strictObject({
 
 export function registerPrincipalRoutes(app: FastifyInstance, { broker }: AppContext): void {
   const { principals, audit } = broker;
-  // Admin changes are audited before the answer goes out; a failed append answers with ERR_AUDIT_UNAVAILABLE.
+  // Audit before acting (fail closed): the change is made only once its event is durable; a failed
+  // append answers ERR_AUDIT_UNAVAILABLE and changes nothing. Requests that cannot succeed (exists,
+  // not found, invalid) are refused before the append, so the log does not record them as changes.
   const audited = (req: { operator?: { id: string } }, type: string, data: Record<string, unknown>) =>
     audit.append({ type, actors: [operatorActor(req.operator)], data });
   const base = `${ADMIN_PREFIX}principals`;
@@ -34,12 +36,13 @@ export function registerPrincipalRoutes(app: FastifyInstance, { broker }: AppCon
     base,
     { config: { doc: { summary: 'Create a principal', permission: 'principals:write', body: principalInput } } },
     async (req, reply) => {
-      const created = await principals.create(principalInput.parse(req.body)).catch((err: unknown) => {
-        if (err instanceof MandateError && err.code === 'ERR_STORE_CONFLICT')
-          throw new MandateError('ERR_STORE_CONFLICT', 'a principal with this id exists');
-        throw err;
+      const input = principalInput.parse(req.body);
+      const conflict = () => new MandateError('ERR_STORE_CONFLICT', 'a principal with this id exists');
+      if ((await principals.get(input.id)) !== undefined) throw conflict();
+      await audited(req, 'admin.principal.created', { principalId: input.id, principal: input });
+      const created = await principals.create(input).catch((err: unknown) => {
+        throw err instanceof MandateError && err.code === 'ERR_STORE_CONFLICT' ? conflict() : err;
       });
-      await audited(req, 'admin.principal.created', { principalId: created.id, principal: created });
       return reply.code(201).send(created);
     },
   );
@@ -52,17 +55,19 @@ export function registerPrincipalRoutes(app: FastifyInstance, { broker }: AppCon
     `${base}/:id`,
     { config: { doc: { summary: 'Update a principal', permission: 'principals:write', body: principalPatch } } },
     async (req) => {
+      const id = (req.params as { id: string }).id;
       const patch = principalPatch.parse(req.body);
-      const updated = await principals.update((req.params as { id: string }).id, patch);
-      await audited(req, 'admin.principal.updated', { principalId: updated.id, patch });
-      return updated;
+      await principals.require(id);
+      await audited(req, 'admin.principal.updated', { principalId: id, patch });
+      return principals.update(id, patch);
     },
   );
 
   app.delete(`${base}/:id`, { config: { doc: { summary: 'Delete a principal', permission: 'principals:write' } } }, async (req, reply) => {
     const id = (req.params as { id: string }).id;
-    if (!(await principals.delete(id))) throw new MandateError('ERR_NOT_FOUND', `no principal "${id}"`);
+    await principals.require(id);
     await audited(req, 'admin.principal.deleted', { principalId: id });
+    if (!(await principals.delete(id))) throw new MandateError('ERR_NOT_FOUND', `no principal "${id}"`);
     return reply.code(204).send();
   });
 }
