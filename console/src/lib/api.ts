@@ -66,12 +66,16 @@ export function useApi<T>(path: string | undefined, deps: readonly unknown[] = [
   const [state, setState] = useState<{ data?: T; error?: Error; loading: boolean }>({ loading: path !== undefined });
   const [tick, setTick] = useState(0);
   const latest = useRef(0);
+  const shown = useRef(path);
   // biome-ignore lint/correctness/useExhaustiveDependencies: deps and tick are the reload triggers
   useEffect(() => {
     if (path === undefined) return;
     const id = ++latest.current;
     const controller = new AbortController();
-    setState((s) => ({ ...s, loading: true }));
+    // A reload keeps what is on screen; another resource never shows the previous one's data.
+    const same = shown.current === path;
+    shown.current = path;
+    setState((s) => (same ? { ...s, loading: true } : { loading: true }));
     api<T>(path, { signal: controller.signal }).then(
       (data) => id === latest.current && setState({ data, loading: false }),
       (error: Error) => id === latest.current && error.name !== 'AbortError' && setState((s) => ({ ...s, error, loading: false })),
