@@ -88,8 +88,11 @@ function ensureStarted() {
   void run();
 }
 
-/** Calls `onEvent` for each live event on the given topics (debounced to one call per 250 ms). */
-export function useLive(topics: readonly LiveTopic[], onEvent: () => void): void {
+/**
+ * Calls `onEvent` for live events on the given topics, at most once per `minIntervalMs` (default
+ * 250 ms; expensive views such as the overview ask for more, since every audit append is an event).
+ */
+export function useLive(topics: readonly LiveTopic[], onEvent: () => void, minIntervalMs = 250): void {
   const callback = useRef(onEvent);
   callback.current = onEvent;
   const key = topics.join(',');
@@ -102,14 +105,14 @@ export function useLive(topics: readonly LiveTopic[], onEvent: () => void): void
       timer = setTimeout(() => {
         timer = undefined;
         callback.current();
-      }, 250);
+      }, minIntervalMs);
     };
     handlers.add(handler);
     return () => {
       handlers.delete(handler);
       if (timer !== undefined) clearTimeout(timer);
     };
-  }, [key]);
+  }, [key, minIntervalMs]);
 }
 
 export function useLiveStatus(): LiveStatus {
