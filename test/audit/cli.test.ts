@@ -1,7 +1,7 @@
 // `mandate audit …` end to end on a SQLite file: vkey, checkpoint, verify (ok, then tampered with
 // the index named), prove + verify-proof offline, export + verify-proof, explain --json.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +10,7 @@ import { AuditService } from '../../src/audit/log.js';
 import { systemClock } from '../../src/lib/clock.js';
 import { generateMasterKeySpec, parseMasterKeys, SecretBox } from '../../src/secrets/secret-box.js';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
+import { buildTestApp } from '../helpers/app.js';
 
 const MAIN = join(import.meta.dirname, '../../src/cli/main.ts');
 const dir = mkdtempSync(join(tmpdir(), 'mandate-audit-cli-'));
@@ -79,4 +80,44 @@ test('the audit CLI verifies, proves, exports and explains', { timeout: 120_000 
   const failed = mandate('audit', 'verify', ...c);
   assert.equal(failed.status, 1);
   assert.match(failed.stderr, /ERR_AUDIT_VERIFY_FAILED: .*first bad index 13/);
+});
+
+/** Like `mandate` but without blocking this process (the test serves HTTP meanwhile). */
+function mandateAsync(...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+      env: { ...process.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+test('audit verify --url checks a live log through its tiles with only the vkey and a token', { timeout: 120_000 }, async () => {
+  const t = await buildTestApp();
+  try {
+    for (let i = 0; i < 300; i++) await t.broker.audit.append({ type: 'risk.signal', actors: [], data: { i } });
+    const address = await t.app.listen({ host: '127.0.0.1', port: 0 });
+    const url = `${address}/audit/log/`;
+    const vkey = t.broker.audit.vkey;
+    const token = await t.operatorToken('carol', ['auditor']);
+    const saved = join(dir, 'seen.checkpoint');
+    const first = await mandateAsync('audit', 'verify', '--url', url, '--vkey', vkey, '--token', token, '--save', saved);
+    assert.equal(first.status, 0, first.stderr);
+    assert.match(first.stdout, /^ok: 300 entries reproduce the signed checkpoint/);
+    await t.broker.audit.append({ type: 'risk.signal', actors: [], data: { i: 300 } });
+    await t.broker.audit.checkpoint();
+    const second = await mandateAsync('audit', 'verify', '--url', url, '--vkey', vkey, '--token', token, '--previous', saved);
+    assert.equal(second.status, 0, second.stderr);
+    assert.match(second.stdout, /^ok: 301 entries/);
+    const noToken = await mandateAsync('audit', 'verify', '--url', url, '--vkey', vkey);
+    assert.equal(noToken.status, 1);
+    assert.match(noToken.stderr, /ERR_AUDIT_VERIFY_FAILED: .*HTTP 401/);
+  } finally {
+    await t.close();
+  }
 });

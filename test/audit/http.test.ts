@@ -7,13 +7,14 @@ import { openCheckpoint, parseVkey } from '../../src/audit/checkpoint.js';
 import { verifyExport } from '../../src/audit/export.js';
 import { decomposeRange, foldRange, hashLeaf, perfectRoot, verifyConsistency, verifyInclusion } from '../../src/audit/merkle.js';
 import { verifyProofBundle } from '../../src/audit/proof-bundle.js';
-import { encodeTileIndex, parseTilePath } from '../../src/http/routes/audit.js';
+import { splitBundle, tileIndexPath, verifyRemoteLog } from '../../src/audit/tiles-client.js';
+import { parseTilePath } from '../../src/http/routes/audit.js';
 import { buildTestApp } from '../helpers/app.js';
 import { storeFactories } from '../helpers/stores.js';
 
 test('tlog-tiles paths encode and parse', () => {
-  assert.equal(encodeTileIndex(1234067), 'x001/x234/067');
-  assert.equal(encodeTileIndex(5), '005');
+  assert.equal(tileIndexPath(1234067), 'x001/x234/067');
+  assert.equal(tileIndexPath(5), '005');
   assert.deepEqual(parseTilePath('0/x001/x234/067'), { level: 0, index: 1234067, width: 256 });
   assert.deepEqual(parseTilePath('entries/001.p/44'), { level: 'entries', index: 1, width: 44 });
   for (const bad of ['0/1', '0/001.p/256', '0/001.p/0', 'x/001', '0/x01/001', '99/000', '0/001/'])
@@ -69,12 +70,7 @@ for (const factory of await storeFactories()) {
         // Entry bundles hold event bodies: authenticated, and each entry hashes to its tile hash.
         assert.equal((await get('entries/001.p/44')).statusCode, 401);
         const bundle = (await get('entries/001.p/44', admin)).rawPayload;
-        const entries: Buffer[] = [];
-        for (let at = 0; at < bundle.length; ) {
-          const len = bundle.readUInt16BE(at);
-          entries.push(bundle.subarray(at + 2, at + 2 + len));
-          at += 2 + len;
-        }
+        const entries = splitBundle(bundle) ?? [];
         assert.equal(entries.length, 44);
         for (const [i, e] of entries.entries()) assert.deepEqual(hashLeaf(e), leafHashes(level0[1] as Buffer)[i]);
 
@@ -102,6 +98,19 @@ for (const factory of await storeFactories()) {
         assert.equal(explain.json().event.event.type, 'admin.principal.created');
         assert.equal((await t.app.inject({ url: '/admin/v1/audit/events/9999', headers: admin })).statusCode, 404);
         assert.equal((await t.app.inject({ url: '/admin/v1/audit/proofs/inclusion?index=9999', headers: admin })).statusCode, 400);
+
+        // An auditor's client: only the vkey, a token for entry bundles, and HTTP.
+        const fetchTile = (headers: Record<string, string>) => async (path: string) => {
+          const r = await t.app.inject({ url: `/audit/log/${path}`, headers });
+          return { status: r.statusCode, body: r.rawPayload };
+        };
+        const remote = await verifyRemoteLog({ vkey, fetch: fetchTile(admin), previous: note });
+        assert.equal(remote.ok, true, remote.reason);
+        assert.equal(remote.size, 301);
+        assert.equal(remote.checkpoint, c2.json().note);
+        const denied = await verifyRemoteLog({ vkey, fetch: fetchTile({}) });
+        assert.equal(denied.ok, false);
+        assert.match(denied.reason ?? '', /HTTP 401/);
 
         const exported = await t.app.inject({ url: '/admin/v1/audit/export?from=10&to=20&format=ocsf', headers: admin });
         assert.equal(exported.statusCode, 200);

@@ -1,11 +1,12 @@
 // `mandate audit …`: verifier key, checkpoints, full verification, proofs (produce and check from
 // files), explain and export. Commands that read the log open the store directly (no HTTP server).
-import { createWriteStream, readFileSync } from 'node:fs';
+import { createWriteStream, readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { explainEvent, renderExplanation } from '../../audit/explain.js';
 import { type ExportFormat, exportLog, verifyExport } from '../../audit/export.js';
 import { AuditService } from '../../audit/log.js';
 import { type ProofBundle, verifyProofBundle } from '../../audit/proof-bundle.js';
+import { verifyRemoteLog } from '../../audit/tiles-client.js';
 import { verifyLog } from '../../audit/verify.js';
 import { auditOrigin } from '../../broker.js';
 import { ConfigError, MandateError } from '../../errors/index.js';
@@ -46,6 +47,42 @@ function intArg(name: string, value: string | undefined): number | undefined {
   return Number(value);
 }
 
+interface VerifyFlags {
+  vkey?: string;
+  vkeyFile?: string;
+  json?: boolean;
+  url?: string;
+  token?: string;
+  previous?: string;
+  save?: string;
+}
+
+/** `audit verify --url`: an auditor's check with only the pinned vkey and HTTP access. */
+async function verifyRemote(flags: VerifyFlags): Promise<void> {
+  const vkey = readVkey(flags);
+  if (vkey === undefined) throw new ConfigError('ERR_CONFIG_INVALID', '--url needs --vkey or --vkey-file (the key you pinned)');
+  const base = `${(flags.url ?? '').replace(/\/+$/, '')}/`;
+  const token = flags.token ?? process.env.MANDATE_AUDIT_TOKEN;
+  const report = await verifyRemoteLog({
+    vkey,
+    ...(flags.previous === undefined ? {} : { previous: readFileSync(flags.previous, 'utf8') }),
+    fetch: async (path) => {
+      const res = await fetch(new URL(path, base), { headers: token === undefined ? {} : { authorization: `Bearer ${token}` } });
+      return { status: res.status, body: Buffer.from(await res.arrayBuffer()) };
+    },
+    onProgress: (done, total) => {
+      if (flags.json !== true && done % 100_000 < 256) process.stderr.write(`verified ${done} / ${total} entries\n`);
+    },
+  });
+  if (flags.json === true) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  if (!report.ok) {
+    const where = report.index === undefined ? '' : ` (first bad index ${report.index})`;
+    throw new MandateError('ERR_AUDIT_VERIFY_FAILED', `${report.reason ?? 'verification failed'}${where}`);
+  }
+  if (flags.save !== undefined && report.checkpoint !== undefined) writeFileSync(flags.save, report.checkpoint);
+  if (flags.json !== true) process.stdout.write(`ok: ${report.size} entries reproduce the signed checkpoint\n`);
+}
+
 export function registerAuditCommands(program: Command): void {
   const audit = program.command('audit').description('The tamper-evident audit log: keys, checkpoints, verify, proofs, explain, export.');
 
@@ -67,8 +104,16 @@ export function registerAuditCommands(program: Command): void {
       .description('Recompute the whole tree from stored entries; check every checkpoint signature and their consistency.')
       .option('--vkey <vkey>', 'pinned verifier key (default: the key stored with the log)')
       .option('--vkey-file <file>', 'file holding the pinned verifier key')
-      .option('--json', 'print the report as JSON'),
-  ).action(async (flags: ConfigFlags & { vkey?: string; vkeyFile?: string; json?: boolean }) => {
+      .option('--json', 'print the report as JSON')
+      .option('--url <url>', 'verify a remote log through its tiles (…/audit/log/) instead of the store; needs --vkey')
+      .option('--token <token>', 'bearer token with audit:read for remote entry bundles (or MANDATE_AUDIT_TOKEN)')
+      .option('--previous <file>', 'remote: a checkpoint saved earlier that the log must extend')
+      .option('--save <file>', 'remote: write the verified checkpoint here (use it as --previous next time)'),
+  ).action(async (flags: ConfigFlags & VerifyFlags) => {
+    if (flags.url !== undefined) {
+      await verifyRemote(flags);
+      return;
+    }
     const report = await withLog(flags, async (log, store) => {
       let last = 0;
       return verifyLog(store, {

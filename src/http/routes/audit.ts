@@ -38,17 +38,6 @@ export function parseTilePath(path: string): TilePath | undefined {
   return { level, index: Number(digits), width };
 }
 
-/** Encodes a tile index as tlog-tiles path elements (e.g. 1234067 → x001/x234/067). */
-export function encodeTileIndex(index: number): string {
-  const groups: string[] = [];
-  let n = index;
-  do {
-    groups.unshift(String(n % 1000).padStart(3, '0'));
-    n = Math.floor(n / 1000);
-  } while (n > 0);
-  return groups.map((g, i) => (i < groups.length - 1 ? `x${g}` : g)).join('/');
-}
-
 const sizeParam = z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 const inclusionQuery = z.strictObject({ index: sizeParam, size: sizeParam.optional() });
 const consistencyQuery = z.strictObject({ from: sizeParam, to: sizeParam.optional() });
