@@ -74,7 +74,12 @@ async function sealedMeta(store: Store, secrets: SecretBox, name: string, create
   ]);
   const [row] = await store.query<{ value: string }>('SELECT value FROM audit_meta WHERE name = ?', [name]);
   if (row === undefined) throw new MandateError('ERR_AUDIT_UNAVAILABLE', `audit ${name} is missing`);
-  return secrets.open(row.value, context);
+  const plain = secrets.open(row.value, context);
+  // After a master key rotation, re-seal under the new active key (only if nobody did meanwhile).
+  if (secrets.needsReseal(row.value)) {
+    await store.run('UPDATE audit_meta SET value = ? WHERE name = ? AND value = ?', [secrets.seal(plain, context), name, row.value]);
+  }
+  return plain;
 }
 
 export class AuditService implements AuditLog {

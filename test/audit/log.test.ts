@@ -10,6 +10,7 @@ import { after, describe, test } from 'node:test';
 import { MAX_EVENT_BYTES } from '../../src/audit/event.js';
 import { readEntryRows } from '../../src/audit/log.js';
 import { hashLeaf, verifyConsistency, verifyInclusion } from '../../src/audit/merkle.js';
+import { generateMasterKeySpec, parseMasterKeys, SecretBox } from '../../src/secrets/secret-box.js';
 import { openPostgresStore } from '../../src/store/postgres/index.js';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import type { Store } from '../../src/store/types.js';
@@ -143,6 +144,19 @@ for (const factory of await storeFactories()) {
       const [row] = await readEntryRows(store, r.seq, r.seq + 1);
       assert.ok(Buffer.byteLength(row?.body ?? '') <= MAX_EVENT_BYTES + 64);
       await audit.close();
+    });
+
+    test('after a master key rotation the log keeps its key and salt and re-seals them', async () => {
+      const store = await factory.open();
+      const oldKey = generateMasterKeySpec('old');
+      const before = await openAudit(store, new SecretBox(parseMasterKeys(oldKey)));
+      const rotated = new SecretBox(parseMasterKeys(`${generateMasterKeySpec('new')},${oldKey}`));
+      const reopened = await openAudit(store, rotated);
+      assert.equal(reopened.vkey, before.vkey);
+      assert.equal(reopened.redact('s3cret'), before.redact('s3cret'));
+      const rows = await store.query<{ value: string }>('SELECT value FROM audit_meta');
+      assert.ok(rows.length >= 2 && rows.every((r) => !rotated.needsReseal(r.value)));
+      await Promise.all([before.close(), reopened.close()]);
     });
 
     test('redaction is a salted HMAC: stable per log, different across logs, never the secret', async () => {
