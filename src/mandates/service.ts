@@ -8,8 +8,8 @@ import type { AuditActor, AuditLog } from '../audit/types.js';
 import { MandateError, OAuthError } from '../errors/index.js';
 import type { Clock } from '../lib/clock.js';
 import type { ChangeFeed } from '../store/changes.js';
+import { GroupCommit } from '../store/group-commit.js';
 import type { SqlExecutor, Store } from '../store/index.js';
-import { GroupInsert } from '../tokens/group-insert.js';
 import { isLive, type Mandate, type MandateRequest, type MandateStatus, mandateRequestSchema } from './mandate.js';
 import { isSubset, type Scope } from './scope.js';
 
@@ -90,11 +90,11 @@ export class MandateService {
   readonly #ended = new Map<string, number>();
   /** Individually revoked access tokens (RFC 7009): jti → exp (seconds). */
   readonly #revokedTokens = new Map<string, number>();
-  readonly #writer: GroupInsert<{ m: Mandate; path: string }>;
+  readonly #writer: GroupCommit<{ m: Mandate; path: string }>;
 
   constructor(options: MandateServiceOptions) {
     this.#o = options;
-    this.#writer = new GroupInsert(options.store, MandateService.#write);
+    this.#writer = new GroupCommit(options.store, MandateService.#write);
     options.changes.subscribe(MANDATE_TOPIC, (change) => {
       const data = change.data as { ids?: string[]; expires?: number[]; status?: MandateStatus; jti?: string; exp?: number };
       if (typeof data.jti === 'string') {
@@ -413,7 +413,7 @@ export class MandateService {
     this.#cache.set(m.id, m);
   }
 
-  static async #write(tx: SqlExecutor, rows: readonly { m: Mandate; path: string }[]): Promise<void[]> {
+  static async #write(tx: SqlExecutor, rows: readonly { m: Mandate; path: string }[]): Promise<undefined[]> {
     for (const { m, path } of rows) await MandateService.#writeOne(tx, m, path);
     return [];
   }

@@ -6,8 +6,8 @@ import { calculateJwkThumbprint, decodeProtectedHeader, EmbeddedJWK, type JWK, e
 import { OAuthError } from '../errors/index.js';
 import type { Clock } from '../lib/clock.js';
 import type { SecretBox } from '../secrets/index.js';
+import { GroupCommit } from '../store/group-commit.js';
 import type { SqlExecutor, Store } from '../store/index.js';
-import { GroupInsert } from './group-insert.js';
 
 /** Asymmetric JWS algorithms accepted in DPoP proofs (§4.2: `none` and MAC algorithms are never allowed). */
 export const DPOP_ALGORITHMS = ['EdDSA', 'ES256', 'ES384', 'ES512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'] as const;
@@ -45,12 +45,12 @@ export class DpopVerifier {
   readonly #o: DpopVerifierOptions;
   readonly #seen = new Map<string, number>();
   /** Proof ids are group-committed: one fsync for all calls in flight, not one per call. */
-  readonly #replay: GroupInsert<{ key: string; expiresAt: number }, boolean>;
+  readonly #replay: GroupCommit<{ key: string; expiresAt: number }, boolean>;
   #nonceKey: Buffer | undefined;
 
   constructor(options: DpopVerifierOptions) {
     this.#o = options;
-    this.#replay = new GroupInsert(options.store, recordProofIds);
+    this.#replay = new GroupCommit(options.store, recordProofIds);
   }
 
   get requireNonce(): boolean {

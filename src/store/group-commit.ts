@@ -2,7 +2,7 @@
 // ids at every DPoP-bound call): concurrent writers share one transaction (one fsync) instead of
 // paying a synchronous commit each, which is what bounds these paths on a slow disk. Every caller's
 // promise settles only after the transaction holding its row has committed.
-import type { SqlExecutor, Store } from '../store/index.js';
+import type { SqlExecutor, Store } from './types.js';
 
 interface Pending<T, R> {
   readonly item: T;
@@ -13,7 +13,7 @@ interface Pending<T, R> {
 /** Writes `items` in one transaction and returns one result per item, in order. */
 export type GroupWrite<T, R> = (tx: SqlExecutor, items: readonly T[]) => Promise<readonly R[]>;
 
-export class GroupInsert<T, R = void> {
+export class GroupCommit<T, R = undefined> {
   #queue: Pending<T, R>[] = [];
   #flushing = false;
 
@@ -43,7 +43,7 @@ export class GroupInsert<T, R = void> {
               batch.map((p) => p.item),
             ),
           );
-          batch.forEach((p, i) => p.resolve(results[i] as R));
+          for (const [i, p] of batch.entries()) p.resolve(results[i] as R);
         } catch (err) {
           for (const p of batch) p.reject(err);
         }
