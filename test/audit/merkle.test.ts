@@ -16,7 +16,7 @@ import {
   verifyInclusion,
 } from '../../src/audit/merkle.js';
 
-const VECTORS = join(import.meta.dirname, '../../../shared/vectors/rfc9162');
+const VECTORS = join(import.meta.dirname, '../vectors/rfc9162');
 
 function walk(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {

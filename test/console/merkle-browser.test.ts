@@ -13,7 +13,7 @@ import {
 } from '../../console/src/lib/merkle.js';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
 
-const VECTORS = join(import.meta.dirname, '../../../shared/vectors/rfc9162/inclusion');
+const VECTORS = join(import.meta.dirname, '../vectors/rfc9162/inclusion');
 
 function walk(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {

@@ -1,11 +1,11 @@
-// The public AuthZEN interop fixtures (../shared/vectors/authzen/) against the shipped examples,
+// The public AuthZEN interop fixtures (test/vectors/authzen/, copied from the shared vectors) against the shipped examples,
 // over HTTP: all Todo cases (40 single + 3 batch) and the API gateway certification scenario.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { type RunningPdp, startExample } from './authzen-server.js';
 
-const VECTORS = new URL('../../../shared/vectors/authzen/', import.meta.url);
+const VECTORS = new URL('../vectors/authzen/', import.meta.url);
 const vectors = (name: string) => JSON.parse(readFileSync(new URL(name, VECTORS), 'utf8'));
 
 describe('AuthZEN Todo interop (examples/authzen-todo)', () => {
