@@ -11,7 +11,8 @@ export interface ConfigFlags {
   readonly port?: string;
 }
 
-export const DEMO_CONFIG = { mode: 'demo', dataDir: './data' } as const;
+// Request logs stay quiet in the demo: the console shows activity; use a config file for info logs.
+export const DEMO_CONFIG = { mode: 'demo', dataDir: './data', log: { level: 'warn' } } as const;
 
 export function configFromFlags(flags: ConfigFlags): Config {
   const source = flags.config;
