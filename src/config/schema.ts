@@ -285,6 +285,16 @@ const gateway = z
       .max(100_000)
       .default(256)
       .describe('Most pooled upstream sessions per replica; the least recently used is closed beyond it.'),
+    allowedHosts: z
+      .array(z.string().min(1).max(255))
+      .max(100)
+      .default([])
+      .describe('Host headers /mcp accepts besides the public URL host (DNS-rebinding protection; others get 403).'),
+    allowedOrigins: z
+      .array(z.url())
+      .max(100)
+      .default([])
+      .describe('Origin headers /mcp accepts besides the public URL origin; a request without Origin is not a browser and is accepted.'),
     demoUpstreams: z
       .boolean()
       .default(true)

@@ -41,7 +41,18 @@ export function registerGatewayRoutes(app: FastifyInstance, { broker }: AppConte
       );
   };
 
+  // DNS-rebinding protection (MCP transport security): a browser tricked into calling /mcp sends
+  // a foreign Host or Origin; refuse both before anything else.
+  const publicUrl = new URL(gw.resource);
+  const hosts = new Set([publicUrl.host, ...broker.config.gateway.allowedHosts].map((h) => h.toLowerCase()));
+  const origins = new Set([publicUrl.origin, ...broker.config.gateway.allowedOrigins.map((o) => new URL(o).origin)]);
+
   const handler = async (req: FastifyRequest, reply: FastifyReply) => {
+    const origin = req.headers.origin;
+    if (!hosts.has((req.headers.host ?? '').toLowerCase()) || (origin !== undefined && !origins.has(origin))) {
+      reply.hijack();
+      return writeRpcError(reply.raw, 'ERR_FORBIDDEN', 'this Host or Origin is not allowed to reach the MCP endpoint', 403);
+    }
     const match = /^(Bearer|DPoP) ([A-Za-z0-9._~+/-]+=*)$/i.exec(req.headers.authorization ?? '');
     if (match === null) return challenge(reply);
     const dpop = req.headers.dpop;
@@ -70,6 +81,11 @@ export function registerGatewayRoutes(app: FastifyInstance, { broker }: AppConte
       else reply.raw.end();
     }
   };
+
+  // Open GET (SSE) streams would keep the server from closing: end the sessions first.
+  app.addHook('preClose', async () => {
+    await gw.sessions.close();
+  });
 
   app.route({
     method: ['GET', 'POST', 'DELETE'],

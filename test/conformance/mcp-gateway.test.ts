@@ -1,0 +1,112 @@
+// The official MCP conformance suite (@modelcontextprotocol/conformance, pinned in package.json),
+// server mode, against the gateway fronting the MCP reference "everything" server with a mandate
+// that grants every one of its tools under the demo org policy (which permits them).
+//
+// The runner's client has no OAuth support, so a small test proxy adds the mandate token, as an
+// agent's MCP client configuration would; the gateway still verifies, decides and audits every
+// request. Scenarios that fail are listed, with the reason, in mcp-expected-failures.yaml; the
+// runner itself fails on an unexpected failure AND on a stale entry (a listed scenario that passes).
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, request, type Server } from 'node:http';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { DEV_TRUST_DOMAIN } from '../../src/identity/dev-spiffe.js';
+import { freePort, type Running, startBroker } from '../identity/helpers.js';
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+const RUNNER = createRequire(import.meta.url).resolve('@modelcontextprotocol/conformance/dist/index.js');
+const EXPECTED = join(here, 'mcp-expected-failures.yaml');
+const AGENT = { id: 'conformance-agent', spiffeId: `spiffe://${DEV_TRUST_DOMAIN}/agent/conformance-agent` };
+
+/**
+ * Forwards every request to the gateway's /mcp with the agent's bearer token added. Transparent
+ * otherwise: Host and Origin naming the proxy are mapped to the gateway, any other value (the
+ * DNS-rebinding scenario's evil.example.com) is passed through for the gateway to judge.
+ */
+function tokenProxy(target: URL, token: string, self: () => string): Server {
+  return createServer((req, res) => {
+    const headers = { ...req.headers, authorization: `Bearer ${token}` };
+    if (req.headers.host === self()) headers.host = target.host;
+    if (req.headers.origin === `http://${self()}`) headers.origin = target.origin;
+    const upstream = request(target, { method: req.method, headers }, (up) => {
+      res.writeHead(up.statusCode ?? 502, up.headers);
+      up.pipe(res);
+    });
+    upstream.on('error', () => res.destroy());
+    req.pipe(upstream);
+  });
+}
+
+describe('MCP conformance (server mode) against the gateway', () => {
+  let b: Running;
+  let proxy: Server;
+  let proxyUrl: string;
+  // MCP_CONFORMANCE_OUT keeps the runner's per-scenario checks.json for inspection.
+  const out = process.env.MCP_CONFORMANCE_OUT ?? mkdtempSync(join(tmpdir(), 'mcp-conformance-'));
+
+  before(async () => {
+    b = await startBroker();
+    const everything = await b.broker.upstreams.registry.refresh('everything');
+    assert.equal(everything.discoveryError, undefined);
+    const tools = b.broker.upstreams.catalog
+      .list()
+      .filter((t) => t.upstream === 'everything')
+      .map((t) => ({ tool: t.name }));
+    assert.ok(tools.length > 5);
+    await b.broker.agents.register({
+      id: AGENT.id,
+      displayName: 'MCP conformance runner',
+      owner: 'alice',
+      environment: 'production',
+      identity: { spiffeId: AGENT.spiffeId },
+      ceiling: { tools, delegable: false },
+    });
+    const res = await b.open(AGENT.spiffeId, {
+      type: 'mandate',
+      purpose: 'MCP conformance run',
+      taskType: 'conformance',
+      environment: 'production',
+      ttlSeconds: 1800,
+      tools,
+      delegable: false,
+    });
+    const port = await freePort();
+    proxy = tokenProxy(new URL('/mcp', b.base), res.access_token, () => `127.0.0.1:${port}`);
+    await new Promise<void>((r) => proxy.listen(port, '127.0.0.1', r));
+    proxyUrl = `http://127.0.0.1:${port}/mcp`;
+  });
+  after(async () => {
+    proxy?.closeAllConnections();
+    proxy?.close();
+    await b?.close();
+    if (process.env.MCP_CONFORMANCE_OUT === undefined) rmSync(out, { recursive: true, force: true });
+  });
+
+  it('passes every scenario except the documented expected failures, and the baseline is not stale', async () => {
+    const args = [
+      '--import',
+      join(here, 'mcp-node20-hooks.mjs'),
+      RUNNER,
+      'server',
+      '--url',
+      proxyUrl,
+      '--expected-failures',
+      EXPECTED,
+      '-o',
+      out,
+    ];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (c) => (output += c));
+    child.stderr.on('data', (c) => (output += c));
+    const code = await new Promise<number | null>((r) => child.on('close', r));
+    if (process.env.MCP_CONFORMANCE_VERBOSE) process.stderr.write(output);
+    assert.equal(code, 0, `conformance runner failed:\n${output.slice(-4000)}`);
+    assert.match(output, /Baseline check passed/);
+  });
+});
