@@ -20,7 +20,6 @@ import type { Clock } from '../lib/clock.js';
 import { sha256Hex } from '../lib/hash.js';
 import type { Decision } from '../policy/types.js';
 import type { Catalog, CatalogEntry } from '../upstreams/catalog.js';
-import type { UpstreamRegistry } from '../upstreams/registry.js';
 import type { Decider, VerifiedCaller } from './types.js';
 import type { UpstreamPool } from './upstream-pool.js';
 
@@ -37,7 +36,6 @@ export interface GatewayLimits {
 
 export interface GatewayOptions {
   readonly catalog: Catalog;
-  readonly registry: Pick<UpstreamRegistry, 'get'>;
   readonly pool: UpstreamPool;
   readonly decisions: Decider;
   readonly audit: AuditLog;
@@ -212,7 +210,8 @@ export class Gateway {
     signal: AbortSignal | undefined,
   ): Promise<CallToolResult> {
     const started = this.#o.clock.now();
-    const upstream = await this.#o.registry.get(tool.upstream);
+    // From memory (kept current by `catalog` changes): the call path reads nothing from the store.
+    const upstream = this.#o.catalog.upstream(tool.upstream);
     let result: CallToolResult;
     let failure: ErrorCode | undefined;
     if (upstream === undefined) {

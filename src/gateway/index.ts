@@ -56,7 +56,6 @@ export function createGatewayService(o: GatewayServiceOptions): GatewayService {
   });
   const gateway = new Gateway({
     catalog: o.upstreams.catalog,
-    registry: o.upstreams.registry,
     pool,
     decisions: o.decisions,
     audit: o.audit,

@@ -114,9 +114,16 @@ export async function readCatalog(store: Store, upstream?: string): Promise<Cata
   return rows.map(fromRow);
 }
 
+/** What the call path needs to know about an upstream, held in memory with the catalog. */
+export interface UpstreamSettings {
+  readonly isolation: 'mandate' | 'shared';
+  readonly timeoutMs: number | undefined;
+}
+
 /** In-memory catalog of this replica; `reload()` runs at start and on every `catalog` change. */
 export class Catalog {
   #tools: ReadonlyMap<string, CatalogEntry> = new Map();
+  #upstreams: ReadonlyMap<string, UpstreamSettings> = new Map();
   #generation = 0;
 
   constructor(private readonly store: Store) {}
@@ -128,8 +135,19 @@ export class Catalog {
 
   async reload(): Promise<void> {
     const entries = await readCatalog(this.store);
+    const rows = await this.store.query<{ id: string; isolation: 'mandate' | 'shared'; timeout_ms: number | null }>(
+      'SELECT id, isolation, timeout_ms FROM upstreams',
+    );
     this.#tools = new Map(entries.map((e) => [e.name, e]));
+    this.#upstreams = new Map(
+      rows.map((r) => [r.id, { isolation: r.isolation, timeoutMs: r.timeout_ms === null ? undefined : Number(r.timeout_ms) }]),
+    );
     this.#generation++;
+  }
+
+  /** Session isolation and timeout of a registered upstream (undefined once it is removed). */
+  upstream(id: string): UpstreamSettings | undefined {
+    return this.#upstreams.get(id);
   }
 
   get(name: string): CatalogEntry | undefined {

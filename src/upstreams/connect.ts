@@ -32,7 +32,16 @@ export async function connectUpstream({ transport, credential, timeoutMs }: Conn
       : new StreamableHTTPClientTransport(new URL(transport.url), {
           // Credentials must not follow a redirect to another origin.
           requestInit: { headers: { ...(credential?.headers ?? {}) }, redirect: 'error' },
+          fetch: postWithoutSessionSignal,
         });
   await client.connect(t, { timeout: timeoutMs });
   return client;
 }
+
+/**
+ * The SDK passes its session-long AbortSignal to every POST; fetch (undici) only drops its abort
+ * listener when the request is garbage-collected, so a busy pooled session piles up thousands of
+ * listeners and slows down. POSTs are bounded by the per-request timeout (which cancels through
+ * MCP), so they go without it; the long-lived GET stream keeps it, so closing still ends it.
+ */
+const postWithoutSessionSignal: typeof fetch = (input, init) => fetch(input, init?.method === 'POST' ? { ...init, signal: null } : init);
