@@ -2,11 +2,15 @@
 // upstreams (the demo helpdesk over stdio, the MCP reference "everything" server over stdio, and a
 // misbehaving fake upstream), with real mandates from the token exchange and the demo org policy.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { HELPDESK_KEY_ENV } from '../../src/demo/helpdesk-server.js';
 import { storeFactories } from '../helpers/stores.js';
 import { type GatewayHarness, HELPER, MISBEHAVING_SERVER_PATH, meta, startGateway, text } from './harness.js';
+
+const CLI = fileURLToPath(new URL('../../bin/mandate.js', import.meta.url));
 
 const rpcCode = async (p: Promise<unknown>): Promise<{ code: number; data: Record<string, unknown> }> => {
   try {
@@ -187,6 +191,35 @@ for (const factory of await storeFactories()) {
       assert.equal(asAgentOperator.status, 403);
       assert.equal(((await asAgentOperator.json()) as { error: string }).error, 'ERR_APPROVER_NOT_ALLOWED');
       assert.equal((await h.broker.approvals.require(approvalId)).status, 'pending');
+    });
+
+    it('lets an admin approve a destructive call from the CLI, after which it runs once', async () => {
+      const { token } = await h.mandate([{ tool: 'helpdesk.delete_customer' }]);
+      const client = await h.connect(token);
+      const call = { name: 'helpdesk.delete_customer', arguments: { customerId: 'C-1010' } };
+      const pending = await client.callTool(call);
+      const approvalId = meta(pending).approvalId as string;
+      assert.deepEqual(meta(pending).requiredRoles, ['admin']);
+      const cli = (...args: string[]) =>
+        new Promise<{ code: number | null; out: string }>((resolve) => {
+          const child = spawn(process.execPath, [CLI, 'approvals', ...args, '--url', h.base], {
+            env: { ...process.env, MANDATE_TOKEN: admin },
+            stdio: ['ignore', 'pipe', 'pipe'],
+          });
+          let out = '';
+          child.stdout.on('data', (c) => (out += c));
+          child.stderr.on('data', (c) => (out += c));
+          child.on('close', (code) => resolve({ code, out }));
+        });
+      const listed = await cli('list', '--json');
+      assert.equal(listed.code, 0, listed.out);
+      assert.ok((JSON.parse(listed.out) as { id: string }[]).some((a) => a.id === approvalId));
+      const approved = await cli('approve', approvalId, '--note', 'customer asked for erasure');
+      assert.equal(approved.code, 0, approved.out);
+      assert.equal((JSON.parse(approved.out) as { status: string; decidedRole: string }).decidedRole, 'admin');
+      const done = await client.callTool(call);
+      assert.equal(done.isError, undefined, text(done));
+      assert.match(text(done), /"deleted":"C-1010"/);
     });
 
     it('shows a delegated agent a narrower list and refuses what only the parent had', async () => {
