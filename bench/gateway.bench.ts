@@ -125,11 +125,22 @@ async function runGateway(upstreamUrl: string): Promise<void> {
   const token = ((await res.json()) as { access_token?: string }).access_token;
   if (token === undefined) throw new Error(`token exchange failed: HTTP ${res.status}`);
   process.stdout.write(`READY ${JSON.stringify({ port, token })}\n`);
-  const stop = () =>
-    void app.close().finally(() => {
-      rmSync(dataDir, { recursive: true, force: true });
-      process.exit(0);
-    });
+  const stop = () => {
+    void app
+      .close()
+      .then(async () => {
+        if (!process.env.BENCH_DATABASE_URL) return;
+        const { default: pg } = await import('pg');
+        const client = new pg.Client({ connectionString: process.env.BENCH_DATABASE_URL });
+        await client.connect();
+        await client.query(`DROP SCHEMA IF EXISTS bench_${process.pid} CASCADE`);
+        await client.end();
+      })
+      .finally(() => {
+        rmSync(dataDir, { recursive: true, force: true });
+        process.exit(0);
+      });
+  };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
 }
@@ -251,7 +262,7 @@ async function main(): Promise<void> {
     const direct = await session(new URL(upstreamUrl), {});
     const through = await session(new URL(`http://127.0.0.1:${gw.info.port}/mcp`), { authorization: `Bearer ${gw.info.token}` });
     const total = QUICK ? 1500 : 20_000;
-    const concurrency = 16;
+    const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 16);
     // Warm up both paths (JIT, pooled sessions, cached token verification).
     await saturate(direct, 300, 8);
     await saturate(through, 300, 8);
