@@ -3,12 +3,17 @@
 // misbehaving fake upstream), with real mandates from the token exchange and the demo org policy.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
+import * as oauth from 'oauth4webapi';
 import { HELPDESK_KEY_ENV } from '../../src/demo/helpdesk-server.js';
 import { storeFactories } from '../helpers/stores.js';
-import { type GatewayHarness, HELPER, MISBEHAVING_SERVER_PATH, meta, startGateway, text } from './harness.js';
+import { handDpopProof } from '../identity/helpers.js';
+import { type GatewayHarness, HELPER, MISBEHAVING_SERVER_PATH, meta, startGateway, TESTER, text } from './harness.js';
 
 const CLI = fileURLToPath(new URL('../../bin/mandate.js', import.meta.url));
 
@@ -254,6 +259,51 @@ for (const factory of await storeFactories()) {
         body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
       });
       assert.equal(raw.status, 401);
+    });
+
+    it('accepts a DPoP-bound token with a fresh proof on every request, and never as a bearer token', async () => {
+      const keyPair = await oauth.generateKeyPair('ES256');
+      const res = await h.open(
+        TESTER.spiffeId,
+        {
+          type: 'mandate',
+          purpose: 'dpop through the gateway',
+          taskType: 'support.refund',
+          environment: 'production',
+          ttlSeconds: 300,
+          tools: [{ tool: 'helpdesk.search_tickets' }],
+          delegable: false,
+        },
+        oauth.DPoP(h.client, keyPair),
+      );
+      assert.equal(res.token_type.toLowerCase(), 'dpop');
+      const token = res.access_token;
+      const ath = createHash('sha256').update(token).digest('base64url');
+      const client = new Client({ name: 'dpop-agent', version: '1' });
+      await client.connect(
+        new StreamableHTTPClientTransport(h.mcpUrl, {
+          fetch: async (url, init) => {
+            const headers = new Headers(init?.headers);
+            headers.set('authorization', `DPoP ${token}`);
+            headers.set('dpop', await handDpopProof(keyPair, { htm: init?.method ?? 'GET', htu: String(url), ath }));
+            return fetch(url, { ...init, headers });
+          },
+        }),
+      );
+      try {
+        const r = await client.callTool({ name: 'helpdesk.search_tickets', arguments: { query: 'invoice' } });
+        assert.equal(r.isError, undefined, text(r));
+        assert.match(text(r), /T-4822/);
+      } finally {
+        await client.close();
+      }
+      const asBearer = await fetch(h.mcpUrl, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+      });
+      assert.equal(asBearer.status, 401);
+      assert.match(asBearer.headers.get('www-authenticate') ?? '', /DPoP/);
     });
 
     it('refuses oversized arguments before deciding', async () => {
