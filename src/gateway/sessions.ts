@@ -2,6 +2,11 @@
 // to the mandate that opened it: a request carrying a session id opened under another mandate is
 // answered like an unknown session (404), so no agent can drive another's session. The caller is
 // verified on every HTTP request and handed to the handlers through the SDK's `authInfo`.
+//
+// Sessions move between replicas: a session id is `<mandateId>.<random>`, and a session carries no
+// authority (every request is verified by its mandate token). A replica that did not open a
+// session serves a request naming it with a per-request (stateless) server when the id's mandate
+// is the caller's, so a load balancer needs no session affinity.
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
@@ -54,11 +59,12 @@ export class McpSessions {
     const sid = req.headers['mcp-session-id'];
     if (typeof sid === 'string') {
       const session = this.#sessions.get(sid);
-      if (session === undefined || session.mandateId !== caller.mandate.id) {
-        return writeRpcError(res, 'RPC_SESSION_NOT_FOUND', 'no such MCP session for this mandate; initialize a new one');
+      if (session !== undefined && session.mandateId === caller.mandate.id) {
+        session.lastUsed = this.#o.clock.now();
+        return session.transport.handleRequest(req, res, body);
       }
-      session.lastUsed = this.#o.clock.now();
-      return session.transport.handleRequest(req, res, body);
+      if (session === undefined && mandateOfSessionId(sid) === caller.mandate.id) return this.#serveMoved(req, res, body);
+      return writeRpcError(res, 'RPC_SESSION_NOT_FOUND', 'no such MCP session for this mandate; initialize a new one');
     }
     if (req.method !== 'POST' || !isInitializeRequest(body)) {
       return writeRpcError(res, 'RPC_INVALID_REQUEST', 'send initialize first, then the Mcp-Session-Id header on every request', 400);
@@ -66,7 +72,7 @@ export class McpSessions {
     if (this.#sessions.size >= this.#o.maxSessions) this.#evictOldest();
     const mandateId = caller.mandate.id;
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
-      sessionIdGenerator: () => randomUUID(),
+      sessionIdGenerator: () => `${mandateId}.${randomUUID()}`,
       // One JSON answer per request: the gateway never streams upstream notifications to agents.
       enableJsonResponse: true,
       onsessioninitialized: (id) => {
@@ -80,6 +86,20 @@ export class McpSessions {
       if (transport.sessionId !== undefined) this.#sessions.delete(transport.sessionId);
     };
     await this.#server().connect(transport);
+    await transport.handleRequest(req, res, body);
+  }
+
+  /** A session opened on another replica: serve this one request without session state. */
+  async #serveMoved(req: AuthedRequest, res: ServerResponse, body: unknown): Promise<void> {
+    // Closing a session this replica never held has nothing to release.
+    if (req.method === 'DELETE') {
+      res.writeHead(200).end();
+      return;
+    }
+    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+    const server = this.#server();
+    res.on('close', () => void server.close().catch(() => {}));
+    await server.connect(transport);
     await transport.handleRequest(req, res, body);
   }
 
@@ -131,6 +151,12 @@ export class McpSessions {
       }
     }
   }
+}
+
+/** The mandate a session id was opened under (`<mandateId>.<random>`), or undefined. */
+function mandateOfSessionId(sid: string): string | undefined {
+  const dot = sid.indexOf('.');
+  return dot > 0 ? sid.slice(0, dot) : undefined;
 }
 
 function callerOf(auth: AuthInfo | undefined): VerifiedCaller {

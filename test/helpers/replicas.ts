@@ -55,8 +55,10 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const schema = freshSchema();
   const dataDir = mkdtempSync(join(tmpdir(), 'mandate-cluster-'));
   const bootstrapToken = `bootstrap-${schema}-${'x'.repeat(24)}`;
-  const firstPort = await freePort();
-  const publicUrl = `http://127.0.0.1:${firstPort}`;
+  // Ports are reserved up front so every replica's /mcp accepts the others' Host headers (its
+  // DNS-rebinding allow-list), as it would accept a load balancer's.
+  const ports = await Promise.all(Array.from({ length: options.replicas + 2 }, () => freePort()));
+  const publicUrl = `http://127.0.0.1:${ports[0]}`;
   const config = {
     mode: 'production',
     dataDir,
@@ -65,6 +67,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     changes: { pollIntervalMs: 200, maxStalenessMs: 3000 },
     ...options.config,
     server: { publicUrl, ...(options.config?.server as object | undefined) },
+    gateway: { allowedHosts: ports.map((p) => `127.0.0.1:${p}`), ...(options.config?.gateway as object | undefined) },
   };
   const configFile = join(dataDir, 'mandate.json');
   const masterKey = generateMasterKeySpec('cluster');
@@ -78,7 +81,9 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   };
   const replicas: Replica[] = [];
   const add = async () => {
-    const replica = await startReplica(configFile, env, replicas.length === 0 ? firstPort : await freePort());
+    const port = ports[replicas.length];
+    if (port === undefined) throw new Error('the cluster reserved ports for replicas + 2 processes');
+    const replica = await startReplica(configFile, env, port);
     replicas.push(replica);
     return replica;
   };

@@ -115,6 +115,54 @@ describe('gateway across replicas', { skip: pgf.skip }, () => {
     assert.equal(results.filter((r) => r.ran).length, 5);
   });
 
+  test('an MCP session opened on A keeps working when the load balancer sends its requests to B', async () => {
+    const { token } = await mandate([{ tool: 'helpdesk.search_tickets' }]);
+    let initialized = false;
+    const seen: string[] = [];
+    // A load balancer without affinity: initialize lands on A, everything after it on B.
+    const balancer: typeof fetch = async (input, init) => {
+      const target = new URL(String(input instanceof Request ? input.url : input));
+      const dest = new URL(initialized ? url(1) : url(0));
+      target.host = dest.host;
+      seen.push(target.host);
+      const res = await fetch(target, init);
+      initialized = true;
+      return res;
+    };
+    const client = new Client({ name: 'moving-agent', version: '1' });
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL('/mcp', url(0)), {
+        fetch: balancer,
+        requestInit: { headers: { authorization: `Bearer ${token}` } },
+      }),
+    );
+    clients.push(client);
+    assert.deepEqual(
+      (await client.listTools()).tools.map((t) => t.name),
+      ['helpdesk.search_tickets'],
+    );
+    const r = await client.callTool({ name: 'helpdesk.search_tickets', arguments: { query: 'refund' } });
+    assert.notEqual(r.isError, true, JSON.stringify(r));
+    assert.ok(seen.includes(new URL(url(1)).host), 'requests reached B');
+    // Another mandate cannot ride on this session id, on either replica.
+    const other = await mandate([{ tool: 'helpdesk.search_tickets' }]);
+    const sid = (client.transport as StreamableHTTPClientTransport).sessionId ?? '';
+    for (const base of [url(0), url(1)]) {
+      const res = await fetch(`${base}/mcp`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${other.token}`,
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          'mcp-session-id': sid,
+          'mcp-protocol-version': '2025-06-18',
+        },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+      });
+      assert.equal(res.status, 404);
+    }
+  });
+
   test('a replica killed under load: the other keeps serving and the audit log verifies with no gaps', async () => {
     const extra = await cluster.add();
     const { token } = await mandate([{ tool: 'helpdesk.search_tickets' }]);
