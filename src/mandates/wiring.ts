@@ -155,7 +155,17 @@ export async function createIdentityServices(input: IdentityWiringInput): Promis
   });
   await mandates.start();
   // The resource audience of access tokens is the broker itself (its gateway endpoints).
-  const verifier = new TokenVerifier({ keys, mandates, agents, dpop, clock, issuer, audience: issuer, leewaySeconds: ic.leewaySeconds });
+  const verifier = new TokenVerifier({
+    keys,
+    mandates,
+    agents,
+    dpop,
+    clock,
+    issuer,
+    audience: issuer,
+    leewaySeconds: ic.leewaySeconds,
+    assertCurrent: () => changes.assertCurrent(config.changes.maxStalenessMs),
+  });
   const proofs = new ProofVerifier({ trust, clock, audience: proofAudience, leewaySeconds: ic.leewaySeconds });
   const exchange = new TokenExchange({
     proofs,

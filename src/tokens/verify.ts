@@ -41,6 +41,11 @@ export interface TokenVerifierOptions {
   readonly issuer: string;
   readonly audience: string;
   readonly leewaySeconds: number;
+  /**
+   * Throws (ERR_REPLICA_STALE) when this replica cannot confirm its in-memory revocations are
+   * current; checked before every resolution so a cut-off replica fails closed.
+   */
+  readonly assertCurrent?: () => void;
 }
 
 const invalid = (message: string) => new OAuthError('OAUTH_INVALID_TOKEN', message);
@@ -76,6 +81,7 @@ export class TokenVerifier {
 
   /** Checks the token's revocation, mandate chain and agent from memory; returns the verified mandate. */
   async resolve(claims: AccessTokenClaims): Promise<VerifiedMandate> {
+    this.#o.assertCurrent?.();
     const now = this.#o.clock.now();
     if (claims.exp * 1000 <= now - this.#o.leewaySeconds * 1000) throw invalid('the token has expired');
     if (this.#o.mandates.isTokenRevoked(claims.jti)) throw invalid('the token has been revoked');

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { calculateJwkThumbprint, exportJWK, importJWK, type JWK, SignJWT } from 'jose';
 import * as oauth from 'oauth4webapi';
 import type { ConfigInput } from '../../src/config/load.js';
+import type { Clock } from '../../src/lib/clock.js';
 import { GRANT_TOKEN_EXCHANGE, TOKEN_TYPE } from '../../src/mandates/token-exchange.js';
 import type { Store } from '../../src/store/types.js';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
@@ -63,11 +64,12 @@ export interface Running extends TestApp {
   ): Promise<oauth.TokenEndpointResponse>;
 }
 
-export async function startBroker(options: { store?: Store; config?: ConfigInput } = {}): Promise<Running> {
+export async function startBroker(options: { store?: Store; config?: ConfigInput; clock?: Clock } = {}): Promise<Running> {
   const port = await freePort();
   const t = await buildTestApp({
     config: { ...options.config, server: { port, ...(options.config?.server ?? {}) } },
     ...(options.store === undefined ? {} : { store: options.store }),
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
   });
   await t.app.listen({ host: '127.0.0.1', port });
   const base = `http://127.0.0.1:${port}`;
