@@ -4,57 +4,32 @@
 // tools/call) with 1 and with 2 replicas in the same run. Real broker processes, one PostgreSQL.
 // The load generator speaks raw JSON-RPC over keep-alive HTTP so its own cost stays small.
 // BENCH_QUICK=1 runs 100 revocations instead of 1,000 and shorter load phases.
-import { DevSpiffeAuthority } from '../src/identity/dev-spiffe.js';
-import { GRANT_TOKEN_EXCHANGE, TOKEN_TYPE } from '../src/mandates/token-exchange.js';
-import { startCluster } from '../test/helpers/replicas.js';
+import { openDemoMandate, startCluster } from '../test/helpers/replicas.js';
 import { summarize } from './lib/stats.js';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const REVOCATIONS = QUICK ? 100 : 1000;
 const LOAD_MS = QUICK ? 2000 : 8000;
 const CONCURRENCY = 16;
+const TOOLS = [{ tool: 'helpdesk.search_tickets' }];
 const TOKEN_LIFETIME_MS = 5 * 60 * 1000;
 
 const cluster = await startCluster({ replicas: 2, config: { mode: 'demo', changes: { pollIntervalMs: 1000, maxStalenessMs: 5000 } } });
 try {
   const [a, b] = cluster.replicas;
   if (a === undefined || b === undefined) throw new Error('two replicas expected');
-  const authority = await DevSpiffeAuthority.open(cluster.dataDir);
   const admin = { authorization: `Bearer ${cluster.bootstrapToken}` };
   const form = (body: Record<string, string>) => ({
     method: 'POST',
     headers: { ...admin, 'content-type': 'application/x-www-form-urlencoded' },
     body: new URLSearchParams(body),
   });
-  const details = JSON.stringify([
-    {
-      type: 'mandate',
-      purpose: 'bench',
-      taskType: 'support.refund',
-      environment: 'production',
-      ttlSeconds: 600,
-      tools: [{ tool: 'helpdesk.search_tickets' }],
-      delegable: false,
-    },
-  ]);
   const active = async (base: string, token: string) =>
     ((await (await fetch(`${base}/oauth/introspect`, form({ token }))).json()) as { active: boolean }).active;
 
   const samples: number[] = [];
   for (let i = 0; i < REVOCATIONS; i++) {
-    const svid = await authority.mint({ spiffeId: 'spiffe://demo.mandate.local/agent/support-triage', audience: cluster.publicUrl });
-    const res = await fetch(`${a.url}/oauth/token`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({
-        grant_type: GRANT_TOKEN_EXCHANGE,
-        subject_token: svid,
-        subject_token_type: TOKEN_TYPE.jwt,
-        authorization_details: details,
-      }),
-    });
-    const { access_token: token } = (await res.json()) as { access_token: string };
-    const mandateId = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString()).mandate as string;
+    const { token, mandateId } = await openDemoMandate(cluster, { tools: TOOLS });
     if (!(await active(b.url, token))) throw new Error('B must accept the token before the revocation');
     const revoked = await fetch(`${a.url}/admin/v1/mandates/${mandateId}/revoke`, {
       method: 'POST',
@@ -69,21 +44,7 @@ try {
     samples.push(performance.now() - t0);
   }
   // ── aggregate gateway throughput: the same workload against A only, then spread over A and B ──
-  const mandateToken = async () => {
-    const svid = await authority.mint({ spiffeId: 'spiffe://demo.mandate.local/agent/support-triage', audience: cluster.publicUrl });
-    const res = await fetch(`${a.url}/oauth/token`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({
-        grant_type: GRANT_TOKEN_EXCHANGE,
-        subject_token: svid,
-        subject_token_type: TOKEN_TYPE.jwt,
-        authorization_details: details,
-      }),
-    });
-    return ((await res.json()) as { access_token: string }).access_token;
-  };
-  const token = await mandateToken();
+  const { token } = await openDemoMandate(cluster, { tools: TOOLS });
   const mcpHeaders = (sid?: string) => ({
     authorization: `Bearer ${token}`,
     'content-type': 'application/json',

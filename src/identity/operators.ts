@@ -1,10 +1,11 @@
 // Authenticates human operators of the admin API: OIDC bearer tokens from the configured issuer
 // (explicit algorithm allow-list, issuer, audience, bounded clock tolerance), or the bootstrap
 // admin token for first setup.
-import { createLocalJWKSet, createRemoteJWKSet, type JWTPayload, errors as joseErrors, jwtVerify } from 'jose';
-import { AuthError } from '../errors/index.js';
+import { type JWTPayload, errors as joseErrors, jwtVerify } from 'jose';
+import { AuthError, MandateError } from '../errors/index.js';
 import { type Clock, systemClock } from '../lib/clock.js';
 import { hexDigestEqual, sha256Hex } from '../lib/hash.js';
+import { OidcIssuer } from './trust.js';
 
 export interface Operator {
   /** `iss`-qualified subject, or `bootstrap`. */
@@ -38,16 +39,16 @@ const BOOTSTRAP: Operator = { id: 'bootstrap', subject: 'bootstrap', name: 'boot
 export function createOperatorAuthenticator(options: OperatorAuthenticatorOptions): OperatorAuthenticator {
   const clock = options.clock ?? systemClock;
   const settings = options.issuer;
-  let keys: KeySet | undefined;
-  const keySet = async (): Promise<KeySet> => {
-    if (keys !== undefined) return keys;
-    if (settings === undefined) throw new AuthError('ERR_AUTH_INVALID_TOKEN');
-    const { jwks } = settings;
-    if (jwks instanceof URL) keys = createRemoteJWKSet(jwks);
-    else if (jwks === 'discover') keys = createRemoteJWKSet(await discoverJwksUri(settings.issuer));
-    else keys = createLocalJWKSet(jwks as Parameters<typeof createLocalJWKSet>[0]);
-    return keys;
-  };
+  // The same lazily resolved key set as workload issuers (local, remote, or discovered JWKS).
+  const issuer =
+    settings === undefined
+      ? undefined
+      : new OidcIssuer({
+          issuer: settings.issuer,
+          audience: settings.audience,
+          algorithms: settings.algorithms,
+          jwks: settings.jwks instanceof URL ? settings.jwks.href : settings.jwks,
+        });
 
   return async (authorization) => {
     const match = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/.exec(authorization ?? '');
@@ -57,10 +58,10 @@ export function createOperatorAuthenticator(options: OperatorAuthenticatorOption
     if (options.bootstrapTokenSha256 !== undefined && hexDigestEqual(sha256Hex(token), options.bootstrapTokenSha256)) {
       return BOOTSTRAP;
     }
-    if (settings === undefined) throw new AuthError('ERR_AUTH_INVALID_TOKEN');
+    if (settings === undefined || issuer === undefined) throw new AuthError('ERR_AUTH_INVALID_TOKEN');
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(token, await keySet(), {
+      ({ payload } = await jwtVerify(token, await issuer.keySet(), {
         issuer: settings.issuer,
         audience: settings.audience,
         algorithms: [...settings.algorithms],
@@ -70,7 +71,8 @@ export function createOperatorAuthenticator(options: OperatorAuthenticatorOption
       }));
     } catch (err) {
       if (err instanceof joseErrors.JWTExpired) throw new AuthError('ERR_AUTH_TOKEN_EXPIRED');
-      if (err instanceof AuthError) throw err;
+      // An unreachable issuer is the broker's problem (ERR_TRUST_UNAVAILABLE), not a bad token.
+      if (err instanceof MandateError) throw err;
       throw new AuthError('ERR_AUTH_INVALID_TOKEN', undefined, { cause: (err as { code?: string }).code });
     }
     const subject = payload.sub ?? '';
@@ -82,20 +84,6 @@ export function createOperatorAuthenticator(options: OperatorAuthenticatorOption
       via: 'oidc',
     };
   };
-}
-
-type KeySet = ReturnType<typeof createRemoteJWKSet> | ReturnType<typeof createLocalJWKSet>;
-
-/** OpenID Connect Discovery 1.0: the issuer's metadata must name the same issuer. */
-async function discoverJwksUri(issuer: string): Promise<URL> {
-  try {
-    const res = await fetch(`${issuer.replace(/\/$/, '')}/.well-known/openid-configuration`, { signal: AbortSignal.timeout(5000) });
-    const meta = (await res.json()) as { issuer?: unknown; jwks_uri?: unknown };
-    if (!res.ok || meta.issuer !== issuer || typeof meta.jwks_uri !== 'string') throw new Error('bad discovery document');
-    return new URL(meta.jwks_uri);
-  } catch (err) {
-    throw new AuthError('ERR_AUTH_INVALID_TOKEN', 'the operator issuer cannot be discovered', { cause: err });
-  }
 }
 
 function readRoles(claim: unknown): string[] {

@@ -2,22 +2,13 @@
 // load balancer would. Each replica listens on its own loopback port.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DevSpiffeAuthority } from '../../src/identity/dev-spiffe.js';
+import { GRANT_TOKEN_EXCHANGE, TOKEN_TYPE } from '../../src/mandates/token-exchange.js';
 import { generateMasterKeySpec } from '../../src/secrets/index.js';
+import { freePort } from './ports.js';
 import { dropSchema, freshSchema, POSTGRES_URL } from './stores.js';
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 const BIN = new URL('../../bin/mandate.js', import.meta.url).pathname;
 
@@ -136,4 +127,60 @@ function startReplica(configFile: string, env: Record<string, string>, port: num
     });
     void exited.then((code) => reject(new Error(`replica exited early (${code}): ${err.slice(0, 2000)}`)));
   });
+}
+
+export const DEMO_TRIAGE = 'spiffe://demo.mandate.local/agent/support-triage';
+
+export interface OpenedMandate {
+  readonly status: number;
+  readonly body: Record<string, unknown>;
+  /** The access token (empty when the exchange was refused). */
+  readonly token: string;
+  readonly mandateId: string;
+}
+
+const authorities = new Map<string, Promise<DevSpiffeAuthority>>();
+
+/**
+ * Opens a root mandate for a demo agent through one replica's token endpoint (RFC 8693 with a
+ * development JWT-SVID). For clusters started with `mode: 'demo'`.
+ */
+export async function openDemoMandate(
+  cluster: Cluster,
+  options: { tools: unknown[]; replica?: number; spiffeId?: string; form?: Record<string, string>; headers?: Record<string, string> },
+): Promise<OpenedMandate> {
+  let authority = authorities.get(cluster.dataDir);
+  if (authority === undefined) {
+    authority = DevSpiffeAuthority.open(cluster.dataDir);
+    authorities.set(cluster.dataDir, authority);
+  }
+  const svid = await (await authority).mint({ spiffeId: options.spiffeId ?? DEMO_TRIAGE, audience: cluster.publicUrl });
+  const request = {
+    type: 'mandate',
+    purpose: 'replica test',
+    taskType: 'support.refund',
+    environment: 'production',
+    ttlSeconds: 600,
+    tools: options.tools,
+    delegable: true,
+  };
+  const res = await fetch(`${cluster.replicas[options.replica ?? 0]?.url}/oauth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...options.headers },
+    body: new URLSearchParams({
+      grant_type: GRANT_TOKEN_EXCHANGE,
+      subject_token: svid,
+      subject_token_type: TOKEN_TYPE.jwt,
+      authorization_details: JSON.stringify([request]),
+      ...options.form,
+    }),
+  });
+  const body = (await res.json()) as Record<string, unknown>;
+  const token = typeof body.access_token === 'string' ? body.access_token : '';
+  return { status: res.status, body, token, mandateId: token === '' ? '' : mandateIdOf(token) };
+}
+
+/** The mandate id claim of an access token (read without verifying: tests and benchmarks only). */
+export function mandateIdOf(token: string): string {
+  return JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString()).mandate as string;
 }

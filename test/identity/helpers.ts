@@ -2,7 +2,6 @@
 // client, and builders for identity proofs and DPoP proofs that tests can corrupt on purpose.
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { calculateJwkThumbprint, exportJWK, importJWK, type JWK, SignJWT } from 'jose';
 import * as oauth from 'oauth4webapi';
@@ -16,16 +15,9 @@ export const TRIAGE = 'spiffe://demo.mandate.local/agent/support-triage';
 export const REMEDIATION = 'spiffe://demo.mandate.local/agent/remediation';
 export const insecure = { [oauth.allowInsecureRequests]: true } as const;
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
+import { freePort } from '../helpers/ports.js';
+
+export { freePort };
 
 export function mandateRequest(over: Record<string, unknown> = {}): Record<string, unknown> {
   return {

@@ -9,23 +9,18 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { DEV_ISSUER_PATH, DevIssuer } from '../../src/identity/dev-issuer.js';
-import { DevSpiffeAuthority } from '../../src/identity/dev-spiffe.js';
-import { GRANT_TOKEN_EXCHANGE, TOKEN_TYPE } from '../../src/mandates/token-exchange.js';
-import { type Cluster, startCluster } from '../helpers/replicas.js';
+import { type Cluster, openDemoMandate, startCluster } from '../helpers/replicas.js';
 import { postgresFactory } from '../helpers/stores.js';
 
-const TRIAGE = 'spiffe://demo.mandate.local/agent/support-triage';
 const BIN = new URL('../../bin/mandate.js', import.meta.url).pathname;
 const pgf = await postgresFactory();
 
 describe('gateway across replicas', { skip: pgf.skip }, () => {
   let cluster: Cluster;
-  let authority: DevSpiffeAuthority;
   let operators: DevIssuer;
   const clients: Client[] = [];
   before(async () => {
     cluster = await startCluster({ replicas: 2, config: { mode: 'demo' } });
-    authority = await DevSpiffeAuthority.open(cluster.dataDir);
     operators = await DevIssuer.open(cluster.dataDir, `${cluster.publicUrl}${DEV_ISSUER_PATH}`);
   });
   after(async () => {
@@ -36,31 +31,9 @@ describe('gateway across replicas', { skip: pgf.skip }, () => {
   const url = (i: number) => cluster.replicas[i]?.url ?? '';
 
   async function mandate(tools: unknown[]): Promise<{ token: string; mandateId: string }> {
-    const svid = await authority.mint({ spiffeId: TRIAGE, audience: cluster.publicUrl });
-    const res = await fetch(`${url(0)}/oauth/token`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({
-        grant_type: GRANT_TOKEN_EXCHANGE,
-        subject_token: svid,
-        subject_token_type: TOKEN_TYPE.jwt,
-        authorization_details: JSON.stringify([
-          {
-            type: 'mandate',
-            purpose: 'replica test',
-            taskType: 'support.refund',
-            environment: 'production',
-            ttlSeconds: 600,
-            tools,
-            delegable: false,
-          },
-        ]),
-      }),
-    });
-    const body = (await res.json()) as { access_token: string };
-    assert.equal(res.status, 200, JSON.stringify(body));
-    const mandateId = JSON.parse(Buffer.from(body.access_token.split('.')[1] ?? '', 'base64url').toString()).mandate as string;
-    return { token: body.access_token, mandateId };
+    const opened = await openDemoMandate(cluster, { tools });
+    assert.equal(opened.status, 200, JSON.stringify(opened.body));
+    return opened;
   }
 
   async function connect(replica: number, token: string): Promise<Client> {

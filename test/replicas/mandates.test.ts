@@ -8,10 +8,9 @@ import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import pg from 'pg';
 import { DevSpiffeAuthority } from '../../src/identity/dev-spiffe.js';
 import { GRANT_TOKEN_EXCHANGE, TOKEN_TYPE } from '../../src/mandates/token-exchange.js';
-import { type Cluster, startCluster } from '../helpers/replicas.js';
+import { type Cluster, mandateIdOf, openDemoMandate, startCluster } from '../helpers/replicas.js';
 import { POSTGRES_URL, postgresFactory } from '../helpers/stores.js';
 
-const TRIAGE = 'spiffe://demo.mandate.local/agent/support-triage';
 const REMEDIATION = 'spiffe://demo.mandate.local/agent/remediation';
 const pgf = await postgresFactory();
 
@@ -53,22 +52,8 @@ describe('mandates across replicas', { skip: pgf.skip }, () => {
       body: new URLSearchParams(form),
     });
 
-  async function open(base: string, spiffeId = TRIAGE, extra: Record<string, string> = {}, headers: Record<string, string> = {}) {
-    const svid = await authority.mint({ spiffeId, audience: cluster.publicUrl });
-    const res = await post(
-      base,
-      '/oauth/token',
-      {
-        grant_type: GRANT_TOKEN_EXCHANGE,
-        subject_token: svid,
-        subject_token_type: TOKEN_TYPE.jwt,
-        authorization_details: JSON.stringify([request()]),
-        ...extra,
-      },
-      headers,
-    );
-    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-  }
+  const open = async (replica: number, form: Record<string, string> = {}, headers: Record<string, string> = {}) =>
+    openDemoMandate(cluster, { replica, tools: request().tools, form, headers });
 
   async function delegate(base: string, parentToken: string) {
     const svid = await authority.mint({ spiffeId: REMEDIATION, audience: cluster.publicUrl });
@@ -100,36 +85,34 @@ describe('mandates across replicas', { skip: pgf.skip }, () => {
     return (await res.json()) as { ended: string[] };
   };
 
-  const mandateOf = (token: string) => JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString()).mandate as string;
-
   test('a mandate opened on A is active on B and C', async () => {
-    const opened = await open(url(0));
+    const opened = await open(0);
     assert.equal(opened.status, 200, JSON.stringify(opened.body));
-    const token = String(opened.body.access_token);
+    const { token } = opened;
     assert.equal(await active(url(1), token), true);
     assert.equal(await active(url(2), token), true);
   });
 
   test('revoked on B, refused on A and C within the bound', async () => {
-    const token = String((await open(url(0))).body.access_token);
+    const token = (await open(0)).token;
     assert.equal(await active(url(0), token), true, 'A has it cached as active');
-    await revoke(url(1), mandateOf(token));
+    await revoke(url(1), mandateIdOf(token));
     assert.equal(await active(url(1), token), false, 'the revoking replica refuses at once');
     await eventually(async () => !(await active(url(0), token)));
     await eventually(async () => !(await active(url(2), token)));
   });
 
   test('a child mandate revoked through its parent on A is refused on B', async () => {
-    const parent = String((await open(url(0))).body.access_token);
+    const parent = (await open(0)).token;
     const child = (await delegate(url(0), parent)).access_token;
     assert.equal(await active(url(1), child), true);
-    const { ended } = await revoke(url(0), mandateOf(parent));
-    assert.ok(ended.includes(mandateOf(child)), 'the cascade names the child');
+    const { ended } = await revoke(url(0), mandateIdOf(parent));
+    assert.ok(ended.includes(mandateIdOf(child)), 'the cascade names the child');
     await eventually(async () => !(await active(url(1), child)));
   });
 
   test('with every LISTEN connection terminated, catch-up by sequence still applies a revocation', async () => {
-    const token = String((await open(url(0))).body.access_token);
+    const token = (await open(0)).token;
     assert.equal(await active(url(2), token), true);
     const admin = new pg.Client({ connectionString: POSTGRES_URL });
     await admin.connect();
@@ -141,7 +124,7 @@ describe('mandates across replicas', { skip: pgf.skip }, () => {
     } finally {
       await admin.end();
     }
-    await revoke(url(0), mandateOf(token));
+    await revoke(url(0), mandateIdOf(token));
     await eventually(async () => !(await active(url(2), token)));
   });
 
@@ -151,10 +134,10 @@ describe('mandates across replicas', { skip: pgf.skip }, () => {
       .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: await exportJWK(publicKey) })
       .setIssuedAt()
       .sign(privateKey);
-    const first = await open(url(0), TRIAGE, {}, { dpop: proof });
+    const first = await open(0, {}, { dpop: proof });
     assert.equal(first.status, 200, JSON.stringify(first.body));
     assert.equal(first.body.token_type, 'DPoP');
-    const replay = await open(url(1), TRIAGE, {}, { dpop: proof });
+    const replay = await open(1, {}, { dpop: proof });
     assert.equal(replay.status, 400);
     assert.equal(replay.body.error, 'invalid_dpop_proof');
   });

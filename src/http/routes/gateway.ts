@@ -9,6 +9,7 @@ import { writeRpcError } from '../../gateway/sessions.js';
 import type { VerifiedCaller } from '../../gateway/types.js';
 import { DPOP_ALGORITHMS } from '../../tokens/dpop.js';
 import type { AppContext } from '../app.js';
+import { presentedToken } from '../presented-token.js';
 
 const quote = (s: string) => s.replace(/["\\\r\n]/g, '');
 
@@ -53,21 +54,11 @@ export function registerGatewayRoutes(app: FastifyInstance, { broker }: AppConte
       reply.hijack();
       return writeRpcError(reply.raw, 'ERR_FORBIDDEN', 'this Host or Origin is not allowed to reach the MCP endpoint', 403);
     }
-    const match = /^(Bearer|DPoP) ([A-Za-z0-9._~+/-]+=*)$/i.exec(req.headers.authorization ?? '');
-    if (match === null) return challenge(reply);
-    const dpop = req.headers.dpop;
-    if (Array.isArray(dpop) || (typeof dpop === 'string' && dpop.includes(','))) {
-      return challenge(reply, new OAuthError('OAUTH_INVALID_TOKEN', 'exactly one DPoP header is allowed'));
-    }
     let caller: VerifiedCaller;
     try {
-      caller = await broker.verifier.verify({
-        token: match[2] as string,
-        scheme: (match[1] as string).toLowerCase() === 'dpop' ? 'DPoP' : 'Bearer',
-        ...(dpop === undefined ? {} : { dpop }),
-        method: req.method,
-        url: `${base}${req.url}`,
-      });
+      const presented = presentedToken(req);
+      if (presented === undefined) return challenge(reply);
+      caller = await broker.verifier.verify({ ...presented, method: req.method, url: `${base}${req.url}` });
     } catch (err) {
       if (err instanceof OAuthError) return challenge(reply, err);
       throw err;

@@ -11,6 +11,7 @@ import { DPOP_ALGORITHMS } from '../../tokens/dpop.js';
 import type { VerifiedMandate } from '../../tokens/verify.js';
 import { authorizeOperator } from '../admin-policy.js';
 import { ADMIN_PREFIX, type AppContext } from '../app.js';
+import { dpopHeader, presentedToken } from '../presented-token.js';
 
 const FORM = 'application/x-www-form-urlencoded';
 export const AGENT_API_PREFIX = '/mandate/v1';
@@ -27,14 +28,6 @@ function parseForm(body: string): Record<string, string> {
   return out;
 }
 
-/** One DPoP header at most (RFC 9449 §4.3 check 1); Node joins repeats with ", ". */
-function dpopHeader(req: FastifyRequest): string | undefined {
-  const value = req.headers.dpop;
-  if (value === undefined) return undefined;
-  if (Array.isArray(value) || value.includes(',')) throw new OAuthError('OAUTH_INVALID_DPOP_PROOF', 'exactly one DPoP header is allowed');
-  return value;
-}
-
 /** Copies a server nonce challenge into the `DPoP-Nonce` header before the error is rendered. */
 function withNonce(reply: FastifyReply, err: unknown): never {
   const nonce = (err as MandateError).details?.dpopNonce;
@@ -48,17 +41,10 @@ export function registerOAuthRoutes(app: FastifyInstance, { broker }: AppContext
 
   /** Verifies the agent's own token on agent API calls (resource-server rules: ath, scheme). */
   const agentAuth = async (req: FastifyRequest, reply: FastifyReply): Promise<VerifiedMandate> => {
-    const match = /^(Bearer|DPoP) ([A-Za-z0-9._~+/-]+=*)$/i.exec(req.headers.authorization ?? '');
-    if (match === null) throw new OAuthError('OAUTH_INVALID_TOKEN', 'an access token is required (Authorization: DPoP or Bearer)');
-    const dpop = dpopHeader(req);
+    const presented = presentedToken(req);
+    if (presented === undefined) throw new OAuthError('OAUTH_INVALID_TOKEN', 'an access token is required (Authorization: DPoP or Bearer)');
     try {
-      return await broker.verifier.verify({
-        token: match[2] as string,
-        scheme: (match[1] as string).toLowerCase() === 'dpop' ? 'DPoP' : 'Bearer',
-        ...(dpop === undefined ? {} : { dpop }),
-        method: req.method,
-        url: `${base}${req.url}`,
-      });
+      return await broker.verifier.verify({ ...presented, method: req.method, url: `${base}${req.url}` });
     } catch (err) {
       return withNonce(reply, err);
     }
@@ -105,7 +91,11 @@ export function registerOAuthRoutes(app: FastifyInstance, { broker }: AppContext
       async (req, reply) => {
         reply.header('cache-control', 'no-store');
         try {
-          const res = await id.exchange.exchange({ params: form(req), dpop: dpopHeader(req), url: `${base}${OAUTH_PATHS.token}` });
+          const res = await id.exchange.exchange({
+            params: form(req),
+            dpop: dpopHeader(req, 'OAUTH_INVALID_DPOP_PROOF'),
+            url: `${base}${OAUTH_PATHS.token}`,
+          });
           if (id.dpop.requireNonce) reply.header('dpop-nonce', id.dpop.nonce());
           return res;
         } catch (err) {
