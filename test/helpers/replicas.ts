@@ -15,6 +15,8 @@ const BIN = new URL('../../bin/mandate.js', import.meta.url).pathname;
 export interface Replica {
   readonly url: string;
   readonly child: ChildProcess;
+  /** The last few KB the process wrote to stderr (for failure messages). */
+  stderr(): string;
   /** SIGTERM and wait for exit. */
   stop(): Promise<number | null>;
   /** SIGKILL (a crash). */
@@ -105,7 +107,7 @@ function startReplica(configFile: string, env: Record<string, string>, port: num
     let out = '';
     let err = '';
     child.stderr.on('data', (d) => {
-      err += d;
+      err = (err + d).slice(-8000);
     });
     child.stdout.on('data', (d) => {
       out += d;
@@ -115,6 +117,7 @@ function startReplica(configFile: string, env: Record<string, string>, port: num
       resolve({
         url,
         child,
+        stderr: () => err.slice(-4000),
         async stop() {
           child.kill('SIGTERM');
           return exited;

@@ -51,7 +51,12 @@ describe('replicas on one PostgreSQL', { skip: pg.skip }, () => {
     const leaving = await cluster.add();
     const exit = leaving.stop();
     await new Promise((r) => setTimeout(r, 200));
-    const ready = await fetch(`${leaving.url}/readyz`);
+    const ready = await fetch(`${leaving.url}/readyz`).catch((err: unknown) => {
+      throw new Error(
+        `draining replica unreachable (exit ${leaving.child.exitCode}, signal ${leaving.child.signalCode}): ${leaving.stderr()}`,
+        { cause: err },
+      );
+    });
     assert.equal(ready.status, 503);
     assert.equal((await ready.json()).status, 'draining');
     assert.equal((await fetch(`${leaving.url}/healthz`)).status, 200, 'in-flight and new requests are still served while draining');

@@ -19,6 +19,18 @@ export function registerServeCommands(program: Command): void {
       const broker = await createBroker(config);
       const app = await buildApp(broker);
       for (const notice of broker.notices) process.stderr.write(`${notice}\n`);
+      // Handlers first: a SIGTERM that arrives while we start up still drains and closes cleanly.
+      const stop = (signal: string) => {
+        app.log.info({ signal }, 'draining, then shutting down');
+        app.drain();
+        setTimeout(() => {
+          const timer = setTimeout(() => process.exit(1), config.server.shutdownGraceMs);
+          timer.unref();
+          void app.close().then(() => process.exit(0));
+        }, config.server.drainMs);
+      };
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
       let address: string;
       try {
         address = await app.listen({ host: config.server.host, port: config.server.port });
@@ -45,17 +57,6 @@ export function registerServeCommands(program: Command): void {
         process.stdout.write(`  public URL: ${publicUrl(config)}\n`);
         if (config.console.enabled) process.stdout.write(`  console: ${publicUrl(config)}/console/\n`);
       }
-      const stop = (signal: string) => {
-        app.log.info({ signal }, 'draining, then shutting down');
-        app.drain();
-        setTimeout(() => {
-          const timer = setTimeout(() => process.exit(1), config.server.shutdownGraceMs);
-          timer.unref();
-          void app.close().then(() => process.exit(0));
-        }, config.server.drainMs);
-      };
-      process.once('SIGTERM', () => stop('SIGTERM'));
-      process.once('SIGINT', () => stop('SIGINT'));
     });
 
   program
