@@ -2,7 +2,7 @@
 // One mapping, documented in docs/authzen.md:
 //   subject {type,id,properties}  → principal NS::<type> "id", attributes = entity data ∪ properties
 //   resource {type,id,properties} → resource  NS::<type> "id", attributes = entity data ∪ properties
-//   action {name}                 → NS::Action::"name"
+//   action {name,properties}      → NS::Action::"name"; properties → context.action
 //   context                       → Cedar context (projected onto the action's declared context)
 // Attributes from the configured entities file win over request properties (the PDP's own data is
 // authoritative); undeclared properties are dropped, wrong-typed ones make the decision false.
@@ -322,7 +322,13 @@ export class AuthzenPdp {
       principal,
       action: { type: `${this.#o.namespace}::Action`, id: req.action.name },
       resource,
-      context: project(shapes, actionShape.context, req.context ?? {}, 'context') as Record<string, CedarValueJson>,
+      // Cedar actions carry no request attributes: action.properties reach policy as `context.action`.
+      context: project(
+        shapes,
+        actionShape.context,
+        req.action.properties === undefined ? (req.context ?? {}) : { ...req.context, action: req.action.properties },
+        'context',
+      ) as Record<string, CedarValueJson>,
       entities: [...entities.values()],
     };
   }
