@@ -68,7 +68,8 @@ export interface BrokerOptions {
 
 /** Base URL the broker is reachable at (configured, or derived from host and port). */
 export function publicUrl(config: Config): string {
-  return (config.server.publicUrl ?? `http://${config.server.host}:${config.server.port}`).replace(/\/$/, '');
+  const scheme = config.server.tls === undefined ? 'http' : 'https';
+  return (config.server.publicUrl ?? `${scheme}://${config.server.host}:${config.server.port}`).replace(/\/$/, '');
 }
 
 /** Checkpoint origin: configured, or HOST/audit of the public URL (C2SP origins carry no scheme). */

@@ -102,10 +102,15 @@ export function buildConfig(raw: unknown, options: LoadOptions = {}, source?: st
       { details: { path: 'gateway.approvals.webhook' } },
     );
   }
+  const tls = parsed.server.tls;
   const config = {
     ...parsed,
     dataDir,
     source,
+    server:
+      tls === undefined
+        ? parsed.server
+        : { ...parsed.server, tls: { ...tls, certFile: resolve(cwd, tls.certFile), keyFile: resolve(cwd, tls.keyFile) } },
     store: {
       ...parsed.store,
       sqlite: { ...parsed.store.sqlite, path: resolve(dataDir, parsed.store.sqlite.path ?? 'mandate.db') },

@@ -18,6 +18,19 @@ const server = z
       .default(1024 * 1024)
       .describe('Largest accepted request body; larger bodies get 413 ERR_BODY_TOO_LARGE.'),
     trustProxy: z.boolean().default(false).describe('Trust X-Forwarded-* headers (only behind your own proxy).'),
+    tls: z
+      .strictObject({
+        certFile: z.string().min(1).describe('PEM certificate chain of the server (relative to the config file).'),
+        keyFile: z.string().min(1).describe('PEM private key of the server (relative to the config file).'),
+        requestClientCertificate: z
+          .boolean()
+          .default(true)
+          .describe(
+            'Ask clients for a certificate, so agents can authenticate with an X.509-SVID (verified against the trust bundles, not a CA store).',
+          ),
+      })
+      .optional()
+      .describe('Serve HTTPS (and mTLS for X.509-SVIDs) instead of plain HTTP.'),
     drainMs: z
       .number()
       .int()

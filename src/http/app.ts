@@ -1,9 +1,10 @@
 // buildApp(broker) → a Fastify instance with every route, hook and the one error boundary.
 // It never listens: the CLI calls listen(), tests use inject() or listen on port 0.
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Broker } from '../broker.js';
-import { MandateError } from '../errors/index.js';
+import { ConfigError, MandateError } from '../errors/index.js';
 import { toHttpError } from '../errors/serialize.js';
 import type { Operator } from '../identity/operators.js';
 import { version } from '../version.js';
@@ -64,7 +65,20 @@ export interface AppContext {
 
 export async function buildApp(broker: Broker): Promise<FastifyInstance> {
   const { config } = broker;
+  const tls = config.server.tls;
   const app = Fastify({
+    // With TLS, client certificates are requested but not judged by a CA store: X.509-SVIDs are
+    // verified against the trust bundles where they are used (the token endpoint).
+    ...(tls === undefined
+      ? {}
+      : {
+          https: {
+            cert: readTlsFile(tls.certFile),
+            key: readTlsFile(tls.keyFile),
+            requestCert: tls.requestClientCertificate,
+            rejectUnauthorized: false,
+          },
+        }),
     logger: { level: config.log.level, redact: { paths: redactPaths, censor: '[redacted]' } },
     bodyLimit: config.server.bodyLimitBytes,
     trustProxy: config.server.trustProxy,
@@ -138,6 +152,14 @@ export async function buildApp(broker: Broker): Promise<FastifyInstance> {
   });
   await app.ready();
   return app;
+}
+
+function readTlsFile(path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new ConfigError('ERR_CONFIG_UNREADABLE', `cannot read TLS file ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
 }
 
 /** Maps Fastify's own failures (body parsing, limits) onto registry codes. */

@@ -3,12 +3,13 @@
 // SPIFFE ID syntax, trust domain, then signature, audience and expiry with a small leeway.
 // Verified proofs are cached by their SHA-256 until they expire, since agents reuse an SVID for
 // several exchanges and signature checks dominate the cost.
-import { createHash } from 'node:crypto';
+import { createHash, type X509Certificate } from 'node:crypto';
 import { decodeJwt, decodeProtectedHeader, type JWTPayload, errors as joseErrors, jwtVerify, type ProtectedHeaderParameters } from 'jose';
 import { OAuthError } from '../errors/index.js';
 import { type Clock, epochSeconds } from '../lib/clock.js';
 import { parseSpiffeId } from './spiffe-id.js';
 import type { OidcIssuer, TrustStore } from './trust.js';
+import { verifyX509Svid } from './x509-svid.js';
 
 /** A verified workload identity. `key` is what agent profiles bind to. */
 export type WorkloadIdentity =
@@ -49,6 +50,11 @@ export class ProofVerifier {
 
   constructor(options: ProofVerifierOptions) {
     this.#o = options;
+  }
+
+  /** Verifies an X.509-SVID chain presented over mTLS (leaf first); throws OAUTH_INVALID_SUBJECT_TOKEN. */
+  verifyX509(chain: readonly X509Certificate[]): VerifiedProof {
+    return verifyX509Svid(chain, this.#o.trust, new Date(this.#o.clock.now()));
   }
 
   /** Verifies a JWT-SVID or OIDC workload token; throws OAUTH_INVALID_SUBJECT_TOKEN with the precise reason. */

@@ -3,11 +3,14 @@
 //
 // Semantics (docs/mandates.md has the long form):
 //   open        subject_token = the agent's identity proof (JWT-SVID or OIDC workload token, type jwt)
+//   open (mTLS) subject_token = base64url DER of the X.509-SVID leaf this TLS connection presented
+//               (type urn:mandate:params:oauth:token-type:x509-svid)
 //   on behalf   subject_token = the human's token (type jwt or id_token), actor_token = the agent's proof
 //   refresh     subject_token = a mandate access token (type access_token), no actor_token
 //   delegate    subject_token = the parent's mandate access token, actor_token = the receiving agent's proof
 // `authorization_details` (RFC 9396, type `mandate`) carries the requested mandate for open,
 // on-behalf and delegate; refresh keeps the mandate as it is.
+import type { X509Certificate } from 'node:crypto';
 import type { Agent } from '../agents/agent.js';
 import type { AgentRegistry } from '../agents/registry.js';
 import type { AuditActor, AuditLog } from '../audit/types.js';
@@ -27,6 +30,11 @@ export const TOKEN_TYPE = {
   jwt: 'urn:ietf:params:oauth:token-type:jwt',
   idToken: 'urn:ietf:params:oauth:token-type:id_token',
   accessToken: 'urn:ietf:params:oauth:token-type:access_token',
+  /**
+   * Mandate's own type (RFC 8693 §3 allows URIs of one's own): the subject token is the base64url
+   * DER of the X.509-SVID leaf the client presented in this request's mTLS handshake.
+   */
+  x509Svid: 'urn:mandate:params:oauth:token-type:x509-svid',
 } as const;
 
 export interface ExchangeRequest {
@@ -36,6 +44,8 @@ export interface ExchangeRequest {
   readonly dpop: string | undefined;
   /** Absolute URL of the token endpoint as advertised (DPoP `htu`). */
   readonly url: string;
+  /** The client certificate chain of the mTLS handshake (leaf first), when there was one. */
+  readonly peerCertificates?: readonly X509Certificate[];
 }
 
 export interface TokenResponse {
@@ -120,6 +130,12 @@ export class TokenExchange {
       if (p.actor_token === undefined) return this.#refresh(p.subject_token, p.authorization_details, dpop?.jkt);
       return this.#delegate(p.subject_token, p.actor_token, this.#details(p.authorization_details), dpop?.jkt);
     }
+    if (p.subject_token_type === TOKEN_TYPE.x509Svid) {
+      if (p.actor_token !== undefined) throw bad('an X.509-SVID subject takes no actor_token');
+      const request = this.#details(p.authorization_details);
+      const { agent, proof } = await this.#agentFrom(() => this.#x509Proof(p.subject_token as string, req.peerCertificates));
+      return this.#open(agent, proof, request, undefined, dpop?.jkt);
+    }
     if (p.subject_token_type !== TOKEN_TYPE.jwt && p.subject_token_type !== TOKEN_TYPE.idToken) {
       throw bad('unsupported subject_token_type');
     }
@@ -149,10 +165,25 @@ export class TokenExchange {
   }
 
   /** Verifies an identity proof and finds the registered, active agent bound to it. */
-  async #agentFromProof(token: string): Promise<{ agent: Agent; proof: VerifiedProof }> {
+  #agentFromProof(token: string): Promise<{ agent: Agent; proof: VerifiedProof }> {
+    return this.#agentFrom(() => this.#o.proofs.verify(token));
+  }
+
+  /**
+   * The X.509-SVID of this request's mTLS handshake. The subject token names the leaf so the
+   * request states which identity it uses; possession of its key was proven by the handshake.
+   */
+  #x509Proof(subjectToken: string, chain: readonly X509Certificate[] | undefined): VerifiedProof {
+    const leaf = chain?.[0];
+    if (leaf === undefined) throw badToken('an X.509-SVID subject needs a client certificate in the TLS handshake');
+    if (subjectToken !== leaf.raw.toString('base64url')) throw badToken('subject_token is not the client certificate of this connection');
+    return this.#o.proofs.verifyX509(chain ?? []);
+  }
+
+  async #agentFrom(verify: () => VerifiedProof | Promise<VerifiedProof>): Promise<{ agent: Agent; proof: VerifiedProof }> {
     let proof: VerifiedProof;
     try {
-      proof = await this.#o.proofs.verify(token);
+      proof = await verify();
     } catch (err) {
       await this.#auditIdentity('identity.rejected', undefined, { reason: (err as Error).message });
       throw err;

@@ -45,7 +45,7 @@ export function registerServeCommands(program: Command): void {
         throw err;
       }
       const port = (app.server.address() as { port: number }).port;
-      process.stdout.write(`listening on http://${config.server.host}:${port}\n`);
+      process.stdout.write(`listening on ${config.server.tls === undefined ? 'http' : 'https'}://${config.server.host}:${port}\n`);
       if (config.mode === 'demo') {
         if (config.console.enabled) {
           process.stdout.write(`  console: ${publicUrl(config)}/console/  (sign in as carol to approve refunds, alice to investigate)\n`);

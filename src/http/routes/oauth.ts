@@ -11,6 +11,7 @@ import { DPOP_ALGORITHMS } from '../../tokens/dpop.js';
 import type { VerifiedMandate } from '../../tokens/verify.js';
 import { authorizeOperator } from '../admin-policy.js';
 import { ADMIN_PREFIX, type AppContext } from '../app.js';
+import { peerCertificates } from '../peer-certificates.js';
 import { dpopHeader, presentedToken } from '../presented-token.js';
 
 const FORM = 'application/x-www-form-urlencoded';
@@ -94,6 +95,7 @@ export function registerOAuthRoutes(app: FastifyInstance, { broker }: AppContext
           const res = await id.exchange.exchange({
             params: form(req),
             dpop: dpopHeader(req, 'OAUTH_INVALID_DPOP_PROOF'),
+            peerCertificates: peerCertificates(req),
             url: `${base}${OAUTH_PATHS.token}`,
           });
           if (id.dpop.requireNonce) reply.header('dpop-nonce', id.dpop.nonce());
