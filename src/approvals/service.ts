@@ -2,9 +2,11 @@
 // decided by a human with a required role (never an agent of the chain, and not the on-behalf-of
 // human when configured), consumed at most once by the exact same call. Every transition is
 // audited inside its transaction and published on the `approval` change topic.
+
 import { randomUUID } from 'node:crypto';
 import type { AuditActor, AuditLog } from '../audit/types.js';
 import { AuthError, MandateError } from '../errors/index.js';
+import type { Operator } from '../identity/operators.js';
 import type { Clock } from '../lib/clock.js';
 import type { ChangeFeed } from '../store/changes.js';
 import type { SqlExecutor, Store } from '../store/types.js';
@@ -34,8 +36,8 @@ export interface Approver {
   readonly id: string;
   readonly name: string;
   readonly roles: readonly string[];
-  /** Only `oidc` operators are identified humans; the shared bootstrap token cannot approve. */
-  readonly via: 'oidc' | 'bootstrap';
+  /** Only `oidc` operators are identified humans; the shared bootstrap token or an mTLS service cannot approve. */
+  readonly via: Operator['via'];
 }
 
 export interface ApprovalDecisionInput {

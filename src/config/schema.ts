@@ -383,11 +383,16 @@ const policy = z
       .strictObject({
         enabled: z.boolean().default(true).describe('Serve the OpenID AuthZEN 1.0 PDP endpoints (/access/v1/*).'),
         auth: z
-          .enum(['bearer', 'off'])
+          .enum(['bearer', 'mtls', 'off'])
           .default('bearer')
           .describe(
-            'bearer: callers present an operator or service token holding the `pdp` or `admin` role. off: no authentication (loopback interop only).',
+            'bearer: callers present an operator or service token holding the `pdp` or `admin` role. mtls: callers present an X.509-SVID (needs server.tls) listed in mtlsClients. off: no authentication (loopback interop only).',
           ),
+        mtlsClients: z
+          .array(z.string().startsWith('spiffe://'))
+          .max(1000)
+          .default([])
+          .describe('SPIFFE IDs of enforcement points allowed to ask for decisions when auth is mtls.'),
         namespace: z
           .string()
           .regex(/^[A-Za-z_][A-Za-z0-9_]*(::[A-Za-z_][A-Za-z0-9_]*)*$/, 'a Cedar namespace')

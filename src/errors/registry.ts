@@ -71,6 +71,7 @@ export const errorRegistry = {
   ERR_AUTH_INVALID_TOKEN: internal(401, 'the bearer token is invalid'),
   ERR_AUTH_TOKEN_EXPIRED: internal(401, 'the bearer token has expired'),
   ERR_FORBIDDEN: internal(403, 'the caller is not allowed to do this'),
+  ERR_CLIENT_CERTIFICATE_REQUIRED: internal(401, 'a client certificate (X.509-SVID) is required'),
 
   // ── OAuth space (token endpoint, introspection, revocation; RFC 6749 §5.2, RFC 6750) ──
   OAUTH_INVALID_REQUEST: oauth(400, 'invalid_request', 'the request is missing a parameter or is malformed'),

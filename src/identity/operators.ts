@@ -13,7 +13,7 @@ export interface Operator {
   readonly subject: string;
   readonly name: string;
   readonly roles: readonly string[];
-  readonly via: 'oidc' | 'bootstrap';
+  readonly via: 'oidc' | 'bootstrap' | 'mtls';
 }
 
 export interface OperatorIssuerSettings {

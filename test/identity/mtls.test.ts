@@ -1,6 +1,7 @@
-// X.509-SVID over mTLS at the token endpoint: the broker serves HTTPS, asks for a client
-// certificate, and opens a mandate for the agent whose X.509-SVID (verified against its trust
-// domain's bundle) the TLS handshake presented. Real certificates from the openssl CLI.
+// mTLS with X.509-SVIDs: the broker serves HTTPS and asks for a client certificate. The token
+// endpoint opens a mandate for the agent whose X.509-SVID (verified against its trust domain's
+// bundle) the handshake presented; the AuthZEN PDP (auth: mtls) answers only allowed enforcement
+// points. Real certificates from the openssl CLI.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
@@ -71,43 +72,73 @@ interface Reply {
   body: Record<string, unknown>;
 }
 
+/** POSTs over HTTPS to 127.0.0.1:port, presenting the named client certificate (if any). */
+function post(port: number, path: string, client: string | undefined, contentType: string, body: string): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method: 'POST',
+        ca: readFileSync(file('server.pem')),
+        ...(client === undefined ? {} : { cert: readFileSync(file(`${client}.pem`)), key: readFileSync(file(`${client}.key`)) }),
+        headers: { 'content-type': contentType, 'content-length': Buffer.byteLength(body) },
+      },
+      (res) => {
+        let text = '';
+        res.on('data', (d) => {
+          text += d;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as Record<string, unknown> }));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+const caExts = ['basicConstraints=critical,CA:TRUE', 'keyUsage=critical,keyCertSign,cRLSign'];
+const AGENT_ID = 'spiffe://mtls.example.org/agent/mtls-agent';
+const PEP_ID = 'spiffe://mtls.example.org/pep/gateway';
+
+before(() => {
+  selfSigned('ca', [...caExts, 'subjectAltName=URI:spiffe://mtls.example.org']);
+  selfSigned('evil-ca', [...caExts, 'subjectAltName=URI:spiffe://mtls.example.org']);
+  selfSigned('server', ['subjectAltName=IP:127.0.0.1']);
+  leaf('agent', 'ca', AGENT_ID);
+  leaf('other', 'ca', 'spiffe://mtls.example.org/agent/other');
+  leaf('forged', 'evil-ca', AGENT_ID);
+  leaf('pep', 'ca', PEP_ID);
+  const caCert = new X509Certificate(readFileSync(file('ca.pem')));
+  const jwk = caCert.publicKey.export({ format: 'jwk' });
+  writeFileSync(file('bundle.json'), JSON.stringify({ keys: [{ ...jwk, use: 'x509-svid', x5c: [caCert.raw.toString('base64')] }] }));
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const tlsConfig = {
+  server: { tls: { certFile: file('server.pem'), keyFile: file('server.key') } },
+  identity: { trustDomains: [{ name: 'mtls.example.org', bundleFile: file('bundle.json') }] },
+};
+
 describe('X.509-SVID over mTLS at the token endpoint', () => {
   let t: TestApp;
   let port: number;
-  const agentId = 'spiffe://mtls.example.org/agent/mtls-agent';
 
   before(async () => {
-    const caExts = ['basicConstraints=critical,CA:TRUE', 'keyUsage=critical,keyCertSign,cRLSign'];
-    selfSigned('ca', [...caExts, 'subjectAltName=URI:spiffe://mtls.example.org']);
-    selfSigned('evil-ca', [...caExts, 'subjectAltName=URI:spiffe://mtls.example.org']);
-    selfSigned('server', ['subjectAltName=IP:127.0.0.1']);
-    leaf('agent', 'ca', agentId);
-    leaf('other', 'ca', 'spiffe://mtls.example.org/agent/other');
-    leaf('forged', 'evil-ca', agentId);
-    const caCert = new X509Certificate(readFileSync(file('ca.pem')));
-    const jwk = caCert.publicKey.export({ format: 'jwk' });
-    writeFileSync(file('bundle.json'), JSON.stringify({ keys: [{ ...jwk, use: 'x509-svid', x5c: [caCert.raw.toString('base64')] }] }));
-    t = await buildTestApp({
-      config: {
-        server: { tls: { certFile: file('server.pem'), keyFile: file('server.key') } },
-        identity: { trustDomains: [{ name: 'mtls.example.org', bundleFile: file('bundle.json') }] },
-      },
-    });
+    t = await buildTestApp({ config: tlsConfig });
     await t.broker.agents.register({
       id: 'mtls-agent',
       displayName: 'mTLS agent',
       owner: 'alice',
       environment: 'production',
-      identity: { spiffeId: agentId },
+      identity: { spiffeId: AGENT_ID },
       ceiling: { tools: [{ tool: 'helpdesk.search_tickets' }], delegable: false },
     });
     await t.app.listen({ host: '127.0.0.1', port: 0 });
     port = (t.app.server.address() as { port: number }).port;
   });
-  after(async () => {
-    await t.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => t.close());
 
   function exchange(client: string | undefined, subjectToken: string): Promise<Reply> {
     const body = new URLSearchParams({
@@ -126,28 +157,7 @@ describe('X.509-SVID over mTLS at the token endpoint', () => {
         },
       ]),
     }).toString();
-    return new Promise((resolve, reject) => {
-      const req = request(
-        {
-          host: '127.0.0.1',
-          port,
-          path: '/oauth/token',
-          method: 'POST',
-          ca: readFileSync(file('server.pem')),
-          ...(client === undefined ? {} : { cert: readFileSync(file(`${client}.pem`)), key: readFileSync(file(`${client}.key`)) }),
-          headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) },
-        },
-        (res) => {
-          let text = '';
-          res.on('data', (d) => {
-            text += d;
-          });
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as Record<string, unknown> }));
-        },
-      );
-      req.on('error', reject);
-      req.end(body);
-    });
+    return post(port, '/oauth/token', client, 'application/x-www-form-urlencoded', body);
   }
 
   test('the agent presenting its X.509-SVID gets a mandate token', async () => {
@@ -179,5 +189,46 @@ describe('X.509-SVID over mTLS at the token endpoint', () => {
     const res = await exchange('other', der('other'));
     assert.equal(res.status, 400);
     assert.match(String(res.body.error_description), /not a registered agent/);
+  });
+});
+
+describe('AuthZEN PDP authenticated by mTLS', () => {
+  let t: TestApp;
+  let port: number;
+  before(async () => {
+    t = await buildTestApp({ config: { ...tlsConfig, policy: { authzen: { auth: 'mtls', mtlsClients: [PEP_ID] } } } });
+    await t.app.listen({ host: '127.0.0.1', port: 0 });
+    port = (t.app.server.address() as { port: number }).port;
+  });
+  after(() => t.close());
+
+  const evaluation = JSON.stringify({
+    subject: { type: 'Agent', id: 'support-triage' },
+    action: { name: 'call' },
+    resource: { type: 'Tool', id: 'helpdesk.search_tickets' },
+  });
+
+  test('an allowed enforcement point gets an answer', async () => {
+    const res = await post(port, '/access/v1/evaluation', 'pep', 'application/json', evaluation);
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.equal(typeof res.body.decision, 'boolean');
+  });
+
+  test('no certificate is 401, a valid SVID not on the list is 403, an untrusted chain is 401', async () => {
+    const none = await post(port, '/access/v1/evaluation', undefined, 'application/json', evaluation);
+    assert.equal(none.status, 401);
+    assert.equal(none.body.error, 'ERR_CLIENT_CERTIFICATE_REQUIRED');
+    const notListed = await post(port, '/access/v1/evaluation', 'agent', 'application/json', evaluation);
+    assert.equal(notListed.status, 403);
+    assert.equal(notListed.body.error, 'ERR_FORBIDDEN');
+    const forged = await post(port, '/access/v1/evaluation', 'forged', 'application/json', evaluation);
+    assert.equal(forged.status, 401);
+  });
+
+  test('mtls without a TLS listener is a configuration error', async () => {
+    await assert.rejects(
+      buildTestApp({ config: { policy: { authzen: { auth: 'mtls', mtlsClients: [PEP_ID] } } } }),
+      (err: unknown) => (err as { code?: string }).code === 'ERR_CONFIG_INVALID',
+    );
   });
 });

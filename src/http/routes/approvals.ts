@@ -2,10 +2,12 @@
 // masked) with its full context, and approve or deny it. Who may decide a given approval is
 // checked by the approval itself (required roles, never an agent of the chain, not the
 // on-behalf-of human when configured); the permission here only requires an authenticated operator.
+
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { approvalStatuses } from '../../approvals/approval.js';
 import { MandateError } from '../../errors/index.js';
+import type { Operator } from '../../identity/operators.js';
 import { ADMIN_PREFIX, type AppContext } from '../app.js';
 
 const listQuery = z.strictObject({
@@ -23,7 +25,7 @@ export function registerApprovalRoutes(app: FastifyInstance, { broker }: AppCont
   const { approvals } = broker;
   const base = `${ADMIN_PREFIX}approvals`;
   const id = (req: { params: unknown }) => (req.params as { id: string }).id;
-  const approver = (req: { operator?: { id: string; name: string; roles: readonly string[]; via: 'oidc' | 'bootstrap' } }) => {
+  const approver = (req: { operator?: Operator }) => {
     if (req.operator === undefined) throw new MandateError('ERR_AUTH_MISSING');
     return req.operator;
   };

@@ -2,6 +2,7 @@
 // the domain PDP in src/policy/authzen.ts. A deny is 200 `{decision:false}`; malformed requests
 // are 400; unknown fields are ignored; X-Request-ID is echoed as sent.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { AuthError, ConfigError } from '../../errors/index.js';
 import {
   type AuthzenDecision,
   AuthzenPdp,
@@ -15,6 +16,7 @@ import {
 } from '../../policy/authzen.js';
 import { authorizeOperator } from '../admin-policy.js';
 import type { AppContext } from '../app.js';
+import { peerCertificates } from '../peer-certificates.js';
 
 // AuthZEN lets the PEP choose any string as request id; echo it when it is a safe header value.
 const ECHOABLE = /^[\x21-\x7e][\x20-\x7e]{0,255}$/;
@@ -31,10 +33,33 @@ export function registerAuthzenRoutes(app: FastifyInstance, { broker }: AppConte
     pageSize: settings.pageSize,
   });
 
+  if (settings.auth === 'mtls' && config.server.tls === undefined) {
+    throw new ConfigError('ERR_CONFIG_INVALID', 'policy.authzen.auth is mtls but server.tls is not configured', {
+      details: { path: 'policy.authzen.auth' },
+    });
+  }
+  const mtlsClients = new Set(settings.mtlsClients);
+
+  /** mTLS: the connection's X.509-SVID, verified against the trust bundles, must be an allowed PEP. */
+  const authenticateClientCertificate = (req: FastifyRequest) => {
+    const chain = peerCertificates(req);
+    if (chain === undefined) throw new AuthError('ERR_CLIENT_CERTIFICATE_REQUIRED');
+    let spiffeId: string;
+    try {
+      const proof = broker.identity.proofs.verifyX509(chain);
+      spiffeId = proof.identity.kind === 'spiffe' ? proof.identity.spiffeId : '';
+    } catch (err) {
+      throw new AuthError('ERR_CLIENT_CERTIFICATE_REQUIRED', `the client certificate is not a valid X.509-SVID: ${(err as Error).message}`);
+    }
+    if (!mtlsClients.has(spiffeId)) throw new AuthError('ERR_FORBIDDEN', `${spiffeId} is not an allowed enforcement point`);
+    req.operator = { id: spiffeId, subject: spiffeId, name: spiffeId, roles: ['pdp'], via: 'mtls' };
+  };
+
   const authenticate = async (req: FastifyRequest, reply: FastifyReply) => {
     const incoming = req.headers['x-request-id'];
     if (typeof incoming === 'string' && ECHOABLE.test(incoming)) reply.header('x-request-id', incoming);
     if (settings.auth === 'off') return;
+    if (settings.auth === 'mtls') return authenticateClientCertificate(req);
     const operator = await broker.authenticateOperator(req.headers.authorization);
     authorizeOperator(operator, 'authzen:evaluate');
   };
