@@ -3,69 +3,17 @@
 // bundle) the handshake presented; the AuthZEN PDP (auth: mtls) answers only allowed enforcement
 // points. Real certificates from the openssl CLI.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { GRANT_TOKEN_EXCHANGE, TOKEN_TYPE } from '../../src/mandates/token-exchange.js';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
+import { CA_EXTENSIONS, leafExtensions, TestPki } from '../helpers/pki.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'mandate-mtls-'));
-const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-const file = (name: string) => join(dir, name);
-
-function key(name: string): void {
-  ssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', `${name}.key`);
-}
-
-function selfSigned(name: string, exts: string[]): void {
-  key(name);
-  ssl(
-    'req',
-    '-x509',
-    '-new',
-    '-key',
-    `${name}.key`,
-    '-subj',
-    `/CN=${name}`,
-    '-days',
-    '30',
-    '-out',
-    `${name}.pem`,
-    ...exts.flatMap((e) => ['-addext', e]),
-  );
-}
-
-function leaf(name: string, ca: string, spiffeId: string): void {
-  key(name);
-  ssl('req', '-new', '-key', `${name}.key`, '-subj', `/CN=${name}`, '-out', `${name}.csr`);
-  writeFileSync(
-    file(`${name}.ext`),
-    `basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nsubjectAltName=URI:${spiffeId}\n`,
-  );
-  ssl(
-    'x509',
-    '-req',
-    '-in',
-    `${name}.csr`,
-    '-CA',
-    `${ca}.pem`,
-    '-CAkey',
-    `${ca}.key`,
-    '-CAcreateserial',
-    '-days',
-    '10',
-    '-out',
-    `${name}.pem`,
-    '-extfile',
-    `${name}.ext`,
-  );
-}
-
-const der = (name: string) => new X509Certificate(readFileSync(file(`${name}.pem`))).raw.toString('base64url');
+const pki = new TestPki();
+const file = (name: string) => pki.file(name);
+const leaf = (name: string, ca: string, spiffeId: string) => pki.issue(name, ca, leafExtensions(`URI:${spiffeId}`));
+const der = (name: string) => pki.cert(name).raw.toString('base64url');
 
 interface Reply {
   status: number;
@@ -98,23 +46,22 @@ function post(port: number, path: string, client: string | undefined, contentTyp
   });
 }
 
-const caExts = ['basicConstraints=critical,CA:TRUE', 'keyUsage=critical,keyCertSign,cRLSign'];
 const AGENT_ID = 'spiffe://mtls.example.org/agent/mtls-agent';
 const PEP_ID = 'spiffe://mtls.example.org/pep/gateway';
 
 before(() => {
-  selfSigned('ca', [...caExts, 'subjectAltName=URI:spiffe://mtls.example.org']);
-  selfSigned('evil-ca', [...caExts, 'subjectAltName=URI:spiffe://mtls.example.org']);
-  selfSigned('server', ['subjectAltName=IP:127.0.0.1']);
+  pki.selfSigned('ca', [...CA_EXTENSIONS, 'subjectAltName=URI:spiffe://mtls.example.org']);
+  pki.selfSigned('evil-ca', [...CA_EXTENSIONS, 'subjectAltName=URI:spiffe://mtls.example.org']);
+  pki.selfSigned('server', ['subjectAltName=IP:127.0.0.1']);
   leaf('agent', 'ca', AGENT_ID);
   leaf('other', 'ca', 'spiffe://mtls.example.org/agent/other');
   leaf('forged', 'evil-ca', AGENT_ID);
   leaf('pep', 'ca', PEP_ID);
-  const caCert = new X509Certificate(readFileSync(file('ca.pem')));
+  const caCert = pki.cert('ca');
   const jwk = caCert.publicKey.export({ format: 'jwk' });
   writeFileSync(file('bundle.json'), JSON.stringify({ keys: [{ ...jwk, use: 'x509-svid', x5c: [caCert.raw.toString('base64')] }] }));
 });
-after(() => rmSync(dir, { recursive: true, force: true }));
+after(() => pki.cleanup());
 
 const tlsConfig = {
   server: { tls: { certFile: file('server.pem'), keyFile: file('server.key') } },

@@ -1,71 +1,16 @@
 // X.509-SVID validation with real certificates made by the openssl CLI: a trust domain CA, an
 // intermediate, good and bad leaves (each SPIFFE rule broken once), and a foreign trust domain.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import type { X509Certificate } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { TrustDomain, TrustStore } from '../../src/identity/trust.js';
 import { keyUsage, parsePemChain, verifyX509Svid } from '../../src/identity/x509-svid.js';
+import { CA_EXTENSIONS, leafExtensions, TestPki } from '../helpers/pki.js';
 
-let dir: string;
-const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-
-function key(name: string): void {
-  ssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', `${name}.key`);
-}
-
-function ca(name: string, spiffe: string): void {
-  key(name);
-  ssl(
-    'req',
-    '-x509',
-    '-new',
-    '-key',
-    `${name}.key`,
-    '-subj',
-    `/CN=${name}`,
-    '-days',
-    '30',
-    '-out',
-    `${name}.pem`,
-    '-addext',
-    'basicConstraints=critical,CA:TRUE',
-    '-addext',
-    'keyUsage=critical,keyCertSign,cRLSign',
-    '-addext',
-    `subjectAltName=URI:${spiffe}`,
-  );
-}
-
-function issue(name: string, issuer: string, ext: string): X509Certificate {
-  key(name);
-  ssl('req', '-new', '-key', `${name}.key`, '-subj', `/CN=${name}`, '-out', `${name}.csr`);
-  writeFileSync(join(dir, `${name}.ext`), ext);
-  ssl(
-    'x509',
-    '-req',
-    '-in',
-    `${name}.csr`,
-    '-CA',
-    `${issuer}.pem`,
-    '-CAkey',
-    `${issuer}.key`,
-    '-CAcreateserial',
-    '-days',
-    '10',
-    '-out',
-    `${name}.pem`,
-    '-extfile',
-    `${name}.ext`,
-  );
-  return new X509Certificate(readFileSync(join(dir, `${name}.pem`)));
-}
-
-const leafExt = (sans: string, usage = 'digitalSignature', basic = 'CA:FALSE') =>
-  `basicConstraints=critical,${basic}\nkeyUsage=critical,${usage}\nsubjectAltName=${sans}\n`;
+const pki = new TestPki();
+const ca = (name: string, spiffe: string) => pki.selfSigned(name, [...CA_EXTENSIONS, `subjectAltName=URI:${spiffe}`]);
+const issue = (name: string, issuer: string, ext: string) => pki.issue(name, issuer, ext);
+const leafExt = leafExtensions;
 
 describe('X.509-SVID', () => {
   let trust: TrustStore;
@@ -74,13 +19,12 @@ describe('X.509-SVID', () => {
   const now = () => new Date();
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'mandate-x509-'));
     ca('prod-ca', 'spiffe://prod.example.org');
     ca('evil-ca', 'spiffe://evil.example.org');
     good = issue('good', 'prod-ca', leafExt('URI:spiffe://prod.example.org/agent/a'));
     const inter = issue('inter', 'prod-ca', 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n');
     viaIntermediate = [issue('deep', 'inter', leafExt('URI:spiffe://prod.example.org/agent/deep')), inter];
-    const caDer = new X509Certificate(readFileSync(join(dir, 'prod-ca.pem'))).raw.toString('base64');
+    const caDer = pki.cert('prod-ca').raw.toString('base64');
     trust = new TrustStore();
     trust.addDomain(
       new TrustDomain({
@@ -93,7 +37,7 @@ describe('X.509-SVID', () => {
     );
     await trust.start();
   });
-  after(() => rmSync(dir, { recursive: true, force: true }));
+  after(() => pki.cleanup());
 
   test('a leaf signed by the trust domain CA verifies to its SPIFFE ID', () => {
     const p = verifyX509Svid([good], trust, now());
@@ -109,7 +53,7 @@ describe('X.509-SVID', () => {
 
   test('keyUsage bits are read from the DER', () => {
     assert.deepEqual([...(keyUsage(good) ?? [])], [0]);
-    assert.deepEqual([...(keyUsage(new X509Certificate(readFileSync(join(dir, 'prod-ca.pem')))) ?? [])].sort(), [5, 6]);
+    assert.deepEqual([...(keyUsage(pki.cert('prod-ca')) ?? [])].sort(), [5, 6]);
   });
 
   const bad: [string, () => X509Certificate, RegExp][] = [
