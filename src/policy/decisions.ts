@@ -77,7 +77,7 @@ export class DecisionService {
 
     const grants: ChainGrant[] = [];
     for (const m of input.chain) {
-      const match = matchCall(m.scope, input.tool.name, input.args ?? {});
+      const match = matchCall(m.scope, input.tool.name, input.args ?? {}, { pathArgs: input.tool.pathArgs });
       if (!match.ok) {
         const whose = m.id === input.mandate.id ? `mandate ${m.id}` : `ancestor mandate ${m.id} (depth ${m.depth})`;
         return { decision: deny(id, [...reasons, `${whose}: ${match.reason}`]), uses: [], grants };

@@ -13,6 +13,8 @@ export interface CatalogTool {
   readonly sensitivity: (typeof sensitivities)[number];
   /** Arguments whose values are redacted in audit events. */
   readonly sensitiveArgs: readonly string[];
+  /** Arguments that are file system paths: `prefix` on them is path-aware (src/mandates/path.ts). */
+  readonly pathArgs?: readonly string[];
 }
 
 /**

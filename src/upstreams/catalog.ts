@@ -13,6 +13,8 @@ export interface CatalogTool {
   readonly actionClass: ActionClass;
   readonly sensitivity: Sensitivity;
   readonly sensitiveArgs: readonly string[];
+  /** Arguments that are file system paths: a `prefix` on them is path-aware (src/mandates/path.ts). */
+  readonly pathArgs: readonly string[];
 }
 
 /** MCP tool annotations as the upstream declared them (hints, not guarantees). */
@@ -55,6 +57,32 @@ export function defaultSensitiveArgs(inputSchema: Readonly<Record<string, unknow
   return Object.keys(props).filter((name) => SECRET_NAME.test(name));
 }
 
+// Argument names that name files or directories (the official filesystem server uses `path`,
+// `paths`, `source`, `destination`). Marking too many is safe: a path-aware `prefix` only refuses
+// more (`..`, `.`, backslashes, percent-escapes), never less.
+const PATH_NAME =
+  /^(path|paths|source|destination|src|dest|target|file|files|filename|filepath|file_path|dir|directory|directories|folder|cwd|root)$|(Path|Paths|_path|_paths|Dir|_dir|Directory|_directory)$/;
+
+/**
+ * Default path arguments: properties of the input schema named like paths whose type is a string
+ * or an array of strings (or not declared: an undeclared type could be either).
+ */
+export function defaultPathArgs(inputSchema: Readonly<Record<string, unknown>>): string[] {
+  const props = inputSchema.properties;
+  if (props === null || typeof props !== 'object') return [];
+  return Object.entries(props as Record<string, unknown>)
+    .filter(([name, schema]) => PATH_NAME.test(name) && stringish(schema))
+    .map(([name]) => name);
+}
+
+function stringish(schema: unknown): boolean {
+  if (schema === null || typeof schema !== 'object') return true;
+  const s = schema as { type?: unknown; items?: unknown };
+  const types = Array.isArray(s.type) ? s.type : [s.type];
+  if (types.includes(undefined) || types.includes('string')) return true;
+  return types.includes('array') && stringish(s.items ?? null);
+}
+
 interface ToolRow {
   [key: string]: unknown;
   name: string;
@@ -95,6 +123,7 @@ function fromRow(r: ToolRow): CatalogEntry {
     // An unknown stored sensitivity fails closed to the strictest class.
     sensitivity: sensitivityOverride ?? oneOf(sensitivities, r.default_sensitivity) ?? 'restricted',
     sensitiveArgs: sensitiveOverride ?? defaultSensitiveArgs(inputSchema),
+    pathArgs: defaultPathArgs(inputSchema),
     overridden,
   };
 }
