@@ -5,6 +5,24 @@ import { z } from 'zod';
 
 const port = z.number().int().min(0).max(65535);
 
+// Per-replica counters (in memory): N replicas behind a balancer let a source through N times.
+const perWindow = (fallback: number, what: string) =>
+  z.number().int().min(1).max(10_000_000).default(fallback).describe(what);
+
+const rateLimit = z
+  .strictObject({
+    enabled: z.boolean().default(true).describe('Refuse floods with 429 (ERR_RATE_LIMITED / OAuth `slow_down`) and Retry-After.'),
+    windowMs: z.number().int().min(1000).max(3_600_000).default(60_000).describe('Length of one rate-limit window.'),
+    tokenEndpoint: perWindow(600, 'Token endpoint requests per client address and window (every request counts: none is authenticated yet).'),
+    authzen: perWindow(12_000, 'AuthZEN requests (/access/v1/*) per client address and window.'),
+    unauthenticated: perWindow(
+      1200,
+      'Refused authentications (401) per client address and window; past it, every request from that address gets 429 until the window ends.',
+    ),
+  })
+  .prefault({})
+  .describe('Rate limits per client address (req.ip; set trustProxy behind a proxy). Health probes are never limited.');
+
 const server = z
   .strictObject({
     host: z.string().min(1).default('127.0.0.1').describe('Address to listen on. Loopback by default: expose deliberately.'),
@@ -46,6 +64,7 @@ const server = z
       .min(0)
       .default(10_000)
       .describe('On SIGTERM, how long in-flight requests may take before the process exits.'),
+    rateLimit,
   })
   .prefault({})
   .describe('The HTTP listener.');
@@ -206,6 +225,29 @@ const identity = z
       .describe('Environments whose mandates always need DPoP-bound tokens (besides agents that require it).'),
     dpopNonce: z.boolean().default(false).describe('Require a server nonce in DPoP proofs (RFC 9449 §8).'),
     dpopMaxAgeSeconds: z.number().int().min(5).max(600).default(60).describe('How old a DPoP proof `iat` may be.'),
+    maxGrantsPerMandate: z
+      .number()
+      .int()
+      .min(1)
+      .max(500)
+      .default(64)
+      .describe('Most tool grants one requested mandate may hold; more is refused with invalid_authorization_details.'),
+    maxAuthorizationDetailsBytes: z
+      .number()
+      .int()
+      .min(512)
+      .max(64 * 1024)
+      .default(8192)
+      .describe('Largest `authorization_details` parameter (UTF-8 bytes) a token request may carry; larger is refused before parsing.'),
+    maxAccessTokenBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(12 * 1024)
+      .default(8192)
+      .describe(
+        'Largest access token the broker signs. Tokens travel in the Authorization header and Node refuses request headers over 16 KiB in total (431), so the bound leaves room for the DPoP proof and other headers.',
+      ),
   })
   .prefault({});
 
@@ -227,6 +269,20 @@ const audit = z
       .boolean()
       .default(false)
       .describe('Serve /audit/log/tile/entries/* without authentication. Entries hold event bodies: leave off unless the log is public.'),
+    refusalWindowMs: z
+      .number()
+      .int()
+      .min(1000)
+      .max(3_600_000)
+      .default(60_000)
+      .describe('Refusals of unauthenticated requests are counted per source and written as one `refusal.aggregated` event per window.'),
+    refusalMaxSources: z
+      .number()
+      .int()
+      .min(1)
+      .max(1_000_000)
+      .default(10_000)
+      .describe('Sources counted separately per window; beyond it, further sources are counted together under `other`.'),
   })
   .prefault({});
 

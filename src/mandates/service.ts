@@ -11,6 +11,7 @@ import type { ChangeFeed } from '../store/changes.js';
 import { GroupCommit } from '../store/group-commit.js';
 import type { SqlExecutor, Store } from '../store/index.js';
 import { isLive, type Mandate, type MandateRequest, type MandateStatus, mandateRequestSchema } from './mandate.js';
+import { checkAgainstProfile } from './profile.js';
 import { isSubset, type Scope } from './scope.js';
 
 export const MANDATE_TOPIC = 'mandate';
@@ -143,17 +144,7 @@ export class MandateService {
    */
   prepareOpen(agent: Agent, request: MandateRequest, onBehalfOf?: string): Mandate {
     const now = this.#o.clock.now();
-    if (agent.taskTypes.length > 0 && !agent.taskTypes.includes(request.taskType)) {
-      throw details(`task type "${request.taskType}" is not allowed for agent ${agent.principal.id}`, 'taskType');
-    }
-    if (agent.principal.environment !== undefined && request.environment !== agent.principal.environment) {
-      throw details(`agent ${agent.principal.id} runs in "${agent.principal.environment}", not "${request.environment}"`, 'environment');
-    }
-    const maxTtl = Math.min(agent.maxTtlSeconds, this.#o.maxTtlSeconds);
-    if (request.ttlSeconds > maxTtl) throw details(`ttlSeconds ${request.ttlSeconds} exceeds the maximum of ${maxTtl}`, 'ttlSeconds');
-    const scope: Scope = { tools: request.tools, delegable: request.delegable };
-    const within = isSubset(scope, agent.ceiling);
-    if (!within.ok) throw details(`the requested scope exceeds the agent's ceiling: ${within.reason}`, within.path);
+    const scope = checkAgainstProfile(agent, request, this.#o.maxTtlSeconds, 'root');
     const id = newMandateId();
     const mandate: Mandate = {
       id,
@@ -183,9 +174,7 @@ export class MandateService {
   }
 
   /**
-   * Opens a child of `parent` for `receiver`. Refused unless the parent is delegable and live, the
-   * receiver may receive delegations, the child scope is a subset of the parent's and of the
-   * receiver's ceiling, the child ends no later than the parent, and the depth limit holds.
+   * Opens a child of `parent` for `receiver` (`prepareDelegation`, then `commitDelegation`).
    */
   async delegate(
     parent: Mandate,
@@ -193,6 +182,19 @@ export class MandateService {
     request: MandateRequest,
     evidence: Readonly<Record<string, unknown>> = {},
   ): Promise<Mandate> {
+    const child = this.prepareDelegation(parent, receiver, request);
+    await this.commitDelegation(child, parent, evidence);
+    return child;
+  }
+
+  /**
+   * Checks a delegation and builds the child, without recording it. Refused unless the parent is
+   * delegable and live, the receiver may receive delegations, the child keeps the parent's task type
+   * and environment, ends no later than the parent, its scope is a subset of the parent's, the depth
+   * limit holds, and the request passes every check a root mandate of the receiver would
+   * (`checkAgainstProfile`: status, task types, environment, maximum TTL, ceiling).
+   */
+  prepareDelegation(parent: Mandate, receiver: Agent, request: MandateRequest): Mandate {
     const now = this.#o.clock.now();
     if (!isLive(parent, now)) throw new OAuthError('OAUTH_INVALID_SUBJECT_TOKEN', 'the parent mandate is not active');
     if (!parent.scope.delegable) throw details('the parent mandate is not delegable', 'delegable');
@@ -208,12 +210,9 @@ export class MandateService {
     const scope: Scope = { tools: request.tools, delegable: request.delegable };
     const inParent = isSubset(scope, parent.scope);
     if (!inParent.ok) throw details(`the delegated scope is not a subset of the parent's: ${inParent.reason}`, inParent.path);
-    const inCeiling = isSubset(scope, receiver.ceiling);
-    if (!inCeiling.ok) throw details(`the delegated scope exceeds the receiver's ceiling: ${inCeiling.reason}`, inCeiling.path);
-    const [parentRow] = await this.#o.store.query<{ path: string }>('SELECT path FROM mandates WHERE id = ?', [parent.id]);
-    if (parentRow === undefined) throw new OAuthError('OAUTH_INVALID_SUBJECT_TOKEN', 'the parent mandate does not exist');
+    checkAgainstProfile(receiver, request, this.#o.maxTtlSeconds, 'receiver');
     const id = newMandateId();
-    const child: Mandate = {
+    return {
       id,
       agentId: receiver.principal.id,
       parentId: parent.id,
@@ -228,14 +227,19 @@ export class MandateService {
       expiresAt,
       createdAt: now,
     };
-    await this.#audit('mandate.delegated', child, this.#actors(child, parent.agentId, receiver.principal.id), {
+  }
+
+  /** Audits (first: fail closed) and durably records a child built by `prepareDelegation`. */
+  async commitDelegation(child: Mandate, parent: Mandate, evidence: Readonly<Record<string, unknown>> = {}): Promise<void> {
+    const [parentRow] = await this.#o.store.query<{ path: string }>('SELECT path FROM mandates WHERE id = ?', [parent.id]);
+    if (parentRow === undefined) throw new OAuthError('OAUTH_INVALID_SUBJECT_TOKEN', 'the parent mandate does not exist');
+    await this.#audit('mandate.delegated', child, this.#actors(child, parent.agentId, child.agentId), {
       ...evidence,
       parentMandateId: parent.id,
       depth: child.depth,
-      scope,
+      scope: child.scope,
     });
-    await this.#insert(child, `${parentRow.path}${id}/`);
-    return child;
+    await this.#insert(child, `${parentRow.path}${child.id}/`);
   }
 
   /** Ends `id` and revokes every active descendant, in one transaction; every replica learns at once. */

@@ -7,19 +7,23 @@
 //               (type urn:mandate:params:oauth:token-type:x509-svid)
 //   on behalf   subject_token = the human's token (type jwt or id_token), actor_token = the agent's proof
 //   refresh     subject_token = a mandate access token (type access_token), no actor_token
-//   delegate    subject_token = the parent's mandate access token, actor_token = the receiving agent's proof
+//   delegate    subject_token = the parent's mandate access token, actor_token = the receiving agent's proof;
+//               when the parent token is DPoP-bound, a proof of its key (DPoP header, or
+//               `subject_token_dpop` when the header proves the receiver's key)
 // `authorization_details` (RFC 9396, type `mandate`) carries the requested mandate for open,
 // on-behalf and delegate; refresh keeps the mandate as it is.
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { X509Certificate } from 'node:crypto';
 import type { Agent } from '../agents/agent.js';
 import type { AgentRegistry } from '../agents/registry.js';
+import type { RefusalRecorder } from '../audit/refusal-aggregator.js';
 import type { AuditActor, AuditLog } from '../audit/types.js';
 import { OAuthError } from '../errors/index.js';
 import { type ProofVerifier, type VerifiedProof, verifyIssuerToken } from '../identity/proofs.js';
 import type { OidcIssuer } from '../identity/trust.js';
 import type { Clock } from '../lib/clock.js';
 import type { PrincipalRepository } from '../principals/repository.js';
-import { type AccessTokenIssuer, actChain } from '../tokens/access-token.js';
+import { type AccessTokenIssuer, actChain, type MintInput } from '../tokens/access-token.js';
 import type { DpopVerifier } from '../tokens/dpop.js';
 import type { TokenVerifier } from '../tokens/verify.js';
 import { grantedDetails, type Mandate, type MandateRequest } from './mandate.js';
@@ -46,6 +50,8 @@ export interface ExchangeRequest {
   readonly url: string;
   /** The client certificate chain of the mTLS handshake (leaf first), when there was one. */
   readonly peerCertificates?: readonly X509Certificate[];
+  /** The client address, under which refusals of unauthenticated requests are counted. */
+  readonly source?: string;
 }
 
 export interface TokenResponse {
@@ -66,17 +72,36 @@ export interface TokenExchangeOptions {
   readonly verifier: TokenVerifier;
   readonly dpop: DpopVerifier;
   readonly audit: AuditLog | undefined;
+  /** Counts refusals of requests that authenticated nothing (one audit event per source and window). */
+  readonly refusals?: RefusalRecorder;
   readonly clock: Clock;
   readonly tokenTtlSeconds: number;
   readonly leewaySeconds: number;
   readonly dpopRequiredEnvironments: readonly string[];
   /** `audience` / `resource` values a client may ask for (the broker and its MCP endpoint). */
   readonly acceptedTargets: readonly string[];
+  /** Limits (docs/mandates.md "Limits"): tool grants per requested mandate, bytes of `authorization_details`, bytes of a signed token. */
+  readonly maxGrantsPerMandate: number;
+  readonly maxAuthorizationDetailsBytes: number;
+  readonly maxAccessTokenBytes: number;
 }
+
+/** Mandate's extension parameter: a DPoP proof (RFC 9449 §4) of the key a DPoP-bound subject token is bound to. */
+export const SUBJECT_TOKEN_DPOP = 'subject_token_dpop';
 
 const bad = (message: string) => new OAuthError('OAUTH_INVALID_REQUEST', message);
 const badToken = (message: string) => new OAuthError('OAUTH_INVALID_SUBJECT_TOKEN', message);
 const badDpop = (message: string) => new OAuthError('OAUTH_INVALID_DPOP_PROOF', message);
+const badGrant = (message: string) => new OAuthError('OAUTH_INVALID_GRANT', message);
+const tooLarge = (message: string) => new OAuthError('OAUTH_INVALID_AUTHORIZATION_DETAILS', message, { details: { reason: 'limit' } });
+
+// Whether the request in flight has authenticated anything yet (a proof, a human token or a
+// mandate token verified). Kept per async call so the check sites need no extra parameters.
+const attempt = new AsyncLocalStorage<{ authenticated: boolean }>();
+const markAuthenticated = () => {
+  const state = attempt.getStore();
+  if (state !== undefined) state.authenticated = true;
+};
 
 export class TokenExchange {
   readonly #o: TokenExchangeOptions;
@@ -87,10 +112,14 @@ export class TokenExchange {
 
   /** Handles one token request; throws OAuthError (RFC 6749 §5.2) on refusal, after auditing it. */
   async exchange(req: ExchangeRequest): Promise<TokenResponse> {
+    const state = { authenticated: false };
     try {
-      return await this.#exchange(req);
+      return await attempt.run(state, () => this.#exchange(req));
     } catch (err) {
-      if (err instanceof OAuthError) {
+      if (err instanceof OAuthError && !state.authenticated && this.#o.refusals !== undefined) {
+        // Garbage from nobody: counted per source and window, so a flood cannot add an event per request.
+        this.#o.refusals.record({ source: req.source ?? 'unknown', endpoint: 'token', code: err.code });
+      } else if (err instanceof OAuthError) {
         await this.#o.audit
           ?.append({
             type: 'mandate.refused',
@@ -117,6 +146,9 @@ export class TokenExchange {
       throw bad('actor_token_type must be urn:ietf:params:oauth:token-type:jwt (an agent identity proof)');
     }
     if (p.actor_token === undefined && p.actor_token_type !== undefined) throw bad('actor_token_type without actor_token');
+    if (p[SUBJECT_TOKEN_DPOP] !== undefined && (p.subject_token_type !== TOKEN_TYPE.accessToken || p.actor_token === undefined)) {
+      throw bad(`${SUBJECT_TOKEN_DPOP} belongs only to the delegation of a DPoP-bound mandate token`);
+    }
     // RFC 8693 §2.1 / RFC 8707: tokens are only issued for this broker (its gateway included).
     for (const target of [p.audience, p.resource]) {
       if (target !== undefined && !this.#o.acceptedTargets.includes(target.replace(/\/$/, ''))) {
@@ -128,7 +160,14 @@ export class TokenExchange {
 
     if (p.subject_token_type === TOKEN_TYPE.accessToken) {
       if (p.actor_token === undefined) return this.#refresh(p.subject_token, p.authorization_details, dpop?.jkt);
-      return this.#delegate(p.subject_token, p.actor_token, this.#details(p.authorization_details), dpop?.jkt);
+      return this.#delegate(
+        p.subject_token,
+        p.actor_token,
+        this.#details(p.authorization_details),
+        dpop?.jkt,
+        p[SUBJECT_TOKEN_DPOP],
+        req.url,
+      );
     }
     if (p.subject_token_type === TOKEN_TYPE.x509Svid) {
       if (p.actor_token !== undefined) throw bad('an X.509-SVID subject takes no actor_token');
@@ -152,6 +191,10 @@ export class TokenExchange {
 
   #details(raw: string | undefined): MandateRequest {
     if (raw === undefined) throw new OAuthError('OAUTH_INVALID_AUTHORIZATION_DETAILS', 'authorization_details (type mandate) is required');
+    const bytes = Buffer.byteLength(raw, 'utf8');
+    if (bytes > this.#o.maxAuthorizationDetailsBytes) {
+      throw tooLarge(`authorization_details is ${bytes} bytes; the limit is ${this.#o.maxAuthorizationDetailsBytes}`);
+    }
     let parsed: unknown;
     try {
       parsed = JSON.parse(raw);
@@ -161,7 +204,11 @@ export class TokenExchange {
     if (!Array.isArray(parsed) || parsed.length !== 1) {
       throw new OAuthError('OAUTH_INVALID_AUTHORIZATION_DETAILS', 'authorization_details must be an array with exactly one mandate entry');
     }
-    return this.#o.mandates.parseRequest(parsed[0]);
+    const request = this.#o.mandates.parseRequest(parsed[0]);
+    if (request.tools.length > this.#o.maxGrantsPerMandate) {
+      throw tooLarge(`authorization_details asks for ${request.tools.length} tool grants; the limit is ${this.#o.maxGrantsPerMandate}`);
+    }
+    return request;
   }
 
   /** Verifies an identity proof and finds the registered, active agent bound to it. */
@@ -185,9 +232,13 @@ export class TokenExchange {
     try {
       proof = await verify();
     } catch (err) {
-      await this.#auditIdentity('identity.rejected', undefined, { reason: (err as Error).message });
+      // Unauthenticated requests are counted by exchange(); after a verified subject token this is part of its story.
+      if (attempt.getStore()?.authenticated !== false || this.#o.refusals === undefined) {
+        await this.#auditIdentity('identity.rejected', undefined, { reason: (err as Error).message });
+      }
       throw err;
     }
+    markAuthenticated();
     const agent = await this.#o.agents.byIdentity(proof.identity.key);
     const who = describe(proof);
     if (agent === undefined) {
@@ -224,6 +275,7 @@ export class TokenExchange {
     const issuer = this.#o.humanIssuer;
     if (issuer === undefined) throw badToken('no human issuer is configured for on-behalf-of exchanges');
     const { payload } = await verifyIssuerToken(token, issuer, this.#o.clock, this.#o.leewaySeconds, 'human token');
+    markAuthenticated();
     const sub = payload.sub as string;
     const human = await this.#o.principals.get(sub);
     if (human === undefined || human.actorType !== 'human' || human.status !== 'active') {
@@ -235,11 +287,13 @@ export class TokenExchange {
   async #open(agent: Agent, proof: VerifiedProof, request: MandateRequest, onBehalfOf: string | undefined, jkt: string | undefined) {
     this.#requireDpop(agent, request.environment, jkt);
     const mandate = this.#o.mandates.prepareOpen(agent, request, onBehalfOf);
+    // Checked before anything is recorded: a refused token leaves no mandate behind.
+    const mint = this.#mintInput(mandate, [agent.principal.id], jkt);
     // Sign while the mandate's audit event and row reach the disk; the token leaves only after both.
     return this.#issue(
       mandate,
       [agent.principal.id],
-      jkt,
+      mint,
       { proofId: proof.proofId },
       Promise.all([
         this.#verified(agent, proof, mandate.id),
@@ -258,16 +312,20 @@ export class TokenExchange {
     const agent = await this.#o.agents.get(current.mandate.agentId);
     if (agent === undefined) throw badToken('the agent is no longer registered');
     this.#requireDpop(agent, current.mandate.environment, jkt);
-    return this.#issue(
-      current.mandate,
-      current.chain.map((m) => m.agentId),
-      jkt,
-      { refreshedTokenId: current.tokenId },
-    );
+    const agents = current.chain.map((m) => m.agentId);
+    return this.#issue(current.mandate, agents, this.#mintInput(current.mandate, agents, jkt), { refreshedTokenId: current.tokenId });
   }
 
-  async #delegate(parentToken: string, actorProof: string, request: MandateRequest, jkt: string | undefined): Promise<TokenResponse> {
+  async #delegate(
+    parentToken: string,
+    actorProof: string,
+    request: MandateRequest,
+    jkt: string | undefined,
+    subjectProof: string | undefined,
+    url: string,
+  ): Promise<TokenResponse> {
     const parent = await this.#verifiedSubject(parentToken);
+    await this.#possession(parentToken, parent.claims.cnf?.jkt, jkt, subjectProof, url);
     const { agent: receiver, proof } = await this.#agentFromProof(actorProof).catch((err: unknown) => {
       // The receiver is the requested target of a delegation (RFC 8693 §2.2.2 `invalid_target`).
       if (err instanceof OAuthError && /not a registered agent|is (quarantined|disabled)/.test(err.message)) {
@@ -278,13 +336,53 @@ export class TokenExchange {
     if (receiver.principal.id === parent.mandate.agentId)
       throw new OAuthError('OAUTH_INVALID_TARGET', 'an agent cannot delegate to itself');
     this.#requireDpop(receiver, request.environment, jkt);
-    const child = await this.#o.mandates.delegate(parent.mandate, receiver, request, { proofId: proof.proofId, identity: describe(proof) });
+    const child = this.#o.mandates.prepareDelegation(parent.mandate, receiver, request);
+    const agents = [...parent.chain.map((m) => m.agentId), receiver.principal.id];
+    const mint = this.#mintInput(child, agents, jkt);
     return this.#issue(
       child,
-      [...parent.chain.map((m) => m.agentId), receiver.principal.id],
-      jkt,
+      agents,
+      mint,
       { parentMandateId: parent.mandate.id },
-      this.#verified(receiver, proof, child.id),
+      Promise.all([
+        this.#verified(receiver, proof, child.id),
+        this.#o.mandates.commitDelegation(child, parent.mandate, { proofId: proof.proofId, identity: describe(proof) }),
+      ]),
+    );
+  }
+
+  /**
+   * Proof of possession for a DPoP-bound parent token (RFC 9449): a token without its key is not
+   * authority, so it delegates nothing. The proof is the request's DPoP header when the holder of
+   * the parent key asks (the child is then bound to that key too), or `subject_token_dpop` — a
+   * proof of the parent key with `ath` of the parent token, made by its holder for this endpoint —
+   * when the header proves the receiver's key. Either proof is single-use and obeys the nonce
+   * rules. The child of a bound parent is always bound: delegation never downgrades to Bearer.
+   */
+  async #possession(
+    parentToken: string,
+    bound: string | undefined,
+    jkt: string | undefined,
+    subjectProof: string | undefined,
+    url: string,
+  ): Promise<void> {
+    if (bound === undefined) {
+      if (subjectProof !== undefined) throw bad(`${SUBJECT_TOKEN_DPOP} is only for a DPoP-bound subject token`);
+      return;
+    }
+    if (jkt === undefined) {
+      throw badGrant('the subject token is DPoP-bound: delegating it needs a DPoP proof of its key, and the child token is DPoP-bound too');
+    }
+    if (jkt === bound) {
+      if (subjectProof !== undefined) throw bad(`${SUBJECT_TOKEN_DPOP} is redundant when the DPoP header proves the subject token's key`);
+      return;
+    }
+    if (subjectProof === undefined) {
+      throw badGrant(`the subject token is DPoP-bound to another key: send ${SUBJECT_TOKEN_DPOP}, a DPoP proof of that key`);
+    }
+    await this.#o.dpop.verify(
+      { proof: subjectProof, method: 'POST', url, accessToken: parentToken, expectedJkt: bound, at: 'token-endpoint' },
+      (message) => badGrant(`${SUBJECT_TOKEN_DPOP}: ${message}`),
     );
   }
 
@@ -292,6 +390,7 @@ export class TokenExchange {
   async #verifiedSubject(token: string) {
     try {
       const claims = await this.#o.verifier.verifyToken(token);
+      markAuthenticated();
       return await this.#o.verifier.resolve(claims);
     } catch (err) {
       if (err instanceof OAuthError) throw badToken(`subject_token: ${err.message}`);
@@ -305,30 +404,47 @@ export class TokenExchange {
     if (this.#o.dpopRequiredEnvironments.includes(environment)) throw badDpop(`environment ${environment} requires DPoP-bound tokens`);
   }
 
+  /**
+   * What the token for `mandate` will hold (`agents` root first); refused when the mandate expires
+   * too soon or the signed token would exceed `maxAccessTokenBytes` (it travels in a header).
+   */
+  #mintInput(mandate: Mandate, agents: readonly string[], jkt: string | undefined): MintInput {
+    const nowS = Math.floor(this.#o.clock.now() / 1000);
+    const exp = Math.min(nowS + this.#o.tokenTtlSeconds, Math.floor(mandate.expiresAt / 1000));
+    if (exp <= nowS) throw badToken('the mandate expires too soon to issue a token');
+    const subject = mandate.onBehalfOf ?? agents[0] ?? mandate.agentId;
+    const act = actChain(agents, subject);
+    const input: MintInput = {
+      sub: subject,
+      clientId: mandate.agentId,
+      mandateId: mandate.id,
+      details: grantedDetails(mandate),
+      ...(act === undefined ? {} : { act }),
+      ...(jkt === undefined ? {} : { jkt }),
+      exp,
+    };
+    const size = this.#o.tokens.measure(input);
+    if (size > this.#o.maxAccessTokenBytes) {
+      throw tooLarge(`the access token for this mandate would be ${size} bytes; the limit is ${this.#o.maxAccessTokenBytes}`);
+    }
+    return input;
+  }
+
   async #issue(
     mandate: Mandate,
     agents: readonly string[],
-    jkt: string | undefined,
+    input: MintInput,
     data: Record<string, unknown>,
     recorded: Promise<unknown> = Promise.resolve(),
   ): Promise<TokenResponse> {
     // Awaited below; this branch only keeps an early throw from leaving it unhandled.
     recorded.catch(() => {});
     const nowS = Math.floor(this.#o.clock.now() / 1000);
-    const exp = Math.min(nowS + this.#o.tokenTtlSeconds, Math.floor(mandate.expiresAt / 1000));
-    if (exp <= nowS) throw badToken('the mandate expires too soon to issue a token');
-    const subject = mandate.onBehalfOf ?? agents[0] ?? mandate.agentId;
-    const details = grantedDetails(mandate);
-    const act = actChain(agents, subject);
-    const { token, claims } = await this.#o.tokens.mint({
-      sub: subject,
-      clientId: mandate.agentId,
-      mandateId: mandate.id,
-      details,
-      ...(act === undefined ? {} : { act }),
-      ...(jkt === undefined ? {} : { jkt }),
-      exp,
-    });
+    const { token, claims } = await this.#o.tokens.mint(input);
+    // `measure` is exact; this guard only keeps a future divergence from letting an oversized token out.
+    if (token.length > this.#o.maxAccessTokenBytes) {
+      throw tooLarge(`the access token for this mandate is ${token.length} bytes; the limit is ${this.#o.maxAccessTokenBytes}`);
+    }
     const actors: AuditActor[] = [
       ...(mandate.onBehalfOf === undefined ? [] : [{ type: 'human' as const, id: mandate.onBehalfOf }]),
       ...agents.map((id) => ({ type: 'agent' as const, id })),
@@ -338,15 +454,15 @@ export class TokenExchange {
       actors,
       mandateId: mandate.id,
       environment: mandate.environment,
-      data: { ...data, tokenId: claims.jti, exp, dpopBound: jkt !== undefined },
+      data: { ...data, tokenId: claims.jti, exp: input.exp, dpopBound: input.jkt !== undefined },
     });
     await Promise.all([recorded, issued]);
     return {
       access_token: token,
       issued_token_type: TOKEN_TYPE.accessToken,
-      token_type: jkt === undefined ? 'Bearer' : 'DPoP',
-      expires_in: exp - nowS,
-      authorization_details: [details],
+      token_type: input.jkt === undefined ? 'Bearer' : 'DPoP',
+      expires_in: input.exp - nowS,
+      authorization_details: [input.details],
     };
   }
 

@@ -56,6 +56,8 @@ export interface IdentityWiringInput {
   readonly clock: Clock;
   readonly changes: ChangeFeed;
   readonly audit: AuditLog | undefined;
+  /** Counts refusals of unauthenticated token requests (one audit event per source and window). */
+  readonly refusals?: RefusalRecorder;
   readonly principals: PrincipalRepository;
   /** The operator issuer, used for on-behalf-of human tokens unless identity.humanIssuer is set. */
   readonly operatorIssuer?: {
@@ -177,11 +179,15 @@ export async function createIdentityServices(input: IdentityWiringInput): Promis
     verifier,
     dpop,
     audit,
+    ...(input.refusals === undefined ? {} : { refusals: input.refusals }),
     clock,
     tokenTtlSeconds: ic.tokenTtlSeconds,
     leewaySeconds: ic.leewaySeconds,
     dpopRequiredEnvironments: ic.dpopRequiredEnvironments,
     acceptedTargets: [issuer, `${issuer}/mcp`],
+    maxGrantsPerMandate: ic.maxGrantsPerMandate,
+    maxAuthorizationDetailsBytes: ic.maxAuthorizationDetailsBytes,
+    maxAccessTokenBytes: ic.maxAccessTokenBytes,
   });
   if (config.mode === 'demo') await seedDemoAgents(agents);
 

@@ -51,8 +51,23 @@ export class AccessTokenIssuer {
 
   async mint(input: MintInput): Promise<{ token: string; claims: AccessTokenClaims }> {
     const key = this.keys.active();
-    const iat = Math.floor(this.clock.now() / 1000);
-    const claims: AccessTokenClaims = {
+    const claims = this.#claims(input, randomBytes(16).toString('base64url'));
+    const token = await new SignJWT({ ...claims }).setProtectedHeader(header(key.kid)).sign(key.privateKey);
+    return { token, claims };
+  }
+
+  /**
+   * The exact length `mint(input)` will produce, without signing: JSON of the header and claims,
+   * base64url, and a fixed-size Ed25519 signature. Lets the token endpoint refuse an oversized
+   * token before it records the mandate.
+   */
+  measure(input: MintInput): number {
+    const claims = this.#claims(input, 'x'.repeat(JTI_LENGTH));
+    return b64Length(JSON.stringify(header(this.keys.active().kid))) + 1 + b64Length(JSON.stringify({ ...claims })) + 1 + b64Length(64);
+  }
+
+  #claims(input: MintInput, jti: string): AccessTokenClaims {
+    return {
       iss: this.issuer,
       aud: this.audience,
       sub: input.sub,
@@ -61,15 +76,24 @@ export class AccessTokenIssuer {
       authorization_details: [input.details],
       ...(input.act === undefined ? {} : { act: input.act }),
       ...(input.jkt === undefined ? {} : { cnf: { jkt: input.jkt } }),
-      jti: randomBytes(16).toString('base64url'),
-      iat,
+      jti,
+      iat: Math.floor(this.clock.now() / 1000),
       exp: input.exp,
     };
-    const token = await new SignJWT({ ...claims })
-      .setProtectedHeader({ alg: SIGNING_ALG, kid: key.kid, typ: ACCESS_TOKEN_TYP })
-      .sign(key.privateKey);
-    return { token, claims };
   }
+}
+
+/** base64url of 16 random bytes. */
+const JTI_LENGTH = 22;
+
+function header(kid: string) {
+  return { alg: SIGNING_ALG, kid, typ: ACCESS_TOKEN_TYP };
+}
+
+/** Unpadded base64url length of a UTF-8 string, or of `n` bytes. */
+function b64Length(value: string | number): number {
+  const bytes = typeof value === 'number' ? value : Buffer.byteLength(value, 'utf8');
+  return Math.ceil((bytes * 4) / 3);
 }
 
 /** The `act` chain for a token held by the last agent of `agents` (root first). */

@@ -21,6 +21,11 @@ export interface DpopCheck {
   readonly accessToken?: string;
   /** When the token is bound: the thumbprint the proof key must have. */
   readonly expectedJkt?: string;
+  /**
+   * Where the proof is checked, for the nonce challenge: at a resource server (default when
+   * `accessToken` is set; `invalid_token`) or at the token endpoint (`use_dpop_nonce`).
+   */
+  readonly at?: 'resource' | 'token-endpoint';
 }
 
 export interface VerifiedDpop {
@@ -141,7 +146,9 @@ export class DpopVerifier {
     if (iat < nowS - this.#o.maxAgeSeconds - this.#o.leewaySeconds) throw fail('DPoP proof is too old');
     if (this.#o.requireNonce && !this.#nonceValid(payload.nonce)) {
       throw new OAuthError(
-        check.accessToken === undefined ? 'OAUTH_USE_DPOP_NONCE' : 'OAUTH_INVALID_TOKEN',
+        (check.at ?? (check.accessToken === undefined ? 'token-endpoint' : 'resource')) === 'token-endpoint'
+          ? 'OAUTH_USE_DPOP_NONCE'
+          : 'OAUTH_INVALID_TOKEN',
         'a fresh DPoP nonce is required',
         {
           details: { dpopNonce: this.nonce() },
