@@ -1,11 +1,13 @@
 // The client certificate chain of a request's mTLS handshake, leaf first, or undefined on plain
 // HTTP or when the client sent none. The chain is verified by the caller (X.509-SVID rules against
-// trust bundles), not by Node's CA store.
+// trust bundles, parsed with an ASN.1 library), not by Node's CA store.
 import { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import type { FastifyRequest } from 'fastify';
+import { AuthError } from '../errors/index.js';
 
-const MAX_CHAIN = 8;
+/** One more than the verifier accepts, so an over-long chain is refused there rather than cut short here. */
+const MAX_CHAIN = 9;
 
 export function peerCertificates(req: FastifyRequest): X509Certificate[] | undefined {
   const socket = req.raw.socket as Partial<TLSSocket>;
@@ -15,7 +17,12 @@ export function peerCertificates(req: FastifyRequest): X509Certificate[] | undef
   const chain: X509Certificate[] = [];
   // Node links the presented chain through issuerCertificate; a self-issued one points at itself.
   while (cert?.raw !== undefined && chain.length < MAX_CHAIN) {
-    chain.push(new X509Certificate(cert.raw));
+    try {
+      chain.push(new X509Certificate(cert.raw));
+    } catch {
+      // OpenSSL accepted it in the handshake, so this is unexpected; never drop a link silently.
+      throw new AuthError('ERR_CLIENT_CERTIFICATE_REQUIRED', 'a client certificate of the chain could not be parsed');
+    }
     if (cert.issuerCertificate === undefined || cert.issuerCertificate === cert || cert.issuerCertificate.raw?.equals(cert.raw)) break;
     cert = cert.issuerCertificate;
   }

@@ -1,10 +1,12 @@
 // A throwaway PKI made with the openssl CLI (real certificates, no fakes): trust domain CAs,
 // X.509-SVID leaves with chosen extensions, and a server certificate for TLS tests.
 import { execFileSync } from 'node:child_process';
-import { X509Certificate } from 'node:crypto';
+import { sign, X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { Certificate, type TBSCertificate } from '@peculiar/asn1-x509';
 
 export const CA_EXTENSIONS = ['basicConstraints=critical,CA:TRUE', 'keyUsage=critical,keyCertSign,cRLSign'];
 
@@ -79,4 +81,19 @@ export class TestPki {
   #ssl(...args: string[]): void {
     execFileSync('openssl', args, { cwd: this.dir, stdio: ['ignore', 'pipe', 'pipe'] });
   }
+}
+
+/**
+ * Re-signs certificate `name` with `issuer`'s key after `mutate` edits its to-be-signed part: for
+ * hostile certificates openssl will not make (a repeated extension, mismatched algorithms).
+ * Returns the DER.
+ */
+export function resign(pki: TestPki, name: string, issuer: string, mutate: (tbs: TBSCertificate, cert: Certificate) => void): Buffer {
+  const cert = AsnConvert.parse(pki.cert(name).raw, Certificate);
+  mutate(cert.tbsCertificate, cert);
+  cert.tbsCertificateRaw = undefined;
+  const tbs = Buffer.from(AsnConvert.serialize(cert.tbsCertificate));
+  const signature = sign('sha256', tbs, readFileSync(pki.file(`${issuer}.key`)));
+  cert.signatureValue = new Uint8Array(signature).buffer;
+  return Buffer.from(AsnConvert.serialize(cert));
 }

@@ -3,7 +3,7 @@
 // bundle) the handshake presented; the AuthZEN PDP (auth: mtls) answers only allowed enforcement
 // points. Real certificates from the openssl CLI.
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { after, before, describe, test } from 'node:test';
 import { GRANT_TOKEN_EXCHANGE, TOKEN_TYPE } from '../../src/mandates/token-exchange.js';
@@ -14,6 +14,8 @@ const pki = new TestPki();
 const file = (name: string) => pki.file(name);
 const leaf = (name: string, ca: string, spiffeId: string) => pki.issue(name, ca, leafExtensions(`URI:${spiffeId}`));
 const der = (name: string) => pki.cert(name).raw.toString('base64url');
+/** The keyUsage OID and a digitalSignature-only value smuggled into an earlier extension (what byte search found first). */
+const FAKE_KEY_USAGE = '1.2.3.4=DER:06:03:55:1d:0f:04:04:03:02:07:80\n';
 
 interface Reply {
   status: number;
@@ -57,6 +59,18 @@ before(() => {
   leaf('other', 'ca', 'spiffe://mtls.example.org/agent/other');
   leaf('forged', 'evil-ca', AGENT_ID);
   leaf('pep', 'ca', PEP_ID);
+  // Hostile leaves for our own identities: keyCertSign hidden behind smuggled keyUsage bytes.
+  pki.issue('trap-agent', 'ca', FAKE_KEY_USAGE + leafExtensions(`URI:${AGENT_ID}`, 'digitalSignature,keyCertSign'));
+  pki.issue('trap-pep', 'ca', FAKE_KEY_USAGE + leafExtensions(`URI:${PEP_ID}`, 'digitalSignature,keyCertSign'));
+  // The agent's SVID below an intermediate, presented as a two-certificate chain in the handshake.
+  const inter = pki.issue(
+    'inter',
+    'ca',
+    'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\nsubjectAltName=URI:spiffe://mtls.example.org\n',
+  );
+  const deep = pki.issue('deep-leaf', 'inter', leafExtensions(`URI:${AGENT_ID}`));
+  writeFileSync(file('deep.pem'), `${deep.toString()}${inter.toString()}`);
+  copyFileSync(file('deep-leaf.key'), file('deep.key'));
   const caCert = pki.cert('ca');
   const jwk = caCert.publicKey.export({ format: 'jwk' });
   writeFileSync(file('bundle.json'), JSON.stringify({ keys: [{ ...jwk, use: 'x509-svid', x5c: [caCert.raw.toString('base64')] }] }));
@@ -132,6 +146,17 @@ describe('X.509-SVID over mTLS at the token endpoint', () => {
     assert.match(String(res.body.error_description), /authority|chain/);
   });
 
+  test('a chain through an intermediate, presented in the handshake, opens the mandate', async () => {
+    const res = await exchange('deep', der('deep-leaf'));
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+  });
+
+  test('attack: a leaf with keyCertSign hidden behind smuggled keyUsage bytes is refused', async () => {
+    const res = await exchange('trap-agent', der('trap-agent'));
+    assert.equal(res.status, 400, JSON.stringify(res.body));
+    assert.match(String(res.body.error_description), /must not have keyCertSign/);
+  });
+
   test('a valid X.509-SVID of an unregistered identity is refused', async () => {
     const res = await exchange('other', der('other'));
     assert.equal(res.status, 400);
@@ -170,6 +195,10 @@ describe('AuthZEN PDP authenticated by mTLS', () => {
     assert.equal(notListed.body.error, 'ERR_FORBIDDEN');
     const forged = await post(port, '/access/v1/evaluation', 'forged', 'application/json', evaluation);
     assert.equal(forged.status, 401);
+    const trap = await post(port, '/access/v1/evaluation', 'trap-pep', 'application/json', evaluation);
+    assert.equal(trap.status, 401, 'a PEP leaf with keyCertSign behind smuggled keyUsage bytes');
+    assert.equal(trap.body.error, 'ERR_CLIENT_CERTIFICATE_REQUIRED');
+    assert.match(String(trap.body.message), /must not have keyCertSign/);
   });
 
   test('mtls without a TLS listener is a configuration error', async () => {
