@@ -117,6 +117,10 @@ export const errorRegistry = {
   RPC_UPSTREAM_TIMEOUT: rpc(-32011, 'the upstream did not answer in time'),
   RPC_UPSTREAM_ERROR: rpc(-32012, 'the upstream answered with a protocol error'),
   RPC_RESULT_TOO_LARGE: rpc(-32013, 'the upstream result exceeds the configured limit'),
+  // Envelope refusals of /mcp (src/gateway/envelope.ts); a non-finite tool argument is audited.
+  RPC_NON_FINITE_NUMBER: rpc(-32602, 'a number in the request is not finite (NaN or Infinity)'),
+  RPC_REQUEST_TOO_DEEP: rpc(-32600, 'the request is nested deeper than the limit', 400),
+  RPC_NOT_ACCEPTABLE: rpc(-32600, 'the client must accept application/json and text/event-stream', 406),
 
   // ── org policy (Cedar) and the AuthZEN PDP ──
   ERR_POLICY_INVALID: internal(422, 'the policy set does not parse or validate; the previous set keeps serving'),

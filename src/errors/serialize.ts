@@ -68,5 +68,6 @@ export function toJsonRpcError(err: unknown, requestId: string): JsonRpcErrorObj
   const spec = errorRegistry[e.code];
   if (!spec.expose) return { code: -32603, message: 'internal error', data: { code: 'ERR_INTERNAL', request_id: requestId } };
   const code = spec.rpcCode ?? (spec.status >= 500 ? -32603 : -32600);
-  return { code, message: e.message, data: { code: e.code satisfies ErrorCode, request_id: requestId } };
+  // Details are client-safe by contract (MandateErrorOptions); the code and request id win.
+  return { code, message: e.message, data: { ...e.details, code: e.code satisfies ErrorCode, request_id: requestId } };
 }

@@ -15,7 +15,7 @@ import { callHash } from '../approvals/call-hash.js';
 import type { ApprovalService } from '../approvals/service.js';
 import type { AuditActor, AuditLog } from '../audit/types.js';
 import { MandateError } from '../errors/index.js';
-import { type ErrorCode, errorRegistry } from '../errors/registry.js';
+import type { ErrorCode } from '../errors/registry.js';
 import type { Clock } from '../lib/clock.js';
 import { sha256Hex } from '../lib/hash.js';
 import type { Decision } from '../policy/types.js';
@@ -49,11 +49,13 @@ export interface GatewayOptions {
 /** Placeholder of a masked sensitive argument in approval contexts and audit events. */
 export const MASKED = '[masked]';
 
-/** A JSON-RPC error for the agent, carrying the registry code in `data.code`. */
-export function rpcError(code: ErrorCode, message?: string, data: Record<string, unknown> = {}): McpError {
-  const spec = errorRegistry[code];
-  return new McpError(spec.rpcCode ?? -32603, message ?? spec.message, { code, ...data });
+/** A JSON-RPC error for the agent; the one serializer (toJsonRpcError) puts `data` next to `data.code`. */
+export function rpcError(code: ErrorCode, message?: string, data: Record<string, unknown> = {}): MandateError {
+  return new MandateError(code, message, { details: data });
 }
+
+/** Longest tool name echoed back in a refusal (grants name at most 256 characters). */
+const MAX_ECHOED_NAME = 256;
 
 /** A tool error result (the call was accepted but did not produce a usable result). */
 function toolError(code: ErrorCode, text: string, data: Record<string, unknown> = {}): CallToolResult {
@@ -101,6 +103,13 @@ export class Gateway {
     const { mandate } = caller;
     const args = rawArgs ?? {};
     const actors = actorsOf(caller);
+    // JSON has no NaN or Infinity (`1e999` parses to Infinity): refuse before anything hashes or
+    // canonicalizes the arguments, and audit it as the refused call it is.
+    const nonFinite = nonFinitePath(args);
+    if (nonFinite !== undefined) {
+      await this.#auditRefusal(caller, actors, name, `argument ${nonFinite} is not a finite number`);
+      throw rpcError('RPC_NON_FINITE_NUMBER', `argument ${nonFinite} is not a finite number (NaN or Infinity); JSON cannot carry it`);
+    }
     const canonicalArgs = canonicalize(args);
     if (canonicalArgs === undefined) throw rpcError('RPC_INVALID_PARAMS', 'the tool arguments are not representable as JSON');
     const argsBytes = Buffer.byteLength(canonicalArgs);
@@ -113,9 +122,21 @@ export class Gateway {
       );
       throw rpcError('RPC_ARGS_TOO_LARGE', `the arguments are ${argsBytes} bytes; the limit is ${this.#o.limits.maxArgumentsBytes}`);
     }
+    // One answer for every tool the chain does not grant, whether the catalog has it or not, given
+    // before the catalog is consulted: the answer, its audit event and its timing cannot tell an
+    // agent which tools exist beyond its tools/list. (The audit event alone records `inCatalog`.)
+    const ungranted = caller.chain.find((m) => !m.scope.tools.some((g) => g.tool === name));
+    if (ungranted !== undefined) {
+      const whose = ungranted.id === mandate.id ? `mandate ${ungranted.id}` : `ancestor mandate ${ungranted.id} (depth ${ungranted.depth})`;
+      const reason = `${whose}: tool ${name.slice(0, MAX_ECHOED_NAME)} is not granted`;
+      const decisionId = await this.#auditRefusal(caller, actors, name, reason, { inCatalog: this.#o.catalog.get(name) !== undefined });
+      throw rpcError('RPC_CALL_DENIED', `denied: ${reason}`, { decisionId, reasons: [reason] });
+    }
     const tool = this.#o.catalog.get(name);
     if (tool === undefined) {
-      await this.#auditRefusal(caller, actors, name, `tool ${name} is not in the catalog`);
+      // Granted but offered by no upstream (removed, or not discovered yet): the agent knows the
+      // name from its own grant, so saying so reveals nothing.
+      await this.#auditRefusal(caller, actors, name, `tool ${name} is granted but not in the catalog`, { inCatalog: false });
       throw rpcError('RPC_UNKNOWN_TOOL', `unknown tool: ${name}`);
     }
 
@@ -330,22 +351,31 @@ export class Gateway {
     );
   }
 
-  /** Audits a call refused before any decision (unknown tool, oversized arguments) as a deny. */
-  async #auditRefusal(caller: VerifiedCaller, actors: AuditActor[], tool: string, reason: string): Promise<void> {
+  /** Audits a call refused before any decision (ungranted or unknown tool, bad or oversized arguments) as a deny. */
+  async #auditRefusal(
+    caller: VerifiedCaller,
+    actors: AuditActor[],
+    tool: string,
+    reason: string,
+    extra: Record<string, unknown> = {},
+  ): Promise<string> {
+    const decisionId = `gw_${crypto.randomUUID()}`;
     await this.#o.audit.append({
       type: 'decision',
       actors,
       mandateId: caller.mandate.id,
       environment: caller.mandate.environment,
       data: {
-        decisionId: `gw_${crypto.randomUUID()}`,
+        decisionId,
         outcome: 'deny',
-        tool: tool.slice(0, 256),
+        tool: tool.slice(0, MAX_ECHOED_NAME),
         reasons: [reason],
         policies: [],
+        ...extra,
         tokenId: caller.tokenId,
       },
     });
+    return decisionId;
   }
 
   /** Arguments for the audit log: sensitive ones as salted HMACs (correlatable, not readable); large ones only hashed. */
@@ -377,6 +407,19 @@ export function actorsOf(caller: VerifiedCaller): AuditActor[] {
   if (caller.onBehalfOf !== undefined) actors.push({ type: 'human', id: caller.onBehalfOf });
   for (const m of caller.chain) actors.push({ type: 'agent', id: m.agentId });
   return actors;
+}
+
+/** Path of the first NaN or ±Infinity in the arguments (iterative: arguments are agent input). */
+function nonFinitePath(args: Record<string, unknown>): string | undefined {
+  const stack: [unknown, string][] = Object.entries(args).map(([k, v]) => [v, k]);
+  while (stack.length > 0) {
+    const [value, path] = stack.pop() as [unknown, string];
+    if (typeof value === 'number' && !Number.isFinite(value)) return path.slice(0, MAX_ECHOED_NAME);
+    if (value !== null && typeof value === 'object') {
+      for (const [k, v] of Object.entries(value)) stack.push([v, `${path}.${k.slice(0, 64)}`]);
+    }
+  }
+  return undefined;
 }
 
 function upstreamFailure(err: unknown): ErrorCode {

@@ -12,10 +12,20 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { CallToolRequestSchema, isInitializeRequest, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
-import { type ErrorCode, errorRegistry } from '../errors/registry.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import {
+  CallToolRequestSchema,
+  isInitializeRequest,
+  type JSONRPCMessage,
+  ListToolsRequestSchema,
+  SUPPORTED_PROTOCOL_VERSIONS,
+} from '@modelcontextprotocol/sdk/types.js';
+import { MandateError } from '../errors/index.js';
+import type { ErrorCode } from '../errors/registry.js';
+import { toJsonRpcError } from '../errors/serialize.js';
 import type { Clock } from '../lib/clock.js';
 import { version } from '../version.js';
+import { EnvelopeError, type JsonRpcId, parseEnvelope } from './envelope.js';
 import type { Gateway } from './gateway.js';
 import type { VerifiedCaller } from './types.js';
 
@@ -33,6 +43,12 @@ interface Session {
 }
 
 type AuthedRequest = IncomingMessage & { auth?: AuthInfo };
+
+/** Per HTTP request: its id (for `data.request_id` and the log) and where internal failures are logged. */
+export interface McpRequestContext {
+  readonly requestId: string;
+  readonly onInternalError: (err: unknown) => void;
+}
 
 const INSTRUCTIONS =
   'Tools are governed by Mandate: every call is authorized against your mandate and org policy and audited. ' +
@@ -53,21 +69,55 @@ export class McpSessions {
     return this.#sessions.size;
   }
 
-  /** Serves one HTTP request of the MCP endpoint for an already verified caller. */
-  async handle(req: AuthedRequest, res: ServerResponse, body: unknown, caller: VerifiedCaller): Promise<void> {
-    req.auth = { token: caller.tokenId, clientId: caller.agent.id, scopes: [], extra: { caller } };
+  /**
+   * Serves one HTTP request of the MCP endpoint for an already verified caller. `raw` is the
+   * unparsed POST body: it is checked here (envelope.ts) so the SDK transport only ever sees
+   * well-formed MCP messages, and every refusal goes through the registry and the one serializer.
+   */
+  async handle(
+    req: AuthedRequest,
+    res: ServerResponse,
+    raw: string | undefined,
+    caller: VerifiedCaller,
+    ctx: McpRequestContext,
+  ): Promise<void> {
+    let body: unknown;
+    let messages: readonly Record<string, unknown>[] = [];
+    try {
+      checkHeaders(req);
+      if (req.method === 'POST') ({ body, messages } = parseEnvelope(raw ?? ''));
+    } catch (err) {
+      return writeRpcError(res, err, ctx);
+    }
+    req.auth = { token: caller.tokenId, clientId: caller.agent.id, scopes: [], extra: { caller, ctx } };
     const sid = req.headers['mcp-session-id'];
     if (typeof sid === 'string') {
+      if (messages.some((m) => m.method === 'initialize')) {
+        return writeRpcError(
+          res,
+          new MandateError('RPC_INVALID_REQUEST', 'this session is already initialized; send initialize without Mcp-Session-Id'),
+          ctx,
+        );
+      }
       const session = this.#sessions.get(sid);
       if (session !== undefined && session.mandateId === caller.mandate.id) {
         session.lastUsed = this.#o.clock.now();
+        remember(session.transport, messages, ctx);
         return session.transport.handleRequest(req, res, body);
       }
-      if (session === undefined && mandateOfSessionId(sid) === caller.mandate.id) return this.#serveMoved(req, res, body);
-      return writeRpcError(res, 'RPC_SESSION_NOT_FOUND', 'no such MCP session for this mandate; initialize a new one');
+      if (session === undefined && mandateOfSessionId(sid) === caller.mandate.id) return this.#serveMoved(req, res, body, messages, ctx);
+      return writeRpcError(
+        res,
+        new MandateError('RPC_SESSION_NOT_FOUND', 'no such MCP session for this mandate; initialize a new one'),
+        ctx,
+      );
     }
-    if (req.method !== 'POST' || !isInitializeRequest(body)) {
-      return writeRpcError(res, 'RPC_INVALID_REQUEST', 'send initialize first, then the Mcp-Session-Id header on every request', 400);
+    if (req.method !== 'POST' || messages.length !== 1 || !isInitializeRequest(body)) {
+      return writeRpcError(
+        res,
+        new MandateError('RPC_INVALID_REQUEST', 'send initialize first (alone), then the Mcp-Session-Id header on every request'),
+        ctx,
+      );
     }
     if (this.#sessions.size >= this.#o.maxSessions) this.#evictOldest();
     const mandateId = caller.mandate.id;
@@ -86,11 +136,19 @@ export class McpSessions {
       if (transport.sessionId !== undefined) this.#sessions.delete(transport.sessionId);
     };
     await this.#server().connect(transport);
+    guardErrors(transport);
+    remember(transport, messages, ctx);
     await transport.handleRequest(req, res, body);
   }
 
   /** A session opened on another replica: serve this one request without session state. */
-  async #serveMoved(req: AuthedRequest, res: ServerResponse, body: unknown): Promise<void> {
+  async #serveMoved(
+    req: AuthedRequest,
+    res: ServerResponse,
+    body: unknown,
+    messages: readonly Record<string, unknown>[],
+    ctx: McpRequestContext,
+  ): Promise<void> {
     // Closing a session this replica never held has nothing to release.
     if (req.method === 'DELETE') {
       res.writeHead(200).end();
@@ -100,6 +158,8 @@ export class McpSessions {
     const server = this.#server();
     res.on('close', () => void server.close().catch(() => {}));
     await server.connect(transport);
+    guardErrors(transport);
+    remember(transport, messages, ctx);
     await transport.handleRequest(req, res, body);
   }
 
@@ -127,9 +187,11 @@ export class McpSessions {
       { capabilities: { tools: { listChanged: false } }, instructions: INSTRUCTIONS },
     );
     const { gateway } = this.#o;
-    server.setRequestHandler(ListToolsRequestSchema, async (_req, extra) => ({ tools: await gateway.listTools(callerOf(extra.authInfo)) }));
+    server.setRequestHandler(ListToolsRequestSchema, async (_req, extra) =>
+      wire(extra.authInfo, async () => ({ tools: await gateway.listTools(callerOf(extra.authInfo)) })),
+    );
     server.setRequestHandler(CallToolRequestSchema, async (req, extra) =>
-      gateway.callTool(callerOf(extra.authInfo), req.params.name, req.params.arguments, extra.signal),
+      wire(extra.authInfo, () => gateway.callTool(callerOf(extra.authInfo), req.params.name, req.params.arguments, extra.signal)),
     );
     return server;
   }
@@ -159,6 +221,101 @@ function mandateOfSessionId(sid: string): string | undefined {
   return dot > 0 ? sid.slice(0, dot) : undefined;
 }
 
+function contextOf(auth: AuthInfo | undefined): McpRequestContext | undefined {
+  return auth?.extra?.ctx as McpRequestContext | undefined;
+}
+
+/** The error the SDK's Protocol sends as is: a numeric `code`, `message` and `data` (no "MCP error" prefix, no stack). */
+class WireError extends Error {
+  readonly code: number;
+  readonly data: Record<string, unknown>;
+
+  constructor(code: number, message: string, data: Record<string, unknown>) {
+    super(message);
+    this.code = code;
+    this.data = data;
+  }
+}
+
+/** Runs a handler; whatever it throws leaves through the one serializer (non-Mandate errors become a logged internal error). */
+async function wire<T>(auth: AuthInfo | undefined, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    const ctx = contextOf(auth);
+    const e = serializable(err, ctx);
+    const o = toJsonRpcError(e, ctx?.requestId ?? 'unknown');
+    throw new WireError(o.code, o.message, o.data ?? {});
+  }
+}
+
+/** Only Mandate errors reach the serializer as themselves; anything else is internal and logged. */
+function serializable(err: unknown, ctx: McpRequestContext | undefined): MandateError {
+  if (err instanceof MandateError && err.spec.expose) return err;
+  ctx?.onInternalError(err);
+  return new MandateError('RPC_INTERNAL_ERROR', 'internal error');
+}
+
+/** Remembers which HTTP request each JSON-RPC request id came in, for errors the SDK itself answers. */
+const pending = new WeakMap<object, Map<JsonRpcId, McpRequestContext>>();
+
+function remember(transport: object, messages: readonly Record<string, unknown>[], ctx: McpRequestContext): void {
+  const byId = pending.get(transport) ?? new Map<JsonRpcId, McpRequestContext>();
+  pending.set(transport, byId);
+  // Cancelled requests are never answered; bound what they leave behind.
+  if (byId.size > 1000) byId.clear();
+  for (const m of messages) if ((typeof m.id === 'string' || typeof m.id === 'number') && typeof m.method === 'string') byId.set(m.id, ctx);
+}
+
+/** SDK error codes an unmapped error may carry, and the registry code it becomes. */
+const SDK_ERRORS = new Map<number, ErrorCode>([
+  [-32700, 'RPC_PARSE_ERROR'],
+  [-32600, 'RPC_INVALID_REQUEST'],
+  [-32601, 'RPC_METHOD_NOT_FOUND'],
+  [-32602, 'RPC_INVALID_PARAMS'],
+]);
+
+/**
+ * Errors the SDK answers by itself (method not found, its own schema checks) carry no registry
+ * code: map them onto one on the way out, with the registry's message instead of the SDK's
+ * (which may be a schema dump); anything else becomes a logged internal error.
+ */
+function guardErrors(transport: Transport): void {
+  const send = transport.send.bind(transport);
+  transport.send = (message, options) => {
+    const m = message as Record<string, unknown>;
+    const id = m.id as JsonRpcId | undefined;
+    const ctx = id === undefined ? undefined : pending.get(transport)?.get(id);
+    if (id !== undefined && ('result' in m || 'error' in m)) pending.get(transport)?.delete(id);
+    const error = m.error as { code?: unknown; message?: unknown; data?: { code?: unknown } } | undefined;
+    if (error === undefined || typeof error.data?.code === 'string') return send(message, options);
+    const code = SDK_ERRORS.get(error.code as number);
+    const e = code === undefined ? serializable(new Error(String(error.message).slice(0, 500)), ctx) : new MandateError(code);
+    const o = toJsonRpcError(e, ctx?.requestId ?? 'unknown');
+    return send({ jsonrpc: '2.0', id: id ?? null, error: { code: o.code, message: o.message, data: o.data } } as JSONRPCMessage, options);
+  };
+}
+
+/** Refusals of the HTTP request itself, before any message is read (what the SDK would answer with -32000). */
+function checkHeaders(req: IncomingMessage): void {
+  const accept = req.headers.accept ?? '';
+  const wants = req.method === 'GET' ? ['text/event-stream'] : req.method === 'POST' ? ['application/json', 'text/event-stream'] : [];
+  if (!wants.every((t) => accept.includes(t))) {
+    throw new MandateError('RPC_NOT_ACCEPTABLE', `the Accept header must list ${wants.join(' and ')}`);
+  }
+  if (req.method === 'POST') {
+    const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+    if (type !== 'application/json') throw new MandateError('ERR_UNSUPPORTED_MEDIA_TYPE', 'the content type must be application/json');
+  }
+  const version = req.headers['mcp-protocol-version'];
+  if (version !== undefined && !SUPPORTED_PROTOCOL_VERSIONS.includes(String(version))) {
+    throw new MandateError(
+      'RPC_INVALID_REQUEST',
+      `unsupported MCP-Protocol-Version; this gateway speaks ${SUPPORTED_PROTOCOL_VERSIONS.join(', ')}`,
+    );
+  }
+}
+
 function callerOf(auth: AuthInfo | undefined): VerifiedCaller {
   const caller = auth?.extra?.caller as VerifiedCaller | undefined;
   // Unreachable through the route (it verifies first); fail closed anyway.
@@ -166,9 +323,13 @@ function callerOf(auth: AuthInfo | undefined): VerifiedCaller {
   return caller;
 }
 
-/** Writes a JSON-RPC error response without a session. */
-export function writeRpcError(res: ServerResponse, code: ErrorCode, message: string, status?: number): void {
-  const spec = errorRegistry[code];
-  res.writeHead(status ?? spec.status, { 'content-type': 'application/json' });
-  res.end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: spec.rpcCode ?? -32600, message, data: { code } } }));
+/**
+ * Writes a JSON-RPC error response outside any session, through the one serializer: the HTTP
+ * status is the registry's, the id is the refused request's when it is known (else null).
+ */
+export function writeRpcError(res: ServerResponse, err: unknown, ctx: McpRequestContext, status?: number): void {
+  const e = serializable(err, ctx);
+  const id = err instanceof EnvelopeError ? err.rpcId : null;
+  res.writeHead(status ?? e.spec.status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+  res.end(JSON.stringify({ jsonrpc: '2.0', id, error: toJsonRpcError(e, ctx.requestId) }));
 }

@@ -99,9 +99,10 @@ for (const factory of await storeFactories()) {
       assert.ok(typeof other.data.decisionId === 'string');
       const unlisted = await rpcCode(client.callTool({ name: 'helpdesk.delete_customer', arguments: { customerId: 'C-1009' } }));
       assert.equal(unlisted.data.code, 'RPC_CALL_DENIED');
+      // A tool that does not exist gets the same answer as one that exists but is not granted.
       const unknown = await rpcCode(client.callTool({ name: 'nowhere.tool', arguments: {} }));
-      assert.equal(unknown.code, -32602);
-      assert.equal(unknown.data.code, 'RPC_UNKNOWN_TOOL');
+      assert.equal(unknown.code, -32001);
+      assert.equal(unknown.data.code, 'RPC_CALL_DENIED');
     });
 
     it('reaches a registry MCP server (everything) behind the gateway', async () => {

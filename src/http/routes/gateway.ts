@@ -2,10 +2,10 @@
 // metadata. Every HTTP request is authenticated with the mandate token (Bearer or DPoP) before the
 // SDK transport sees it; a 401 carries `WWW-Authenticate` with `resource_metadata` so MCP clients
 // can discover the authorization server.
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { isMandateError, OAuthError } from '../../errors/index.js';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { isMandateError, MandateError, OAuthError } from '../../errors/index.js';
 import { MCP_PATH, PROTECTED_RESOURCE_METADATA_PATH } from '../../gateway/index.js';
-import { writeRpcError } from '../../gateway/sessions.js';
+import { type McpRequestContext, writeRpcError } from '../../gateway/sessions.js';
 import type { VerifiedCaller } from '../../gateway/types.js';
 import { DPOP_ALGORITHMS } from '../../tokens/dpop.js';
 import type { AppContext } from '../app.js';
@@ -48,11 +48,17 @@ export function registerGatewayRoutes(app: FastifyInstance, { broker }: AppConte
   const hosts = new Set([publicUrl.host, ...broker.config.gateway.allowedHosts].map((h) => h.toLowerCase()));
   const origins = new Set([publicUrl.origin, ...broker.config.gateway.allowedOrigins.map((o) => new URL(o).origin)]);
 
+  const contextOf = (req: FastifyRequest): McpRequestContext => ({
+    requestId: req.id,
+    onInternalError: (err) => req.log.error({ err: isMandateError(err) ? err.code : err }, 'MCP request failed'),
+  });
+
   const handler = async (req: FastifyRequest, reply: FastifyReply) => {
     const origin = req.headers.origin;
     if (!hosts.has((req.headers.host ?? '').toLowerCase()) || (origin !== undefined && !origins.has(origin))) {
       reply.hijack();
-      return writeRpcError(reply.raw, 'ERR_FORBIDDEN', 'this Host or Origin is not allowed to reach the MCP endpoint', 403);
+      const refusal = new MandateError('ERR_FORBIDDEN', 'this Host or Origin is not allowed to reach the MCP endpoint');
+      return writeRpcError(reply.raw, refusal, contextOf(req));
     }
     let caller: VerifiedCaller;
     try {
@@ -64,13 +70,31 @@ export function registerGatewayRoutes(app: FastifyInstance, { broker }: AppConte
       throw err;
     }
     reply.hijack();
+    const ctx = contextOf(req);
     try {
-      await gw.sessions.handle(req.raw, reply.raw, req.body, caller);
+      // The body is parsed only now, after the caller is authenticated (see the raw parser below).
+      await gw.sessions.handle(req.raw, reply.raw, typeof req.body === 'string' ? req.body : undefined, caller, ctx);
     } catch (err) {
-      req.log.error({ err: isMandateError(err) ? err.code : err }, 'MCP request failed');
-      if (!reply.raw.headersSent) writeRpcError(reply.raw, 'RPC_INTERNAL_ERROR', `internal error (request ${req.id})`, 500);
-      else reply.raw.end();
+      if (!reply.raw.headersSent) writeRpcError(reply.raw, err, ctx, 500);
+      else {
+        ctx.onInternalError(err);
+        reply.raw.end();
+      }
     }
+  };
+
+  /** Fastify's own refusals on /mcp (body too large, unreadable body) as JSON-RPC errors through the one serializer. */
+  const errorHandler = (err: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
+    const refusal =
+      err.statusCode === 413
+        ? new MandateError('ERR_BODY_TOO_LARGE')
+        : err.statusCode === 415
+          ? new MandateError('ERR_UNSUPPORTED_MEDIA_TYPE', 'the content type must be application/json')
+          : err.statusCode !== undefined && err.statusCode < 500
+            ? new MandateError('RPC_INVALID_REQUEST', 'the request cannot be read')
+            : err;
+    reply.hijack();
+    writeRpcError(reply.raw, refusal, contextOf(req));
   };
 
   // Open GET (SSE) streams would keep the server from closing: end the sessions first.
@@ -78,12 +102,20 @@ export function registerGatewayRoutes(app: FastifyInstance, { broker }: AppConte
     await gw.sessions.close();
   });
 
-  app.route({
-    method: ['GET', 'POST', 'DELETE'],
-    url: MCP_PATH,
-    // Arguments have their own, tighter limit (gateway.maxArgumentsBytes); this bounds the envelope.
-    bodyLimit: Math.max(broker.config.server.bodyLimitBytes, broker.config.gateway.maxArgumentsBytes + 64 * 1024),
-    config: { doc: { summary: 'MCP streamable HTTP endpoint for agents (mandate token required)' } },
-    handler,
+  // Arguments have their own, tighter limit (gateway.maxArgumentsBytes); this bounds the envelope.
+  const bodyLimit = Math.max(broker.config.server.bodyLimitBytes, broker.config.gateway.maxArgumentsBytes + 64 * 1024);
+  // Its own scope, so the body is only read here, never parsed before the caller is authenticated;
+  // the gateway parses and checks it (src/gateway/envelope.ts) and refuses in JSON-RPC.
+  app.register(async (scope) => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', { parseAs: 'string', bodyLimit }, (_req, body, done) => done(null, body));
+    scope.route({
+      method: ['GET', 'POST', 'DELETE'],
+      url: MCP_PATH,
+      bodyLimit,
+      config: { doc: { summary: 'MCP streamable HTTP endpoint for agents (mandate token required)' } },
+      errorHandler,
+      handler,
+    });
   });
 }
