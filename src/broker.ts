@@ -5,6 +5,7 @@ import type { AgentRegistry } from './agents/registry.js';
 import { silentNotifier, WebhookNotifier } from './approvals/notifier.js';
 import { ApprovalService } from './approvals/service.js';
 import { AuditService } from './audit/log.js';
+import { RefusalAggregator } from './audit/refusal-aggregator.js';
 import type { Config } from './config/load.js';
 import { createGatewayService, type GatewayService } from './gateway/index.js';
 import { DEV_ISSUER_PATH, DEV_OPERATOR_AUDIENCE, DevIssuer } from './identity/dev-issuer.js';
@@ -17,12 +18,13 @@ import { DecisionService } from './policy/decisions.js';
 import type { PolicyStore } from './policy/store.js';
 import { loadPolicyStore } from './policy/wiring.js';
 import { PrincipalRepository } from './principals/repository.js';
+import { createReadiness, type Readiness } from './readiness.js';
 import { resolveSecretBox, type SecretBox } from './secrets/index.js';
 import { ChangeFeed } from './store/changes.js';
 import { openStore, type Store } from './store/index.js';
 import { DPOP_ALGORITHMS } from './tokens/dpop.js';
 import type { TokenVerifier } from './tokens/verify.js';
-import { createUpstreams, registerDemoUpstreams, type Upstreams } from './upstreams/index.js';
+import { createUpstreams, demoAllowedCommands, registerDemoUpstreams, type Upstreams } from './upstreams/index.js';
 
 export interface Broker {
   readonly config: Config;
@@ -32,6 +34,8 @@ export interface Broker {
   readonly principals: PrincipalRepository;
   /** The tamper-evident audit log (src/audit): `append` is durable and fail-closed. */
   readonly audit: AuditService;
+  /** Refusals of unauthenticated requests, written as one audit event per source and window. */
+  readonly refusals: RefusalAggregator;
   /** Change fan-out between replicas; subscribe before relying on in-memory state. */
   readonly changes: ChangeFeed;
   /** The active, validated org policy set (Cedar); reloaded on `policy` changes. */
@@ -57,6 +61,8 @@ export interface Broker {
   readonly devIssuer: DevIssuer | undefined;
   /** Messages the CLI prints at start (demo warnings). */
   readonly notices: readonly string[];
+  /** Store, trust bundles, issuers, policy and audit log: whether each can serve right now (/readyz). */
+  readiness(): Promise<Readiness>;
   close(): Promise<void>;
 }
 
@@ -125,6 +131,13 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
       await audit.close();
       await audit.checkpointIfGrown();
     });
+    const refusals = new RefusalAggregator({
+      audit,
+      windowMs: config.audit.refusalWindowMs,
+      maxSources: config.audit.refusalMaxSources,
+    });
+    // Closers run in reverse: the last window is written before the audit log closes.
+    closers.push(() => refusals.close());
     let devIssuer: DevIssuer | undefined;
     let issuer = config.operators.issuer;
     let jwks: URL | { keys: object[] } | 'discover' | undefined;
@@ -159,6 +172,7 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
       clock,
       changes,
       audit,
+      refusals,
       principals,
       ...(issuer === undefined || jwks === undefined ? {} : { operatorIssuer: { ...issuer, jwks } }),
     });
@@ -169,6 +183,10 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
       secrets: box,
       changes,
       discoveryTimeoutMs: config.gateway.discoveryTimeoutMs,
+      allowedCommands: [
+        ...config.upstreams.stdio.allowedCommands,
+        ...(config.mode === 'demo' && config.gateway.demoUpstreams ? demoAllowedCommands() : []),
+      ],
     });
     if (config.mode === 'demo' && config.gateway.demoUpstreams) await registerDemoUpstreams(upstreams.registry);
     const webhook = config.gateway.approvals.webhook;
@@ -206,6 +224,7 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
       secrets: box,
       principals,
       audit,
+      refusals,
       changes,
       policies,
       decisions,
@@ -219,6 +238,14 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
       gateway,
       devIssuer,
       notices,
+      readiness: createReadiness({
+        store,
+        changes,
+        maxStalenessMs: config.changes.maxStalenessMs,
+        trust: identity.trust,
+        policies,
+        audit,
+      }),
       close: closeAll,
     };
   } catch (err) {

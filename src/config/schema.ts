@@ -6,15 +6,17 @@ import { z } from 'zod';
 const port = z.number().int().min(0).max(65535);
 
 // Per-replica counters (in memory): N replicas behind a balancer let a source through N times.
-const perWindow = (fallback: number, what: string) =>
-  z.number().int().min(1).max(10_000_000).default(fallback).describe(what);
+const perWindow = (fallback: number, what: string) => z.number().int().min(1).max(10_000_000).default(fallback).describe(what);
 
 const rateLimit = z
   .strictObject({
     enabled: z.boolean().default(true).describe('Refuse floods with 429 (ERR_RATE_LIMITED / OAuth `slow_down`) and Retry-After.'),
     windowMs: z.number().int().min(1000).max(3_600_000).default(60_000).describe('Length of one rate-limit window.'),
-    tokenEndpoint: perWindow(600, 'Token endpoint requests per client address and window (every request counts: none is authenticated yet).'),
-    authzen: perWindow(12_000, 'AuthZEN requests (/access/v1/*) per client address and window.'),
+    tokenEndpoint: perWindow(
+      3000,
+      'Token endpoint requests per client address and window (every request counts: none is authenticated yet).',
+    ),
+    authzen: perWindow(60_000, 'AuthZEN requests (/access/v1/*) per client address and window.'),
     unauthenticated: perWindow(
       1200,
       'Refused authentications (401) per client address and window; past it, every request from that address gets 429 until the window ends.',
@@ -469,6 +471,38 @@ const policy = z
   })
   .prefault({});
 
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/);
+
+const upstreams = z
+  .strictObject({
+    stdio: z
+      .strictObject({
+        allowedCommands: z
+          .array(
+            z.union([
+              z.string().min(1).max(1024),
+              z.strictObject({
+                command: z.string().min(1).max(1024).describe('the executable, compared exactly'),
+                args: z
+                  .array(z.string().max(4096))
+                  .max(64)
+                  .optional()
+                  .describe('when set, the upstream arguments must begin with exactly these'),
+                env: z.array(envName).max(64).default([]).describe('environment variable names the upstream and its credential may set'),
+                cwd: z.string().max(1024).optional().describe('when set, the only working directory allowed; otherwise none may be given'),
+              }),
+            ]),
+          )
+          .max(256)
+          .default([])
+          .describe(
+            'Command lines a stdio upstream may run on the broker host. A string allows that executable with any arguments and no environment variables; an object narrows arguments (a required prefix), environment variable names and working directory. Empty by default: no stdio upstream can be registered over the admin API. Demo mode adds the demo upstreams.',
+          ),
+      })
+      .prefault({}),
+  })
+  .prefault({});
+
 export const configSchema = z.strictObject({
   mode: z
     .enum(['production', 'demo'])
@@ -487,6 +521,7 @@ export const configSchema = z.strictObject({
   identity,
   audit,
   gateway,
+  upstreams,
   console: consoleSection,
   policy,
 });

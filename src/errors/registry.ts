@@ -49,6 +49,8 @@ export const errorRegistry = {
   ERR_MASTER_KEY_MISSING: internal(500, 'MANDATE_MASTER_KEY is required outside demo mode'),
   ERR_MASTER_KEY_MALFORMED: internal(500, 'MANDATE_MASTER_KEY is malformed'),
   ERR_PORT_IN_USE: internal(500, 'the listen address is already in use'),
+  ERR_ROUTE_ACCESS_UNDECLARED: internal(500, 'an HTTP route declares no access rule; the broker refuses to start'),
+  ERR_STDIO_COMMAND_NOT_ALLOWED: internal(403, 'this stdio command is not in upstreams.stdio.allowedCommands'),
 
   // ── storage ──
   ERR_STORE_UNAVAILABLE: internal(503, 'the store is unreachable', false),
@@ -64,6 +66,8 @@ export const errorRegistry = {
   ERR_UNSUPPORTED_MEDIA_TYPE: internal(415, 'the request content type is not supported'),
   ERR_NOT_FOUND: internal(404, 'no such resource'),
   ERR_METHOD_NOT_ALLOWED: internal(405, 'method not allowed'),
+  // Per client address and replica (server.rateLimit); Retry-After says when the window ends.
+  ERR_RATE_LIMITED: internal(429, 'too many requests from this client; retry later'),
   ERR_INTERNAL: internal(500, 'internal error', false),
 
   // ── operator authentication and admin authorization ──
@@ -91,6 +95,8 @@ export const errorRegistry = {
   // RFC 9449 §5 / §8: DPoP proof problems at the token endpoint, and the server nonce challenge.
   OAUTH_INVALID_DPOP_PROOF: oauth(400, 'invalid_dpop_proof', 'the DPoP proof is invalid'),
   OAUTH_USE_DPOP_NONCE: oauth(400, 'use_dpop_nonce', 'a DPoP nonce is required'),
+  // `slow_down` is the registered OAuth token-endpoint error for a client asking too fast (RFC 8628 §3.5).
+  OAUTH_RATE_LIMITED: oauth(429, 'slow_down', 'too many token requests from this client; retry later'),
   ERR_MANDATE_NOT_ACTIVE: internal(409, 'the mandate is not active'),
   ERR_TRUST_UNAVAILABLE: internal(503, 'a trust bundle or issuer key set cannot be loaded'),
 

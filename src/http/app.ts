@@ -5,12 +5,13 @@ import { readFileSync } from 'node:fs';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Broker } from '../broker.js';
 import { ConfigError, MandateError } from '../errors/index.js';
-import { toHttpError } from '../errors/serialize.js';
+import { toHttpError, toMandateError } from '../errors/serialize.js';
 import type { Operator } from '../identity/operators.js';
 import { version } from '../version.js';
-import { authorizeOperator, isPermission } from './admin-policy.js';
 import { createHttpMetrics } from './metrics.js';
 import { OpenApiCollector, type RouteDoc } from './openapi.js';
+import { registerRateLimits } from './rate-limit.js';
+import { installRouteAccess, permissionOf } from './route-access.js';
 import { registerAgentRoutes } from './routes/agents.js';
 import { registerApprovalRoutes } from './routes/approvals.js';
 import { registerAuditRoutes } from './routes/audit.js';
@@ -39,7 +40,7 @@ declare module 'fastify' {
   }
 }
 
-/** Paths under this prefix are the admin API: authenticated and authorized by admin-policy. */
+/** Paths under this prefix are the admin API: every route here demands an operator permission (route-access.ts). */
 export const ADMIN_PREFIX = '/admin/v1/';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -88,6 +89,8 @@ export async function buildApp(broker: Broker): Promise<FastifyInstance> {
       return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     },
     routerOptions: { maxParamLength: 256 },
+    // The router's own refusals (a malformed percent-encoding) go through the one serializer too.
+    frameworkErrors: (err, req, reply) => sendError(fromFastify(err), req, reply),
   });
   const metrics = createHttpMetrics();
   const openapi = new OpenApiCollector();
@@ -95,25 +98,20 @@ export async function buildApp(broker: Broker): Promise<FastifyInstance> {
   app.decorate('drain', () => {
     ctx.lifecycle.draining = true;
   });
+  // Before any authentication hook: a throttled source costs no token verification.
+  await registerRateLimits(app, broker);
 
   app.addHook('onRoute', (route) => {
     const doc = route.config?.doc;
     if (doc === undefined) return;
-    for (const method of [route.method].flat()) if (method !== 'HEAD') openapi.add(method, route.url, doc);
+    const permission = permissionOf(route.config?.access);
+    for (const method of [route.method].flat()) if (method !== 'HEAD') openapi.add(method, route.url, doc, permission);
   });
 
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
-    if (!req.url.startsWith(ADMIN_PREFIX)) return;
-    const permission = req.routeOptions.config.doc?.permission;
-    // Fail closed: an admin route that names no permission is never reachable.
-    if (!isPermission(permission)) {
-      if (req.routeOptions.url === undefined) return; // unknown route: the not-found handler answers
-      throw new MandateError('ERR_FORBIDDEN', 'this admin route has no permission and is denied');
-    }
-    req.operator = await broker.authenticateOperator(req.headers.authorization);
-    authorizeOperator(req.operator, permission);
   });
+  installRouteAccess(app, broker, ADMIN_PREFIX);
 
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unmatched';
@@ -141,11 +139,11 @@ export async function buildApp(broker: Broker): Promise<FastifyInstance> {
   registerPolicyRoutes(app, ctx);
   registerAuthzenRoutes(app, ctx);
 
-  app.get('/metrics', async (_req, reply) => {
+  app.get('/metrics', { config: { access: 'public' } }, async (_req, reply) => {
     reply.type(metrics.registry.contentType);
     return metrics.registry.metrics();
   });
-  app.get('/openapi.json', async () => openapi.document(version));
+  app.get('/openapi.json', { config: { access: 'public' } }, async () => openapi.document(version));
 
   app.addHook('onClose', async () => {
     await broker.close();
@@ -174,7 +172,9 @@ function fromFastify(err: unknown): unknown {
       'ERR_BAD_REQUEST',
       e.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY'
         ? 'the body is not valid JSON'
-        : 'the request is malformed',
+        : e.code === 'FST_ERR_BAD_URL'
+          ? 'the request target is not a valid URL'
+          : 'the request is malformed',
     );
   }
   if (err instanceof SyntaxError && e.statusCode === 400) return new MandateError('ERR_BAD_REQUEST', 'the body is not valid JSON');
@@ -184,6 +184,10 @@ function fromFastify(err: unknown): unknown {
 function sendError(err: unknown, req: FastifyRequest, reply: FastifyReply): FastifyReply {
   const res = toHttpError(err, req.id);
   if (res.internal) req.log.error({ err }, 'request failed');
-  else req.log.info({ code: res.body.error }, 'request refused');
+  else {
+    // Every refusal leaves a line with its registry code and reason; 5xx ones (a component is down) at warn.
+    const e = toMandateError(err);
+    req.log[res.status >= 500 ? 'warn' : 'info']({ code: e.code, reason: e.message, status: res.status }, 'request refused');
+  }
   return reply.code(res.status).headers(res.headers).send(res.body);
 }

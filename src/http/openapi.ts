@@ -6,7 +6,6 @@ import type { Permission } from './admin-policy.js';
 
 export interface RouteDoc {
   readonly summary: string;
-  readonly permission?: Permission;
   readonly body?: z.ZodType;
   readonly query?: z.ZodType;
 }
@@ -15,18 +14,19 @@ interface Operation {
   method: string;
   url: string;
   doc: RouteDoc;
+  permission: Permission | undefined;
 }
 
 export class OpenApiCollector {
   readonly #operations: Operation[] = [];
 
-  add(method: string, url: string, doc: RouteDoc): void {
-    this.#operations.push({ method: method.toLowerCase(), url, doc });
+  add(method: string, url: string, doc: RouteDoc, permission: Permission | undefined): void {
+    this.#operations.push({ method: method.toLowerCase(), url, doc, permission });
   }
 
   document(version: string): Record<string, unknown> {
     const paths: Record<string, Record<string, unknown>> = {};
-    for (const { method, url, doc } of this.#operations) {
+    for (const { method, url, doc, permission } of this.#operations) {
       const path = url.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
       const params = [...url.matchAll(/:([A-Za-z0-9_]+)/g)].map((m) => ({
         name: m[1],
@@ -41,9 +41,9 @@ export class OpenApiCollector {
           default: { description: 'Error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
         },
       };
-      if (doc.permission !== undefined) {
+      if (permission !== undefined) {
         op.security = [{ bearer: [] }];
-        op['x-mandate-permission'] = doc.permission;
+        op['x-mandate-permission'] = permission;
       }
       if (doc.body !== undefined) {
         op.requestBody = {

@@ -10,6 +10,7 @@ import type { Change, ChangeFeed } from '../store/changes.js';
 import type { Store } from '../store/types.js';
 import { Catalog } from './catalog.js';
 import { CATALOG_TOPIC, UpstreamRegistry } from './registry.js';
+import type { AllowedCommand } from './stdio-allowlist.js';
 import type { UpstreamInput } from './upstream.js';
 
 export { Catalog, type CatalogEntry, type CatalogTool } from './catalog.js';
@@ -34,6 +35,7 @@ export interface UpstreamsOptions {
   readonly secrets: SecretBox;
   readonly changes: ChangeFeed;
   readonly discoveryTimeoutMs: number;
+  readonly allowedCommands: readonly AllowedCommand[];
 }
 
 export async function createUpstreams(o: UpstreamsOptions): Promise<Upstreams> {
@@ -43,6 +45,7 @@ export async function createUpstreams(o: UpstreamsOptions): Promise<Upstreams> {
     credentials: new UpstreamCredentials(o.secrets),
     changes: o.changes,
     discoveryTimeoutMs: o.discoveryTimeoutMs,
+    allowedCommands: o.allowedCommands,
   });
   const catalog = new Catalog(o.store);
   const listeners = new Set<(id: string) => void>();
@@ -93,6 +96,14 @@ export function demoEverythingUpstream(): UpstreamInput {
     isolation: 'mandate',
     defaultSensitivity: 'internal',
   };
+}
+
+/** The exact command lines of the demo upstreams, allowed in demo mode beside the configured ones. */
+export function demoAllowedCommands(): AllowedCommand[] {
+  return [demoHelpdeskUpstream(''), demoEverythingUpstream()].map(({ transport, credential }) => {
+    if (transport.type !== 'stdio') throw new Error('demo upstreams are stdio');
+    return { command: transport.command, args: transport.args ?? [], env: Object.keys(credential?.env ?? {}) };
+  });
 }
 
 /**

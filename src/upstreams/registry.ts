@@ -8,6 +8,7 @@ import type { ChangeFeed } from '../store/changes.js';
 import type { SqlExecutor, Store } from '../store/types.js';
 import { type CatalogEntry, readCatalog } from './catalog.js';
 import { connectUpstream } from './connect.js';
+import { type AllowedCommand, assertStdioAllowed } from './stdio-allowlist.js';
 import {
   type Sensitivity,
   type ToolOverrideInput,
@@ -73,6 +74,8 @@ export interface UpstreamRegistryOptions {
   readonly changes: Pick<ChangeFeed, 'publish' | 'catchUp'>;
   /** Bound on connecting and listing tools during discovery. */
   readonly discoveryTimeoutMs: number;
+  /** Command lines a stdio upstream may run (checked on every write and before every start). */
+  readonly allowedCommands: readonly AllowedCommand[];
 }
 
 export class UpstreamRegistry {
@@ -81,6 +84,7 @@ export class UpstreamRegistry {
   /** Registers an upstream, then discovers its tools (a discovery failure is recorded, not thrown). */
   async create(input: UpstreamInput, options: { discover?: boolean } = {}): Promise<Upstream> {
     const u = upstreamInput.parse(input);
+    assertStdioAllowed(u.transport, Object.keys(u.credential?.env ?? {}), this.o.allowedCommands);
     const now = this.o.clock.now();
     await this.#write(u.id, 'upstream', async (tx) => {
       const exists = await tx.query('SELECT id FROM upstreams WHERE id = ?', [u.id]);
@@ -103,7 +107,9 @@ export class UpstreamRegistry {
 
   async update(id: string, patch: UpstreamPatch): Promise<Upstream> {
     const p = upstreamPatch.parse(patch);
-    await this.require(id);
+    const current = await this.connection(id, { check: false });
+    const credentialEnv = p.credential === undefined ? current.credential?.env : p.credential?.env;
+    assertStdioAllowed(p.transport ?? current.upstream.transport, Object.keys(credentialEnv ?? {}), this.o.allowedCommands);
     const sets: string[] = ['updated_at = ?'];
     const params: (string | number | null)[] = [this.o.clock.now()];
     if (p.displayName !== undefined) sets.push('display_name = ?') && params.push(p.displayName);
@@ -149,13 +155,14 @@ export class UpstreamRegistry {
   }
 
   /** The upstream with its credential opened. Gateway-internal: the result never leaves the process. */
-  async connection(id: string): Promise<UpstreamConnection> {
+  async connection(id: string, { check = true } = {}): Promise<UpstreamConnection> {
     const [row] = await this.o.store.query<UpstreamRow>(`SELECT ${COLUMNS} FROM upstreams WHERE id = ?`, [id]);
     if (row === undefined) throw new MandateError('ERR_NOT_FOUND', `no upstream "${id}"`);
-    return {
-      upstream: fromRow(row),
-      credential: row.credential_sealed === null ? undefined : this.o.credentials.open(id, row.credential_sealed),
-    };
+    const upstream = fromRow(row);
+    const credential = row.credential_sealed === null ? undefined : this.o.credentials.open(id, row.credential_sealed);
+    // Also before every start: the allow-list may have shrunk since the upstream was registered.
+    if (check) assertStdioAllowed(upstream.transport, Object.keys(credential?.env ?? {}), this.o.allowedCommands);
+    return { upstream, credential };
   }
 
   /**

@@ -32,7 +32,7 @@ for (const factory of await storeFactories()) {
     let h: GatewayHarness;
     let admin: string;
     before(async () => {
-      h = await startGateway({ store: await factory.open() });
+      h = await startGateway({ store: await factory.open(), config: { upstreams: { stdio: { allowedCommands: [process.execPath] } } } });
       admin = await h.operatorToken('alice');
       const res = await fetch(`${h.base}/admin/v1/upstreams`, {
         method: 'POST',

@@ -7,7 +7,7 @@ import { generateMasterKeySpec, parseMasterKeys, SecretBox } from '../../src/sec
 import { ChangeFeed } from '../../src/store/changes.js';
 import type { Store } from '../../src/store/types.js';
 import { actionClassFromAnnotations, defaultSensitiveArgs } from '../../src/upstreams/catalog.js';
-import { createUpstreams, demoHelpdeskUpstream, type Upstreams } from '../../src/upstreams/index.js';
+import { createUpstreams, demoAllowedCommands, demoHelpdeskUpstream, type Upstreams } from '../../src/upstreams/index.js';
 import { storeFactories } from '../helpers/stores.js';
 
 describe('action class from annotations', () => {
@@ -38,7 +38,14 @@ for (const factory of await storeFactories()) {
       changes = new ChangeFeed(store, { clock: systemClock, pollIntervalMs: 1000 });
       await changes.start();
       const secrets = new SecretBox(parseMasterKeys(generateMasterKeySpec()));
-      upstreams = await createUpstreams({ store, clock: systemClock, secrets, changes, discoveryTimeoutMs: 20_000 });
+      upstreams = await createUpstreams({
+        store,
+        clock: systemClock,
+        secrets,
+        changes,
+        discoveryTimeoutMs: 20_000,
+        allowedCommands: [...demoAllowedCommands(), { command: process.execPath, args: ['-e', 'process.exit(3)'], env: [] }],
+      });
     });
     after(async () => {
       await changes.stop();
@@ -102,6 +109,56 @@ for (const factory of await storeFactories()) {
       await assert.rejects(upstreams.registry.create({ id: 'broken', transport: { type: 'http', url: 'http://127.0.0.1:9/mcp' } }), {
         code: 'ERR_STORE_CONFLICT',
       });
+    });
+
+    it('refuses stdio command lines the allow-list does not name, with their environment', async () => {
+      const refused = [
+        { id: 'shell', transport: { type: 'stdio' as const, command: '/bin/sh', args: ['-c', 'id'] } },
+        { id: 'node-e', transport: { type: 'stdio' as const, command: process.execPath, args: ['-e', 'require("fs")'] } },
+        {
+          id: 'opts',
+          transport: {
+            type: 'stdio' as const,
+            command: process.execPath,
+            args: ['-e', 'process.exit(3)'],
+            env: { NODE_OPTIONS: '--require /tmp/x.js' },
+          },
+        },
+        {
+          id: 'credenv',
+          transport: { type: 'stdio' as const, command: process.execPath, args: ['-e', 'process.exit(3)'] },
+          credential: { env: { LD_PRELOAD: '/tmp/x.so' } },
+        },
+        { id: 'cwd', transport: { type: 'stdio' as const, command: process.execPath, args: ['-e', 'process.exit(3)'], cwd: '/tmp' } },
+      ];
+      for (const input of refused) {
+        await assert.rejects(upstreams.registry.create(input), { code: 'ERR_STDIO_COMMAND_NOT_ALLOWED' }, input.id);
+        assert.equal(await upstreams.registry.get(input.id), undefined, `${input.id} must not be stored`);
+      }
+      await assert.rejects(upstreams.registry.update('broken', { transport: { type: 'stdio', command: '/bin/sh', args: [] } }), {
+        code: 'ERR_STDIO_COMMAND_NOT_ALLOWED',
+      });
+      await assert.rejects(upstreams.registry.update('broken', { credential: { env: { NODE_OPTIONS: '-r x' } } }), {
+        code: 'ERR_STDIO_COMMAND_NOT_ALLOWED',
+      });
+      assert.deepEqual((await upstreams.registry.require('broken')).transport, {
+        type: 'stdio',
+        command: process.execPath,
+        args: ['-e', 'process.exit(3)'],
+        env: {},
+      });
+    });
+
+    it('refuses to start a stored stdio upstream once the allow-list no longer names it', async () => {
+      const narrower = await createUpstreams({
+        store,
+        clock: systemClock,
+        secrets: new SecretBox(parseMasterKeys(generateMasterKeySpec())),
+        changes,
+        discoveryTimeoutMs: 20_000,
+        allowedCommands: [],
+      });
+      await assert.rejects(narrower.registry.connection('broken'), { code: 'ERR_STDIO_COMMAND_NOT_ALLOWED' });
     });
 
     it('deletes an upstream and its tools from every catalog', async () => {

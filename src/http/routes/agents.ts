@@ -23,14 +23,14 @@ export function registerAgentRoutes(app: FastifyInstance, { broker }: AppContext
   const revokeMandates = (id: string, op: Operator | undefined, status: string) =>
     broker.mandates.revokeAllOf(id, { type: 'operator', id: op?.id ?? 'unknown' }, `agent ${status}`);
 
-  app.get(base, { config: { doc: { summary: 'List agents', permission: 'agents:read', query: listQuery } } }, async (req) => {
+  app.get(base, { config: { access: { permission: 'agents:read' }, doc: { summary: 'List agents', query: listQuery } } }, async (req) => {
     const items = await agents.list(listQuery.parse(req.query));
     return { items, next: items.length > 0 ? items[items.length - 1]?.principal.id : undefined };
   });
 
   app.post(
     base,
-    { config: { doc: { summary: 'Register an agent', permission: 'agents:write', body: agentInput } } },
+    { config: { access: { permission: 'agents:write' }, doc: { summary: 'Register an agent', body: agentInput } } },
     async (req, reply) => {
       const input = agentInput.parse(req.body);
       await broker.audit.append({
@@ -47,13 +47,13 @@ export function registerAgentRoutes(app: FastifyInstance, { broker }: AppContext
     },
   );
 
-  app.get(`${base}/:id`, { config: { doc: { summary: 'Get an agent', permission: 'agents:read' } } }, async (req) =>
+  app.get(`${base}/:id`, { config: { access: { permission: 'agents:read' }, doc: { summary: 'Get an agent' } } }, async (req) =>
     agents.require((req.params as { id: string }).id),
   );
 
   app.patch(
     `${base}/:id`,
-    { config: { doc: { summary: 'Update an agent', permission: 'agents:write', body: agentPatch } } },
+    { config: { access: { permission: 'agents:write' }, doc: { summary: 'Update an agent', body: agentPatch } } },
     async (req) => {
       const id = (req.params as { id: string }).id;
       const patch = agentPatch.parse(req.body);
@@ -76,7 +76,7 @@ export function registerAgentRoutes(app: FastifyInstance, { broker }: AppContext
   ] as const) {
     app.post(
       `${base}/:id/${verb}`,
-      { config: { doc: { summary: `Set the agent ${status}`, permission: 'agents:write' } } },
+      { config: { access: { permission: 'agents:write' }, doc: { summary: `Set the agent ${status}` } } },
       async (req) => {
         const id = (req.params as { id: string }).id;
         await agents.require(id);
@@ -88,11 +88,15 @@ export function registerAgentRoutes(app: FastifyInstance, { broker }: AppContext
     );
   }
 
-  app.delete(`${base}/:id`, { config: { doc: { summary: 'Delete an agent', permission: 'agents:write' } } }, async (req, reply) => {
-    const id = (req.params as { id: string }).id;
-    await agents.require(id);
-    await broker.audit.append({ type: 'admin.agent.deleted', actors: actor(req.operator), data: { agentId: id } });
-    if (!(await agents.delete(id))) throw new MandateError('ERR_NOT_FOUND', `no agent "${id}"`);
-    return reply.code(204).send();
-  });
+  app.delete(
+    `${base}/:id`,
+    { config: { access: { permission: 'agents:write' }, doc: { summary: 'Delete an agent' } } },
+    async (req, reply) => {
+      const id = (req.params as { id: string }).id;
+      await agents.require(id);
+      await broker.audit.append({ type: 'admin.agent.deleted', actors: actor(req.operator), data: { agentId: id } });
+      if (!(await agents.delete(id))) throw new MandateError('ERR_NOT_FOUND', `no agent "${id}"`);
+      return reply.code(204).send();
+    },
+  );
 }

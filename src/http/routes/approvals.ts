@@ -32,7 +32,7 @@ export function registerApprovalRoutes(app: FastifyInstance, { broker }: AppCont
 
   app.get(
     base,
-    { config: { doc: { summary: 'List approvals (newest first)', permission: 'approvals:read', query: listQuery } } },
+    { config: { access: { permission: 'approvals:read' }, doc: { summary: 'List approvals (newest first)', query: listQuery } } },
     async (req) => {
       const q = listQuery.parse(req.query);
       const items = await approvals.list({
@@ -46,7 +46,7 @@ export function registerApprovalRoutes(app: FastifyInstance, { broker }: AppCont
 
   app.get(
     `${base}/:id`,
-    { config: { doc: { summary: 'Show one approval with its full context', permission: 'approvals:read' } } },
+    { config: { access: { permission: 'approvals:read' }, doc: { summary: 'Show one approval with its full context' } } },
     async (req) => {
       const a = await approvals.require(id(req));
       return { ...a, url: approvals.consoleUrl(a.id) };
@@ -57,7 +57,8 @@ export function registerApprovalRoutes(app: FastifyInstance, { broker }: AppCont
     `${base}/:id/approve`,
     {
       config: {
-        doc: { summary: 'Approve exactly this call (single use, until it expires)', permission: 'approvals:decide', body: approveBody },
+        access: { permission: 'approvals:decide' },
+        doc: { summary: 'Approve exactly this call (single use, until it expires)', body: approveBody },
       },
     },
     async (req) => {
@@ -72,7 +73,7 @@ export function registerApprovalRoutes(app: FastifyInstance, { broker }: AppCont
 
   app.post(
     `${base}/:id/deny`,
-    { config: { doc: { summary: 'Deny this call', permission: 'approvals:decide', body: denyBody } } },
+    { config: { access: { permission: 'approvals:decide' }, doc: { summary: 'Deny this call', body: denyBody } } },
     async (req) => {
       const body = denyBody.parse(req.body ?? {});
       return approvals.decide(id(req), approver(req), { approve: false, ...(body.note === undefined ? {} : { note: body.note }) });

@@ -12,6 +12,7 @@ import { TILE_WIDTH } from '../../audit/log.js';
 import { MandateError } from '../../errors/index.js';
 import { authorizeOperator } from '../admin-policy.js';
 import { ADMIN_PREFIX, type AppContext } from '../app.js';
+import { PUBLIC } from '../route-access.js';
 
 export const AUDIT_LOG_PREFIX = '/audit/log/';
 /** A read of /audit/log/checkpoint signs a new checkpoint only when the latest is older than this. */
@@ -55,7 +56,7 @@ export function registerAuditRoutes(app: FastifyInstance, { broker }: AppContext
   const text = (reply: FastifyReply, body: string, cache: string) =>
     reply.type('text/plain; charset=utf-8').header('cache-control', cache).send(body);
 
-  app.get(`${AUDIT_LOG_PREFIX}checkpoint`, async (_req, reply) => {
+  app.get(`${AUDIT_LOG_PREFIX}checkpoint`, PUBLIC, async (_req, reply) => {
     // Fresh enough: serve the latest. Otherwise sign one if the log grew — at most about once a
     // second however often this public endpoint is polled.
     const latest = await audit.latestCheckpoint();
@@ -64,9 +65,9 @@ export function registerAuditRoutes(app: FastifyInstance, { broker }: AppContext
     return text(reply, checkpoint.note, 'no-cache');
   });
 
-  app.get(`${AUDIT_LOG_PREFIX}vkey`, async (_req, reply) => text(reply, `${audit.vkey}\n`, 'public, max-age=300'));
+  app.get(`${AUDIT_LOG_PREFIX}vkey`, PUBLIC, async (_req, reply) => text(reply, `${audit.vkey}\n`, 'public, max-age=300'));
 
-  app.get(`${AUDIT_LOG_PREFIX}tile/*`, async (req: FastifyRequest, reply) => {
+  app.get(`${AUDIT_LOG_PREFIX}tile/*`, PUBLIC, async (req: FastifyRequest, reply) => {
     const tile = parseTilePath((req.params as { '*': string })['*']);
     if (tile === undefined) throw new MandateError('ERR_NOT_FOUND', 'not a tlog-tiles path');
     if (tile.level === 'entries' && !broker.config.audit.publicEntries) {
@@ -90,7 +91,7 @@ export function registerAuditRoutes(app: FastifyInstance, { broker }: AppContext
 
   app.get(
     `${base}/head`,
-    { config: { doc: { summary: 'Current audit tree head and latest checkpoint', permission: 'audit:read' } } },
+    { config: { access: { permission: 'audit:read' }, doc: { summary: 'Current audit tree head and latest checkpoint' } } },
     async () => {
       const head = await audit.head();
       const checkpoint = await audit.latestCheckpoint();
@@ -98,14 +99,18 @@ export function registerAuditRoutes(app: FastifyInstance, { broker }: AppContext
     },
   );
 
-  app.post(`${base}/checkpoint`, { config: { doc: { summary: 'Sign a checkpoint now', permission: 'audit:write' } } }, async () => {
-    const c = await audit.checkpoint();
-    return { size: c.size, rootHash: b64(c.root), note: c.note };
-  });
+  app.post(
+    `${base}/checkpoint`,
+    { config: { access: { permission: 'audit:write' }, doc: { summary: 'Sign a checkpoint now' } } },
+    async () => {
+      const c = await audit.checkpoint();
+      return { size: c.size, rootHash: b64(c.root), note: c.note };
+    },
+  );
 
   app.get(
     `${base}/entries`,
-    { config: { doc: { summary: 'A range of audit entries', permission: 'audit:read', query: entriesQuery } } },
+    { config: { access: { permission: 'audit:read' }, doc: { summary: 'A range of audit entries', query: entriesQuery } } },
     async (req) => {
       const q = entriesQuery.parse(req.query);
       const items = await audit.entries(q.from, q.from + q.limit);
@@ -119,9 +124,9 @@ export function registerAuditRoutes(app: FastifyInstance, { broker }: AppContext
     `${base}/export`,
     {
       config: {
+        access: { permission: 'audit:read' },
         doc: {
           summary: 'Stream entries as JSON lines (JSONL or OCSF) ending with a range proof',
-          permission: 'audit:read',
           query: exportQuery,
         },
       },
@@ -139,7 +144,7 @@ export function registerAuditRoutes(app: FastifyInstance, { broker }: AppContext
     },
   );
 
-  app.get(`${base}/events/:id`, { config: { doc: { summary: 'One audit event', permission: 'audit:read' } } }, async (req) => {
+  app.get(`${base}/events/:id`, { config: { access: { permission: 'audit:read' }, doc: { summary: 'One audit event' } } }, async (req) => {
     const id = (req.params as { id: string }).id;
     const seq = parseEventId(id);
     const entry = seq === undefined ? undefined : await audit.entry(seq);
@@ -149,13 +154,18 @@ export function registerAuditRoutes(app: FastifyInstance, { broker }: AppContext
 
   app.get(
     `${base}/events/:id/explain`,
-    { config: { doc: { summary: 'Chain of authority behind one audit event', permission: 'audit:read' } } },
+    { config: { access: { permission: 'audit:read' }, doc: { summary: 'Chain of authority behind one audit event' } } },
     async (req) => explainEvent(audit, (req.params as { id: string }).id),
   );
 
   app.get(
     `${base}/proofs/inclusion`,
-    { config: { doc: { summary: 'RFC 9162 inclusion proof (and a signed bundle)', permission: 'audit:read', query: inclusionQuery } } },
+    {
+      config: {
+        access: { permission: 'audit:read' },
+        doc: { summary: 'RFC 9162 inclusion proof (and a signed bundle)', query: inclusionQuery },
+      },
+    },
     async (req) => {
       const q = inclusionQuery.parse(req.query);
       const p = await audit.inclusionProof(q.index, q.size);
@@ -172,7 +182,10 @@ export function registerAuditRoutes(app: FastifyInstance, { broker }: AppContext
   app.get(
     `${base}/proofs/consistency`,
     {
-      config: { doc: { summary: 'RFC 9162 consistency proof between two tree sizes', permission: 'audit:read', query: consistencyQuery } },
+      config: {
+        access: { permission: 'audit:read' },
+        doc: { summary: 'RFC 9162 consistency proof between two tree sizes', query: consistencyQuery },
+      },
     },
     async (req) => {
       const q = consistencyQuery.parse(req.query);

@@ -64,12 +64,12 @@ export function registerAuthzenRoutes(app: FastifyInstance, { broker }: AppConte
     authorizeOperator(operator, 'authzen:evaluate');
   };
 
-  app.get('/.well-known/authzen-configuration', { config: { doc: { summary: 'AuthZEN PDP metadata' } } }, async (req) =>
+  app.get('/.well-known/authzen-configuration', { config: { access: 'public', doc: { summary: 'AuthZEN PDP metadata' } } }, async (req) =>
     AuthzenPdp.metadata(config.server.publicUrl?.replace(/\/$/, '') ?? `${req.protocol}://${req.host}`),
   );
 
   const post = (url: string, summary: string, handle: (body: unknown, req: FastifyRequest) => unknown) =>
-    app.post(url, { onRequest: authenticate, config: { doc: { summary } } }, async (req) => handle(req.body, req));
+    app.post(url, { onRequest: authenticate, config: { access: 'pdp', doc: { summary } } }, async (req) => handle(req.body, req));
 
   // Every decision has an audit event, durable before the answer leaves (a PEP acts on it);
   // if the audit log cannot take it, the request fails instead of answering unaudited.

@@ -177,9 +177,9 @@ export function registerConsoleApiRoutes(app: FastifyInstance, { broker }: AppCo
     `${ADMIN_PREFIX}console/overview`,
     {
       config: {
+        access: { permission: 'console:read' },
         doc: {
           summary: 'Calls, denies and approvals per time bucket (from the audit log)',
-          permission: 'console:read',
           query: overviewQuery,
         },
       },
@@ -192,7 +192,12 @@ export function registerConsoleApiRoutes(app: FastifyInstance, { broker }: AppCo
 
   app.get(
     `${ADMIN_PREFIX}console/audit`,
-    { config: { doc: { summary: 'Audit timeline, newest first, with filters', permission: 'audit:read', query: timelineQuery } } },
+    {
+      config: {
+        access: { permission: 'audit:read' },
+        doc: { summary: 'Audit timeline, newest first, with filters', query: timelineQuery },
+      },
+    },
     async (req) => {
       const f = timelineQuery.parse(req.query);
       const { size } = await broker.audit.head();
@@ -216,9 +221,9 @@ export function registerConsoleApiRoutes(app: FastifyInstance, { broker }: AppCo
     `${ADMIN_PREFIX}console/audit/:id`,
     {
       config: {
+        access: { permission: 'audit:read' },
         doc: {
           summary: 'One audit event with its RFC 9162 inclusion proof against the latest signed checkpoint',
-          permission: 'audit:read',
         },
       },
     },
@@ -245,7 +250,9 @@ export function registerConsoleApiRoutes(app: FastifyInstance, { broker }: AppCo
   // Budgets are not counted and nothing is recorded: it is a question, not a call.
   app.post(
     `${ADMIN_PREFIX}console/policy/explain`,
-    { config: { doc: { summary: 'Explain the decision org policy would give a hand-written call', permission: 'policy:read' } } },
+    {
+      config: { access: { permission: 'policy:read' }, doc: { summary: 'Explain the decision org policy would give a hand-written call' } },
+    },
     async (req) => {
       const request = parseRequest(req.body ?? {});
       if (request.call === undefined) throw new MandateError('ERR_VALIDATION', 'call: a call to explain is required');
@@ -276,7 +283,7 @@ export function registerConsoleApiRoutes(app: FastifyInstance, { broker }: AppCo
 
   app.get(
     `${ADMIN_PREFIX}console/mandates/:id/activity`,
-    { config: { doc: { summary: 'Calls made and budgets used by one mandate', permission: 'mandates:read' } } },
+    { config: { access: { permission: 'mandates:read' }, doc: { summary: 'Calls made and budgets used by one mandate' } } },
     async (req) => {
       const m = await broker.mandates.require((req.params as { id: string }).id);
       const grants = await Promise.all(

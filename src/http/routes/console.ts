@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { publicUrl } from '../../broker.js';
 import type { AppContext } from '../app.js';
+import { PUBLIC } from '../route-access.js';
 
 export const CONSOLE_PATH = '/console/';
 export const CONSOLE_CALLBACK_PATH = '/console/callback';
@@ -109,9 +110,9 @@ export function registerConsoleRoutes(app: FastifyInstance, { broker }: AppConte
       .header('referrer-policy', 'no-referrer')
       .send(asset.body);
 
-  app.get('/console', async (_req, reply) => reply.redirect(CONSOLE_PATH, 308));
-  app.get(`${CONSOLE_PATH}config.json`, async (_req, reply) => reply.header('cache-control', 'no-store').send(settings));
-  app.get(`${CONSOLE_PATH}*`, async (req, reply) => {
+  app.get('/console', PUBLIC, async (_req, reply) => reply.redirect(CONSOLE_PATH, 308));
+  app.get(`${CONSOLE_PATH}config.json`, PUBLIC, async (_req, reply) => reply.header('cache-control', 'no-store').send(settings));
+  app.get(`${CONSOLE_PATH}*`, PUBLIC, async (req, reply) => {
     const path = (req.params as { '*': string })['*'];
     const asset = assets.get(path);
     if (asset !== undefined) return send(reply, asset);

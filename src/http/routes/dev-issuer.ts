@@ -9,6 +9,7 @@ import { OAuthError } from '../../errors/index.js';
 import { DEV_ISSUER_PATH, type DevIssuer } from '../../identity/dev-issuer.js';
 import type { Principal } from '../../principals/principal.js';
 import type { AppContext } from '../app.js';
+import { PUBLIC } from '../route-access.js';
 import { CONSOLE_CALLBACK_PATH } from './console.js';
 
 const authorizeQuery = z.object({
@@ -38,7 +39,7 @@ export function registerDevIssuerRoutes(app: FastifyInstance, issuer: DevIssuer,
   const clientId = broker.config.console.clientId;
   const redirectUri = `${publicUrl(broker.config)}${CONSOLE_CALLBACK_PATH}`;
 
-  app.get(`${DEV_ISSUER_PATH}/.well-known/openid-configuration`, async () => ({
+  app.get(`${DEV_ISSUER_PATH}/.well-known/openid-configuration`, PUBLIC, async () => ({
     issuer: base,
     jwks_uri: `${base}/jwks`,
     authorization_endpoint: `${base}/authorize`,
@@ -53,9 +54,9 @@ export function registerDevIssuerRoutes(app: FastifyInstance, issuer: DevIssuer,
     scopes_supported: ['openid', 'profile'],
     'x-development-only': true,
   }));
-  app.get(`${DEV_ISSUER_PATH}/jwks`, async () => issuer.jwks);
+  app.get(`${DEV_ISSUER_PATH}/jwks`, PUBLIC, async () => issuer.jwks);
 
-  app.get(`${DEV_ISSUER_PATH}/authorize`, async (req, reply) => {
+  app.get(`${DEV_ISSUER_PATH}/authorize`, PUBLIC, async (req, reply) => {
     const parsed = authorizeQuery.safeParse(req.query);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
@@ -117,7 +118,7 @@ export function registerDevIssuerRoutes(app: FastifyInstance, issuer: DevIssuer,
         done(null, Object.fromEntries(new URLSearchParams(body as string)));
       });
     }
-    scope.post(`${DEV_ISSUER_PATH}/token`, async (req, reply) => {
+    scope.post(`${DEV_ISSUER_PATH}/token`, { config: { access: 'client' } }, async (req, reply) => {
       const parsed = tokenBody.safeParse(req.body);
       if (!parsed.success) throw new OAuthError('OAUTH_INVALID_REQUEST', 'code, redirect_uri, client_id and code_verifier are required');
       const b = parsed.data;

@@ -94,7 +94,8 @@ export function registerEventRoutes(app: FastifyInstance, { broker }: AppContext
     `${ADMIN_PREFIX}events`,
     {
       config: {
-        doc: { summary: 'Server-sent events: approval, mandate and agent changes, audit log growth', permission: 'console:read' },
+        access: { permission: 'console:read' },
+        doc: { summary: 'Server-sent events: approval, mandate and agent changes, audit log growth' },
       },
     },
     async (req, reply) => {

@@ -21,9 +21,13 @@ export function registerGatewayRoutes(app: FastifyInstance, { broker }: AppConte
     reply.header('cache-control', 'max-age=300');
     return gw.protectedResourceMetadata();
   };
-  app.get(PROTECTED_RESOURCE_METADATA_PATH, { config: { doc: { summary: 'Protected resource metadata (RFC 9728)' } } }, metadata);
+  app.get(
+    PROTECTED_RESOURCE_METADATA_PATH,
+    { config: { access: 'public', doc: { summary: 'Protected resource metadata (RFC 9728)' } } },
+    metadata,
+  );
   // RFC 9728 §3.1: the path-suffixed form for the resource `<publicUrl>/mcp`, which some clients probe.
-  app.get(`${PROTECTED_RESOURCE_METADATA_PATH}${MCP_PATH}`, metadata);
+  app.get(`${PROTECTED_RESOURCE_METADATA_PATH}${MCP_PATH}`, { config: { access: 'public' } }, metadata);
 
   /** RFC 6750 §3 / RFC 9449 §7.1 challenges, both naming the metadata (RFC 9728 §5.1). */
   const challenge = (reply: FastifyReply, err?: OAuthError) => {
@@ -31,6 +35,10 @@ export function registerGatewayRoutes(app: FastifyInstance, { broker }: AppConte
     if (err !== undefined) params.unshift(`error="invalid_token"`, `error_description="${quote(err.message)}"`);
     const nonce = err?.details?.dpopNonce;
     if (typeof nonce === 'string') reply.header('dpop-nonce', nonce);
+    reply.log.info(
+      { code: err?.code ?? 'OAUTH_INVALID_TOKEN', reason: err?.message ?? 'an access token is required', status: 401 },
+      'request refused',
+    );
     reply
       .code(401)
       .header('www-authenticate', `Bearer ${params.join(', ')}, DPoP algs="${DPOP_ALGORITHMS.join(' ')}", ${params.join(', ')}`)
@@ -50,7 +58,8 @@ export function registerGatewayRoutes(app: FastifyInstance, { broker }: AppConte
 
   const contextOf = (req: FastifyRequest): McpRequestContext => ({
     requestId: req.id,
-    onInternalError: (err) => req.log.error({ err: isMandateError(err) ? err.code : err }, 'MCP request failed'),
+    onInternalError: (err) =>
+      req.log.error({ err: isMandateError(err) ? { code: err.code, cause: err.cause } : err }, 'MCP request failed'),
   });
 
   const handler = async (req: FastifyRequest, reply: FastifyReply) => {
@@ -75,7 +84,7 @@ export function registerGatewayRoutes(app: FastifyInstance, { broker }: AppConte
       // The body is parsed only now, after the caller is authenticated (see the raw parser below).
       await gw.sessions.handle(req.raw, reply.raw, typeof req.body === 'string' ? req.body : undefined, caller, ctx);
     } catch (err) {
-      if (!reply.raw.headersSent) writeRpcError(reply.raw, err, ctx, 500);
+      if (!reply.raw.headersSent) writeRpcError(reply.raw, err, ctx);
       else {
         ctx.onInternalError(err);
         reply.raw.end();
@@ -113,7 +122,7 @@ export function registerGatewayRoutes(app: FastifyInstance, { broker }: AppConte
       method: ['GET', 'POST', 'DELETE'],
       url: MCP_PATH,
       bodyLimit,
-      config: { doc: { summary: 'MCP streamable HTTP endpoint for agents (mandate token required)' } },
+      config: { access: 'agent', doc: { summary: 'MCP streamable HTTP endpoint for agents (mandate token required)' } },
       errorHandler,
       handler,
     });

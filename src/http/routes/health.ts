@@ -1,22 +1,30 @@
-// Liveness and readiness. /readyz answers 503 while the store cannot be reached.
+// Liveness and readiness. /readyz answers 503 while draining or while any component check fails
+// (store, trust bundles, issuers, policy, audit log), naming each check in the body.
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../app.js';
+import { PUBLIC } from '../route-access.js';
 
 export function registerHealthRoutes(app: FastifyInstance, { broker, lifecycle }: AppContext): void {
-  app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (_req, reply) => {
+  app.get('/healthz', PUBLIC, async () => ({ status: 'ok' }));
+  // Logged on change only: probes come every few seconds, a state change is what an operator needs.
+  let wasReady: boolean | undefined;
+  app.get('/readyz', PUBLIC, async (req, reply) => {
     const store = broker.store.dialect;
     if (lifecycle.draining) return reply.code(503).send({ status: 'draining', store });
-    try {
-      await broker.store.ping();
-    } catch {
-      return reply.code(503).send({ status: 'unavailable', store, error: 'ERR_STORE_UNAVAILABLE' });
+    const readiness = await broker.readiness();
+    const checks = Object.fromEntries(
+      readiness.checks.map((c) => [c.name, c.detail === undefined ? { ready: c.ready } : { ready: c.ready, detail: c.detail }]),
+    );
+    const body = { store, changeSeq: broker.changes.lastSeq, stalenessMs: broker.changes.staleness(), checks };
+    const failing = readiness.checks.filter((c) => !c.ready);
+    if (readiness.ready !== wasReady) {
+      if (readiness.ready) req.log.info('ready');
+      else req.log.warn({ checks: failing.map((c) => ({ check: c.name, code: c.code, reason: c.detail })) }, 'not ready');
+      wasReady = readiness.ready;
     }
-    // A replica that cannot confirm it has applied every change (revocations!) is not ready.
-    const stalenessMs = broker.changes.staleness();
-    if (stalenessMs > broker.config.changes.maxStalenessMs) {
-      return reply.code(503).send({ status: 'stale', store, error: 'ERR_STORE_UNAVAILABLE', stalenessMs });
-    }
-    return { status: 'ready', store, changeSeq: broker.changes.lastSeq, stalenessMs };
+    const first = failing[0];
+    if (first === undefined) return { status: 'ready', ...body };
+    const status = first.code === 'ERR_REPLICA_STALE' ? 'stale' : first.name === 'store' ? 'unavailable' : 'not_ready';
+    return reply.code(503).send({ status, error: first.code, ...body });
   });
 }

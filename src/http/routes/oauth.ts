@@ -9,7 +9,6 @@ import type { EndStatus } from '../../mandates/service.js';
 import { OAUTH_PATHS } from '../../mandates/wiring.js';
 import { DPOP_ALGORITHMS } from '../../tokens/dpop.js';
 import type { VerifiedMandate } from '../../tokens/verify.js';
-import { authorizeOperator } from '../admin-policy.js';
 import { ADMIN_PREFIX, type AppContext } from '../app.js';
 import { peerCertificates } from '../peer-certificates.js';
 import { dpopHeader, presentedToken } from '../presented-token.js';
@@ -51,22 +50,26 @@ export function registerOAuthRoutes(app: FastifyInstance, { broker }: AppContext
     }
   };
 
-  app.get(OAUTH_PATHS.metadata, { config: { doc: { summary: 'Authorization server metadata (RFC 8414)' } } }, async () => ({
-    issuer: base,
-    token_endpoint: `${base}${OAUTH_PATHS.token}`,
-    jwks_uri: `${base}${OAUTH_PATHS.jwks}`,
-    introspection_endpoint: `${base}${OAUTH_PATHS.introspect}`,
-    revocation_endpoint: `${base}${OAUTH_PATHS.revoke}`,
-    grant_types_supported: ['urn:ietf:params:oauth:grant-type:token-exchange'],
-    token_endpoint_auth_methods_supported: ['none'],
-    introspection_endpoint_auth_methods_supported: ['bearer'],
-    revocation_endpoint_auth_methods_supported: ['none'],
-    response_types_supported: [],
-    authorization_details_types_supported: ['mandate'],
-    dpop_signing_alg_values_supported: [...DPOP_ALGORITHMS],
-  }));
+  app.get(
+    OAUTH_PATHS.metadata,
+    { config: { access: 'public', doc: { summary: 'Authorization server metadata (RFC 8414)' } } },
+    async () => ({
+      issuer: base,
+      token_endpoint: `${base}${OAUTH_PATHS.token}`,
+      jwks_uri: `${base}${OAUTH_PATHS.jwks}`,
+      introspection_endpoint: `${base}${OAUTH_PATHS.introspect}`,
+      revocation_endpoint: `${base}${OAUTH_PATHS.revoke}`,
+      grant_types_supported: ['urn:ietf:params:oauth:grant-type:token-exchange'],
+      token_endpoint_auth_methods_supported: ['none'],
+      introspection_endpoint_auth_methods_supported: ['bearer'],
+      revocation_endpoint_auth_methods_supported: ['none'],
+      response_types_supported: [],
+      authorization_details_types_supported: ['mandate'],
+      dpop_signing_alg_values_supported: [...DPOP_ALGORITHMS],
+    }),
+  );
 
-  app.get(OAUTH_PATHS.jwks, { config: { doc: { summary: 'Token signing keys (JWKS)' } } }, async (_req, reply) => {
+  app.get(OAUTH_PATHS.jwks, { config: { access: 'public', doc: { summary: 'Token signing keys (JWKS)' } } }, async (_req, reply) => {
     reply.header('cache-control', 'public, max-age=300');
     return id.keys.jwks();
   });
@@ -88,7 +91,7 @@ export function registerOAuthRoutes(app: FastifyInstance, { broker }: AppContext
 
     scope.post(
       OAUTH_PATHS.token,
-      { config: { doc: { summary: 'Token exchange (RFC 8693): open, refresh or delegate a mandate' } } },
+      { config: { access: 'client', doc: { summary: 'Token exchange (RFC 8693): open, refresh or delegate a mandate' } } },
       async (req, reply) => {
         reply.header('cache-control', 'no-store');
         try {
@@ -97,6 +100,7 @@ export function registerOAuthRoutes(app: FastifyInstance, { broker }: AppContext
             dpop: dpopHeader(req, 'OAUTH_INVALID_DPOP_PROOF'),
             peerCertificates: peerCertificates(req),
             url: `${base}${OAUTH_PATHS.token}`,
+            source: req.ip,
           });
           if (id.dpop.requireNonce) reply.header('dpop-nonce', id.dpop.nonce());
           return res;
@@ -106,9 +110,8 @@ export function registerOAuthRoutes(app: FastifyInstance, { broker }: AppContext
       },
     );
 
-    scope.post(OAUTH_PATHS.introspect, { config: { doc: { summary: 'Token introspection (RFC 7662)' } } }, async (req, reply) => {
-      const operator = await broker.authenticateOperator(req.headers.authorization);
-      authorizeOperator(operator, 'tokens:introspect');
+    const introspection = { access: { permission: 'tokens:introspect' }, doc: { summary: 'Token introspection (RFC 7662)' } } as const;
+    scope.post(OAUTH_PATHS.introspect, { config: introspection }, async (req, reply) => {
       reply.header('cache-control', 'no-store');
       const token = form(req).token;
       if (token === undefined || token === '') throw new OAuthError('OAUTH_INVALID_REQUEST', 'token is required');
@@ -138,29 +141,33 @@ export function registerOAuthRoutes(app: FastifyInstance, { broker }: AppContext
       }
     });
 
-    scope.post(OAUTH_PATHS.revoke, { config: { doc: { summary: 'Token revocation (RFC 7009)' } } }, async (req, reply) => {
-      // Possession of a token is enough to revoke it (RFC 7009 §2.1 allows public clients).
-      reply.header('cache-control', 'no-store');
-      const { token, token_type_hint: hint } = form(req);
-      if (token === undefined || token === '') throw new OAuthError('OAUTH_INVALID_REQUEST', 'token is required');
-      if (hint !== undefined && hint !== 'access_token' && hint !== 'refresh_token') {
-        throw new OAuthError('OAUTH_INVALID_REQUEST', 'unsupported token_type_hint');
-      }
-      try {
-        const claims = await broker.verifier.verifyToken(token);
-        await broker.mandates.revokeToken(claims.jti, claims.mandate, claims.exp);
-        await broker.audit.append({
-          type: 'token.revoked',
-          actors: [{ type: 'agent', id: claims.client_id }],
-          mandateId: claims.mandate,
-          data: { tokenId: claims.jti },
-        });
-      } catch (err) {
-        // §2.2: an invalid token is not an error for the caller.
-        if (!(err instanceof OAuthError)) throw err;
-      }
-      return reply.code(200).send();
-    });
+    scope.post(
+      OAUTH_PATHS.revoke,
+      { config: { access: 'client', doc: { summary: 'Token revocation (RFC 7009)' } } },
+      async (req, reply) => {
+        // Possession of a token is enough to revoke it (RFC 7009 §2.1 allows public clients).
+        reply.header('cache-control', 'no-store');
+        const { token, token_type_hint: hint } = form(req);
+        if (token === undefined || token === '') throw new OAuthError('OAUTH_INVALID_REQUEST', 'token is required');
+        if (hint !== undefined && hint !== 'access_token' && hint !== 'refresh_token') {
+          throw new OAuthError('OAUTH_INVALID_REQUEST', 'unsupported token_type_hint');
+        }
+        try {
+          const claims = await broker.verifier.verifyToken(token);
+          await broker.mandates.revokeToken(claims.jti, claims.mandate, claims.exp);
+          await broker.audit.append({
+            type: 'token.revoked',
+            actors: [{ type: 'agent', id: claims.client_id }],
+            mandateId: claims.mandate,
+            data: { tokenId: claims.jti },
+          });
+        } catch (err) {
+          // §2.2: an invalid token is not an error for the caller.
+          if (!(err instanceof OAuthError)) throw err;
+        }
+        return reply.code(200).send();
+      },
+    );
   });
 
   // ── mandate lifecycle for the agent holding a token: its own mandate or a descendant ──
@@ -169,7 +176,7 @@ export function registerOAuthRoutes(app: FastifyInstance, { broker }: AppContext
   for (const [verb, status] of Object.entries(endStatuses)) {
     app.post(
       `${AGENT_API_PREFIX}/mandates/:id/${verb}`,
-      { config: { doc: { summary: `Agent: ${verb} its mandate (or a descendant); cascades to all descendants` } } },
+      { config: { access: 'agent', doc: { summary: `Agent: ${verb} its mandate (or a descendant); cascades to all descendants` } } },
       async (req, reply) => {
         const caller = await agentAuth(req, reply);
         const target = await broker.mandates.get((req.params as { id: string }).id);
@@ -194,14 +201,14 @@ export function registerOAuthRoutes(app: FastifyInstance, { broker }: AppContext
   });
   app.get(
     `${ADMIN_PREFIX}mandates`,
-    { config: { doc: { summary: 'List mandates', permission: 'mandates:read', query: listQuery } } },
+    { config: { access: { permission: 'mandates:read' }, doc: { summary: 'List mandates', query: listQuery } } },
     async (req) => ({
       items: await broker.mandates.list(listQuery.parse(req.query)),
     }),
   );
   app.get(
     `${ADMIN_PREFIX}mandates/:id`,
-    { config: { doc: { summary: 'A mandate with its delegation chain', permission: 'mandates:read' } } },
+    { config: { access: { permission: 'mandates:read' }, doc: { summary: 'A mandate with its delegation chain' } } },
     async (req) => {
       const m = await broker.mandates.require((req.params as { id: string }).id);
       return { ...m, chain: (await broker.mandates.chain(m)).map((c) => c.id) };
@@ -211,7 +218,8 @@ export function registerOAuthRoutes(app: FastifyInstance, { broker }: AppContext
     `${ADMIN_PREFIX}mandates/:id/revoke`,
     {
       config: {
-        doc: { summary: 'Revoke a mandate and all its descendants (admin or the agent owner)', permission: 'mandates:end', body: endBody },
+        access: { permission: 'mandates:end' },
+        doc: { summary: 'Revoke a mandate and all its descendants (admin or the agent owner)', body: endBody },
       },
     },
     async (req) => {
@@ -229,5 +237,7 @@ export function registerOAuthRoutes(app: FastifyInstance, { broker }: AppContext
   if (id.devSpiffe === undefined) return;
   // DEVELOPMENT ONLY: the demo trust domain's bundle, so local tools can verify demo SVIDs.
   const dev = id.devSpiffe;
-  app.get('/dev/spiffe/bundle', { config: { doc: { summary: 'Development trust bundle (demo only)' } } }, async () => dev.bundle());
+  app.get('/dev/spiffe/bundle', { config: { access: 'public', doc: { summary: 'Development trust bundle (demo only)' } } }, async () =>
+    dev.bundle(),
+  );
 }

@@ -8,7 +8,7 @@ import { ADMIN_PREFIX, type AppContext } from '../app.js';
 export function registerPolicyRoutes(app: FastifyInstance, { broker }: AppContext): void {
   const base = `${ADMIN_PREFIX}policies`;
 
-  app.get(base, { config: { doc: { summary: 'The active org policy set', permission: 'policy:read' } } }, async () => {
+  app.get(base, { config: { access: { permission: 'policy:read' }, doc: { summary: 'The active org policy set' } } }, async () => {
     const bundle = broker.policies.current;
     return {
       version: bundle?.set.version,
@@ -21,7 +21,7 @@ export function registerPolicyRoutes(app: FastifyInstance, { broker }: AppContex
 
   app.post(
     `${base}/reload`,
-    { config: { doc: { summary: 'Reload org policy from the policy directory', permission: 'policy:write' } } },
+    { config: { access: { permission: 'policy:write' }, doc: { summary: 'Reload org policy from the policy directory' } } },
     async (req) => {
       const report = await broker.policies.reload(broker.store, broker.changes);
       if (!report.ok) {

@@ -23,18 +23,22 @@ export function registerPrincipalRoutes(app: FastifyInstance, { broker }: AppCon
 
   app.get(
     `${ADMIN_PREFIX}whoami`,
-    { config: { doc: { summary: 'The authenticated operator', permission: 'self:read' } } },
+    { config: { access: { permission: 'self:read' }, doc: { summary: 'The authenticated operator' } } },
     async (req) => req.operator,
   );
 
-  app.get(base, { config: { doc: { summary: 'List principals', permission: 'principals:read', query: listQuery } } }, async (req) => {
-    const items = await principals.list(listQuery.parse(req.query));
-    return { items, next: items.length > 0 ? items[items.length - 1]?.id : undefined };
-  });
+  app.get(
+    base,
+    { config: { access: { permission: 'principals:read' }, doc: { summary: 'List principals', query: listQuery } } },
+    async (req) => {
+      const items = await principals.list(listQuery.parse(req.query));
+      return { items, next: items.length > 0 ? items[items.length - 1]?.id : undefined };
+    },
+  );
 
   app.post(
     base,
-    { config: { doc: { summary: 'Create a principal', permission: 'principals:write', body: principalInput } } },
+    { config: { access: { permission: 'principals:write' }, doc: { summary: 'Create a principal', body: principalInput } } },
     async (req, reply) => {
       const input = principalInput.parse(req.body);
       const conflict = () => new MandateError('ERR_STORE_CONFLICT', 'a principal with this id exists');
@@ -47,13 +51,13 @@ export function registerPrincipalRoutes(app: FastifyInstance, { broker }: AppCon
     },
   );
 
-  app.get(`${base}/:id`, { config: { doc: { summary: 'Get a principal', permission: 'principals:read' } } }, async (req) =>
+  app.get(`${base}/:id`, { config: { access: { permission: 'principals:read' }, doc: { summary: 'Get a principal' } } }, async (req) =>
     principals.require((req.params as { id: string }).id),
   );
 
   app.patch(
     `${base}/:id`,
-    { config: { doc: { summary: 'Update a principal', permission: 'principals:write', body: principalPatch } } },
+    { config: { access: { permission: 'principals:write' }, doc: { summary: 'Update a principal', body: principalPatch } } },
     async (req) => {
       const id = (req.params as { id: string }).id;
       const patch = principalPatch.parse(req.body);
@@ -63,11 +67,15 @@ export function registerPrincipalRoutes(app: FastifyInstance, { broker }: AppCon
     },
   );
 
-  app.delete(`${base}/:id`, { config: { doc: { summary: 'Delete a principal', permission: 'principals:write' } } }, async (req, reply) => {
-    const id = (req.params as { id: string }).id;
-    await principals.require(id);
-    await audited(req, 'admin.principal.deleted', { principalId: id });
-    if (!(await principals.delete(id))) throw new MandateError('ERR_NOT_FOUND', `no principal "${id}"`);
-    return reply.code(204).send();
-  });
+  app.delete(
+    `${base}/:id`,
+    { config: { access: { permission: 'principals:write' }, doc: { summary: 'Delete a principal' } } },
+    async (req, reply) => {
+      const id = (req.params as { id: string }).id;
+      await principals.require(id);
+      await audited(req, 'admin.principal.deleted', { principalId: id });
+      if (!(await principals.delete(id))) throw new MandateError('ERR_NOT_FOUND', `no principal "${id}"`);
+      return reply.code(204).send();
+    },
+  );
 }

@@ -10,17 +10,22 @@ export function registerUpstreamRoutes(app: FastifyInstance, { broker }: AppCont
   const base = `${ADMIN_PREFIX}upstreams`;
   const id = (req: { params: unknown }) => (req.params as { id: string }).id;
 
-  app.get(base, { config: { doc: { summary: 'List upstreams', permission: 'upstreams:read' } } }, async () => ({
+  app.get(base, { config: { access: { permission: 'upstreams:read' }, doc: { summary: 'List upstreams' } } }, async () => ({
     items: await registry.list(),
   }));
 
   app.post(
     base,
-    { config: { doc: { summary: 'Register an upstream and discover its tools', permission: 'upstreams:write', body: upstreamInput } } },
+    {
+      config: {
+        access: { permission: 'upstreams:write' },
+        doc: { summary: 'Register an upstream and discover its tools', body: upstreamInput },
+      },
+    },
     async (req, reply) => reply.code(201).send(await registry.create(upstreamInput.parse(req.body))),
   );
 
-  app.get(`${base}/:id`, { config: { doc: { summary: 'Get an upstream', permission: 'upstreams:read' } } }, async (req) =>
+  app.get(`${base}/:id`, { config: { access: { permission: 'upstreams:read' }, doc: { summary: 'Get an upstream' } } }, async (req) =>
     registry.require(id(req)),
   );
 
@@ -28,7 +33,8 @@ export function registerUpstreamRoutes(app: FastifyInstance, { broker }: AppCont
     `${base}/:id`,
     {
       config: {
-        doc: { summary: 'Update an upstream (credential, transport, defaults)', permission: 'upstreams:write', body: upstreamPatch },
+        access: { permission: 'upstreams:write' },
+        doc: { summary: 'Update an upstream (credential, transport, defaults)', body: upstreamPatch },
       },
     },
     async (req) => registry.update(id(req), upstreamPatch.parse(req.body)),
@@ -36,7 +42,7 @@ export function registerUpstreamRoutes(app: FastifyInstance, { broker }: AppCont
 
   app.delete(
     `${base}/:id`,
-    { config: { doc: { summary: 'Remove an upstream and its tools', permission: 'upstreams:write' } } },
+    { config: { access: { permission: 'upstreams:write' }, doc: { summary: 'Remove an upstream and its tools' } } },
     async (req, reply) => {
       if (!(await registry.delete(id(req)))) throw new MandateError('ERR_NOT_FOUND', `no upstream "${id(req)}"`);
       return reply.code(204).send();
@@ -45,13 +51,13 @@ export function registerUpstreamRoutes(app: FastifyInstance, { broker }: AppCont
 
   app.post(
     `${base}/:id/refresh`,
-    { config: { doc: { summary: 'List the upstream tools again and rebuild its catalog', permission: 'upstreams:write' } } },
+    { config: { access: { permission: 'upstreams:write' }, doc: { summary: 'List the upstream tools again and rebuild its catalog' } } },
     async (req) => registry.refresh((await registry.require(id(req))).id),
   );
 
   app.get(
     `${ADMIN_PREFIX}catalog`,
-    { config: { doc: { summary: 'The effective tool catalog', permission: 'upstreams:read' } } },
+    { config: { access: { permission: 'upstreams:read' }, doc: { summary: 'The effective tool catalog' } } },
     async () => ({
       items: await registry.tools(),
     }),
@@ -61,9 +67,9 @@ export function registerUpstreamRoutes(app: FastifyInstance, { broker }: AppCont
     `${ADMIN_PREFIX}catalog/:name`,
     {
       config: {
+        access: { permission: 'upstreams:write' },
         doc: {
           summary: 'Override action class, sensitivity or sensitive arguments of a tool',
-          permission: 'upstreams:write',
           body: toolOverrideInput,
         },
       },
