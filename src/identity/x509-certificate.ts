@@ -66,12 +66,29 @@ const bad = (message: string): never => {
   throw new CertificateError(message);
 };
 
+/**
+ * Parsed certificates by the SHA-256 of their DER: parsing is a pure function of the bytes, and the
+ * same SVID comes back on every mTLS request. Only the parse is cached; every check runs each time.
+ */
+const cache = new Map<string, ParsedCertificate>();
+const CACHE_SIZE = 1000;
+
 /** Parses one certificate; throws CertificateError when it is not exactly one well-formed DER X.509 v3 certificate. */
 export function parseCertificate(input: DerCertificate): ParsedCertificate {
   if (!(input?.raw instanceof Uint8Array)) return bad('a certificate is not DER bytes');
+  if (input.raw.length === 0) return bad('a certificate is empty');
+  if (input.raw.length > MAX_DER_BYTES) return bad('a certificate is larger than 16 KiB');
   const der = Buffer.from(input.raw);
-  if (der.length === 0) return bad('a certificate is empty');
-  if (der.length > MAX_DER_BYTES) return bad('a certificate is larger than 16 KiB');
+  const sha256 = createHash('sha256').update(der).digest('hex').toUpperCase();
+  const cached = cache.get(sha256);
+  if (cached !== undefined) return cached;
+  const parsed = parseUncached(der, sha256, input instanceof X509Certificate ? input : undefined);
+  if (cache.size >= CACHE_SIZE) cache.delete(cache.keys().next().value as string);
+  cache.set(sha256, parsed);
+  return parsed;
+}
+
+function parseUncached(der: Buffer, sha256: string, presented: X509Certificate | undefined): ParsedCertificate {
   let cert: Certificate;
   try {
     cert = AsnConvert.parse(der, Certificate, { berOptions: { maxDepth: 32, maxNodes: 2000 } });
@@ -114,7 +131,7 @@ export function parseCertificate(input: DerCertificate): ParsedCertificate {
 
   let node: X509Certificate;
   try {
-    node = new X509Certificate(der);
+    node = presented ?? new X509Certificate(der);
   } catch {
     return bad('a certificate is not valid DER X.509');
   }
@@ -130,6 +147,6 @@ export function parseCertificate(input: DerCertificate): ParsedCertificate {
     uris: [...(san ?? [])].flatMap((name) => (name.uniformResourceIdentifier === undefined ? [] : [name.uniformResourceIdentifier])),
     sanCritical: extensions.get(id_ce_subjectAltName)?.critical === true,
     extKeyUsage: eku === undefined ? undefined : [...eku],
-    sha256: createHash('sha256').update(der).digest('hex').toUpperCase(),
+    sha256,
   };
 }

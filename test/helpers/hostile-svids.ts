@@ -2,7 +2,7 @@
 // cannot), each with the refusal it must get. Shared by the X.509-SVID unit test and the mTLS test.
 import { randomBytes } from 'node:crypto';
 import { OctetString } from '@peculiar/asn1-schema';
-import { Extension, id_ce_keyUsage } from '@peculiar/asn1-x509';
+import { Extension, id_ce_keyUsage, Name, Version } from '@peculiar/asn1-x509';
 import { TrustDomain, TrustStore } from '../../src/identity/trust.js';
 import { CA_EXTENSIONS, leafExtensions, resign, type TestPki } from './pki.js';
 
@@ -22,17 +22,22 @@ export interface HostileCase {
 const FAKE_KEY_USAGE = '1.2.3.4=DER:06:03:55:1d:0f:04:04:03:02:07:80';
 const FAKE_BASIC_CONSTRAINTS = '1.2.3.4=DER:06:03:55:1d:13:04:02:30:00';
 
-/** Trust domain `prod.example.org` (CA `prod-ca`), `pl.example.org` (CA `pl-ca` with pathlen 0); `evil-ca` is trusted by nobody. */
+/**
+ * Trust domains `prod.example.org` (CA `prod-ca`), `pl.example.org` (CA `pl-ca`, pathlen 0) and
+ * `nonca.example.org` (anchored, wrongly, at a certificate with CA:FALSE); `evil-ca` is trusted by nobody.
+ */
 export async function svidPki(pki: TestPki): Promise<TrustStore> {
   const ca = (name: string, spiffe: string, basic = 'basicConstraints=critical,CA:TRUE') =>
     pki.selfSigned(name, [basic, CA_EXTENSIONS[1] as string, `subjectAltName=URI:${spiffe}`]);
   ca('prod-ca', 'spiffe://prod.example.org');
   ca('evil-ca', 'spiffe://evil.example.org');
   ca('pl-ca', 'spiffe://pl.example.org', 'basicConstraints=critical,CA:TRUE,pathlen:0');
+  ca('nonca-ca', 'spiffe://nonca.example.org', 'basicConstraints=critical,CA:FALSE');
   const trust = new TrustStore();
   for (const [name, caName] of [
     ['prod.example.org', 'prod-ca'],
     ['pl.example.org', 'pl-ca'],
+    ['nonca.example.org', 'nonca-ca'],
   ] as const) {
     const x5c = [pki.cert(caName).raw.toString('base64')];
     trust.addDomain(
@@ -65,6 +70,23 @@ export function hostileSvids(pki: TestPki): HostileCase[] {
   add('trailing bytes after the certificate', [{ raw: Buffer.concat([good.raw, Buffer.from([0x05, 0x00])]) }], /canonical DER/);
   add('an empty certificate', [{ raw: Buffer.alloc(0) }], /empty/);
   add('no certificate at all', [], /no client certificate/);
+  add('a certificate of more than 16 KiB', [{ raw: Buffer.alloc(17 * 1024, 0x30) }], /larger than 16 KiB/);
+  add('a certificate that is not bytes', [{ raw: good.toString() as unknown as Buffer }], /not DER bytes/);
+  leaf('h-v1', leafExtensions(ID));
+  const v1 = resign(pki, 'h-v1', 'prod-ca', (tbs) => {
+    tbs.version = Version.v1;
+  });
+  add('an X.509 v1 certificate', [{ raw: v1 }], /not X\.509 v3/);
+  add(
+    'a keyUsage extension that is not a BIT STRING',
+    [leaf('h-kubad', `basicConstraints=critical,CA:FALSE\n2.5.29.15=critical,DER:05:00\nsubjectAltName=${ID}\n`)],
+    /extension 2\.5\.29\.15 of a certificate is malformed/,
+  );
+  leaf('h-nosubject', leafExtensions(ID));
+  const noSubject = resign(pki, 'h-nosubject', 'prod-ca', (tbs) => {
+    tbs.subject = new Name();
+  });
+  add('a leaf without subject whose SAN is not critical', [{ raw: noSubject }], /without a subject must mark its SAN critical/);
 
   // Leaf rules (§2, §4, §5.2).
   add('a leaf with CA:TRUE', [leaf('h-ca', leafExtensions(ID, 'digitalSignature', 'CA:TRUE'))], /must not be a CA/);
@@ -99,6 +121,11 @@ export function hostileSvids(pki: TestPki): HostileCase[] {
   add(
     'extKeyUsage without clientAuth',
     [leaf('h-eku', `${leafExtensions(ID)}extendedKeyUsage=serverAuth\n`)],
+    /must include serverAuth and clientAuth/,
+  );
+  add(
+    'extKeyUsage without serverAuth',
+    [leaf('h-eku-client', `${leafExtensions(ID)}extendedKeyUsage=clientAuth\n`)],
     /must include serverAuth and clientAuth/,
   );
   add(
@@ -154,6 +181,12 @@ export function hostileSvids(pki: TestPki): HostileCase[] {
     [leaf('h-under-nokcs', leafExtensions(ID), 'h-inter-nokcs'), pki.cert('h-inter-nokcs')],
     /intermediate must have keyUsage keyCertSign/,
   );
+  pki.issue('h-inter-kunc', 'prod-ca', 'basicConstraints=critical,CA:TRUE\nkeyUsage=keyCertSign\n');
+  add(
+    'an intermediate whose keyUsage is not critical',
+    [leaf('h-under-kunc', leafExtensions(ID), 'h-inter-kunc'), pki.cert('h-inter-kunc')],
+    /keyUsage extension of an intermediate must be critical/,
+  );
   pki.issue('h-inter-path', 'prod-ca', `${INTERMEDIATE}subjectAltName=URI:spiffe://prod.example.org/ca\n`);
   add(
     'an intermediate with a SPIFFE ID that has a path',
@@ -171,6 +204,11 @@ export function hostileSvids(pki: TestPki): HostileCase[] {
     'an intermediate below a pathlen:0 root',
     [leaf('h-pl-leaf', leafExtensions('URI:spiffe://pl.example.org/a'), 'h-pl-inter'), pki.cert('h-pl-inter')],
     /allows 0 intermediates below it, the chain has 1/,
+  );
+  add(
+    'a bundle authority that is not a CA',
+    [leaf('h-nonca-leaf', leafExtensions('URI:spiffe://nonca.example.org/a'), 'nonca-ca')],
+    /trust bundle authority must be a CA/,
   );
   add(
     'a chain of nine certificates',

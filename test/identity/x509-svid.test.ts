@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import type { X509Certificate } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import { Name } from '@peculiar/asn1-x509';
 import type { TrustStore } from '../../src/identity/trust.js';
 import { KeyUsageFlags, parseCertificate } from '../../src/identity/x509-certificate.js';
 import { parsePemChain, verifyX509Svid } from '../../src/identity/x509-svid.js';
@@ -65,10 +66,19 @@ describe('X.509-SVID', () => {
     assert.equal(leaf.keyUsage?.critical, true);
     assert.equal(leaf.ca, false);
     assert.deepEqual(leaf.uris, ['spiffe://prod.example.org/agent/a']);
+    assert.equal(parseCertificate({ raw: Buffer.from(good.raw) }), leaf, 'the same DER is parsed once');
     const ca = parseCertificate(pki.cert('pl-ca'));
     assert.equal(ca.keyUsage?.flags, KeyUsageFlags.keyCertSign | KeyUsageFlags.cRLSign);
     assert.equal(ca.ca, true);
     assert.equal(ca.pathLen, 0);
+  });
+
+  test('a leaf without subject verifies when its SAN is critical (RFC 5280 §4.1.2.6)', () => {
+    issue('nosubject-ok', 'prod-ca', leafExt('critical,URI:spiffe://prod.example.org/agent/n'));
+    const raw = resign(pki, 'nosubject-ok', 'prod-ca', (tbs) => {
+      tbs.subject = new Name();
+    });
+    assert.equal(spiffeId([{ raw }]), 'spiffe://prod.example.org/agent/n');
   });
 
   test('a re-signed copy of a good leaf verifies (the hostile re-signed cases fail for their flaw, not their signature)', () => {
