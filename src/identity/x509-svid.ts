@@ -50,7 +50,7 @@ export function verifyX509Svid(chain: readonly DerCertificate[], trust: TrustSto
   if (domain === undefined) return fail(`trust domain "${parsed.id.trustDomain}" is not trusted`);
   const authorities = domain.x509Authorities().flatMap((a) => anchor(a) ?? []);
 
-  // §5.1: path validation. `below` counts the intermediates between a signer and the leaf (pathLenConstraint).
+  // §5.1: path validation. At step i, i intermediates lie between the next signer and the leaf (for pathLenConstraint).
   let current = leaf;
   for (let i = 0; ; i++) {
     within(current, now);
