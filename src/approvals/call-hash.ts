@@ -18,7 +18,13 @@ export interface CanonicalCall {
  * callHash({ mandateId: 'm1', tool: 'helpdesk.execute_refund', args: { amountCents: 100, customerId: 'C-1' } })
  */
 export function callHash(call: CanonicalCall): string {
-  const text = canonicalize({ mandateId: call.mandateId, tool: call.tool, args: call.args });
+  let text: string | undefined;
+  try {
+    text = canonicalize({ mandateId: call.mandateId, tool: call.tool, args: call.args });
+  } catch {
+    // canonicalize throws a plain Error for NaN, ±Infinity and BigInt: the same refusal, not a crash.
+    text = undefined;
+  }
   // canonicalize returns undefined for values JSON cannot represent; such a call cannot be bound.
   if (text === undefined) throw new MandateError('RPC_INVALID_PARAMS', 'the tool arguments are not representable as canonical JSON');
   return sha256Hex(text);
