@@ -63,6 +63,7 @@ export const errorRegistry = {
   ERR_BAD_REQUEST: internal(400, 'the request is malformed'),
   ERR_VALIDATION: internal(400, 'the request body does not match the schema'),
   ERR_BODY_TOO_LARGE: internal(413, 'the request body is larger than the configured limit'),
+  ERR_HEADERS_TOO_LARGE: internal(431, 'the request headers are larger than the server accepts'),
   ERR_UNSUPPORTED_MEDIA_TYPE: internal(415, 'the request content type is not supported'),
   ERR_NOT_FOUND: internal(404, 'no such resource'),
   ERR_METHOD_NOT_ALLOWED: internal(405, 'method not allowed'),

@@ -2,6 +2,8 @@
 // It never listens: the CLI calls listen(), tests use inject() or listen on port 0.
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Broker } from '../broker.js';
 import { ConfigError, MandateError } from '../errors/index.js';
@@ -91,6 +93,7 @@ export async function buildApp(broker: Broker): Promise<FastifyInstance> {
     routerOptions: { maxParamLength: 256 },
     // The router's own refusals (a malformed percent-encoding) go through the one serializer too.
     frameworkErrors: (err, req, reply) => sendError(fromFastify(err), req, reply),
+    clientErrorHandler: answerUnparsable,
   });
   const metrics = createHttpMetrics();
   const openapi = new OpenApiCollector();
@@ -179,6 +182,24 @@ function fromFastify(err: unknown): unknown {
   }
   if (err instanceof SyntaxError && e.statusCode === 400) return new MandateError('ERR_BAD_REQUEST', 'the body is not valid JSON');
   return err;
+}
+
+/**
+ * Node could not parse the request at all (bad request line, oversized headers): answer in the
+ * registry's shape on the raw socket, since no request object exists yet.
+ */
+function answerUnparsable(err: Error & { code?: string }, socket: Duplex): void {
+  if (!socket.writable || err.code === 'ECONNRESET') {
+    socket.destroy();
+    return;
+  }
+  const code = err.code === 'HPE_HEADER_OVERFLOW' ? 'ERR_HEADERS_TOO_LARGE' : 'ERR_BAD_REQUEST';
+  const res = toHttpError(new MandateError(code), randomUUID());
+  const body = JSON.stringify(res.body);
+  socket.end(
+    `HTTP/1.1 ${res.status} ${STATUS_CODES[res.status] ?? 'Error'}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }
 
 function sendError(err: unknown, req: FastifyRequest, reply: FastifyReply): FastifyReply {

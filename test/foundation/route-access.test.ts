@@ -189,6 +189,32 @@ describe('route access: decided on the matched route', () => {
     assert.equal(res.json().error, 'ERR_BAD_REQUEST');
   });
 
+  test('requests Node cannot parse are answered in the registry shape, not the framework body', async () => {
+    const raw = (bytes: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect(port, '127.0.0.1');
+        let data = '';
+        socket.on('data', (c) => {
+          data += c.toString('latin1');
+        });
+        socket.on('error', reject);
+        socket.on('close', () => resolve(data));
+        socket.write(bytes);
+      });
+    const cases: [string, number, string][] = [
+      [`GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'ERR_HEADERS_TOO_LARGE'],
+      ['GARBAGE\r\n\r\n', 400, 'ERR_BAD_REQUEST'],
+      ['GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n', 400, 'ERR_BAD_REQUEST'],
+    ];
+    for (const [bytes, status, code] of cases) {
+      const answer = await raw(bytes);
+      assert.match(answer, new RegExp(`^HTTP/1\\.1 ${status} `), bytes.slice(0, 40));
+      const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4));
+      assert.equal(body.error, code);
+      assert.deepEqual(Object.keys(body).sort(), ['error', 'message', 'request_id']);
+    }
+  });
+
   test('docs/security.md lists exactly the public routes', () => {
     const doc = readFileSync(new URL('../../docs/security.md', import.meta.url), 'utf8');
     const documented = new Set([...doc.matchAll(/^\| `(GET|POST) ([^`]+)` \|/gm)].map((m) => `${m[1]} ${m[2]}`));
