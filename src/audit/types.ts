@@ -35,6 +35,8 @@ export const auditEventTypes = {
   'lease.issued': 'an upstream credential lease was issued (data: leaseId, never the credential)',
   'lease.revoked': 'a lease was revoked (data: leaseId)',
   'risk.signal': 'a risk signal or automatic response (data: signal, score, action?)',
+  'refusal.aggregated':
+    'unauthenticated requests refused from one source in one window, counted instead of one event each (data: source, count, windowStart, windowEnd, endpoints, codes)',
 } as const;
 
 export type KnownAuditEventType = keyof typeof auditEventTypes | `admin.${string}.${string}`;

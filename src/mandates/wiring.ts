@@ -4,6 +4,7 @@
 // and two seeded agents.
 import type { AgentInput } from '../agents/agent.js';
 import { AgentRegistry } from '../agents/registry.js';
+import type { RefusalRecorder } from '../audit/refusal-aggregator.js';
 import type { AuditLog } from '../audit/types.js';
 import type { Config } from '../config/load.js';
 import { DEV_TRUST_DOMAIN, DevSpiffeAuthority } from '../identity/dev-spiffe.js';
