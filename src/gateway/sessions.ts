@@ -249,11 +249,17 @@ async function wire<T>(auth: AuthInfo | undefined, run: () => Promise<T>): Promi
   }
 }
 
-/** Only Mandate errors reach the serializer as themselves; anything else is internal and logged. */
+/**
+ * Mandate errors reach the serializer as themselves (one not meant for clients becomes its generic
+ * internal error there); anything else — an SDK or schema error, a bug — is logged and internal.
+ */
 function serializable(err: unknown, ctx: McpRequestContext | undefined): MandateError {
-  if (err instanceof MandateError && err.spec.expose) return err;
+  if (err instanceof MandateError) {
+    if (!err.spec.expose) ctx?.onInternalError(err);
+    return err;
+  }
   ctx?.onInternalError(err);
-  return new MandateError('RPC_INTERNAL_ERROR', 'internal error');
+  return new MandateError('ERR_INTERNAL', undefined, { cause: err });
 }
 
 /** Remembers which HTTP request each JSON-RPC request id came in, for errors the SDK itself answers. */
