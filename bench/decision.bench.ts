@@ -121,7 +121,7 @@ const decisions = new DecisionService({
   clock: { now: () => NOW },
   approverRoles: ['support-lead', 'finance', 'admin'],
 });
-const set = policies.current?.set;
+const set = policies.current?.set as import('../src/policy/cedar/engine.js').CompiledPolicySet | undefined;
 if (set === undefined) throw new Error('no set');
 
 process.stdout.write(

@@ -8,11 +8,10 @@
 // authoritative); undeclared properties are dropped, wrong-typed ones make the decision false.
 // This module knows nothing about HTTP; src/http/routes/authzen.ts binds it.
 import { createHash, randomUUID } from 'node:crypto';
-import type { CedarValueJson, EntityJson, EntityUidJson } from '@cedar-policy/cedar-wasm/nodejs';
 import { z } from 'zod';
 import { MandateError } from '../errors/index.js';
-import { authorize, type EngineRequest } from './cedar/engine.js';
 import { project, ShapeError } from './cedar/shape.js';
+import type { CedarValueJson, EngineRequest, EntityJson, EntityUidJson } from './engine.js';
 import { entityKey, type PolicyBundle, type PolicyStore } from './store.js';
 
 const MAX_DEPTH = 32;
@@ -133,7 +132,7 @@ export class AuthzenPdp {
       if (err instanceof ShapeError) return { decision: false, context: { id, reason_admin: { en: err.message } } };
       throw err;
     }
-    const answer = authorize(bundle.set, request);
+    const answer = bundle.set.authorize(request);
     if (answer.errors.length > 0) {
       return { decision: false, context: { id, reason_admin: { en: `policy evaluation failed: ${answer.errors.join('; ')}` } } };
     }

@@ -2,12 +2,11 @@
 // the call must fit the scope of its mandate and of every ancestor (tool, argument constraints,
 // budgets), then org policy (Cedar) decides. Three outcomes: allow, deny, approval_required.
 import { randomUUID } from 'node:crypto';
-import type { CedarValueJson, EntityJson } from '@cedar-policy/cedar-wasm/nodejs';
 import type { Clock } from '../lib/clock.js';
 import { matchCall } from '../mandates/scope.js';
 import { type BudgetCounter, type BudgetUse, budgetUses } from './budgets.js';
-import { authorize, type CompiledPolicySet, type EngineAnswer, type EngineRequest } from './cedar/engine.js';
 import { project, ShapeError } from './cedar/shape.js';
+import type { CedarValueJson, EngineAnswer, EngineRequest, EntityJson, LoadedPolicySet } from './engine.js';
 import type { PolicyStore } from './store.js';
 import type { ChainGrant, Decision, DecisionApproval, DecisionInput, DecisionMandate } from './types.js';
 
@@ -102,7 +101,7 @@ export class DecisionService {
       const message = err instanceof ShapeError ? err.message : `cannot build the policy request: ${String(err)}`;
       return { decision: deny(id, [...reasons, message], [], grant, [message]), uses, grants };
     }
-    const answer = authorize(set, request);
+    const answer = set.authorize(request);
     if (answer.errors.length > 0) {
       return {
         decision: deny(id, [...reasons, 'org policy could not be evaluated'], answer.policies, grant, answer.errors),
@@ -130,7 +129,7 @@ export class DecisionService {
   }
 
   /** Approver roles with which the same call would be allowed (evaluated, not guessed). */
-  #approvalRoles(set: CompiledPolicySet, input: DecisionInput, denied: EngineAnswer): string[] {
+  #approvalRoles(set: LoadedPolicySet, input: DecisionInput, denied: EngineAnswer): string[] {
     // Only worth evaluating when approval can matter: every determining policy mentions it, or,
     // when nothing permitted, some policy does.
     const byId = new Map(set.policies.map((p) => [p.id, p]));
@@ -144,7 +143,7 @@ export class DecisionService {
     for (const role of this.#o.approverRoles) {
       const approval: DecisionApproval = { id: 'pending', approverId: PENDING_APPROVER, approverRole: role };
       try {
-        const a = authorize(set, cedarRequest(set, input, approval));
+        const a = set.authorize(cedarRequest(set, input, approval));
         if (a.decision === 'allow' && a.errors.length === 0) roles.push(role);
       } catch {
         // A request that cannot be built with an approval cannot be allowed with one either.
@@ -187,7 +186,7 @@ function expiry(m: DecisionMandate): number | undefined {
 }
 
 /** The Cedar request for a tool call: 4–6 entities, only what policies can read. */
-export function cedarRequest(set: CompiledPolicySet, input: DecisionInput, approval: DecisionApproval | undefined): EngineRequest {
+export function cedarRequest(set: LoadedPolicySet, input: DecisionInput, approval: DecisionApproval | undefined): EngineRequest {
   const { shapes } = set;
   const { agent, tool, mandate } = input;
   const agentUid = { type: T.agent, id: agent.id };

@@ -3,7 +3,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { PolicyFile } from './cedar/engine.js';
+import type { PolicyFile } from './engine.js';
 
 /** The Cedar schema shipped with Mandate (policies/mandate.cedarschema). */
 export const SHIPPED_SCHEMA = fileURLToPath(new URL('../../policies/mandate.cedarschema', import.meta.url));

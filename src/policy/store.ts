@@ -3,10 +3,10 @@
 // whole; otherwise the previous set keeps serving. Reloads are announced on the change feed
 // (topic `policy`) so every replica reloads its own copy of the directory.
 import { type FSWatcher, watch } from 'node:fs';
-import type { CedarValueJson, EntityJson, EntityUidJson } from '@cedar-policy/cedar-wasm/nodejs';
 import type { Store } from '../store/types.js';
-import { type CompiledPolicySet, compilePolicySet, type PolicyFile, type PolicyProblem } from './cedar/engine.js';
+import { wasmEngine } from './cedar/engine.js';
 import { project, type SchemaShapes, ShapeError } from './cedar/shape.js';
+import type { CedarValueJson, EntityJson, EntityUidJson, LoadedPolicySet, PolicyEngine, PolicyFile, PolicyProblem } from './engine.js';
 import { type PolicySource, readPolicySource } from './source.js';
 
 /** The part of the change feed (src/store/changes.ts) the policy store uses. */
@@ -18,7 +18,9 @@ export interface PolicyChangeFeed {
 
 /** The active policy set and the entities it may be evaluated with. */
 export interface PolicyBundle {
-  readonly set: CompiledPolicySet;
+  readonly set: LoadedPolicySet;
+  /** Why the configured engine does not serve this set (it fell back to another), if it does not. */
+  readonly notices: readonly string[];
   /** `Type::"id"` → entity, from the configured entities file. */
   readonly entities: ReadonlyMap<string, EntityJson>;
   readonly loadedAt: number;
@@ -34,6 +36,8 @@ export interface PolicyStoreOptions {
   readonly schemaPath: string;
   readonly entitiesPath?: string | undefined;
   readonly now: () => number;
+  /** The engine that loads and evaluates sets (default: cedar-wasm, the reference). */
+  readonly engine?: PolicyEngine;
 }
 
 const MAX_ENTITIES = 1_000_000;
@@ -79,7 +83,7 @@ export class PolicyStore {
 
   /** Compiles sources given in memory (CLI, tests) and swaps them in when valid. */
   loadSource(source: PolicySource): LoadReport {
-    const compiled = compileBundle(source, this.#options.now());
+    const compiled = compileBundle(source, this.#options.now(), this.#options.engine);
     if (!compiled.ok) {
       this.#lastProblems = compiled.problems;
       return { ok: false, problems: compiled.problems, serving: this.#current?.set.version };
@@ -137,8 +141,9 @@ export class PolicyStore {
 export function compileBundle(
   source: PolicySource,
   now: number,
+  engine: PolicyEngine = wasmEngine,
 ): { ok: true; bundle: PolicyBundle } | { ok: false; problems: PolicyProblem[] } {
-  const compiled = compilePolicySet(source.schema, source.files);
+  const compiled = engine.load(source.schema, source.files);
   if (!compiled.ok) return compiled;
   const entities = new Map<string, EntityJson>();
   if (source.entities !== undefined) {
@@ -149,7 +154,7 @@ export function compileBundle(
       entities.set(entityKey(uid.type, uid.id), e);
     }
   }
-  return { ok: true, bundle: { set: compiled.set, entities, loadedAt: now } };
+  return { ok: true, bundle: { set: compiled.set, notices: compiled.notices, entities, loadedAt: now } };
 }
 
 function parseEntities(

@@ -4,7 +4,7 @@
 import type { Config } from '../config/load.js';
 import { ConfigError } from '../errors/index.js';
 import type { Clock } from '../lib/clock.js';
-import type { PolicyProblem } from './cedar/engine.js';
+import type { PolicyProblem } from './engine.js';
 import { DEMO_POLICY_DIR, SHIPPED_SCHEMA } from './source.js';
 import { PolicyStore } from './store.js';
 

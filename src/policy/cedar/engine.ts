@@ -1,57 +1,29 @@
-// Cedar through the official @cedar-policy/cedar-wasm: compiles a directory's policies into one
-// strictly validated, pre-parsed set, and evaluates requests against it with statefulIsAuthorized.
+// The reference policy engine: Cedar through the official @cedar-policy/cedar-wasm. Compiles a
+// directory's policies into one strictly validated, pre-parsed set, and evaluates requests against
+// it with statefulIsAuthorized.
 import { createHash } from 'node:crypto';
-import type { CedarValueJson, DetailedError, EntityJson, EntityUidJson } from '@cedar-policy/cedar-wasm/nodejs';
+import type { DetailedError } from '@cedar-policy/cedar-wasm/nodejs';
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
-import { indexSchema, type SchemaShapes } from './shape.js';
+import type {
+  EngineAnswer,
+  EngineRequest,
+  LoadedPolicy,
+  LoadedPolicySet,
+  LoadResult,
+  PolicyEngine,
+  PolicyFile,
+  PolicyProblem,
+} from '../engine.js';
+import { indexSchema } from './shape.js';
 
-/** One policy source file. `path` is what errors name (relative to the policy directory). */
-export interface PolicyFile {
-  readonly path: string;
-  readonly text: string;
-}
+export type { EngineAnswer, EngineRequest, PolicyFile, PolicyProblem } from '../engine.js';
+export type CompiledPolicy = LoadedPolicy;
 
-/** A problem with a policy or the schema, located in its file (1-based line and column). */
-export interface PolicyProblem {
-  readonly file: string;
-  readonly line: number;
-  readonly column: number;
-  readonly message: string;
-}
-
-export interface CompiledPolicy {
-  readonly id: string;
-  readonly file: string;
-  readonly line: number;
-  readonly effect: 'permit' | 'forbid';
-  readonly text: string;
-}
-
-/** A validated, pre-parsed policy set, ready to evaluate. Immutable once built. */
-export interface CompiledPolicySet {
-  /** SHA-256 over schema and policy texts: equal sets have equal versions. */
-  readonly version: string;
-  readonly policies: readonly CompiledPolicy[];
-  readonly shapes: SchemaShapes;
+/** A set loaded into cedar-wasm: validated, and pre-parsed under these names. */
+export interface CompiledPolicySet extends LoadedPolicySet {
   /** Names under which cedar-wasm caches the parsed schema and policy set. */
   readonly schemaName: string;
   readonly setId: string;
-}
-
-export interface EngineRequest {
-  readonly principal: EntityUidJson;
-  readonly action: EntityUidJson;
-  readonly resource: EntityUidJson;
-  readonly context: Record<string, CedarValueJson>;
-  readonly entities: EntityJson[];
-}
-
-export interface EngineAnswer {
-  readonly decision: 'allow' | 'deny';
-  /** Policies that determined the decision (satisfied permits on allow, satisfied forbids on deny). */
-  readonly policies: string[];
-  /** Any engine error; a non-empty list always comes with `deny`. */
-  readonly errors: string[];
 }
 
 // cedar-wasm caches by name, per process; names must be unique across every broker in it.
@@ -132,16 +104,35 @@ export function compilePolicySet(schema: PolicyFile, files: readonly PolicyFile[
   const p = cedar.preparsePolicySet(setId, { staticPolicies });
   if (p.type === 'failure')
     return { ok: false, problems: p.errors.map((e) => ({ file: '(set)', line: 1, column: 1, message: e.message })) };
-  return { ok: true, set: { version, policies, shapes: indexSchema(resolved.json), schemaName, setId } };
+  const names = { schemaName, setId };
+  const set: CompiledPolicySet = {
+    engine: 'wasm',
+    version,
+    policies,
+    shapes: indexSchema(resolved.json),
+    schemaName,
+    setId,
+    authorize: (request) => authorize(names, request),
+  };
+  return { ok: true, set };
 }
+
+/** The reference engine: every decision is a call into cedar-wasm. */
+export const wasmEngine: PolicyEngine = {
+  name: 'wasm',
+  load(schema: PolicyFile, files: readonly PolicyFile[]): LoadResult {
+    const r = compilePolicySet(schema, files);
+    return r.ok ? { ok: true, set: r.set, notices: [] } : r;
+  },
+};
 
 const offsets = new WeakMap<CompiledPolicy, number>();
 
 /**
- * Evaluates one request against a compiled set. Never throws: any engine error or exception is
- * a deny carrying the error.
+ * Evaluates one request against a set pre-parsed into cedar-wasm. Never throws: any engine error
+ * or exception is a deny carrying the error.
  */
-export function authorize(set: CompiledPolicySet, req: EngineRequest): EngineAnswer {
+export function authorize(set: { schemaName: string; setId: string }, req: EngineRequest): EngineAnswer {
   try {
     const answer = cedar.statefulIsAuthorized({
       principal: req.principal,
@@ -153,14 +144,21 @@ export function authorize(set: CompiledPolicySet, req: EngineRequest): EngineAns
       preparsedPolicySetId: set.setId,
       validateRequest: true,
     });
-    if (answer.type === 'failure') return { decision: 'deny', policies: [], errors: answer.errors.map((e) => e.message) };
+    if (answer.type === 'failure') return { decision: 'deny', policies: [], erroring: [], errors: answer.errors.map((e) => e.message) };
     const { decision, diagnostics } = answer.response;
+    const policies = [...diagnostics.reason].sort();
+    const erroring = [...new Set(diagnostics.errors.map((e) => e.policyId))].sort();
     const errors = diagnostics.errors.map((e) => `policy ${e.policyId}: ${e.error.message}`);
     // An error inside a policy makes Cedar skip it; that could skip a forbid. Fail closed.
-    if (errors.length > 0) return { decision: 'deny', policies: diagnostics.reason, errors };
-    return { decision, policies: diagnostics.reason, errors: [] };
+    if (errors.length > 0) return { decision: 'deny', policies, erroring, errors };
+    return { decision, policies, erroring: [], errors: [] };
   } catch (err) {
-    return { decision: 'deny', policies: [], errors: [`policy engine failed: ${err instanceof Error ? err.message : String(err)}`] };
+    return {
+      decision: 'deny',
+      policies: [],
+      erroring: [],
+      errors: [`policy engine failed: ${err instanceof Error ? err.message : String(err)}`],
+    };
   }
 }
 
