@@ -48,6 +48,8 @@ type AuthedRequest = IncomingMessage & { auth?: AuthInfo };
 export interface McpRequestContext {
   readonly requestId: string;
   readonly onInternalError: (err: unknown) => void;
+  /** Every refusal the client sees (its registry code and reason), so each one can be logged. */
+  readonly onRefusal?: (err: MandateError) => void;
 }
 
 const INSTRUCTIONS =
@@ -256,6 +258,7 @@ async function wire<T>(auth: AuthInfo | undefined, run: () => Promise<T>): Promi
 function serializable(err: unknown, ctx: McpRequestContext | undefined): MandateError {
   if (err instanceof MandateError) {
     if (!err.spec.expose) ctx?.onInternalError(err);
+    else ctx?.onRefusal?.(err);
     return err;
   }
   ctx?.onInternalError(err);

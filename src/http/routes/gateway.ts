@@ -60,6 +60,7 @@ export function registerGatewayRoutes(app: FastifyInstance, { broker }: AppConte
     requestId: req.id,
     onInternalError: (err) =>
       req.log.error({ err: isMandateError(err) ? { code: err.code, cause: err.cause } : err }, 'MCP request failed'),
+    onRefusal: (err) => req.log.info({ code: err.code, reason: err.message }, 'request refused'),
   });
 
   const handler = async (req: FastifyRequest, reply: FastifyReply) => {
