@@ -156,13 +156,15 @@ export class ChangeFeed {
     if (!isNotifying(store) || this.#stopped) return;
     let failed = false;
     try {
-      this.#listener = await store.listen(CHANNEL, {
+      const listener = await store.listen(CHANNEL, {
         onNotify: () => void this.catchUp().catch(() => {}),
         onError: () => {
           if (failed) return;
           failed = true;
           this.#listening = false;
-          this.#listener = undefined;
+          if (this.#listener === listener) this.#listener = undefined;
+          // The dead connection is closed so its socket and pg client are released.
+          void listener.close().catch(() => {});
           // Reconnect, then catch up on whatever was published while we were deaf.
           if (!this.#stopped)
             setTimeout(
@@ -174,6 +176,11 @@ export class ChangeFeed {
             ).unref();
         },
       });
+      if (this.#stopped) {
+        await listener.close();
+        return;
+      }
+      this.#listener = listener;
       this.#listening = true;
     } catch {
       this.#listening = false;

@@ -304,16 +304,18 @@ const RPC_HEADERS = {
   'mcp-protocol-version': '2025-06-18',
 };
 
-async function rpcBody(
-  res: Response,
-): Promise<{ result?: { isError?: boolean }; error?: { code: number; message: string; data?: unknown } }> {
+type RpcAnswer = { result?: { isError?: boolean }; error?: { code: number | string; message: string; data?: unknown } };
+
+async function rpcBody(res: Response): Promise<RpcAnswer> {
   const text = await res.text();
-  // The SDK answers either JSON or one SSE message.
+  // The SDK answers either JSON or one SSE message; the broker refuses before MCP with its own body.
   const json = text.startsWith('{') ? text : (/^data: (.*)$/m.exec(text)?.[1] ?? '{}');
   try {
-    return JSON.parse(json);
+    const body = JSON.parse(json) as RpcAnswer & { error?: unknown; message?: string };
+    if (typeof body.error === 'string') return { error: { code: body.error, message: body.message ?? '' } };
+    return body;
   } catch {
-    return {};
+    return { error: { code: 'unparsable', message: text.slice(0, 200) } };
   }
 }
 
@@ -337,12 +339,7 @@ export async function rawSession(base: string, token: string): Promise<string> {
 }
 
 /** A raw JSON-RPC tools/call over HTTP, so every outcome (status, error code) is visible as sent. */
-export async function rawCall(
-  base: string,
-  token: string,
-  sid: string,
-  n: string,
-): Promise<{ status: number; result?: { isError?: boolean }; error?: { code: number; message: string; data?: unknown } }> {
+export async function rawCall(base: string, token: string, sid: string, n: string): Promise<{ status: number } & RpcAnswer> {
   const res = await fetch(`${base}/mcp`, {
     method: 'POST',
     headers: { authorization: `Bearer ${token}`, 'mcp-session-id': sid, ...RPC_HEADERS },

@@ -31,10 +31,14 @@ function bind(params: readonly SqlValue[]): unknown[] {
   return params.map((p) => (typeof p === 'boolean' ? (p ? 1 : 0) : typeof p === 'bigint' ? p.toString() : p));
 }
 
+// Loss of the server or of the connection: class 08, admin/crash shutdown and "cannot connect now"
+// (57P01-57P03), too many connections (53300), and socket errors from the driver.
+const UNAVAILABLE = new Set(['57P01', '57P02', '57P03', '53300', 'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH']);
+
 function translate(err: unknown): unknown {
   const code = (err as { code?: string }).code;
   if (code === '23505') return new StoreError('ERR_STORE_CONFLICT', undefined, { cause: err });
-  if (code === undefined || code.startsWith('08') || code === '57P01' || code === '57P03' || code === 'ECONNREFUSED') {
+  if (code === undefined || code.startsWith('08') || UNAVAILABLE.has(code)) {
     if (err instanceof StoreError) return err;
     if (code !== undefined || /connect|terminat|timeout/i.test(String((err as Error).message))) {
       return new StoreError('ERR_STORE_UNAVAILABLE', undefined, { cause: err });
@@ -79,12 +83,31 @@ export function openPostgresStore(options: PostgresStoreOptions): Store & Notify
   pool.on('error', () => {});
   const direct = executor(pool);
 
+  /**
+   * A checked-out client. pg-pool listens for errors only on idle clients: a connection that dies
+   * while checked out but between queries (inside a transaction, while the caller computes) emits
+   * 'error' with no listener, which kills the process. Listen for the checkout, and hand a broken
+   * client back as broken so the pool drops it instead of lending it out again.
+   */
   async function connect(): Promise<pg.PoolClient> {
+    let client: pg.PoolClient;
     try {
-      return await pool.connect();
+      client = await pool.connect();
     } catch (err) {
       throw new StoreError('ERR_STORE_UNAVAILABLE', 'cannot connect to PostgreSQL', { cause: err });
     }
+    let broken: Error | undefined;
+    const onError = (err: Error) => {
+      broken ??= err;
+    };
+    client.on('error', onError);
+    const release = client.release.bind(client);
+    client.release = (err?: Error | boolean) => {
+      client.off('error', onError);
+      client.release = release;
+      release(err ?? broken);
+    };
+    return client;
   }
 
   const store: Store & Notifying = {
@@ -154,8 +177,10 @@ export function openPostgresStore(options: PostgresStoreOptions): Store & Notify
       client.on('notification', (msg) => {
         if (msg.channel === channel) handlers.onNotify();
       });
-      client.on('error', (err) => handlers.onError(err));
-      client.on('end', () => handlers.onError(new Error('LISTEN connection ended')));
+      // Until LISTEN is in place a failure is reported once, by the rejection below; reporting it
+      // through onError too made callers start a second reconnect loop per failed attempt, which
+      // multiplied during an outage and leaked LISTEN connections once the database came back.
+      client.on('error', () => {});
       try {
         await client.connect();
         await client.query(`LISTEN "${channel.replace(/"/g, '')}"`);
@@ -163,6 +188,8 @@ export function openPostgresStore(options: PostgresStoreOptions): Store & Notify
         await client.end().catch(() => {});
         throw new StoreError('ERR_STORE_UNAVAILABLE', 'cannot LISTEN on PostgreSQL', { cause: err });
       }
+      client.on('error', (err) => handlers.onError(err));
+      client.on('end', () => handlers.onError(new Error('LISTEN connection ended')));
       return {
         async close() {
           client.removeAllListeners('end');

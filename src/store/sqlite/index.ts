@@ -45,11 +45,23 @@ function translate(err: unknown): unknown {
   if (code.startsWith('SQLITE_CONSTRAINT_PRIMARYKEY') || code.startsWith('SQLITE_CONSTRAINT_UNIQUE')) {
     return new StoreError('ERR_STORE_CONFLICT', undefined, { cause: err });
   }
-  if (code === 'SQLITE_BUSY' || code === 'SQLITE_IOERR' || code === 'SQLITE_FULL' || code === 'SQLITE_CANTOPEN') {
+  // better-sqlite3 reports extended result codes (SQLITE_IOERR_WRITE when the file cannot be
+  // written, SQLITE_READONLY_DBMOVED, SQLITE_BUSY_SNAPSHOT ...), so match the primary code prefix.
+  if (UNAVAILABLE.some((primary) => code === primary || code.startsWith(`${primary}_`))) {
     return new StoreError('ERR_STORE_UNAVAILABLE', undefined, { cause: err });
   }
   return err;
 }
+
+const UNAVAILABLE = [
+  'SQLITE_BUSY',
+  'SQLITE_LOCKED',
+  'SQLITE_IOERR',
+  'SQLITE_FULL',
+  'SQLITE_CANTOPEN',
+  'SQLITE_READONLY',
+  'SQLITE_PROTOCOL',
+];
 
 export function openSqliteStore(options: SqliteStoreOptions): Store {
   let db: Db;
@@ -90,7 +102,12 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
           wrap(() => db.exec('COMMIT'));
           return result;
         } catch (err) {
-          if (db.inTransaction) db.exec('ROLLBACK');
+          // A ROLLBACK that fails too (the file is gone) must not replace the error that explains why.
+          if (db.inTransaction) {
+            try {
+              db.exec('ROLLBACK');
+            } catch {}
+          }
           throw err;
         }
       });
