@@ -1,5 +1,5 @@
 // The public AuthZEN interop fixtures (test/vectors/authzen/, copied from the shared vectors) against the shipped examples,
-// over HTTP: all Todo cases (40 single + 3 batch) and the API gateway certification scenario.
+// over HTTP: all Todo cases (40 single + 3 batch) and the API gateway scenario.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
@@ -40,11 +40,11 @@ describe('AuthZEN Todo interop (examples/authzen-todo)', () => {
   });
 });
 
-describe('AuthZEN API gateway certification (examples/authzen-certification)', () => {
+describe('AuthZEN API gateway interop (examples/authzen-gateway)', () => {
   const gateway = vectors('gateway-decisions.json');
   let pdp: RunningPdp;
   before(async () => {
-    pdp = await startExample('examples/authzen-certification/config.yaml');
+    pdp = await startExample('examples/authzen-gateway/config.yaml');
   });
   after(() => pdp.close());
 

@@ -55,6 +55,8 @@ export function project(shapes: SchemaShapes, type: AnyType | undefined, value: 
     case 'Long':
       if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw new ShapeError(`${path} must be an integer, got ${kind(value)}`);
       return value;
+    // cedar-wasm's resolved JSON spells the schema's `Bool` as "Bool"; the JSON schema format says "Boolean".
+    case 'Bool':
     case 'Boolean':
       if (typeof value !== 'boolean') throw new ShapeError(`${path} must be a boolean, got ${kind(value)}`);
       return value;
