@@ -100,7 +100,11 @@ async function main(): Promise<void> {
   // BENCH_DIR puts the SQLite file on the disk to measure (fsync cost dominates on slow disks).
   const dataDir = mkdtempSync(join(process.env.BENCH_DIR ?? tmpdir(), 'mandate-bench-'));
   const port = 18_000 + Math.floor(Math.random() * 1000);
-  const config = buildConfig({ mode: 'demo', dataDir, log: { level: 'silent' }, server: { port } }, { env: {} });
+  // One client address at full speed: the per-address rate limit (docs/operations.md) would measure 429s.
+  const config = buildConfig(
+    { mode: 'demo', dataDir, log: { level: 'silent' }, server: { port, rateLimit: { enabled: false } } },
+    { env: {} },
+  );
   const broker = await createBroker(config);
   const app = await buildApp(broker);
   await app.listen({ host: '127.0.0.1', port });
