@@ -48,6 +48,16 @@ async function within<T>(ms: number, work: Promise<T>): Promise<T | typeof TIMEO
   }
 }
 
+/** An issuer as the probe may show it: no userinfo, query or fragment a URL could carry. */
+function displayIssuer(issuer: string): string {
+  try {
+    const u = new URL(issuer);
+    return `${u.origin}${u.pathname}`;
+  } catch {
+    return 'an issuer';
+  }
+}
+
 /** Builds the readiness probe. Bundles that never loaded are retried by the probe itself, so a restored file turns ready without waiting for the refresh timer. */
 export function createReadiness(s: ReadinessSources): () => Promise<Readiness> {
   const timeoutMs = s.timeoutMs ?? 2000;
@@ -110,7 +120,7 @@ export function createReadiness(s: ReadinessSources): () => Promise<Readiness> {
           () => false,
         ),
       );
-      if (ok !== true) failed.push(issuer.settings.issuer);
+      if (ok !== true) failed.push(displayIssuer(issuer.settings.issuer));
     }
     if (failed.length > 0)
       return { name: 'issuers', ready: false, code: 'ERR_TRUST_UNAVAILABLE', detail: `cannot discover issuer ${failed.join(', ')}` };

@@ -101,9 +101,6 @@ export async function buildApp(broker: Broker): Promise<FastifyInstance> {
   app.decorate('drain', () => {
     ctx.lifecycle.draining = true;
   });
-  // Before any authentication hook: a throttled source costs no token verification.
-  await registerRateLimits(app, broker);
-
   app.addHook('onRoute', (route) => {
     const doc = route.config?.doc;
     if (doc === undefined) return;
@@ -114,6 +111,8 @@ export async function buildApp(broker: Broker): Promise<FastifyInstance> {
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
   });
+  // After the request id (a 429 carries it too), before any authentication hook: a throttled source costs no token verification.
+  await registerRateLimits(app, broker);
   installRouteAccess(app, broker, ADMIN_PREFIX);
 
   app.addHook('onResponse', async (req, reply) => {

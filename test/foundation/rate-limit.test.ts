@@ -56,6 +56,7 @@ describe('token endpoint flood', () => {
         assert.equal(typeof res.json().error_description, 'string');
         assert.match(String(res.headers['retry-after']), /^[1-9]\d*$/);
         assert.equal(res.headers['x-ratelimit-remaining'], undefined, 'no quota hints for probers');
+        assert.ok(res.headers['x-request-id'], 'a 429 carries the request id like every response');
       }
     }
     assert.deepEqual(
