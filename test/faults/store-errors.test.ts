@@ -82,10 +82,12 @@ test('SQLite: an unwritable database fails every write with ERR_STORE_UNAVAILABL
     assert.equal(r.status, 'rejected');
     assert.ok(code('ERR_AUDIT_UNAVAILABLE')(r.reason), String(r.reason));
   }
-  // Reads still work from the WAL and the file.
+  // Reads still work from the WAL and the file, but the readiness probe must not say ready.
   assert.equal((await audit.head()).size, 1);
+  await assert.rejects(store.ping(), code('ERR_STORE_UNAVAILABLE'));
 
   execFileSync('chattr', ['-i', ...files]);
+  await store.ping();
   await group.submit('f');
   const receipt = await audit.append({ type: 'risk.signal', actors: [], data: { n: 4 } });
   assert.equal(receipt.seq, 1, 'the failed appends left no gap');

@@ -114,7 +114,15 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
     },
     async ping() {
       guard();
-      wrap(() => db.prepare('SELECT 1').get());
+      // SELECT 1 answers even when the file can no longer be written (full disk, read-only or
+      // immutable file), so readiness would lie. Rewriting user_version (unused by Mandate) commits
+      // one page to the WAL with fsync: the probe succeeds exactly when writes are durable again.
+      await mutex.run(async () =>
+        wrap(() => {
+          const version = Number(db.pragma('user_version', { simple: true }));
+          db.pragma(`user_version = ${version}`);
+        }),
+      );
     },
     migrate() {
       guard();
