@@ -17,6 +17,8 @@ export interface ResolvedSecrets {
   readonly bootstrapTokenSha256: string | undefined;
   /** HMAC key of approval webhooks (MANDATE_APPROVAL_WEBHOOK_SECRET). */
   readonly approvalWebhookSecret: string | undefined;
+  /** Bearer token for the external AuthZEN PDP (MANDATE_PDP_TOKEN; else policy.externalPdp.tokenFile is read). */
+  readonly pdpToken: string | undefined;
 }
 
 export type Config = Readonly<
@@ -122,17 +124,26 @@ export function buildConfig(raw: unknown, options: LoadOptions = {}, source?: st
       dir: parsed.policy.dir === undefined ? undefined : resolve(cwd, parsed.policy.dir),
       schema: parsed.policy.schema === undefined ? undefined : resolve(cwd, parsed.policy.schema),
       entities: parsed.policy.entities === undefined ? undefined : resolve(cwd, parsed.policy.entities),
+      externalPdp: resolveExternalPdp(parsed.policy.externalPdp, cwd),
     },
     secrets: {
       masterKey: nonEmpty(env.MANDATE_MASTER_KEY),
       bootstrapTokenSha256: bootstrapToken !== undefined ? sha256Hex(bootstrapToken) : parsed.operators.bootstrapTokenSha256,
       approvalWebhookSecret,
+      pdpToken: nonEmpty(env.MANDATE_PDP_TOKEN),
     },
   };
   return deepFreeze(config) as Config;
 }
 
 export type { ConfigInput };
+
+/** The external PDP's file paths (token, TLS), relative to the configuration file. */
+function resolveExternalPdp(pdp: Parsed['policy']['externalPdp'], cwd: string): Parsed['policy']['externalPdp'] {
+  const at = (p: string | undefined) => (p === undefined ? undefined : resolve(cwd, p));
+  const tls = pdp.tls === undefined ? undefined : { caFile: at(pdp.tls.caFile), certFile: at(pdp.tls.certFile), keyFile: at(pdp.tls.keyFile) };
+  return { ...pdp, tokenFile: at(pdp.tokenFile), tls };
+}
 
 function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value.trim() === '' ? undefined : value.trim();

@@ -468,6 +468,54 @@ const policy = z
         pageSize: z.number().int().min(1).max(1000).default(50).describe('Default and largest page of a search response.'),
       })
       .prefault({}),
+    externalPdp: z
+      .strictObject({
+        url: z
+          .url({ protocol: /^https?$/ })
+          .optional()
+          .describe(
+            "The external PDP's AuthZEN access evaluation endpoint (e.g. https://pdp.example.org/access/v1/evaluation); used when policy.engine is authzen.",
+          ),
+        timeoutMs: z
+          .number()
+          .int()
+          .min(10)
+          .max(30_000)
+          .default(500)
+          .describe('Whole exchange with the PDP (connect, send, answer); past it the decision is a deny (ERR_PDP_TIMEOUT).'),
+        cacheTtlMs: z
+          .number()
+          .int()
+          .min(0)
+          .max(60_000)
+          .default(0)
+          .describe('Reuse the PDP decision for an identical request this long (per replica; failures are never cached). 0: off.'),
+        cacheMaxEntries: z.number().int().min(1).max(1_000_000).default(10_000).describe('Most cached decisions per replica; the oldest goes first.'),
+        namespace: z
+          .string()
+          .regex(/^[A-Za-z_][A-Za-z0-9_]*(::[A-Za-z_][A-Za-z0-9_]*)*$/, 'a Cedar namespace')
+          .default('Mandate')
+          .describe('Cedar namespace stripped from entity types and actions before they are sent (`Mandate::Agent` → `Agent`).'),
+        types: z
+          .record(z.string(), z.string())
+          .default({ Agent: 'agent', Human: 'human', Tool: 'tool', Mandate: 'mandate' })
+          .describe('Cedar entity type (without namespace) → AuthZEN subject/resource type; types not listed are sent as they are.'),
+        tokenFile: z
+          .string()
+          .min(1)
+          .optional()
+          .describe('File holding the bearer token sent to the PDP; MANDATE_PDP_TOKEN overrides it. Neither: no Authorization header.'),
+        tls: z
+          .strictObject({
+            caFile: z.string().min(1).optional().describe('PEM bundle of the CAs trusted for the PDP (replaces the system CAs for this connection).'),
+            certFile: z.string().min(1).optional().describe('PEM client certificate for mTLS to the PDP.'),
+            keyFile: z.string().min(1).optional().describe('PEM private key of certFile.'),
+          })
+          .optional()
+          .describe('TLS to an https PDP: extra trusted CAs and an optional client certificate (mTLS).'),
+      })
+      .prefault({})
+      .describe('An external AuthZEN 1.0 PDP deciding org policy (policy.engine: authzen); see docs/policies.md "External PDPs".'),
   })
   .prefault({});
 
@@ -536,4 +584,5 @@ export const secretEnv = {
   MANDATE_BOOTSTRAP_TOKEN: 'Bootstrap admin bearer token (at least 32 characters); overrides operators.bootstrapTokenSha256.',
   MANDATE_APPROVAL_WEBHOOK_SECRET:
     'HMAC-SHA256 key (at least 32 characters) signing approval webhook bodies; required when gateway.approvals.webhook is set.',
+  MANDATE_PDP_TOKEN: 'Bearer token sent to the external AuthZEN PDP (policy.externalPdp); overrides policy.externalPdp.tokenFile.',
 } as const;

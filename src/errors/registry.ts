@@ -132,6 +132,10 @@ export const errorRegistry = {
   // ── org policy (Cedar) and the AuthZEN PDP ──
   ERR_POLICY_INVALID: internal(422, 'the policy set does not parse or validate; the previous set keeps serving'),
   ERR_POLICY_UNAVAILABLE: internal(503, 'no valid org policy set is loaded'),
+  // The external AuthZEN PDP engine (src/policy/authzen-engine.ts): each makes the decision a deny.
+  ERR_PDP_UNAVAILABLE: internal(503, 'the external policy decision point could not be reached'),
+  ERR_PDP_TIMEOUT: internal(504, 'the external policy decision point did not answer in time'),
+  ERR_PDP_BAD_RESPONSE: internal(502, 'the external policy decision point answered with something other than a 2xx AuthZEN decision'),
 
   // ── web console (live event stream) ──
   ERR_CONSOLE_STREAMS_EXHAUSTED: internal(503, 'too many live event streams are open on this replica; retry shortly'),

@@ -1,0 +1,441 @@
+// The external AuthZEN PDP engine (src/policy/authzen-engine.ts): decisions agree with cedar-wasm
+// when the PDP is Mandate's own AuthZEN PDP serving the same policies (a second real broker over
+// HTTP), and every way a PDP can fail or lie (down, slow, 5xx, garbage, type confusion, redirect,
+// oversized) is a deny with a registry code. Hostile PDPs are plain node:http servers on loopback.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { isErrorCode } from '../../src/errors/index.js';
+import { authorizeAny, authzenEngine, authzenEngineFromConfig, type ExternalPdpEngine } from '../../src/policy/authzen-engine.js';
+import { wasmEngine } from '../../src/policy/cedar/engine.js';
+import type { EngineRequest, EntityJson, LoadedPolicySet, PolicyFile } from '../../src/policy/engine.js';
+import { CA_EXTENSIONS, TestPki } from '../helpers/pki.js';
+import { type RunningPdp, startExample } from './authzen-server.js';
+
+const EXAMPLE = 'examples/authzen-certification';
+const schema: PolicyFile = { path: 'records.cedarschema', text: readFileSync(`${EXAMPLE}/records.cedarschema`, 'utf8') };
+const files: PolicyFile[] = [{ path: 'records.cedar', text: readFileSync(`${EXAMPLE}/policies/records.cedar`, 'utf8') }];
+const entities: EntityJson[] = JSON.parse(readFileSync(`${EXAMPLE}/entities.json`, 'utf8'));
+const entityOf = (type: string, id: string) =>
+  entities.find((e) => {
+    const u = '__entity' in e.uid ? e.uid.__entity : e.uid;
+    return u.type === type && u.id === id;
+  }) as EntityJson;
+
+/** A Cedar request of the certification scenario, with the principal and resource entities. */
+function recordsRequest(user: string, action: string, record: string, soft?: unknown): EngineRequest {
+  return {
+    principal: { type: 'Records::user', id: user },
+    action: { type: 'Records::Action', id: action },
+    resource: { type: 'Records::record', id: record },
+    context: soft === undefined ? {} : { action: { soft } as never },
+    entities: [entityOf('Records::user', user), entityOf('Records::record', record)],
+  };
+}
+
+const loaded = (engine: { load: typeof wasmEngine.load }): LoadedPolicySet => {
+  const r = engine.load(schema, files);
+  assert.ok(r.ok, JSON.stringify(r));
+  return r.set;
+};
+
+/** A loopback HTTP server answering every request with `handler`; counts requests and keeps the last. */
+async function fakePdp(handler: (req: http.IncomingMessage, res: http.ServerResponse, body: string) => void) {
+  const seen: { headers: http.IncomingHttpHeaders; body: string }[] = [];
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => {
+      body += c;
+    });
+    req.on('end', () => {
+      seen.push({ headers: req.headers, body });
+      handler(req, res, body);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/access/v1/evaluation`;
+  return {
+    url,
+    seen,
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}
+
+const json = (status: number, body: unknown) => (_req: http.IncomingMessage, res: http.ServerResponse) => {
+  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json' }).end(text);
+};
+
+const ALLOW = recordsRequest('alice', 'read', 'record-1');
+
+describe('AuthZEN engine against Mandate’s own AuthZEN PDP (same policies)', () => {
+  let pdp: RunningPdp;
+  let engine: ExternalPdpEngine;
+  const TOKEN = 'pdp-bootstrap-token-0123456789abcdef0123456789';
+  before(async () => {
+    // The PDP requires a bearer token with the pdp/admin role (the bootstrap token is admin).
+    pdp = await startExample(
+      `${EXAMPLE}/config.yaml`,
+      { policy: { ...readPolicy(), authzen: { auth: 'bearer', namespace: 'Records', types: {} } } },
+      {
+        MANDATE_BOOTSTRAP_TOKEN: TOKEN,
+      },
+    );
+    engine = authzenEngine({ url: `${pdp.url}/access/v1/evaluation`, timeoutMs: 5_000, namespace: 'Records', types: {}, token: TOKEN });
+  });
+  after(async () => {
+    engine?.close();
+    await pdp?.close();
+  });
+
+  it('loads the same set as cedar-wasm (version, policy ids), and names itself', () => {
+    const ours = loaded(engine);
+    const reference = loaded(wasmEngine);
+    assert.equal(ours.engine, 'authzen');
+    assert.equal(ours.version, reference.version);
+    assert.deepEqual(
+      ours.policies.map((p) => p.id),
+      reference.policies.map((p) => p.id),
+    );
+  });
+
+  it('agrees with cedar-wasm on every user × action × record × soft of the scenario', async () => {
+    const ours = loaded(engine);
+    const reference = loaded(wasmEngine);
+    const disagreements: string[] = [];
+    let allows = 0;
+    let n = 0;
+    for (const user of ['alice', 'bob']) {
+      for (const record of ['record-1', 'record-2']) {
+        for (const [action, soft] of [['read'], ['write'], ['delete', true], ['delete', false], ['delete']] as [string, boolean?][]) {
+          const request = recordsRequest(user, action, record, soft);
+          const expected = reference.authorize(request);
+          const got = await authorizeAny(ours, request);
+          n++;
+          if (got.decision === 'allow') allows++;
+          if (got.decision !== expected.decision || got.errors.length > 0) {
+            disagreements.push(JSON.stringify({ user, action, record, soft, expected: expected.decision, got }));
+          }
+        }
+      }
+    }
+    assert.deepEqual(disagreements, []);
+    assert.equal(n, 20);
+    // Both outcomes occur, so agreement is not a constant answer.
+    assert.ok(allows > 0 && allows < n, `allows: ${allows}`);
+  });
+
+  it('sends subject/action/resource with the entities’ attributes as properties, and the context', () => {
+    const sent = engine.toAuthzen(recordsRequest('bob', 'delete', 'record-2', true));
+    assert.deepEqual(sent, {
+      subject: { type: 'user', id: 'bob', properties: { role: 'admin' } },
+      action: { name: 'delete' },
+      resource: {
+        type: 'record',
+        id: 'record-2',
+        properties: { status: 'archived', owner: { __entity: { type: 'Records::user', id: 'alice' } } },
+      },
+      context: { action: { soft: true } },
+    });
+  });
+
+  it('without the bearer token the PDP refuses (401) and the decision is a deny', async () => {
+    const anonymous = authzenEngine({ url: `${pdp.url}/access/v1/evaluation`, timeoutMs: 5_000, namespace: 'Records', types: {} });
+    try {
+      const a = await anonymous.ask(ALLOW);
+      assert.equal(a.decision, 'deny');
+      assert.equal(a.code, 'ERR_PDP_BAD_RESPONSE');
+      assert.match(a.errors[0] as string, /HTTP 401/);
+    } finally {
+      anonymous.close();
+    }
+  });
+
+  it('the synchronous authorize of an external set fails closed', () => {
+    const a = loaded(engine).authorize(ALLOW);
+    assert.equal(a.decision, 'deny');
+    assert.match(a.errors[0] as string, /^ERR_PDP_UNAVAILABLE: /);
+  });
+});
+
+function readPolicy() {
+  return { dir: './policies', schema: './records.cedarschema', entities: './entities.json' };
+}
+
+describe('AuthZEN engine: every PDP failure is a deny with a registry code', () => {
+  const cases: { name: string; handler: Parameters<typeof fakePdp>[0]; code: string; message: RegExp }[] = [
+    { name: 'HTTP 500', handler: json(500, { decision: true }), code: 'ERR_PDP_BAD_RESPONSE', message: /HTTP 500/ },
+    { name: 'HTTP 403 with decision true', handler: json(403, { decision: true }), code: 'ERR_PDP_BAD_RESPONSE', message: /HTTP 403/ },
+    { name: 'garbage instead of JSON', handler: json(200, '{"decision": tru'), code: 'ERR_PDP_BAD_RESPONSE', message: /not JSON/ },
+    {
+      name: 'decision "true" (a string)',
+      handler: json(200, { decision: 'true' }),
+      code: 'ERR_PDP_BAD_RESPONSE',
+      message: /string "true"/,
+    },
+    { name: 'decision 1', handler: json(200, { decision: 1 }), code: 'ERR_PDP_BAD_RESPONSE', message: /a number/ },
+    { name: 'decision missing', handler: json(200, { allowed: true }), code: 'ERR_PDP_BAD_RESPONSE', message: /missing/ },
+    { name: 'a JSON array', handler: json(200, [{ decision: true }]), code: 'ERR_PDP_BAD_RESPONSE', message: /not a JSON object/ },
+    { name: 'JSON null', handler: json(200, 'null'), code: 'ERR_PDP_BAD_RESPONSE', message: /not a JSON object/ },
+    {
+      name: 'an oversized answer',
+      handler: json(200, { decision: true, context: { padding: 'x'.repeat(100_000) } }),
+      code: 'ERR_PDP_BAD_RESPONSE',
+      message: /larger than/,
+    },
+    {
+      name: 'an oversized answer without content-length',
+      handler: (_q, res) => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.write('{"decision":true,"pad":"');
+        res.end(`${'x'.repeat(100_000)}"}`);
+      },
+      code: 'ERR_PDP_BAD_RESPONSE',
+      message: /larger than/,
+    },
+  ];
+  for (const c of cases) {
+    it(`${c.name} → deny, ${c.code}`, async () => {
+      const server = await fakePdp(c.handler);
+      const engine = authzenEngine({ url: server.url, timeoutMs: 2_000 });
+      try {
+        const a = await engine.ask(ALLOW);
+        assert.equal(a.decision, 'deny');
+        assert.equal(a.code, c.code);
+        assert.ok(isErrorCode(c.code));
+        assert.match(a.errors[0] as string, new RegExp(`^${c.code}: `));
+        assert.match(a.errors[0] as string, c.message);
+        assert.equal(server.seen.length, 1);
+      } finally {
+        engine.close();
+        await server.close();
+      }
+    });
+  }
+
+  it('a well-formed allow from the same kind of server is an allow (the harness is not always-deny)', async () => {
+    const server = await fakePdp(json(200, { decision: true, context: { id: 'x' } }));
+    const engine = authzenEngine({ url: server.url, timeoutMs: 2_000 });
+    try {
+      const a = await engine.ask(ALLOW);
+      assert.deepEqual(a, { decision: 'allow', policies: [], erroring: [], errors: [] });
+      assert.equal(server.seen[0]?.headers['content-type'], 'application/json');
+      assert.equal(server.seen[0]?.headers.authorization, undefined);
+      assert.match(String(server.seen[0]?.headers['x-request-id']), /^[0-9a-f-]{36}$/);
+    } finally {
+      engine.close();
+      await server.close();
+    }
+  });
+
+  it('a redirect is not followed: deny, even when the target would allow', async () => {
+    const target = await fakePdp(json(200, { decision: true }));
+    const redirect = await fakePdp((_q, res) => res.writeHead(307, { location: target.url }).end());
+    const engine = authzenEngine({ url: redirect.url, timeoutMs: 2_000 });
+    try {
+      const a = await engine.ask(ALLOW);
+      assert.equal(a.decision, 'deny');
+      assert.equal(a.code, 'ERR_PDP_BAD_RESPONSE');
+      assert.match(a.errors[0] as string, /HTTP 307.*redirects are not followed/);
+      assert.equal(target.seen.length, 0);
+    } finally {
+      engine.close();
+      await redirect.close();
+      await target.close();
+    }
+  });
+
+  it('a PDP that is down → deny, ERR_PDP_UNAVAILABLE', async () => {
+    const server = await fakePdp(json(200, { decision: true }));
+    const url = server.url;
+    await server.close();
+    const engine = authzenEngine({ url, timeoutMs: 2_000 });
+    try {
+      const a = await engine.ask(ALLOW);
+      assert.equal(a.decision, 'deny');
+      assert.equal(a.code, 'ERR_PDP_UNAVAILABLE');
+      assert.match(a.errors[0] as string, /ECONNREFUSED/);
+    } finally {
+      engine.close();
+    }
+  });
+
+  it('a PDP that closes the connection without answering → deny, ERR_PDP_UNAVAILABLE', async () => {
+    const server = await fakePdp((req) => req.socket.destroy());
+    const engine = authzenEngine({ url: server.url, timeoutMs: 2_000 });
+    try {
+      const a = await engine.ask(ALLOW);
+      assert.equal(a.decision, 'deny');
+      assert.equal(a.code, 'ERR_PDP_UNAVAILABLE');
+    } finally {
+      engine.close();
+      await server.close();
+    }
+  });
+
+  it('a slow PDP → deny at the timeout, ERR_PDP_TIMEOUT, not when it finally answers', async () => {
+    const server = await fakePdp((_q, res) => {
+      setTimeout(() => res.writeHead(200, { 'content-type': 'application/json' }).end('{"decision":true}'), 1_500).unref();
+    });
+    const engine = authzenEngine({ url: server.url, timeoutMs: 150 });
+    try {
+      const started = performance.now();
+      const a = await engine.ask(ALLOW);
+      const took = performance.now() - started;
+      assert.equal(a.decision, 'deny');
+      assert.equal(a.code, 'ERR_PDP_TIMEOUT');
+      assert.match(a.errors[0] as string, /150 ms/);
+      assert.ok(took >= 140 && took < 1_200, `took ${took} ms`);
+    } finally {
+      engine.close();
+      await server.close();
+    }
+  });
+
+  it('a PDP that sends headers then stalls the body → deny at the timeout', async () => {
+    const server = await fakePdp((_q, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"decision":');
+    });
+    const engine = authzenEngine({ url: server.url, timeoutMs: 150 });
+    try {
+      const a = await engine.ask(ALLOW);
+      assert.equal(a.decision, 'deny');
+      assert.equal(a.code, 'ERR_PDP_TIMEOUT');
+    } finally {
+      engine.close();
+      await server.close();
+    }
+  });
+});
+
+describe('AuthZEN engine: cache and credentials', () => {
+  it('caches decisions for cacheTtlMs (fake clock), never failures; off by default', async () => {
+    let answer: { status: number; body: unknown } = { status: 200, body: { decision: true } };
+    const server = await fakePdp((q, res) => json(answer.status, answer.body)(q, res));
+    let clock = 1_000_000;
+    const cached = authzenEngine({ url: server.url, timeoutMs: 2_000, cacheTtlMs: 1_000, now: () => clock });
+    const uncached = authzenEngine({ url: server.url, timeoutMs: 2_000, now: () => clock });
+    try {
+      assert.equal((await cached.ask(ALLOW)).decision, 'allow');
+      answer = { status: 200, body: { decision: false } };
+      // Within the TTL the cached allow is reused: the PDP is not asked again.
+      clock += 999;
+      assert.equal((await cached.ask(ALLOW)).decision, 'allow');
+      assert.equal(server.seen.length, 1);
+      // Another request is another key.
+      assert.equal((await cached.ask(recordsRequest('bob', 'read', 'record-1'))).decision, 'deny');
+      assert.equal(server.seen.length, 2);
+      // After the TTL the PDP's new answer counts.
+      clock += 2;
+      assert.equal((await cached.ask(ALLOW)).decision, 'deny');
+      assert.equal(server.seen.length, 3);
+      // Failures are not cached.
+      answer = { status: 500, body: {} };
+      clock += 2_000;
+      assert.equal((await cached.ask(ALLOW)).code, 'ERR_PDP_BAD_RESPONSE');
+      answer = { status: 200, body: { decision: true } };
+      assert.equal((await cached.ask(ALLOW)).decision, 'allow');
+      assert.equal(server.seen.length, 5);
+      // Default: every decision asks the PDP.
+      await uncached.ask(ALLOW);
+      await uncached.ask(ALLOW);
+      assert.equal(server.seen.length, 7);
+    } finally {
+      cached.close();
+      uncached.close();
+      await server.close();
+    }
+  });
+
+  it('from config: the bearer token comes from MANDATE_PDP_TOKEN, else the token file; a missing url is a config error', async () => {
+    const server = await fakePdp(json(200, { decision: true }));
+    const pki = new TestPki();
+    const tokenFile = pki.file('pdp-token');
+    (await import('node:fs')).writeFileSync(tokenFile, 'from-the-file\n');
+    const base = {
+      url: server.url,
+      timeoutMs: 2_000,
+      cacheTtlMs: 0,
+      cacheMaxEntries: 10,
+      namespace: 'Mandate',
+      types: {},
+      tokenFile,
+      tls: undefined,
+    };
+    const config = (pdpToken: string | undefined, externalPdp: object = base) =>
+      ({ policy: { externalPdp }, secrets: { pdpToken } }) as unknown as Parameters<typeof authzenEngineFromConfig>[0];
+    try {
+      const fromEnv = authzenEngineFromConfig(config('from-the-env'));
+      await fromEnv.ask(ALLOW);
+      fromEnv.close();
+      const fromFile = authzenEngineFromConfig(config(undefined));
+      await fromFile.ask(ALLOW);
+      fromFile.close();
+      assert.deepEqual(
+        server.seen.map((s) => s.headers.authorization),
+        ['Bearer from-the-env', 'Bearer from-the-file'],
+      );
+      assert.throws(() => authzenEngineFromConfig(config(undefined, { ...base, url: undefined })), { code: 'ERR_CONFIG_INVALID' });
+      assert.throws(() => authzenEngineFromConfig(config(undefined, { ...base, tokenFile: pki.file('absent') })), {
+        code: 'ERR_CONFIG_INVALID',
+      });
+      assert.throws(() => authzenEngineFromConfig(config('two words')), { code: 'ERR_CONFIG_INVALID' });
+    } finally {
+      pki.cleanup();
+      await server.close();
+    }
+  });
+
+  it('mTLS: the PDP sees the client certificate; without it the handshake fails and the decision is a deny', async () => {
+    const pki = new TestPki();
+    pki.selfSigned('ca', CA_EXTENSIONS);
+    pki.issue('server', 'ca', 'basicConstraints=critical,CA:FALSE\nsubjectAltName=IP:127.0.0.1\n');
+    pki.issue('client', 'ca', 'basicConstraints=critical,CA:FALSE\nextendedKeyUsage=clientAuth\n');
+    const read = (n: string) => readFileSync(pki.file(n));
+    const server = https.createServer(
+      { cert: read('server.pem'), key: read('server.key'), ca: read('ca.pem'), requestCert: true, rejectUnauthorized: true },
+      (req, res) => {
+        const peer = (req.socket as import('node:tls').TLSSocket).getPeerCertificate();
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ decision: peer.subject?.CN === 'client' }));
+      },
+    );
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/access/v1/evaluation`;
+    const withCert = authzenEngine({
+      url,
+      timeoutMs: 3_000,
+      tls: { ca: read('ca.pem'), cert: read('client.pem'), key: read('client.key') },
+    });
+    const withoutCert = authzenEngine({ url, timeoutMs: 3_000, tls: { ca: read('ca.pem') } });
+    const untrusted = authzenEngine({ url, timeoutMs: 3_000 });
+    try {
+      assert.equal((await withCert.ask(ALLOW)).decision, 'allow');
+      const refused = await withoutCert.ask(ALLOW);
+      assert.equal(refused.decision, 'deny');
+      assert.equal(refused.code, 'ERR_PDP_UNAVAILABLE');
+      // The server's certificate is not trusted without the configured CA.
+      const unknownCa = await untrusted.ask(ALLOW);
+      assert.equal(unknownCa.decision, 'deny');
+      assert.equal(unknownCa.code, 'ERR_PDP_UNAVAILABLE');
+    } finally {
+      withCert.close();
+      withoutCert.close();
+      untrusted.close();
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+      pki.cleanup();
+    }
+  });
+
+  it('refuses a PDP URL that is not http(s)', () => {
+    assert.throws(() => authzenEngine({ url: 'file:///etc/passwd', timeoutMs: 100 }), /http\(s\)/);
+  });
+});
