@@ -3,12 +3,18 @@
 // requests counted into one `refusal.aggregated` audit event per source and window, while every
 // decision about an authenticated caller is still audited on its own.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { explainEvent, renderExplanation } from '../../src/audit/explain.js';
 import { OTHER_SOURCES, RefusalAggregator } from '../../src/audit/refusal-aggregator.js';
 import type { AuditEventInput, AuditLog, AuditReceipt } from '../../src/audit/types.js';
-import type { ConfigInput } from '../../src/config/load.js';
+import { createBroker } from '../../src/broker.js';
+import { buildConfig, type ConfigInput } from '../../src/config/load.js';
+import { buildApp } from '../../src/http/app.js';
 import { GRANT_TOKEN_EXCHANGE, TOKEN_TYPE } from '../../src/mandates/token-exchange.js';
+import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
 import { mandateRequest, TRIAGE } from '../identity/helpers.js';
 
@@ -231,12 +237,49 @@ describe('unauthenticated requests in general', () => {
         payload: { subject: { type: 'agent', id: 'a' }, action: { name: 'read' }, resource: { type: 'tool', id: 't' } },
         remoteAddress: '198.51.100.7',
       });
+    const start = (await t.broker.audit.head()).size;
     const statuses = [];
     for (let i = 0; i < 5; i++) statuses.push((await ask()).statusCode);
     assert.deepEqual(statuses, [200, 200, 200, 429, 429]);
+    // Every answered (authenticated) evaluation has its own decision event; the throttled ones were never evaluated.
+    const decisions = (await eventsSince(t, start)).filter((e) => e.event.type === 'decision');
+    assert.equal(decisions.length, 3);
     const res = await ask();
     assert.equal(res.json().error, 'ERR_RATE_LIMITED');
     assert.ok(Number(res.headers['retry-after']) >= 1);
+  });
+});
+
+describe('shutdown', () => {
+  test('closing the broker writes the open window before the audit log closes', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'mandate-refusals-'));
+    try {
+      const config = buildConfig({ mode: 'demo', dataDir, log: { level: 'silent' } }, { env: {} });
+      const broker = await createBroker(config);
+      const server = await buildApp(broker);
+      for (let i = 0; i < 3; i++) {
+        const res = await server.inject({
+          method: 'POST',
+          url: '/oauth/token',
+          headers: { 'content-type': FORM },
+          payload: garbage(i),
+          remoteAddress: '203.0.113.9',
+        });
+        assert.equal(res.statusCode, 400);
+      }
+      await server.close();
+      const store = openSqliteStore({ path: join(dataDir, 'mandate.db') });
+      try {
+        const rows = await store.query<{ body: string }>("SELECT body FROM audit_entries WHERE type = 'refusal.aggregated'");
+        assert.equal(rows.length, 1);
+        const leaf = JSON.parse(rows[0]?.body ?? '{}') as { event: { data: { source: string; count: number } } };
+        assert.deepEqual([leaf.event.data.source, leaf.event.data.count], ['203.0.113.9', 3]);
+      } finally {
+        await store.close();
+      }
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });
 
