@@ -16,7 +16,7 @@ import { createIdentityServices, type IdentityServices } from './mandates/wiring
 import { BudgetCounter } from './policy/budgets.js';
 import { DecisionService } from './policy/decisions.js';
 import type { PolicyStore } from './policy/store.js';
-import { loadPolicyStore } from './policy/wiring.js';
+import { engineNotice, loadPolicyStore } from './policy/wiring.js';
 import { PrincipalRepository } from './principals/repository.js';
 import { createReadiness, type Readiness } from './readiness.js';
 import { resolveSecretBox, type SecretBox } from './secrets/index.js';
@@ -108,6 +108,8 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
     await changes.start();
     closers.push(() => changes.stop());
     const policies = await loadPolicyStore(config, clock);
+    // Which engine serves the org policy (and why not the configured one, if it refused the set).
+    notices.push(engineNotice(policies));
     policies.follow(changes);
     if (config.policy.watch) policies.watch(store, changes);
     closers.push(async () => policies.close());

@@ -428,6 +428,12 @@ const policy = z
       .min(1)
       .optional()
       .describe('Cedar JSON entities file (subjects, resources) that AuthZEN requests may refer to by type and id.'),
+    engine: z
+      .enum(['compiled', 'wasm'])
+      .default('compiled')
+      .describe(
+        'Policy engine: `compiled` (Cedar compiled to JavaScript, differentially tested against cedar-wasm; a set or request it cannot evaluate exactly is served by cedar-wasm, with a notice) or `wasm` (every decision through cedar-wasm).',
+      ),
     watch: z
       .boolean()
       .default(false)
@@ -490,7 +496,13 @@ const policy = z
           .max(60_000)
           .default(0)
           .describe('Reuse the PDP decision for an identical request this long (per replica; failures are never cached). 0: off.'),
-        cacheMaxEntries: z.number().int().min(1).max(1_000_000).default(10_000).describe('Most cached decisions per replica; the oldest goes first.'),
+        cacheMaxEntries: z
+          .number()
+          .int()
+          .min(1)
+          .max(1_000_000)
+          .default(10_000)
+          .describe('Most cached decisions per replica; the oldest goes first.'),
         namespace: z
           .string()
           .regex(/^[A-Za-z_][A-Za-z0-9_]*(::[A-Za-z_][A-Za-z0-9_]*)*$/, 'a Cedar namespace')
@@ -507,7 +519,11 @@ const policy = z
           .describe('File holding the bearer token sent to the PDP; MANDATE_PDP_TOKEN overrides it. Neither: no Authorization header.'),
         tls: z
           .strictObject({
-            caFile: z.string().min(1).optional().describe('PEM bundle of the CAs trusted for the PDP (replaces the system CAs for this connection).'),
+            caFile: z
+              .string()
+              .min(1)
+              .optional()
+              .describe('PEM bundle of the CAs trusted for the PDP (replaces the system CAs for this connection).'),
             certFile: z.string().min(1).optional().describe('PEM client certificate for mTLS to the PDP.'),
             keyFile: z.string().min(1).optional().describe('PEM private key of certFile.'),
           })

@@ -27,7 +27,7 @@ export interface PolicyBundle {
 }
 
 export type LoadReport =
-  | { ok: true; version: string; policies: number; changed: boolean }
+  | { ok: true; version: string; policies: number; changed: boolean; engine: string; notices: readonly string[] }
   | { ok: false; problems: PolicyProblem[]; serving: string | undefined };
 
 export interface PolicyStoreOptions {
@@ -91,7 +91,8 @@ export class PolicyStore {
     const changed = this.#current?.set.version !== compiled.bundle.set.version;
     if (changed) this.#current = compiled.bundle;
     this.#lastProblems = [];
-    return { ok: true, version: compiled.bundle.set.version, policies: compiled.bundle.set.policies.length, changed };
+    const { set, notices } = compiled.bundle;
+    return { ok: true, version: set.version, policies: set.policies.length, changed, engine: set.engine, notices };
   }
 
   /**

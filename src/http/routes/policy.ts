@@ -12,6 +12,8 @@ export function registerPolicyRoutes(app: FastifyInstance, { broker }: AppContex
     const bundle = broker.policies.current;
     return {
       version: bundle?.set.version,
+      engine: bundle?.set.engine,
+      engineNotices: bundle?.notices ?? [],
       loadedAt: bundle === undefined ? undefined : new Date(bundle.loadedAt).toISOString(),
       policies: bundle?.set.policies.map(({ id, file, line, effect }) => ({ id, file, line, effect })) ?? [],
       entities: bundle?.entities.size ?? 0,
