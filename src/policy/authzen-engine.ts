@@ -14,11 +14,11 @@ import type {
   EngineRequest,
   EntityJson,
   EntityUidJson,
-  LoadedPolicySet,
   LoadResult,
   PolicyEngine,
   PolicyFile,
 } from './engine.js';
+import type { AsyncPolicySet } from './engine-async.js';
 
 /** A PDP answer larger than this is refused (a decision is a few hundred bytes). */
 const MAX_RESPONSE_BYTES = 64 * 1024;
@@ -58,9 +58,11 @@ export interface ExternalAnswer extends EngineAnswer {
 }
 
 /** A loaded set whose decisions come from the PDP; `authorizeAsync` is the way to ask. */
-export interface ExternalPolicySet extends LoadedPolicySet {
+export interface ExternalPolicySet extends AsyncPolicySet {
   authorizeAsync(request: EngineRequest): Promise<ExternalAnswer>;
 }
+
+export { authorizeAny } from './engine-async.js';
 
 export interface ExternalPdpEngine extends PolicyEngine {
   load(schema: PolicyFile, files: readonly PolicyFile[]): LoadResult;
@@ -70,12 +72,6 @@ export interface ExternalPdpEngine extends PolicyEngine {
   ask(request: EngineRequest): Promise<ExternalAnswer>;
   /** Closes kept-alive connections. */
   close(): void;
-}
-
-/** The answer of any set: awaits an external PDP, calls an in-process engine directly. */
-export async function authorizeAny(set: LoadedPolicySet, request: EngineRequest): Promise<EngineAnswer> {
-  const external = set as Partial<ExternalPolicySet>;
-  return typeof external.authorizeAsync === 'function' ? external.authorizeAsync(request) : set.authorize(request);
 }
 
 export function authzenEngine(options: ExternalPdpOptions): ExternalPdpEngine {

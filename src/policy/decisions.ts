@@ -7,6 +7,7 @@ import { matchCall } from '../mandates/scope.js';
 import { type BudgetCounter, type BudgetUse, budgetUses } from './budgets.js';
 import { project, ShapeError } from './cedar/shape.js';
 import type { CedarValueJson, EngineAnswer, EngineRequest, EntityJson, LoadedPolicySet } from './engine.js';
+import { authorizeAny, isAsyncSet } from './engine-async.js';
 import type { PolicyStore } from './store.js';
 import type { ChainGrant, Decision, DecisionApproval, DecisionInput, DecisionMandate } from './types.js';
 
@@ -54,7 +55,8 @@ export class DecisionService {
    * if (d.outcome === 'approval_required') askOneOf(d.approvalRoles);
    */
   async decide(input: DecisionInput): Promise<Decision> {
-    const { decision, uses } = this.evaluate(input);
+    // An external PDP answers over the network; in-process engines keep the synchronous path.
+    const { decision, uses } = isAsyncSet(this.#o.policies.current?.set) ? await this.evaluateAsync(input) : this.evaluate(input);
     if (decision.outcome === 'allow' && uses.length > 0) {
       const consumed = await this.#o.budgets.consume(uses);
       if (!consumed.ok) return deny(decision.id, [...decision.reasons, consumed.reason], [], decision.grant);
@@ -69,6 +71,18 @@ export class DecisionService {
 
   /** Everything `decide` does except touching budget counters (for explain and dry runs). */
   evaluate(input: DecisionInput): Evaluation {
+    const p = this.#prepare(input);
+    return 'decision' in p ? p : this.#conclude(input, p, p.set.authorize(p.request));
+  }
+
+  /** `evaluate`, awaiting an engine that answers over the network (see src/policy/engine-async.ts). */
+  async evaluateAsync(input: DecisionInput): Promise<Evaluation> {
+    const p = this.#prepare(input);
+    return 'decision' in p ? p : this.#conclude(input, p, await authorizeAny(p.set, p.request));
+  }
+
+  /** Chain, scope and budgets checked, and the org-policy request built; or the decision already. */
+  #prepare(input: DecisionInput): Evaluation | Prepared {
     const id = randomUUID();
     const reasons: string[] = [];
     const structural = checkChain(input, input.now ?? this.#o.clock.now());
@@ -101,7 +115,12 @@ export class DecisionService {
       const message = err instanceof ShapeError ? err.message : `cannot build the policy request: ${String(err)}`;
       return { decision: deny(id, [...reasons, message], [], grant, [message]), uses, grants };
     }
-    const answer = set.authorize(request);
+    return { id, reasons, uses, grants, grant, set, request };
+  }
+
+  /** The decision from the org-policy answer. */
+  #conclude(input: DecisionInput, p: Prepared, answer: EngineAnswer): Evaluation {
+    const { id, reasons, uses, grants, grant, set, request } = p;
     if (answer.errors.length > 0) {
       return {
         decision: deny(id, [...reasons, 'org policy could not be evaluated'], answer.policies, grant, answer.errors),
@@ -151,6 +170,16 @@ export class DecisionService {
     }
     return roles;
   }
+}
+
+interface Prepared {
+  readonly id: string;
+  readonly reasons: string[];
+  readonly uses: readonly BudgetUse[];
+  readonly grants: readonly ChainGrant[];
+  readonly grant: Decision['grant'];
+  readonly set: LoadedPolicySet;
+  readonly request: EngineRequest;
 }
 
 function deny(id: string, reasons: string[], policies: string[] = [], grant?: Decision['grant'], errors?: string[]): Decision {

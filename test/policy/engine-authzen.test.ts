@@ -3,17 +3,27 @@
 // HTTP), and every way a PDP can fail or lie (down, slow, 5xx, garbage, type confusion, redirect,
 // oversized) is a deny with a registry code. Hostile PDPs are plain node:http servers on loopback.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { isErrorCode } from '../../src/errors/index.js';
 import { authorizeAny, authzenEngine, authzenEngineFromConfig, type ExternalPdpEngine } from '../../src/policy/authzen-engine.js';
+import { BudgetCounter } from '../../src/policy/budgets.js';
 import { wasmEngine } from '../../src/policy/cedar/engine.js';
+import { DecisionService } from '../../src/policy/decisions.js';
 import type { EngineRequest, EntityJson, LoadedPolicySet, PolicyFile } from '../../src/policy/engine.js';
+import { DEMO_POLICY_DIR, SHIPPED_SCHEMA } from '../../src/policy/source.js';
+import { PolicyStore } from '../../src/policy/store.js';
+import type { DecisionInput } from '../../src/policy/types.js';
+import type { Store } from '../../src/store/types.js';
 import { CA_EXTENSIONS, TestPki } from '../helpers/pki.js';
+import { sqliteFactory } from '../helpers/stores.js';
 import { type RunningPdp, startExample } from './authzen-server.js';
+import { agent, mandate, NOW, tool } from './fixtures.js';
 
 const EXAMPLE = 'examples/authzen-certification';
 const schema: PolicyFile = { path: 'records.cedarschema', text: readFileSync(`${EXAMPLE}/records.cedarschema`, 'utf8') };
@@ -359,7 +369,7 @@ describe('AuthZEN engine: cache and credentials', () => {
     const server = await fakePdp(json(200, { decision: true }));
     const pki = new TestPki();
     const tokenFile = pki.file('pdp-token');
-    (await import('node:fs')).writeFileSync(tokenFile, 'from-the-file\n');
+    writeFileSync(tokenFile, 'from-the-file\n');
     const base = {
       url: server.url,
       timeoutMs: 2_000,
@@ -437,5 +447,110 @@ describe('AuthZEN engine: cache and credentials', () => {
 
   it('refuses a PDP URL that is not http(s)', () => {
     assert.throws(() => authzenEngine({ url: 'file:///etc/passwd', timeoutMs: 100 }), /http\(s\)/);
+  });
+});
+
+describe('DecisionService with the AuthZEN engine (a Mandate PDP serving the demo policies)', () => {
+  let pdp: RunningPdp;
+  let engine: ExternalPdpEngine;
+  let external: DecisionService;
+  let reference: DecisionService;
+  const factory = sqliteFactory();
+  let store: Store;
+  const service = async (options: { engine?: ExternalPdpEngine }) => {
+    const policies = new PolicyStore({ dir: DEMO_POLICY_DIR, schemaPath: SHIPPED_SCHEMA, now: () => NOW, ...options });
+    const report = await policies.load();
+    assert.ok(report.ok, JSON.stringify(report));
+    return new DecisionService({
+      policies,
+      budgets: new BudgetCounter(store),
+      clock: { now: () => NOW },
+      approverRoles: ['support-lead', 'finance', 'admin'],
+    });
+  };
+  const call = (name: string, args: Record<string, unknown>, over: Partial<DecisionInput> = {}): DecisionInput => {
+    const m = mandate();
+    return { mandate: m, chain: [m], agent, tool: tool(name), args, now: NOW, ...over };
+  };
+
+  before(async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mandate-pdp-demo-'));
+    writeFileSync(join(dir, 'config.yaml'), 'mode: demo\nlog:\n  level: warn\npolicy:\n  authzen:\n    auth: "off"\n    audit: false\n');
+    pdp = await startExample(join(dir, 'config.yaml'));
+    store = await factory.open();
+    engine = authzenEngine({ url: `${pdp.url}/access/v1/evaluation`, timeoutMs: 5_000 });
+    external = await service({ engine });
+    reference = await service({});
+  });
+  after(async () => {
+    engine?.close();
+    await pdp?.close();
+    await factory.cleanup();
+  });
+
+  it('decides tool calls as cedar-wasm does; approval_required is never derived from the PDP (a deny)', async () => {
+    const m = () => mandate();
+    const inputs: DecisionInput[] = [
+      call('helpdesk.get_customer', { customerId: 'C-1009' }),
+      call('helpdesk.search_tickets', { query: 'refund' }),
+      call('helpdesk.search_tickets', {}, { riskScore: 95 }),
+      call('helpdesk.search_tickets', {}, { agent: { ...agent, environment: 'sandbox' } }),
+      call('helpdesk.execute_refund', { customerId: 'C-1009', amountCents: 5000 }),
+      call('helpdesk.delete_customer', { customerId: 'C-1009' }),
+      call('helpdesk.delete_customer', { customerId: 'C-1009' }, { approval: { id: 'ap', approverId: 'alice', approverRole: 'admin' } }),
+      call('helpdesk.delete_customer', { customerId: 'C-1009' }, { approval: { id: 'ap', approverId: 'dana', approverRole: 'admin' } }),
+      call('helpdesk.delete_customer', { customerId: 'C-1009' }, { agent: { ...agent, status: 'quarantined' } }),
+      (() => {
+        const s = m();
+        const sandbox = { ...s, environment: 'sandbox' };
+        return call(
+          'helpdesk.execute_refund',
+          { customerId: 'C-1009', amountCents: 500 },
+          { mandate: sandbox, chain: [sandbox], agent: { ...agent, environment: 'sandbox' } },
+        );
+      })(),
+    ];
+    const outcomes: string[] = [];
+    for (const input of inputs) {
+      const want = (await reference.evaluate(input)).decision;
+      const got = await external.decide(input);
+      const expected = want.outcome === 'approval_required' ? 'deny' : want.outcome;
+      assert.equal(got.outcome, expected, JSON.stringify({ tool: input.tool.name, want, got }));
+      assert.equal(got.errors, undefined, JSON.stringify(got));
+      assert.deepEqual(got.policies, []);
+      outcomes.push(want.outcome);
+    }
+    // The corpus covers every outcome the reference gives.
+    assert.deepEqual([...new Set(outcomes)].sort(), ['allow', 'approval_required', 'deny']);
+  });
+
+  it('a call outside the mandate is denied before the PDP is asked; a PDP failure is a deny with its code', async () => {
+    const server = await fakePdp(json(200, { decision: true }));
+    const counted = authzenEngine({ url: server.url, timeoutMs: 2_000 });
+    const down = authzenEngine({ url: 'http://127.0.0.1:9/access/v1/evaluation', timeoutMs: 2_000 });
+    try {
+      const viaCounted = await service({ engine: counted });
+      const outside = await viaCounted.decide(call('helpdesk.get_customer', { customerId: 'C-2000' }));
+      assert.equal(outside.outcome, 'deny');
+      assert.equal(server.seen.length, 0);
+      const inside = await viaCounted.decide(call('helpdesk.get_customer', { customerId: 'C-1009' }));
+      assert.equal(inside.outcome, 'allow');
+      assert.equal(server.seen.length, 1);
+      assert.equal(JSON.parse(server.seen[0]?.body as string).resource.id, 'helpdesk.get_customer');
+
+      const viaDown = await service({ engine: down });
+      const d = await viaDown.decide(call('helpdesk.get_customer', { customerId: 'C-1009' }));
+      assert.equal(d.outcome, 'deny');
+      assert.match(d.errors?.join(' ') ?? '', /^ERR_PDP_UNAVAILABLE: /);
+      assert.match(d.reasons.join(' '), /org policy could not be evaluated/);
+      // The synchronous evaluate (explain, dry runs) fails closed with an external engine.
+      const explained = viaCounted.evaluate(call('helpdesk.get_customer', { customerId: 'C-1009' })).decision;
+      assert.equal(explained.outcome, 'deny');
+      assert.match(explained.errors?.join(' ') ?? '', /asynchronously/);
+    } finally {
+      counted.close();
+      down.close();
+      await server.close();
+    }
   });
 });
