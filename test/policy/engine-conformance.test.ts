@@ -1,0 +1,215 @@
+// One conformance suite for the PolicyEngine interface, run against every implementation: loading
+// (strict validation, ids, located problems, all or nothing) and Cedar's authorization semantics
+// (forbid overrides permit, default deny, erroring policies skipped and reported, hierarchy,
+// extension types). To add an engine: call engineConformance(name, () => engine) at the bottom.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { wasmEngine } from '../../src/policy/cedar/engine.js';
+import { compiledEngine } from '../../src/policy/compiled/engine.js';
+import type { EngineRequest, LoadedPolicySet, PolicyEngine, PolicyFile } from '../../src/policy/engine.js';
+
+const SCHEMA: PolicyFile = {
+  path: 'docs.cedarschema',
+  text: `namespace Docs {
+  entity Group in [Group];
+  entity User in [Group] = { level: Long, email: String, tags: Set<String>, manager?: User };
+  entity Doc = { owner: User, classification: String, readers: Set<User>, minScore: decimal };
+  action read, write appliesTo { principal: [User], resource: [Doc], context: { ip: ipaddr, score: decimal, n: Long, at?: datetime } };
+  action edit in [write] appliesTo { principal: [User], resource: [Doc], context: { ip: ipaddr, score: decimal, n: Long, at?: datetime } };
+}`,
+};
+
+const POLICIES = `@id("owners-read")
+permit (principal, action == Docs::Action::"read", resource) when { resource.owner == principal };
+
+@id("group-read")
+permit (principal in Docs::Group::"staff", action == Docs::Action::"read", resource)
+when { resource.classification != "secret" && context.ip.isInRange(ip("10.0.0.0/8")) };
+
+@id("writers")
+permit (principal, action in Docs::Action::"write", resource)
+when { principal.level >= 3 && context.score.greaterThanOrEqual(resource.minScore) && principal.email like "*@example.com" };
+
+@id("no-secret-for-juniors")
+forbid (principal, action, resource) when { resource.classification == "secret" && principal.level < 5 };
+
+@id("tagged-blocked")
+forbid (principal, action, resource) when { principal.tags.contains("blocked") };
+
+@id("manager-chain")
+permit (principal, action == Docs::Action::"read", resource)
+when { principal has manager && principal.manager.level > 5 };
+
+@id("overflow")
+forbid (principal, action, resource) when { context.n * context.n * context.n > 0 && false };
+`;
+
+const G = (id: string) => ({ type: 'Docs::Group', id });
+const U = (id: string) => ({ type: 'Docs::User', id });
+const D = (id: string) => ({ type: 'Docs::Doc', id });
+const A = (id: string) => ({ type: 'Docs::Action', id });
+const dec = (s: string) => ({ __extn: { fn: 'decimal', arg: s } });
+const ipx = (s: string) => ({ __extn: { fn: 'ip', arg: s } });
+
+const users = {
+  alice: { uid: U('alice'), attrs: { level: 5, email: 'alice@example.com', tags: [] }, parents: [G('eng')] },
+  bob: { uid: U('bob'), attrs: { level: 1, email: 'bob@example.com', tags: [] }, parents: [] },
+  carol: { uid: U('carol'), attrs: { level: 4, email: 'carol@example.org', tags: ['blocked'], manager: { __entity: U('alice') } }, parents: [] },
+  dan: { uid: U('dan'), attrs: { level: 2, email: 'dan@example.com', tags: [], manager: { __entity: U('ghost') } }, parents: [] },
+};
+const groups = [
+  { uid: G('eng'), attrs: {}, parents: [G('staff')] },
+  { uid: G('staff'), attrs: {}, parents: [] },
+];
+const doc = (id: string, owner: string, classification: string) => ({
+  uid: D(id),
+  attrs: { owner: { __entity: U(owner) }, classification, readers: [], minScore: dec('0.5') },
+  parents: [],
+});
+const entities = [...Object.values(users), ...groups, doc('plan', 'bob', 'internal'), doc('keys', 'alice', 'secret')];
+
+function req(principal: string, action: string, resource: string, context: Record<string, unknown> = {}): EngineRequest {
+  return {
+    principal: U(principal),
+    action: A(action),
+    resource: D(resource),
+    context: { ip: ipx('10.1.2.3'), score: dec('0.75'), n: 2, ...context } as EngineRequest['context'],
+    entities: entities as EngineRequest['entities'],
+  };
+}
+
+/** The interface's contract, for the engine `make` returns. */
+export function engineConformance(name: string, make: () => PolicyEngine): void {
+  describe(`PolicyEngine conformance: ${name}`, () => {
+    const engine = make();
+    const loaded = engine.load(SCHEMA, [{ path: 'docs.cedar', text: POLICIES }]);
+    const set = (): LoadedPolicySet => {
+      assert.ok(loaded.ok, loaded.ok ? '' : JSON.stringify(loaded.problems));
+      return loaded.set;
+    };
+
+    it('has a name and loads a valid set: ids from @id, effects, a version equal to the reference engine’s', () => {
+      assert.equal(typeof engine.name, 'string');
+      assert.ok(engine.name.length > 0);
+      const s = set();
+      assert.deepEqual(
+        s.policies.map((p) => [p.id, p.effect]),
+        [
+          ['owners-read', 'permit'],
+          ['group-read', 'permit'],
+          ['writers', 'permit'],
+          ['no-secret-for-juniors', 'forbid'],
+          ['tagged-blocked', 'forbid'],
+          ['manager-chain', 'permit'],
+          ['overflow', 'forbid'],
+        ],
+      );
+      const reference = wasmEngine.load(SCHEMA, [{ path: 'docs.cedar', text: POLICIES }]);
+      assert.ok(reference.ok);
+      assert.equal(s.version, reference.set.version);
+      assert.equal(typeof s.engine, 'string');
+    });
+
+    it('an unannotated policy is named file:line', () => {
+      const r = engine.load(SCHEMA, [{ path: 'x/y.cedar', text: '\n\npermit (principal, action == Docs::Action::"read", resource);' }]);
+      assert.ok(r.ok);
+      assert.equal(r.set.policies[0]?.id, 'x/y.cedar:3');
+    });
+
+    it('refuses the whole set when one policy fails strict validation, locating the problem', () => {
+      const bad = `${POLICIES}\n@id("typo")\npermit (principal, action, resource) when { resource.colour == "red" };\n`;
+      const r = engine.load(SCHEMA, [{ path: 'docs.cedar', text: bad }]);
+      assert.equal(r.ok, false);
+      if (r.ok) return;
+      assert.equal(r.problems[0]?.file, 'docs.cedar');
+      // The problem is reported where it is (the undeclared attribute), not elsewhere in the file.
+      assert.equal(r.problems[0]?.line, bad.slice(0, bad.indexOf('resource.colour')).split('\n').length);
+    });
+
+    it('refuses syntax errors, duplicate ids and templates', () => {
+      const syntax = engine.load(SCHEMA, [{ path: 's.cedar', text: 'permit (principal, action, resource) when { 1 + };' }]);
+      assert.equal(syntax.ok, false);
+      const dup = engine.load(SCHEMA, [
+        { path: 'a.cedar', text: '@id("x") permit (principal, action == Docs::Action::"read", resource);' },
+        { path: 'b.cedar', text: '@id("x") permit (principal, action == Docs::Action::"read", resource);' },
+      ]);
+      assert.equal(dup.ok, false);
+      if (!dup.ok) assert.match(dup.problems[0]?.message ?? '', /already used/);
+      const template = engine.load(SCHEMA, [{ path: 't.cedar', text: 'permit (principal == ?principal, action, resource);' }]);
+      assert.equal(template.ok, false);
+    });
+
+    it('allows with the satisfied permits as determining policies', () => {
+      const a = set().authorize(req('alice', 'read', 'plan'));
+      assert.deepEqual(a, { decision: 'allow', policies: ['group-read'], erroring: [], errors: [] });
+      const b = set().authorize(req('bob', 'read', 'plan'));
+      assert.deepEqual(b, { decision: 'allow', policies: ['owners-read'], erroring: [], errors: [] });
+    });
+
+    it('follows the entity hierarchy transitively (alice in eng in staff), and not beyond it', () => {
+      const outside = set().authorize(req('alice', 'read', 'plan', { ip: ipx('192.168.0.1') }));
+      assert.deepEqual(outside.policies, []);
+      assert.equal(outside.decision, 'deny');
+    });
+
+    it('forbid overrides permit; the forbids are the determining policies', () => {
+      const a = set().authorize(req('alice', 'read', 'keys')); // alice owns keys, but level 5 is not < 5 …
+      assert.equal(a.decision, 'allow');
+      const bobKeys = entities.map((e) => (e.uid.id === 'keys' ? doc('keys', 'bob', 'secret') : e));
+      const b = set().authorize({ ...req('bob', 'read', 'keys'), entities: bobKeys as EngineRequest['entities'] });
+      assert.deepEqual(b, { decision: 'deny', policies: ['no-secret-for-juniors'], erroring: [], errors: [] });
+    });
+
+    it('denies by default when no permit applies', () => {
+      assert.deepEqual(set().authorize(req('bob', 'edit', 'plan')), { decision: 'deny', policies: [], erroring: [], errors: [] });
+    });
+
+    it('action groups: edit is in write; decimal comparison and like decide the permit', () => {
+      assert.equal(set().authorize(req('alice', 'edit', 'plan')).decision, 'allow');
+      assert.equal(set().authorize(req('alice', 'edit', 'plan', { score: dec('0.4999') })).decision, 'deny');
+      assert.equal(set().authorize(req('carol', 'write', 'plan')).decision, 'deny'); // example.org, and blocked
+    });
+
+    it('a policy that errors does not apply, is reported, and makes the answer a deny', () => {
+      // dan's manager does not exist: `principal.manager.level` errors in manager-chain.
+      const d = set().authorize(req('dan', 'read', 'plan'));
+      assert.equal(d.decision, 'deny');
+      assert.deepEqual(d.erroring, ['manager-chain']);
+      assert.equal(d.errors.length, 1);
+      // carol's manager (alice, level 5) exists: no error, and 5 is not > 5.
+      assert.deepEqual(set().authorize(req('carol', 'read', 'plan')).erroring, []);
+    });
+
+    it('i64 overflow is an error of that policy (it does not apply), not a crash', () => {
+      const d = set().authorize(req('bob', 'read', 'plan', { n: 4_294_967_296 }));
+      assert.deepEqual(d.erroring, ['overflow']);
+      assert.deepEqual(d.policies, ['owners-read']);
+      assert.equal(d.decision, 'deny');
+      assert.deepEqual(set().authorize(req('bob', 'read', 'plan', { n: 2_097_151 })).erroring, []);
+    });
+
+    it('a request that does not conform to the schema is a deny with an error', () => {
+      const wrongType = set().authorize({ ...req('bob', 'read', 'plan'), principal: D('plan') });
+      assert.equal(wrongType.decision, 'deny');
+      assert.ok(wrongType.errors.length > 0);
+      const missing = set().authorize({ ...req('bob', 'read', 'plan'), context: { ip: ipx('10.0.0.1') } });
+      assert.equal(missing.decision, 'deny');
+      assert.ok(missing.errors.length > 0);
+      const undeclaredAction = set().authorize({ ...req('bob', 'read', 'plan'), action: A('delete') });
+      assert.equal(undeclaredAction.decision, 'deny');
+      assert.ok(undeclaredAction.errors.length > 0);
+    });
+  });
+}
+
+engineConformance('wasm (reference)', () => wasmEngine);
+engineConformance('compiled', () => compiledEngine);
+
+describe('the compiled engine serves the conformance set itself', () => {
+  it('compiles it (no fallback to cedar-wasm)', () => {
+    const r = compiledEngine.load(SCHEMA, [{ path: 'docs.cedar', text: POLICIES }]);
+    assert.ok(r.ok);
+    assert.equal(r.set.engine, 'compiled');
+    assert.deepEqual(r.notices, []);
+  });
+});
