@@ -429,10 +429,10 @@ const policy = z
       .optional()
       .describe('Cedar JSON entities file (subjects, resources) that AuthZEN requests may refer to by type and id.'),
     engine: z
-      .enum(['compiled', 'wasm'])
+      .enum(['compiled', 'wasm', 'authzen'])
       .default('compiled')
       .describe(
-        'Policy engine: `compiled` (Cedar compiled to JavaScript, differentially tested against cedar-wasm; a set or request it cannot evaluate exactly is served by cedar-wasm, with a notice) or `wasm` (every decision through cedar-wasm).',
+        'Policy engine: `compiled` (Cedar compiled to JavaScript, differentially tested against cedar-wasm; a set or request it cannot evaluate exactly is served by cedar-wasm, with a notice), `wasm` (every decision through cedar-wasm) or `authzen` (org policy decided by the external AuthZEN PDP of policy.externalPdp; fails closed).',
       ),
     watch: z
       .boolean()

@@ -4,6 +4,7 @@
 import type { Config } from '../config/load.js';
 import { ConfigError } from '../errors/index.js';
 import type { Clock } from '../lib/clock.js';
+import { authzenEngineFromConfig } from './authzen-engine.js';
 import { wasmEngine } from './cedar/engine.js';
 import { compiledEngine } from './compiled/engine.js';
 import type { PolicyEngine, PolicyProblem } from './engine.js';
@@ -30,7 +31,9 @@ export function engineNotice(store: PolicyStore): string {
 
 export async function loadPolicyStore(config: Config, clock: Clock): Promise<PolicyStore> {
   const store = new PolicyStore({
-    engine: configuredEngine(config.policy.engine),
+    // An external PDP needs its URL and credentials from the configuration; the others only a name.
+    engine:
+      config.policy.engine === 'authzen' ? authzenEngineFromConfig(config, () => clock.now()) : configuredEngine(config.policy.engine),
     dir: config.policy.dir ?? (config.mode === 'demo' ? DEMO_POLICY_DIR : undefined),
     schemaPath: config.policy.schema ?? SHIPPED_SCHEMA,
     entitiesPath: config.policy.entities,

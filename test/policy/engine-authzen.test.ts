@@ -3,13 +3,15 @@
 // HTTP), and every way a PDP can fail or lie (down, slow, 5xx, garbage, type confusion, redirect,
 // oversized) is a deny with a registry code. Hostile PDPs are plain node:http servers on loopback.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { createBroker } from '../../src/broker.js';
+import { buildConfig } from '../../src/config/load.js';
 import { isErrorCode } from '../../src/errors/index.js';
 import { authorizeAny, authzenEngine, authzenEngineFromConfig, type ExternalPdpEngine } from '../../src/policy/authzen-engine.js';
 import { BudgetCounter } from '../../src/policy/budgets.js';
@@ -552,5 +554,41 @@ describe('DecisionService with the AuthZEN engine (a Mandate PDP serving the dem
       down.close();
       await server.close();
     }
+  });
+});
+
+describe('policy.engine: authzen selects the external PDP', () => {
+  it('a broker configured with it decides org policy through the PDP, and refuses to start without a URL', async () => {
+    let decision = true;
+    const server = await fakePdp((q, res) => json(200, { decision })(q, res));
+    const dataDir = mkdtempSync(join(tmpdir(), 'mandate-authzen-engine-'));
+    const config = (externalPdp: object) =>
+      buildConfig(
+        { mode: 'demo', dataDir, log: { level: 'silent' }, policy: { engine: 'authzen', externalPdp } },
+        { env: { MANDATE_PDP_TOKEN: 'tok-123' } },
+      );
+    const broker = await createBroker(config({ url: server.url, timeoutMs: 1_000 }));
+    try {
+      assert.equal(broker.policies.current?.set.engine, 'authzen');
+      const m = mandate();
+      const input: DecisionInput = {
+        mandate: m,
+        chain: [m],
+        agent,
+        tool: tool('helpdesk.get_customer'),
+        args: { customerId: 'C-1009' },
+        now: NOW,
+      };
+      assert.equal((await broker.decisions.decide(input)).outcome, 'allow');
+      decision = false;
+      assert.equal((await broker.decisions.decide(input)).outcome, 'deny');
+      assert.equal(server.seen.length, 2);
+      assert.equal(server.seen[0]?.headers.authorization, 'Bearer tok-123');
+    } finally {
+      await broker.close();
+      await server.close();
+    }
+    await assert.rejects(createBroker(config({ timeoutMs: 1_000 })), { code: 'ERR_CONFIG_INVALID' });
+    rmSync(dataDir, { recursive: true, force: true });
   });
 });
