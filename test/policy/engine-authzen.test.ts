@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { parse as parseYaml } from 'yaml';
 import { createBroker } from '../../src/broker.js';
 import { buildConfig } from '../../src/config/load.js';
 import { isErrorCode } from '../../src/errors/index.js';
@@ -590,5 +591,18 @@ describe('policy.engine: authzen selects the external PDP', () => {
     }
     await assert.rejects(createBroker(config({ timeoutMs: 1_000 })), { code: 'ERR_CONFIG_INVALID' });
     rmSync(dataDir, { recursive: true, force: true });
+  });
+});
+
+describe('docs/policies.md § External PDPs', () => {
+  it('its configuration example is a valid configuration selecting the authzen engine', () => {
+    const text = readFileSync('docs/policies.md', 'utf8');
+    const section = text.slice(text.indexOf('## 8. External PDPs'));
+    const yaml = /```yaml\n([\s\S]*?)```/.exec(section)?.[1] as string;
+    const config = buildConfig({ mode: 'demo', ...parseYaml(yaml) }, { env: {}, cwd: '/etc/mandate' });
+    assert.equal(config.policy.engine, 'authzen');
+    assert.equal(config.policy.externalPdp.url, 'https://pdp.example.org/access/v1/evaluation');
+    assert.equal(config.policy.externalPdp.cacheTtlMs, 0);
+    assert.equal(config.policy.externalPdp.tls?.certFile, '/etc/mandate/mandate.pem');
   });
 });
