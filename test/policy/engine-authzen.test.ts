@@ -3,7 +3,7 @@
 // HTTP), and every way a PDP can fail or lie (down, slow, 5xx, garbage, type confusion, redirect,
 // oversized) is a deny with a registry code. Hostile PDPs are plain node:http servers on loopback.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -604,5 +604,76 @@ describe('docs/policies.md § External PDPs', () => {
     assert.equal(config.policy.externalPdp.url, 'https://pdp.example.org/access/v1/evaluation');
     assert.equal(config.policy.externalPdp.cacheTtlMs, 0);
     assert.equal(config.policy.externalPdp.tls?.certFile, '/etc/mandate/mandate.pem');
+  });
+});
+
+/** A Mandate AuthZEN PDP (auth off, audit off) serving `schema`, `policies` and `entities` in namespace `ns`. */
+async function mandatePdp(ns: string, schemaText: string, policies: string, entityList: unknown[]): Promise<RunningPdp> {
+  const dir = mkdtempSync(join(tmpdir(), 'mandate-pdp-'));
+  mkdirSync(join(dir, 'policies'));
+  writeFileSync(join(dir, 'schema.cedarschema'), schemaText);
+  writeFileSync(join(dir, 'policies', 'set.cedar'), policies);
+  writeFileSync(join(dir, 'entities.json'), JSON.stringify(entityList));
+  writeFileSync(
+    join(dir, 'config.yaml'),
+    `mode: demo\nlog:\n  level: warn\npolicy:\n  dir: ./policies\n  schema: ./schema.cedarschema\n  entities: ./entities.json\n  authzen:\n    auth: "off"\n    audit: false\n    namespace: ${ns}\n    types: {}\n`,
+  );
+  return startExample(join(dir, 'config.yaml'));
+}
+
+describe('extension values through a Mandate PDP', () => {
+  const SCHEMA_TEXT = `namespace Net {
+  entity Host = { minScore: decimal };
+  entity Svc;
+  action connect appliesTo { principal: [Host], resource: [Svc], context: { ip: ipaddr, score: decimal } };
+}`;
+  const POLICY = `@id("internal-and-good")
+permit (principal, action == Net::Action::"connect", resource)
+when { context.ip.isInRange(ip("10.0.0.0/8")) && context.score.greaterThanOrEqual(principal.minScore) };`;
+  let pdp: RunningPdp;
+  let engine: ExternalPdpEngine;
+  before(async () => {
+    pdp = await mandatePdp('Net', SCHEMA_TEXT, POLICY, [
+      { uid: { type: 'Net::Host', id: 'h1' }, attrs: { minScore: { __extn: { fn: 'decimal', arg: '0.5' } } }, parents: [] },
+    ]);
+    engine = authzenEngine({ url: `${pdp.url}/access/v1/evaluation`, timeoutMs: 5_000, namespace: 'Net', types: {} });
+  });
+  after(async () => {
+    engine?.close();
+    await pdp?.close();
+  });
+
+  it('an AuthZEN client sends literals as strings; the engine sends Cedar JSON; both decide like cedar-wasm', async () => {
+    const ask = (ip: string, score: string) =>
+      pdp.post('/access/v1/evaluation', {
+        subject: { type: 'Host', id: 'h1' },
+        action: { name: 'connect' },
+        resource: { type: 'Svc', id: 's' },
+        context: { ip, score },
+      });
+    assert.equal((await ask('10.1.2.3', '0.75')).body.decision, true);
+    assert.equal((await ask('192.168.1.1', '0.75')).body.decision, false);
+    assert.equal((await ask('10.1.2.3', '0.25')).body.decision, false);
+    assert.equal((await ask('not-an-ip', '0.75')).body.decision, false);
+
+    const local = wasmEngine.load({ path: 's', text: SCHEMA_TEXT }, [{ path: 'p.cedar', text: POLICY }]);
+    assert.ok(local.ok);
+    const r = (ip: string, score: string): EngineRequest => ({
+      principal: { type: 'Net::Host', id: 'h1' },
+      action: { type: 'Net::Action', id: 'connect' },
+      resource: { type: 'Net::Svc', id: 's' },
+      context: { ip: { __extn: { fn: 'ip', arg: ip } }, score: { __extn: { fn: 'decimal', arg: score } } },
+      entities: [{ uid: { type: 'Net::Host', id: 'h1' }, attrs: { minScore: { __extn: { fn: 'decimal', arg: '0.5' } } }, parents: [] }],
+    });
+    for (const [ip, score] of [
+      ['10.1.2.3', '0.75'],
+      ['192.168.1.1', '0.75'],
+      ['10.1.2.3', '0.25'],
+    ] as const) {
+      const want = local.set.authorize(r(ip, score));
+      const got = await engine.ask(r(ip, score));
+      assert.equal(got.decision, want.decision, `${ip} ${score}`);
+      assert.deepEqual(got.errors, []);
+    }
   });
 });

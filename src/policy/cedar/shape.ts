@@ -91,9 +91,32 @@ export function project(shapes: SchemaShapes, type: AnyType | undefined, value: 
       }
       return { __entity: { type: name, id: inner.id } };
     }
+    case 'decimal':
+    case 'ipaddr':
+    case 'datetime':
+    case 'duration':
+    case 'Extension':
+      return extension(t.type === 'Extension' ? (t as { name: string }).name : t.type, value, path);
     default:
       throw new ShapeError(`${path} has a type (${t.type}) Mandate does not send to Cedar`);
   }
+}
+
+// Extension type → the Cedar function that constructs its values.
+const CONSTRUCTORS: Readonly<Record<string, string>> = { decimal: 'decimal', ipaddr: 'ip', datetime: 'datetime', duration: 'duration' };
+
+/**
+ * An extension value: Cedar JSON (`{"__extn": {"fn": "ip", "arg": "10.0.0.1"}}`, as Mandate's
+ * engines exchange them) or the literal string (`"10.0.0.1"`, as AuthZEN clients send it).
+ * Cedar itself checks the literal; an invalid one is an error of the request, so a deny.
+ */
+function extension(name: string, value: unknown, path: string): CedarValueJson {
+  const fn = CONSTRUCTORS[name];
+  if (fn === undefined) throw new ShapeError(`${path} has a type (${name}) Mandate does not send to Cedar`);
+  const inner = typeof value === 'object' && value !== null ? (value as { __extn?: { fn?: unknown; arg?: unknown } }).__extn : undefined;
+  const arg = typeof value === 'string' ? value : inner?.fn === fn ? inner.arg : undefined;
+  if (typeof arg !== 'string' || arg.length > 256) throw new ShapeError(`${path} must be a ${name} literal (a string), got ${kind(value)}`);
+  return { __extn: { fn, arg } };
 }
 
 function resolve(shapes: SchemaShapes, type: AnyType | undefined): AnyType | undefined {
