@@ -185,6 +185,8 @@ export function authzenEngine(options: ExternalPdpOptions): ExternalPdpEngine {
           });
           res.on('error', (err) => settle(failed('ERR_PDP_UNAVAILABLE', `the PDP connection failed: ${err.message}`)));
           res.on('end', () => settle(interpret(Buffer.concat(chunks).toString('utf8'))));
+          // A connection closed mid-answer ends no body: settle now rather than at the timeout.
+          res.on('close', () => settle(failed('ERR_PDP_UNAVAILABLE', 'the PDP closed the connection before the answer was complete')));
         });
       } catch (err) {
         settle(failed('ERR_PDP_UNAVAILABLE', `the PDP request cannot be made: ${(err as Error).message}`));

@@ -293,6 +293,25 @@ describe('AuthZEN engine: every PDP failure is a deny with a registry code', () 
     }
   });
 
+  it('a PDP that drops the connection mid-answer → deny at once, ERR_PDP_UNAVAILABLE', async () => {
+    const server = await fakePdp((req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' });
+      res.write('{"decision": true');
+      setTimeout(() => req.socket.destroy(), 20).unref();
+    });
+    const engine = authzenEngine({ url: server.url, timeoutMs: 3_000 });
+    try {
+      const started = performance.now();
+      const a = await engine.ask(ALLOW);
+      assert.equal(a.decision, 'deny');
+      assert.equal(a.code, 'ERR_PDP_UNAVAILABLE');
+      assert.ok(performance.now() - started < 2_500);
+    } finally {
+      engine.close();
+      await server.close();
+    }
+  });
+
   it('a slow PDP → deny at the timeout, ERR_PDP_TIMEOUT, not when it finally answers', async () => {
     const server = await fakePdp((_q, res) => {
       setTimeout(() => res.writeHead(200, { 'content-type': 'application/json' }).end('{"decision":true}'), 1_500).unref();
