@@ -478,6 +478,10 @@ const policy = z
       .strictObject({
         url: z
           .url({ protocol: /^https?$/ })
+          .refine(
+            (u) => !/^https?:\/\/[^/?#]*@/i.test(u),
+            'must not carry credentials (user:password@); use tokenFile or MANDATE_PDP_TOKEN',
+          )
           .optional()
           .describe(
             "The external PDP's AuthZEN access evaluation endpoint (e.g. https://pdp.example.org/access/v1/evaluation); used when policy.engine is authzen.",

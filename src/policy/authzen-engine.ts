@@ -77,6 +77,8 @@ export interface ExternalPdpEngine extends PolicyEngine {
 export function authzenEngine(options: ExternalPdpOptions): ExternalPdpEngine {
   const url = new URL(options.url);
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new TypeError(`the PDP URL must be http(s), got ${url.protocol}`);
+  // Secrets never live in the configuration file: no user:password@ in the URL.
+  if (url.username !== '' || url.password !== '') throw new TypeError('the PDP URL must not carry credentials; use the bearer token');
   const secure = url.protocol === 'https:';
   const agent = secure
     ? new https.Agent({ keepAlive: true, maxSockets: 64, ...(options.tls ?? {}) })

@@ -467,8 +467,17 @@ describe('AuthZEN engine: cache and credentials', () => {
     }
   });
 
-  it('refuses a PDP URL that is not http(s)', () => {
+  it('refuses a PDP URL that is not http(s), or that carries credentials', () => {
     assert.throws(() => authzenEngine({ url: 'file:///etc/passwd', timeoutMs: 100 }), /http\(s\)/);
+    assert.throws(() => authzenEngine({ url: 'https://svc:hunter2@pdp.example.org/access/v1/evaluation', timeoutMs: 100 }), /credentials/);
+    assert.throws(
+      () => buildConfig({ policy: { externalPdp: { url: 'https://svc:hunter2@pdp.example.org/access/v1/evaluation' } } }, { env: {} }),
+      { code: 'ERR_CONFIG_INVALID' },
+    );
+    assert.equal(
+      buildConfig({ policy: { externalPdp: { url: 'https://pdp.example.org/a@b' } } }, { env: {} }).policy.externalPdp.url,
+      'https://pdp.example.org/a@b',
+    );
   });
 });
 
