@@ -25,6 +25,7 @@ export const modules = {
   'src/tokens/verify.ts': ['test/mutation-hardening/access-token.test.ts'],
   'src/tokens/access-token.ts': ['test/mutation-hardening/access-token.test.ts'],
   'src/http/admin-policy.ts': ['test/mutation-hardening/admin-policy.test.ts'],
+  'src/http/route-access.ts': ['test/mutation-hardening/admin-policy.test.ts'],
 };
 
 /** The modules named by `--mutate a,b` on the command line (Stryker reads the same flag), else all. */

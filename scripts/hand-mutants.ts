@@ -27,6 +27,7 @@ const PROOFS = 'src/identity/proofs.ts';
 const SPIFFE = 'src/identity/spiffe-id.ts';
 const APPROVALS = 'src/approvals/service.ts';
 const POLICY = 'src/http/admin-policy.ts';
+const GATE = 'src/http/route-access.ts';
 
 const mutants: HandMutant[] = [
   // Constants: clock tolerances, maximum ages, windows, bounds.
@@ -83,6 +84,12 @@ const mutants: HandMutant[] = [
     APPROVALS,
     'const actorType = await this.o.actorTypeOf(approver.id);',
     'const actorType = this.o.actorTypeOf(approver.id) as unknown as string;',
+  ),
+  m(
+    'route gate: operator authentication not awaited',
+    GATE,
+    'req.operator = await broker.authenticateOperator(',
+    'req.operator = void broker.authenticateOperator(',
   ),
   // The permission table: widening any non-public permission to every operator.
   ...Object.entries(permissions)

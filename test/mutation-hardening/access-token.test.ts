@@ -27,6 +27,7 @@ const secrets = new SecretBox(parseMasterKeys(generateMasterKeySpec('t')));
 
 let store: Store;
 const clock = movableClock();
+const START = clock.now();
 let keys: SigningKeys;
 let tokens: AccessTokenIssuer;
 
@@ -160,6 +161,17 @@ describe('minting', () => {
     assert.notEqual((await mint(m)).claims.jti, claims.jti);
   });
 
+  test('measure() predicts the exact length of the token mint() signs', async () => {
+    const m = mandate();
+    const inputs = [
+      { sub: 's', clientId: 'a', mandateId: m.id, details: {}, exp: 1 },
+      { sub: 'human-1', clientId: 'agent-1', mandateId: m.id, details: { type: 'mandate', note: 'é€😀' }, exp: 2_000_000_000 },
+      { sub: 'hh', clientId: 'agent-22', mandateId: `${m.id}x`, details: { a: 'x'.repeat(101) }, act: { sub: 'b', act: { sub: 'a' } }, jkt: 'j'.repeat(43), exp: 3 },
+      { sub: 'hhh', clientId: 'agent-333', mandateId: `${m.id}xy`, details: { a: 'y'.repeat(1000) }, exp: 44 },
+    ];
+    for (const input of inputs) assert.equal(tokens.measure(input), (await tokens.mint(input)).token.length);
+  });
+
   test('without act and jkt the token has neither claim', async () => {
     const { token } = await mint(mandate());
     const payload = decodeJwt(token);
@@ -278,6 +290,44 @@ describe('token signature and claims', () => {
     // The cache entry is gone: the next attempt is judged afresh by jose (still expired).
     await invalid(v.verifyToken(t), /^the token has expired$/);
     clock.set(now * 1000);
+  });
+
+  test('verified claims are cached per token (served without the key) and bounded by expiry, not by count', async () => {
+    const own = await factory.open();
+    const ownKeys = new SigningKeys({ store: own, secrets, clock, rotateAfterMs: 86_400_000, publishRetiredMs: 3_600_000 });
+    await ownKeys.ensureCurrent();
+    const issuer = new AccessTokenIssuer(ownKeys, clock, ISS, AUD);
+    const v = new TokenVerifier({
+      keys: ownKeys,
+      mandates: mandateService,
+      agents: agentRegistry,
+      dpop: new DpopVerifier({ store: own, clock, maxAgeSeconds: 60, leewaySeconds: LEEWAY, requireNonce: false, secrets }),
+      clock,
+      issuer: ISS,
+      audience: AUD,
+      leewaySeconds: LEEWAY,
+    });
+    const exp = Math.floor(clock.now() / 1000) + 100;
+    const input = (id: string) => ({ sub: 's', clientId: 'agent-1', mandateId: id, details: {}, exp });
+    const a = await issuer.mint(input('a'));
+    const b = await issuer.mint(input('b'));
+    const c = await issuer.mint(input('c'));
+    await v.verifyToken(a.token);
+    await v.verifyToken(b.token);
+    // The key disappears: only cached tokens still verify.
+    await own.run('DELETE FROM signing_keys');
+    await ownKeys.reload();
+    clock.advance(10_001);
+    assert.equal((await v.verifyToken(a.token)).mandate, 'a');
+    assert.equal((await v.verifyToken(b.token)).mandate, 'b');
+    await invalid(v.verifyToken(c.token), /^token kid is unknown$/);
+    // Exactly at exp + leeway the cached entry is no longer served.
+    clock.set((exp + LEEWAY) * 1000);
+    await invalid(v.verifyToken(a.token), /^the token has expired$/);
+    clock.set((exp + LEEWAY) * 1000 - 1);
+    await invalid(v.verifyToken(a.token), /^token kid is unknown$/);
+    assert.equal((await v.verifyToken(b.token)).mandate, 'b');
+    clock.set(START);
   });
 
   test('an unknown kid reloads the key set at most every 10 s (a rotation on another replica is picked up)', async () => {
