@@ -2,6 +2,8 @@
 // real broker serving examples/authzen-certification: every required outcome, and the request checks.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { CaseRunner, readCases } from '../../src/policy/cases.js';
+import { PolicyStore } from '../../src/policy/store.js';
 import { type RunningPdp, startExample } from './authzen-server.js';
 
 const user = (id: string, properties?: Record<string, unknown>) => ({ type: 'user', id, ...(properties ? { properties } : {}) });
@@ -148,5 +150,22 @@ describe('AuthZEN certification, basic level (examples/authzen-certification)', 
     const missing = await pdp.post('/access/v1/evaluation', { action: { name: 'read' } }, { 'X-Request-ID': 'cert-44' });
     assert.equal(missing.status, 400);
     assert.equal(missing.headers.get('x-request-id'), 'cert-44');
+  });
+});
+
+describe('examples/authzen-certification/cases.yaml (the policy CLI cases)', () => {
+  it('covers every required outcome and passes against the example, naming the deciding policies', async () => {
+    const store = new PolicyStore({
+      dir: 'examples/authzen-certification/policies',
+      schemaPath: 'examples/authzen-certification/records.cedarschema',
+      entitiesPath: 'examples/authzen-certification/entities.json',
+      now: () => 0,
+    });
+    assert.ok((await store.load()).ok);
+    const runner = new CaseRunner({ policies: store, approverRoles: [], namespace: 'Records', types: {}, now: 0 });
+    const [file] = await readCases('examples/authzen-certification/cases.yaml');
+    assert.equal(file?.cases.length, 8);
+    const failed = (file?.cases ?? []).map((c) => runner.run(file?.file as string, c)).filter((r) => !r.ok);
+    assert.deepEqual(failed, []);
   });
 });
