@@ -124,7 +124,8 @@ export function authzenEngine(options: ExternalPdpOptions): ExternalPdpEngine {
     const key = ttl > 0 ? createHash('sha256').update(body).digest('base64url') : '';
     if (ttl > 0) {
       const hit = cache.get(key);
-      if (hit !== undefined && hit.expires > now()) return hit.answer;
+      // A copy: callers own the arrays of the answer they get.
+      if (hit !== undefined && hit.expires > now()) return { ...hit.answer, policies: [], erroring: [], errors: [] };
       if (hit !== undefined) cache.delete(key);
     }
     const answer = await post(body);
