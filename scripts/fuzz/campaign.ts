@@ -114,7 +114,8 @@ export async function replay(seed: number, index: number): Promise<string> {
     const req = await generate(ctx, seed, index);
     const result = await sender.send(req);
     const findings = result.ok ? new Classifier(broker.info).judge(req, result.res) : [];
-    return `${describe(req)}\n→ ${result.ok ? `HTTP ${result.res.status}\n${result.res.headers}\n${result.res.body.slice(0, 2000)}` : result.error}\nfindings: ${JSON.stringify(findings)}`;
+    await new Promise((r) => setTimeout(r, 300));
+    return `${describe(req)}\n→ ${result.ok ? `HTTP ${result.res.status}\n${result.res.headers}\n${result.res.body.slice(0, 2000)}` : result.error}\nfindings: ${JSON.stringify(findings)}\nbroker log:\n${broker.stderr().slice(-4000)}`;
   } finally {
     sender.close();
     await broker.stop();

@@ -99,7 +99,7 @@ export class Classifier {
       if (!creds.operator) return `AuthZEN answered 2xx without valid credentials (${path})`;
       return /"decision"\s*:\s*true/.test(res.body) ? 'AuthZEN permitted a mutated (denied) request' : undefined;
     }
-    return `2xx on non-public ${path} without valid credentials`;
+    return creds.operator ? undefined : `2xx on non-public ${path} without valid credentials`;
   }
 
   /** Which valid credentials the request really carried. */

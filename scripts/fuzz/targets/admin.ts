@@ -1,6 +1,7 @@
 // Inputs for the admin API: every route the broker documents, spelled every way a router and a
 // gate might disagree on (see paths.ts), with every method, and never with valid credentials:
 // no token, mutated operator or bootstrap tokens, or an agent's token. Any 2xx is an allow.
+import { sameJwt } from '../classify.js';
 import { mutatedJsonText } from '../mutate.js';
 import { pathVariant } from '../paths.js';
 import type { Rng } from '../rng.js';
@@ -19,6 +20,12 @@ const BODIES: unknown[] = [
 
 const IDS = ['fuzz-agent', 'alice', 'fz', 'x', '..', '%2e%2e', '1', '__proto__'];
 
+/** Whether a mutated Authorization header still carries a valid operator credential. */
+function stillValid(ctx: GenContext, header: string | undefined): boolean {
+  const token = /^(Bearer|DPoP) +(.+)$/i.exec((header ?? '').trim())?.[2];
+  return token !== undefined && (sameJwt(token, ctx.info.creds.operatorToken) || token.trim() === ctx.info.creds.bootstrapToken);
+}
+
 export async function adminInput(rng: Rng, ctx: GenContext): Promise<FuzzRequest> {
   const route = rng.pick(ctx.adminRoutes);
   const how = [`${route.method} ${route.path}`];
@@ -30,7 +37,7 @@ export async function adminInput(rng: Rng, ctx: GenContext): Promise<FuzzRequest
   const method = rng.chance(0.7) ? route.method : rng.pick(METHODS);
   const auth = authorization(rng, ctx, ['none', 'none', 'operator', 'bootstrap', 'bearer', 'garbage']);
   // A mutated admin credential that happens to stay valid would make this a privileged request.
-  const header = auth.kept === undefined ? auth.header : undefined;
+  const header = auth.kept === undefined && !stillValid(ctx, auth.header) ? auth.header : undefined;
   how.push(header === undefined ? 'no credentials' : 'bad credentials');
   let headers: Headers = header === undefined ? [] : [['authorization', header]];
   let body: string | undefined;

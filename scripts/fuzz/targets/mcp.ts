@@ -70,10 +70,10 @@ export async function mcpInput(rng: Rng, ctx: GenContext): Promise<FuzzRequest> 
     headers.push(['authorization', `${scheme} ${token}`]);
     const proof = await dpopProof(ctx, method, url, ctx.info.creds.dpopToken);
     const r = rng.int(5);
-    if (r <= 1) {
-      headers.push(['dpop', proof]);
-      validProof = proof;
-    } else if (r === 2) headers.push(['dpop', mutateJwt(rng, proof, ctx.pools)]);
+    // The classifier compares what is sent with this (a mutation may leave the proof equivalent).
+    validProof = proof;
+    if (r <= 1) headers.push(['dpop', proof]);
+    else if (r === 2) headers.push(['dpop', mutateJwt(rng, proof, ctx.pools)]);
     else if (r === 3)
       headers.push([
         'dpop',
@@ -84,7 +84,7 @@ export async function mcpInput(rng: Rng, ctx: GenContext): Promise<FuzzRequest> 
           ctx.info.creds.dpopToken,
         ),
       ]);
-    if (token === ctx.info.creds.dpopToken && scheme === 'DPoP' && validProof !== undefined) kept = 'dpop';
+    if (token === ctx.info.creds.dpopToken && scheme === 'DPoP' && r <= 1) kept = 'dpop';
     how.push(
       `${token === ctx.info.creds.dpopToken ? 'dpop token' : 'mutated dpop token'} (${scheme}), ${['valid proof', 'valid proof', 'mutated proof', 'proof for another request', 'no proof'][r]}`,
     );

@@ -95,9 +95,9 @@ export async function tokenInput(rng: Rng, ctx: GenContext): Promise<FuzzRequest
   if (subject === 'dpop' || rng.chance(0.2)) {
     const proof = await dpopProof(ctx, 'POST', url);
     const kind = rng.int(6);
+    validProof = proof;
     if (kind < 3) {
       headers.push(['dpop', proof]);
-      validProof = proof;
       how.push('valid DPoP proof');
     } else if (kind < 5) {
       headers.push(['dpop', mutateJwt(rng, proof, ctx.pools)]);
