@@ -71,7 +71,11 @@ export function runVectorFile(root: string, file: string, report: VectorReport):
       got = built.evaluator.evaluate({ principal: r.principal, action: r.action, resource: r.resource, context: r.context, entities });
     } catch (err) {
       if (err instanceof Unsupported) {
-        bump(report.delegated, err.message.replace(/: .*/, ''));
+        const m = err.message;
+        bump(
+          report.delegated,
+          /safe integer/.test(m) ? 'a Long beyond ±2^53' : /conform/.test(m) ? 'not valid under the schema' : m.slice(0, 60),
+        );
         continue;
       }
       throw err;

@@ -147,8 +147,9 @@ export function parseDuration(s: string): Duration {
     const part = m[i + 2];
     if (part === undefined) continue;
     const n = BigInt(part);
-    if (n > I64_MAX) throw bad();
-    total = i64(total + i64((m[1] === '-' ? -n : n) * (units[i] as bigint), 'duration'), 'duration');
+    const signed = m[1] === '-' ? -n : n;
+    if (signed < I64_MIN || signed > I64_MAX) throw bad();
+    total = i64(total + i64(signed * (units[i] as bigint), 'duration'), 'duration');
   }
   return new Duration(total);
 }
