@@ -14,7 +14,7 @@ import { ChangeFeed } from '../../src/store/changes.js';
 import type { Store } from '../../src/store/types.js';
 import { openAudit, testSecrets } from '../audit/helpers.js';
 import { sqliteFactory } from '../helpers/stores.js';
-import { movableClock, rejectsWith } from './helpers.js';
+import { movableClock, rejectsWith, throwsWith } from './helpers.js';
 
 const TTL = 60_000;
 const BASE_URL = 'https://mandate.example/console/approvals/';
@@ -72,7 +72,8 @@ before(async () => {
   store = await factory.open();
   changes = new ChangeFeed(store, { clock, pollIntervalMs: 60_000 });
   await changes.start();
-  changes.subscribe(APPROVAL_TOPIC, (c) => void published.push(c.key));
+  // The topic by its literal name: replicas subscribe to 'approval', whatever the constant says.
+  changes.subscribe('approval', (c) => void published.push(c.key));
   audit = await openAudit(store, testSecrets(), clock);
   service = newService();
 });
@@ -87,6 +88,20 @@ describe('call hash', () => {
     const canonical = '{"args":{"a":1,"b":[true,"x"]},"mandateId":"m1","tool":"t.x"}';
     const expected = createHash('sha256').update(canonical).digest('hex');
     assert.equal(callHash({ mandateId: 'm1', tool: 't.x', args: { b: [true, 'x'], a: 1 } }), expected);
+  });
+
+  test('the change topic is named approval', () => {
+    assert.equal(APPROVAL_TOPIC, 'approval');
+  });
+
+  test('arguments JSON cannot represent (NaN, Infinity, BigInt) are refused as invalid params, not a crash', () => {
+    for (const value of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 10n]) {
+      throwsWith(
+        () => callHash({ mandateId: 'm', tool: 't', args: { value } }),
+        'RPC_INVALID_PARAMS',
+        /^the tool arguments are not representable as canonical JSON$/,
+      );
+    }
   });
 
   test('attack: any difference in mandate, tool or an argument gives another hash', () => {
@@ -400,6 +415,12 @@ describe('sweeping and listing', () => {
       assert.equal(rows[0]?.status, 'expired');
     }
     assert.equal((await service.require(young.approval.id)).status, 'pending');
+    // Two sweeps racing (two replicas): each approval is expired and audited once in total.
+    const racing = [await service.request(request()), await service.request(request())];
+    clock.advance(TTL);
+    const counts = await Promise.all([service.sweep(), service.sweep()]);
+    assert.equal(counts[0] + counts[1], 3);
+    for (const r of racing) assert.equal((await types(r.approval.id)).filter((t) => t === 'approval.expired').length, 1);
     const [expiredEntry] = await audit.entriesBy('approval_id', p.approval.id, { types: ['approval.expired'] });
     assert.deepEqual(expiredEntry?.event.actors, [{ type: 'system', id: 'mandate' }]);
     assert.deepEqual(expiredEntry?.event.data, { approvalId: p.approval.id, decisionId: p.approval.decisionId });

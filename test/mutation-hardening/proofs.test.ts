@@ -168,6 +168,52 @@ describe('JWT-SVID', () => {
   });
 });
 
+describe('routing and error details', () => {
+  test('attack: a trusted workload issuer cannot mint a SPIFFE identity (a spiffe: sub is always judged as a JWT-SVID)', async () => {
+    const clock = movableClock();
+    const v = new ProofVerifier({ trust: await trustStore(), clock, audience: AUD, leewaySeconds: LEEWAY });
+    await bad(v.verify(await oidcToken(clock, { sub: `spiffe://${TD}/agent/a` })), /^JWT-SVID alg "RS256" is not allowed$/);
+  });
+
+  test('a token with neither sub nor a trusted iss is refused as such (no crash on the missing sub)', async () => {
+    const clock = movableClock();
+    const v = new ProofVerifier({ trust: await trustStore(), clock, audience: AUD, leewaySeconds: LEEWAY });
+    await bad(v.verify(await oidcToken(clock, { sub: undefined, iss: undefined })), /^the proof is neither/);
+  });
+
+  test('refusals by jose carry its error code as the cause; our own checks carry none', async () => {
+    const clock = movableClock();
+    const v = new ProofVerifier({ trust: await trustStore(), clock, audience: AUD, leewaySeconds: LEEWAY });
+    const causeOf = async (p: Promise<unknown>) => {
+      try {
+        await p;
+      } catch (err) {
+        return { has: Object.hasOwn(err as object, 'cause'), cause: (err as { cause?: unknown }).cause };
+      }
+      assert.fail('expected a refusal');
+    };
+    assert.deepEqual(await causeOf(v.verify(await svid(clock, { exp: nowS(clock) - LEEWAY - 1 }))), {
+      has: true,
+      cause: 'ERR_JWT_EXPIRED',
+    });
+    assert.deepEqual(await causeOf(v.verify(await svid(clock, { sub: 'spiffe://other.example.org/a' }))), { has: false, cause: undefined });
+  });
+
+  test('a malformed token of a trusted issuer is refused as invalid (not as an unknown kid)', async () => {
+    const clock = movableClock();
+    const v = new ProofVerifier({ trust: await trustStore(), clock, audience: AUD, leewaySeconds: LEEWAY });
+    const [h, , sig] = (await oidcToken(clock)).split('.');
+    const payload = Buffer.from(JSON.stringify({ iss: ISSUER, sub: 's' })).toString('base64url');
+    await bad(v.verify(`${h}.${payload}.%%%`), /^workload token is invalid$/);
+    await bad(v.verify(`${h}.${payload}.${sig}`), /^workload token signature is invalid$/);
+  });
+
+  test('X.509-SVID chains go to the X.509 verifier (an empty chain is refused)', async () => {
+    const v = new ProofVerifier({ trust: await trustStore(), clock: movableClock(), audience: AUD, leewaySeconds: LEEWAY });
+    assert.throws(() => v.verifyX509([]), /no client certificate/);
+  });
+});
+
 describe('verified-proof cache', () => {
   test('a cached proof is served until it expires (plus leeway), then verified afresh', async () => {
     const clock = movableClock();
