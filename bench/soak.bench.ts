@@ -20,6 +20,13 @@ function rssMb(pid: number): number {
   return m === null ? Number.NaN : Number(m[1]) / 1024;
 }
 
+/** The broker's V8 heap in use (MB), from its Prometheus metrics: tells a leak from heap sizing. */
+async function heapMb(gateway: URL): Promise<number> {
+  const text = await (await fetch(new URL('/metrics', gateway))).text();
+  const m = /^mandate_nodejs_heap_size_used_bytes (\S+)$/m.exec(text);
+  return m === null ? Number.NaN : Number(m[1]) / 1024 / 1024;
+}
+
 interface Interval {
   calls: number;
   errors: number;
@@ -40,6 +47,7 @@ async function main(): Promise<void> {
       `soak: capacity ${f(capacity.rate, 0)} calls/s (closed loop, 16 in flight); ${SECONDS} s at ${f(rate, 0)} calls/s, report every ${INTERVAL_S} s\n`,
     );
     const rssStart = rssMb(rig.gatewayPid);
+    const heapStart = await heapMb(rig.gatewayUrl);
     const intervals: Interval[] = [];
     const rss: number[] = [];
     const t0 = performance.now();
@@ -47,18 +55,22 @@ async function main(): Promise<void> {
     const pending = new Set<Promise<void>>();
     let report = t0 + INTERVAL_S * 1000;
     // RSS is sampled live at each interval's end; latencies are printed once every call has settled.
-    const sample = (until: number) => {
+    const heap: number[] = [];
+    const sample = async (until: number) => {
       while (report <= until) {
         report += INTERVAL_S * 1000;
         rss.push(rssMb(rig.gatewayPid));
-        process.stdout.write(`  ${String(rss.length * INTERVAL_S).padStart(4)} s: rss ${f(rss[rss.length - 1] as number)} MB\n`);
+        heap.push(await heapMb(rig.gatewayUrl));
+        process.stdout.write(
+          `  ${String(rss.length * INTERVAL_S).padStart(4)} s: rss ${f(rss[rss.length - 1] as number)} MB, heap used ${f(heap[heap.length - 1] as number)} MB\n`,
+        );
       }
     };
     for (let i = 0; i < total; i++) {
       const due = t0 + (i * 1000) / rate;
       const wait = due - performance.now();
       if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-      sample(performance.now());
+      await sample(performance.now());
       const index = Math.floor((performance.now() - t0) / (INTERVAL_S * 1000));
       const bucket = intervals[index] ?? { calls: 0, errors: 0, lat: [] };
       intervals[index] = bucket;
@@ -77,11 +89,11 @@ async function main(): Promise<void> {
       void p.finally(() => pending.delete(p));
     }
     await Promise.all(pending);
-    sample(t0 + SECONDS * 1000);
+    await sample(t0 + SECONDS * 1000);
     intervals.forEach((cur, index) => {
       const st = summarize(cur.lat);
       process.stdout.write(
-        `  interval ${index + 1}: ${cur.calls} calls, ${cur.errors} errors, p50 ${f(st.p50, 2)} ms, p99 ${f(st.p99, 2)} ms, rss at end ${f(rss[index] ?? Number.NaN)} MB\n`,
+        `  interval ${index + 1}: ${cur.calls} calls, ${cur.errors} errors, p50 ${f(st.p50, 2)} ms, p99 ${f(st.p99, 2)} ms, rss at end ${f(rss[index] ?? Number.NaN)} MB, heap used ${f(heap[index] ?? Number.NaN)} MB\n`,
       );
     });
     const full = intervals.filter((x) => x.calls > 0);
@@ -91,6 +103,7 @@ async function main(): Promise<void> {
     const calls = intervals.reduce((n, x) => n + x.calls, 0);
     const errors = intervals.reduce((n, x) => n + x.errors, 0);
     process.stdout.write(`  rss ${f(rssStart)} MB after warm-up → ${f(rssEnd)} MB at the end (max ${f(Math.max(...rss))} MB)\n`);
+    process.stdout.write(`  heap used ${f(heapStart)} MB after warm-up → ${f(heap[heap.length - 1] ?? Number.NaN)} MB at the end\n`);
     process.stdout.write(
       `RESULT soak rss_growth_pct=${f(((rssEnd - rssStart) / rssStart) * 100)} p99_first_ms=${f(first.p99, 2)} p99_last_ms=${f(last.p99, 2)} calls=${calls} errors=${errors}\n`,
     );

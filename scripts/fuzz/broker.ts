@@ -79,7 +79,7 @@ async function main(): Promise<void> {
     identity: { spiffeId },
     ceiling: { tools: [{ tool: 'fz.lookup' }], delegable: true },
   });
-  const svid = await broker.identity.devSpiffe?.mint({ spiffeId, audience: base, ttlSeconds: 3600 });
+  const svid = await broker.identity.devSpiffe?.mint({ spiffeId, audience: base, ttlSeconds: 4 * 3600 });
   if (svid === undefined) throw new Error('the fuzz broker needs the development SPIFFE authority (demo mode)');
   const authorizationDetails = JSON.stringify([
     {
@@ -115,7 +115,7 @@ async function main(): Promise<void> {
     .setIssuedAt()
     .sign(dpopKeys.privateKey);
   const dpopToken = await exchange(proof);
-  const operatorToken = await broker.devIssuer?.mint({ sub: 'alice', roles: ['admin'] });
+  const operatorToken = await broker.devIssuer?.mint({ sub: 'alice', roles: ['admin'], ttlSeconds: 4 * 3600 });
   if (operatorToken === undefined) throw new Error('the fuzz broker needs the development issuer (demo mode)');
 
   // Every private key the broker holds, so the fuzzer can tell if one ever appears in a response.

@@ -193,6 +193,21 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzSummary> {
     } finally {
       clearInterval(timer);
     }
+    // A broker that is alive but no longer answers is a crash too.
+    const alive = await fetch(`${broker.info.base}/healthz`, { signal: AbortSignal.timeout(10_000) }).then(
+      (r) => r.status === 200,
+      () => false,
+    );
+    if (!alive && broker.exited() === undefined) {
+      counts.crash++;
+      examples.crash.push({
+        index: next,
+        target: 'token',
+        reason: 'broker does not answer /healthz after the run',
+        request: '',
+        response: '',
+      });
+    }
     const died = broker.exited();
     if (died !== undefined) {
       counts.crash++;

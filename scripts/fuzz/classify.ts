@@ -115,7 +115,8 @@ export class Classifier {
     const auths = header('authorization');
     const dpops = header('dpop');
     const proofOk = dpops.length === 1 && req.validProof !== undefined && sameJwt(dpops[0] as string, req.validProof);
-    const token = auths.length === 1 ? /^(Bearer|DPoP) +(.+)$/i.exec((auths[0] as string).trim())?.[2] : undefined;
+    // Node keeps the first Authorization header and drops repeats.
+    const token = auths.length > 0 ? /^(Bearer|DPoP) +(.+)$/i.exec((auths[0] as string).trim())?.[2] : undefined;
     const agent = token !== undefined && (sameJwt(token, c.bearerToken) || (sameJwt(token, c.dpopToken) && proofOk));
     const operator = token !== undefined && (sameJwt(token, c.operatorToken) || token.trim() === c.bootstrapToken);
     let subject = false;

@@ -11,5 +11,7 @@ export function fuzzConfig(dataDir: string, port: number): ConfigInput {
     // server.rateLimit: off, so floods of garbage reach the handlers (429 is not what is under test here).
     server: { port, rateLimit: { enabled: false } },
     gateway: { demoUpstreams: false, maxConcurrentCallsPerMandate: 1000 },
+    // The longest token lifetime: valid credentials stay valid for a whole million-input run (< 1 h).
+    identity: { tokenTtlSeconds: 3600 },
   };
 }

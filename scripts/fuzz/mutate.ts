@@ -110,7 +110,7 @@ export function mutateJson(rng: Rng, value: unknown, pools: Pools): unknown {
 }
 
 /** Whether serializing `v` would visit more than `budget` nodes (shared references count each time). */
-function tooBig(v: unknown, budget = 150_000): boolean {
+function tooBig(v: unknown, budget = 40_000): boolean {
   const stack: unknown[] = [v];
   let seen = 0;
   while (stack.length > 0) {

@@ -5,6 +5,7 @@ import { Agent, request } from 'node:http';
 import { connect } from 'node:net';
 import type { FuzzRequest, FuzzResponse } from './types.js';
 
+/** `timeout` is only set for well-formed requests: a malformed one may leave the server rightly waiting for more bytes. */
 export type SendResult = { ok: true; res: FuzzResponse } | { ok: false; error: string; timeout: boolean };
 
 const MAX_KEEP = 64 * 1024;
@@ -143,12 +144,13 @@ export function wireForm(req: FuzzRequest, host: string): Buffer {
 function parseRaw(data: Buffer, timedOut: boolean): SendResult {
   const text = data.toString('latin1');
   const m = /^HTTP\/1\.[01] (\d{3})/.exec(text);
-  if (m === null)
+  if (m === null) {
     return {
       ok: false,
-      error: timedOut ? 'timeout' : data.length === 0 ? 'closed without answer' : 'unparseable answer',
-      timeout: timedOut,
+      error: timedOut ? 'no answer to raw bytes (incomplete request?)' : data.length === 0 ? 'closed without answer' : 'unparseable answer',
+      timeout: false,
     };
+  }
   const split = text.indexOf('\r\n\r\n');
   return {
     ok: true,
