@@ -26,6 +26,12 @@ import type { Store } from '../../src/store/types.js';
 import { CA_EXTENSIONS, TestPki } from '../helpers/pki.js';
 import { sqliteFactory } from '../helpers/stores.js';
 import { type RunningPdp, startExample } from './authzen-server.js';
+import {
+  POLICIES as CONFORMANCE_POLICIES,
+  SCHEMA as CONFORMANCE_SCHEMA,
+  entities as conformanceEntities,
+  engineConformance,
+} from './engine-conformance.test.js';
 import { agent, mandate, NOW, tool } from './fixtures.js';
 
 const EXAMPLE = 'examples/authzen-certification';
@@ -705,3 +711,25 @@ when { context.ip.isInRange(ip("10.0.0.0/8")) && context.score.greaterThanOrEqua
     }
   });
 });
+
+// The one PolicyEngine conformance suite, held to decisions (AuthZEN answers carry nothing else),
+// against a Mandate PDP serving the suite's schema and policies. Its entities file holds the users
+// and groups (the hierarchy: AuthZEN sends no parents); documents come as request properties, as
+// the suite varies them per request. The PDP starts before the suite is declared.
+const conformancePdp = await mandatePdp(
+  'Docs',
+  CONFORMANCE_SCHEMA.text,
+  CONFORMANCE_POLICIES,
+  conformanceEntities.filter((e) => e.uid.type !== 'Docs::Doc'),
+);
+const conformanceEngine = authzenEngine({
+  url: `${conformancePdp.url}/access/v1/evaluation`,
+  timeoutMs: 5_000,
+  namespace: 'Docs',
+  types: {},
+});
+after(async () => {
+  conformanceEngine.close();
+  await conformancePdp.close();
+});
+engineConformance('authzen (a Mandate PDP over HTTP)', () => conformanceEngine, { decisionsOnly: true });
