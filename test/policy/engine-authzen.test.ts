@@ -201,6 +201,18 @@ describe('AuthZEN engine: every PDP failure is a deny with a registry code', () 
     },
     { name: 'decision 1', handler: json(200, { decision: 1 }), code: 'ERR_PDP_BAD_RESPONSE', message: /a number/ },
     { name: 'decision missing', handler: json(200, { allowed: true }), code: 'ERR_PDP_BAD_RESPONSE', message: /missing/ },
+    {
+      name: 'decision only on __proto__',
+      handler: json(200, '{"__proto__": {"decision": true}}'),
+      code: 'ERR_PDP_BAD_RESPONSE',
+      message: /missing/,
+    },
+    {
+      name: 'decision in context only',
+      handler: json(200, { context: { decision: true } }),
+      code: 'ERR_PDP_BAD_RESPONSE',
+      message: /missing/,
+    },
     { name: 'a JSON array', handler: json(200, [{ decision: true }]), code: 'ERR_PDP_BAD_RESPONSE', message: /not a JSON object/ },
     { name: 'JSON null', handler: json(200, 'null'), code: 'ERR_PDP_BAD_RESPONSE', message: /not a JSON object/ },
     {
