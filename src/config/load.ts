@@ -141,7 +141,8 @@ export type { ConfigInput };
 /** The external PDP's file paths (token, TLS), relative to the configuration file. */
 function resolveExternalPdp(pdp: Parsed['policy']['externalPdp'], cwd: string): Parsed['policy']['externalPdp'] {
   const at = (p: string | undefined) => (p === undefined ? undefined : resolve(cwd, p));
-  const tls = pdp.tls === undefined ? undefined : { caFile: at(pdp.tls.caFile), certFile: at(pdp.tls.certFile), keyFile: at(pdp.tls.keyFile) };
+  const tls =
+    pdp.tls === undefined ? undefined : { caFile: at(pdp.tls.caFile), certFile: at(pdp.tls.certFile), keyFile: at(pdp.tls.keyFile) };
   return { ...pdp, tokenFile: at(pdp.tokenFile), tls };
 }
 
