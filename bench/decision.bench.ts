@@ -1,6 +1,7 @@
 // bench/decision: the whole decision (chain scope + Cedar + approval search) in-process and over
 // the AuthZEN HTTP endpoint, with 20 org policies, at 100 and at 100,000 active mandates (or
-// AuthZEN entities), against a bare statefulIsAuthorized call on the same request in the same run.
+// AuthZEN entities), with the compiled and the cedar-wasm engines side by side, each against its
+// bare engine call on the same request in the same run.
 // BENCH_QUICK=1 finishes in well under 20 s (fewer iterations, 10,000 instead of 100,000).
 
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,7 +13,11 @@ import { buildConfig } from '../src/config/load.js';
 import { buildApp } from '../src/http/app.js';
 import type { Scope } from '../src/mandates/scope.js';
 import { BudgetCounter } from '../src/policy/budgets.js';
+import type { CompiledPolicySet } from '../src/policy/cedar/engine.js';
+import { wasmEngine } from '../src/policy/cedar/engine.js';
+import { compiledEngine } from '../src/policy/compiled/engine.js';
 import { cedarRequest, DecisionService } from '../src/policy/decisions.js';
+import type { LoadedPolicySet, PolicyEngine } from '../src/policy/engine.js';
 import { DEMO_POLICY_DIR, SHIPPED_SCHEMA } from '../src/policy/source.js';
 import { PolicyStore } from '../src/policy/store.js';
 import type { DecisionAgent, DecisionInput, DecisionMandate } from '../src/policy/types.js';
@@ -112,20 +117,27 @@ function timeSync(n: number, fn: (i: number) => unknown): number[] {
 
 const store = openSqliteStore({ path: join(tmp, 'bench.db') });
 await store.migrate();
-const policies = new PolicyStore({ dir: policyDir, schemaPath: SHIPPED_SCHEMA, now: () => NOW });
-const loaded = await policies.load();
-if (!loaded.ok || loaded.policies !== 20) throw new Error(`expected 20 policies, got ${JSON.stringify(loaded)}`);
-const decisions = new DecisionService({
-  policies,
-  budgets: new BudgetCounter(store),
-  clock: { now: () => NOW },
-  approverRoles: ['support-lead', 'finance', 'admin'],
-});
-const set = policies.current?.set as import('../src/policy/cedar/engine.js').CompiledPolicySet | undefined;
-if (set === undefined) throw new Error('no set');
+// The same org policy in each engine, side by side: the compiled engine (the default) and cedar-wasm.
+const ENGINES: PolicyEngine[] = [compiledEngine, wasmEngine];
+const services = new Map<string, { decisions: DecisionService; set: LoadedPolicySet }>();
+for (const engine of ENGINES) {
+  const policies = new PolicyStore({ dir: policyDir, schemaPath: SHIPPED_SCHEMA, now: () => NOW, engine });
+  const loaded = await policies.load();
+  if (!loaded.ok || loaded.policies !== 20) throw new Error(`expected 20 policies, got ${JSON.stringify(loaded)}`);
+  if (loaded.engine !== engine.name) throw new Error(`the ${engine.name} engine does not serve the set: ${loaded.notices.join('; ')}`);
+  const decisions = new DecisionService({
+    policies,
+    budgets: new BudgetCounter(store),
+    clock: { now: () => NOW },
+    approverRoles: ['support-lead', 'finance', 'admin'],
+  });
+  const set = policies.current?.set;
+  if (set === undefined) throw new Error('no set');
+  services.set(engine.name, { decisions, set });
+}
 
 process.stdout.write(
-  `decision benchmark: 20 policies, ${ITER} in-process / ${HTTP_ITER} HTTP iterations${QUICK ? ' (quick)' : ''}; CPU shared with other work\n`,
+  `decision benchmark: 20 policies, engines ${ENGINES.map((e) => e.name).join(' and ')}, ${ITER} in-process / ${HTTP_ITER} HTTP iterations${QUICK ? ' (quick)' : ''}; CPU shared with other work\n`,
 );
 const results: Record<string, { p50: number; p99: number; perSec: number }> = {};
 for (const n of SIZES) {
@@ -135,23 +147,35 @@ for (const n of SIZES) {
     const chain = chains.get(ids[(i * 7919) % ids.length] as string) as DecisionMandate[];
     return { mandate: chain[chain.length - 1] as DecisionMandate, chain, agent, tool, args, now: NOW };
   };
-  const first = await decisions.decide(input(0));
-  if (first.outcome !== 'allow') throw new Error(`benchmark request is not allowed: ${first.reasons.join('; ')}`);
-  // The bare Cedar call on the very same request (prebuilt once, outside the timing).
-  const req = cedarRequest(set, input(0), undefined);
-  const bareCall = () =>
-    cedar.statefulIsAuthorized({ ...req, preparsedSchemaName: set.schemaName, preparsedPolicySetId: set.setId, validateRequest: true });
-  timeSync(200, bareCall);
-  await timeAsync(200, (i) => decisions.decide(input(i)));
-  const bare = stats(timeSync(ITER, bareCall));
-  const full = stats(await timeAsync(ITER, (i) => decisions.decide(input(i))));
-  results[`bare-${n}`] = bare;
-  results[`decide-${n}`] = full;
-  line(`bare statefulIsAuthorized (${n} mandates)`, bare);
-  line(`decisions.decide in-process (${n} mandates)`, full);
-  process.stdout.write(
-    `${'  ratio decide / bare'.padEnd(44)} p50 ${(full.p50 / bare.p50).toFixed(2)}x   p99 ${(full.p99 / bare.p99).toFixed(2)}x\n`,
-  );
+  for (const [name, { decisions, set }] of services) {
+    const first = await decisions.decide(input(0));
+    if (first.outcome !== 'allow') throw new Error(`benchmark request is not allowed: ${first.reasons.join('; ')}`);
+    // The bare engine call on the very same request (prebuilt once, outside the timing).
+    const req = cedarRequest(set, input(0), undefined);
+    const wasmSet = set as CompiledPolicySet;
+    const bareCall =
+      name === 'wasm'
+        ? () =>
+            cedar.statefulIsAuthorized({
+              ...req,
+              preparsedSchemaName: wasmSet.schemaName,
+              preparsedPolicySetId: wasmSet.setId,
+              validateRequest: true,
+            })
+        : () => set.authorize(req);
+    const bareLabel = name === 'wasm' ? 'bare statefulIsAuthorized' : `bare ${name} authorize`;
+    timeSync(500, bareCall);
+    await timeAsync(500, (i) => decisions.decide(input(i)));
+    const bare = stats(timeSync(ITER, bareCall));
+    const full = stats(await timeAsync(ITER, (i) => decisions.decide(input(i))));
+    results[`${name}-bare-${n}`] = bare;
+    results[`${name}-decide-${n}`] = full;
+    line(`${bareLabel} (${n} mandates)`, bare);
+    line(`decide, ${name} engine (${n} mandates)`, full);
+    process.stdout.write(
+      `${'  ratio decide / bare'.padEnd(44)} p50 ${(full.p50 / bare.p50).toFixed(2)}x   p99 ${(full.p99 / bare.p99).toFixed(2)}x\n`,
+    );
+  }
 }
 
 // AuthZEN over HTTP: N agent entities in the entities file; each request names one of them.
@@ -213,10 +237,14 @@ for (const { n, audit } of httpRuns) {
 
 const [small, large] = SIZES as [number, number];
 const r = (k: string) => results[k] as { p50: number; p99: number; perSec: number };
+const serving = ENGINES[0]?.name as string;
+const d = (engine: string, n: number) => r(`${engine}-decide-${n}`);
 process.stdout.write(
-  `RESULT decision p50_us=${r(`decide-${large}`).p50.toFixed(0)} p99_us=${r(`decide-${large}`).p99.toFixed(0)} ` +
-    `ratio_to_bare_p50=${(r(`decide-${large}`).p50 / r(`bare-${large}`).p50).toFixed(2)} ` +
-    `p99_growth_${small}_to_${large}=${(r(`decide-${large}`).p99 / r(`decide-${small}`).p99).toFixed(2)} ` +
+  `RESULT decision p50_us=${d(serving, large).p50.toFixed(1)} p99_us=${d(serving, large).p99.toFixed(1)} engine=${serving} ` +
+    `ratio_to_bare_p50=${(d(serving, large).p50 / r(`${serving}-bare-${large}`).p50).toFixed(2)} ` +
+    `p99_growth_${small}_to_${large}=${(d(serving, large).p99 / d(serving, small).p99).toFixed(2)} ` +
+    `wasm_p50_us=${d('wasm', large).p50.toFixed(0)} wasm_p99_us=${d('wasm', large).p99.toFixed(0)} ` +
+    `wasm_bare_p50_us=${r(`wasm-bare-${large}`).p50.toFixed(0)} speedup_p50=${(d('wasm', large).p50 / d(serving, large).p50).toFixed(1)} ` +
     `http_p50_us=${r(`http-${large}`).p50.toFixed(0)} http_per_s=${r(`http-${large}`).perSec.toFixed(0)} ` +
     `http_audited_p50_us=${r(`http-${small}-audit`).p50.toFixed(0)}\n`,
 );

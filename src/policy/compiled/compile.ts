@@ -76,9 +76,9 @@ function getAttr(env: Env, v: Value, attr: string): Value {
   }
   if (v instanceof Uid) {
     const e = env.entity(v.key);
-    if (e === undefined) throw new CedarError(`entity ${v.key} does not exist`);
+    if (e === undefined) throw new CedarError(`entity ${v} does not exist`);
     const x = e.attrs.get(attr);
-    if (x === undefined) throw new CedarError(`entity ${v.key} has no attribute ${attr}`);
+    if (x === undefined) throw new CedarError(`entity ${v} has no attribute ${attr}`);
     return x;
   }
   throw new CedarError(`.${attr}: expected a record or an entity, got ${typeName(v)}`);
@@ -278,9 +278,9 @@ export function compileExpr(node: Json): Expr {
         const tag = asString(r(env), kind);
         const data = env.entity(e.key);
         if (!get) return data?.tags.has(tag) === true;
-        if (data === undefined) throw new CedarError(`entity ${e.key} does not exist`);
+        if (data === undefined) throw new CedarError(`entity ${e} does not exist`);
         const v = data.tags.get(tag);
-        if (v === undefined) throw new CedarError(`entity ${e.key} has no tag ${tag}`);
+        if (v === undefined) throw new CedarError(`entity ${e} has no tag ${tag}`);
         return v;
       };
     }

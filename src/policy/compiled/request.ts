@@ -15,6 +15,8 @@ interface EntityTypeDef {
   readonly tags: Json | undefined;
   /** For an enumerated entity type: its only valid ids. */
   readonly enum: ReadonlySet<string> | undefined;
+  attrs: (v: Json) => CRecord;
+  tagValue: ((v: Json) => Value) | undefined;
 }
 
 interface ActionDef {
@@ -25,6 +27,7 @@ interface ActionDef {
   readonly parents: readonly string[];
   /** Keys of all ancestor action groups (transitive). */
   ancestors: ReadonlySet<string>;
+  contextOf: (v: Json) => CRecord;
 }
 
 export interface Schema {
@@ -33,6 +36,9 @@ export interface Schema {
   readonly common: ReadonlyMap<string, Json>;
 }
 
+const unset = (): never => {
+  throw new Error('schema not read');
+};
 const isObj = (v: unknown): v is Record<string, Json> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const PRIMITIVES = new Set(['String', 'Long', 'Bool', 'Boolean', 'Set', 'Record', 'Entity', 'Extension']);
 
@@ -59,6 +65,8 @@ export function readSchema(json: Json): Schema {
         memberOf: new Set((t.memberOfTypes ?? []) as string[]),
         tags: t.tags,
         enum: t.enum === undefined ? undefined : new Set(t.enum as string[]),
+        attrs: unset,
+        tagValue: undefined,
       });
       if (t.shape !== undefined) types.push(t.shape);
       if (t.tags !== undefined) types.push(t.tags);
@@ -77,6 +85,7 @@ export function readSchema(json: Json): Schema {
         context: to?.context,
         parents,
         ancestors: new Set(),
+        contextOf: unset,
       });
       if (to?.context !== undefined) types.push(to.context);
     }
@@ -86,7 +95,14 @@ export function readSchema(json: Json): Schema {
     if (PRIMITIVES.has(name) || EXTENSION_TYPES.has(name)) throw new Refusal(`a declared type shadows the built-in ${name}`);
   }
   for (const t of types) checkType(schema, t, 0);
-  for (const a of actions.values()) a.ancestors = closure(a.uid.key, (k) => actions.get(k)?.parents ?? []);
+  for (const a of actions.values()) {
+    a.ancestors = closure(a.uid.key, (k) => actions.get(k)?.parents ?? []);
+    a.contextOf = recordConverter(schema, a.context);
+  }
+  for (const e of entities.values()) {
+    e.attrs = recordConverter(schema, e.shape);
+    e.tagValue = e.tags === undefined ? undefined : converter(schema, e.tags);
+  }
   return schema;
 }
 
@@ -135,11 +151,33 @@ function closure(start: string, parents: (k: string) => readonly string[]): Set<
   return out;
 }
 
-const invalid = (why: string) => new Unsupported(`the request does not conform to the schema: ${why}`);
+/** A request value that Cedar would reject under the schema (cedar-wasm answers it with its error). */
+class Invalid extends Unsupported {
+  /** Where, innermost last once unwound (attribute names, `[i]`). */
+  readonly at: string[] = [];
+  readonly why: string;
+  constructor(why: string) {
+    super(why);
+    this.why = why;
+  }
+}
+
+const invalid = (why: string) => new Invalid(why);
+
+/** The number of own enumerable keys (plain JSON objects), without allocating. */
+function keyCount(o: Record<string, Json>): number {
+  let n = 0;
+  for (const k in o) if (Object.hasOwn(o, k)) n++;
+  return n;
+}
 
 function uidOf(schema: Schema, v: Json, what: string): Uid {
-  const inner = isObj(v) && isObj(v.__entity) && Object.keys(v).length === 1 ? v.__entity : v;
-  if (!isObj(inner) || typeof inner.type !== 'string' || typeof inner.id !== 'string' || Object.keys(inner).length !== 2) {
+  let inner = v;
+  if (isObj(v) && v.__entity !== undefined) {
+    if (keyCount(v) !== 1) throw invalid(`${what} is not an entity reference`);
+    inner = v.__entity;
+  }
+  if (!isObj(inner) || typeof inner.type !== 'string' || typeof inner.id !== 'string' || keyCount(inner) !== 2) {
     throw invalid(`${what} is not an entity reference`);
   }
   const allowed = schema.entities.get(inner.type)?.enum;
@@ -147,73 +185,121 @@ function uidOf(schema: Schema, v: Json, what: string): Uid {
   return new Uid(inner.type, inner.id);
 }
 
-/** `v` as a Value of schema type `t` (Cedar's schema-directed JSON parsing). */
-function typedValue(schema: Schema, t: Json, v: Json, path: string, depth = 0): Value {
-  if (depth > 64) throw new Unsupported(`${path} nests too deeply`);
+type Conv = (v: Json) => Value;
+
+/** A converter from Cedar JSON to a Value of schema type `t` (Cedar's schema-directed parsing), built once per type. */
+function converter(schema: Schema, t: Json, depth = 0): Conv {
+  if (depth > 64) throw new Refusal('schema types nest too deeply');
   let type = t;
   for (let i = 0; i < 16 && schema.common.has(type.type); i++) type = schema.common.get(type.type);
   if ((type.type === 'EntityOrCommon' || type.type === 'Entity') && schema.common.has(type.name)) type = schema.common.get(type.name);
   for (let i = 0; i < 16 && schema.common.has(type.type); i++) type = schema.common.get(type.type);
   let name: string = type.type;
-  if (name === 'Entity' || name === 'EntityOrCommon') return entityValue(schema, type.name, v, path);
-  if (name === 'Extension') name = type.name;
-  if (schema.entities.has(name)) return entityValue(schema, name, v, path);
+  if (name === 'Entity' || name === 'EntityOrCommon') name = type.name;
+  else if (name === 'Extension') name = type.name;
+  if (schema.entities.has(name)) {
+    const entityType = name;
+    return (v) => {
+      const u = uidOf(schema, v, 'the value');
+      if (u.type !== entityType) throw invalid(`must be an entity of type ${entityType}`);
+      return u;
+    };
+  }
   switch (name) {
     case 'String':
-      if (typeof v !== 'string') throw invalid(`${path} must be a String`);
-      return v;
+      return (v) => {
+        if (typeof v !== 'string') throw invalid('must be a String');
+        return v;
+      };
     case 'Long':
-      if (typeof v !== 'number' || !Number.isInteger(v)) throw invalid(`${path} must be a Long`);
-      if (!Number.isSafeInteger(v)) throw new Unsupported(`${path} is beyond JavaScript's safe integers`);
-      return v;
+      return (v) => {
+        if (typeof v !== 'number' || !Number.isInteger(v)) throw invalid('must be a Long');
+        if (!Number.isSafeInteger(v)) throw new Unsupported("a Long beyond JavaScript's safe integers");
+        return v;
+      };
     case 'Bool':
     case 'Boolean':
-      if (typeof v !== 'boolean') throw invalid(`${path} must be a Bool`);
-      return v;
-    case 'Set':
-      if (!Array.isArray(v)) throw invalid(`${path} must be a Set`);
-      return new CSet(v.map((x, i) => typedValue(schema, type.element, x, `${path}[${i}]`, depth + 1)));
+      return (v) => {
+        if (typeof v !== 'boolean') throw invalid('must be a Bool');
+        return v;
+      };
+    case 'Set': {
+      const element = converter(schema, type.element, depth + 1);
+      return (v) => {
+        if (!Array.isArray(v)) throw invalid('must be a Set');
+        const out: Value[] = new Array(v.length);
+        for (let i = 0; i < v.length; i++) {
+          try {
+            out[i] = element(v[i]);
+          } catch (err) {
+            if (err instanceof Invalid) err.at.unshift(`[${i}]`);
+            throw err;
+          }
+        }
+        return new CSet(out);
+      };
+    }
     case 'Record':
-      return recordOf(schema, type, v, path, depth);
+      return recordConverter(schema, type, depth + 1);
   }
   const make = EXTENSION_TYPES.get(name);
-  if (make === undefined) throw new Unsupported(`${path}: type ${name} is not evaluated`);
-  let arg: Json = v;
-  if (isObj(v)) {
-    const call = isObj(v.__extn) && Object.keys(v).length === 1 ? v.__extn : v;
-    if (!isObj(call) || Object.keys(call).length !== 2 || typeof call.arg !== 'string' || CONSTRUCTORS.get(call.fn) !== name) {
-      throw new Unsupported(`${path}: an ${name} written as ${JSON.stringify(v)} is not evaluated`);
+  if (make === undefined) throw new Refusal(`type ${name} is not evaluated`);
+  const extType = name;
+  return (v) => {
+    let arg: Json = v;
+    if (isObj(v)) {
+      const call = isObj(v.__extn) && keyCount(v) === 1 ? v.__extn : v;
+      if (!isObj(call) || keyCount(call) !== 2 || typeof call.arg !== 'string' || CONSTRUCTORS.get(call.fn) !== extType) {
+        throw new Unsupported(`an ${extType} written as ${JSON.stringify(v).slice(0, 40)} is not evaluated`);
+      }
+      arg = call.arg;
     }
-    arg = call.arg;
-  }
-  if (typeof arg !== 'string') throw invalid(`${path} must be a ${name}`);
-  try {
-    return make(arg);
-  } catch (err) {
-    if (err instanceof CedarError) throw invalid(`${path}: ${err.message}`);
-    throw err;
-  }
+    if (typeof arg !== 'string') throw invalid(`must be a ${extType}`);
+    try {
+      return make(arg);
+    } catch (err) {
+      if (err instanceof CedarError) throw invalid(err.message);
+      throw err;
+    }
+  };
 }
 
-function entityValue(schema: Schema, type: string, v: Json, path: string): Uid {
-  const u = uidOf(schema, v, path);
-  if (u.type !== type) throw invalid(`${path} must be an entity of type ${type}`);
-  return u;
-}
-
-function recordOf(schema: Schema, t: Json | undefined, v: Json, path: string, depth = 0): CRecord {
-  if (!isObj(v)) throw invalid(`${path} must be a Record`);
-  const attrs = (t?.attributes ?? {}) as Record<string, Json>;
-  const out = new Map<string, Value>();
-  for (const k of Object.keys(v)) if (!Object.hasOwn(attrs, k)) throw invalid(`${path} has undeclared attribute ${k}`);
-  for (const [k, at] of Object.entries(attrs)) {
-    if (!Object.hasOwn(v, k)) {
-      if (at.required !== false) throw invalid(`${path}.${k} is required`);
-      continue;
+function recordConverter(schema: Schema, t: Json | undefined, depth = 0): (v: Json) => CRecord {
+  const attrs = Object.entries((t?.attributes ?? {}) as Record<string, Json>).map(([k, at]) => ({
+    k,
+    required: at.required !== false,
+    conv: converter(schema, at, depth + 1),
+  }));
+  const names = new Set(attrs.map((a) => a.k));
+  // Names Object.prototype also has (e.g. `constructor`) need an own-property check.
+  const inherited = new Set(attrs.filter((a) => a.k in Object.prototype).map((a) => a.k));
+  return (v) => {
+    if (!isObj(v)) throw invalid('must be a Record');
+    const out = new Map<string, Value>();
+    let present = 0;
+    for (const a of attrs) {
+      const x = inherited.has(a.k) && !Object.hasOwn(v, a.k) ? undefined : v[a.k];
+      if (x === undefined) {
+        if (Object.hasOwn(v, a.k)) throw new Unsupported(`attribute ${a.k} is undefined`);
+        if (a.required) throw invalid(`${a.k} is required`);
+        continue;
+      }
+      present += 1;
+      try {
+        out.set(a.k, a.conv(x));
+      } catch (err) {
+        if (err instanceof Invalid) err.at.unshift(a.k);
+        throw err;
+      }
     }
-    out.set(k, typedValue(schema, at, v[k], `${path}.${k}`, depth + 1));
-  }
-  return new CRecord(out);
+    if (keyCount(v) !== present) {
+      for (const k in v) {
+        if (Object.hasOwn(v, k) && !names.has(k)) throw invalid(`has undeclared attribute ${k}`);
+      }
+      throw new Unsupported('a record with unusual keys');
+    }
+    return new CRecord(out);
+  };
 }
 
 class Entity implements EntityData {
@@ -249,71 +335,99 @@ export function buildEnv(
   req: { principal: Json; action: Json; resource: Json; context: Json; entities: Json },
   actionEntities: ReadonlyMap<string, EntityData>,
 ): Env {
+  const where: Where = { at: 'request' };
+  try {
+    return build(schema, req, actionEntities, where);
+  } catch (err) {
+    if (!(err instanceof Invalid)) throw err;
+    const at = err.at.length === 0 ? '' : `.${err.at.join('.')}`;
+    throw new Unsupported(`the request does not conform to the schema: ${String(where.at)}${at} ${err.why}`);
+  }
+}
+
+/** What part of the request is being read (for the message when it does not conform). */
+interface Where {
+  at: string | Uid;
+}
+
+function build(
+  schema: Schema,
+  req: { principal: Json; action: Json; resource: Json; context: Json; entities: Json },
+  actionEntities: ReadonlyMap<string, EntityData>,
+  where: Where,
+): Env {
   const principal = uidOf(schema, req.principal, 'principal');
   const action = uidOf(schema, req.action, 'action');
   const resource = uidOf(schema, req.resource, 'resource');
   const def = schema.actions.get(action.key);
-  if (def === undefined) throw invalid(`action ${action.key} is not declared`);
-  if (!def.principals.has(principal.type)) throw invalid(`principal type ${principal.type} does not apply to ${action.key}`);
-  if (!def.resources.has(resource.type)) throw invalid(`resource type ${resource.type} does not apply to ${action.key}`);
-  const context = recordOf(schema, def.context, req.context ?? {}, 'context');
+  if (def === undefined) throw invalid(`action ${action} is not declared`);
+  if (!def.principals.has(principal.type)) throw invalid(`principal type ${principal.type} does not apply to ${action}`);
+  if (!def.resources.has(resource.type)) throw invalid(`resource type ${resource.type} does not apply to ${action}`);
+  where.at = 'context';
+  const context = def.contextOf(req.context ?? {});
   const all = new Map<string, Entity>();
   if (!Array.isArray(req.entities)) throw invalid('entities must be a list');
-  const dataActions = new Map<string, string[]>();
+  let dataActions: Map<string, string[]> | undefined;
   for (const e of req.entities as Json[]) {
+    where.at = 'entities';
     if (!isObj(e)) throw invalid('an entity is not an object');
-    for (const k of Object.keys(e)) if (k !== 'uid' && k !== 'attrs' && k !== 'parents' && k !== 'tags') throw invalid(`entity field ${k}`);
+    for (const k in e) if (k !== 'uid' && k !== 'attrs' && k !== 'parents' && k !== 'tags') throw invalid(`entity field ${k}`);
     const uid = uidOf(schema, e.uid, 'entity uid');
+    where.at = uid;
     const key = uid.key;
-    if (all.has(key)) throw invalid(`entity ${key} appears twice`);
-    const parents = ((e.parents ?? []) as Json[]).map((p) => uidOf(schema, p, `parent of ${key}`));
+    if (all.has(key)) throw invalid('appears twice');
+    const rawParents = e.parents ?? [];
+    if (!Array.isArray(rawParents)) throw invalid('parents must be a list');
+    const parents: string[] = [];
+    const parentTypes: string[] = [];
+    for (const p of rawParents) {
+      const u = uidOf(schema, p, 'parent');
+      parents.push(u.key);
+      parentTypes.push(u.type);
+    }
+    const hasAttrs = isObj(e.attrs) && keyCount(e.attrs) > 0;
+    const hasTags = isObj(e.tags) && keyCount(e.tags) > 0;
     if (schema.actions.has(key)) {
-      // Action entities come from the schema; data may repeat them only exactly as declared.
-      if ((isObj(e.attrs) && Object.keys(e.attrs).length > 0) || (isObj(e.tags) && Object.keys(e.tags).length > 0)) {
-        throw new Unsupported(`action entity ${key} in the request has attributes or tags`);
-      }
-      if (dataActions.has(key)) throw invalid(`entity ${key} appears twice`);
-      dataActions.set(
-        key,
-        parents.map((p) => p.key),
-      );
+      // Action entities come from the schema; data may repeat them only as declared.
+      if (hasAttrs || hasTags) throw new Unsupported(`action entity ${uid} in the request has attributes or tags`);
+      dataActions ??= new Map();
+      if (dataActions.has(key)) throw invalid('appears twice');
+      dataActions.set(key, parents);
       continue;
     }
     const type = schema.entities.get(uid.type);
     if (type === undefined) throw invalid(`entity type ${uid.type} is not declared`);
-    for (const p of parents) if (!type.memberOf.has(p.type)) throw invalid(`${key} cannot be a member of ${p.type}`);
-    const attrs = recordOf(schema, type.shape, e.attrs ?? {}, key).attrs;
+    for (const pt of parentTypes) if (!type.memberOf.has(pt)) throw invalid(`cannot be a member of ${pt}`);
+    const attrs = type.attrs(e.attrs ?? {}).attrs;
     let tags = NO_VALUES;
-    if (e.tags !== undefined && !(isObj(e.tags) && Object.keys(e.tags).length === 0)) {
-      if (type.tags === undefined || !isObj(e.tags)) throw invalid(`${key} may not have tags`);
+    if (e.tags !== undefined && !(isObj(e.tags) && !hasTags)) {
+      if (type.tagValue === undefined || !isObj(e.tags)) throw invalid('may not have tags');
       const t = new Map<string, Value>();
-      for (const [k, v] of Object.entries(e.tags)) t.set(k, typedValue(schema, type.tags, v, `${key} tag ${k}`));
+      for (const [k, v] of Object.entries(e.tags)) {
+        try {
+          t.set(k, type.tagValue(v));
+        } catch (err) {
+          if (err instanceof Invalid) err.at.unshift(`tag ${k}`);
+          throw err;
+        }
+      }
       tags = t;
     }
-    all.set(
-      key,
-      new Entity(
-        attrs,
-        tags,
-        parents.map((p) => p.key),
-        all,
-      ),
-    );
+    all.set(key, new Entity(attrs, tags, parents, all));
   }
   // Action entities in the data must describe the schema's hierarchy (same ancestors).
-  for (const key of dataActions.keys()) {
-    const got = closure(key, (k) => dataActions.get(k) ?? schema.actions.get(k)?.parents ?? []);
+  for (const key of dataActions?.keys() ?? []) {
+    const got = closure(key, (k) => dataActions?.get(k) ?? schema.actions.get(k)?.parents ?? []);
     const want = (schema.actions.get(key) as ActionDef).ancestors;
     if (got.size !== want.size || [...got].some((k) => !want.has(k))) {
       throw new Unsupported(`action entity ${key} in the request differs from the schema`);
     }
   }
-  const ctx = context;
   return {
     principal,
     action,
     resource,
-    context: ctx,
+    context,
     entity: (key) => all.get(key) ?? actionEntities.get(key),
   };
 }

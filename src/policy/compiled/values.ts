@@ -5,18 +5,25 @@
 export class Uid {
   readonly type: string;
   readonly id: string;
+  #key: string | undefined;
   constructor(type: string, id: string) {
     this.type = type;
     this.id = id;
   }
-  /** `Type::"id"`: the key entities are indexed by. */
+  /** The key entities are indexed by (computed once). */
   get key(): string {
-    return uidKey(this.type, this.id);
+    this.#key ??= uidKey(this.type, this.id);
+    return this.#key;
+  }
+  /** `Type::"id"`, as Cedar writes it. */
+  toString(): string {
+    return `${this.type}::${JSON.stringify(this.id)}`;
   }
 }
 
+/** An injective key for an entity: type names never contain NUL. */
 export function uidKey(type: string, id: string): string {
-  return `${type}::${JSON.stringify(id)}`;
+  return `${type}\u0000${id}`;
 }
 
 /** A Cedar set (elements deduplicated by Cedar equality). */
