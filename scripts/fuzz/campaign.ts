@@ -13,7 +13,7 @@ import { authzenInput } from './targets/authzen.js';
 import { type GenContext, importDpopKey } from './targets/common.js';
 import { mcpInput } from './targets/mcp.js';
 import { tokenInput } from './targets/token.js';
-import type { FuzzRequest, Target } from './types.js';
+import type { FuzzRequest, FuzzResponse, Target } from './types.js';
 
 export interface FuzzOptions {
   readonly inputs: number;
@@ -28,7 +28,7 @@ export interface FuzzOptions {
 export interface Example {
   readonly index: number;
   readonly target: Target;
-  readonly reason: string;
+  reason: string;
   readonly request: string;
   readonly response: string;
 }
@@ -42,10 +42,20 @@ export interface FuzzSummary {
   /** Per target: inputs, status classes, findings. */
   readonly perTarget: Record<Target, Record<string, number>>;
   readonly examples: Record<Finding['kind'], Example[]>;
+  /** Among the first crashes (up to 300): how many per cause the broker logged. */
+  readonly crashCauses: Record<string, number>;
   /** Requests that got no answer (socket errors, raw requests closed without one). */
   readonly noAnswer: number;
   readonly brokerDied: string | undefined;
   readonly brokerStderr: string;
+}
+
+/** Findings kept for the report (crashes are grouped by cause at the end). */
+const MAX_CANDIDATES = 300;
+
+function requestIdOf(res: FuzzResponse): string | undefined {
+  const m = /"request_id":"([^"]+)"/.exec(res.body) ?? /"x-request-id":"([^"]+)"/.exec(res.headers);
+  return m?.[1];
 }
 
 const GENERATORS: readonly (readonly [number, Target, (rng: Rng, ctx: GenContext) => Promise<FuzzRequest>])[] = [
@@ -128,7 +138,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzSummary> {
   const perTarget = Object.fromEntries(
     (['token', 'authzen', 'mcp', 'admin'] as const).map((t) => [t, {} as Record<string, number>]),
   ) as Record<Target, Record<string, number>>;
-  const examples: FuzzSummary['examples'] = { crash: [], leak: [], allow: [] };
+  const candidates: Record<Finding['kind'], (Example & { requestId?: string })[]> = { crash: [], leak: [], allow: [] };
   const counts = { crash: 0, leak: 0, allow: 0 };
   let noAnswer = 0;
   const bump = (t: Target, k: string) => {
@@ -178,13 +188,16 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzSummary> {
               bump(req.target, kind);
             }
             for (const f of findings) {
-              if (examples[f.kind].length >= keep) continue;
-              examples[f.kind].push({
+              // Several examples per distinct reason would hide the other reasons: one each, up to a bound.
+              const list = candidates[f.kind];
+              if (list.length >= MAX_CANDIDATES || (f.kind !== 'crash' && list.some((e) => e.reason === f.reason))) continue;
+              list.push({
                 index,
                 target: req.target,
                 reason: f.reason,
                 request: describe(req),
                 response: result.ok ? `HTTP ${result.res.status}\n${result.res.body.slice(0, 800)}` : result.error,
+                ...(result.ok ? { requestId: requestIdOf(result.res) } : {}),
               });
             }
           }
@@ -200,7 +213,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzSummary> {
     );
     if (!alive && broker.exited() === undefined) {
       counts.crash++;
-      examples.crash.push({
+      candidates.crash.push({
         index: next,
         target: 'token',
         reason: 'broker does not answer /healthz after the run',
@@ -208,6 +221,23 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzSummary> {
         response: '',
       });
     }
+    // Crashes are grouped by the error the broker logged for them (matched by request id).
+    await new Promise((r) => setTimeout(r, 500));
+    const causes = new Map<string, number>();
+    const firstOf = new Map<string, Example>();
+    for (const c of candidates.crash) {
+      const logged = c.requestId === undefined ? undefined : broker.cause(c.requestId);
+      // Grouped by error code when there is one (messages carry the request's own bytes).
+      const cause = logged === undefined ? c.reason : (/^([A-Z][A-Z0-9_]+):/.exec(logged)?.[1] ?? logged.slice(0, 100));
+      if (logged !== undefined) c.reason = `${c.reason}; the broker logged ${logged}`;
+      causes.set(cause, (causes.get(cause) ?? 0) + 1);
+      if (!firstOf.has(cause)) firstOf.set(cause, c);
+    }
+    const examples: FuzzSummary['examples'] = {
+      crash: [...firstOf.values()].slice(0, keep),
+      leak: candidates.leak.slice(0, keep),
+      allow: candidates.allow.slice(0, keep),
+    };
     const died = broker.exited();
     if (died !== undefined) {
       counts.crash++;
@@ -227,6 +257,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzSummary> {
       durationS: (performance.now() - t0) / 1000,
       perTarget,
       examples,
+      crashCauses: Object.fromEntries(causes),
       noAnswer,
       brokerDied: died,
       brokerStderr: broker.stderr(),

@@ -12,6 +12,11 @@ export function printSummary(s: FuzzSummary, out: (line: string) => void): void 
     );
   }
   out(`  no answer (socket closed; mostly raw malformed requests): ${s.noAnswer}`);
+  const causes = Object.entries(s.crashCauses);
+  if (causes.length > 0) {
+    out('crash causes (of the first 300 crashes, as the broker logged them):');
+    for (const [cause, n] of causes.sort(([, a], [, b]) => b - a)) out(`  ${String(n).padStart(4)} × ${cause}`);
+  }
   for (const [kind, list] of Object.entries(s.examples)) {
     for (const ex of list) {
       out(`\n── ${kind} #${ex.index} (${ex.target}): ${ex.reason}\n${ex.request}\n→ ${ex.response}`);
