@@ -66,7 +66,9 @@ export default {
   mutate: chosen,
   // The machine is shared: two workers at most.
   concurrency: 2,
-  timeoutMS: 20_000,
+  timeoutMS: 8_000,
+  // Incremental: reruns reuse results while the mutated module is unchanged. The command runner
+  // cannot see which tests changed, so after editing tests run with `-- --force`.
   incremental: true,
   // One incremental file per selection, so running one module does not forget the others' results.
   incrementalFile: `reports/stryker-incremental-${slug}.json`,

@@ -112,8 +112,20 @@ for (const f of ['package.json', 'tsconfig.json', 'stryker.config.mjs']) cpSync(
 symlinkSync(join(root, 'node_modules'), join(sandbox, 'node_modules'));
 
 const results: { name: string; outcome: 'killed' | 'SURVIVED' | 'stale' }[] = [];
+const runTests = (tests: readonly string[]) =>
+  spawnSync('node', ['--import', 'tsx', '--test-reporter=dot', 'scripts/run-tests.mjs', ...tests], {
+    cwd: sandbox,
+    encoding: 'utf8',
+    timeout: 180_000,
+  });
+const selectedMutants = mutants.filter((x) => filter === undefined || x.name.includes(filter));
 try {
-  for (const mutant of mutants.filter((x) => filter === undefined || x.name.includes(filter))) {
+  // Baseline: the unmutated sandbox must pass every test set used, or "killed" would mean nothing.
+  for (const file of new Set(selectedMutants.map((x) => x.file))) {
+    const baseline = runTests(modules[file] ?? []);
+    if (baseline.status !== 0) throw new Error(`the tests of ${file} fail without any mutant:\n${baseline.stdout}${baseline.stderr}`);
+  }
+  for (const mutant of selectedMutants) {
     const path = join(sandbox, mutant.file);
     const original = readFileSync(path, 'utf8');
     if (original.split(mutant.from).length !== 2) {
@@ -122,11 +134,7 @@ try {
     }
     writeFileSync(path, original.replace(mutant.from, mutant.to));
     const tests = modules[mutant.file] ?? [];
-    const run = spawnSync('node', ['--import', 'tsx', '--test-reporter=dot', 'scripts/run-tests.mjs', ...tests], {
-      cwd: sandbox,
-      encoding: 'utf8',
-      timeout: 180_000,
-    });
+    const run = runTests(tests);
     writeFileSync(path, original);
     results.push({ name: mutant.name, outcome: run.status === 0 ? 'SURVIVED' : 'killed' });
     process.stdout.write(`${results.at(-1)?.outcome.padEnd(8)} ${mutant.name}\n`);
