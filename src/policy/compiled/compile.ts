@@ -18,7 +18,7 @@ export interface Env {
   readonly action: Uid;
   readonly resource: Uid;
   readonly context: CRecord;
-  entity(key: string): EntityData | undefined;
+  entity(uid: Uid): EntityData | undefined;
 }
 
 export type Expr = (env: Env) => Value;
@@ -62,7 +62,7 @@ export function entityIn(env: Env, a: Value, b: Value): boolean {
   let ancestors: ReadonlySet<string> | undefined;
   for (const t of targets) {
     if (t.type === lhs.type && t.id === lhs.id) return true;
-    ancestors ??= env.entity(lhs.key)?.ancestors() ?? new Set();
+    ancestors ??= env.entity(lhs)?.ancestors() ?? new Set();
     if (ancestors.has(t.key)) return true;
   }
   return false;
@@ -75,7 +75,7 @@ function getAttr(env: Env, v: Value, attr: string): Value {
     return x;
   }
   if (v instanceof Uid) {
-    const e = env.entity(v.key);
+    const e = env.entity(v);
     if (e === undefined) throw new CedarError(`entity ${v} does not exist`);
     const x = e.attrs.get(attr);
     if (x === undefined) throw new CedarError(`entity ${v} has no attribute ${attr}`);
@@ -86,7 +86,7 @@ function getAttr(env: Env, v: Value, attr: string): Value {
 
 function hasAttr(env: Env, v: Value, attr: string): boolean {
   if (v instanceof CRecord) return v.attrs.has(attr);
-  if (v instanceof Uid) return env.entity(v.key)?.attrs.has(attr) === true;
+  if (v instanceof Uid) return env.entity(v)?.attrs.has(attr) === true;
   throw new CedarError(`has ${attr}: expected a record or an entity, got ${typeName(v)}`);
 }
 
@@ -276,7 +276,7 @@ export function compileExpr(node: Json): Expr {
       return (env) => {
         const e = asEntity(l(env), kind);
         const tag = asString(r(env), kind);
-        const data = env.entity(e.key);
+        const data = env.entity(e);
         if (!get) return data?.tags.has(tag) === true;
         if (data === undefined) throw new CedarError(`entity ${e} does not exist`);
         const v = data.tags.get(tag);

@@ -33,6 +33,8 @@ interface ActionDef {
 export interface Schema {
   readonly entities: ReadonlyMap<string, EntityTypeDef>;
   readonly actions: ReadonlyMap<string, ActionDef>;
+  /** Entity types of actions (`Action`, `Ns::Action`). */
+  readonly actionTypes: ReadonlySet<string>;
   readonly common: ReadonlyMap<string, Json>;
 }
 
@@ -90,7 +92,7 @@ export function readSchema(json: Json): Schema {
       if (to?.context !== undefined) types.push(to.context);
     }
   }
-  const schema = { entities, actions, common };
+  const schema = { entities, actions, common, actionTypes: new Set([...actions.values()].map((a) => a.uid.type)) };
   for (const name of [...common.keys(), ...entities.keys()]) {
     if (PRIMITIVES.has(name) || EXTENSION_TYPES.has(name)) throw new Refusal(`a declared type shadows the built-in ${name}`);
   }
@@ -306,14 +308,9 @@ class Entity implements EntityData {
   readonly attrs: ReadonlyMap<string, Value>;
   readonly tags: ReadonlyMap<string, Value>;
   readonly parents: readonly string[];
-  readonly #all: ReadonlyMap<string, Entity>;
+  readonly #all: Entities;
   #ancestors: ReadonlySet<string> | undefined;
-  constructor(
-    attrs: ReadonlyMap<string, Value>,
-    tags: ReadonlyMap<string, Value>,
-    parents: readonly string[],
-    all: ReadonlyMap<string, Entity>,
-  ) {
+  constructor(attrs: ReadonlyMap<string, Value>, tags: ReadonlyMap<string, Value>, parents: readonly string[], all: Entities) {
     this.attrs = attrs;
     this.tags = tags;
     this.parents = parents;
@@ -321,8 +318,29 @@ class Entity implements EntityData {
   }
   ancestors(): ReadonlySet<string> {
     this.#ancestors ??=
-      this.parents.length === 0 ? EMPTY : closure('', (k) => (k === '' ? this.parents : (this.#all.get(k)?.parents ?? [])));
+      this.parents.length === 0 ? EMPTY : closure('', (k) => (k === '' ? this.parents : (this.#all.byKey(k)?.parents ?? [])));
     return this.#ancestors;
+  }
+}
+
+/** The request's entities by type, then id (no key strings built on the hot path). */
+class Entities {
+  readonly #byType = new Map<string, Map<string, Entity>>();
+  get(type: string, id: string): Entity | undefined {
+    return this.#byType.get(type)?.get(id);
+  }
+  set(type: string, id: string, e: Entity): void {
+    let m = this.#byType.get(type);
+    if (m === undefined) {
+      m = new Map();
+      this.#byType.set(type, m);
+    }
+    m.set(id, e);
+  }
+  /** By `uidKey(type, id)` (ancestor walks). */
+  byKey(key: string): Entity | undefined {
+    const cut = key.indexOf('\u0000');
+    return this.get(key.slice(0, cut), key.slice(cut + 1));
   }
 }
 
@@ -365,7 +383,7 @@ function build(
   if (!def.resources.has(resource.type)) throw invalid(`resource type ${resource.type} does not apply to ${action}`);
   where.at = 'context';
   const context = def.contextOf(req.context ?? {});
-  const all = new Map<string, Entity>();
+  const all = new Entities();
   if (!Array.isArray(req.entities)) throw invalid('entities must be a list');
   let dataActions: Map<string, string[]> | undefined;
   for (const e of req.entities as Json[]) {
@@ -374,8 +392,7 @@ function build(
     for (const k in e) if (k !== 'uid' && k !== 'attrs' && k !== 'parents' && k !== 'tags') throw invalid(`entity field ${k}`);
     const uid = uidOf(schema, e.uid, 'entity uid');
     where.at = uid;
-    const key = uid.key;
-    if (all.has(key)) throw invalid('appears twice');
+    if (all.get(uid.type, uid.id) !== undefined) throw invalid('appears twice');
     const rawParents = e.parents ?? [];
     if (!Array.isArray(rawParents)) throw invalid('parents must be a list');
     const parents: string[] = [];
@@ -387,7 +404,8 @@ function build(
     }
     const hasAttrs = isObj(e.attrs) && keyCount(e.attrs) > 0;
     const hasTags = isObj(e.tags) && keyCount(e.tags) > 0;
-    if (schema.actions.has(key)) {
+    const key = schema.actionTypes.has(uid.type) ? uid.key : undefined;
+    if (key !== undefined && schema.actions.has(key)) {
       // Action entities come from the schema; data may repeat them only as declared.
       if (hasAttrs || hasTags) throw new Unsupported(`action entity ${uid} in the request has attributes or tags`);
       dataActions ??= new Map();
@@ -413,7 +431,7 @@ function build(
       }
       tags = t;
     }
-    all.set(key, new Entity(attrs, tags, parents, all));
+    all.set(uid.type, uid.id, new Entity(attrs, tags, parents, all));
   }
   // Action entities in the data must describe the schema's hierarchy (same ancestors).
   for (const key of dataActions?.keys() ?? []) {
@@ -428,7 +446,7 @@ function build(
     action,
     resource,
     context,
-    entity: (key) => all.get(key) ?? actionEntities.get(key),
+    entity: (u) => all.get(u.type, u.id) ?? (schema.actionTypes.has(u.type) ? actionEntities.get(u.key) : undefined),
   };
 }
 
