@@ -25,8 +25,13 @@ export function toMandateError(err: unknown): MandateError {
   return new MandateError('ERR_INTERNAL', undefined, { cause: err });
 }
 
-function quote(value: string): string {
-  return value.replace(/["\\]/g, '');
+/**
+ * A message as the value of a quoted header parameter (RFC 6750 §3 `error_description`): visible
+ * ASCII only (RFC 6749 §5.2), no quote or backslash. Messages can echo attacker-chosen text (a
+ * token's `alg`), and a character Node refuses in a header would turn a refusal into a 500.
+ */
+export function headerParam(value: string): string {
+  return value.replace(/[^\x20-\x7e]|["\\]/g, '?').slice(0, 500);
 }
 
 export function toHttpError(err: unknown, requestId: string): HttpErrorResponse {
@@ -43,14 +48,14 @@ export function toHttpError(err: unknown, requestId: string): HttpErrorResponse 
   if (spec.space === 'oauth') {
     const headers: Record<string, string> = {};
     if (spec.status === 401 || spec.status === 403) {
-      headers['www-authenticate'] = `Bearer error="${spec.oauthError}", error_description="${quote(e.message)}"`;
+      headers['www-authenticate'] = `Bearer error="${spec.oauthError}", error_description="${headerParam(e.message)}"`;
     }
     headers['cache-control'] = 'no-store';
     return { status: spec.status, headers, body: { error: spec.oauthError, error_description: e.message }, internal: false };
   }
   const headers: Record<string, string> = {};
   if (e.code === 'ERR_AUTH_MISSING') headers['www-authenticate'] = 'Bearer';
-  else if (spec.status === 401) headers['www-authenticate'] = `Bearer error="invalid_token", error_description="${quote(e.message)}"`;
+  else if (spec.status === 401) headers['www-authenticate'] = `Bearer error="invalid_token", error_description="${headerParam(e.message)}"`;
   const body: Record<string, unknown> = { error: e.code, message: e.message, request_id: requestId };
   if (e.details !== undefined) body.details = e.details;
   return { status: spec.status, headers, body, internal: false };

@@ -162,24 +162,30 @@ function readTlsFile(path: string): Buffer {
   }
 }
 
-/** Maps Fastify's own failures (body parsing, limits) onto registry codes. */
+const FRAMEWORK_REASONS: Record<string, string> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: 'the body is not valid JSON',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'the body is not valid JSON',
+  FST_ERR_BAD_URL: 'the request target is not a valid URL',
+  FST_ERR_MAX_PARAM_LENGTH: 'a path segment is longer than 256 characters',
+  ECONNRESET: 'the client closed the connection before the body arrived',
+};
+
+/**
+ * Maps Fastify's and Node's own failures (body parsing, limits, router refusals, aborted bodies)
+ * onto registry codes. Any other client-side (4xx) failure of the framework is a bad request;
+ * only what is left is internal.
+ */
 function fromFastify(err: unknown): unknown {
   if (err instanceof MandateError) return err;
-  const e = err as { statusCode?: number; code?: string; message?: string };
+  const e = err as { statusCode?: number; code?: string };
   if (e.statusCode === 413) return new MandateError('ERR_BODY_TOO_LARGE');
   if (e.statusCode === 415) return new MandateError('ERR_UNSUPPORTED_MEDIA_TYPE');
   if (e.statusCode === 405) return new MandateError('ERR_METHOD_NOT_ALLOWED');
-  if (e.statusCode === 400 && typeof e.code === 'string' && e.code.startsWith('FST_')) {
-    return new MandateError(
-      'ERR_BAD_REQUEST',
-      e.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY'
-        ? 'the body is not valid JSON'
-        : e.code === 'FST_ERR_BAD_URL'
-          ? 'the request target is not a valid URL'
-          : 'the request is malformed',
-    );
+  const reason = FRAMEWORK_REASONS[e.code ?? ''] ?? (err instanceof SyntaxError && e.statusCode === 400 ? 'the body is not valid JSON' : undefined);
+  if (reason !== undefined) return new MandateError('ERR_BAD_REQUEST', reason);
+  if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+    return new MandateError('ERR_BAD_REQUEST', 'the request is malformed');
   }
-  if (err instanceof SyntaxError && e.statusCode === 400) return new MandateError('ERR_BAD_REQUEST', 'the body is not valid JSON');
   return err;
 }
 

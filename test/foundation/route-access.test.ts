@@ -215,6 +215,24 @@ describe('route access: decided on the matched route', () => {
     }
   });
 
+  test('attacker-chosen text in a refusal never breaks the response (found by npm run fuzz)', async () => {
+    // A token whose header names a non-ASCII alg: the refusal message echoes it into WWW-Authenticate.
+    const header = Buffer.from(JSON.stringify({ alg: 'ἧ𝆹', typ: 'at+jwt' })).toString('base64url');
+    const token = `${header}.${Buffer.from('{}').toString('base64url')}.sig`;
+    const host = new URL(t.broker.gateway.resource).host;
+    for (const method of ['GET', 'HEAD', 'POST'] as const) {
+      const res = await t.app.inject({ method, url: '/mcp', headers: { host, authorization: `Bearer ${token}` } });
+      assert.equal(res.statusCode, 401, method);
+      assert.match(String(res.headers['www-authenticate']), /^Bearer [\x20-\x7e]*$/);
+    }
+    const admin = await t.app.inject({ url: `${ADMIN_PREFIX}principals`, headers: { authorization: `Bearer ${token}` } });
+    assert.equal(admin.statusCode, 401);
+    // A path parameter longer than the router takes is a bad request, not a 500.
+    const long = await t.app.inject({ url: `${ADMIN_PREFIX}mandates/${'x'.repeat(300)}` });
+    assert.equal(long.statusCode, 400);
+    assert.equal(long.json().error, 'ERR_BAD_REQUEST');
+  });
+
   test('docs/security.md lists exactly the public routes', () => {
     const doc = readFileSync(new URL('../../docs/security.md', import.meta.url), 'utf8');
     const documented = new Set([...doc.matchAll(/^\| `(GET|POST) ([^`]+)` \|/gm)].map((m) => `${m[1]} ${m[2]}`));

@@ -4,14 +4,13 @@
 // can discover the authorization server.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isMandateError, MandateError, OAuthError } from '../../errors/index.js';
+import { headerParam } from '../../errors/serialize.js';
 import { MCP_PATH, PROTECTED_RESOURCE_METADATA_PATH } from '../../gateway/index.js';
 import { type McpRequestContext, writeRpcError } from '../../gateway/sessions.js';
 import type { VerifiedCaller } from '../../gateway/types.js';
 import { DPOP_ALGORITHMS } from '../../tokens/dpop.js';
 import type { AppContext } from '../app.js';
 import { presentedToken } from '../presented-token.js';
-
-const quote = (s: string) => s.replace(/["\\\r\n]/g, '');
 
 export function registerGatewayRoutes(app: FastifyInstance, { broker }: AppContext): void {
   const gw = broker.gateway;
@@ -32,7 +31,7 @@ export function registerGatewayRoutes(app: FastifyInstance, { broker }: AppConte
   /** RFC 6750 §3 / RFC 9449 §7.1 challenges, both naming the metadata (RFC 9728 §5.1). */
   const challenge = (reply: FastifyReply, err?: OAuthError) => {
     const params = [`resource_metadata="${gw.resourceMetadataUrl}"`];
-    if (err !== undefined) params.unshift(`error="invalid_token"`, `error_description="${quote(err.message)}"`);
+    if (err !== undefined) params.unshift(`error="invalid_token"`, `error_description="${headerParam(err.message)}"`);
     const nonce = err?.details?.dpopNonce;
     if (typeof nonce === 'string') reply.header('dpop-nonce', nonce);
     reply.log.info(
