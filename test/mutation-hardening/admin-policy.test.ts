@@ -68,7 +68,23 @@ describe('permission table', () => {
 
   test('isPermission: own keys only, strings only', () => {
     for (const p of Object.keys(EXPECTED)) assert.equal(isPermission(p), true);
-    for (const v of ['toString', '__proto__', 'constructor', 'hasOwnProperty', 'admin', '', 'principals:READ', 1, undefined, null, {}]) {
+    // ['audit:read'] and an object with that toString would pass a key lookup that coerces to string.
+    const coercing = { toString: () => 'audit:read' };
+    for (const v of [
+      'toString',
+      '__proto__',
+      'constructor',
+      'hasOwnProperty',
+      'admin',
+      '',
+      'principals:READ',
+      1,
+      undefined,
+      null,
+      {},
+      ['audit:read'],
+      coercing,
+    ]) {
       assert.equal(isPermission(v), false, String(v));
     }
   });
@@ -137,8 +153,33 @@ describe('route gate in a fastify app', () => {
         e.code === 'ERR_ROUTE_ACCESS_UNDECLARED' &&
         /^admin route GET \/admin\/v1\/open must demand a permission$/.test(e.message),
     );
+    assert.throws(
+      () => other.route({ method: ['GET', 'POST'], url: '/z', handler: async () => 'z' }),
+      (e: unknown) => isMandateError(e) && /^route GET,POST \/z declares no access rule$/.test(e.message),
+    );
     other.get('/admin-like', PUBLIC, async () => 'fine');
+    assert.deepEqual(
+      other.accessTable.map((r) => `${r.method} ${r.url}`),
+      ['GET /admin-like', 'HEAD /admin-like'],
+    );
     await other.close();
+  });
+
+  test('attack: a route registered before the gate was installed (no rule) is denied at request time', async () => {
+    const early = Fastify();
+    early.setErrorHandler((err, _req, reply) => {
+      void reply
+        .status(isMandateError(err) ? err.spec.status : 500)
+        .send({ code: isMandateError(err) ? err.code : 'other', message: err.message });
+    });
+    early.get('/early', async () => 'leaked');
+    installRouteAccess(early, broker, '/admin/');
+    const res = await early.inject({ url: '/early' });
+    assert.deepEqual(
+      [res.statusCode, res.json()],
+      [403, { code: 'ERR_FORBIDDEN', message: 'this route declares no access rule and is denied' }],
+    );
+    await early.close();
   });
 
   test('the access table lists every route with its rule, one entry per method', () => {
