@@ -3,6 +3,7 @@
 // these reasons, and a refusal for the wrong reason usually means a rule stopped being checked.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { normalizePath, withinViolation } from '../../src/mandates/path.js';
 import {
   type ArgConstraint,
   argConstraintSchema,
@@ -181,5 +182,28 @@ describe('isSubset reasons and paths', () => {
       "tools[0].args.a: argument a allows 3, but the parent's constraint says it must equal 1",
     );
     assert.equal(subsetReason(arg({ eq: 2 }), parent), 'ok');
+  });
+});
+
+describe('path normalization limits and reasons', () => {
+  test('4096 characters are accepted, 4097 refused with the limit', () => {
+    assert.equal(normalizePath(`/${'a'.repeat(4095)}`).ok, true);
+    assert.deepEqual(normalizePath(`/${'a'.repeat(4096)}`), { ok: false, reason: 'is longer than 4096 characters' });
+  });
+
+  test('a % not followed by two hex digits is not an escape; a compatibility character that is no separator is kept', () => {
+    for (const v of ['/a%2g', '/100%', '/srv/\ufb01le']) assert.equal(normalizePath(v).ok, true, v);
+    assert.equal(normalizePath('/a%2f').ok, false);
+  });
+
+  test('withinViolation names why, with the normalized root', () => {
+    const root = normalizePath('/srv/data');
+    const rel = normalizePath('srv/data');
+    assert.ok(root.ok && rel.ok);
+    assert.equal(withinViolation(root.path, '/srv/../x'), "is not an acceptable path: it contains a '..' segment");
+    assert.equal(withinViolation(root.path, 'srv/data/x'), 'is a relative path, the constraint "/srv/data" an absolute one');
+    assert.match(withinViolation(rel.path, '/srv/data') ?? '', /^is an? absolute path, the constraint "srv\/data" a relative one$/);
+    assert.equal(withinViolation(root.path, '/srv/other'), 'must be within "/srv/data"');
+    assert.equal(withinViolation(root.path, '/srv/data/x'), undefined);
   });
 });
