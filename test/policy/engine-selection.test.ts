@@ -33,8 +33,14 @@ async function brokerWith(engine: 'compiled' | 'wasm' | undefined, extraPolicy?:
 }
 
 describe('policy.engine', () => {
-  it('defaults to the compiled engine, and the broker says so', async () => {
-    const broker = await brokerWith(undefined);
+  it('defaults to cedar-wasm; compiled is opt-in, and the broker says which serves', async () => {
+    const fallback = await brokerWith(undefined);
+    try {
+      assert.equal(fallback.policies.current?.set.engine, 'wasm');
+    } finally {
+      await fallback.close();
+    }
+    const broker = await brokerWith('compiled');
     try {
       assert.equal(broker.policies.current?.set.engine, 'compiled');
       assert.ok(broker.notices.includes('org policy: 10 policies served by the compiled engine'), broker.notices.join('\n'));
