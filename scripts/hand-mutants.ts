@@ -59,6 +59,12 @@ const mutants: HandMutant[] = [
   m('spiffe-id: 2048 → 2049 bytes', SPIFFE, 'const MAX_URI_BYTES = 2048;', 'const MAX_URI_BYTES = 2049;'),
   m('spiffe-id: 255 → 256 trust domain', SPIFFE, 'const MAX_TRUST_DOMAIN = 255;', 'const MAX_TRUST_DOMAIN = 256;'),
   m('approvals: list limit cap 1000 → 2', APPROVALS, 'Math.min(options.limit ?? 100, 1000)', 'Math.min(options.limit ?? 100, 2)'),
+  m(
+    'scope: a passing within check ends the checks early',
+    'src/mandates/scope.ts',
+    'const why = withinCheck(constraint, value);\n    if (why !== undefined) return why;',
+    'return withinCheck(constraint, value);',
+  ),
   // Dropped awaits: a promise not awaited lets the request go on before the check or the write.
   m(
     'dpop: replay consume not awaited',

@@ -185,6 +185,13 @@ describe('isSubset reasons and paths', () => {
   });
 });
 
+describe('within combined with other ops', () => {
+  test('attack: within plus a numeric bound accepts nothing (a string path is not a number)', () => {
+    assert.equal(violation({ within: '/srv', max: 5 }, '/srv/a'), 'must be a number, got string');
+    assert.equal(violation({ within: '/srv' }, '/srv/a'), undefined);
+  });
+});
+
 describe('path normalization limits and reasons', () => {
   test('4096 characters are accepted, 4097 refused with the limit', () => {
     assert.equal(normalizePath(`/${'a'.repeat(4095)}`).ok, true);
