@@ -170,7 +170,7 @@ describe('route gate in a fastify app', () => {
     early.setErrorHandler((err, _req, reply) => {
       void reply
         .status(isMandateError(err) ? err.spec.status : 500)
-        .send({ code: isMandateError(err) ? err.code : 'other', message: err.message });
+        .send({ code: isMandateError(err) ? err.code : 'other', message: (err as Error).message });
     });
     early.get('/early', async () => 'leaked');
     installRouteAccess(early, broker, '/admin/');
