@@ -166,7 +166,15 @@ describe('minting', () => {
     const inputs = [
       { sub: 's', clientId: 'a', mandateId: m.id, details: {}, exp: 1 },
       { sub: 'human-1', clientId: 'agent-1', mandateId: m.id, details: { type: 'mandate', note: 'é€😀' }, exp: 2_000_000_000 },
-      { sub: 'hh', clientId: 'agent-22', mandateId: `${m.id}x`, details: { a: 'x'.repeat(101) }, act: { sub: 'b', act: { sub: 'a' } }, jkt: 'j'.repeat(43), exp: 3 },
+      {
+        sub: 'hh',
+        clientId: 'agent-22',
+        mandateId: `${m.id}x`,
+        details: { a: 'x'.repeat(101) },
+        act: { sub: 'b', act: { sub: 'a' } },
+        jkt: 'j'.repeat(43),
+        exp: 3,
+      },
       { sub: 'hhh', clientId: 'agent-333', mandateId: `${m.id}xy`, details: { a: 'y'.repeat(1000) }, exp: 44 },
     ];
     for (const input of inputs) assert.equal(tokens.measure(input), (await tokens.mint(input)).token.length);
