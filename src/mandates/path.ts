@@ -73,7 +73,7 @@ export function withinViolation(root: NormalPath, value: string): string | undef
   const p = normalizePath(value);
   if (!p.ok) return `is not an acceptable path: it ${p.reason}`;
   if (p.path.absolute !== root.absolute) {
-    return `is a ${p.path.absolute ? 'absolute' : 'relative'} path, the constraint ${JSON.stringify(root.text)} a${root.absolute ? 'n absolute' : ' relative'} one`;
+    return `is ${p.path.absolute ? 'an absolute' : 'a relative'} path, the constraint ${JSON.stringify(root.text)} a${root.absolute ? 'n absolute' : ' relative'} one`;
   }
   if (!isWithin(p.path, root)) return `must be within ${JSON.stringify(root.text)}`;
   return undefined;
