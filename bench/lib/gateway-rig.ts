@@ -69,6 +69,8 @@ async function runGateway(upstreamUrl: string): Promise<void> {
       log: { level: 'silent' },
       server: { port },
       gateway: { demoUpstreams: false, maxConcurrentCallsPerMandate: 1000 },
+      // The longest token lifetime, so a 10-minute soak keeps one valid token throughout.
+      identity: { tokenTtlSeconds: 3600 },
     },
     { env: {} },
   );

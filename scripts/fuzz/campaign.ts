@@ -234,7 +234,8 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzSummary> {
       if (!firstOf.has(cause)) firstOf.set(cause, c);
     }
     const examples: FuzzSummary['examples'] = {
-      crash: [...firstOf.values()].slice(0, keep),
+      // One example per cause: a rare cause must not hide behind a frequent one.
+      crash: [...firstOf.values()].slice(0, Math.max(keep, 10)),
       leak: candidates.leak.slice(0, keep),
       allow: candidates.allow.slice(0, keep),
     };

@@ -70,6 +70,8 @@ export class Classifier {
   judge(req: FuzzRequest, res: FuzzResponse): Finding[] {
     const found: Finding[] = [];
     if (res.status >= 500) found.push({ kind: 'crash', reason: `HTTP ${res.status}` });
+    // MCP answers errors inside a 200: an internal error there is a crash all the same.
+    else if (/"code":"ERR_INTERNAL"/.test(res.body)) found.push({ kind: 'crash', reason: `HTTP ${res.status} carrying ERR_INTERNAL` });
     const text = `${res.headers}\n${res.body}`;
     for (const [re, what] of LEAKS) {
       const m = re.exec(text);
