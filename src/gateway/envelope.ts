@@ -9,6 +9,7 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import { MandateError } from '../errors/index.js';
 import type { ErrorCode } from '../errors/registry.js';
+import { firstIllFormed } from '../lib/unicode.js';
 
 /** Deepest nesting of objects and arrays a message may have (the envelope itself takes three). */
 export const MAX_MESSAGE_DEPTH = 64;
@@ -87,6 +88,8 @@ function checkMessage(item: unknown, baseDepth: number): Record<string, unknown>
       throw new EnvelopeError('RPC_INVALID_PARAMS', 'params must be an object', id);
     }
   }
+  const illFormed = firstIllFormed(item);
+  if (illFormed !== undefined) throw new EnvelopeError('RPC_INVALID_REQUEST', `${illFormed} is not well-formed Unicode`, id);
   const found = scan(item, baseDepth);
   if (found.tooDeep) {
     throw new EnvelopeError('RPC_REQUEST_TOO_DEEP', `the message is nested deeper than ${MAX_MESSAGE_DEPTH} levels`, id);

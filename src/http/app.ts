@@ -9,6 +9,7 @@ import type { Broker } from '../broker.js';
 import { ConfigError, MandateError } from '../errors/index.js';
 import { toHttpError, toMandateError } from '../errors/serialize.js';
 import type { Operator } from '../identity/operators.js';
+import { firstIllFormed } from '../lib/unicode.js';
 import { version } from '../version.js';
 import { createHttpMetrics } from './metrics.js';
 import { OpenApiCollector, type RouteDoc } from './openapi.js';
@@ -114,6 +115,12 @@ export async function buildApp(broker: Broker): Promise<FastifyInstance> {
   // After the request id (a 429 carries it too), before any authentication hook: a throttled source costs no token verification.
   await registerRateLimits(app, broker);
   installRouteAccess(app, broker, ADMIN_PREFIX);
+  // Parsed JSON bodies: a lone surrogate is refused here, before it reaches Cedar or the audit log.
+  app.addHook('preValidation', async (req) => {
+    if (typeof req.body !== 'object' || req.body === null) return;
+    const at = firstIllFormed(req.body);
+    if (at !== undefined) throw new MandateError('ERR_BAD_REQUEST', `${at} is not well-formed Unicode (a lone surrogate)`);
+  });
 
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unmatched';
@@ -181,7 +188,8 @@ function fromFastify(err: unknown): unknown {
   if (e.statusCode === 413) return new MandateError('ERR_BODY_TOO_LARGE');
   if (e.statusCode === 415) return new MandateError('ERR_UNSUPPORTED_MEDIA_TYPE');
   if (e.statusCode === 405) return new MandateError('ERR_METHOD_NOT_ALLOWED');
-  const reason = FRAMEWORK_REASONS[e.code ?? ''] ?? (err instanceof SyntaxError && e.statusCode === 400 ? 'the body is not valid JSON' : undefined);
+  const reason =
+    FRAMEWORK_REASONS[e.code ?? ''] ?? (err instanceof SyntaxError && e.statusCode === 400 ? 'the body is not valid JSON' : undefined);
   if (reason !== undefined) return new MandateError('ERR_BAD_REQUEST', reason);
   if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
     return new MandateError('ERR_BAD_REQUEST', 'the request is malformed');

@@ -53,7 +53,7 @@ export async function registerRateLimits(app: FastifyInstance, broker: Broker): 
     // Routes that write their own errors on the raw response (/mcp, JSON-RPC) keep it too.
     reply.raw.setHeader('retry-after', retryAfter);
     const err = speaksOAuth(req.routeOptions.url) ? new OAuthError('OAUTH_RATE_LIMITED') : new MandateError('ERR_RATE_LIMITED');
-    broker.refusals.record({ source: req.ip, endpoint: endpointOf(req), code: err.code });
+    broker.refusals.record({ source: req.ip ?? '', endpoint: endpointOf(req), code: err.code });
     throw err;
   };
 
@@ -93,7 +93,7 @@ export async function registerRateLimits(app: FastifyInstance, broker: Broker): 
   app.addHook('onSend', (req, reply, payload, done) => {
     if (reply.statusCode === 401 && !counted.has(req)) {
       counted.add(req);
-      broker.refusals.record({ source: req.ip, endpoint: endpointOf(req), code: codeOf(payload, 401) });
+      broker.refusals.record({ source: req.ip ?? '', endpoint: endpointOf(req), code: codeOf(payload, 401) });
       // The in-memory store answers at once; a failure to count must not turn a 401 into a 500.
       if (countFailure !== undefined) countFailure(req).catch(() => {});
     }

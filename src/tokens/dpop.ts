@@ -122,7 +122,8 @@ export class DpopVerifier {
       throw fail(`DPoP proof alg "${String(header.alg)}" is not an allowed asymmetric algorithm`);
     }
     const jwk = header.jwk as JWK | undefined;
-    if (jwk === undefined || typeof jwk !== 'object') throw fail('DPoP proof header must carry the public key as jwk');
+    if (jwk === undefined || jwk === null || typeof jwk !== 'object' || Array.isArray(jwk))
+      throw fail('DPoP proof header must carry the public key as jwk');
     if ('d' in jwk || 'p' in jwk || 'k' in jwk) throw fail('DPoP proof jwk must be a public key');
     let payload: Record<string, unknown>;
     try {

@@ -233,6 +233,35 @@ describe('route access: decided on the matched route', () => {
     assert.equal(long.json().error, 'ERR_BAD_REQUEST');
   });
 
+  test('lone surrogates in JSON bodies and a null DPoP key are refused as bad requests (found by npm run fuzz)', async () => {
+    const admin = `Bearer ${await t.operatorToken('alice')}`;
+    const evaluation = await t.app.inject({
+      method: 'POST',
+      url: '/access/v1/evaluation',
+      headers: { authorization: admin, 'content-type': 'application/json' },
+      payload: '{"subject":{"type":"agent","id":"a"},"action":{"name":"call"},"resource":{"type":"tool","id":"\\ud800"}}',
+    });
+    assert.equal(evaluation.statusCode, 400, evaluation.body);
+    assert.equal(evaluation.json().error, 'ERR_BAD_REQUEST');
+    const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+    const proof = `${b64({ typ: 'dpop+jwt', alg: 'ES256', jwk: null })}.${b64({ htm: 'POST', htu: 'x', iat: 1, jti: 'j' })}.c2ln`;
+    for (const url of ['/oauth/token', '/mcp']) {
+      const res = await t.app.inject({
+        method: 'POST',
+        url,
+        headers: {
+          host: new URL(t.broker.gateway.resource).host,
+          dpop: proof,
+          authorization: 'DPoP x.y.z',
+          'content-type': 'application/x-www-form-urlencoded',
+        },
+        payload:
+          'grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange&subject_token=x.y.z&subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Ajwt',
+      });
+      assert.ok(res.statusCode >= 400 && res.statusCode < 500, `${url}: ${res.statusCode} ${res.body}`);
+    }
+  });
+
   test('docs/security.md lists exactly the public routes', () => {
     const doc = readFileSync(new URL('../../docs/security.md', import.meta.url), 'utf8');
     const documented = new Set([...doc.matchAll(/^\| `(GET|POST) ([^`]+)` \|/gm)].map((m) => `${m[1]} ${m[2]}`));

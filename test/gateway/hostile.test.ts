@@ -164,6 +164,18 @@ describe('the /mcp boundary under hostile input', () => {
     assert.equal(anonymous.status, 401);
   });
 
+  it('refuses lone surrogates in names and arguments with -32600 (they broke the audit encoding: found by npm run fuzz)', async () => {
+    for (const body of [
+      '{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"helpdesk.search_tickets","arguments":{"query":"\\ud800"}}}',
+      '{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"helpdesk.\\udfff","arguments":{}}}',
+      '{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"helpdesk.search_tickets","arguments":{"\\ud800":1}}}',
+    ]) {
+      const a = await raw(body);
+      assertRefused(a, 400, -32600, 'RPC_INVALID_REQUEST', /not well-formed Unicode/);
+      assert.equal(a.body.id, 7, body);
+    }
+  });
+
   it('answers an empty batch with -32600 Invalid Request, not 202', async () => {
     assertRefused(await raw('[]'), 400, -32600, 'RPC_INVALID_REQUEST', /empty batch/);
     assertRefused(await raw('[1,2]'), 400, -32600, 'RPC_INVALID_REQUEST', /batch message 0/);
