@@ -4,15 +4,24 @@
 /** ES2024's String.prototype.isWellFormed, which Node 20 has but the ES2023 lib does not declare. */
 const isWellFormed = (s: string): boolean => (s as string & { isWellFormed(): boolean }).isWellFormed();
 
-/** The path of the first string or key in `value` that is not well-formed Unicode, if any. */
-export function firstIllFormed(value: unknown, path = ''): string | undefined {
-  if (typeof value === 'string') return isWellFormed(value) ? undefined : path || '(value)';
-  if (value === null || typeof value !== 'object') return undefined;
-  for (const [key, child] of Array.isArray(value) ? value.entries() : Object.entries(value)) {
-    const at = path === '' ? String(key) : `${path}.${String(key)}`;
-    if (typeof key === 'string' && !isWellFormed(key)) return at.slice(0, 128);
-    const found = firstIllFormed(child, at);
-    if (found !== undefined) return found.slice(0, 128);
+/**
+ * The path of the first string or key in `value` that is not well-formed Unicode, if any.
+ * Iterative, so hostile nesting depth cannot exhaust the call stack.
+ */
+export function firstIllFormed(value: unknown): string | undefined {
+  const stack: [unknown, string][] = [[value, '']];
+  while (stack.length > 0) {
+    const [node, path] = stack.pop() as [unknown, string];
+    if (typeof node === 'string') {
+      if (!isWellFormed(node)) return (path || '(value)').slice(0, 128);
+      continue;
+    }
+    if (node === null || typeof node !== 'object') continue;
+    for (const [key, child] of Array.isArray(node) ? node.entries() : Object.entries(node)) {
+      const at = path === '' ? String(key) : `${path.slice(0, 128)}.${String(key).slice(0, 64)}`;
+      if (typeof key === 'string' && !isWellFormed(key)) return at.slice(0, 128);
+      stack.push([child, at]);
+    }
   }
   return undefined;
 }
