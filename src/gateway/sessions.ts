@@ -105,7 +105,11 @@ export class McpSessions {
       if (session !== undefined && session.mandateId === caller.mandate.id) {
         session.lastUsed = this.#o.clock.now();
         remember(session.transport, messages, ctx);
-        return session.transport.handleRequest(req, res, body);
+        try {
+          return await session.transport.handleRequest(req, res, body);
+        } finally {
+          releaseAnswered(session.transport);
+        }
       }
       if (session === undefined && mandateOfSessionId(sid) === caller.mandate.id) return this.#serveMoved(req, res, body, messages, ctx);
       return writeRpcError(
@@ -140,7 +144,11 @@ export class McpSessions {
     await this.#server().connect(transport);
     guardErrors(transport);
     remember(transport, messages, ctx);
-    await transport.handleRequest(req, res, body);
+    try {
+      await transport.handleRequest(req, res, body);
+    } finally {
+      releaseAnswered(transport);
+    }
   }
 
   /** A session opened on another replica: serve this one request without session state. */
@@ -163,6 +171,21 @@ export class McpSessions {
     guardErrors(transport);
     remember(transport, messages, ctx);
     await transport.handleRequest(req, res, body);
+  }
+
+  /**
+   * JSON-answered requests the SDK transports of open sessions hold (see `releaseAnswered`): the
+   * requests in flight, not every request ever served. Throws when the SDK's internals changed shape, so the
+   * test that bounds it cannot pass vacuously.
+   */
+  get heldStreams(): number {
+    let n = 0;
+    for (const s of this.#sessions.values()) {
+      const inner = streamsOf(s.transport);
+      if (inner === undefined) throw new Error('the MCP SDK transport no longer has the stream maps releaseAnswered expects');
+      for (const entry of inner.streams.values()) if (entry.resolveJson !== undefined) n++;
+    }
+    return n;
   }
 
   /** Closes every session of a mandate (it ended); its token no longer verifies either. */
@@ -274,6 +297,36 @@ function remember(transport: object, messages: readonly Record<string, unknown>[
   // Cancelled requests are never answered; bound what they leave behind.
   if (byId.size > 1000) byId.clear();
   for (const m of messages) if ((typeof m.id === 'string' || typeof m.id === 'number') && typeof m.method === 'string') byId.set(m.id, ctx);
+}
+
+/** The SDK transport's private per-stream state (v1.x `WebStandardStreamableHTTPServerTransport`). */
+interface StreamMaps {
+  readonly streams: Map<string, { resolveJson?: unknown }>;
+  readonly requestToStream: Map<unknown, string>;
+}
+
+function streamsOf(transport: StreamableHTTPServerTransport): StreamMaps | undefined {
+  const inner = (transport as unknown as { _webStandardTransport?: Record<string, unknown> })._webStandardTransport;
+  const streams = inner?._streamMapping;
+  const requestToStream = inner?._requestToStreamMapping;
+  if (!(streams instanceof Map) || !(requestToStream instanceof Map)) return undefined;
+  return { streams, requestToStream } as StreamMaps;
+}
+
+/**
+ * Works around an MCP SDK v1.x bug (modelcontextprotocol/typescript-sdk#2559, still in 1.32): in
+ * JSON response mode the transport never deletes a request's stream entry once it has answered,
+ * and that entry's resolver keeps the whole HTTP request alive (IncomingMessage, fetch Request,
+ * auth info, the per-request logger): ~22 KB per call for as long as the session lives. A JSON
+ * entry that no JSON-RPC request id points to any more has been answered, so it is dropped. (The
+ * GET notification stream has no `resolveJson` and is left alone.) Without the SDK's internals it
+ * does nothing; `McpSessions.heldStreams` and its test notice.
+ */
+function releaseAnswered(transport: StreamableHTTPServerTransport): void {
+  const maps = streamsOf(transport);
+  if (maps === undefined) return;
+  const waiting = new Set(maps.requestToStream.values());
+  for (const [id, entry] of maps.streams) if (entry.resolveJson !== undefined && !waiting.has(id)) maps.streams.delete(id);
 }
 
 /** SDK error codes an unmapped error may carry, and the registry code it becomes. */
