@@ -66,6 +66,14 @@ export function parseEnvelope(raw: string): Envelope {
       throw err;
     }
   }
+  // The SDK never answers a request cancelled in its own batch, so the HTTP answer would wait forever.
+  if (batch) {
+    const ids = new Set(messages.filter((m) => typeof m.method === 'string' && m.id !== undefined).map((m) => m.id));
+    const cancelsOwn = messages.some(
+      (m) => m.method === 'notifications/cancelled' && ids.has((m.params as Record<string, unknown> | undefined)?.requestId),
+    );
+    if (cancelsOwn) throw new EnvelopeError('RPC_INVALID_REQUEST', 'a batch may not cancel a request it carries');
+  }
   return { body, messages };
 }
 

@@ -179,6 +179,11 @@ describe('the /mcp boundary under hostile input', () => {
   it('answers an empty batch with -32600 Invalid Request, not 202', async () => {
     assertRefused(await raw('[]'), 400, -32600, 'RPC_INVALID_REQUEST', /empty batch/);
     assertRefused(await raw('[1,2]'), 400, -32600, 'RPC_INVALID_REQUEST', /batch message 0/);
+    // A batch that cancels its own call was never answered (found by npm run fuzz: a 30 s hang).
+    const cancelsOwn =
+      '[{"jsonrpc":"2.0","id":-1,"method":"tools/call","params":{"name":"helpdesk.search_tickets","arguments":{}}},' +
+      '{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":-1}}]';
+    assertRefused(await raw(cancelsOwn), 400, -32600, 'RPC_INVALID_REQUEST', /may not cancel/);
   });
 
   it('answers envelopes that are not JSON-RPC 2.0 requests with -32600 and a short reason', async () => {
