@@ -2,13 +2,13 @@
 // listening on 127.0.0.1, on both stores: opening, refreshing, delegating and ending mandates,
 // introspection, revocation, DPoP, and every attack case of the issue as its own test.
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import * as oauth from 'oauth4webapi';
 import { TOKEN_TYPE } from '../../src/mandates/token-exchange.js';
 import { storeFactories } from '../helpers/stores.js';
 import {
+  ath,
   handDpopProof,
   insecure,
   mandateRequest,
@@ -19,8 +19,6 @@ import {
   TRIAGE,
   thumbprint,
 } from './helpers.js';
-
-const ath = (token: string) => createHash('sha256').update(token).digest('base64url');
 
 for (const factory of await storeFactories()) {
   describe(`token exchange (${factory.name})`, { skip: factory.skip }, () => {

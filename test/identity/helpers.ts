@@ -1,6 +1,6 @@
 // A running broker (demo mode, listening on 127.0.0.1) with oauth4webapi as the unmodified OAuth
 // client, and builders for identity proofs and DPoP proofs that tests can corrupt on purpose.
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { calculateJwkThumbprint, exportJWK, importJWK, type JWK, SignJWT } from 'jose';
@@ -14,6 +14,9 @@ import { buildTestApp, type TestApp } from '../helpers/app.js';
 export const TRIAGE = 'spiffe://demo.mandate.local/agent/support-triage';
 export const REMEDIATION = 'spiffe://demo.mandate.local/agent/remediation';
 export const insecure = { [oauth.allowInsecureRequests]: true } as const;
+
+/** RFC 9449 §4.2 `ath`: the base64url SHA-256 of the access token a DPoP proof is bound to. */
+export const ath = (token: string) => createHash('sha256').update(token).digest('base64url');
 
 import { freePort } from '../helpers/ports.js';
 
