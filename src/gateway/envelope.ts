@@ -9,7 +9,7 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import { MandateError } from '../errors/index.js';
 import type { ErrorCode } from '../errors/registry.js';
-import { firstIllFormed } from '../lib/unicode.js';
+import { isWellFormed } from '../lib/unicode.js';
 
 /** Deepest nesting of objects and arrays a message may have (the envelope itself takes three). */
 export const MAX_MESSAGE_DEPTH = 64;
@@ -96,9 +96,8 @@ function checkMessage(item: unknown, baseDepth: number): Record<string, unknown>
       throw new EnvelopeError('RPC_INVALID_PARAMS', 'params must be an object', id);
     }
   }
-  const illFormed = firstIllFormed(item);
-  if (illFormed !== undefined) throw new EnvelopeError('RPC_INVALID_REQUEST', `${illFormed} is not well-formed Unicode`, id);
   const found = scan(item, baseDepth);
+  if (found.illFormed !== undefined) throw new EnvelopeError('RPC_INVALID_REQUEST', `${found.illFormed} is not well-formed Unicode`, id);
   if (found.tooDeep) {
     throw new EnvelopeError('RPC_REQUEST_TOO_DEEP', `the message is nested deeper than ${MAX_MESSAGE_DEPTH} levels`, id);
   }
@@ -156,7 +155,8 @@ function validId(id: unknown): JsonRpcId | null {
 }
 
 /** Depth and non-finite numbers of a parsed value, iteratively (no recursion on hostile input). */
-function scan(root: unknown, baseDepth: number): { tooDeep: boolean; nonFinite: string[] } {
+/** One walk over a message: depth, non-finite numbers, and lone surrogates in strings and keys. */
+function scan(root: unknown, baseDepth: number): { tooDeep: boolean; nonFinite: string[]; illFormed?: string } {
   const nonFinite: string[] = [];
   const stack: [unknown, number, string][] = [[root, baseDepth + 1, '']];
   while (stack.length > 0) {
@@ -165,10 +165,18 @@ function scan(root: unknown, baseDepth: number): { tooDeep: boolean; nonFinite: 
       if (!Number.isFinite(value) && nonFinite.length < 16) nonFinite.push(path);
       continue;
     }
+    if (typeof value === 'string') {
+      if (!isWellFormed(value)) return { tooDeep: false, nonFinite, illFormed: path || '(value)' };
+      continue;
+    }
     if (value === null || typeof value !== 'object') continue;
     if (depth > MAX_MESSAGE_DEPTH) return { tooDeep: true, nonFinite };
     const entries = Array.isArray(value) ? value.map((v, i) => [String(i), v] as const) : Object.entries(value);
-    for (const [k, v] of entries) stack.push([v, depth + 1, path === '' ? k.slice(0, 64) : `${path}.${k.slice(0, 64)}`]);
+    for (const [k, v] of entries) {
+      const at = path === '' ? k.slice(0, 64) : `${path}.${k.slice(0, 64)}`;
+      if (!isWellFormed(k)) return { tooDeep: false, nonFinite, illFormed: at };
+      stack.push([v, depth + 1, at]);
+    }
   }
   return { tooDeep: false, nonFinite };
 }

@@ -2,7 +2,7 @@
 // (RFC 8785), Cedar and the upstreams cannot all read them alike, so the boundary refuses them.
 
 /** ES2024's String.prototype.isWellFormed, which Node 20 has but the ES2023 lib does not declare. */
-const isWellFormed = (s: string): boolean => (s as string & { isWellFormed(): boolean }).isWellFormed();
+export const isWellFormed = (s: string): boolean => (s as string & { isWellFormed(): boolean }).isWellFormed();
 
 /**
  * The path of the first string or key in `value` that is not well-formed Unicode, if any.
