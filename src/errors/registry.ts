@@ -128,6 +128,16 @@ export const errorRegistry = {
   RPC_NON_FINITE_NUMBER: rpc(-32602, 'a number in the request is not finite (NaN or Infinity)'),
   RPC_REQUEST_TOO_DEEP: rpc(-32600, 'the request is nested deeper than the limit', 400),
   RPC_NOT_ACCEPTABLE: rpc(-32600, 'the client must accept application/json and text/event-stream', 406),
+  // MCP 2026-07-28 protocol errors (the spec's own codes, -32020..-32022; HTTP 400 as it requires).
+  RPC_HEADER_MISMATCH: rpc(-32020, 'the MCP request headers are missing or do not match the body', 400),
+  RPC_MISSING_CLIENT_CAPABILITY: rpc(-32021, 'Missing required client capability', 400),
+  RPC_UNSUPPORTED_PROTOCOL_VERSION: rpc(-32022, 'Unsupported protocol version', 400),
+  RPC_META_INVALID: rpc(-32602, 'the request _meta lacks a required protocol field', 400),
+  RPC_METHOD_NOT_ALLOWED: rpc(-32600, 'this HTTP method is not served here for this MCP revision', 405),
+  // Tasks extension (SEP-2663): unknown, expired or another mandate's task, all alike.
+  RPC_TASK_NOT_FOUND: rpc(-32602, 'Failed to retrieve task: Task not found'),
+  // A request the client cancelled (legacy notifications/cancelled) gets this answer so its HTTP request ends.
+  RPC_REQUEST_CANCELLED: rpc(-32800, 'the request was cancelled by the client'),
 
   // ── org policy (Cedar) and the AuthZEN PDP ──
   ERR_POLICY_INVALID: internal(422, 'the policy set does not parse or validate; the previous set keeps serving'),
