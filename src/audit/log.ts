@@ -1,11 +1,13 @@
 // The store-backed audit log: group-committed, gap-free appends to an RFC 9162 Merkle tree, salted
 // HMAC redaction, signed checkpoints, proofs and tlog-tiles reads. One implementation serves SQLite
-// and PostgreSQL: each batch locks the single tree-head row, so any number of replicas append
-// through one sequencer (the database) and the log can neither gap nor fork.
+// and PostgreSQL: appends go through the store's group commit (src/store/group-commit.ts) and each
+// batch locks the single tree-head row, so any number of replicas append through one sequencer
+// (the database) and the log can neither gap nor fork.
 import { createHmac, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { MandateError } from '../errors/index.js';
 import type { Clock } from '../lib/clock.js';
 import type { SecretBox } from '../secrets/secret-box.js';
+import { GroupCommit } from '../store/group-commit.js';
 import type { SqlExecutor, SqlValue, Store } from '../store/types.js';
 import { type Checkpoint, NoteSigner } from './checkpoint.js';
 import { type AuditEntry, decodeLeaf, encodeEvent, eventId, leafBytes, REDACTED_PREFIX, refsOf } from './event.js';
@@ -43,14 +45,13 @@ export interface StoredCheckpoint {
   readonly createdAt: number;
 }
 
+/** One event waiting for its batch: what the write needs, encoded before it was queued. */
 interface Pending {
   readonly canonical: string;
   readonly type: string;
   readonly mandateId: string | null;
   readonly decisionId: string | null;
   readonly approvalId: string | null;
-  readonly resolve: (r: AuditReceipt) => void;
-  readonly reject: (err: unknown) => void;
 }
 
 const SALT_META = 'hmac_salt';
@@ -87,9 +88,8 @@ export class AuditService implements AuditLog {
   readonly #clock: Clock;
   readonly #salt: Buffer;
   readonly #signer: NoteSigner;
-  readonly #maxBatch: number;
-  #queue: Pending[] = [];
-  #flushing: Promise<void> | undefined;
+  /** The store's group commit: one transaction (one fsync, one tree-head lock) per batch. */
+  readonly #writer: GroupCommit<Pending, AuditReceipt>;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -98,7 +98,18 @@ export class AuditService implements AuditLog {
     this.#clock = options.clock;
     this.#salt = salt;
     this.#signer = signer;
-    this.#maxBatch = options.maxBatch ?? 1024;
+    this.#writer = new GroupCommit<Pending, AuditReceipt>(options.store, (tx, batch) => this.#commit(tx, batch), {
+      maxBatch: options.maxBatch ?? 1024,
+      // A request's events come from several I/O callbacks of one turn: let them share a batch.
+      gather: true,
+      // Fail closed: every append of a failed batch rejects with the one audit failure code. The
+      // batch's transaction rolled back, so the next batch re-reads the committed tree head.
+      failure: (err) =>
+        err instanceof MandateError && err.code === 'ERR_AUDIT_UNAVAILABLE'
+          ? err
+          : new MandateError('ERR_AUDIT_UNAVAILABLE', undefined, { cause: err }),
+      closed: () => new MandateError('ERR_AUDIT_UNAVAILABLE', 'the audit log is closed'),
+    });
     const interval = options.checkpointIntervalMs ?? 0;
     if (interval > 0) {
       this.#timer = setInterval(() => {
@@ -144,72 +155,43 @@ export class AuditService implements AuditLog {
       return Promise.reject(err);
     }
     const refs = refsOf(input);
-    return new Promise<AuditReceipt>((resolve, reject) => {
-      this.#queue.push({
-        canonical: encoded.canonical,
-        type: input.type,
-        mandateId: input.mandateId ?? null,
-        decisionId: refs.decisionId ?? null,
-        approvalId: refs.approvalId ?? null,
-        resolve,
-        reject,
-      });
-      this.#flushing ??= this.#drain();
+    return this.#writer.submit({
+      canonical: encoded.canonical,
+      type: input.type,
+      mandateId: input.mandateId ?? null,
+      decisionId: refs.decisionId ?? null,
+      approvalId: refs.approvalId ?? null,
     });
   }
 
-  /** Commits queued events batch after batch; events that arrive during a commit share the next one. */
-  async #drain(): Promise<void> {
-    // Let appends issued in the same tick join the first batch.
-    await new Promise((r) => setImmediate(r));
-    try {
-      while (this.#queue.length > 0) {
-        const batch = this.#queue.splice(0, this.#maxBatch);
-        try {
-          const receipts = await this.#commit(batch);
-          for (const [i, p] of batch.entries()) p.resolve(receipts[i] as AuditReceipt);
-        } catch (err) {
-          const failure =
-            err instanceof MandateError && err.code === 'ERR_AUDIT_UNAVAILABLE'
-              ? err
-              : new MandateError('ERR_AUDIT_UNAVAILABLE', undefined, { cause: err });
-          for (const p of batch) p.reject(failure);
-        }
-      }
-    } finally {
-      this.#flushing = undefined;
-    }
-  }
-
-  async #commit(batch: readonly Pending[]): Promise<AuditReceipt[]> {
+  /** Appends one batch in the group commit's transaction: the head row is locked, extended, written back. */
+  async #commit(tx: SqlExecutor, batch: readonly Pending[]): Promise<AuditReceipt[]> {
     const now = this.#clock.now();
-    return this.#store.transaction(async (tx) => {
-      const frontier = await readHead(tx, true);
-      const receipts: AuditReceipt[] = [];
-      const rows: SqlValue[][] = [];
-      const nodes: SqlValue[][] = [];
-      for (const p of batch) {
-        const seq = frontier.size;
-        const body = leafBytes(p.canonical, seq);
-        const leaf = hashLeaf(body);
-        frontier.push(leaf, (level, index, hash) => {
-          if (level % TILE_HEIGHT === 0) nodes.push([level, index, hash]);
-        });
-        rows.push([seq, p.type, p.mandateId, p.decisionId, p.approvalId, now, body, leaf]);
-        receipts.push({ seq, id: eventId(seq), leafHash: leaf.toString('hex') });
-      }
-      await insertMany(tx, 'audit_entries (seq, type, mandate_id, decision_id, approval_id, created_at, body, leaf_hash)', rows);
-      await insertMany(tx, 'audit_nodes (level, idx, hash)', nodes);
-      await tx.run('UPDATE audit_head SET size = ?, frontier = ?, updated_at = ? WHERE id = 1', [frontier.size, frontier.encode(), now]);
-      return receipts;
-    });
+    const frontier = await readHead(tx, true);
+    const receipts: AuditReceipt[] = [];
+    const rows: SqlValue[][] = [];
+    const nodes: SqlValue[][] = [];
+    for (const p of batch) {
+      const seq = frontier.size;
+      const body = leafBytes(p.canonical, seq);
+      const leaf = hashLeaf(body);
+      frontier.push(leaf, (level, index, hash) => {
+        if (level % TILE_HEIGHT === 0) nodes.push([level, index, hash]);
+      });
+      rows.push([seq, p.type, p.mandateId, p.decisionId, p.approvalId, now, body, leaf]);
+      receipts.push({ seq, id: eventId(seq), leafHash: leaf.toString('hex') });
+    }
+    await insertMany(tx, 'audit_entries (seq, type, mandate_id, decision_id, approval_id, created_at, body, leaf_hash)', rows);
+    await insertMany(tx, 'audit_nodes (level, idx, hash)', nodes);
+    await tx.run('UPDATE audit_head SET size = ?, frontier = ?, updated_at = ? WHERE id = 1', [frontier.size, frontier.encode(), now]);
+    return receipts;
   }
 
   /** Waits for queued appends, stops the checkpoint timer. The store is closed by its owner. */
   async close(): Promise<void> {
     this.#closed = true;
     if (this.#timer !== undefined) clearInterval(this.#timer);
-    await this.#flushing;
+    await this.#writer.close();
   }
 
   /** The current tree head (size and RFC 9162 root). */
