@@ -2,13 +2,7 @@
 // mandate chain grants, and run every tools/call through
 //   limits → catalog → decide → audit decision (durable) → approval → forward → audit result.
 // Nothing reaches an upstream unless its allow decision is durably in the audit log.
-import {
-  type CallToolResult,
-  CallToolResultSchema,
-  McpError,
-  ErrorCode as SdkErrorCode,
-  type Tool,
-} from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
 import canonicalize from 'canonicalize';
 import type { ApprovalContext, UsableApproval } from '../approvals/approval.js';
 import { callHash } from '../approvals/call-hash.js';
@@ -20,6 +14,7 @@ import type { Clock } from '../lib/clock.js';
 import { sha256Hex } from '../lib/hash.js';
 import type { Decision } from '../policy/types.js';
 import type { Catalog, CatalogEntry } from '../upstreams/catalog.js';
+import { UpstreamCallError } from '../upstreams/mcp-client/index.js';
 import type { Decider, VerifiedCaller } from './types.js';
 import type { UpstreamPool } from './upstream-pool.js';
 
@@ -241,13 +236,14 @@ export class Gateway {
     } else {
       const timeout = upstream.timeoutMs ?? this.#o.limits.upstreamTimeoutMs;
       try {
-        result = (await this.#o.pool.use(tool.upstream, upstream.isolation, caller.mandate.id, (client) =>
-          client.request({ method: 'tools/call', params: { name: tool.upstreamTool, arguments: args } }, CallToolResultSchema, {
-            timeout,
-            // Progress must not extend the deadline: the limit is wall-clock.
-            maxTotalTimeout: timeout,
-            ...(signal === undefined ? {} : { signal }),
-          }),
+        // The client checks only that the result is an object with a `content` array; the limit is wall-clock.
+        result = (await this.#o.pool.call(
+          tool.upstream,
+          upstream.isolation,
+          caller.mandate.id,
+          'tools/call',
+          { name: tool.upstreamTool, arguments: args },
+          signal === undefined ? { timeoutMs: timeout } : { timeoutMs: timeout, signal },
         )) as CallToolResult;
       } catch (err) {
         failure = upstreamFailure(err);
@@ -423,11 +419,10 @@ function nonFinitePath(args: Record<string, unknown>): string | undefined {
 }
 
 function upstreamFailure(err: unknown): ErrorCode {
-  if (err instanceof McpError) {
-    if (err.code === SdkErrorCode.RequestTimeout) return 'RPC_UPSTREAM_TIMEOUT';
-    if (err.code === SdkErrorCode.ConnectionClosed) return 'RPC_UPSTREAM_UNAVAILABLE';
-    return 'RPC_UPSTREAM_ERROR';
+  if (err instanceof UpstreamCallError) {
+    if (err.kind === 'timeout') return 'RPC_UPSTREAM_TIMEOUT';
+    if (err.kind === 'rpc') return 'RPC_UPSTREAM_ERROR';
   }
-  if (err instanceof MandateError) return 'RPC_UPSTREAM_UNAVAILABLE';
+  // Unavailable, or the upstream could not even be resolved (registry errors, allow-list refusals).
   return 'RPC_UPSTREAM_UNAVAILABLE';
 }

@@ -1,11 +1,11 @@
-// Pooled MCP client sessions to upstreams. An upstream with `isolation: mandate` gets one session
+// Pooled MCP clients to upstreams (src/upstreams/mcp-client: raw JSON-RPC, either protocol era). An upstream with `isolation: mandate` gets one session
 // (and, for stdio, one process) per mandate, so no agent's session ever reaches state another
 // mandate created; `shared` upstreams get one session for everyone. Sessions close when idle,
 // when the pool is full (least recently used first), when their upstream changes, and when their
 // mandate ends.
-import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { Clock } from '../lib/clock.js';
 import { connectUpstream } from '../upstreams/connect.js';
+import type { RequestOptions, UpstreamClient } from '../upstreams/mcp-client/index.js';
 import type { UpstreamRegistry } from '../upstreams/registry.js';
 
 export interface UpstreamPoolOptions {
@@ -19,7 +19,7 @@ export interface UpstreamPoolOptions {
 interface Entry {
   readonly upstream: string;
   readonly mandateId: string | undefined;
-  readonly client: Promise<Client>;
+  client: Promise<UpstreamClient>;
   lastUsed: number;
   inFlight: number;
 }
@@ -41,26 +41,61 @@ export class UpstreamPool {
   }
 
   /**
-   * Runs `fn` with the session of `upstream` for `mandateId` (opening it if needed). A session
-   * whose transport failed is dropped, so the next call opens a fresh one; the failed call itself
-   * is never retried here.
+   * Sends one request to `upstream` over the session for `mandateId` (opening it if needed) and
+   * resolves with its result; throws UpstreamCallError (or the registry's error when the upstream
+   * cannot be resolved). A session whose transport failed is dropped, so the next call opens a
+   * fresh one; the failed call itself is never retried here.
    */
-  async use<T>(upstream: string, isolation: 'mandate' | 'shared', mandateId: string, fn: (client: Client) => Promise<T>): Promise<T> {
+  async call(
+    upstream: string,
+    isolation: 'mandate' | 'shared',
+    mandateId: string,
+    method: string,
+    params: Record<string, unknown>,
+    opts: RequestOptions,
+  ): Promise<Record<string, unknown>> {
+    const entry = this.#acquire(upstream, isolation, mandateId);
+    try {
+      return await (await entry.client).request(method, params, opts);
+    } finally {
+      entry.inFlight--;
+      entry.lastUsed = this.#o.clock.now();
+    }
+  }
+
+  /** Runs `fn` with the session of `upstream` for `mandateId` (opening it if needed). */
+  async use<T>(
+    upstream: string,
+    isolation: 'mandate' | 'shared',
+    mandateId: string,
+    fn: (client: UpstreamClient) => Promise<T>,
+  ): Promise<T> {
+    const entry = this.#acquire(upstream, isolation, mandateId);
+    try {
+      return await fn(await entry.client);
+    } finally {
+      entry.inFlight--;
+      entry.lastUsed = this.#o.clock.now();
+    }
+  }
+
+  /** The entry for this session, created if needed, marked most recently used and in flight. */
+  #acquire(upstream: string, isolation: 'mandate' | 'shared', mandateId: string): Entry {
     const key = isolation === 'shared' ? `s\0${upstream}` : `m\0${upstream}\0${mandateId}`;
     let entry = this.#entries.get(key);
     if (entry === undefined) {
-      const client = this.#open(upstream, key);
       const created: Entry = {
         upstream,
         mandateId: isolation === 'shared' ? undefined : mandateId,
-        client,
+        client: undefined as unknown as Promise<UpstreamClient>,
         lastUsed: this.#o.clock.now(),
         inFlight: 0,
       };
+      created.client = this.#open(upstream, key, created);
       entry = created;
       this.#entries.set(key, created);
       // A failed connect is forgotten, so the next call tries again (this one reports the failure).
-      client.catch(() => this.#drop(key, created));
+      created.client.catch(() => this.#drop(key, created));
       this.#evictOverflow();
     } else {
       this.#entries.delete(key);
@@ -68,12 +103,7 @@ export class UpstreamPool {
     }
     entry.lastUsed = this.#o.clock.now();
     entry.inFlight++;
-    try {
-      return await fn(await entry.client);
-    } finally {
-      entry.inFlight--;
-      entry.lastUsed = this.#o.clock.now();
-    }
+    return entry;
   }
 
   /** Closes every session of an upstream (its transport or credential changed). */
@@ -93,13 +123,12 @@ export class UpstreamPool {
     await Promise.all(all.map(([, e]) => e.client.then((c) => c.close()).catch(() => {})));
   }
 
-  async #open(upstream: string, key: string): Promise<Client> {
+  async #open(upstream: string, key: string, entry: Entry): Promise<UpstreamClient> {
     const { upstream: u, credential } = await this.#o.registry.connection(upstream);
     const client = await connectUpstream({ transport: u.transport, credential, timeoutMs: this.#o.connectTimeoutMs });
-    // A dead transport (process exited, connection closed) must not be reused.
+    // A dead transport (process exited, session lost) must not be reused; a newer session under the same key is kept.
     client.onclose = () => {
-      const e = this.#entries.get(key);
-      if (e !== undefined) this.#entries.delete(key);
+      if (this.#entries.get(key) === entry) this.#entries.delete(key);
     };
     return client;
   }

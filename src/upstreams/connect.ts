@@ -1,47 +1,39 @@
-// Opens an MCP client session to an upstream with its credential injected (env for stdio, headers
-// for streamable HTTP). Used by discovery and by the gateway's session pool; the only place that
+// Opens a client to an upstream with its credential injected (env for stdio, headers for
+// streamable HTTP). Used by discovery and by the gateway's session pool; the only place that
 // turns a sealed credential into a live connection.
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { UpstreamCredential } from '../secrets/upstream-credentials.js';
-import { version } from '../version.js';
+import {
+  DEFAULT_MAX_MESSAGE_BYTES,
+  HttpChannel,
+  McpClient,
+  StdioChannel,
+  safeEnvironment,
+  type UpstreamClient,
+} from './mcp-client/index.js';
 import type { UpstreamTransport } from './upstream.js';
 
 export interface ConnectOptions {
   readonly transport: UpstreamTransport;
   readonly credential: UpstreamCredential | undefined;
-  /** Bound on the MCP initialize handshake. */
+  /** Bound on starting the upstream and agreeing on a protocol era (probe, and the legacy handshake). */
   readonly timeoutMs: number;
+  /** Largest single message accepted from the upstream. */
+  readonly maxMessageBytes?: number;
 }
 
-/** Connects and initializes an SDK client; the caller owns (and must close) it. */
-export async function connectUpstream({ transport, credential, timeoutMs }: ConnectOptions): Promise<Client> {
-  const client = new Client({ name: 'mandate-gateway', version });
-  const t =
-    transport.type === 'stdio'
-      ? new StdioClientTransport({
-          command: transport.command,
-          args: [...transport.args],
-          // The SDK adds a minimal safe environment (PATH, HOME, ...); nothing else of ours leaks.
-          env: { ...transport.env, ...(credential?.env ?? {}) },
-          ...(transport.cwd === undefined ? {} : { cwd: transport.cwd }),
-          // Upstream stderr may echo its secrets; it never reaches our logs.
-          stderr: 'ignore',
-        })
-      : new StreamableHTTPClientTransport(new URL(transport.url), {
-          // Credentials must not follow a redirect to another origin.
-          requestInit: { headers: { ...(credential?.headers ?? {}) }, redirect: 'error' },
-          fetch: postWithoutSessionSignal,
-        });
-  await client.connect(t, { timeout: timeoutMs });
-  return client;
+/** Connects and negotiates; the caller owns (and must close) the client. Throws UpstreamCallError. */
+export async function connectUpstream({ transport, credential, timeoutMs, maxMessageBytes }: ConnectOptions): Promise<UpstreamClient> {
+  const max = maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  if (transport.type === 'stdio') {
+    const channel = await StdioChannel.spawn({
+      command: transport.command,
+      args: transport.args,
+      // A minimal safe environment (PATH, HOME, ...), then the upstream's env, then its credential: nothing else of ours leaks.
+      env: safeEnvironment(transport.env, credential?.env),
+      ...(transport.cwd === undefined ? {} : { cwd: transport.cwd }),
+      maxMessageBytes: max,
+    });
+    return McpClient.start(channel, 'stdio', timeoutMs);
+  }
+  return McpClient.start(new HttpChannel(transport.url, credential?.headers, max), 'http', timeoutMs);
 }
-
-/**
- * The SDK passes its session-long AbortSignal to every POST; fetch (undici) only drops its abort
- * listener when the request is garbage-collected, so a busy pooled session piles up thousands of
- * listeners and slows down. POSTs are bounded by the per-request timeout (which cancels through
- * MCP), so they go without it; the long-lived GET stream keeps it, so closing still ends it.
- */
-const postWithoutSessionSignal: typeof fetch = (input, init) => fetch(input, init?.method === 'POST' ? { ...init, signal: null } : init);

@@ -263,6 +263,9 @@ interface DiscoveredTool {
 // MCP tool names the gateway can namespace safely (the spec's recommended character set).
 const TOOL_NAME = /^[A-Za-z0-9_.-]{1,128}$/;
 
+/** Most tools/list pages followed; a server that pages forever is cut off, not followed. */
+const MAX_TOOL_PAGES = 100;
+
 async function discover(
   transport: UpstreamTransport,
   credential: UpstreamCredential | undefined,
@@ -271,28 +274,38 @@ async function discover(
   const client = await connectUpstream({ transport, credential, timeoutMs });
   try {
     const tools: DiscoveredTool[] = [];
+    const seenCursors = new Set<string>();
     let cursor: string | undefined;
-    for (let page = 0; page < 100; page++) {
-      const res = await client.listTools(cursor === undefined ? {} : { cursor }, { timeout: timeoutMs });
-      for (const t of res.tools) {
+    for (let page = 0; page < MAX_TOOL_PAGES; page++) {
+      const res = await client.request('tools/list', cursor === undefined ? {} : { cursor }, { timeoutMs });
+      // Hand-checked, not schema-parsed: a tool entry that is not what the spec says is left out (so it is denied).
+      const list = Array.isArray(res.tools) ? (res.tools as unknown[]) : [];
+      for (const raw of list) {
+        if (typeof raw !== 'object' || raw === null) continue;
+        const t = raw as Record<string, unknown>;
         // A name we could not namespace or show unambiguously is left out, so it is denied.
-        if (!TOOL_NAME.test(t.name)) continue;
+        if (typeof t.name !== 'string' || !TOOL_NAME.test(t.name)) continue;
+        if (typeof t.inputSchema !== 'object' || t.inputSchema === null || Array.isArray(t.inputSchema)) continue;
         tools.push({
           name: t.name,
-          ...(t.title === undefined ? {} : { title: t.title }),
-          ...(t.description === undefined ? {} : { description: t.description }),
+          ...(typeof t.title === 'string' ? { title: t.title } : {}),
+          ...(typeof t.description === 'string' ? { description: t.description } : {}),
           inputSchema: t.inputSchema as Record<string, unknown>,
-          ...(t.annotations === undefined ? {} : { annotations: t.annotations as Record<string, unknown> }),
+          ...(isRecord(t.annotations) ? { annotations: t.annotations } : {}),
         });
       }
-      cursor = res.nextCursor;
+      // A repeated cursor would loop: stop there.
+      cursor = typeof res.nextCursor === 'string' && !seenCursors.has(res.nextCursor) ? res.nextCursor : undefined;
       if (cursor === undefined) break;
+      seenCursors.add(cursor);
     }
     return tools;
   } finally {
     await client.close().catch(() => {});
   }
 }
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** A short, credential-free description of why discovery failed. */
 function describeFailure(err: unknown): string {
