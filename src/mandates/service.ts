@@ -419,7 +419,8 @@ export class MandateService {
 
   static async #write(tx: SqlExecutor, rows: readonly { m: Mandate; path: string }[]): Promise<undefined[]> {
     for (const { m, path } of rows) await MandateService.#writeOne(tx, m, path);
-    return [];
+    // One result per item: GroupCommit refuses a write that loses track of its items.
+    return rows.map(() => undefined);
   }
 
   static async #writeOne(tx: SqlExecutor, m: Mandate, path: string): Promise<void> {
