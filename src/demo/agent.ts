@@ -99,7 +99,7 @@ async function call(client: Client, name: string, args: Record<string, unknown>)
     const r = (await client.callTool({ name, arguments: args })) as CallToolResult;
     return { ok: r.isError !== true, text: textOf(r), meta: (r._meta?.['mandate/error'] ?? {}) as Meta };
   } catch (err) {
-    // Denied calls come back as JSON-RPC errors; the Mandate code is in `data.code`.
+    // Refusals are isError results (above); protocol errors (an unknown tool) are JSON-RPC errors with the code in `data.code`.
     if (err instanceof McpError) return { ok: false, text: err.message, meta: (err.data ?? {}) as Meta };
     throw err;
   }

@@ -116,6 +116,8 @@ export const errorRegistry = {
   RPC_CALL_DENIED: rpc(-32001, 'the call was denied by policy'),
   // Sent as a tool error (isError) so the agent can tell its user; never forwarded.
   RPC_APPROVAL_REQUIRED: rpc(-32002, 'the call waits for human approval'),
+  // Sent as a tool error: a human denied this exact call; a retry is answered the same way, without a new request.
+  RPC_APPROVAL_DENIED: rpc(-32006, 'a human denied this exact call'),
   RPC_ARGS_TOO_LARGE: rpc(-32003, 'the tool arguments exceed the configured limit'),
   RPC_CONCURRENCY_LIMIT: rpc(-32004, 'too many concurrent calls for this mandate'),
   RPC_SESSION_NOT_FOUND: rpc(-32005, 'no such MCP session for this mandate', 404),
@@ -124,6 +126,9 @@ export const errorRegistry = {
   RPC_UPSTREAM_TIMEOUT: rpc(-32011, 'the upstream did not answer in time'),
   RPC_UPSTREAM_ERROR: rpc(-32012, 'the upstream answered with a protocol error'),
   RPC_RESULT_TOO_LARGE: rpc(-32013, 'the upstream result exceeds the configured limit'),
+  // Failures of durable MCP tasks (src/tasks), carried in the task's `error` (status `failed`).
+  RPC_TASK_EXPIRED: rpc(-32014, 'the task expired before its call was approved and forwarded'),
+  RPC_TASK_OUTCOME_UNKNOWN: rpc(-32015, 'the replica forwarding the task stopped before recording its result; it is not forwarded again'),
   // Envelope refusals of /mcp (src/gateway/envelope.ts); a non-finite tool argument is audited.
   RPC_NON_FINITE_NUMBER: rpc(-32602, 'a number in the request is not finite (NaN or Infinity)'),
   RPC_REQUEST_TOO_DEEP: rpc(-32600, 'the request is nested deeper than the limit', 400),

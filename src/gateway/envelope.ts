@@ -1,12 +1,6 @@
-// The JSON-RPC envelope of a /mcp POST, checked before the MCP SDK transport sees it: the body is
-// parsed here (after the caller is authenticated), and anything that is not a well-formed MCP
-// message is refused with a registry code and a short reason instead of the SDK's own answers.
-import {
-  CallToolRequestSchema,
-  InitializeRequestSchema,
-  ListToolsRequestSchema,
-  PingRequestSchema,
-} from '@modelcontextprotocol/sdk/types.js';
+// The JSON-RPC envelope of a /mcp POST: the body is parsed here (after the caller is
+// authenticated), and anything that is not a well-formed JSON-RPC message is refused with a
+// registry code and a short reason before any method is dispatched (src/gateway/endpoint.ts).
 import { MandateError } from '../errors/index.js';
 import type { ErrorCode } from '../errors/registry.js';
 import { isWellFormed } from '../lib/unicode.js';
@@ -24,15 +18,15 @@ export type JsonRpcId = string | number;
 export class EnvelopeError extends MandateError {
   readonly rpcId: JsonRpcId | null;
 
-  constructor(code: ErrorCode, message: string, rpcId: JsonRpcId | null = null) {
-    super(code, message);
+  constructor(code: ErrorCode, message: string, rpcId: JsonRpcId | null = null, details?: Record<string, unknown>) {
+    super(code, message, details === undefined ? {} : { details });
     this.rpcId = rpcId;
   }
 }
 
 export interface Envelope {
-  /** The parsed body, as the SDK transport expects it (one message or a batch). */
-  readonly body: unknown;
+  /** The body was a JSON-RPC batch (legacy revisions only). */
+  readonly batch: boolean;
   readonly messages: readonly Record<string, unknown>[];
 }
 
@@ -66,7 +60,7 @@ export function parseEnvelope(raw: string): Envelope {
       throw err;
     }
   }
-  // The SDK never answers a request cancelled in its own batch, so the HTTP answer would wait forever.
+  // A request cancelled in its own batch would never be answered, so the HTTP answer would wait forever.
   if (batch) {
     const ids = new Set(messages.filter((m) => typeof m.method === 'string' && m.id !== undefined).map((m) => m.id));
     const cancelsOwn = messages.some(
@@ -74,7 +68,7 @@ export function parseEnvelope(raw: string): Envelope {
     );
     if (cancelsOwn) throw new EnvelopeError('RPC_INVALID_REQUEST', 'a batch may not cancel a request it carries');
   }
-  return { body, messages };
+  return { batch, messages };
 }
 
 function checkMessage(item: unknown, baseDepth: number): Record<string, unknown> {
@@ -102,7 +96,6 @@ function checkMessage(item: unknown, baseDepth: number): Record<string, unknown>
     throw new EnvelopeError('RPC_REQUEST_TOO_DEEP', `the message is nested deeper than ${MAX_MESSAGE_DEPTH} levels`, id);
   }
   if (item.method === 'tools/call') checkToolCall(item.params as Record<string, unknown> | undefined, id);
-  checkKnownRequest(item, id);
   // Non-finite numbers in tool arguments reach the gateway, which audits the refusal; elsewhere
   // there is no call to audit.
   const elsewhere = found.nonFinite.find((path) => !(item.method === 'tools/call' && path.startsWith('params.arguments')));
@@ -121,30 +114,6 @@ function checkToolCall(params: Record<string, unknown> | undefined, id: JsonRpcI
   if (params._meta !== undefined && !isPlainObject(params._meta)) {
     throw new EnvelopeError('RPC_INVALID_PARAMS', 'params._meta must be an object', id);
   }
-}
-
-/** Requests the gateway serves, checked against the SDK's own schemas so it never answers with a dump. */
-const SERVED = new Map<string, { safeParse(v: unknown): { success: boolean; error?: { issues: readonly Issue[] } } }>([
-  ['initialize', InitializeRequestSchema],
-  ['ping', PingRequestSchema],
-  ['tools/list', ListToolsRequestSchema],
-  ['tools/call', CallToolRequestSchema],
-]);
-
-interface Issue {
-  readonly path: readonly PropertyKey[];
-  readonly message: string;
-}
-
-function checkKnownRequest(item: Record<string, unknown>, id: JsonRpcId | null): void {
-  const schema = typeof item.method === 'string' && id !== null ? SERVED.get(item.method) : undefined;
-  if (schema === undefined) return;
-  const parsed = schema.safeParse(item);
-  if (parsed.success) return;
-  // One short reason: the first issue's path and message, bounded.
-  const issue = parsed.error?.issues[0];
-  const path = issue?.path.map(String).join('.').slice(0, 128) || 'params';
-  throw new EnvelopeError('RPC_INVALID_PARAMS', `${path}: ${(issue?.message ?? 'invalid').slice(0, 200)}`, id);
 }
 
 /** The id when it is one JSON-RPC allows here (string or integer; MCP forbids null), else null. */

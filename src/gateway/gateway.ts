@@ -4,7 +4,7 @@
 // Nothing reaches an upstream unless its allow decision is durably in the audit log.
 import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
 import canonicalize from 'canonicalize';
-import type { ApprovalContext, UsableApproval } from '../approvals/approval.js';
+import type { Approval, ApprovalContext, UsableApproval } from '../approvals/approval.js';
 import { callHash } from '../approvals/call-hash.js';
 import type { ApprovalService } from '../approvals/service.js';
 import type { AuditActor, AuditLog } from '../audit/types.js';
@@ -13,6 +13,8 @@ import type { ErrorCode } from '../errors/registry.js';
 import type { Clock } from '../lib/clock.js';
 import { sha256Hex } from '../lib/hash.js';
 import type { Decision } from '../policy/types.js';
+import type { TaskService } from '../tasks/index.js';
+import { taskError } from '../tasks/task.js';
 import type { Catalog, CatalogEntry } from '../upstreams/catalog.js';
 import { UpstreamCallError } from '../upstreams/mcp-client/index.js';
 import type { Decider, VerifiedCaller } from './types.js';
@@ -35,6 +37,8 @@ export interface GatewayOptions {
   readonly decisions: Decider;
   readonly audit: AuditLog;
   readonly approvals: ApprovalService;
+  /** Durable MCP tasks of approval-required calls (Tasks extension). */
+  readonly tasks: TaskService;
   readonly clock: Clock;
   readonly limits: GatewayLimits;
   /** Runs before the first tools/list or tools/call (lazy discovery of demo upstreams). */
@@ -55,6 +59,37 @@ const MAX_ECHOED_NAME = 256;
 /** A tool error result (the call was accepted but did not produce a usable result). */
 function toolError(code: ErrorCode, text: string, data: Record<string, unknown> = {}): CallToolResult {
   return { content: [{ type: 'text', text }], isError: true, _meta: { [ERROR_META_KEY]: { code, ...data } } };
+}
+
+/**
+ * A refused call as the model sees it (SEP-1303: input-validation and policy refusals are tool
+ * results, not protocol errors): what was refused, then what would be allowed, in plain text; the
+ * registry code, decision id and reasons in `_meta` for programs. Nothing was forwarded.
+ */
+function refusal(code: ErrorCode, refused: string, allowed: string, data: Record<string, unknown> = {}): CallToolResult {
+  return toolError(code, `Refused: ${refused}. ${allowed}`.trim(), data);
+}
+
+/** How long a task outlives its approval's expiry, so a client polling late still reads the outcome. */
+const TASK_RESULT_GRACE_MS = 15 * 60_000;
+
+/** What a policy denial leaves the agent to do, from how it was decided. */
+function denialHint(decision: Decision): string {
+  if (decision.errors !== undefined)
+    return 'The org policy could not be evaluated; this is not your fault — tell your user. Nothing was run.';
+  if (decision.grant === undefined)
+    return 'Stay within the limits of your mandate for this tool (the reason names the limit). Nothing was run.';
+  return 'Org policy does not allow this call for this task and environment; a different call may be allowed. Nothing was run.';
+}
+
+/** Most tool names listed in a refusal's "what is allowed" text. */
+const MAX_LISTED_TOOLS = 20;
+
+export interface CallOptions {
+  /** Aborted when the client cancels (closed its HTTP request, or sent notifications/cancelled). */
+  readonly signal?: AbortSignal;
+  /** The client declared the Tasks extension on this request: an approval-required call becomes a task. */
+  readonly tasks?: boolean;
 }
 
 export class Gateway {
@@ -87,12 +122,15 @@ export class Gateway {
     return tools;
   }
 
-  /** One governed tools/call. Throws McpError for protocol-level refusals; returns tool errors otherwise. */
+  /**
+   * One governed tools/call. Scope, policy and argument refusals are tool results with `isError`
+   * (see `refusal`); only protocol-level refusals (an unknown tool, the concurrency limit) throw.
+   */
   async callTool(
     caller: VerifiedCaller,
     name: string,
     rawArgs: Record<string, unknown> | undefined,
-    signal?: AbortSignal,
+    options: CallOptions = {},
   ): Promise<CallToolResult> {
     await this.#beforeFirstUse();
     const { mandate } = caller;
@@ -102,20 +140,24 @@ export class Gateway {
     // canonicalizes the arguments, and audit it as the refused call it is.
     const nonFinite = nonFinitePath(args);
     if (nonFinite !== undefined) {
-      await this.#auditRefusal(caller, actors, name, `argument ${nonFinite} is not a finite number`);
-      throw rpcError('RPC_NON_FINITE_NUMBER', `argument ${nonFinite} is not a finite number (NaN or Infinity); JSON cannot carry it`);
+      const reason = `argument ${nonFinite} is not a finite number`;
+      const decisionId = await this.#auditRefusal(caller, actors, name, reason);
+      return refusal('RPC_NON_FINITE_NUMBER', `${reason} (NaN or Infinity; JSON cannot carry it)`, 'Send finite numbers only.', {
+        decisionId,
+        reasons: [reason],
+      });
     }
     const canonicalArgs = canonicalize(args);
     if (canonicalArgs === undefined) throw rpcError('RPC_INVALID_PARAMS', 'the tool arguments are not representable as JSON');
     const argsBytes = Buffer.byteLength(canonicalArgs);
     if (argsBytes > this.#o.limits.maxArgumentsBytes) {
-      await this.#auditRefusal(
-        caller,
-        actors,
-        name,
-        `arguments are ${argsBytes} bytes, over the ${this.#o.limits.maxArgumentsBytes}-byte limit`,
-      );
-      throw rpcError('RPC_ARGS_TOO_LARGE', `the arguments are ${argsBytes} bytes; the limit is ${this.#o.limits.maxArgumentsBytes}`);
+      const reason = `arguments are ${argsBytes} bytes, over the ${this.#o.limits.maxArgumentsBytes}-byte limit`;
+      const decisionId = await this.#auditRefusal(caller, actors, name, reason);
+      return refusal('RPC_ARGS_TOO_LARGE', `the ${reason}`, `Arguments of up to ${this.#o.limits.maxArgumentsBytes} bytes are accepted.`, {
+        decisionId,
+        reasons: [reason],
+        limitBytes: this.#o.limits.maxArgumentsBytes,
+      });
     }
     // One answer for every tool the chain does not grant, whether the catalog has it or not, given
     // before the catalog is consulted: the answer, its audit event and its timing cannot tell an
@@ -125,7 +167,7 @@ export class Gateway {
       const whose = ungranted.id === mandate.id ? `mandate ${ungranted.id}` : `ancestor mandate ${ungranted.id} (depth ${ungranted.depth})`;
       const reason = `${whose}: tool ${name.slice(0, MAX_ECHOED_NAME)} is not granted`;
       const decisionId = await this.#auditRefusal(caller, actors, name, reason, { inCatalog: this.#o.catalog.get(name) !== undefined });
-      throw rpcError('RPC_CALL_DENIED', `denied: ${reason}`, { decisionId, reasons: [reason] });
+      return refusal('RPC_CALL_DENIED', reason, this.#grantedHint(caller), { decisionId, reasons: [reason] });
     }
     const tool = this.#o.catalog.get(name);
     if (tool === undefined) {
@@ -142,7 +184,7 @@ export class Gateway {
     }
     this.#inFlight.set(mandate.id, inFlight + 1);
     try {
-      return await this.#governedCall(caller, actors, tool, args, signal);
+      return await this.#governedCall(caller, actors, tool, args, options);
     } finally {
       const n = (this.#inFlight.get(mandate.id) ?? 1) - 1;
       if (n <= 0) this.#inFlight.delete(mandate.id);
@@ -155,20 +197,65 @@ export class Gateway {
     actors: AuditActor[],
     tool: CatalogEntry,
     args: Record<string, unknown>,
-    signal: AbortSignal | undefined,
+    options: CallOptions,
   ): Promise<CallToolResult> {
     const { mandate, chain, agent } = caller;
     const input = { mandate, chain, agent, tool, args };
     let decision = await this.#o.decisions.decide(input);
-    let hash: string | undefined;
     let approval: UsableApproval | undefined;
     if (decision.outcome === 'approval_required') {
       // Only calls that need approval pay for the lookup; allowed calls never touch approvals.
-      hash = callHash({ mandateId: mandate.id, tool: tool.name, args });
-      approval = await this.#o.approvals.findUsable(mandate.id, hash);
-      if (approval !== undefined) decision = await this.#o.decisions.decide({ ...input, approval });
+      const hash = callHash({ mandateId: mandate.id, tool: tool.name, args });
+      const earlier = await this.#o.approvals.findForCall(mandate.id, hash);
+      // A retry while a human has not decided yet: the same answer, and nothing new in the audit log.
+      if (earlier?.status === 'pending') return this.#pending(caller, tool, args, earlier, options);
+      if (earlier?.status === 'denied') return this.#deniedByHuman(caller, actors, tool, args, earlier);
+      if (earlier?.status === 'approved' && earlier.decidedBy !== undefined && earlier.decidedRole !== undefined) {
+        approval = { id: earlier.id, approverId: earlier.decidedBy, approverRole: earlier.decidedRole };
+        decision = await this.#o.decisions.decide({ ...input, approval });
+      }
+      if (decision.outcome === 'approval_required') {
+        await this.#auditDecision(caller, actors, tool, args, decision, approval);
+        return this.#requestApproval(caller, actors, tool, args, hash, decision, options);
+      }
     }
     // Durable before anything else happens; a rejected append rejects the call (fail closed).
+    await this.#auditDecision(caller, actors, tool, args, decision, approval);
+    if (decision.outcome === 'deny') {
+      const reason = decision.reasons[decision.reasons.length - 1] ?? 'denied by policy';
+      return refusal('RPC_CALL_DENIED', reason, denialHint(decision), {
+        decisionId: decision.id,
+        reasons: decision.reasons,
+        ...(decision.policies.length === 0 ? {} : { policies: decision.policies }),
+      });
+    }
+    if (
+      approval !== undefined &&
+      !(await this.#o.approvals.consume(approval.id, { actors, mandateId: mandate.id, decisionId: decision.id }))
+    ) {
+      // Another replica (or a concurrent retry) used it first: single use holds.
+      return refusal(
+        'RPC_CALL_DENIED',
+        `approval ${approval.id} was already used for this exact call`,
+        'Each approval allows one call; ask again if the call must run again.',
+        {
+          decisionId: decision.id,
+          approvalId: approval.id,
+        },
+      );
+    }
+    return this.#forward(caller, actors, tool, args, decision, options.signal);
+  }
+
+  async #auditDecision(
+    caller: VerifiedCaller,
+    actors: AuditActor[],
+    tool: CatalogEntry,
+    args: Record<string, unknown>,
+    decision: Decision,
+    approval: UsableApproval | undefined,
+  ): Promise<void> {
+    const { mandate } = caller;
     await this.#o.audit.append({
       type: 'decision',
       actors,
@@ -190,31 +277,6 @@ export class Gateway {
         tokenId: caller.tokenId,
       },
     });
-
-    if (decision.outcome === 'deny') {
-      throw rpcError('RPC_CALL_DENIED', `denied: ${decision.reasons[decision.reasons.length - 1] ?? 'by policy'}`, {
-        decisionId: decision.id,
-        reasons: decision.reasons,
-      });
-    }
-    if (decision.outcome === 'approval_required') {
-      return this.#requestApproval(
-        caller,
-        actors,
-        tool,
-        args,
-        hash ?? callHash({ mandateId: mandate.id, tool: tool.name, args }),
-        decision,
-      );
-    }
-    if (
-      approval !== undefined &&
-      !(await this.#o.approvals.consume(approval.id, { actors, mandateId: mandate.id, decisionId: decision.id }))
-    ) {
-      // Another replica (or a concurrent retry) used it first: single use holds.
-      throw rpcError('RPC_CALL_DENIED', `approval ${approval.id} was already used`, { decisionId: decision.id, approvalId: approval.id });
-    }
-    return this.#forward(caller, actors, tool, args, decision, signal);
   }
 
   async #forward(
@@ -294,11 +356,21 @@ export class Gateway {
     args: Record<string, unknown>,
     hash: string,
     decision: Decision,
+    options: CallOptions,
   ): Promise<CallToolResult> {
     const { mandate, chain, agent } = caller;
     const roles = decision.approvalRoles ?? [];
-    if (roles.length === 0)
-      throw rpcError('RPC_CALL_DENIED', 'approval is required but no approver role can grant it', { decisionId: decision.id });
+    if (roles.length === 0) {
+      return refusal(
+        'RPC_CALL_DENIED',
+        'approval is required but no approver role can grant it',
+        'Ask an operator to configure an approver role for this call.',
+        {
+          decisionId: decision.id,
+          reasons: decision.reasons,
+        },
+      );
+    }
     const forbidden = new Set(chain.map((m) => m.agentId));
     forbidden.add(agent.id);
     if (this.#o.limits.forbidOnBehalfOfApprover && caller.onBehalfOf !== undefined) forbidden.add(caller.onBehalfOf);
@@ -338,13 +410,141 @@ export class Gateway {
       environment: mandate.environment,
       actors,
     });
+    return this.#pending(caller, tool, args, approval, options);
+  }
+
+  /**
+   * The answer while a human has not decided: a task for clients that declared the Tasks
+   * extension (one per approval; it forwards the call once approved), else a tool result naming
+   * the approval, for the agent to retry the exact same call.
+   */
+  async #pending(
+    caller: VerifiedCaller,
+    tool: CatalogEntry,
+    args: Record<string, unknown>,
+    approval: Approval,
+    options: CallOptions,
+  ): Promise<CallToolResult> {
     const url = this.#o.approvals.consoleUrl(approval.id);
+    const roles = approval.requiredRoles.join(', ');
+    const expires = new Date(approval.expiresAt).toISOString();
+    if (options.tasks === true) {
+      const task =
+        (await this.#o.tasks.findByApproval(approval.id, caller.mandate.id)) ??
+        (await this.#o.tasks.create({
+          mandateId: caller.mandate.id,
+          approvalId: approval.id,
+          callHash: approval.callHash,
+          tool: tool.name,
+          args,
+          statusMessage: `Waiting for a human approval of ${tool.name} (one of: ${roles}): ${url} . The call runs once it is approved; the approval expires at ${expires}.`,
+          ttlMs: Math.max(0, approval.expiresAt - this.#o.clock.now()) + TASK_RESULT_GRACE_MS,
+        }));
+      return this.#o.tasks.toWire(task, 'task') as CallToolResult;
+    }
     return toolError(
       'RPC_APPROVAL_REQUIRED',
-      `Approval pending: ${tool.name} needs a human approval (one of: ${roles.join(', ')}). ` +
-        `Approval ${approval.id}: ${url} . Retry the exact same call after it is approved; it expires at ${new Date(approval.expiresAt).toISOString()}.`,
-      { approvalId: approval.id, url, decisionId: decision.id, expiresAt: approval.expiresAt, requiredRoles: roles },
+      `Approval pending: ${tool.name} needs a human approval (one of: ${roles}). ` +
+        `Approval ${approval.id}: ${url} . Retry the exact same call after it is approved; it expires at ${expires}.`,
+      {
+        approvalId: approval.id,
+        url,
+        decisionId: approval.decisionId,
+        expiresAt: approval.expiresAt,
+        requiredRoles: approval.requiredRoles,
+      },
     );
+  }
+
+  /** A retry of a call a human denied: said plainly (audited as the refused call it is), no new approval request. */
+  async #deniedByHuman(
+    caller: VerifiedCaller,
+    actors: AuditActor[],
+    tool: CatalogEntry,
+    args: Record<string, unknown>,
+    approval: Approval,
+  ): Promise<CallToolResult> {
+    const by =
+      approval.decidedBy === undefined
+        ? 'a human'
+        : `${approval.decidedBy}${approval.decidedRole === undefined ? '' : ` (${approval.decidedRole})`}`;
+    const note = approval.decidedNote === undefined ? '' : `: "${approval.decidedNote.slice(0, 300)}"`;
+    const reason = `approval ${approval.id} of this exact call was denied by ${by}${note}`;
+    const decisionId = await this.#auditRefusal(caller, actors, tool.name, reason, {
+      approvalId: approval.id,
+      args: this.#auditArgs(tool, args),
+    });
+    return refusal('RPC_APPROVAL_DENIED', reason, 'Do not retry it unchanged; tell your user, or propose a different action.', {
+      decisionId,
+      approvalId: approval.id,
+      reasons: [reason],
+    });
+  }
+
+  /** tasks/get: the task's state; an approved task forwards its call here, exactly once across replicas. */
+  async getTask(caller: VerifiedCaller, taskId: string): Promise<Record<string, unknown>> {
+    const { tasks, approvals } = this.#o;
+    const task = await tasks.get(taskId, caller.mandate.id);
+    if (task === undefined) throw new MandateError('RPC_TASK_NOT_FOUND');
+    if (task.status !== 'working') return tasks.toWire(task, 'complete');
+    const approval = await approvals.get(task.approvalId);
+    if (approval === undefined || approval.status === 'pending') return tasks.toWire(task, 'complete');
+    if (approval.status === 'approved') {
+      const timeout =
+        this.#o.catalog.upstream(this.#o.catalog.get(task.tool)?.upstream ?? '')?.timeoutMs ?? this.#o.limits.upstreamTimeoutMs;
+      const claim = await tasks.claim(taskId, caller.mandate.id, { forwardTimeoutMs: timeout });
+      if (claim !== undefined) {
+        // The full governed path, as a retry of the same call: decided again with the approval,
+        // audited, the approval consumed (single use), forwarded, the result audited.
+        try {
+          const result = await this.callTool(caller, task.tool, claim.args, {});
+          await tasks.complete(taskId, result, result.isError === true ? 'Approved, but the call did not succeed.' : 'Approved and done.');
+        } catch (err) {
+          const e = err instanceof MandateError ? err : new MandateError('ERR_INTERNAL', undefined, { cause: err });
+          await tasks.fail(
+            taskId,
+            taskError(e.spec.expose ? e.code : 'RPC_INTERNAL_ERROR', e.spec.expose ? e.message : 'internal error'),
+            'The approved call failed.',
+          );
+          if (!(err instanceof MandateError)) throw err;
+        }
+      }
+    } else {
+      const why =
+        approval.status === 'denied'
+          ? `a human (${approval.decidedBy ?? 'unknown'}) denied this call${approval.decidedNote === undefined ? '' : `: "${approval.decidedNote.slice(0, 300)}"`}`
+          : approval.status === 'consumed'
+            ? 'its approval was already used by another request of this mandate'
+            : `its approval is ${approval.status}`;
+      const code = approval.status === 'denied' ? 'RPC_APPROVAL_DENIED' : 'RPC_CALL_DENIED';
+      await tasks.complete(
+        taskId,
+        refusal(code, `${task.tool} was not run: ${why}`, 'Tell your user; do not retry it unchanged.', { approvalId: approval.id }),
+        `Not run: ${why}.`,
+      );
+    }
+    const now = await tasks.get(taskId, caller.mandate.id);
+    if (now === undefined) throw new MandateError('RPC_TASK_NOT_FOUND');
+    return tasks.toWire(now, 'complete');
+  }
+
+  /** tasks/cancel: a task still waiting is cancelled and its approval request withdrawn; an empty acknowledgement. */
+  async cancelTask(caller: VerifiedCaller, taskId: string): Promise<Record<string, unknown>> {
+    const task = await this.#o.tasks.cancel(taskId, caller.mandate.id);
+    if (task === undefined) throw new MandateError('RPC_TASK_NOT_FOUND');
+    if (task.cancelledNow) await this.#o.approvals.withdraw(task.approvalId, { actors: actorsOf(caller), mandateId: caller.mandate.id });
+    return {};
+  }
+
+  /** tasks/update: approval tasks never ask the client for input; acknowledged for a known task. */
+  async updateTask(caller: VerifiedCaller, taskId: string): Promise<Record<string, unknown>> {
+    if ((await this.#o.tasks.get(taskId, caller.mandate.id)) === undefined) throw new MandateError('RPC_TASK_NOT_FOUND');
+    return {};
+  }
+
+  /** The catalog entry of a tool (the endpoint checks its `x-mcp-header` parameters). */
+  catalogEntry(name: string): CatalogEntry | undefined {
+    return this.#o.catalog.get(name);
   }
 
   /** Audits a call refused before any decision (ungranted or unknown tool, bad or oversized arguments) as a deny. */
@@ -382,6 +582,17 @@ export class Gateway {
     }
     const text = canonicalize(out) ?? '';
     return text.length <= 4096 ? out : { sha256: sha256Hex(text), bytes: text.length };
+  }
+
+  /** "What is allowed" for an ungranted tool: the tools the whole chain grants (what tools/list shows). */
+  #grantedHint(caller: VerifiedCaller): string {
+    const names: string[] = [];
+    for (const entry of this.#o.catalog.list()) {
+      if (caller.chain.every((m) => m.scope.tools.some((g) => g.tool === entry.name))) names.push(entry.name);
+    }
+    if (names.length === 0) return 'This mandate grants no tool that is available now.';
+    const shown = names.slice(0, MAX_LISTED_TOOLS).join(', ');
+    return `Tools this mandate may call: ${shown}${names.length > MAX_LISTED_TOOLS ? ` and ${names.length - MAX_LISTED_TOOLS} more (see tools/list)` : ''}.`;
   }
 
   #beforeFirstUse(): Promise<void> {

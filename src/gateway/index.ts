@@ -5,14 +5,19 @@ import type { AuditLog } from '../audit/types.js';
 import type { Config } from '../config/load.js';
 import type { Clock } from '../lib/clock.js';
 import type { ChangeFeed } from '../store/changes.js';
+import type { TaskService } from '../tasks/index.js';
 import type { Upstreams } from '../upstreams/index.js';
+import { McpEndpoint } from './endpoint.js';
 import { Gateway } from './gateway.js';
-import { McpSessions } from './sessions.js';
+import { LegacySessions } from './legacy-sessions.js';
 import type { Decider } from './types.js';
 import { UpstreamPool } from './upstream-pool.js';
 
 export { ERROR_META_KEY, Gateway, MASKED } from './gateway.js';
 export type { CallerVerifier, VerifiedCaller } from './types.js';
+
+/** Freshness hint of tools/list and server/discover results: the catalog changes rarely; a changed one is refused, never stale-allowed. */
+const LIST_TTL_MS = 60_000;
 
 /** Path of the agent-facing MCP endpoint. */
 export const MCP_PATH = '/mcp';
@@ -21,7 +26,10 @@ export const PROTECTED_RESOURCE_METADATA_PATH = '/.well-known/oauth-protected-re
 
 export interface GatewayService {
   readonly gateway: Gateway;
-  readonly sessions: McpSessions;
+  /** The /mcp endpoint (both MCP revisions). */
+  readonly endpoint: McpEndpoint;
+  /** Sessions of legacy (2025-11-25) clients. */
+  readonly sessions: LegacySessions;
   readonly pool: UpstreamPool;
   /** The resource identifier tokens must be issued for (RFC 8707 / RFC 9728 `resource`). */
   readonly resource: string;
@@ -40,6 +48,7 @@ export interface GatewayServiceOptions {
   readonly decisions: Decider;
   readonly audit: AuditLog;
   readonly approvals: ApprovalService;
+  readonly tasks: TaskService;
   /** The issuer of access tokens (the broker's authorization server). */
   readonly issuer: string;
   readonly dpopAlgorithms: readonly string[];
@@ -60,6 +69,7 @@ export function createGatewayService(o: GatewayServiceOptions): GatewayService {
     decisions: o.decisions,
     audit: o.audit,
     approvals: o.approvals,
+    tasks: o.tasks,
     clock: o.clock,
     limits: {
       maxArgumentsBytes: gc.maxArgumentsBytes,
@@ -70,7 +80,8 @@ export function createGatewayService(o: GatewayServiceOptions): GatewayService {
     },
     beforeFirstUse: () => o.upstreams.discoverPending(),
   });
-  const sessions = new McpSessions({ gateway, clock: o.clock, maxSessions: gc.maxSessions, idleMs: gc.sessionIdleMs });
+  const sessions = new LegacySessions({ clock: o.clock, maxSessions: gc.maxSessions, idleMs: gc.sessionIdleMs });
+  const endpoint = new McpEndpoint({ gateway, sessions, listTtlMs: LIST_TTL_MS });
   const offUpstream = o.upstreams.onUpstreamChange((id) => pool.closeUpstream(id));
   // A mandate that ends takes its agent sessions and its isolated upstream sessions with it.
   const offMandate = o.changes.subscribe('mandate', (change) => {
@@ -89,6 +100,7 @@ export function createGatewayService(o: GatewayServiceOptions): GatewayService {
   const resourceMetadataUrl = `${o.publicUrl}${PROTECTED_RESOURCE_METADATA_PATH}`;
   return {
     gateway,
+    endpoint,
     sessions,
     pool,
     resource,
@@ -107,7 +119,7 @@ export function createGatewayService(o: GatewayServiceOptions): GatewayService {
       clearInterval(sweeper);
       offUpstream();
       offMandate();
-      await sessions.close();
+      sessions.close();
       await pool.close();
     },
   };

@@ -8,7 +8,6 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import * as oauth from 'oauth4webapi';
 import { HELPDESK_KEY_ENV } from '../../src/demo/helpdesk-server.js';
 import { storeFactories } from '../helpers/stores.js';
@@ -17,14 +16,13 @@ import { type GatewayHarness, HELPER, MISBEHAVING_SERVER_PATH, meta, startGatewa
 
 const CLI = fileURLToPath(new URL('../../bin/mandate.js', import.meta.url));
 
-const rpcCode = async (p: Promise<unknown>): Promise<{ code: number; data: Record<string, unknown> }> => {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof McpError) return { code: err.code, data: (err.data ?? {}) as Record<string, unknown> };
-    throw err;
-  }
-  throw new Error('expected a JSON-RPC error');
+/** A refused call: a tool result with isError, plain text for the model, Mandate's structured reason in `_meta`. */
+const refused = async (p: Promise<unknown>): Promise<{ data: Record<string, unknown>; text: string }> => {
+  const r = await p;
+  assert.equal((r as { isError?: boolean }).isError, true, JSON.stringify(r));
+  assert.match(text(r), /^Refused: /);
+  assert.doesNotMatch(text(r), /MCP error/);
+  return { data: meta(r), text: text(r) };
 };
 
 for (const factory of await storeFactories()) {
@@ -93,16 +91,18 @@ for (const factory of await storeFactories()) {
     it('denies a granted tool with arguments outside the grant, and a tool that is not in the list', async () => {
       const { token } = await h.mandate([{ tool: 'helpdesk.get_customer', args: { customerId: { eq: 'C-1009' } } }]);
       const client = await h.connect(token);
-      const other = await rpcCode(client.callTool({ name: 'helpdesk.get_customer', arguments: { customerId: 'C-1010' } }));
-      assert.equal(other.code, -32001);
+      const other = await refused(client.callTool({ name: 'helpdesk.get_customer', arguments: { customerId: 'C-1010' } }));
       assert.equal(other.data.code, 'RPC_CALL_DENIED');
+      assert.match(other.text, /customerId/);
       assert.ok(typeof other.data.decisionId === 'string');
-      const unlisted = await rpcCode(client.callTool({ name: 'helpdesk.delete_customer', arguments: { customerId: 'C-1009' } }));
+      const unlisted = await refused(client.callTool({ name: 'helpdesk.delete_customer', arguments: { customerId: 'C-1009' } }));
       assert.equal(unlisted.data.code, 'RPC_CALL_DENIED');
+      // What would be allowed: the tools the mandate grants.
+      assert.match(unlisted.text, /Tools this mandate may call: helpdesk\.get_customer\./);
       // A tool that does not exist gets the same answer as one that exists but is not granted.
-      const unknown = await rpcCode(client.callTool({ name: 'nowhere.tool', arguments: {} }));
-      assert.equal(unknown.code, -32001);
+      const unknown = await refused(client.callTool({ name: 'nowhere.tool', arguments: {} }));
       assert.equal(unknown.data.code, 'RPC_CALL_DENIED');
+      assert.equal(unknown.text.replace('nowhere.tool', 'X'), unlisted.text.replace('helpdesk.delete_customer', 'X'));
     });
 
     it('reaches a registry MCP server (everything) behind the gateway', async () => {
@@ -244,7 +244,7 @@ for (const factory of await storeFactories()) {
         (await client.listTools()).tools.map((t) => t.name),
         ['helpdesk.search_tickets'],
       );
-      const r = await rpcCode(client.callTool({ name: 'helpdesk.get_customer', arguments: { customerId: 'C-1009' } }));
+      const r = await refused(client.callTool({ name: 'helpdesk.get_customer', arguments: { customerId: 'C-1009' } }));
       assert.equal(r.data.code, 'RPC_CALL_DENIED');
     });
 
@@ -310,7 +310,7 @@ for (const factory of await storeFactories()) {
     it('refuses oversized arguments before deciding', async () => {
       const { token } = await h.mandate([{ tool: 'helpdesk.search_tickets' }]);
       const client = await h.connect(token);
-      const r = await rpcCode(client.callTool({ name: 'helpdesk.search_tickets', arguments: { query: 'x'.repeat(5000) } }));
+      const r = await refused(client.callTool({ name: 'helpdesk.search_tickets', arguments: { query: 'x'.repeat(5000) } }));
       assert.equal(r.data.code, 'RPC_ARGS_TOO_LARGE');
     });
 

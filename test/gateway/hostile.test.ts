@@ -4,25 +4,26 @@
 // client would send, the official SDK client for tool calls.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { McpError } from '@modelcontextprotocol/sdk/types.js';
-import { type GatewayHarness, startGateway } from './harness.js';
+import { type GatewayHarness, meta, startGateway, text } from './harness.js';
 
 const PROTOCOL = '2025-06-18';
 
 interface RawAnswer {
   readonly status: number;
   readonly text: string;
-  readonly body: { jsonrpc?: string; id?: unknown; error?: { code: number; message: string; data?: Record<string, unknown> } };
+  readonly body: {
+    jsonrpc?: string;
+    id?: unknown;
+    error?: { code: number; message: string; data?: Record<string, unknown> };
+    result?: { isError?: boolean; content?: { text?: string }[]; _meta?: Record<string, Record<string, unknown>> };
+  };
 }
 
-const refusedAs = async (p: Promise<unknown>): Promise<McpError> => {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof McpError) return err;
-    throw err;
-  }
-  throw new Error('expected a JSON-RPC error');
+/** A refused call: a tool result with isError (never a JSON-RPC error), its Mandate error in `_meta`. */
+const refusedAs = async (p: Promise<unknown>): Promise<{ text: string; data: Record<string, unknown> }> => {
+  const r = await p;
+  assert.equal((r as { isError?: boolean }).isError, true, JSON.stringify(r));
+  return { text: text(r), data: meta(r) };
 };
 
 /** No stack frames, file paths, schema dumps or SDK prefixes in what an agent sees. */
@@ -70,6 +71,18 @@ describe('the /mcp boundary under hostile input', () => {
     assertClean(a.text);
   };
 
+  /** Asserts a refused tools/call: HTTP 200, a result with isError, the registry code in `_meta`, no dump. */
+  const assertToolRefusal = (a: RawAnswer, code: string, message?: RegExp) => {
+    assert.equal(a.status, 200, a.text);
+    assert.equal(a.body.error, undefined, a.text);
+    assert.equal(a.body.result?.isError, true, a.text);
+    assert.equal(a.body.result?._meta?.['mandate/error']?.code, code, a.text);
+    const said = a.body.result?.content?.[0]?.text ?? '';
+    assert.match(said, /^Refused: /);
+    if (message !== undefined) assert.match(said, message);
+    assertClean(a.text);
+  };
+
   const call = (name: string, args: string, id = 7) =>
     `{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":{"name":${JSON.stringify(name)},"arguments":${args}}}`;
 
@@ -111,22 +124,23 @@ describe('the /mcp boundary under hostile input', () => {
     const absent = 'helpdesk.delete_customes';
     assert.ok(h.broker.upstreams.catalog.get(exists) !== undefined);
     assert.equal(h.broker.upstreams.catalog.get(absent), undefined);
-    const shape = (e: McpError, name: string) => ({
-      code: e.code,
-      message: e.message.replaceAll(name, '<tool>'),
-      dataKeys: Object.keys(e.data as object).sort(),
-      dataCode: (e.data as Record<string, unknown>).code,
-      reasons: ((e.data as Record<string, unknown>).reasons as string[]).map((r) => r.replaceAll(name, '<tool>')),
+    const shape = (e: { text: string; data: Record<string, unknown> }, name: string) => ({
+      text: e.text.replaceAll(name, '<tool>'),
+      dataKeys: Object.keys(e.data).sort(),
+      dataCode: e.data.code,
+      reasons: (e.data.reasons as string[]).map((r) => r.replaceAll(name, '<tool>')),
     });
     const a = await refusedAs(client.callTool({ name: exists, arguments: { customerId: 'C-1009' } }));
     const b = await refusedAs(client.callTool({ name: absent, arguments: { customerId: 'C-1009' } }));
-    assert.equal(a.code, -32001);
-    assert.equal((a.data as Record<string, unknown>).code, 'RPC_CALL_DENIED');
+    assert.equal(a.data.code, 'RPC_CALL_DENIED');
     assert.deepEqual(shape(a, exists), shape(b, absent));
-    assert.match(String((a.data as Record<string, unknown>).decisionId), /^gw_/);
-    assert.match(String((b.data as Record<string, unknown>).decisionId), /^gw_/);
-    // The client adds one "MCP error -32001:" prefix; the gateway adds none of its own.
-    assert.match(a.message, /^MCP error -32001: denied: mandate \S+: tool helpdesk\.delete_customer is not granted$/);
+    assert.match(String(a.data.decisionId), /^gw_/);
+    assert.match(String(b.data.decisionId), /^gw_/);
+    // What was refused, then what is allowed; no "MCP error" prefixes.
+    assert.match(
+      a.text,
+      /^Refused: mandate \S+: tool helpdesk\.delete_customer is not granted\. Tools this mandate may call: everything\.echo, everything\.get-sum\.$/,
+    );
 
     // The audit log records both as denied decisions of one shape; only `inCatalog` tells them apart.
     const decisions = await h.broker.audit.entriesBy('mandate_id', mandateId, { types: ['decision'] });
@@ -136,7 +150,7 @@ describe('the /mcp boundary under hostile input', () => {
     assert.deepEqual(Object.keys(of(exists)).sort(), Object.keys(of(absent)).sort());
     assert.equal(of(exists).inCatalog, true);
     assert.equal(of(absent).inCatalog, false);
-    assert.equal(of(exists).decisionId, (a.data as Record<string, unknown>).decisionId);
+    assert.equal(of(exists).decisionId, a.data.decisionId);
 
     // Timing: the same path for both (no catalog-dependent work before the answer).
     const times: Record<string, number[]> = { [exists]: [], [absent]: [] };
@@ -224,9 +238,9 @@ describe('the /mcp boundary under hostile input', () => {
   it('refuses a non-finite argument (1e999 parses to Infinity) with a clear code, audited as a refusal, never forwarded', async () => {
     const before = await h.broker.audit.entriesBy('mandate_id', mandateId);
     const a = await raw(call('everything.get-sum', '{"a":1e999,"b":1}'));
-    assertRefused(a, 200, -32602, 'RPC_NON_FINITE_NUMBER', /argument a is not a finite number/);
+    assertToolRefusal(a, 'RPC_NON_FINITE_NUMBER', /argument a is not a finite number/);
     const nested = await raw(call('everything.echo', '{"message":"x","deep":{"list":[1,-1e999]}}'));
-    assertRefused(nested, 200, -32602, 'RPC_NON_FINITE_NUMBER', /argument deep\.list\.1/);
+    assertToolRefusal(nested, 'RPC_NON_FINITE_NUMBER', /argument deep\.list\.1/);
     const added = (await h.broker.audit.entriesBy('mandate_id', mandateId)).slice(before.length);
     assert.deepEqual(
       added.map((e) => [e.event.type, e.event.data.outcome, e.event.data.tool]),
@@ -253,24 +267,26 @@ describe('the /mcp boundary under hostile input', () => {
     assertRefused(big, 413, -32600, 'ERR_BODY_TOO_LARGE');
     // Over gateway.maxArgumentsBytes but under the body limit: the existing, audited refusal.
     const large = await raw(call('everything.echo', `{"message":"${'x'.repeat(10_000)}"}`));
-    assertRefused(large, 200, -32003, 'RPC_ARGS_TOO_LARGE');
+    assertToolRefusal(large, 'RPC_ARGS_TOO_LARGE', /Arguments of up to 4096 bytes are accepted/);
     // Nesting within the limit still reaches the upstream.
     const ok = await raw(call('everything.echo', `{"message":"fine","n":${'['.repeat(40)}${']'.repeat(40)}}`));
     assert.equal(ok.status, 200, ok.text);
     assert.match(ok.text, /Echo: fine/);
   });
 
-  it('refuses bad transport headers in JSON-RPC with registry codes instead of the SDK -32000 answers', async () => {
+  it('refuses bad transport headers in JSON-RPC with registry codes', async () => {
     const list = '{"jsonrpc":"2.0","id":6,"method":"tools/list"}';
     assertRefused(await raw(list, { accept: 'application/json' }), 406, -32600, 'RPC_NOT_ACCEPTABLE');
     assertRefused(await raw(list, { 'content-type': 'text/plain' }), 415, -32600, 'ERR_UNSUPPORTED_MEDIA_TYPE');
-    assertRefused(await raw(list, { 'mcp-protocol-version': '1999-01-01' }), 400, -32600, 'RPC_INVALID_REQUEST', /MCP-Protocol-Version/);
+    const old = await raw(list, { 'mcp-protocol-version': '1999-01-01' });
+    assertRefused(old, 400, -32022, 'RPC_UNSUPPORTED_PROTOCOL_VERSION', /1999-01-01/);
+    assert.deepEqual(old.body.error?.data?.supported, ['2026-07-28', '2025-11-25']);
     const listed = await raw(list);
     assert.equal(listed.status, 200);
     assert.match(listed.text, /everything\.get-sum/);
   });
 
-  it('maps errors the SDK answers by itself onto the registry (method not found, re-initialize)', async () => {
+  it('answers an unknown method and a second initialize through the registry', async () => {
     assertRefused(await raw('{"jsonrpc":"2.0","id":8,"method":"resources/list"}'), 200, -32601, 'RPC_METHOD_NOT_FOUND');
     const again = await raw(
       JSON.stringify({

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { type CallToolResult, McpError } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { DEV_TRUST_DOMAIN } from '../../src/identity/dev-spiffe.js';
 import { oauthError, type Running, startBroker } from '../identity/helpers.js';
 
@@ -21,15 +21,11 @@ const SECRET = 'TOP-SECRET-7f3a';
 
 const textOf = (r: unknown): string => ((r as CallToolResult).content ?? []).map((c) => (c as { text?: string }).text ?? '').join('\n');
 
-/** The JSON-RPC error a refused call raises (code and Mandate's error data). */
-async function refusal(p: Promise<unknown>): Promise<{ code: number; data: Record<string, unknown>; message: string }> {
-  try {
-    const r = await p;
-    return { code: 0, data: { code: '(allowed)' }, message: textOf(r) };
-  } catch (err) {
-    if (err instanceof McpError) return { code: err.code, data: (err.data ?? {}) as Record<string, unknown>, message: err.message };
-    throw err;
-  }
+/** What a call came back as: a refusal is a tool result with isError and Mandate's error in `_meta`. */
+async function refusal(p: Promise<unknown>): Promise<{ data: Record<string, unknown>; message: string }> {
+  const r = (await p) as CallToolResult;
+  const error = r._meta?.['mandate/error'] as Record<string, unknown> | undefined;
+  return { data: r.isError === true && error !== undefined ? error : { code: '(allowed)' }, message: textOf(r) };
 }
 
 describe('path constraints through the gateway, in front of @modelcontextprotocol/server-filesystem', () => {

@@ -1,12 +1,12 @@
 // The agent-facing MCP endpoint (`/mcp`, streamable HTTP) and its RFC 9728 protected-resource
 // metadata. Every HTTP request is authenticated with the mandate token (Bearer or DPoP) before the
-// SDK transport sees it; a 401 carries `WWW-Authenticate` with `resource_metadata` so MCP clients
+// endpoint (src/gateway/endpoint.ts) sees it; a 401 carries `WWW-Authenticate` with `resource_metadata` so MCP clients
 // can discover the authorization server.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isMandateError, MandateError, OAuthError } from '../../errors/index.js';
 import { headerParam } from '../../errors/serialize.js';
+import { type McpRequestContext, writeRpcError } from '../../gateway/endpoint.js';
 import { MCP_PATH, PROTECTED_RESOURCE_METADATA_PATH } from '../../gateway/index.js';
-import { type McpRequestContext, writeRpcError } from '../../gateway/sessions.js';
 import type { VerifiedCaller } from '../../gateway/types.js';
 import { DPOP_ALGORITHMS } from '../../tokens/dpop.js';
 import type { AppContext } from '../app.js';
@@ -82,7 +82,7 @@ export function registerGatewayRoutes(app: FastifyInstance, { broker }: AppConte
     const ctx = contextOf(req);
     try {
       // The body is parsed only now, after the caller is authenticated (see the raw parser below).
-      await gw.sessions.handle(req.raw, reply.raw, typeof req.body === 'string' ? req.body : undefined, caller, ctx);
+      await gw.endpoint.handle(req.raw, reply.raw, typeof req.body === 'string' ? req.body : undefined, caller, ctx);
     } catch (err) {
       if (!reply.raw.headersSent) writeRpcError(reply.raw, err, ctx);
       else {
@@ -106,9 +106,9 @@ export function registerGatewayRoutes(app: FastifyInstance, { broker }: AppConte
     writeRpcError(reply.raw, refusal, contextOf(req));
   };
 
-  // Open GET (SSE) streams would keep the server from closing: end the sessions first.
+  // Requests in flight of legacy sessions are cancelled when the server closes.
   app.addHook('preClose', async () => {
-    await gw.sessions.close();
+    gw.sessions.close();
   });
 
   // Arguments have their own, tighter limit (gateway.maxArgumentsBytes); this bounds the envelope.
