@@ -1,67 +1,221 @@
-// Gateway overhead: the same tools/call workload (a fast read tool on a stateful streamable HTTP
-// MCP server) sent directly to the upstream and through Mandate's /mcp gateway (token verified,
-// decided by Cedar, decision and result durably audited, forwarded over a pooled SDK session),
-// in one run, side by side. Upstream, gateway and load generator are separate processes sharing
-// the machine's cores. BENCH_QUICK=1 finishes in under 20 s.
+// Gateway overhead: the same tools/call workload (one fast read tool on a raw HTTP MCP server)
+// sent straight to the upstream and through Mandate's /mcp (token verified, scope and Cedar
+// decided, decision durably audited, forwarded, result audited), in one run, for both protocol
+// revisions (2026-07-28 stateless, 2025-11-25 sessions) and both Cedar engines (`compiled`,
+// `wasm`), each engine in its own broker process. Per engine and revision: closed-loop throughput,
+// direct then gateway back to back; open loop at a fixed offered rate for the added latency; and
+// a CPU profile of the broker under the closed loop, printed as µs per call by area. Upstream,
+// broker and load generator are separate processes on the same cores. Prints numbers; fails only
+// when the rig cannot run.
 //
-//   npx tsx bench/gateway.bench.ts
+//   npx tsx bench/gateway.bench.ts [--seconds 10] [--concurrency 16] [--rate 500] [--engines compiled,wasm]
+//                                  [--revisions modern,legacy] [--profile-seconds 5] [--no-profile]
+//   BENCH_QUICK=1 (as in `npm run bench`) → --seconds 3 unless given.
+import { parseArgs } from 'node:util';
+import { analyse, formatBreakdown } from './lib/cpu-profile.js';
+import { type Broker, directTarget, type Engine, gatewayTarget, startBroker, startUpstream } from './lib/gateway-rig.js';
+import { type RunResult, startLoadgen } from './lib/loadgen.js';
+import { REVISIONS, type Revision, type Target, VERSION } from './lib/mcp-wire.js';
+import { cpuOver } from './lib/procstat.js';
 
-import { session, startRig, TOOL } from './lib/gateway-rig.js';
-import { saturate } from './lib/load.js';
-import { summarize } from './lib/stats.js';
-
+const { values: opt } = parseArgs({
+  options: {
+    seconds: { type: 'string' },
+    'open-seconds': { type: 'string' },
+    'profile-seconds': { type: 'string' },
+    concurrency: { type: 'string' },
+    rate: { type: 'string' },
+    engines: { type: 'string', default: 'compiled,wasm' },
+    revisions: { type: 'string', default: REVISIONS.join(',') },
+    'no-profile': { type: 'boolean', default: false },
+    top: { type: 'string', default: '12' },
+  },
+});
 const QUICK = process.env.BENCH_QUICK === '1';
+const SECONDS = Number(opt.seconds ?? process.env.BENCH_SECONDS ?? (QUICK ? 3 : 10));
+const OPEN_SECONDS = Number(opt['open-seconds'] ?? SECONDS);
+const PROFILE_SECONDS = Number(opt['profile-seconds'] ?? Math.min(5, SECONDS));
+const CONCURRENCY = Number(opt.concurrency ?? process.env.BENCH_CONCURRENCY ?? 16);
+const RATE = Number(opt.rate ?? 500);
+const WARM_SECONDS = Math.min(2, SECONDS);
+const ENGINES = (opt.engines ?? '').split(',').filter((e): e is Engine => e === 'compiled' || e === 'wasm');
+const ONLY = (opt.revisions ?? '').split(',').filter((r): r is Revision => (REVISIONS as readonly string[]).includes(r));
 
-/** Open loop at a fixed rate: latency without queueing in the load generator. */
-async function paced(call: (id: number) => Promise<void>, rate: number, seconds: number) {
-  const lat: number[] = [];
-  const total = Math.round(rate * seconds);
-  const t0 = performance.now();
-  const pending: Promise<void>[] = [];
-  for (let i = 0; i < total; i++) {
-    const due = t0 + (i * 1000) / rate;
-    const wait = due - performance.now();
-    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-    const s = performance.now();
-    pending.push(call(i).then(() => void lat.push(performance.now() - s)));
-  }
-  await Promise.all(pending);
-  return summarize(lat);
+const out = (line: string) => process.stdout.write(`${line}\n`);
+const f = (n: number, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : 'n/a');
+const n0 = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
+
+interface Measured {
+  readonly run: RunResult;
+  /** CPU seconds per process over the run, and the machine's busy seconds. */
+  readonly cpu: Record<string, number>;
+  readonly machine: number;
+  readonly seconds: number;
 }
 
-const f = (n: number, d = 2) => n.toFixed(d);
+interface Cell {
+  readonly engine: Engine;
+  readonly revision: Revision;
+  readonly direct: Measured;
+  readonly gateway: Measured;
+  directOpen?: RunResult;
+  gatewayOpen?: RunResult;
+}
+
+function describe(label: string, m: Measured, calls = m.run.calls): string {
+  const r = m.run;
+  const ours = Object.values(m.cpu).reduce((a, b) => a + b, 0);
+  const errors = r.errors > 0 ? `  ${r.errors} ERRORS (first: ${r.firstError})` : '';
+  const broker = label.includes('gateway') ? `  broker ${n0(((m.cpu.broker ?? Number.NaN) * 1e6) / Math.max(1, calls))} µs CPU/call` : '';
+  return (
+    `${label}${n0(r.rate).padStart(7)} calls/s  p50 ${f(r.p50)} p99 ${f(r.p99)} ms${broker}  cores: ` +
+    Object.entries(m.cpu)
+      .map(([k, v]) => `${k} ${f(v / m.seconds)}`)
+      .join(', ') +
+    `, rest of machine ${f((m.machine - ours) / m.seconds)}${errors}`
+  );
+}
+
+function describeOpen(label: string, r: RunResult): string {
+  const errors = r.errors > 0 ? `  ${r.errors} ERRORS (first: ${r.firstError})` : '';
+  return `${label}p50 ${f(r.p50)} p90 ${f(r.p90)} p99 ${f(r.p99)} max ${f(r.max)} ms (${r.calls} calls; sends late by p99 ${f(r.lagP99 ?? Number.NaN)} ms)${errors}`;
+}
 
 async function main(): Promise<void> {
-  const rig = await startRig();
+  const upstream = await startUpstream();
+  const gen = await startLoadgen();
+  const cells: Cell[] = [];
+  const unsupported: string[] = [];
   try {
-    const direct = await session(rig.upstreamUrl, {}, TOOL.direct);
-    const through = await session(rig.gatewayUrl, { authorization: `Bearer ${rig.token}` }, TOOL.gateway);
-    const total = QUICK ? 1500 : 20_000;
-    const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 16);
-    // Warm up both paths (JIT, pooled sessions, cached token verification).
-    await saturate(direct, 300, 8);
-    await saturate(through, 300, 8);
-    const d = await saturate(direct, total, concurrency);
-    const g = await saturate(through, total, concurrency);
-    process.stdout.write(
-      `gateway bench (${QUICK ? 'quick' : 'full'}; ${total} calls, ${concurrency} in flight; shared CPU: upstream, gateway and load generator on the same cores)\n`,
+    out(
+      `gateway bench (${QUICK ? 'quick' : 'full'}): per engine and revision ${SECONDS} s closed loop at ${CONCURRENCY} in flight ` +
+        `(direct, then gateway), ${OPEN_SECONDS} s open loop at ${RATE} calls/s offered (direct, then gateway)` +
+        `${opt['no-profile'] ? '' : `, ${PROFILE_SECONDS} s profiled closed loop`}. Upstream (raw node:http MCP server), broker ` +
+        `(one per engine) and load generator (node:http keep-alive, its own process) share this machine's cores.`,
     );
-    process.stdout.write(`  direct  : ${f(d.rate, 0)} calls/s  p50 ${f(d.p50)} ms  p99 ${f(d.p99)} ms\n`);
-    process.stdout.write(
-      `  gateway : ${f(g.rate, 0)} calls/s  p50 ${f(g.p50)} ms  p99 ${f(g.p99)} ms  (verified, decided, 2 audit appends, forwarded)\n`,
-    );
-    const seconds = QUICK ? 3 : 10;
-    const dp = await paced(direct, 500, seconds);
-    const gp = await paced(through, 500, seconds);
-    process.stdout.write(
-      `  at 500 calls/s for ${seconds} s: direct p50 ${f(dp.p50)} ms p99 ${f(dp.p99)} ms; gateway p50 ${f(gp.p50)} ms p99 ${f(gp.p99)} ms\n`,
-    );
-    process.stdout.write(
-      `RESULT gateway throughput_ratio=${f(g.rate / d.rate)} gateway_calls_per_s=${f(g.rate, 0)} direct_calls_per_s=${f(d.rate, 0)} added_p50_ms_at_500=${f(gp.p50 - dp.p50)}\n`,
-    );
+    const direct = new Map<Revision, Target>();
+    for (const revision of ONLY) direct.set(revision, await directTarget(upstream, revision));
+    for (const t of direct.values()) await gen.closed(t, { seconds: WARM_SECONDS, concurrency: CONCURRENCY });
+    for (const engine of ENGINES) {
+      const broker = await startBroker(upstream.url, engine);
+      try {
+        out(`engine=${engine}: ${broker.notices.join('; ') || 'no engine notice'}`);
+        const pids = { upstream: upstream.pid, broker: broker.pid, loadgen: gen.pid };
+        const through = new Map<Revision, Target>();
+        for (const revision of ONLY) {
+          try {
+            through.set(revision, await gatewayTarget(broker, revision));
+          } catch (err) {
+            unsupported.push(`${engine}/${VERSION[revision]}`);
+            out(`  [${engine} ${VERSION[revision]}] not measured: ${(err as Error).message.slice(0, 240)}`);
+          }
+        }
+        for (const t of through.values()) await gen.closed(t, { seconds: WARM_SECONDS, concurrency: CONCURRENCY });
+        const mine: Cell[] = [];
+        for (const [revision, gw] of through) {
+          const d = await cpuOver(pids, () => gen.closed(direct.get(revision) as Target, { seconds: SECONDS, concurrency: CONCURRENCY }));
+          const g = await cpuOver(pids, () => gen.closed(gw, { seconds: SECONDS, concurrency: CONCURRENCY }));
+          const cell: Cell = {
+            engine,
+            revision,
+            direct: { run: d.result, cpu: d.cpu, machine: d.machine, seconds: d.seconds },
+            gateway: { run: g.result, cpu: g.cpu, machine: g.machine, seconds: g.seconds },
+          };
+          mine.push(cell);
+          out(`  [${engine} ${VERSION[revision]}] closed loop, ${CONCURRENCY} in flight:`);
+          out(describe('    direct  ', cell.direct));
+          out(describe('    gateway ', cell.gateway));
+          out(`    ratio ${f(g.result.rate / d.result.rate)}`);
+        }
+        for (const cell of mine) {
+          cell.directOpen = await gen.open(direct.get(cell.revision) as Target, { seconds: OPEN_SECONDS, rate: RATE });
+          cell.gatewayOpen = await gen.open(through.get(cell.revision) as Target, { seconds: OPEN_SECONDS, rate: RATE });
+          out(`  [${engine} ${VERSION[cell.revision]}] open loop at ${RATE} calls/s offered:`);
+          out(describeOpen('    direct  ', cell.directOpen));
+          out(describeOpen('    gateway ', cell.gatewayOpen));
+          out(`    added p50 ${f(cell.gatewayOpen.p50 - cell.directOpen.p50)} ms, p99 ${f(cell.gatewayOpen.p99 - cell.directOpen.p99)} ms`);
+        }
+        cells.push(...mine);
+        // Last for this broker: fetching source lines after the profile enables the debugger.
+        if (!opt['no-profile']) for (const [revision, gw] of through) await profile(broker, engine, revision, gw, gen, pids);
+      } finally {
+        await broker.close();
+      }
+    }
   } finally {
-    await rig.close();
+    await gen.close();
+    await upstream.close();
   }
+  summary(cells, unsupported);
+}
+
+async function profile(
+  broker: Broker,
+  engine: Engine,
+  revision: Revision,
+  target: Target,
+  gen: Awaited<ReturnType<typeof startLoadgen>>,
+  pids: Record<string, number>,
+): Promise<void> {
+  const measured = await cpuOver(pids, () =>
+    broker.profile(() => gen.closed(target, { seconds: PROFILE_SECONDS, concurrency: CONCURRENCY })),
+  );
+  const { result: run, profile: p } = measured.result;
+  const b = analyse(p);
+  const calls = Math.max(1, run.calls);
+  const perCall = (s: number) => n0((s * 1e6) / calls);
+  out(
+    `  [${engine} ${VERSION[revision]}] where the broker's per-call time goes (${PROFILE_SECONDS} s closed loop, ${CONCURRENCY} in flight, ` +
+      `under the V8 sampling profiler: ${n0(run.rate)} calls/s, ${run.calls} calls${run.errors > 0 ? `, ${run.errors} ERRORS` : ''}). ` +
+      `CPU per call: broker process ${perCall(measured.cpu.broker ?? Number.NaN)} µs (all threads), event-loop thread ${perCall(measured.brokerMain)} µs; ` +
+      `the table is the event-loop thread's sampled busy time, ${n0(b.busyUs / calls)} µs/call (idle ${f((100 * b.idleUs) / (b.busyUs + b.idleUs), 1)} %), ` +
+      `which also counts time blocked in synchronous calls (the SQLite COMMIT's fsync) and time the OS ran something else:`,
+  );
+  out(formatBreakdown(b, calls, Number(opt.top)));
+}
+
+function summary(cells: Cell[], unsupported: string[]): void {
+  out('summary (closed loop: calls/s; open loop: added latency over direct at the offered rate):');
+  out(
+    `  ${'engine'.padEnd(9)}${'revision'.padEnd(12)}${'direct/s'.padStart(9)}${'gateway/s'.padStart(10)}${'ratio'.padStart(7)}${'broker µs/call'.padStart(16)}${'+p50 ms'.padStart(9)}${'+p99 ms'.padStart(9)}`,
+  );
+  for (const c of cells) {
+    const brokerUs = ((c.gateway.cpu.broker ?? Number.NaN) * 1e6) / Math.max(1, c.gateway.run.calls);
+    out(
+      `  ${c.engine.padEnd(9)}${VERSION[c.revision].padEnd(12)}${n0(c.direct.run.rate).padStart(9)}${n0(c.gateway.run.rate).padStart(10)}` +
+        `${f(c.gateway.run.rate / c.direct.run.rate).padStart(7)}${n0(brokerUs).padStart(16)}` +
+        `${f((c.gatewayOpen?.p50 ?? Number.NaN) - (c.directOpen?.p50 ?? Number.NaN)).padStart(9)}` +
+        `${f((c.gatewayOpen?.p99 ?? Number.NaN) - (c.directOpen?.p99 ?? Number.NaN)).padStart(9)}`,
+    );
+  }
+  const errors = cells.reduce(
+    (n, c) => n + c.direct.run.errors + c.gateway.run.errors + (c.directOpen?.errors ?? 0) + (c.gatewayOpen?.errors ?? 0),
+    0,
+  );
+  if (errors > 0) out(`  ${errors} calls failed (see above): the rates count successful calls only`);
+  if (unsupported.length > 0) out(`  not measured: ${unsupported.join(', ')}`);
+  // The RESULT keys come from the compiled engine on the 2026-07-28 revision; whatever stands in
+  // for it (another engine or revision) is named by engine= and revision=.
+  const pick =
+    cells.find((c) => c.engine === 'compiled' && c.revision === 'modern') ??
+    cells.find((c) => c.revision === 'modern') ??
+    cells.find((c) => c.engine === 'compiled') ??
+    cells[0];
+  if (pick === undefined) {
+    out(
+      'RESULT gateway throughput_ratio=n/a gateway_calls_per_s=n/a direct_calls_per_s=n/a added_p50_ms_at_500=n/a added_p99_ms_at_500=n/a',
+    );
+    process.exitCode = 1;
+    return;
+  }
+  const g = pick.gateway.run;
+  const d = pick.direct.run;
+  out(
+    `RESULT gateway throughput_ratio=${f(g.rate / d.rate)} gateway_calls_per_s=${f(g.rate, 0)} direct_calls_per_s=${f(d.rate, 0)} ` +
+      `added_p50_ms_at_${RATE}=${f((pick.gatewayOpen?.p50 ?? Number.NaN) - (pick.directOpen?.p50 ?? Number.NaN))} ` +
+      `added_p99_ms_at_${RATE}=${f((pick.gatewayOpen?.p99 ?? Number.NaN) - (pick.directOpen?.p99 ?? Number.NaN))} ` +
+      `engine=${pick.engine} revision=${VERSION[pick.revision]} errors=${errors}`,
+  );
 }
 
 await main();

@@ -1,60 +1,154 @@
-// The gateway benchmarks' rig, shared by bench/gateway.bench.ts and bench/soak.bench.ts: an
-// upstream MCP server (stateful SDK server, one fast read tool) and a broker with that upstream
-// registered and a mandate for the tool, each in its own process (this file, run with a role),
-// plus a hand-made MCP session client over a keep-alive agent.
+// The gateway benchmarks' rig, shared by bench/gateway.bench.ts and bench/soak.bench.ts, one
+// process per part so no two share an event loop:
+//   - upstream: a raw node:http MCP server (no SDK) with one fast read tool, serving both
+//     revisions: 2026-07-28 statelessly, 2025-11-25 over initialize → Mcp-Session-Id;
+//   - broker: Mandate with that upstream registered, a mandate for the tool and its access token,
+//     `policy.engine` as asked; it answers profiler commands over IPC (see `Broker.profile`).
+// The load generator is a third kind of process (bench/lib/loadgen.ts).
 //
-//   node --import tsx bench/lib/gateway-rig.ts upstream | gateway <upstream-url>   (spawned by startRig)
+//   node --import tsx bench/lib/gateway-rig.ts upstream | broker <upstream-url> <engine>   (spawned by startUpstream / startBroker)
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { Agent, createServer, request } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../../test/helpers/ports.js';
+import { client } from './loadgen.js';
+import { META_VERSION, openTarget, type Revision, TOOL, VERSION } from './mcp-wire.js';
 
 const SELF = fileURLToPath(import.meta.url);
 
-// ── role: upstream (a stateful SDK server with one fast read tool) ──
-async function runUpstream(): Promise<void> {
-  const { McpServer } = await import('@modelcontextprotocol/sdk/server/mcp.js');
-  const { StreamableHTTPServerTransport } = await import('@modelcontextprotocol/sdk/server/streamableHttp.js');
-  const { isInitializeRequest } = await import('@modelcontextprotocol/sdk/types.js');
-  const { randomUUID } = await import('node:crypto');
-  const { z } = await import('zod');
-  const sessions = new Map<string, InstanceType<typeof StreamableHTTPServerTransport>>();
+// ── role: upstream (raw JSON-RPC over node:http, both revisions) ──
+// As cheap as an MCP server can be while still speaking the protocol: the direct baseline is this
+// server's own cost, so the ratio measures the gateway and not an SDK server.
+function runUpstream(): void {
+  const sessions = new Set<string>();
   const server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (c) => (body += c));
-    req.on('end', async () => {
-      const parsed = body === '' ? undefined : JSON.parse(body);
-      const sid = req.headers['mcp-session-id'];
-      if (typeof sid === 'string' && sessions.has(sid)) return sessions.get(sid)?.handleRequest(req, res, parsed);
-      if (!isInitializeRequest(parsed)) {
-        res.writeHead(400).end();
+    if (req.method !== 'POST') {
+      res.writeHead(405, { allow: 'POST' }).end();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => answer(req, res, chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)));
+  });
+  const send = (res: ServerResponse, status: number, message: unknown, extra: Record<string, string> = {}) => {
+    const body = JSON.stringify(message);
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...extra }).end(body);
+  };
+  const error = (id: unknown, code: number, message: string, data?: unknown) => ({
+    jsonrpc: '2.0',
+    id: id ?? null,
+    error: { code, message, ...(data === undefined ? {} : { data }) },
+  });
+  const tool = {
+    name: TOOL.direct,
+    description: 'read one ticket',
+    inputSchema: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] },
+    annotations: { readOnlyHint: true },
+  };
+  /** The result of one request, or undefined for an unknown method. */
+  const handle = (method: string, params: Record<string, unknown> | undefined, modern: boolean): unknown => {
+    const complete = modern ? { resultType: 'complete' } : {};
+    switch (method) {
+      case 'tools/call': {
+        const args = (params?.arguments ?? {}) as { id?: unknown };
+        if (params?.name !== TOOL.direct) return { ...complete, content: [{ type: 'text', text: 'unknown tool' }], isError: true };
+        const text = JSON.stringify({ id: args.id, subject: 'Charged twice', status: 'open' });
+        return { ...complete, content: [{ type: 'text', text }] };
+      }
+      case 'tools/list':
+        return { ...complete, tools: [tool] };
+      case 'ping':
+        return { ...complete };
+      case 'server/discover':
+        return modern
+          ? {
+              ...complete,
+              supportedVersions: [VERSION.modern],
+              capabilities: { tools: {} },
+              _meta: { 'io.modelcontextprotocol/serverInfo': { name: 'bench-upstream', version: '1' } },
+            }
+          : undefined;
+      default:
+        return undefined;
+    }
+  };
+  const answer = (req: IncomingMessage, res: ServerResponse, raw: Buffer) => {
+    let msg: { id?: unknown; method?: unknown; params?: Record<string, unknown> };
+    try {
+      msg = JSON.parse(raw.toString('utf8'));
+    } catch {
+      send(res, 400, error(null, -32700, 'parse error'));
+      return;
+    }
+    const method = typeof msg.method === 'string' ? msg.method : '';
+    const version = req.headers['mcp-protocol-version'];
+    if (version === VERSION.modern) {
+      // 2026-07-28: the headers must agree with the body (the checks a real server makes, cheaply).
+      const meta = msg.params?._meta as Record<string, unknown> | undefined;
+      if (meta?.[META_VERSION] !== version || req.headers['mcp-method'] !== method) {
+        send(res, 400, error(msg.id, -32020, 'header mismatch'));
         return;
       }
-      const mcp = new McpServer({ name: 'bench-upstream', version: '1' });
-      mcp.registerTool(
-        'read_ticket',
-        { description: 'read one ticket', inputSchema: { id: z.string() }, annotations: { readOnlyHint: true } },
-        ({ id }) => ({ content: [{ type: 'text', text: JSON.stringify({ id, subject: 'Charged twice', status: 'open' }) }] }),
+      const result = handle(method, msg.params, true);
+      if (result === undefined) send(res, 404, error(msg.id, -32601, `method not found: ${method}`));
+      else send(res, 200, { jsonrpc: '2.0', id: msg.id, result });
+      return;
+    }
+    if (typeof version === 'string' && version > VERSION.legacy) {
+      send(
+        res,
+        400,
+        error(msg.id, -32022, 'unsupported protocol version', { supported: [VERSION.modern, VERSION.legacy], requested: version }),
       );
-      const transport: InstanceType<typeof StreamableHTTPServerTransport> = new StreamableHTTPServerTransport({
-        sessionIdGenerator: () => randomUUID(),
-        enableJsonResponse: true,
-        onsessioninitialized: (id) => void sessions.set(id, transport),
-      });
-      await mcp.connect(transport);
-      await transport.handleRequest(req, res, parsed);
-    });
-  });
+      return;
+    }
+    // 2025-11-25 and earlier: a session per initialize.
+    if (method === 'initialize') {
+      const sid = randomUUID();
+      sessions.add(sid);
+      const requested = (msg.params as { protocolVersion?: unknown } | undefined)?.protocolVersion;
+      send(
+        res,
+        200,
+        {
+          jsonrpc: '2.0',
+          id: msg.id,
+          result: {
+            protocolVersion: typeof requested === 'string' && requested <= VERSION.legacy ? requested : VERSION.legacy,
+            capabilities: { tools: {} },
+            serverInfo: { name: 'bench-upstream', version: '1' },
+          },
+        },
+        { 'mcp-session-id': sid },
+      );
+      return;
+    }
+    const sid = req.headers['mcp-session-id'];
+    if (typeof sid !== 'string' || !sessions.has(sid)) {
+      send(res, 404, error(msg.id, -32001, 'session not found'));
+      return;
+    }
+    if (msg.id === undefined) {
+      res.writeHead(202).end();
+      return;
+    }
+    const result = handle(method, msg.params, false);
+    send(res, 200, result === undefined ? error(msg.id, -32601, `method not found: ${method}`) : { jsonrpc: '2.0', id: msg.id, result });
+  };
+  server.keepAliveTimeout = 60_000;
+  // Spawned with an IPC channel: a parent that dies takes this process with it.
+  process.on('disconnect', () => process.exit(0));
   server.listen(0, '127.0.0.1', () =>
     process.stdout.write(`READY ${JSON.stringify({ port: (server.address() as { port: number }).port })}\n`),
   );
 }
 
-// ── role: gateway (a broker with the upstream registered and a mandate for the tool) ──
-async function runGateway(upstreamUrl: string): Promise<void> {
+// ── role: broker (Mandate with the upstream registered and a mandate for the tool) ──
+async function runBroker(upstreamUrl: string, engine: string): Promise<void> {
   const { createBroker } = await import('../../src/broker.js');
   const { buildConfig } = await import('../../src/config/load.js');
   const { buildApp } = await import('../../src/http/app.js');
@@ -62,6 +156,7 @@ async function runGateway(upstreamUrl: string): Promise<void> {
   const { GRANT_TOKEN_EXCHANGE, TOKEN_TYPE } = await import('../../src/mandates/token-exchange.js');
   const dataDir = mkdtempSync(join(tmpdir(), 'mandate-bench-gw-'));
   const port = await freePort();
+  const pgUrl = process.env.BENCH_DATABASE_URL;
   const config = buildConfig(
     {
       mode: 'demo',
@@ -71,6 +166,8 @@ async function runGateway(upstreamUrl: string): Promise<void> {
       gateway: { demoUpstreams: false, maxConcurrentCallsPerMandate: 1000 },
       // The longest token lifetime, so a 10-minute soak keeps one valid token throughout.
       identity: { tokenTtlSeconds: 3600 },
+      policy: { engine: engine as 'compiled' | 'wasm' },
+      ...(pgUrl ? { store: { driver: 'postgres' as const, postgres: { url: pgUrl, schema: `bench_${process.pid}` } } } : {}),
     },
     { env: {} },
   );
@@ -86,7 +183,7 @@ async function runGateway(upstreamUrl: string): Promise<void> {
     owner: 'alice',
     environment: 'production',
     identity: { spiffeId },
-    ceiling: { tools: [{ tool: 'bench.read_ticket' }], delegable: false },
+    ceiling: { tools: [{ tool: TOOL.gateway }], delegable: false },
   });
   const svid = await broker.identity.devSpiffe?.mint({ spiffeId, audience: base });
   const res = await fetch(`${base}/oauth/token`, {
@@ -103,7 +200,7 @@ async function runGateway(upstreamUrl: string): Promise<void> {
           taskType: 'bench',
           environment: 'production',
           ttlSeconds: 3600,
-          tools: [{ tool: 'bench.read_ticket' }],
+          tools: [{ tool: TOOL.gateway }],
           delegable: false,
         },
       ]),
@@ -111,14 +208,19 @@ async function runGateway(upstreamUrl: string): Promise<void> {
   });
   const token = ((await res.json()) as { access_token?: string }).access_token;
   if (token === undefined) throw new Error(`token exchange failed: HTTP ${res.status}`);
-  process.stdout.write(`READY ${JSON.stringify({ port, token })}\n`);
+  const notices = broker.notices.filter((n) => n.startsWith('org policy:'));
+  process.stdout.write(`READY ${JSON.stringify({ port, token, notices })}\n`);
+  serveProfiler();
+  let stopping = false;
   const stop = () => {
+    if (stopping) return;
+    stopping = true;
     void app
       .close()
       .then(async () => {
-        if (!process.env.BENCH_DATABASE_URL) return;
+        if (!pgUrl) return;
         const { default: pg } = await import('pg');
-        const client = new pg.Client({ connectionString: process.env.BENCH_DATABASE_URL });
+        const client = new pg.Client({ connectionString: pgUrl });
         await client.connect();
         await client.query(`DROP SCHEMA IF EXISTS bench_${process.pid} CASCADE`);
         await client.end();
@@ -130,13 +232,65 @@ async function runGateway(upstreamUrl: string): Promise<void> {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  process.on('disconnect', stop);
 }
 
-// ── the load generator's side ──
-function start(args: string[]): Promise<{ child: ChildProcess; info: Record<string, unknown> }> {
-  // BENCH_PROFILE=DIR writes a CPU profile of the gateway process there.
-  const prof = args[0] === 'gateway' && process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
-  const child = spawn(process.execPath, [...prof, '--import', 'tsx', SELF, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+/**
+ * The V8 sampling profiler of this process, driven by its parent over IPC: the in-process
+ * equivalent of `--cpu-prof`, limited to the phase being profiled (start-up and token exchange
+ * stay out of it).
+ */
+function serveProfiler(): void {
+  let session: import('node:inspector/promises').Session | undefined;
+  process.on('message', (m: { cmd?: string; intervalUs?: number; file?: string }) => {
+    void (async () => {
+      if (m.cmd === 'profile-start') {
+        const { Session } = await import('node:inspector/promises');
+        session = new Session();
+        session.connect();
+        await session.post('Profiler.enable');
+        await session.post('Profiler.setSamplingInterval', { interval: m.intervalUs ?? 500 });
+        await session.post('Profiler.start');
+        process.send?.({ cmd: 'profile-started' });
+      } else if (m.cmd === 'profile-stop' && session !== undefined && m.file !== undefined) {
+        const { profile } = await session.post('Profiler.stop');
+        // The text of every sampled line, so the analysis can tell time in JSON.parse/stringify
+        // (builtins without frames of their own) from the rest of the calling function. Fetched
+        // after the profile is taken; tsx-compiled sources are read as V8 runs them.
+        const wanted = new Map<string, Set<number>>();
+        for (const n of profile.nodes) {
+          if (n.positionTicks === undefined || n.callFrame.url.startsWith('wasm:')) continue;
+          const set = wanted.get(n.callFrame.scriptId) ?? new Set<number>();
+          for (const t of n.positionTicks) set.add(t.line);
+          wanted.set(n.callFrame.scriptId, set);
+        }
+        const lines: Record<string, Record<number, string>> = {};
+        await session.post('Debugger.enable');
+        for (const [scriptId, want] of wanted) {
+          const { scriptSource } = await session.post('Debugger.getScriptSource', { scriptId }).catch(() => ({ scriptSource: '' }));
+          const text = scriptSource.split('\n');
+          const picked: Record<number, string> = {};
+          for (const line of want) picked[line] = (text[line - 1] ?? '').slice(0, 400);
+          lines[scriptId] = picked;
+        }
+        await session.post('Debugger.disable');
+        session.disconnect();
+        session = undefined;
+        writeFileSync(m.file, JSON.stringify({ ...profile, lines }));
+        process.send?.({ cmd: 'profile-stopped', file: m.file });
+      }
+    })();
+  });
+}
+
+// ── the parent's side ──
+interface Started {
+  readonly child: ChildProcess;
+  readonly info: Record<string, unknown>;
+}
+
+function start(args: string[]): Promise<Started> {
+  const child = spawn(process.execPath, ['--import', 'tsx', SELF, ...args], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
   return new Promise((resolve, reject) => {
     let out = '';
     child.stdout?.on('data', (c) => {
@@ -148,9 +302,95 @@ function start(args: string[]): Promise<{ child: ChildProcess; info: Record<stri
   });
 }
 
-export interface Rig {
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+/** A child process of the rig. */
+export interface Part {
+  readonly pid: number;
+  close(): Promise<void>;
+}
+
+export interface Upstream extends Part {
   /** The upstream's own MCP endpoint (the direct path). */
-  readonly upstreamUrl: URL;
+  readonly url: string;
+}
+
+export async function startUpstream(): Promise<Upstream> {
+  const { child, info } = await start(['upstream']);
+  return { url: `http://127.0.0.1:${info.port}/mcp`, pid: child.pid as number, close: () => stop(child) };
+}
+
+export type Engine = 'compiled' | 'wasm';
+
+export interface Broker extends Part {
+  /** Mandate's /mcp. */
+  readonly url: string;
+  /** A mandate access token for bench.read_ticket. */
+  readonly token: string;
+  /** What the broker said at start about the engine serving org policy. */
+  readonly notices: readonly string[];
+  /** Runs `during` under the broker's V8 sampling profiler and returns the profile (a .cpuprofile object). */
+  profile<T>(during: () => Promise<T>, intervalUs?: number): Promise<{ result: T; profile: CpuProfile }>;
+}
+
+/** The part of a V8 .cpuprofile the analysis reads (plus `lines`: sampled source lines per scriptId). */
+export interface CpuProfile {
+  nodes: {
+    id: number;
+    callFrame: { functionName: string; url: string; lineNumber: number; scriptId: string };
+    children?: number[];
+    positionTicks?: { line: number; ticks: number }[];
+  }[];
+  lines?: Record<string, Record<number, string>>;
+  samples: number[];
+  timeDeltas: number[];
+  startTime: number;
+  endTime: number;
+}
+
+export async function startBroker(upstreamUrl: string, engine: Engine): Promise<Broker> {
+  const { child, info } = await start(['broker', upstreamUrl, engine]);
+  const reply = (cmd: string) =>
+    new Promise<Record<string, unknown>>((resolve) => {
+      const on = (m: Record<string, unknown>) => {
+        if (m.cmd !== cmd) return;
+        child.off('message', on);
+        resolve(m);
+      };
+      child.on('message', on);
+    });
+  return {
+    url: `http://127.0.0.1:${info.port}/mcp`,
+    token: info.token as string,
+    notices: info.notices as string[],
+    pid: child.pid as number,
+    async profile(during, intervalUs = 500) {
+      const started = reply('profile-started');
+      child.send({ cmd: 'profile-start', intervalUs });
+      await started;
+      const result = await during();
+      const file = join(tmpdir(), `mandate-bench-${child.pid}-${Date.now()}.cpuprofile`);
+      const stopped = reply('profile-stopped');
+      child.send({ cmd: 'profile-stop', file });
+      await stopped;
+      const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+      if (process.env.BENCH_KEEP_PROFILES !== '1') rmSync(file, { force: true });
+      else process.stdout.write(`  (profile kept: ${file})\n`);
+      return { result, profile };
+    },
+    close: () => stop(child),
+  };
+}
+
+/** Upstream and one broker (the soak's rig). */
+export interface Rig {
+  readonly upstream: Upstream;
+  readonly broker: Broker;
   /** Mandate's /mcp. */
   readonly gatewayUrl: URL;
   /** A mandate access token for bench.read_ticket. */
@@ -160,76 +400,54 @@ export interface Rig {
   close(): Promise<void>;
 }
 
-export async function startRig(): Promise<Rig> {
-  const up = await start(['upstream']);
-  const upstreamUrl = `http://127.0.0.1:${up.info.port}/mcp`;
-  const gw = await start(['gateway', upstreamUrl]);
+export async function startRig(engine: Engine = 'wasm'): Promise<Rig> {
+  const upstream = await startUpstream();
+  const broker = await startBroker(upstream.url, engine).catch(async (err) => {
+    await upstream.close();
+    throw err;
+  });
   return {
-    upstreamUrl: new URL(upstreamUrl),
-    gatewayUrl: new URL(`http://127.0.0.1:${gw.info.port}/mcp`),
-    token: gw.info.token as string,
-    gatewayPid: gw.child.pid as number,
+    upstream,
+    broker,
+    gatewayUrl: new URL(broker.url),
+    token: broker.token,
+    gatewayPid: broker.pid,
     async close() {
-      agent.destroy();
-      gw.child.kill('SIGTERM');
-      await new Promise((r) => gw.child.once('exit', r));
-      up.child.kill('SIGTERM');
+      await broker.close();
+      await upstream.close();
     },
   };
 }
 
-const agent = new Agent({ keepAlive: true, maxSockets: 64 });
-
-export function post(
-  url: URL,
-  headers: Record<string, string>,
-  body: string,
-): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      url,
-      { method: 'POST', agent, headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers } },
-      (res) => {
-        let data = '';
-        res.setEncoding('utf8');
-        res.on('data', (c) => (data += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: data }));
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
+/** The gateway as a load target: `tools/call bench.read_ticket` with the mandate's token. */
+export function gatewayTarget(broker: Broker, revision: Revision) {
+  return openTarget(broker.url, { authorization: `Bearer ${broker.token}` }, TOOL.gateway, revision);
 }
 
-/** An MCP session opened by hand, so both paths pay exactly the same client cost per call of `tool`. */
-export async function session(url: URL, auth: Record<string, string>, tool: string): Promise<(id: number) => Promise<void>> {
-  const init = await post(
-    url,
-    auth,
-    JSON.stringify({
-      jsonrpc: '2.0',
-      id: 0,
-      method: 'initialize',
-      params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'bench', version: '1' } },
-    }),
-  );
-  const sid = init.headers['mcp-session-id'];
-  if (init.status !== 200 || typeof sid !== 'string') throw new Error(`initialize failed: ${init.status} ${init.body.slice(0, 200)}`);
-  const headers = { ...auth, 'mcp-session-id': sid, 'mcp-protocol-version': '2025-06-18' };
-  await post(url, headers, JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }));
+/** The upstream as a load target: the same call straight to it. */
+export function directTarget(upstream: Upstream, revision: Revision) {
+  return openTarget(upstream.url, {}, TOOL.direct, revision);
+}
+
+/**
+ * An in-process caller of `tool` at `url` (for the soak, which paces its own calls): the load
+ * generator's client, throwing on anything but a successful result.
+ */
+export async function session(
+  url: URL,
+  auth: Record<string, string>,
+  tool: string,
+  revision: Revision = 'legacy',
+): Promise<(id: number) => Promise<void>> {
+  const c = client(await openTarget(url.href, auth, tool, revision), 256);
   return async (id) => {
-    const res = await post(
-      url,
-      headers,
-      JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: tool, arguments: { id: `T-${id}` } } }),
-    );
-    if (res.status !== 200 || !res.body.includes('Charged twice')) throw new Error(`call failed: ${res.status} ${res.body.slice(0, 300)}`);
+    const problem = await c.call(id);
+    if (problem !== undefined) throw new Error(problem);
   };
 }
 
-/** Tool names on each path: the upstream's own, and the gateway's `<upstream id>.<tool>`. */
-export const TOOL = { direct: 'read_ticket', gateway: 'bench.read_ticket' } as const;
+export { TOOL } from './mcp-wire.js';
 
 const role = process.argv[1] === SELF ? process.argv[2] : undefined;
-if (role === 'upstream') await runUpstream();
-else if (role === 'gateway') await runGateway(process.argv[3] ?? '');
+if (role === 'upstream') runUpstream();
+else if (role === 'broker') await runBroker(process.argv[3] ?? '', process.argv[4] ?? 'wasm');

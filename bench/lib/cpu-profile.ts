@@ -1,0 +1,201 @@
+// Where the broker's per-call CPU goes: a V8 sampling profile (`--cpu-prof` format, taken with the
+// inspector Profiler over the throughput phase) turned into self time per area of the call path,
+// in µs per governed call, and the top functions. Printed, never asserted.
+//
+// Attribution. Each sample's leaf frame is charged to an area:
+//   1. a source line holding `JSON.parse`/`JSON.stringify` (V8 builtins have no frame of their own:
+//      their time is the self time of the line that calls them, which the profile records) → JSON;
+//   2. else the nearest frame, leaf first, whose file belongs to an area (Mandate's folders, the
+//      libraries each area uses): native code (SQLite, hashing) counts for the JavaScript that
+//      called it, a shared helper (canonicalize, zod) for whoever used it;
+//   3. else Node's own HTTP, socket and stream code, or the promise/async-hooks machinery, by the
+//      leaf's file; GC and unattributed VM time by V8's own pseudo-frames.
+import type { CpuProfile } from './gateway-rig.js';
+
+/** Areas of the governed call path, in the order the table prints them. */
+export const AREAS = [
+  'token verify / DPoP',
+  'envelope parse',
+  'decision (Cedar)',
+  'audit append (hash, SQL)',
+  'forward (upstream client)',
+  'MCP SDK server (legacy sessions)',
+  'gateway core (grants, limits)',
+  'fastify / HTTP server',
+  'JSON parse/stringify',
+  'node http/net/streams',
+  'promises / async hooks',
+  'GC',
+  'VM / native (unattributed)',
+  'other',
+] as const;
+export type Area = (typeof AREAS)[number];
+
+/** Files (by URL) owned by an area, most specific first. */
+const OWNED: readonly [RegExp, Area][] = [
+  [/\/src\/(tokens|identity)\/|\/src\/http\/presented-token\.ts|\/node_modules\/jose\//, 'token verify / DPoP'],
+  [/\/src\/gateway\/(envelope|protocol)\.ts|\/src\/lib\/unicode\.ts/, 'envelope parse'],
+  [/\/src\/policy\/|\/@cedar-policy\/|^wasm:\/\//, 'decision (Cedar)'],
+  [/\/src\/(audit|store)\/|\/src\/lib\/hash\.ts|\/node_modules\/(better-sqlite3|pg|pg-protocol|pg-pool)\//, 'audit append (hash, SQL)'],
+  [
+    /\/src\/upstreams\/|\/src\/gateway\/upstream-pool\.ts|\/@modelcontextprotocol\/sdk\/dist\/\w+\/client\/|node:internal\/deps\/undici|^node:_http_client$|\/eventsource-parser\//,
+    'forward (upstream client)',
+  ],
+  [/\/@modelcontextprotocol\/(sdk|server)\/|\/@hono\/|\/src\/gateway\/(sessions|legacy-sessions)\.ts/, 'MCP SDK server (legacy sessions)'],
+  [/\/src\/(gateway|mandates|agents|approvals|principals|tasks|errors)\//, 'gateway core (grants, limits)'],
+  [
+    /\/node_modules\/(fastify|@fastify|find-my-way|avvio|fast-json-stringify|light-my-request|pino|pino-std-serializers|sonic-boom|thread-stream|prom-client|secure-json-parse|fast-querystring|process-warning|abstract-logging|toad-cache|rfdc|fast-uri|ajv)\/|\/src\/http\//,
+    'fastify / HTTP server',
+  ],
+];
+
+/** Node's own code, charged by the leaf's file when no owning frame is on the stack. */
+const NODE_CORE: readonly [RegExp, Area][] = [
+  [
+    /^node:(_http_|net$|stream|internal\/(streams|stream_base_commons|http|net|js_stream_socket|url|buffer)|buffer$|events$|url$)/,
+    'node http/net/streams',
+  ],
+  [/^node:(internal\/(async_hooks|process\/task_queues|promise_hooks|timers)|async_hooks$|timers$)/, 'promises / async hooks'],
+];
+
+const JSON_LINE = /JSON\.(parse|stringify)\s*\(/;
+
+/** Per scriptId, the text of the lines that got samples (fetched from the profiled process). */
+export type ScriptLines = Record<string, Record<number, string>>;
+
+interface Row {
+  readonly area: Area;
+  readonly fn: string;
+  readonly where: string;
+  us: number;
+}
+
+export interface Breakdown {
+  /** Sampled wall time of the main thread that was not idle (µs). */
+  readonly busyUs: number;
+  readonly idleUs: number;
+  /** The profiler's own work (inspector dispatch), left out of everything. */
+  readonly profilerUs: number;
+  readonly byArea: Map<Area, number>;
+  readonly top: Row[];
+}
+
+function shortUrl(url: string): string {
+  const m = /\/node_modules\/(.*)$/.exec(url) ?? /\/(src\/.*)$/.exec(url);
+  return m === null ? url : (m[1] as string);
+}
+
+export function analyse(profile: CpuProfile & { lines?: ScriptLines }): Breakdown {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const owner = (url: string) => OWNED.find(([re]) => re.test(url))?.[1];
+  // Memoized: the owning area of a node's stack, nearest first.
+  const ownedArea = new Map<number, Area | null>();
+  const areaOfStack = (id: number): Area | null => {
+    const known = ownedArea.get(id);
+    if (known !== undefined) return known;
+    const node = byId.get(id);
+    const own = node === undefined ? undefined : owner(node.callFrame.url);
+    const p = parent.get(id);
+    const area = own ?? (p === undefined ? null : areaOfStack(p));
+    ownedArea.set(id, area);
+    return area;
+  };
+  // Per node: self time, and the share of it on JSON lines.
+  const self = new Map<number, number>();
+  for (let i = 0; i < profile.samples.length; i++) {
+    const id = profile.samples[i] as number;
+    self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
+  }
+  const byArea = new Map<Area, number>();
+  const rows = new Map<string, Row>();
+  let idleUs = 0;
+  let profilerUs = 0;
+  const charge = (area: Area, fn: string, where: string, us: number) => {
+    byArea.set(area, (byArea.get(area) ?? 0) + us);
+    const key = `${area}|${fn}|${where}`;
+    const row = rows.get(key) ?? { area, fn, where, us: 0 };
+    row.us += us;
+    rows.set(key, row);
+  };
+  for (const [id, us] of self) {
+    const node = byId.get(id) as CpuProfile['nodes'][number] & { positionTicks?: { line: number; ticks: number }[] };
+    const { functionName, url } = node.callFrame;
+    if (functionName === '(idle)') {
+      idleUs += us;
+      continue;
+    }
+    if (url === 'node:inspector' || functionName === '(root)' || stackHas(id, parent, byId, 'node:inspector')) {
+      profilerUs += us;
+      continue;
+    }
+    if (functionName === '(garbage collector)') {
+      charge('GC', functionName, '', us);
+      continue;
+    }
+    if (functionName === '(program)') {
+      charge('VM / native (unattributed)', functionName, '', us);
+      continue;
+    }
+    const fn = functionName === '' ? '(anonymous)' : functionName;
+    const where = url === '' ? `native, called from ${callerOf(id, parent, byId)}` : `${shortUrl(url)}:${node.callFrame.lineNumber + 1}`;
+    // JSON builtins: the share of this node's ticks on lines that call them.
+    let jsonUs = 0;
+    const lines = profile.lines?.[(node.callFrame as { scriptId?: string }).scriptId ?? ''];
+    if (lines !== undefined && node.positionTicks !== undefined) {
+      const total = node.positionTicks.reduce((s, t) => s + t.ticks, 0);
+      const onJson = node.positionTicks.filter((t) => JSON_LINE.test(lines[t.line] ?? '')).reduce((s, t) => s + t.ticks, 0);
+      if (total > 0) jsonUs = (us * onJson) / total;
+    }
+    if (jsonUs > 0) charge('JSON parse/stringify', fn, where, jsonUs);
+    const rest = us - jsonUs;
+    if (rest <= 0) continue;
+    const area = areaOfStack(id) ?? coreArea(id, parent, byId);
+    charge(area, fn, where, rest);
+  }
+  let busyUs = 0;
+  for (const us of byArea.values()) busyUs += us;
+  return { busyUs, idleUs, profilerUs, byArea, top: [...rows.values()].sort((a, b) => b.us - a.us) };
+}
+
+/** Node's own code by the file of the leaf, or of its nearest JavaScript caller for native code. */
+function coreArea(id: number, parent: Map<number, number>, byId: Map<number, CpuProfile['nodes'][number]>): Area {
+  for (let q: number | undefined = id; q !== undefined; q = parent.get(q)) {
+    const url = byId.get(q)?.callFrame.url ?? '';
+    if (url !== '') return NODE_CORE.find(([re]) => re.test(url))?.[1] ?? 'other';
+  }
+  return 'VM / native (unattributed)';
+}
+
+function stackHas(id: number, parent: Map<number, number>, byId: Map<number, CpuProfile['nodes'][number]>, url: string): boolean {
+  for (let q: number | undefined = id; q !== undefined; q = parent.get(q)) if (byId.get(q)?.callFrame.url === url) return true;
+  return false;
+}
+
+function callerOf(id: number, parent: Map<number, number>, byId: Map<number, CpuProfile['nodes'][number]>): string {
+  for (let q = parent.get(id); q !== undefined; q = parent.get(q)) {
+    const f = byId.get(q)?.callFrame;
+    if (f !== undefined && f.url !== '') return `${f.functionName || '(anonymous)'} ${shortUrl(f.url)}`;
+  }
+  return '?';
+}
+
+/** The printed table: µs per call by area, then the top functions. */
+export function formatBreakdown(b: Breakdown, calls: number, topN = 15): string {
+  const per = (us: number) => (us / calls).toFixed(1).padStart(8);
+  const pct = (us: number) => `${((100 * us) / b.busyUs).toFixed(1).padStart(5)} %`;
+  const out: string[] = [];
+  out.push(`    ${'area'.padEnd(34)} µs/call   share`);
+  for (const area of AREAS) {
+    const us = b.byArea.get(area) ?? 0;
+    if (us === 0) continue;
+    out.push(`    ${area.padEnd(34)}${per(us)}  ${pct(us)}`);
+  }
+  out.push(`    ${'total (main thread, sampled)'.padEnd(34)}${per(b.busyUs)}`);
+  out.push(`    top ${topN} functions by self time (µs/call, area, function, file or caller):`);
+  for (const r of b.top.slice(0, topN)) {
+    out.push(`    ${per(r.us)}  ${r.area.padEnd(26).slice(0, 26)}  ${r.fn.slice(0, 32).padEnd(32)}  ${r.where.slice(0, 80)}`);
+  }
+  return out.join('\n');
+}
