@@ -42,6 +42,8 @@ export interface Broker {
   readonly policies: PolicyStore;
   /** The one decision function: mandate chain scope + budgets, then org policy. */
   readonly decisions: DecisionService;
+  /** Budget counters, leased to this replica in chunks (usage for the console and API). */
+  readonly budgets: BudgetCounter;
   readonly authenticateOperator: OperatorAuthenticator;
   /** Verifies mandate access tokens (+ DPoP) for resource servers; revocation checked in memory. */
   readonly verifier: TokenVerifier;
@@ -113,13 +115,17 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
     policies.follow(changes);
     if (config.policy.watch) policies.watch(store, changes);
     closers.push(async () => policies.close());
+    // Budgets are leased to this replica in chunks and consumed in memory (src/policy/budgets.ts);
+    // closing reports what was consumed and returns the unused leases before the store closes.
+    const budgets = new BudgetCounter(store, { clock, ...config.policy.budgets });
+    closers.push(() => budgets.close());
     const decisions = new DecisionService({
       policies,
-      budgets: new BudgetCounter(store),
+      budgets,
       clock,
       approverRoles: config.policy.approverRoles,
     });
-    const principals = new PrincipalRepository(store, clock);
+    const principals = new PrincipalRepository(store, clock, changes);
     const audit = await AuditService.open({
       store,
       secrets: box,
@@ -230,6 +236,7 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
       changes,
       policies,
       decisions,
+      budgets,
       authenticateOperator,
       verifier: identity.verifier,
       mandates: identity.mandates,

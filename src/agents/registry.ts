@@ -1,11 +1,15 @@
 // The agent registry: agents are principals (actorType 'agent') with a profile binding them to one
-// workload identity. Lookups by id and by identity are cached in memory and dropped on every
-// `agent` change, so a quarantine on one replica takes effect on all of them.
+// workload identity. Agents are held in memory once read and kept current by the change feed: an
+// `agent` change (profile, status, deletion) or a `principal` change (the generic principals API)
+// reloads the cached agent in the feed's handler, so a quarantine on one replica takes effect on
+// every replica as soon as the change arrives, and the call path never re-reads the store. A
+// replica that cannot confirm it applied every change fails closed (ERR_REPLICA_STALE, checked by
+// the token verifier before it looks an agent up).
 import { MandateError } from '../errors/index.js';
 import { identityKey } from '../identity/proofs.js';
 import type { Clock } from '../lib/clock.js';
 import type { Principal } from '../principals/principal.js';
-import type { PrincipalRepository } from '../principals/repository.js';
+import { PRINCIPAL_TOPIC, type PrincipalRepository } from '../principals/repository.js';
 import type { ChangeFeed } from '../store/changes.js';
 import type { SqlExecutor, Store } from '../store/index.js';
 import { type Agent, type AgentIdentity, type AgentInput, type AgentPatch, agentInput, agentPatch } from './agent.js';
@@ -23,11 +27,8 @@ interface ProfileRow {
 
 const COLUMNS = 'agent_id, identity_key, ceiling, task_types, max_ttl_seconds, dpop_required, may_receive_delegation';
 export const AGENT_TOPIC = 'agent';
-/**
- * Cached agents are re-read after this long even without an `agent` change: a status edited
- * through the generic principals API publishes no agent change, so this bounds how stale it can be.
- */
-const CACHE_TTL_MS = 5000;
+/** Bound of the in-memory agent map (least recently loaded entries are dropped and re-read on demand). */
+const MAX_CACHED = 100_000;
 
 export function keyOf(identity: AgentIdentity): string {
   return 'spiffeId' in identity ? identityKey.spiffe(identity.spiffeId) : identityKey.oidc(identity.issuer, identity.subject);
@@ -40,8 +41,14 @@ function identityOf(key: string): AgentIdentity {
 }
 
 export class AgentRegistry {
-  readonly #byId = new Map<string, { agent: Agent; loadedAt: number }>();
+  /** Agents by id; `undefined` remembers an id that is not a registered agent (until a change says otherwise). */
+  readonly #byId = new Map<string, Agent | undefined>();
   readonly #idByKey = new Map<string, string>();
+  /**
+   * Bumped by every change of an id: a load that started before a change must not cache what it
+   * read (it may be the state from before the change).
+   */
+  readonly #generation = new Map<string, number>();
 
   constructor(
     private readonly store: Store,
@@ -49,7 +56,9 @@ export class AgentRegistry {
     private readonly changes: ChangeFeed,
     private readonly clock: Clock,
   ) {
-    changes.subscribe(AGENT_TOPIC, (change) => this.#forget(change.key));
+    const onChange = (change: { key: string }) => this.#changed(change.key);
+    changes.subscribe(AGENT_TOPIC, onChange);
+    changes.subscribe(PRINCIPAL_TOPIC, onChange);
   }
 
   /** Registers an agent (principal + profile). The identity must not be bound to another agent. */
@@ -135,18 +144,37 @@ export class AgentRegistry {
     return true;
   }
 
-  /** The agent, from memory when cached. Undefined when not registered. */
+  /**
+   * The agent, from memory once this replica has read it (the first lookup of an id reads the
+   * store; changes keep it current after that). Undefined when not registered.
+   */
   async get(id: string): Promise<Agent | undefined> {
-    const cached = this.#byId.get(id);
-    if (cached !== undefined && this.clock.now() - cached.loadedAt < CACHE_TTL_MS) return cached.agent;
+    if (this.#byId.has(id)) return this.#byId.get(id);
+    return this.#load(id);
+  }
+
+  /** Reads one agent and caches it, unless a change of the same id arrived meanwhile. */
+  async #load(id: string): Promise<Agent | undefined> {
+    const generation = this.#generation.get(id) ?? 0;
     const [row] = await this.store.query<ProfileRow>(`SELECT ${COLUMNS} FROM agent_profiles WHERE agent_id = ?`, [id]);
-    if (row === undefined) return undefined;
-    const principal = await this.principals.get(id);
-    if (principal === undefined || principal.actorType !== 'agent') return undefined;
-    const agent = fromRow(row, principal);
-    this.#byId.set(id, { agent, loadedAt: this.clock.now() });
-    this.#idByKey.set(agent.identityKey, id);
+    const principal = row === undefined ? undefined : await this.principals.get(id);
+    const agent = row === undefined || principal === undefined || principal.actorType !== 'agent' ? undefined : fromRow(row, principal);
+    if ((this.#generation.get(id) ?? 0) === generation) this.#remember(id, agent);
     return agent;
+  }
+
+  #remember(id: string, agent: Agent | undefined): void {
+    const previous = this.#byId.get(id);
+    if (previous !== undefined) this.#idByKey.delete(previous.identityKey);
+    this.#byId.delete(id);
+    if (this.#byId.size >= MAX_CACHED) {
+      const oldest = this.#byId.keys().next().value as string;
+      const dropped = this.#byId.get(oldest);
+      if (dropped !== undefined) this.#idByKey.delete(dropped.identityKey);
+      this.#byId.delete(oldest);
+    }
+    this.#byId.set(id, agent);
+    if (agent !== undefined) this.#idByKey.set(agent.identityKey, id);
   }
 
   async require(id: string): Promise<Agent> {
@@ -180,10 +208,23 @@ export class AgentRegistry {
     return row;
   }
 
-  #forget(id: string): void {
-    const agent = this.#byId.get(id)?.agent;
-    if (agent !== undefined) this.#idByKey.delete(agent.identityKey);
+  /**
+   * A change of agent `id` arrived (from this replica or another one). A cached agent is reloaded
+   * here, in the feed's handler, so the next call sees the new status without reading the store;
+   * if the reload fails the entry is dropped and the next lookup reads the store (or fails).
+   */
+  async #changed(id: string): Promise<void> {
+    this.#generation.set(id, (this.#generation.get(id) ?? 0) + 1);
+    if (this.#generation.size > MAX_CACHED) this.#generation.delete(this.#generation.keys().next().value as string);
+    if (!this.#byId.has(id)) return;
+    const previous = this.#byId.get(id);
+    if (previous !== undefined) this.#idByKey.delete(previous.identityKey);
     this.#byId.delete(id);
+    try {
+      await this.#load(id);
+    } catch {
+      // Dropped above: the next lookup reads the store again, and fails if it still cannot.
+    }
   }
 }
 

@@ -225,7 +225,13 @@ const identity = z
       .array(z.string().min(1))
       .default([])
       .describe('Environments whose mandates always need DPoP-bound tokens (besides agents that require it).'),
-    dpopNonce: z.boolean().default(false).describe('Require a server nonce in DPoP proofs (RFC 9449 §8).'),
+    dpopNonce: z.boolean().default(false).describe('Require a server nonce in DPoP proofs at the token endpoint (RFC 9449 §8).'),
+    dpopResourceNonce: z
+      .boolean()
+      .default(true)
+      .describe(
+        'Require a server nonce in DPoP proofs at resources (/mcp and the agent API, RFC 9449 §9). Nonces are bound to the replica that issued them, so replay is checked in the memory of that replica alone; false accepts proofs without a nonce and records each proof id in the store (a write per call).',
+      ),
     dpopMaxAgeSeconds: z.number().int().min(5).max(600).default(60).describe('How old a DPoP proof `iat` may be.'),
     maxGrantsPerMandate: z
       .number()
@@ -445,6 +451,34 @@ const policy = z
       .max(32)
       .default(['support-lead', 'finance', 'admin', 'approver'])
       .describe('Approver roles tried, in order, to tell which approvals would allow a denied call (approval_required).'),
+    budgets: z
+      .strictObject({
+        leaseMaxCalls: z
+          .number()
+          .int()
+          .min(1)
+          .max(10_000)
+          .default(32)
+          .describe(
+            'Most calls of a maxCalls budget one replica leases at once (a lease is also at most 1/8 of what is left, and 1 when nearly spent). Consumes are served from the lease in memory; a replica that crashes loses its unused lease (never an over-spend).',
+          ),
+        leaseIdleMs: z
+          .number()
+          .int()
+          .min(100)
+          .max(3_600_000)
+          .default(10_000)
+          .describe('A budget lease unused for this long is returned to the store, so other replicas can spend it.'),
+        flushIntervalMs: z
+          .number()
+          .int()
+          .min(50)
+          .max(60_000)
+          .default(1000)
+          .describe('How often a replica reports the budget it consumed from its leases (what usage in the console and API lags by).'),
+      })
+      .prefault({})
+      .describe('Budget counters of mandate grants, leased to replicas in chunks (docs/gateway.md, Hot-path state across replicas).'),
     authzen: z
       .strictObject({
         enabled: z.boolean().default(true).describe('Serve the OpenID AuthZEN 1.0 PDP endpoints (/access/v1/*).'),

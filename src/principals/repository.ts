@@ -1,6 +1,8 @@
-// Persistence of principals on any Store.
+// Persistence of principals on any Store. Updates and deletions publish a `principal` change in the
+// same transaction, so replicas holding a principal in memory (the agent registry) follow it.
 import { MandateError } from '../errors/index.js';
 import type { Clock } from '../lib/clock.js';
+import type { ChangeFeed } from '../store/changes.js';
 import type { Store } from '../store/index.js';
 import { type ActorType, type Principal, type PrincipalInput, type PrincipalPatch, principalInput } from './principal.js';
 
@@ -42,10 +44,15 @@ export interface ListPrincipalsOptions {
   readonly limit?: number;
 }
 
+/** Change topic of principal updates and deletions (key: the principal id). */
+export const PRINCIPAL_TOPIC = 'principal';
+
 export class PrincipalRepository {
   constructor(
     private readonly store: Store,
     private readonly clock: Clock,
+    /** Without a feed nothing is published (tools and tests that hold no principal in memory). */
+    private readonly changes?: ChangeFeed,
   ) {}
 
   async create(input: PrincipalInput): Promise<Principal> {
@@ -98,7 +105,7 @@ export class PrincipalRepository {
   }
 
   async update(id: string, patch: PrincipalPatch): Promise<Principal> {
-    return this.store.transaction(async (tx) => {
+    const updated = await this.store.transaction(async (tx) => {
       const [row] = await tx.query<PrincipalRow>(`SELECT ${COLUMNS} FROM principals WHERE id = ?`, [id]);
       if (row === undefined) throw new MandateError('ERR_NOT_FOUND', `no principal "${id}"`);
       const current = fromRow(row);
@@ -119,12 +126,21 @@ export class PrincipalRepository {
           id,
         ],
       );
+      await this.changes?.publish(tx, PRINCIPAL_TOPIC, id, { op: 'updated' });
       return next;
     });
+    await this.changes?.catchUp();
+    return updated;
   }
 
   async delete(id: string): Promise<boolean> {
-    return (await this.store.run('DELETE FROM principals WHERE id = ?', [id])).changes > 0;
+    const deleted = await this.store.transaction(async (tx) => {
+      const { changes } = await tx.run('DELETE FROM principals WHERE id = ?', [id]);
+      if (changes > 0) await this.changes?.publish(tx, PRINCIPAL_TOPIC, id, { op: 'deleted' });
+      return changes > 0;
+    });
+    if (deleted) await this.changes?.catchUp();
+    return deleted;
   }
 }
 

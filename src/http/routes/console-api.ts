@@ -171,7 +171,8 @@ export function matchesTimeline(entry: AuditEntry, f: TimelineFilter): boolean {
 }
 
 export function registerConsoleApiRoutes(app: FastifyInstance, { broker }: AppContext): void {
-  const budgets = new BudgetCounter(broker.store);
+  // Usage as the store holds it: consumed (reported by every replica) and leased (not yet reported).
+  const budgets = broker.budgets;
 
   app.get(
     `${ADMIN_PREFIX}console/overview`,

@@ -11,6 +11,7 @@ import { m0020BudgetUsage } from './0020_budget_usage.js';
 import { m0030AuditLog } from './0030_audit_log.js';
 import { m0040Upstreams } from './0040_upstreams.js';
 import { m0041Approvals } from './0041_approvals.js';
+import { m0050BudgetLeases } from './0050_budget_leases.js';
 
 export interface Migration {
   readonly id: number;
@@ -44,4 +45,5 @@ export const migrations: readonly Migration[] = [
   m0030AuditLog,
   m0040Upstreams,
   m0041Approvals,
+  m0050BudgetLeases,
 ];
