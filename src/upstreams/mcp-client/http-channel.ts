@@ -98,13 +98,16 @@ export class HttpChannel implements Channel {
         }
         // 2025-11-25: a 404 for a request carrying a session id means the session is gone and the
         // request was not processed, so a new session may carry it once. Anything else is never retried.
-        if (res.status === 404 && this.era === 'legacy' && session !== undefined && attempt === 0 && this.renewSession !== undefined) {
+        if (res.status === 404 && this.era === 'legacy' && session !== undefined && this.renewSession !== undefined) {
           const err = await errorBody(res);
-          if (err === undefined || err.id === null || err.id === undefined) {
-            await this.renewSession(session);
-            continue;
+          if (err?.id !== null && err?.id !== undefined) throw rpcErrorOf(err.error, 404);
+          if (attempt > 0) {
+            // The new session was forgotten too: this client is of no further use.
+            void this.close();
+            throw new UpstreamCallError('unavailable', 'the upstream lost the session again right after it was renewed');
           }
-          throw rpcErrorOf(err.error, 404);
+          await this.renewSession(session);
+          continue;
         }
         return await this.#read(res, id);
       }
@@ -204,6 +207,10 @@ export class HttpChannel implements Channel {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    // Whoever pools this client learns at once; the DELETE below is only a courtesy.
+    const cb = this.onclose;
+    this.onclose = undefined;
+    cb?.();
     const session = this.era === 'legacy' ? this.sessionId : undefined;
     if (session !== undefined) {
       // 2025-11-25: a client SHOULD end its session with DELETE; 405 means the server does not allow it.
@@ -216,9 +223,6 @@ export class HttpChannel implements Channel {
         .then((r) => r.body?.cancel())
         .catch(() => {});
     }
-    const cb = this.onclose;
-    this.onclose = undefined;
-    cb?.();
   }
 }
 
