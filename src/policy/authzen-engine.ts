@@ -211,6 +211,8 @@ export function authzenEngine(options: ExternalPdpOptions): ExternalPdpEngine {
         version: local.set.version,
         policies: local.set.policies,
         shapes: local.set.shapes,
+        // No `approval` analysis: the PDP's policies are not ours to read, so a deny from it is
+        // never turned into approval_required (src/policy/decisions.ts; docs/policies.md).
         authorize: () =>
           failed('ERR_PDP_UNAVAILABLE', 'the external PDP answers asynchronously; this caller asked synchronously (use authorizeAsync)'),
         authorizeAsync: ask,

@@ -148,28 +148,49 @@ export class DecisionService {
     return { decision: deny(id, reasons, answer.policies, grant), uses, grants, request };
   }
 
-  /** Approver roles with which the same call would be allowed (evaluated, not guessed). */
+  /**
+   * Approver roles with which the same call would be allowed: evaluated, not guessed, and decided
+   * from the set's structure (its load-time approval analysis), never its text.
+   *
+   * Only a denial without errors gets here. An approval can change it only if
+   * - some forbid determined it and every determining forbid reads `context.approval` (a forbid that
+   *   does not read it stays satisfied whatever the approval), or
+   * - nothing determined it (no permit was satisfied) and some permit reads the approval (forbids
+   *   can only add denials).
+   * Otherwise the answer is a plain deny after its one evaluation. When approval can matter, ONE
+   * more evaluation (the set's approval probe, src/policy/cedar/approval.ts) answers for every
+   * configured role at once. Only a set that reads the role opaquely (no probe) is evaluated once
+   * per role. An engine without analysis (an external PDP) never yields approval_required.
+   */
   #approvalRoles(set: LoadedPolicySet, input: DecisionInput, denied: EngineAnswer): string[] {
-    // Only worth evaluating when approval can matter: every determining policy mentions it, or,
-    // when nothing permitted, some policy does.
-    const byId = new Map(set.policies.map((p) => [p.id, p]));
-    const mentions = (text: string | undefined) => text?.includes('approval') === true;
-    const relevant =
-      denied.policies.length > 0
-        ? denied.policies.every((pid) => mentions(byId.get(pid)?.text))
-        : set.policies.some((p) => mentions(p.text));
-    if (!relevant) return [];
-    const roles: string[] = [];
-    for (const role of this.#o.approverRoles) {
-      const approval: DecisionApproval = { id: 'pending', approverId: PENDING_APPROVER, approverRole: role };
+    const analysis = set.approval;
+    const roles = this.#o.approverRoles;
+    if (analysis === undefined || roles.length === 0) return [];
+    const reads = (id: string) => analysis.uses.get(id)?.reads === true;
+    const matters =
+      denied.policies.length > 0 ? denied.policies.every(reads) : set.policies.some((p) => p.effect === 'permit' && reads(p.id));
+    if (!matters) return [];
+    const hypothetical = (role: string): EngineRequest | undefined => {
       try {
-        const a = set.authorize(cedarRequest(set, input, approval));
-        if (a.decision === 'allow' && a.errors.length === 0) roles.push(role);
+        return cedarRequest(set, input, { id: 'pending', approverId: PENDING_APPROVER, approverRole: role });
       } catch {
         // A request that cannot be built with an approval cannot be allowed with one either.
+        return undefined;
       }
+    };
+    if (analysis.rolesAllowing !== undefined) {
+      // The probe never reads the role's value (its comparisons are constants per role class).
+      const request = hypothetical(roles[0] as string);
+      return request === undefined ? [] : analysis.rolesAllowing(request, roles);
     }
-    return roles;
+    const allowed: string[] = [];
+    for (const role of roles) {
+      const request = hypothetical(role);
+      if (request === undefined) continue;
+      const a = set.authorize(request);
+      if (a.decision === 'allow' && a.errors.length === 0) allowed.push(role);
+    }
+    return allowed;
   }
 }
 

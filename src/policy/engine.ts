@@ -32,6 +32,36 @@ export interface LoadedPolicy {
   readonly text: string;
 }
 
+/**
+ * How one policy reads `context.approval`, found from its structure (Cedar's JSON form) at load time.
+ * What decides whether an approval can matter for a denied call (src/policy/decisions.ts).
+ */
+export interface ApprovalUse {
+  /** It reads the approval: `context has approval`, any of its attributes, or the whole context. */
+  readonly reads: boolean;
+  /** The string literals it compares `context.approval.approverRole` with (`==`, `!=`, set `contains`), sorted. */
+  readonly roles: readonly string[];
+  /** It reads the role some other way (`like`, against an attribute, the whole record or context). */
+  readonly opaque: boolean;
+}
+
+/**
+ * What an engine knows about approvals in a loaded set. Engines that cannot analyze the policies
+ * (an external PDP) leave `LoadedPolicySet.approval` undefined: their denials are never
+ * `approval_required`.
+ */
+export interface ApprovalAnalysis {
+  /** Per policy id (every policy of the set). */
+  readonly uses: ReadonlyMap<string, ApprovalUse>;
+  /**
+   * The roles of `roles` (in their order) with which `request` — the call carrying a hypothetical
+   * approval — would be allowed, in ONE evaluation for all roles (src/policy/cedar/approval.ts).
+   * Undefined when some policy reads the role opaquely: callers then evaluate once per role.
+   * Never throws: a failure allows no role.
+   */
+  readonly rolesAllowing?: (request: EngineRequest, roles: readonly string[]) => string[];
+}
+
 /** A Cedar authorization request, in Cedar's JSON formats. */
 export interface EngineRequest {
   readonly principal: EntityUidJson;
@@ -68,6 +98,8 @@ export interface LoadedPolicySet {
   readonly policies: readonly LoadedPolicy[];
   /** The schema's declared shapes (requests are projected onto them before evaluation). */
   readonly shapes: SchemaShapes;
+  /** How the policies read `context.approval`; undefined when the engine cannot analyze them. */
+  readonly approval?: ApprovalAnalysis;
   /**
    * Evaluates one request. Synchronous (in-process engines answer in micro- to milliseconds).
    * Never throws: any failure is `deny` with the failure in `errors`.

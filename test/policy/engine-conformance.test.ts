@@ -3,11 +3,17 @@
 // (forbid overrides permit, default deny, erroring policies skipped and reported, hierarchy,
 // extension types). To add an engine: call engineConformance(name, () => engine) at the bottom.
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { wasmEngine } from '../../src/policy/cedar/engine.js';
 import { compiledEngine } from '../../src/policy/compiled/engine.js';
+import { cedarRequest } from '../../src/policy/decisions.js';
 import type { EngineAnswer, EngineRequest, LoadedPolicySet, PolicyEngine, PolicyFile } from '../../src/policy/engine.js';
 import { authorizeAny } from '../../src/policy/engine-async.js';
+import { DEMO_POLICY_DIR, SHIPPED_SCHEMA } from '../../src/policy/source.js';
+import type { DecisionApproval, DecisionInput } from '../../src/policy/types.js';
+import { agent as baseAgent, mandate, NOW, tool } from './fixtures.js';
 
 export const SCHEMA: PolicyFile = {
   path: 'docs.cedarschema',
@@ -90,6 +96,65 @@ export interface ConformanceOptions {
    */
   readonly decisionsOnly?: boolean;
 }
+
+// Approval analysis: the shipped schema, the demo policies, and policies that exercise every way a
+// policy may compare the approver role (==, !=, set contains, a permit that needs an approval).
+const MANDATE_SCHEMA: PolicyFile = { path: 'mandate.cedarschema', text: readFileSync(SHIPPED_SCHEMA, 'utf8') };
+const DEMO_FILES: PolicyFile[] = readdirSync(DEMO_POLICY_DIR)
+  .filter((f) => f.endsWith('.cedar'))
+  .sort()
+  .map((f) => ({ path: f, text: readFileSync(join(DEMO_POLICY_DIR, f), 'utf8') }));
+const APPROVAL_POLICIES: PolicyFile = {
+  path: 'approval.cedar',
+  text: `// Services may deploy only with an approval by an SRE or an admin.
+@id("services-deploy-with-sre-or-admin")
+permit (principal is Mandate::Agent, action == Mandate::Action::"call", resource == Mandate::Tool::"ops.deploy")
+when { context has approval && ["sre", "admin"].contains(context.approval.approverRole) };
+
+// Risky deploys: only an SRE's approval counts.
+@id("risky-deploy-sre-only")
+forbid (principal, action == Mandate::Action::"call", resource == Mandate::Tool::"ops.deploy")
+when { context.risk > 50 }
+unless { context has approval && !(context.approval.approverRole != "sre") };
+
+// Mentions approval and approverRole == "finance" in a comment only: reads no approval.
+@id("legacy-closed-approval")
+forbid (principal, action == Mandate::Action::"call", resource) when { resource.upstream == "legacy" };
+`,
+};
+const OPAQUE_POLICIES: PolicyFile = {
+  path: 'opaque.cedar',
+  text: `@id("finance-like")
+forbid (principal, action == Mandate::Action::"call", resource == Mandate::Tool::"helpdesk.execute_refund")
+unless { context has approval && context.approval.approverRole like "fin*" };
+`,
+};
+const ROLES = ['support-lead', 'finance', 'admin', 'approver', 'sre', 'intern'];
+
+/** Every call of a grid that reaches each kind of policy: tools, environments, amounts, actors, risk, approvers. */
+function approvalGrid(): DecisionInput[] {
+  const tools = [
+    tool('helpdesk.execute_refund'),
+    tool('helpdesk.delete_customer'),
+    tool('helpdesk.get_customer'),
+    { ...tool('ops.deploy'), upstream: 'ops', actionClass: 'execute' as const },
+    { ...tool('legacy.purge'), upstream: 'legacy' },
+  ];
+  const out: DecisionInput[] = [];
+  for (const t of tools)
+    for (const environment of ['production', 'sandbox'])
+      for (const args of [{ amountCents: 5000 }, { amountCents: 20000 }, {}])
+        for (const actorType of ['agent', 'service'])
+          for (const onBehalfOf of ['dana', 'pending-approver', undefined])
+            for (const riskScore of [0, 60]) {
+              const m = mandate({ environment, ...(onBehalfOf === undefined ? { onBehalfOf: undefined } : { onBehalfOf }) });
+              const agent = { ...baseAgent, actorType, environment: 'production' };
+              out.push({ mandate: m, chain: [m], agent, tool: t, args, riskScore, now: NOW });
+            }
+  return out;
+}
+
+const hypothetical = (role: string): DecisionApproval => ({ id: 'pending', approverId: 'pending-approver', approverRole: role });
 
 /** The interface's contract, for the engine `make` returns. */
 export function engineConformance(name: string, make: () => PolicyEngine, options: ConformanceOptions = {}): void {
@@ -204,6 +269,77 @@ export function engineConformance(name: string, make: () => PolicyEngine, option
       if (strict) assert.deepEqual(d.policies, ['owners-read']);
       assert.equal(d.decision, 'deny');
       if (strict) assert.deepEqual((await ask(req('bob', 'read', 'plan', { n: 2_097_151 }))).erroring, []);
+    });
+
+    describe('approval analysis', () => {
+      const withApproval = engine.load(MANDATE_SCHEMA, [...DEMO_FILES, APPROVAL_POLICIES]);
+      const loadedSet = (r: typeof withApproval): LoadedPolicySet => {
+        assert.ok(r.ok, r.ok ? '' : JSON.stringify(r.problems));
+        return r.set;
+      };
+
+      if (!strict) {
+        it('an engine that cannot analyze policies offers no approval analysis (its denials stay denials)', () => {
+          assert.equal(loadedSet(withApproval).approval, undefined);
+        });
+        return;
+      }
+
+      it('tells, per policy and from its structure, whether it reads context.approval and which roles it compares', () => {
+        const uses = loadedSet(withApproval).approval?.uses;
+        assert.ok(uses !== undefined);
+        assert.equal(uses.size, loadedSet(withApproval).policies.length);
+        const use = (id: string) => {
+          const u = uses.get(id);
+          return u && { reads: u.reads, roles: [...u.roles], opaque: u.opaque };
+        };
+        assert.deepEqual(use('active-agents-within-mandate'), { reads: false, roles: [], opaque: false });
+        assert.deepEqual(use('production-refund-needs-approval'), { reads: true, roles: ['finance', 'support-lead'], opaque: false });
+        assert.deepEqual(use('large-refund-needs-finance'), { reads: true, roles: ['finance'], opaque: false });
+        assert.deepEqual(use('destructive-needs-admin-approval'), { reads: true, roles: ['admin'], opaque: false });
+        assert.deepEqual(use('approver-is-a-second-human'), { reads: true, roles: [], opaque: false });
+        assert.deepEqual(use('services-deploy-with-sre-or-admin'), { reads: true, roles: ['admin', 'sre'], opaque: false });
+        assert.deepEqual(use('risky-deploy-sre-only'), { reads: true, roles: ['sre'], opaque: false });
+        // Its text says "approval" and "approverRole"; its structure reads neither.
+        assert.deepEqual(use('legacy-closed-approval'), { reads: false, roles: [], opaque: false });
+        assert.deepEqual(use('high-risk-refused'), { reads: false, roles: [], opaque: false });
+      });
+
+      it('answers for every role in one evaluation exactly as one evaluation per role does', () => {
+        const set = loadedSet(withApproval);
+        const rolesAllowing = set.approval?.rolesAllowing;
+        assert.ok(rolesAllowing !== undefined, 'a set that compares roles only with literals has a probe');
+        const seen = new Set<string>();
+        let cases = 0;
+        for (const input of approvalGrid()) {
+          const expected = ROLES.filter((role) => {
+            const a = set.authorize(cedarRequest(set, input, hypothetical(role)));
+            return a.decision === 'allow' && a.errors.length === 0;
+          });
+          // The probe request carries any role (the first): the probe does not read its value.
+          for (const first of [ROLES[0] as string, 'intern']) {
+            const got = rolesAllowing(cedarRequest(set, input, hypothetical(first)), ROLES);
+            assert.deepEqual(
+              got,
+              expected,
+              `${input.tool.name} ${JSON.stringify(input.args)} ${input.agent.actorType} ${input.mandate.environment}`,
+            );
+          }
+          seen.add(expected.join(','));
+          cases += 1;
+        }
+        assert.equal(cases, 360);
+        // The grid reaches no role, one role, several, and roles only a permit admits.
+        for (const want of ['', 'finance', 'admin', 'support-lead,finance', 'admin,sre', 'sre'])
+          assert.ok(seen.has(want), `no case allows [${want}]: ${[...seen].join(' | ')}`);
+      });
+
+      it('a set that reads the role opaquely says so and has no one-evaluation probe', () => {
+        const set = loadedSet(engine.load(MANDATE_SCHEMA, [...DEMO_FILES, OPAQUE_POLICIES]));
+        const u = set.approval?.uses.get('finance-like');
+        assert.deepEqual(u && { reads: u.reads, opaque: u.opaque }, { reads: true, opaque: true });
+        assert.equal(set.approval?.rolesAllowing, undefined);
+      });
     });
 
     it('a request that does not conform to the schema is a deny with an error', async () => {

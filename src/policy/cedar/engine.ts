@@ -14,6 +14,7 @@ import type {
   PolicyFile,
   PolicyProblem,
 } from '../engine.js';
+import { type ApprovalPlan, planApproval, rolesFromProbe } from './approval.js';
 import { indexSchema } from './shape.js';
 
 export type { EngineAnswer, EngineRequest, PolicyFile, PolicyProblem } from '../engine.js';
@@ -24,6 +25,8 @@ export interface CompiledPolicySet extends LoadedPolicySet {
   /** Names under which cedar-wasm caches the parsed schema and policy set. */
   readonly schemaName: string;
   readonly setId: string;
+  /** The approval analysis and probe set (src/policy/cedar/approval.ts), for engines built on this one. */
+  readonly approvalPlan: ApprovalPlan;
 }
 
 // cedar-wasm caches by name, per process; names must be unique across every broker in it.
@@ -42,6 +45,7 @@ export function compilePolicySet(schema: PolicyFile, files: readonly PolicyFile[
     return { ok: false, problems: resolved.errors.map((e) => locate(schema, 0, e)) };
   }
   const policies: CompiledPolicy[] = [];
+  const ests = new Map<CompiledPolicy, unknown>();
   const byId = new Map<string, CompiledPolicy>();
   for (const file of files) {
     const parsed = cedar.checkParsePolicySet({ staticPolicies: file.text });
@@ -74,6 +78,7 @@ export function compilePolicySet(schema: PolicyFile, files: readonly PolicyFile[
       const policy: CompiledPolicy = { id, file: file.path, line, effect, text };
       byId.set(id, policy);
       policies.push(policy);
+      if (json.type === 'success') ests.set(policy, json.json);
       offsets.set(policy, offset);
     }
   }
@@ -105,6 +110,7 @@ export function compilePolicySet(schema: PolicyFile, files: readonly PolicyFile[
   if (p.type === 'failure')
     return { ok: false, problems: p.errors.map((e) => ({ file: '(set)', line: 1, column: 1, message: e.message })) };
   const names = { schemaName, setId };
+  const approvalPlan = planApproval(policies.map((q) => ({ id: q.id, effect: q.effect, est: ests.get(q) })));
   const set: CompiledPolicySet = {
     engine: 'wasm',
     version,
@@ -112,9 +118,24 @@ export function compilePolicySet(schema: PolicyFile, files: readonly PolicyFile[
     shapes: indexSchema(resolved.json),
     schemaName,
     setId,
+    approvalPlan,
+    approval: { uses: approvalPlan.uses, ...probeIn(approvalPlan, schemaName, `mandate-approval-${generation}`) },
     authorize: (request) => authorize(names, request),
   };
   return { ok: true, set };
+}
+
+/** The approval probe set pre-parsed into cedar-wasm: one call answers for every approver role. */
+function probeIn(plan: ApprovalPlan, schemaName: string, setId: string): Pick<LoadedPolicySet['approval'] & object, 'rolesAllowing'> {
+  const probe = plan.probe;
+  if (probe === undefined) return {};
+  const parsed = cedar.preparsePolicySet(setId, {
+    staticPolicies: Object.fromEntries(probe.policies.map((p) => [p.id, p.est])) as Record<string, cedar.PolicyJson>,
+  });
+  // Not expected (the probe is the validated set, rewritten); without it callers evaluate per role.
+  if (parsed.type === 'failure') return {};
+  const names = { schemaName, setId };
+  return { rolesAllowing: (request, roles) => rolesFromProbe(probe, authorize(names, request), roles) };
 }
 
 /** The reference engine: every decision is a call into cedar-wasm. */

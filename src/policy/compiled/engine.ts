@@ -2,8 +2,9 @@
 // compiles every policy into JavaScript closures indexed by action. A set it cannot compile exactly
 // is served by cedar-wasm (with a notice); a request it cannot evaluate exactly is too.
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
+import { rolesFromProbe } from '../cedar/approval.js';
 import { type CompiledPolicySet as WasmPolicySet, wasmEngine } from '../cedar/engine.js';
-import type { EngineAnswer, EngineRequest, LoadedPolicySet, LoadResult, PolicyEngine, PolicyFile } from '../engine.js';
+import type { ApprovalAnalysis, EngineAnswer, EngineRequest, LoadedPolicySet, LoadResult, PolicyEngine, PolicyFile } from '../engine.js';
 import { type CompiledPolicy, compilePolicy, type EntityData, Refusal } from './compile.js';
 import { actionEntities, buildEnv, readSchema, type Schema } from './request.js';
 import { CedarError, Unsupported } from './values.js';
@@ -103,25 +104,26 @@ export function compileSet(set: WasmPolicySet, schemaText: string): { ok: true; 
   }
   const built = compileEvaluator(resolved.json, policies);
   if (!built.ok) return built;
-  const { evaluator } = built;
   const delegated = { count: 0, last: undefined as string | undefined };
-  const authorize = (request: EngineRequest): EngineAnswer => {
-    let a: CedarAnswer;
-    try {
-      a = evaluator.evaluate(request);
-    } catch (err) {
-      if (!(err instanceof Unsupported)) {
-        const message = `policy engine failed: ${err instanceof Error ? err.message : String(err)}`;
-        return { decision: 'deny', policies: [], erroring: [], errors: [message] };
+  const authorizer =
+    (evaluator: Evaluator, fallback: (request: EngineRequest) => EngineAnswer) =>
+    (request: EngineRequest): EngineAnswer => {
+      let a: CedarAnswer;
+      try {
+        a = evaluator.evaluate(request);
+      } catch (err) {
+        if (!(err instanceof Unsupported)) {
+          const message = `policy engine failed: ${err instanceof Error ? err.message : String(err)}`;
+          return { decision: 'deny', policies: [], erroring: [], errors: [message] };
+        }
+        delegated.count += 1;
+        delegated.last = err.message;
+        return fallback(request);
       }
-      delegated.count += 1;
-      delegated.last = err.message;
-      return set.authorize(request);
-    }
-    // An error inside a policy makes Cedar skip it; that could skip a forbid. Fail closed.
-    if (a.erroring.length > 0) return { decision: 'deny', policies: a.reasons, erroring: a.erroring, errors: a.messages };
-    return { decision: a.decision, policies: a.reasons, erroring: [], errors: [] };
-  };
+      // An error inside a policy makes Cedar skip it; that could skip a forbid. Fail closed.
+      if (a.erroring.length > 0) return { decision: 'deny', policies: a.reasons, erroring: a.erroring, errors: a.messages };
+      return { decision: a.decision, policies: a.reasons, erroring: [], errors: [] };
+    };
   const compiled: CompiledEngineSet = {
     engine: 'compiled',
     version: set.version,
@@ -129,9 +131,37 @@ export function compileSet(set: WasmPolicySet, schemaText: string): { ok: true; 
     shapes: set.shapes,
     fallback: set,
     delegated,
-    authorize,
+    approval: compiledApproval(set, resolved.json),
+    authorize: authorizer(built.evaluator, (request) => set.authorize(request)),
   };
   return { ok: true, set: compiled };
+}
+
+/**
+ * The approval probe (src/policy/cedar/approval.ts) compiled too, so the approval path stays out of
+ * WebAssembly; a probe set it cannot compile, or a request it cannot evaluate, goes to cedar-wasm's.
+ */
+function compiledApproval(set: WasmPolicySet, schemaJson: unknown): ApprovalAnalysis | undefined {
+  const wasm = set.approval;
+  const probe = set.approvalPlan.probe;
+  const viaWasm = wasm?.rolesAllowing;
+  if (wasm === undefined || probe === undefined || viaWasm === undefined) return wasm;
+  const built = compileEvaluator(schemaJson, probe.policies);
+  if (!built.ok) return wasm;
+  const { evaluator } = built;
+  return {
+    uses: wasm.uses,
+    rolesAllowing: (request, roles) => {
+      let a: CedarAnswer;
+      try {
+        a = evaluator.evaluate(request);
+      } catch (err) {
+        if (err instanceof Unsupported) return viaWasm(request, roles);
+        return []; // fail closed: no role is offered
+      }
+      return rolesFromProbe(probe, { policies: a.reasons, erroring: a.erroring, errors: a.messages }, roles);
+    },
+  };
 }
 
 /**
