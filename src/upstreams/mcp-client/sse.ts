@@ -20,13 +20,10 @@ export async function* sseEvents(body: ReadableStream<Uint8Array>, maxEventBytes
         let end = start;
         while (end < buf.length && buf.charCodeAt(end) !== 10 && buf.charCodeAt(end) !== 13) end++;
         if (end >= buf.length) break;
+        // A CR at the end of the buffer may be half of a CRLF: decide when more arrives.
+        if (buf.charCodeAt(end) === 13 && end + 1 === buf.length && !done) break;
         const line = buf.slice(start, end);
         start = buf.charCodeAt(end) === 13 && buf.charCodeAt(end + 1) === 10 ? end + 2 : end + 1;
-        if (buf.charCodeAt(end) === 13 && end + 1 === buf.length && !done) {
-          // A CR at the end of the buffer may be half of a CRLF: decide when more arrives.
-          start = end;
-          break;
-        }
         if (line.length === 0) {
           if (data.length > 0) yield data.join('\n');
           data = [];
