@@ -22,6 +22,7 @@ import { createReadiness, type Readiness } from './readiness.js';
 import { resolveSecretBox, type SecretBox } from './secrets/index.js';
 import { ChangeFeed } from './store/changes.js';
 import { openStore, type Store } from './store/index.js';
+import { TaskService } from './tasks/index.js';
 import { DPOP_ALGORITHMS } from './tokens/dpop.js';
 import type { TokenVerifier } from './tokens/verify.js';
 import { createUpstreams, demoAllowedCommands, registerDemoUpstreams, type Upstreams } from './upstreams/index.js';
@@ -57,6 +58,8 @@ export interface Broker {
   readonly upstreams: Upstreams;
   /** Human approvals bound to one exact call (canonical call hash), single use, expiring. */
   readonly approvals: ApprovalService;
+  /** Durable MCP tasks: approval-waiting calls any replica can serve, forwarded at most once. */
+  readonly tasks: TaskService;
   /** The MCP gateway: governed tools/list and tools/call, agent sessions, pooled upstream sessions. */
   readonly gateway: GatewayService;
   /** Present in demo mode only. */
@@ -212,6 +215,19 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
       actorTypeOf: async (id) => (await principals.get(id))?.actorType,
       isMandateActive: async (id) => (await identity.mandates.get(id))?.status === 'active',
     });
+    const tasks = new TaskService({
+      store,
+      clock,
+      secrets: box,
+      changes,
+      audit,
+      pollIntervalMs: config.gateway.tasks.pollIntervalMs,
+      ttlMs: config.gateway.tasks.ttlMs,
+      retentionMs: config.gateway.tasks.retentionMs,
+      defaultForwardTimeoutMs: config.gateway.upstreamTimeoutMs,
+    });
+    tasks.start();
+    closers.push(() => tasks.close());
     const gateway = createGatewayService({
       config,
       publicUrl: publicUrl(config),
@@ -221,6 +237,7 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
       decisions,
       audit,
       approvals,
+      tasks,
       issuer: identity.issuer,
       dpopAlgorithms: DPOP_ALGORITHMS,
     });
@@ -244,6 +261,7 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
       identity,
       upstreams,
       approvals,
+      tasks,
       gateway,
       devIssuer,
       notices,

@@ -1,6 +1,7 @@
 // The approval model: a human's yes/no for one exact call, with everything the human needs to see.
 
-export const approvalStatuses = ['pending', 'approved', 'denied', 'consumed', 'expired'] as const;
+/** `withdrawn`: the agent took its request back (tasks/cancel) before the approval was used. */
+export const approvalStatuses = ['pending', 'approved', 'denied', 'consumed', 'expired', 'withdrawn'] as const;
 export type ApprovalStatus = (typeof approvalStatuses)[number];
 
 /** What the approver sees: who asks, for whom, why, through which chain, with which arguments. */

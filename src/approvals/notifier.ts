@@ -6,7 +6,7 @@ import { createHmac } from 'node:crypto';
 export const SIGNATURE_HEADER = 'x-mandate-signature';
 
 export interface ApprovalNotification {
-  readonly type: 'approval.requested' | 'approval.decided';
+  readonly type: 'approval.requested' | 'approval.decided' | 'approval.withdrawn';
   /** Epoch milliseconds when sent; receivers should reject old ones (replay). */
   readonly sentAt: number;
   readonly approval: Readonly<Record<string, unknown>>;

@@ -2,6 +2,11 @@
 // decided by a human with a required role (never an agent of the chain, and not the on-behalf-of
 // human when configured), consumed at most once by the exact same call. Every transition is
 // audited inside its transaction and published on the `approval` change topic.
+//
+// Retries (docs/approvals.md, Retries of the same call): at most one pending approval exists per
+// exact call (a partial unique index, so two replicas racing still create one), a retry of a
+// pending call creates and audits nothing, and `findForCall` gives the gateway the one approval
+// that answers a retry: pending, approved and unused, or denied within `ttlMs` of the denial.
 
 import { randomUUID } from 'node:crypto';
 import type { AuditActor, AuditLog } from '../audit/types.js';
@@ -105,20 +110,35 @@ export class ApprovalService {
 
   /**
    * Creates a pending approval for this exact call, or returns the one already pending for it, so
-   * an agent retrying before a human decided does not flood approvers.
+   * an agent retrying before a human decided does not flood approvers: `created: false` means no
+   * row, no audit event and no notification. Exact across replicas: the store admits one pending
+   * approval per (mandate, call hash), and the loser of an insert race returns the winner's.
    */
   async request(req: ApprovalRequest): Promise<{ approval: Approval; created: boolean }> {
     const now = this.o.clock.now();
-    const [existing] = await this.o.store.query<ApprovalRow>(
-      `SELECT ${COLUMNS} FROM approvals WHERE mandate_id = ? AND call_hash = ? AND status = 'pending' AND expires_at > ? ORDER BY created_at DESC LIMIT 1`,
-      [req.mandateId, req.callHash, now],
-    );
-    if (existing !== undefined) return { approval: this.#fromRow(existing), created: false };
+    const existing = await this.#pendingFor(req.mandateId, req.callHash, now);
+    if (existing !== undefined) return { approval: existing, created: false };
     const id = `apr_${randomUUID()}`;
     const expiresAt = now + this.o.ttlMs;
-    await this.#transition(id, async (tx) => {
-      await tx.run(
-        `INSERT INTO approvals (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, NULL, NULL, NULL, ?, ?, NULL, NULL)`,
+    let lapsed: { id: string; decision_id: string }[] = [];
+    let inserted = false;
+    await this.o.store.transaction(async (tx) => {
+      // A pending row past its expiry still holds the one-pending slot until the sweep records it;
+      // record it here (audited below) so the new request can take the slot.
+      lapsed = [];
+      const due = await tx.query<{ id: string; decision_id: string }>(
+        `SELECT id, decision_id FROM approvals WHERE mandate_id = ? AND call_hash = ? AND status = 'pending' AND expires_at <= ?`,
+        [req.mandateId, req.callHash, now],
+      );
+      for (const row of due) {
+        // Conditional, like the sweep's: whichever records the expiry first audits it.
+        if ((await tx.run(`UPDATE approvals SET status = 'expired' WHERE id = ? AND status = 'pending'`, [row.id])).changes !== 1) continue;
+        lapsed.push(row);
+        await this.o.changes.publish(tx, APPROVAL_TOPIC, row.id, {});
+      }
+      const { changes } = await tx.run(
+        `INSERT INTO approvals (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, NULL, NULL, NULL, ?, ?, NULL, NULL)
+          ON CONFLICT DO NOTHING`,
         [
           id,
           req.callHash,
@@ -135,7 +155,17 @@ export class ApprovalService {
           expiresAt,
         ],
       );
+      inserted = changes === 1;
+      if (inserted) await this.o.changes.publish(tx, APPROVAL_TOPIC, id, {});
     });
+    await this.o.changes.catchUp();
+    for (const row of lapsed) await this.#auditExpired(row.id, req.mandateId, row.decision_id);
+    if (!inserted) {
+      // Another request (this replica or another) created the pending approval first.
+      const winner = await this.#pendingFor(req.mandateId, req.callHash, now);
+      if (winner !== undefined) return { approval: winner, created: false };
+      throw new MandateError('ERR_STORE_CONFLICT', 'the approval request raced with another; retry the call');
+    }
     // After the commit: the audit log group-commits in its own transactions (SQLite has one writer).
     await this.o.audit.append({
       type: 'approval.requested',
@@ -154,6 +184,62 @@ export class ApprovalService {
     const approval = await this.require(id);
     void this.o.notifier.notify({ type: 'approval.requested', sentAt: now, approval: this.#summary(approval) });
     return { approval, created: true };
+  }
+
+  /**
+   * The approval that answers a call needing one, by one indexed query (the newest approval of
+   * this exact call): `pending` (a human has not decided: the retry changes nothing), `approved`
+   * and unused (the call may run once), or `denied` less than `ttlMs` after the denial (the retry
+   * is told it was denied instead of opening a new request). Anything else (expired unanswered,
+   * consumed, withdrawn, a denial older than that) is undefined: the call may ask again, and
+   * each new request is one approval and one audit event, so retries cannot flood approvers.
+   */
+  async findForCall(mandateId: string, callHash: string): Promise<Approval | undefined> {
+    const [row] = await this.o.store.query<ApprovalRow>(
+      `SELECT ${COLUMNS} FROM approvals WHERE mandate_id = ? AND call_hash = ? ORDER BY created_at DESC, id DESC LIMIT 1`,
+      [mandateId, callHash],
+    );
+    if (row === undefined) return undefined;
+    const a = this.#fromRow(row);
+    if (a.status === 'pending') return a;
+    if (a.status === 'approved' && a.consumedAt === undefined) return a;
+    if (a.status === 'denied' && (a.decidedAt ?? a.createdAt) + this.o.ttlMs > this.o.clock.now()) return a;
+    return undefined;
+  }
+
+  /**
+   * The agent takes back its request (tasks/cancel): a pending, or approved but unused, approval
+   * becomes `withdrawn` by one conditional update, so it is never used and no longer actionable
+   * in the console. True for the one call that withdrew it (audited once); false when it is
+   * missing, another mandate's, decided otherwise, used, expired or already withdrawn.
+   */
+  async withdraw(id: string, audit: { actors: readonly AuditActor[]; mandateId: string; taskId?: string }): Promise<boolean> {
+    const now = this.o.clock.now();
+    let withdrawn = false;
+    await this.#transition(id, async (tx) => {
+      const { changes } = await tx.run(
+        `UPDATE approvals SET status = 'withdrawn'
+          WHERE id = ? AND mandate_id = ? AND (status = 'pending' OR (status = 'approved' AND consumed_at IS NULL)) AND expires_at > ?`,
+        [id, audit.mandateId, now],
+      );
+      withdrawn = changes === 1;
+    });
+    if (!withdrawn) return false;
+    const approval = await this.require(id);
+    await this.o.audit.append({
+      type: 'approval.withdrawn',
+      actors: audit.actors,
+      mandateId: audit.mandateId,
+      data: {
+        approvalId: id,
+        decisionId: approval.decisionId,
+        tool: approval.tool,
+        callHash: approval.callHash,
+        ...(audit.taskId === undefined ? {} : { taskId: audit.taskId }),
+      },
+    });
+    void this.o.notifier.notify({ type: 'approval.withdrawn', sentAt: now, approval: this.#summary(approval) });
+    return true;
   }
 
   /** An approved, unexpired, unconsumed approval of exactly this call, if any. */
@@ -256,14 +342,26 @@ export class ApprovalService {
       });
       if (!expired) continue;
       n++;
-      await this.o.audit.append({
-        type: 'approval.expired',
-        actors: [{ type: 'system', id: 'mandate' }],
-        mandateId: row.mandate_id,
-        data: { approvalId: row.id, decisionId: row.decision_id },
-      });
+      await this.#auditExpired(row.id, row.mandate_id, row.decision_id);
     }
     return n;
+  }
+
+  async #auditExpired(id: string, mandateId: string, decisionId: string): Promise<void> {
+    await this.o.audit.append({
+      type: 'approval.expired',
+      actors: [{ type: 'system', id: 'mandate' }],
+      mandateId,
+      data: { approvalId: id, decisionId },
+    });
+  }
+
+  async #pendingFor(mandateId: string, hash: string, now: number): Promise<Approval | undefined> {
+    const [row] = await this.o.store.query<ApprovalRow>(
+      `SELECT ${COLUMNS} FROM approvals WHERE mandate_id = ? AND call_hash = ? AND status = 'pending' AND expires_at > ? ORDER BY created_at DESC LIMIT 1`,
+      [mandateId, hash, now],
+    );
+    return row === undefined ? undefined : this.#fromRow(row);
   }
 
   async get(id: string): Promise<Approval | undefined> {

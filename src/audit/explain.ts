@@ -9,7 +9,7 @@ import type { AuditService } from './log.js';
 const MAX_CHAIN = 32;
 
 const MANDATE_START = ['mandate.opened', 'mandate.delegated'];
-const APPROVAL_TYPES = ['approval.requested', 'approval.decided', 'approval.consumed', 'approval.expired'];
+const APPROVAL_TYPES = ['approval.requested', 'approval.decided', 'approval.consumed', 'approval.expired', 'approval.withdrawn'];
 const MANDATE_END = ['mandate.completed', 'mandate.failed', 'mandate.revoked', 'mandate.expired'];
 
 export interface MandateLink {

@@ -30,6 +30,10 @@ export const auditEventTypes = {
   'approval.decided': 'a human approved or denied (data: approvalId, approverId, decision)',
   'approval.consumed': 'an approval was used by the matching call (data: approvalId, decisionId)',
   'approval.expired': 'an approval expired unused (data: approvalId)',
+  'approval.withdrawn':
+    'the agent withdrew its pending (or approved, unused) approval request, e.g. by tasks/cancel (data: approvalId, taskId?)',
+  'task.ended':
+    'an MCP task was ended by the broker, not by its call: expired, outcome unknown after a crashed forward, or mandate ended (data: taskId, reason)',
   'tool.forwarded': 'an allowed call was forwarded upstream (data: decisionId, tool, args)',
   'tool.result': 'the upstream answered (data: decisionId, status, size, resultHash)',
   'lease.issued': 'an upstream credential lease was issued (data: leaseId, never the credential)',

@@ -394,6 +394,34 @@ const gateway = z
           .describe('Signed notifications to approvers; the HMAC secret comes from MANDATE_APPROVAL_WEBHOOK_SECRET.'),
       })
       .prefault({}),
+    tasks: z
+      .strictObject({
+        ttlMs: z
+          .number()
+          .int()
+          .min(60_000)
+          .max(30 * 86_400_000)
+          .default(3_600_000)
+          .describe(
+            'Lifetime of an MCP task (extension io.modelcontextprotocol/tasks) that waits for an approval, from its creation; stretched so a task always outlives its approval and its forwarding. A task still waiting after it fails with RPC_TASK_EXPIRED.',
+          ),
+        pollIntervalMs: z
+          .number()
+          .int()
+          .min(100)
+          .max(600_000)
+          .default(2000)
+          .describe('Polling interval suggested to clients in every task (`pollIntervalMs`).'),
+        retentionMs: z
+          .number()
+          .int()
+          .min(0)
+          .max(30 * 86_400_000)
+          .default(3_600_000)
+          .describe('How long an ended task can still be read after its TTL before the sweep deletes it.'),
+      })
+      .prefault({})
+      .describe('Durable MCP tasks for calls that wait for a human approval (docs/approvals.md, Approvals as MCP tasks).'),
   })
   .prefault({});
 

@@ -127,7 +127,7 @@ for (const factory of await storeFactories()) {
         totals: Record<string, number>;
         buckets: { approvalLatencyP50: number | null }[];
       };
-      assert.deepEqual(o.totals, { calls: 4, allowed: 2, denied: 1, approvalRequired: 1, approvalsDecided: 1 });
+      assert.deepEqual(o.totals, { calls: 4, allowed: 2, denied: 1, approvalRequired: 1, approvalsRequested: 1, approvalsDecided: 1 });
       assert.ok(o.buckets.some((b) => b.approvalLatencyP50 !== null && b.approvalLatencyP50 >= 0));
 
       const denies = (await get('/admin/v1/console/audit?outcome=deny&agent=support-triage')) as {

@@ -26,6 +26,7 @@ const TONE: Record<string, string> = {
   approval_required: 'warn',
   quarantined: 'warn',
   expired: 'muted',
+  withdrawn: 'muted',
   disabled: 'bad',
   deny: 'bad',
   denied: 'bad',

@@ -34,7 +34,7 @@ export interface Approval {
   decidedAt?: number;
 }
 
-const ORDER: Record<string, number> = { pending: 0, approved: 1, consumed: 2, denied: 3, expired: 4 };
+const ORDER: Record<string, number> = { pending: 0, approved: 1, consumed: 2, denied: 3, expired: 4, withdrawn: 5 };
 
 export function ApprovalsPage() {
   const [filter, setFilter] = useState<'pending' | 'all'>('pending');

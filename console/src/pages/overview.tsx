@@ -11,7 +11,14 @@ interface Overview {
   bucketSeconds: number;
   scanned: number;
   truncated: boolean;
-  totals: { calls: number; allowed: number; denied: number; approvalRequired: number; approvalsDecided: number };
+  totals: {
+    calls: number;
+    allowed: number;
+    denied: number;
+    approvalRequired: number;
+    approvalsRequested: number;
+    approvalsDecided: number;
+  };
   buckets: {
     start: string;
     calls: number;
@@ -91,8 +98,9 @@ export function OverviewPage() {
               <Link to="/audit?outcome=deny">See denies</Link>
             </div>
             <div className="kpi">
+              {/* Approval requests, not decisions: retries of a waiting call ask nobody again. */}
               <div className="muted">Sent to a human</div>
-              <div className="value">{o.totals.approvalRequired}</div>
+              <div className="value">{o.totals.approvalsRequested}</div>
             </div>
           </>
         ) : null}

@@ -58,7 +58,18 @@ export interface Overview {
   readonly bucketSeconds: number;
   readonly scanned: number;
   readonly truncated: boolean;
-  readonly totals: { calls: number; allowed: number; denied: number; approvalRequired: number; approvalsDecided: number };
+  /**
+   * `approvalRequired` counts decisions with that outcome (every retry of a waiting call is one);
+   * `approvalsRequested` counts approval requests, i.e. what was sent to a human.
+   */
+  readonly totals: {
+    calls: number;
+    allowed: number;
+    denied: number;
+    approvalRequired: number;
+    approvalsRequested: number;
+    approvalsDecided: number;
+  };
   readonly buckets: OverviewBucket[];
 }
 
@@ -77,7 +88,7 @@ export async function computeOverview(broker: Broker, hours: number, bucketCount
     approvalsDecided: 0,
     latencies: [] as number[],
   }));
-  const totals = { calls: 0, allowed: 0, denied: 0, approvalRequired: 0, approvalsDecided: 0 };
+  const totals = { calls: 0, allowed: 0, denied: 0, approvalRequired: 0, approvalsRequested: 0, approvalsDecided: 0 };
   // Newest first: decisions are seen before the requests they answer.
   const decidedAt = new Map<string, { time: number; bucket: (typeof buckets)[number] }>();
   let scanned = 0;
@@ -106,6 +117,7 @@ export async function computeOverview(broker: Broker, hours: number, bucketCount
       } else if (outcome === 'approval_required') totals.approvalRequired++;
     } else if (event.type === 'approval.requested') {
       bucket.approvalsRequested++;
+      totals.approvalsRequested++;
     } else if (event.type === 'approval.decided') {
       bucket.approvalsDecided++;
       totals.approvalsDecided++;

@@ -11,6 +11,8 @@ import { m0020BudgetUsage } from './0020_budget_usage.js';
 import { m0030AuditLog } from './0030_audit_log.js';
 import { m0040Upstreams } from './0040_upstreams.js';
 import { m0041Approvals } from './0041_approvals.js';
+import { m0042ApprovalWithdrawn } from './0042_approval_withdrawn.js';
+import { m0043Tasks } from './0043_tasks.js';
 import { m0050BudgetLeases } from './0050_budget_leases.js';
 
 export interface Migration {
@@ -45,5 +47,7 @@ export const migrations: readonly Migration[] = [
   m0030AuditLog,
   m0040Upstreams,
   m0041Approvals,
+  m0042ApprovalWithdrawn,
+  m0043Tasks,
   m0050BudgetLeases,
 ];
