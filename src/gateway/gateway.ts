@@ -308,13 +308,16 @@ export class Gateway {
           signal === undefined ? { timeoutMs: timeout } : { timeoutMs: timeout, signal },
         )) as CallToolResult;
       } catch (err) {
-        failure = upstreamFailure(err);
+        // A client that hung up (or sent notifications/cancelled) cancelled the upstream call too.
+        failure = signal?.aborted === true ? 'RPC_REQUEST_CANCELLED' : upstreamFailure(err);
         const why =
-          failure === 'RPC_UPSTREAM_TIMEOUT'
-            ? `upstream ${tool.upstream} did not answer within ${timeout} ms; the call was cancelled and will not be retried`
-            : failure === 'RPC_UPSTREAM_ERROR'
-              ? `upstream ${tool.upstream} refused the call: ${String((err as Error).message).slice(0, 300)}`
-              : `upstream ${tool.upstream} is unreachable; the call was not retried`;
+          failure === 'RPC_REQUEST_CANCELLED'
+            ? `the client cancelled the call; upstream ${tool.upstream} was told to stop`
+            : failure === 'RPC_UPSTREAM_TIMEOUT'
+              ? `upstream ${tool.upstream} did not answer within ${timeout} ms; the call was cancelled and will not be retried`
+              : failure === 'RPC_UPSTREAM_ERROR'
+                ? `upstream ${tool.upstream} refused the call: ${String((err as Error).message).slice(0, 300)}`
+                : `upstream ${tool.upstream} is unreachable; the call was not retried`;
         result = toolError(failure, why, { decisionId: decision.id });
       }
     }
