@@ -403,7 +403,7 @@ const gateway = z
           .max(30 * 86_400_000)
           .default(3_600_000)
           .describe(
-            'Lifetime of an MCP task (extension io.modelcontextprotocol/tasks) that waits for an approval, from its creation; stretched so a task always outlives its approval and its forwarding. A task still waiting after it fails with RPC_TASK_EXPIRED.',
+            'Least lifetime of an MCP task (extension io.modelcontextprotocol/tasks) that waits for an approval, from its creation; longer when its approval and forwarding need it. A task still waiting after it fails with RPC_TASK_EXPIRED.',
           ),
         pollIntervalMs: z
           .number()

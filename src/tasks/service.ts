@@ -35,7 +35,7 @@ export interface TaskServiceOptions {
   readonly audit: AuditLog;
   /** Suggested polling interval sent with every task (`pollIntervalMs`). */
   readonly pollIntervalMs: number;
-  /** Default TTL of a task, from creation. */
+  /** Least TTL of a task, from creation (a longer one asked for in `create` wins). */
   readonly ttlMs: number;
   /** How long an ended task stays readable after its TTL before it is deleted. */
   readonly retentionMs: number;
@@ -55,7 +55,7 @@ export interface CreateTaskInput {
   /** The real call arguments, needed to forward the call later; sealed at rest. */
   readonly args: Record<string, unknown>;
   readonly statusMessage: string;
-  /** Defaults to the configured `gateway.tasks.ttlMs`. */
+  /** Asked-for TTL; the task gets at least the configured `gateway.tasks.ttlMs`. */
   readonly ttlMs?: number;
 }
 
@@ -145,7 +145,7 @@ export class TaskService {
   async create(input: CreateTaskInput): Promise<StoredTask> {
     const now = this.#o.clock.now();
     const id = `task_${randomBytes(32).toString('base64url')}`;
-    const ttlMs = Math.max(1, Math.floor(input.ttlMs ?? this.#o.ttlMs));
+    const ttlMs = Math.max(this.#o.ttlMs, Math.floor(input.ttlMs ?? 0));
     const sealed = this.#o.secrets.seal(JSON.stringify(input.args), argsContext(id));
     await this.#transition(id, input.mandateId, 'working', async (tx) => {
       await tx.run(`INSERT INTO tasks (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, 'working', ?, NULL, NULL, ?, ?, ?, ?, NULL, NULL, NULL)`, [

@@ -88,7 +88,7 @@ export async function openReplica(db: Database, clock: Clock, secrets: SecretBox
     changes,
     audit,
     pollIntervalMs: 2000,
-    ttlMs: 3_600_000,
+    ttlMs: 60_000,
     retentionMs: 3_600_000,
     defaultForwardTimeoutMs: 30_000,
     sweepIntervalMs: 0,

@@ -55,7 +55,7 @@ for (const db of await databases()) {
         statusMessage: req.statusMessage,
         createdAt: new Date(clock.now()).toISOString(),
         lastUpdatedAt: new Date(clock.now()).toISOString(),
-        ttlMs: 3_600_000,
+        ttlMs: 60_000,
         pollIntervalMs: 2000,
       });
       assert.equal(b.tasks.toWire(seen, 'complete').resultType, 'complete');
@@ -292,8 +292,14 @@ for (const db of await databases()) {
       assert.equal(await b.tasks.findByApproval(req.approvalId, req.mandateId), undefined);
     });
 
+    it('gives a task at least the configured TTL, longer when asked', async () => {
+      assert.equal((await a.tasks.create(input({ ttlMs: 1000 }))).ttlMs, 60_000);
+      assert.equal((await a.tasks.create(input({ ttlMs: 0 }))).ttlMs, 60_000);
+      assert.equal((await a.tasks.create(input({ ttlMs: 3_600_000 }))).ttlMs, 3_600_000);
+    });
+
     it('gives a task at least the approval lifetime plus twice the forward timeout', () => {
-      assert.equal(a.tasks.ttlFor(clock.now() + 60_000), 3_600_000, 'the configured TTL when it is longer');
+      assert.equal(a.tasks.ttlFor(clock.now() + 1000, 1000), 60_000, 'the configured TTL when it is longer');
       assert.equal(a.tasks.ttlFor(clock.now() + 7 * 86_400_000, 30_000), 7 * 86_400_000 + 60_000);
     });
   });
