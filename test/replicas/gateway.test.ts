@@ -79,6 +79,70 @@ describe('gateway across replicas', { skip: pgf.skip }, () => {
     for (const r of results.filter((x) => !x.ran)) assert.notEqual(approvalIdOf(r.result), approvalId, 'the others need a new approval');
   });
 
+  test('an approval task created on one replica completes on the other, forwarded once', async () => {
+    const { token, mandateId } = await mandate([
+      { tool: 'helpdesk.execute_refund', args: { customerId: { eq: 'C-1009' }, amountCents: { max: 25_000 } } },
+    ]);
+    let n = 0;
+    const rpc = async (replica: number, method: string, params: Record<string, unknown>) => {
+      const name = params.name ?? params.taskId;
+      const res = await fetch(new URL('/mcp', url(replica)), {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${token}`,
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          'mcp-protocol-version': '2026-07-28',
+          'mcp-method': method,
+          'mcp-name': String(name),
+        },
+        body: JSON.stringify({
+          jsonrpc: '2.0',
+          id: ++n,
+          method,
+          params: {
+            ...params,
+            _meta: {
+              'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+              'io.modelcontextprotocol/clientCapabilities': { extensions: { 'io.modelcontextprotocol/tasks': {} } },
+            },
+          },
+        }),
+      });
+      const body = (await res.json()) as { result?: Record<string, unknown> };
+      assert.ok(body.result, JSON.stringify(body));
+      return body.result;
+    };
+    const created = await rpc(0, 'tools/call', { name: 'helpdesk.execute_refund', arguments: { customerId: 'C-1009', amountCents: 6100 } });
+    assert.equal(created.resultType, 'task');
+    const taskId = created.taskId as string;
+    // Durable before the answer: the other replica serves it at once.
+    assert.equal((await rpc(1, 'tasks/get', { taskId })).status, 'working');
+    const approvalId = /approvals\/(apr_[\w-]+)/.exec(String(created.statusMessage))?.[1];
+    assert.ok(approvalId);
+    const bob = await operators.mint({ sub: 'bob', roles: ['approver', 'support-lead'] });
+    const approved = await fetch(`${url(0)}/admin/v1/approvals/${approvalId}/approve`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${bob}`, 'content-type': 'application/json' },
+      body: '{}',
+    });
+    assert.equal(approved.status, 200);
+    // Both replicas poll at once: one claims and forwards, the call runs once.
+    const polls = await Promise.all([rpc(0, 'tasks/get', { taskId }), rpc(1, 'tasks/get', { taskId }), rpc(1, 'tasks/get', { taskId })]);
+    let done = polls.find((t) => t.status === 'completed');
+    for (let i = 0; done === undefined && i < 50; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      const t = await rpc(1, 'tasks/get', { taskId });
+      if (t.status === 'completed') done = t;
+    }
+    assert.ok(done, 'the task completed');
+    assert.match(JSON.stringify(done.result), /6100/);
+    const approval = await fetch(`${url(1)}/admin/v1/approvals/${approvalId}`, {
+      headers: { authorization: `Bearer ${cluster.bootstrapToken}` },
+    });
+    assert.equal(((await approval.json()) as { status?: string }).status, 'consumed', 'the single-use approval was spent once');
+  });
+
   test('a maxCalls budget holds across replicas under concurrent calls', async () => {
     const { token } = await mandate([{ tool: 'helpdesk.search_tickets', maxCalls: 5 }]);
     const [onA, onB] = [await connect(0, token), await connect(1, token)];

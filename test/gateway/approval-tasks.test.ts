@@ -1,0 +1,189 @@
+// Approvals as MCP tasks (Tasks extension, SEP-2663) through /mcp on both stores, over raw
+// 2026-07-28 requests: an approval-required call becomes a durable task; tasks/get reports it;
+// once approved the call is forwarded exactly once and the task completes with the upstream
+// result; denied completes with isError; tasks/cancel withdraws the request; a task is only
+// visible to its mandate. And the retry flow of clients without the extension: a retry of a
+// pending call writes nothing to the audit log, a retry after a denial says it was denied.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { storeFactories } from '../helpers/stores.js';
+import { type GatewayHarness, startGateway } from './harness.js';
+
+const MODERN = '2026-07-28';
+const TASKS = { extensions: { 'io.modelcontextprotocol/tasks': {} } };
+const REFUND = 'helpdesk.execute_refund';
+
+type Result = Record<string, unknown> & {
+  isError?: boolean;
+  content?: { text?: string }[];
+  _meta?: Record<string, Record<string, unknown>>;
+};
+
+for (const factory of await storeFactories()) {
+  describe(`approvals as MCP tasks (${factory.name})`, { skip: factory.skip }, () => {
+    let h: GatewayHarness;
+    let bob: string;
+    let id = 0;
+
+    /** One 2026-07-28 request; returns the JSON-RPC result, or throws with the error. */
+    const rpc = async (token: string, method: string, params: Record<string, unknown>, capabilities: Record<string, unknown> = TASKS) => {
+      const name = params.name ?? params.taskId;
+      const res = await fetch(h.mcpUrl, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${token}`,
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          'mcp-protocol-version': MODERN,
+          'mcp-method': method,
+          ...(typeof name === 'string' ? { 'mcp-name': name } : {}),
+        },
+        body: JSON.stringify({
+          jsonrpc: '2.0',
+          id: ++id,
+          method,
+          params: {
+            ...params,
+            _meta: { 'io.modelcontextprotocol/protocolVersion': MODERN, 'io.modelcontextprotocol/clientCapabilities': capabilities },
+          },
+        }),
+      });
+      const body = (await res.json()) as { result?: Result; error?: { code: number; data?: { code?: string } } };
+      if (body.error !== undefined) throw Object.assign(new Error(JSON.stringify(body.error)), { rpc: body.error });
+      return body.result as Result;
+    };
+
+    const decide = async (approvalId: string, verdict: 'approve' | 'deny', note = 'checked') => {
+      const res = await fetch(`${h.base}/admin/v1/approvals/${approvalId}/${verdict}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${bob}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ note }),
+      });
+      assert.equal(res.status, 200, await res.text());
+    };
+
+    const refundMandate = () => h.mandate([{ tool: REFUND, args: { customerId: { eq: 'C-1009' }, amountCents: { max: 25_000 } } }]);
+
+    before(async () => {
+      h = await startGateway({ store: await factory.open() });
+      bob = await h.operatorToken('bob');
+    });
+    after(async () => {
+      await h.close();
+      await factory.cleanup();
+    });
+
+    it('turns an approval-required call into a task that completes with the upstream result once approved, forwarded once', async () => {
+      const { token, mandateId } = await refundMandate();
+      const args = { customerId: 'C-1009', amountCents: 4900 };
+      const created = await rpc(token, 'tools/call', { name: REFUND, arguments: args });
+      assert.equal(created.resultType, 'task', JSON.stringify(created));
+      assert.equal(created.status, 'working');
+      assert.match(String(created.taskId), /^task_[\w-]{40,}$/);
+      assert.match(String(created.statusMessage), /\/console\/approvals\/apr_/);
+      assert.equal(typeof created.pollIntervalMs, 'number');
+      const taskId = created.taskId as string;
+      const approvalId = /approvals\/(apr_[\w-]+)/.exec(String(created.statusMessage))?.[1] as string;
+
+      // Polling while nobody decided: still working, nothing forwarded.
+      const waiting = await rpc(token, 'tasks/get', { taskId });
+      assert.equal(waiting.resultType, 'complete');
+      assert.equal(waiting.status, 'working');
+      // The same call again (a Tasks client retrying) gets the same task, not a second approval.
+      const again = await rpc(token, 'tools/call', { name: REFUND, arguments: args });
+      assert.equal(again.taskId, taskId);
+
+      await decide(approvalId, 'approve', 'duplicate charge confirmed');
+      // Two polls at once: one forwards, the other sees working or the outcome; the call runs once.
+      const [p1, p2] = await Promise.all([rpc(token, 'tasks/get', { taskId }), rpc(token, 'tasks/get', { taskId })]);
+      const done = [p1, p2].find((t) => t.status === 'completed') ?? (await rpc(token, 'tasks/get', { taskId }));
+      assert.equal(done.status, 'completed', JSON.stringify(done));
+      const result = done.result as Result;
+      assert.equal(result.isError, undefined, JSON.stringify(result));
+      assert.match(result.content?.[0]?.text ?? '', /"amountCents":4900/);
+      const final = await rpc(token, 'tasks/get', { taskId });
+      assert.deepEqual(final.result, done.result, 'a finished task keeps its result');
+      const results = await h.broker.audit.entriesBy('mandate_id', mandateId, { types: ['tool.result'] });
+      assert.equal(results.filter((e) => e.event.data.tool === REFUND).length, 1, 'forwarded exactly once');
+      assert.equal((await h.broker.approvals.require(approvalId)).status, 'consumed');
+    });
+
+    it('completes a denied task with an isError result naming the denial, and never forwards it', async () => {
+      const { token, mandateId } = await refundMandate();
+      const created = await rpc(token, 'tools/call', { name: REFUND, arguments: { customerId: 'C-1009', amountCents: 5000 } });
+      const approvalId = /approvals\/(apr_[\w-]+)/.exec(String(created.statusMessage))?.[1] as string;
+      await decide(approvalId, 'deny', 'not a duplicate');
+      const done = await rpc(token, 'tasks/get', { taskId: created.taskId as string });
+      assert.equal(done.status, 'completed');
+      const result = done.result as Result;
+      assert.equal(result.isError, true);
+      assert.match(result.content?.[0]?.text ?? '', /denied.*not a duplicate/);
+      assert.equal(result._meta?.['mandate/error']?.code, 'RPC_APPROVAL_DENIED');
+      const results = await h.broker.audit.entriesBy('mandate_id', mandateId, { types: ['tool.result'] });
+      assert.equal(results.length, 0);
+    });
+
+    it('cancels a waiting task, withdraws its approval, and refuses to run it after a late approval', async () => {
+      const { token, mandateId } = await refundMandate();
+      const created = await rpc(token, 'tools/call', { name: REFUND, arguments: { customerId: 'C-1009', amountCents: 5100 } });
+      const taskId = created.taskId as string;
+      const approvalId = /approvals\/(apr_[\w-]+)/.exec(String(created.statusMessage))?.[1] as string;
+      const ack = await rpc(token, 'tasks/cancel', { taskId });
+      assert.equal(ack.resultType, 'complete');
+      assert.deepEqual(Object.keys(ack).sort(), ['_meta', 'resultType'], 'an empty acknowledgement');
+      // Cancelling again is acknowledged too, and changes nothing.
+      assert.equal((await rpc(token, 'tasks/cancel', { taskId })).resultType, 'complete');
+      assert.equal((await rpc(token, 'tasks/get', { taskId })).status, 'cancelled');
+      assert.equal((await h.broker.approvals.require(approvalId)).status, 'withdrawn');
+      const late = await fetch(`${h.base}/admin/v1/approvals/${approvalId}/approve`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${bob}`, 'content-type': 'application/json' },
+        body: '{}',
+      });
+      assert.equal(late.status, 409);
+      assert.equal((await rpc(token, 'tasks/get', { taskId })).status, 'cancelled');
+      assert.equal((await h.broker.audit.entriesBy('mandate_id', mandateId, { types: ['tool.result'] })).length, 0);
+    });
+
+    it('shows a task only to its mandate, and refuses tasks/* to a client without the extension', async () => {
+      const { token } = await refundMandate();
+      const created = await rpc(token, 'tools/call', { name: REFUND, arguments: { customerId: 'C-1009', amountCents: 5200 } });
+      const taskId = created.taskId as string;
+      const other = await refundMandate();
+      await assert.rejects(rpc(other.token, 'tasks/get', { taskId }), (err: { rpc?: { code: number; data?: { code?: string } } }) => {
+        assert.equal(err.rpc?.code, -32602);
+        assert.equal(err.rpc?.data?.code, 'RPC_TASK_NOT_FOUND');
+        return true;
+      });
+      await assert.rejects(rpc(other.token, 'tasks/cancel', { taskId }), /RPC_TASK_NOT_FOUND/);
+      assert.equal((await rpc(token, 'tasks/get', { taskId })).status, 'working', 'a foreign cancel changed nothing');
+      await assert.rejects(rpc(token, 'tasks/get', { taskId }, {}), /RPC_MISSING_CLIENT_CAPABILITY/);
+      // Without the extension, the same kind of call gets the retry-the-same-call result, never a task.
+      const plain = await rpc(token, 'tools/call', { name: REFUND, arguments: { customerId: 'C-1009', amountCents: 5300 } }, {});
+      assert.equal(plain.resultType, 'complete');
+      assert.equal(plain.isError, true);
+      assert.equal(plain._meta?.['mandate/error']?.code, 'RPC_APPROVAL_REQUIRED');
+    });
+
+    it('writes nothing to the audit log for a retry of a pending call, and says so when a human denied it', async () => {
+      const { token, mandateId } = await refundMandate();
+      const args = { customerId: 'C-1009', amountCents: 5400 };
+      const first = await rpc(token, 'tools/call', { name: REFUND, arguments: args }, {});
+      const approvalId = first._meta?.['mandate/error']?.approvalId as string;
+      const count = async () => (await h.broker.audit.entriesBy('mandate_id', mandateId)).length;
+      const before = await count();
+      for (let i = 0; i < 5; i++) {
+        const retry = await rpc(token, 'tools/call', { name: REFUND, arguments: args }, {});
+        assert.equal(retry._meta?.['mandate/error']?.approvalId, approvalId);
+      }
+      assert.equal(await count(), before, 'five retries of a pending call, no new audit event');
+      await decide(approvalId, 'deny', 'wrong customer');
+      const denied = await rpc(token, 'tools/call', { name: REFUND, arguments: args }, {});
+      assert.equal(denied.isError, true);
+      assert.equal(denied._meta?.['mandate/error']?.code, 'RPC_APPROVAL_DENIED');
+      assert.match(denied.content?.[0]?.text ?? '', /^Refused: approval apr_\S+ of this exact call was denied by bob.*wrong customer/);
+      const open = await h.broker.approvals.list({ status: 'pending' });
+      assert.equal(open.filter((a) => a.mandateId === mandateId).length, 0, 'no new approval request after a denial');
+    });
+  });
+}
