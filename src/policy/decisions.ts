@@ -24,7 +24,10 @@ export interface DecisionServiceOptions {
   /** Budget counters (only `decide` touches them; `evaluate` never does). */
   readonly budgets: Pick<BudgetCounter, 'consume' | 'fits'>;
   readonly clock: Clock;
-  /** Roles tried, in order, to find which approvals would allow a denied call. */
+  /**
+   * Approver roles offered, in this order, when an approval would allow a denied call. All are
+   * answered by one evaluation of the set's approval probe (see `#approvalRoles`), not one each.
+   */
   readonly approverRoles: readonly string[];
 }
 
