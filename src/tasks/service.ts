@@ -215,7 +215,19 @@ export class TaskService {
     if (!won) return undefined;
     const [row] = await this.#o.store.query<TaskRow>(`SELECT ${COLUMNS} FROM tasks WHERE id = ?`, [taskId]);
     if (row === undefined) return undefined;
-    const args = JSON.parse(this.#o.secrets.open(row.args_sealed, argsContext(taskId)).toString('utf8')) as Record<string, unknown>;
+    let args: Record<string, unknown>;
+    try {
+      args = JSON.parse(this.#o.secrets.open(row.args_sealed, argsContext(taskId)).toString('utf8')) as Record<string, unknown>;
+    } catch (err) {
+      // Sealed under a key this broker no longer holds, or tampered with: the call cannot run.
+      // End the task now (not after the claim's bound: nothing was forwarded) and surface the error.
+      await this.fail(
+        taskId,
+        taskError('RPC_INTERNAL_ERROR', 'the stored call arguments could not be opened; the call was not forwarded'),
+        'The call could not be forwarded.',
+      );
+      throw err;
+    }
     return { args, task: this.#fromRow(row) };
   }
 

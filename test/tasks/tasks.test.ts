@@ -178,7 +178,10 @@ for (const db of await databases()) {
         [task.id],
       );
       await a.store.run('UPDATE tasks SET args_sealed = ? WHERE id = ?', [row?.args_sealed ?? '', other.id]);
-      await assert.rejects(a.tasks.claim(other.id, other.mandateId), /ERR_SECRET_UNDECRYPTABLE|failed authentication/);
+      await assert.rejects(a.tasks.claim(other.id, other.mandateId), { code: 'ERR_SECRET_UNDECRYPTABLE' });
+      const refused = await a.tasks.get(other.id, other.mandateId);
+      assert.equal(refused?.status, 'failed', 'ended at once, not left claimed');
+      assert.equal(refused?.error?.data?.code, 'RPC_INTERNAL_ERROR');
     });
 
     it('reads a waiting task past its TTL as failed (RPC_TASK_EXPIRED), never claims it, and the sweep records it once', async () => {
