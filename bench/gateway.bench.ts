@@ -10,7 +10,9 @@
 //
 //   npx tsx bench/gateway.bench.ts [--seconds 10] [--concurrency 16] [--rate 500] [--engines compiled,wasm]
 //                                  [--revisions modern,legacy] [--profile-seconds 5] [--no-profile]
-//   BENCH_QUICK=1 (as in `npm run bench`) → --seconds 3 unless given.
+//   npm run bench -- gateway --seconds 5
+// BENCH_QUICK=1: --seconds 3 unless given. BENCH_DIR=/path: the disk of the broker's SQLite file.
+// BENCH_KEEP_PROFILES=1: keep the broker's .cpuprofile files (Chrome DevTools opens them).
 import { parseArgs } from 'node:util';
 import { analyse, formatBreakdown } from './lib/cpu-profile.js';
 import { type Broker, directTarget, type Engine, gatewayTarget, startBroker, startUpstream } from './lib/gateway-rig.js';
@@ -114,7 +116,12 @@ async function main(): Promise<void> {
         const mine: Cell[] = [];
         for (const [revision, gw] of through) {
           const d = await cpuOver(pids, () => gen.closed(direct.get(revision) as Target, { seconds: SECONDS, concurrency: CONCURRENCY }));
+          const before = await upstream.calls();
           const g = await cpuOver(pids, () => gen.closed(gw, { seconds: SECONDS, concurrency: CONCURRENCY }));
+          const after = await upstream.calls();
+          const upstreamEra = REVISIONS.filter((r) => after[r] > before[r])
+            .map((r) => `${VERSION[r]} (${n0(after[r] - before[r])} calls)`)
+            .join(' and ');
           const cell: Cell = {
             engine,
             revision,
@@ -125,7 +132,7 @@ async function main(): Promise<void> {
           out(`  [${engine} ${VERSION[revision]}] closed loop, ${CONCURRENCY} in flight:`);
           out(describe('    direct  ', cell.direct));
           out(describe('    gateway ', cell.gateway));
-          out(`    ratio ${f(g.result.rate / d.result.rate)}`);
+          out(`    ratio ${f(g.result.rate / d.result.rate)}; the gateway forwarded to the upstream in ${upstreamEra || 'no revision'}`);
         }
         for (const cell of mine) {
           cell.directOpen = await gen.open(direct.get(cell.revision) as Target, { seconds: OPEN_SECONDS, rate: RATE });
@@ -133,7 +140,12 @@ async function main(): Promise<void> {
           out(`  [${engine} ${VERSION[cell.revision]}] open loop at ${RATE} calls/s offered:`);
           out(describeOpen('    direct  ', cell.directOpen));
           out(describeOpen('    gateway ', cell.gatewayOpen));
-          out(`    added p50 ${f(cell.gatewayOpen.p50 - cell.directOpen.p50)} ms, p99 ${f(cell.gatewayOpen.p99 - cell.directOpen.p99)} ms`);
+          out(
+            `    added p50 ${f(cell.gatewayOpen.p50 - cell.directOpen.p50)} ms, p99 ${f(cell.gatewayOpen.p99 - cell.directOpen.p99)} ms` +
+              (cell.gateway.run.rate < RATE * 1.25
+                ? ` (closed-loop capacity ${n0(cell.gateway.run.rate)} calls/s is not far above the offered rate: this latency is mostly queueing)`
+                : ''),
+          );
         }
         cells.push(...mine);
         // Last for this broker: fetching source lines after the profile enables the debugger.

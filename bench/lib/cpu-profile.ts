@@ -7,9 +7,12 @@
 //      their time is the self time of the line that calls them, which the profile records) → JSON;
 //   2. else the nearest frame, leaf first, whose file belongs to an area (Mandate's folders, the
 //      libraries each area uses): native code (SQLite, hashing) counts for the JavaScript that
-//      called it, a shared helper (canonicalize, zod) for whoever used it;
-//   3. else Node's own HTTP, socket and stream code, or the promise/async-hooks machinery, by the
-//      leaf's file; GC and unattributed VM time by V8's own pseudo-frames.
+//      called it, a shared helper (canonicalize, zod) for whoever used it. Node's socket and HTTP
+//      code counts for the upstream client under it, and for the HTTP server otherwise (the /mcp
+//      code that writes its answer included);
+//   3. else by Node's own file (promise machinery), or V8's pseudo-frames (GC, unattributed VM).
+// V8 sometimes loses the JavaScript frames above a native call: better-sqlite3's `exec` (BEGIN,
+// COMMIT) is then recognized by name.
 import type { CpuProfile } from './gateway-rig.js';
 
 /** Areas of the governed call path, in the order the table prints them. */
@@ -21,9 +24,8 @@ export const AREAS = [
   'forward (upstream client)',
   'MCP SDK server (legacy sessions)',
   'gateway core (grants, limits)',
-  'fastify / HTTP server',
+  'HTTP server (fastify, node:http)',
   'JSON parse/stringify',
-  'node http/net/streams',
   'promises / async hooks',
   'GC',
   'VM / native (unattributed)',
@@ -45,18 +47,15 @@ const OWNED: readonly [RegExp, Area][] = [
   [/\/src\/(gateway|mandates|agents|approvals|principals|tasks|errors)\//, 'gateway core (grants, limits)'],
   [
     /\/node_modules\/(fastify|@fastify|find-my-way|avvio|fast-json-stringify|light-my-request|pino|pino-std-serializers|sonic-boom|thread-stream|prom-client|secure-json-parse|fast-querystring|process-warning|abstract-logging|toad-cache|rfdc|fast-uri|ajv)\/|\/src\/http\//,
-    'fastify / HTTP server',
+    'HTTP server (fastify, node:http)',
   ],
 ];
 
-/** Node's own code, charged by the leaf's file when no owning frame is on the stack. */
-const NODE_CORE: readonly [RegExp, Area][] = [
-  [
-    /^node:(_http_|net$|stream|internal\/(streams|stream_base_commons|http|net|js_stream_socket|url|buffer)|buffer$|events$|url$)/,
-    'node http/net/streams',
-  ],
-  [/^node:(internal\/(async_hooks|process\/task_queues|promise_hooks|timers)|async_hooks$|timers$)/, 'promises / async hooks'],
-];
+/** Node's sockets and HTTP: charged to the client or server side that drives them. */
+const NET = /^node:(_http_|net$|internal\/(stream_base_commons|streams\/|js_stream_socket|http))/;
+/** Owners whose socket writes are the /mcp answer (the HTTP server's work). */
+const ANSWERS: ReadonlySet<Area> = new Set(['gateway core (grants, limits)', 'envelope parse', 'token verify / DPoP']);
+const ASYNC = /^node:(internal\/(async_hooks|process\/task_queues|process\/promises|promise_hooks|timers)|async_hooks$|timers$)/;
 
 const JSON_LINE = /JSON\.(parse|stringify)\s*\(/;
 
@@ -90,17 +89,20 @@ export function analyse(profile: CpuProfile & { lines?: ScriptLines }): Breakdow
   const parent = new Map<number, number>();
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
   const owner = (url: string) => OWNED.find(([re]) => re.test(url))?.[1];
-  // Memoized: the owning area of a node's stack, nearest first.
-  const ownedArea = new Map<number, Area | null>();
-  const areaOfStack = (id: number): Area | null => {
-    const known = ownedArea.get(id);
-    if (known !== undefined) return known;
-    const node = byId.get(id);
-    const own = node === undefined ? undefined : owner(node.callFrame.url);
-    const p = parent.get(id);
-    const area = own ?? (p === undefined ? null : areaOfStack(p));
-    ownedArea.set(id, area);
-    return area;
+  const classify = (id: number): Area => {
+    let sawNet = false;
+    let firstUrl = '';
+    for (let q: number | undefined = id; q !== undefined; q = parent.get(q)) {
+      const url = byId.get(q)?.callFrame.url ?? '';
+      const own = owner(url);
+      if (own !== undefined) return sawNet && ANSWERS.has(own) ? 'HTTP server (fastify, node:http)' : own;
+      if (NET.test(url)) sawNet = true;
+      if (firstUrl === '') firstUrl = url;
+    }
+    if (byId.get(id)?.callFrame.functionName === 'exec') return 'audit append (hash, SQL)';
+    if (sawNet) return 'HTTP server (fastify, node:http)';
+    if (firstUrl === '') return 'VM / native (unattributed)';
+    return ASYNC.test(firstUrl) ? 'promises / async hooks' : 'other';
   };
   // Per node: self time, and the share of it on JSON lines.
   const self = new Map<number, number>();
@@ -151,21 +153,12 @@ export function analyse(profile: CpuProfile & { lines?: ScriptLines }): Breakdow
     if (jsonUs > 0) charge('JSON parse/stringify', fn, where, jsonUs);
     const rest = us - jsonUs;
     if (rest <= 0) continue;
-    const area = areaOfStack(id) ?? coreArea(id, parent, byId);
+    const area = classify(id);
     charge(area, fn, where, rest);
   }
   let busyUs = 0;
   for (const us of byArea.values()) busyUs += us;
   return { busyUs, idleUs, profilerUs, byArea, top: [...rows.values()].sort((a, b) => b.us - a.us) };
-}
-
-/** Node's own code by the file of the leaf, or of its nearest JavaScript caller for native code. */
-function coreArea(id: number, parent: Map<number, number>, byId: Map<number, CpuProfile['nodes'][number]>): Area {
-  for (let q: number | undefined = id; q !== undefined; q = parent.get(q)) {
-    const url = byId.get(q)?.callFrame.url ?? '';
-    if (url !== '') return NODE_CORE.find(([re]) => re.test(url))?.[1] ?? 'other';
-  }
-  return 'VM / native (unattributed)';
 }
 
 function stackHas(id: number, parent: Map<number, number>, byId: Map<number, CpuProfile['nodes'][number]>, url: string): boolean {

@@ -76,6 +76,11 @@ function runUpstream(): void {
         return undefined;
     }
   };
+  // tools/call answered per revision: tells which revision the gateway's client chose upstream.
+  const calls = { modern: 0, legacy: 0 };
+  process.on('message', (m: { cmd?: string }) => {
+    if (m.cmd === 'stats') process.send?.({ cmd: 'stats', calls });
+  });
   const answer = (req: IncomingMessage, res: ServerResponse, raw: Buffer) => {
     let msg: { id?: unknown; method?: unknown; params?: Record<string, unknown> };
     try {
@@ -93,6 +98,7 @@ function runUpstream(): void {
         send(res, 400, error(msg.id, -32020, 'header mismatch'));
         return;
       }
+      if (method === 'tools/call') calls.modern++;
       const result = handle(method, msg.params, true);
       if (result === undefined) send(res, 404, error(msg.id, -32601, `method not found: ${method}`));
       else send(res, 200, { jsonrpc: '2.0', id: msg.id, result });
@@ -136,6 +142,7 @@ function runUpstream(): void {
       res.writeHead(202).end();
       return;
     }
+    if (method === 'tools/call') calls.legacy++;
     const result = handle(method, msg.params, false);
     send(res, 200, result === undefined ? error(msg.id, -32601, `method not found: ${method}`) : { jsonrpc: '2.0', id: msg.id, result });
   };
@@ -154,7 +161,8 @@ async function runBroker(upstreamUrl: string, engine: string): Promise<void> {
   const { buildApp } = await import('../../src/http/app.js');
   const { DEV_TRUST_DOMAIN } = await import('../../src/identity/dev-spiffe.js');
   const { GRANT_TOKEN_EXCHANGE, TOKEN_TYPE } = await import('../../src/mandates/token-exchange.js');
-  const dataDir = mkdtempSync(join(tmpdir(), 'mandate-bench-gw-'));
+  // BENCH_DIR picks the disk (as in the other benchmarks): the audit's COMMIT waits for its fsync.
+  const dataDir = mkdtempSync(join(process.env.BENCH_DIR ?? tmpdir(), 'mandate-bench-gw-'));
   const port = await freePort();
   const pgUrl = process.env.BENCH_DATABASE_URL;
   const config = buildConfig(
@@ -318,11 +326,34 @@ export interface Part {
 export interface Upstream extends Part {
   /** The upstream's own MCP endpoint (the direct path). */
   readonly url: string;
+  /** tools/call answered so far, per revision. */
+  calls(): Promise<Record<Revision, number>>;
 }
 
 export async function startUpstream(): Promise<Upstream> {
   const { child, info } = await start(['upstream']);
-  return { url: `http://127.0.0.1:${info.port}/mcp`, pid: child.pid as number, close: () => stop(child) };
+  return {
+    url: `http://127.0.0.1:${info.port}/mcp`,
+    pid: child.pid as number,
+    calls: () => {
+      const answered = reply(child, 'stats');
+      child.send({ cmd: 'stats' });
+      return answered.then((m) => m.calls as Record<Revision, number>);
+    },
+    close: () => stop(child),
+  };
+}
+
+/** The next IPC message `cmd` from `child`. */
+function reply(child: ChildProcess, cmd: string): Promise<Record<string, unknown>> {
+  return new Promise((resolve) => {
+    const on = (m: Record<string, unknown>) => {
+      if (m.cmd !== cmd) return;
+      child.off('message', on);
+      resolve(m);
+    };
+    child.on('message', on);
+  });
 }
 
 export type Engine = 'compiled' | 'wasm';
@@ -355,27 +386,18 @@ export interface CpuProfile {
 
 export async function startBroker(upstreamUrl: string, engine: Engine): Promise<Broker> {
   const { child, info } = await start(['broker', upstreamUrl, engine]);
-  const reply = (cmd: string) =>
-    new Promise<Record<string, unknown>>((resolve) => {
-      const on = (m: Record<string, unknown>) => {
-        if (m.cmd !== cmd) return;
-        child.off('message', on);
-        resolve(m);
-      };
-      child.on('message', on);
-    });
   return {
     url: `http://127.0.0.1:${info.port}/mcp`,
     token: info.token as string,
     notices: info.notices as string[],
     pid: child.pid as number,
     async profile(during, intervalUs = 500) {
-      const started = reply('profile-started');
+      const started = reply(child, 'profile-started');
       child.send({ cmd: 'profile-start', intervalUs });
       await started;
       const result = await during();
       const file = join(tmpdir(), `mandate-bench-${child.pid}-${Date.now()}.cpuprofile`);
-      const stopped = reply('profile-stopped');
+      const stopped = reply(child, 'profile-stopped');
       child.send({ cmd: 'profile-stop', file });
       await stopped;
       const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
