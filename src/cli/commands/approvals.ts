@@ -21,7 +21,7 @@ export function registerApprovalCommands(program: Command): void {
     approvals
       .command('list')
       .description('List approvals, newest first (pending by default).')
-      .option('--status <status>', 'pending | approved | denied | consumed | expired | all', 'pending')
+      .option('--status <status>', 'pending | approved | denied | consumed | expired | withdrawn | all', 'pending')
       .option('--json', 'print JSON'),
   ).action(async (flags: AdminFlags & { status: string; json?: boolean }) => {
     const q = flags.status === 'all' ? '' : `?status=${encodeURIComponent(flags.status)}`;
