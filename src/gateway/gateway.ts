@@ -535,7 +535,9 @@ export class Gateway {
   async cancelTask(caller: VerifiedCaller, taskId: string): Promise<Record<string, unknown>> {
     const task = await this.#o.tasks.cancel(taskId, caller.mandate.id);
     if (task === undefined) throw new MandateError('RPC_TASK_NOT_FOUND');
-    if (task.cancelledNow) await this.#o.approvals.withdraw(task.approvalId, { actors: actorsOf(caller), mandateId: caller.mandate.id });
+    if (task.cancelledNow) {
+      await this.#o.approvals.withdraw(task.approvalId, { actors: actorsOf(caller), mandateId: caller.mandate.id, taskId });
+    }
     return {};
   }
 
