@@ -132,7 +132,10 @@ async function main(): Promise<void> {
           out(`  [${engine} ${VERSION[revision]}] closed loop, ${CONCURRENCY} in flight:`);
           out(describe('    direct  ', cell.direct));
           out(describe('    gateway ', cell.gateway));
-          out(`    ratio ${f(g.result.rate / d.result.rate)}; the gateway forwarded to the upstream in ${upstreamEra || 'no revision'}`);
+          out(
+            `    ratio ${f(g.result.rate / d.result.rate)}; the gateway forwarded to the upstream in ${upstreamEra || 'no revision'} ` +
+              `over ${n0(after.connections - before.connections)} new connections`,
+          );
         }
         for (const cell of mine) {
           cell.directOpen = await gen.open(direct.get(cell.revision) as Target, { seconds: OPEN_SECONDS, rate: RATE });

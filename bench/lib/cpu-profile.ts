@@ -4,7 +4,9 @@
 //
 // Attribution. Each sample's leaf frame is charged to an area:
 //   1. a source line holding `JSON.parse`/`JSON.stringify` (V8 builtins have no frame of their own:
-//      their time is the self time of the line that calls them, which the profile records) → JSON;
+//      their time is the self time of the line that calls them, which the profile records) → JSON.
+//      Only in libraries and Node: tsx runs Mandate's own TypeScript minified to one line per
+//      file, so its JSON calls stay in the area of the function making them;
 //   2. else the nearest frame, leaf first, whose file belongs to an area (Mandate's folders, the
 //      libraries each area uses): native code (SQLite, hashing) counts for the JavaScript that
 //      called it, a shared helper (canonicalize, zod) for whoever used it. Node's socket and HTTP
@@ -141,7 +143,9 @@ export function analyse(profile: CpuProfile & { lines?: ScriptLines }): Breakdow
       continue;
     }
     const fn = functionName === '' ? '(anonymous)' : functionName;
-    const where = url === '' ? `native, called from ${callerOf(id, parent, byId)}` : `${shortUrl(url)}:${node.callFrame.lineNumber + 1}`;
+    // Line 1 of a minified file (tsx) says nothing: the file alone then.
+    const line = node.callFrame.lineNumber > 0 ? `:${node.callFrame.lineNumber + 1}` : '';
+    const where = url === '' ? `native, called from ${callerOf(id, parent, byId)}` : `${shortUrl(url)}${line}`;
     // JSON builtins: the share of this node's ticks on lines that call them.
     let jsonUs = 0;
     const lines = profile.lines?.[(node.callFrame as { scriptId?: string }).scriptId ?? ''];

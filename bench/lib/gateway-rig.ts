@@ -77,7 +77,8 @@ function runUpstream(): void {
     }
   };
   // tools/call answered per revision: tells which revision the gateway's client chose upstream.
-  const calls = { modern: 0, legacy: 0 };
+  const calls = { modern: 0, legacy: 0, connections: 0 };
+  server.on('connection', () => calls.connections++);
   process.on('message', (m: { cmd?: string }) => {
     if (m.cmd === 'stats') process.send?.({ cmd: 'stats', calls });
   });
@@ -264,7 +265,7 @@ function serveProfiler(): void {
         const { profile } = await session.post('Profiler.stop');
         // The text of every sampled line, so the analysis can tell time in JSON.parse/stringify
         // (builtins without frames of their own) from the rest of the calling function. Fetched
-        // after the profile is taken; tsx-compiled sources are read as V8 runs them.
+        // after the profile is taken, as V8 runs them.
         const wanted = new Map<string, Set<number>>();
         for (const n of profile.nodes) {
           if (n.positionTicks === undefined || n.callFrame.url.startsWith('wasm:')) continue;
@@ -278,7 +279,9 @@ function serveProfiler(): void {
           const { scriptSource } = await session.post('Debugger.getScriptSource', { scriptId }).catch(() => ({ scriptSource: '' }));
           const text = scriptSource.split('\n');
           const picked: Record<number, string> = {};
-          for (const line of want) picked[line] = (text[line - 1] ?? '').slice(0, 400);
+          // A line this long is a whole minified file (tsx compiles Mandate's TypeScript to one
+          // line per file): which statement got the ticks is unknown, so none is named.
+          for (const line of want) picked[line] = (text[line - 1] ?? '').length > 1000 ? '' : (text[line - 1] ?? '');
           lines[scriptId] = picked;
         }
         await session.post('Debugger.disable');
@@ -326,8 +329,8 @@ export interface Part {
 export interface Upstream extends Part {
   /** The upstream's own MCP endpoint (the direct path). */
   readonly url: string;
-  /** tools/call answered so far, per revision. */
-  calls(): Promise<Record<Revision, number>>;
+  /** tools/call answered so far, per revision, and TCP connections accepted. */
+  calls(): Promise<Record<Revision | 'connections', number>>;
 }
 
 export async function startUpstream(): Promise<Upstream> {
@@ -338,7 +341,7 @@ export async function startUpstream(): Promise<Upstream> {
     calls: () => {
       const answered = reply(child, 'stats');
       child.send({ cmd: 'stats' });
-      return answered.then((m) => m.calls as Record<Revision, number>);
+      return answered.then((m) => m.calls as Record<Revision | 'connections', number>);
     },
     close: () => stop(child),
   };
