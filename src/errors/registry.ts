@@ -96,6 +96,12 @@ export const errorRegistry = {
   // RFC 9449 §5 / §8: DPoP proof problems at the token endpoint, and the server nonce challenge.
   OAUTH_INVALID_DPOP_PROOF: oauth(400, 'invalid_dpop_proof', 'the DPoP proof is invalid'),
   OAUTH_USE_DPOP_NONCE: oauth(400, 'use_dpop_nonce', 'a DPoP nonce is required'),
+  // RFC 9449 §9: the same challenge at a resource (/mcp, agent API), as a 401 with `WWW-Authenticate: DPoP error="use_dpop_nonce"`.
+  OAUTH_RESOURCE_USE_DPOP_NONCE: oauth(
+    401,
+    'use_dpop_nonce',
+    'this resource requires a DPoP nonce issued by the replica that serves the request',
+  ),
   // `slow_down` is the registered OAuth token-endpoint error for a client asking too fast (RFC 8628 §3.5).
   OAUTH_RATE_LIMITED: oauth(429, 'slow_down', 'too many token requests from this client; retry later'),
   ERR_MANDATE_NOT_ACTIVE: internal(409, 'the mandate is not active'),

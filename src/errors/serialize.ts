@@ -48,7 +48,9 @@ export function toHttpError(err: unknown, requestId: string): HttpErrorResponse 
   if (spec.space === 'oauth') {
     const headers: Record<string, string> = {};
     if (spec.status === 401 || spec.status === 403) {
-      headers['www-authenticate'] = `Bearer error="${spec.oauthError}", error_description="${headerParam(e.message)}"`;
+      // RFC 9449 §9: a resource's nonce challenge is a DPoP challenge, which is what clients look for.
+      const scheme = spec.oauthError === 'use_dpop_nonce' ? 'DPoP' : 'Bearer';
+      headers['www-authenticate'] = `${scheme} error="${spec.oauthError}", error_description="${headerParam(e.message)}"`;
     }
     headers['cache-control'] = 'no-store';
     return { status: spec.status, headers, body: { error: spec.oauthError, error_description: e.message }, internal: false };

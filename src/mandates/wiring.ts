@@ -138,15 +138,15 @@ export async function createIdentityServices(input: IdentityWiringInput): Promis
     publishRetiredMs: (ic.tokenTtlSeconds + ic.leewaySeconds) * 1000 * 4,
   });
   await keys.ensureCurrent();
+  // Nonces are bound to this replica (a random key per process), so DPoP replay is checked in memory.
   const dpop = new DpopVerifier({
     store,
     clock,
-    secrets,
     maxAgeSeconds: ic.dpopMaxAgeSeconds,
     leewaySeconds: ic.leewaySeconds,
     requireNonce: ic.dpopNonce,
+    requireResourceNonce: ic.dpopResourceNonce,
   });
-  await dpop.start();
   const agents = new AgentRegistry(store, principals, changes, clock);
   const mandates = new MandateService({
     store,

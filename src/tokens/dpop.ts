@@ -1,11 +1,19 @@
-// DPoP proof verification exactly per RFC 9449 §4.3 (checks 1–12), with a replay cache that holds
-// across replicas (a store row per proof, an in-memory set in front) and optional server nonces
-// (§8, §9) derived from a shared secret so any replica accepts a nonce another one issued.
+// DPoP proof verification exactly per RFC 9449 §4.3 (checks 1–12), with server nonces (§8, §9)
+// bound to the replica that issued them, so replay is checked in that replica's memory alone.
+//
+// A nonce is `<time bucket>.<HMAC(bucket)>` under a key each replica draws at random when it
+// starts and never shares: only the issuing replica can verify it, and a restarted replica (whose
+// proof-id cache is empty) no longer accepts nonces it issued before. A proof carrying a nonce
+// this replica issued was necessarily made for this replica, so remembering its `jti` here until
+// the proof is too old is enough: no store round trip. A proof with another replica's nonce (the
+// load balancer moved the client) is answered `use_dpop_nonce` with a nonce of this replica: one
+// extra round trip for the client. Where nonces are optional (the token endpoint unless
+// identity.dpopNonce; resources when identity.dpopResourceNonce is false), a proof without one is
+// recorded in the store (group-committed) so every replica refuses its replay.
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { calculateJwkThumbprint, decodeProtectedHeader, EmbeddedJWK, type JWK, errors as joseErrors, jwtVerify } from 'jose';
 import { OAuthError } from '../errors/index.js';
 import type { Clock } from '../lib/clock.js';
-import type { SecretBox } from '../secrets/index.js';
 import { GroupCommit } from '../store/group-commit.js';
 import type { SqlExecutor, Store } from '../store/index.js';
 
@@ -32,6 +40,11 @@ export interface VerifiedDpop {
   /** RFC 7638 thumbprint of the proof key (the `cnf.jkt` to bind to). */
   readonly jkt: string;
   readonly jti: string;
+  /**
+   * A fresh nonce to send in `DPoP-Nonce` (RFC 9449 §8.2) when the proof's nonce is from the
+   * previous time bucket, so the client switches before it expires.
+   */
+  readonly nextNonce?: string;
 }
 
 export interface DpopVerifierOptions {
@@ -39,70 +52,65 @@ export interface DpopVerifierOptions {
   readonly clock: Clock;
   readonly maxAgeSeconds: number;
   readonly leewaySeconds: number;
-  /** Require server nonces; the secret is shared through the store. */
+  /** Require a server nonce at the token endpoint (identity.dpopNonce). */
   readonly requireNonce: boolean;
-  readonly secrets: SecretBox;
+  /** Require a server nonce at resources (identity.dpopResourceNonce; default true). */
+  readonly requireResourceNonce?: boolean;
 }
 
 const NONCE_WINDOW_MS = 5 * 60_000;
+/** Above this many remembered proof ids, expired ones are swept (amortised: at most once per doubling). */
+const SWEEP_FLOOR = 10_000;
 
 export class DpopVerifier {
   readonly #o: DpopVerifierOptions;
+  /** Proof ids seen here (key → when the proof stops being acceptable, ms). */
   readonly #seen = new Map<string, number>();
-  /** Proof ids are group-committed: one fsync for all calls in flight, not one per call. */
+  #sweepAt = SWEEP_FLOOR;
+  /** Proof ids without a nonce of ours are group-committed to the store: one fsync for all calls in flight. */
   readonly #replay: GroupCommit<{ key: string; expiresAt: number }, boolean>;
-  #nonceKey: Buffer | undefined;
+  /** This replica's nonce key: random per process, never stored or shared. */
+  readonly #nonceKey = randomBytes(32);
 
   constructor(options: DpopVerifierOptions) {
     this.#o = options;
     this.#replay = new GroupCommit(options.store, recordProofIds);
   }
 
+  /** Whether the token endpoint demands a nonce. */
   get requireNonce(): boolean {
     return this.#o.requireNonce;
   }
 
-  /** Loads (or creates) the nonce secret shared by all replicas. */
-  async start(): Promise<void> {
-    if (!this.#o.requireNonce) return;
-    const context = 'dpop_nonce_key';
-    const [row] = await this.#o.store.query<{ private_sealed: string }>("SELECT private_sealed FROM signing_keys WHERE kid = 'dpop-nonce'");
-    if (row !== undefined) {
-      this.#nonceKey = this.#o.secrets.open(row.private_sealed, context);
-      return;
-    }
-    const key = randomBytes(32);
-    await this.#o.store
-      .run(
-        "INSERT INTO signing_keys (kid, alg, public_jwk, private_sealed, created_at, retired_at) VALUES ('dpop-nonce', 'HMAC', '{}', ?, ?, NULL)",
-        [this.#o.secrets.seal(key, context), this.#o.clock.now()],
-      )
-      .catch(() => {});
-    const [again] = await this.#o.store.query<{ private_sealed: string }>(
-      "SELECT private_sealed FROM signing_keys WHERE kid = 'dpop-nonce'",
-    );
-    this.#nonceKey = this.#o.secrets.open(again?.private_sealed ?? '', context);
+  /** Whether resources demand a nonce. */
+  get requireResourceNonce(): boolean {
+    return this.#o.requireResourceNonce ?? true;
   }
 
-  /** A fresh server nonce (DPoP-Nonce header value). */
+  /** Proof ids remembered in memory (for tests and metrics). */
+  get rememberedProofs(): number {
+    return this.#seen.size;
+  }
+
+  /** A fresh server nonce of this replica (DPoP-Nonce header value). */
   nonce(): string {
     const bucket = Math.floor(this.#o.clock.now() / NONCE_WINDOW_MS);
     return `${bucket.toString(36)}.${this.#mac(bucket)}`;
   }
 
-  #nonceValid(nonce: unknown): boolean {
-    if (typeof nonce !== 'string') return false;
-    const [b, mac] = nonce.split('.');
-    const bucket = Number.parseInt(b ?? '', 36);
+  /** The bucket of a nonce this replica issued that is still valid, or undefined. */
+  #nonceBucket(nonce: string): number | undefined {
+    const [b, mac, extra] = nonce.split('.');
+    if (extra !== undefined || b === undefined || mac === undefined || !/^[0-9a-z]{1,12}$/.test(b)) return undefined;
+    const bucket = Number.parseInt(b, 36);
     const current = Math.floor(this.#o.clock.now() / NONCE_WINDOW_MS);
-    if (!Number.isSafeInteger(bucket) || (bucket !== current && bucket !== current - 1) || mac === undefined) return false;
+    if (!Number.isSafeInteger(bucket) || (bucket !== current && bucket !== current - 1)) return undefined;
     const expected = Buffer.from(this.#mac(bucket));
     const given = Buffer.from(mac);
-    return expected.length === given.length && timingSafeEqual(expected, given);
+    return expected.length === given.length && timingSafeEqual(expected, given) ? bucket : undefined;
   }
 
   #mac(bucket: number): string {
-    if (this.#nonceKey === undefined) throw new OAuthError('OAUTH_INVALID_DPOP_PROOF', 'DPoP nonces are not initialised');
     return createHmac('sha256', this.#nonceKey).update(String(bucket)).digest('base64url').slice(0, 22);
   }
 
@@ -145,15 +153,16 @@ export class DpopVerifier {
     const nowS = this.#o.clock.now() / 1000;
     if (iat > nowS + this.#o.leewaySeconds) throw fail('DPoP proof iat is in the future');
     if (iat < nowS - this.#o.maxAgeSeconds - this.#o.leewaySeconds) throw fail('DPoP proof is too old');
-    if (this.#o.requireNonce && !this.#nonceValid(payload.nonce)) {
+    const at = check.at ?? (check.accessToken === undefined ? 'token-endpoint' : 'resource');
+    const required = at === 'token-endpoint' ? this.#o.requireNonce : this.requireResourceNonce;
+    // A nonce, when present, must be one of ours even where nonces are optional: a proof made for
+    // another replica was never recorded anywhere this replica could see.
+    const bucket = typeof payload.nonce === 'string' ? this.#nonceBucket(payload.nonce) : undefined;
+    if (bucket === undefined && (required || payload.nonce !== undefined)) {
       throw new OAuthError(
-        (check.at ?? (check.accessToken === undefined ? 'token-endpoint' : 'resource')) === 'token-endpoint'
-          ? 'OAUTH_USE_DPOP_NONCE'
-          : 'OAUTH_INVALID_TOKEN',
-        'a fresh DPoP nonce is required',
-        {
-          details: { dpopNonce: this.nonce() },
-        },
+        at === 'token-endpoint' ? 'OAUTH_USE_DPOP_NONCE' : 'OAUTH_RESOURCE_USE_DPOP_NONCE',
+        payload.nonce === undefined ? 'a fresh DPoP nonce is required' : 'the DPoP nonce is unknown or expired here; use this one',
+        { details: { dpopNonce: this.nonce() } },
       );
     }
     if (check.accessToken !== undefined) {
@@ -163,20 +172,29 @@ export class DpopVerifier {
     const jkt = await calculateJwkThumbprint(jwk);
     if (check.expectedJkt !== undefined && jkt !== check.expectedJkt)
       throw fail('DPoP proof key does not match the token binding (cnf.jkt)');
-    await this.#consume(jkt, jti, iat, fail);
-    return { jkt, jti };
+    await this.#consume(jkt, jti, iat, bucket === undefined, fail);
+    const current = Math.floor(this.#o.clock.now() / NONCE_WINDOW_MS);
+    return { jkt, jti, ...(bucket !== undefined && bucket !== current ? { nextNonce: this.nonce() } : {}) };
   }
 
-  /** Replay check: in memory first, then a unique row in the store so every replica agrees. */
-  async #consume(jkt: string, jti: string, iat: number, fail: (message: string) => OAuthError): Promise<void> {
+  /**
+   * Replay check: in memory, and in the store too for a proof that carries no nonce of ours (any
+   * replica could have seen it). Entries live until the proof is too old to be accepted anyway.
+   */
+  async #consume(jkt: string, jti: string, iat: number, shared: boolean, fail: (message: string) => OAuthError): Promise<void> {
     const key = createHash('sha256').update(`${jkt}\n${jti}`).digest('base64url');
     const now = this.#o.clock.now();
     if ((this.#seen.get(key) ?? 0) > now) throw fail('DPoP proof has already been used');
     const expiresAt = (iat + this.#o.maxAgeSeconds + 2 * this.#o.leewaySeconds) * 1000;
-    if (this.#seen.size > 100_000) for (const [k, exp] of this.#seen) if (exp <= now) this.#seen.delete(k);
-    // Seen here before the commit, so a concurrent copy on this replica is refused at once.
+    if (this.#seen.size >= this.#sweepAt) {
+      // Never drops a live entry (that would reopen a replay): memory is bounded by the proof rate
+      // times the proof lifetime (maxAge + 2 × leeway).
+      for (const [k, exp] of this.#seen) if (exp <= now) this.#seen.delete(k);
+      this.#sweepAt = Math.max(SWEEP_FLOOR, 2 * this.#seen.size);
+    }
+    // Seen here before any commit, so a concurrent copy on this replica is refused at once.
     this.#seen.set(key, expiresAt);
-    if (!(await this.#replay.submit({ key, expiresAt }))) throw fail('DPoP proof has already been used');
+    if (shared && !(await this.#replay.submit({ key, expiresAt }))) throw fail('DPoP proof has already been used');
   }
 }
 
@@ -193,12 +211,51 @@ async function recordProofIds(tx: SqlExecutor, rows: readonly { key: string; exp
   return fresh;
 }
 
-/** RFC 9449 §4.3 check 9: compare without query and fragment, after URI normalisation (RFC 3986 §6). */
+/**
+ * RFC 9449 §4.3 check 9: the `htu` as compared, i.e. scheme, host and path after RFC 3986 §6.2.2
+ * normalisation (case, default port, percent-encoded unreserved characters decoded, other
+ * escapes in upper case), without query and fragment. A path that still holds a dot segment
+ * (`.`/`..`, also percent-encoded) or an encoded separator (`%2F`, `%5C`) is not in normal form and
+ * never matches: which resource it names depends on who resolves it. Hand-written: WHATWG `URL`
+ * resolves `%2e%2e` as `..` and keeps `%6D` encoded, which is neither what RFC 3986 nor a router does.
+ */
 export function normalizeHtu(value: string): string {
+  const invalid = `invalid:${value}`;
+  const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)([^?#]*)/.exec(value);
+  if (m === null) return invalid;
+  let origin: URL;
   try {
-    const u = new URL(value);
-    return `${u.protocol}//${u.host}${u.pathname}`;
+    origin = new URL(`${m[1]}://${m[2]}`);
   } catch {
-    return `invalid:${value}`;
+    return invalid;
   }
+  if (origin.username !== '' || origin.password !== '' || (origin.protocol !== 'https:' && origin.protocol !== 'http:')) return invalid;
+  const path = normalizePath(m[3] === '' ? '/' : (m[3] as string));
+  return path === undefined ? invalid : `${origin.protocol}//${origin.host}${path}`;
+}
+
+const UNRESERVED = /[A-Za-z0-9\-._~]/;
+
+/**
+ * An absolute path in RFC 3986 normal form, or undefined when it is malformed, holds a dot
+ * segment, or an encoded `/` or `\\` (see normalizeHtu).
+ */
+export function normalizePath(path: string): string | undefined {
+  if (!path.startsWith('/') || path.startsWith('//')) return undefined;
+  let out = '';
+  for (let i = 0; i < path.length; i++) {
+    const c = path[i] as string;
+    if (c === '%') {
+      const hex = path.slice(i + 1, i + 3);
+      if (!/^[0-9A-Fa-f]{2}$/.test(hex)) return undefined;
+      const decoded = String.fromCharCode(Number.parseInt(hex, 16));
+      out += UNRESERVED.test(decoded) ? decoded : `%${hex.toUpperCase()}`;
+      i += 2;
+    } else if (c === '\\' || c.charCodeAt(0) <= 0x20 || c.charCodeAt(0) >= 0x7f) {
+      return undefined;
+    } else out += c;
+  }
+  for (const segment of out.split('/')) if (segment === '.' || segment === '..') return undefined;
+  if (/%2F|%5C/.test(out)) return undefined;
+  return out;
 }

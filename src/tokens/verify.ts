@@ -19,6 +19,7 @@ export interface VerifyRequest {
   readonly scheme: 'Bearer' | 'DPoP';
   readonly dpop?: string;
   readonly method: string;
+  /** The URI the request was received at: public origin + the path the router matched (src/http/request-uri.ts). */
   readonly url: string;
 }
 
@@ -30,6 +31,8 @@ export interface VerifiedMandate {
   readonly agent: Principal;
   readonly onBehalfOf?: string;
   readonly claims: AccessTokenClaims;
+  /** A fresh DPoP nonce the response should carry (RFC 9449 §8.2), when the proof's is about to expire. */
+  readonly dpopNonce?: string;
 }
 
 export interface TokenVerifierOptions {
@@ -69,10 +72,11 @@ export class TokenVerifier {
       // RFC 9449 §7.1: a DPoP-bound token is only accepted with the DPoP scheme and a matching proof.
       if (req.scheme !== 'DPoP') throw invalid('this token is DPoP-bound and must be sent with the DPoP scheme');
       if (req.dpop === undefined) throw invalid('a DPoP proof is required');
-      await this.#o.dpop.verify(
+      const { nextNonce } = await this.#o.dpop.verify(
         { proof: req.dpop, method: req.method, url: req.url, accessToken: req.token, expectedJkt: claims.cnf.jkt },
         invalid,
       );
+      if (nextNonce !== undefined) return { ...(await this.resolve(claims)), dpopNonce: nextNonce };
     } else if (req.scheme !== 'Bearer') {
       throw invalid('this token is not DPoP-bound; use the Bearer scheme');
     }

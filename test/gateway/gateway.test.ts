@@ -280,14 +280,26 @@ for (const factory of await storeFactories()) {
       assert.equal(res.token_type.toLowerCase(), 'dpop');
       const token = res.access_token;
       const ath = createHash('sha256').update(token).digest('base64url');
+      let nonce: string | undefined;
+      let challenges = 0;
       const client = new Client({ name: 'dpop-agent', version: '1' });
       await client.connect(
         new StreamableHTTPClientTransport(h.mcpUrl, {
+          // RFC 9449 §8/§9: the first request learns the gateway's nonce (use_dpop_nonce + DPoP-Nonce),
+          // later ones carry the latest nonce it sent.
           fetch: async (url, init) => {
-            const headers = new Headers(init?.headers);
-            headers.set('authorization', `DPoP ${token}`);
-            headers.set('dpop', await handDpopProof(keyPair, { htm: init?.method ?? 'GET', htu: String(url), ath }));
-            return fetch(url, { ...init, headers });
+            const send = async () => {
+              const headers = new Headers(init?.headers);
+              headers.set('authorization', `DPoP ${token}`);
+              headers.set('dpop', await handDpopProof(keyPair, { htm: init?.method ?? 'GET', htu: String(url), ath, nonce }));
+              const res = await fetch(url, { ...init, headers });
+              nonce = res.headers.get('dpop-nonce') ?? nonce;
+              return res;
+            };
+            const res = await send();
+            if (res.status !== 401 || !/DPoP error="use_dpop_nonce"/.test(res.headers.get('www-authenticate') ?? '')) return res;
+            challenges++;
+            return send();
           },
         }),
       );
@@ -295,6 +307,7 @@ for (const factory of await storeFactories()) {
         const r = await client.callTool({ name: 'helpdesk.search_tickets', arguments: { query: 'charged twice' } });
         assert.equal(r.isError, undefined, text(r));
         assert.match(text(r), /T-4821/);
+        assert.equal(challenges, 1, 'one nonce challenge, then the nonce is reused');
       } finally {
         await client.close();
       }

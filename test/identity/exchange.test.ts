@@ -472,14 +472,19 @@ for (const factory of await storeFactories()) {
         b.broker.verifier.verify({ token: res.access_token, scheme: 'Bearer', method: 'GET', url: `${b.base}/x` }),
         /DPoP-bound/,
       );
-      const done = await oauth.protectedResourceRequest(
-        res.access_token,
-        'POST',
-        new URL(`${b.base}/mandate/v1/mandates/${claims.mandate}/complete`),
-        new Headers(),
-        null,
-        { DPoP: dpop, ...insecure },
-      );
+      const complete = () =>
+        oauth.protectedResourceRequest(
+          res.access_token,
+          'POST',
+          new URL(`${b.base}/mandate/v1/mandates/${claims.mandate}/complete`),
+          new Headers(),
+          null,
+          { DPoP: dpop, ...insecure },
+        );
+      // RFC 9449 §9: resources demand a nonce of the replica serving them; the first request learns it.
+      const first = await complete().catch((err: unknown) => err);
+      assert.ok(oauth.isDPoPNonceError(first), String(first));
+      const done = await complete();
       assert.equal(done.status, 200, await done.clone().text());
     });
 
@@ -489,7 +494,8 @@ for (const factory of await storeFactories()) {
       const bound = await b.open(TRIAGE, mandateRequest(), oauth.DPoP(b.client, keyPair as CryptoKeyPair));
       assert.equal(res.token_type, 'dpop');
       const url = `${b.base}/mcp`;
-      const proof = await handDpopProof(keyPair as CryptoKeyPair, { htm: 'POST', htu: url, ath: ath(bound.access_token) });
+      const nonce = b.broker.identity.dpop.nonce();
+      const proof = await handDpopProof(keyPair as CryptoKeyPair, { htm: 'POST', htu: url, ath: ath(bound.access_token), nonce });
       const req = { token: bound.access_token, scheme: 'DPoP' as const, dpop: proof, method: 'POST', url };
       await b.broker.verifier.verify(req);
       await assert.rejects(b.broker.verifier.verify(req), /already been used/);
@@ -520,10 +526,11 @@ for (const factory of await storeFactories()) {
       const bound = await b.open(TRIAGE, mandateRequest(), oauth.DPoP(b.client, keyPair));
       const url = `${b.base}/mcp`;
       const verify = (dpop: string) => b.broker.verifier.verify({ token: bound.access_token, scheme: 'DPoP', dpop, method: 'POST', url });
-      await assert.rejects(verify(await handDpopProof(keyPair, { htm: 'POST', htu: url, ath: ath('other') })), /ath does not match/);
-      await assert.rejects(verify(await handDpopProof(keyPair, { htm: 'POST', htu: url })), /ath does not match/);
+      const nonce = b.broker.identity.dpop.nonce();
+      await assert.rejects(verify(await handDpopProof(keyPair, { htm: 'POST', htu: url, ath: ath('other'), nonce })), /ath does not match/);
+      await assert.rejects(verify(await handDpopProof(keyPair, { htm: 'POST', htu: url, nonce })), /ath does not match/);
       const other = (await generateKeyPair('ES256')) as CryptoKeyPair;
-      await assert.rejects(verify(await handDpopProof(other, { htm: 'POST', htu: url, ath: ath(bound.access_token) })), /cnf\.jkt/);
+      await assert.rejects(verify(await handDpopProof(other, { htm: 'POST', htu: url, ath: ath(bound.access_token), nonce })), /cnf\.jkt/);
       const stale = Math.floor(Date.now() / 1000) - 3600;
       await assert.rejects(
         verify(await handDpopProof(keyPair, { htm: 'POST', htu: url, ath: ath(bound.access_token), iat: stale })),

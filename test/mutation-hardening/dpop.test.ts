@@ -2,11 +2,10 @@
 // limit: every RFC 9449 §4.3 rule has an accepted case next to a refused one, so a mutant that
 // loosens or tightens any of them fails here. Fake clock; real SQLite store for the replay table.
 import assert from 'node:assert/strict';
-import { createHash, createHmac, randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
 import { OAuthError } from '../../src/errors/index.js';
-import { generateMasterKeySpec, parseMasterKeys, SecretBox } from '../../src/secrets/secret-box.js';
 import type { Store } from '../../src/store/types.js';
 import { DPOP_ALGORITHMS, DpopVerifier, normalizeHtu } from '../../src/tokens/dpop.js';
 import { sqliteFactory } from '../helpers/stores.js';
@@ -22,7 +21,6 @@ const factory = sqliteFactory();
 let store: Store;
 let keys: CryptoKeyPair;
 let jwk: JWK;
-const secrets = new SecretBox(parseMasterKeys(generateMasterKeySpec('t')));
 
 before(async () => {
   store = await factory.open();
@@ -32,7 +30,14 @@ before(async () => {
 after(() => factory.cleanup());
 
 function verifier(clock = movableClock(), requireNonce = false, s: Store = store) {
-  return new DpopVerifier({ store: s, clock, maxAgeSeconds: MAX_AGE, leewaySeconds: LEEWAY, requireNonce, secrets });
+  return new DpopVerifier({
+    store: s,
+    clock,
+    maxAgeSeconds: MAX_AGE,
+    leewaySeconds: LEEWAY,
+    requireNonce,
+    requireResourceNonce: requireNonce,
+  });
 }
 
 interface ProofInput {
@@ -286,97 +291,120 @@ describe('DPoP replay', () => {
   });
 });
 
-describe('DPoP server nonces', () => {
-  const nonceFail = async (p: Promise<unknown>, code: string) => {
+describe('DPoP server nonces (bound to the replica that issued them)', () => {
+  const nonceFail = async (p: Promise<unknown>, code: string, message = /^a fresh DPoP nonce is required$/) => {
     await assert.rejects(p, (err: unknown) => {
       assert.ok(err instanceof OAuthError);
       assert.equal(err.code, code);
-      assert.equal(err.message, 'a fresh DPoP nonce is required');
+      assert.match(err.message, message);
       assert.match(String(err.details?.dpopNonce), /^[0-9a-z]+\.[A-Za-z0-9_-]{22}$/);
       return true;
     });
   };
 
-  test('without requireNonce no secret is created and no nonce is demanded', async () => {
+  test('without requireNonce no nonce is demanded and nothing is stored for nonces', async () => {
     const s = await factory.open();
     const clock = movableClock();
     const v = verifier(clock, false, s);
-    await v.start();
     assert.equal(v.requireNonce, false);
-    assert.equal((await s.query("SELECT kid FROM signing_keys WHERE kid = 'dpop-nonce'")).length, 0);
+    assert.equal(v.requireResourceNonce, false);
     await v.verify(check(await proof(clock.now())), fail);
-    assert.throws(
-      () => v.nonce(),
-      (err: unknown) =>
-        err instanceof OAuthError && err.code === 'OAUTH_INVALID_DPOP_PROOF' && err.message === 'DPoP nonces are not initialised',
-    );
+    assert.equal((await s.query("SELECT kid FROM signing_keys WHERE kid = 'dpop-nonce'")).length, 0);
+    assert.match(v.nonce(), /^[0-9a-z]+\.[A-Za-z0-9_-]{22}$/);
   });
 
-  test('the nonce secret is the stored one, sealed under its own context', async () => {
-    const s = await factory.open();
-    const key = Buffer.alloc(32, 7);
-    await s.run(
-      "INSERT INTO signing_keys (kid, alg, public_jwk, private_sealed, created_at, retired_at) VALUES ('dpop-nonce', 'HMAC', '{}', ?, 0, NULL)",
-      [secrets.seal(key, 'dpop_nonce_key')],
-    );
-    const clock = movableClock();
-    const v = verifier(clock, true, s);
-    await v.start();
-    const bucket = Math.floor(clock.now() / (5 * 60_000));
-    const mac = createHmac('sha256', key).update(String(bucket)).digest('base64url').slice(0, 22);
-    assert.equal(v.nonce(), `${bucket.toString(36)}.${mac}`);
+  test('resources demand a nonce unless configured otherwise', () => {
+    const v = new DpopVerifier({ store, clock: movableClock(), maxAgeSeconds: MAX_AGE, leewaySeconds: LEEWAY, requireNonce: false });
+    assert.equal(v.requireResourceNonce, true);
   });
 
   test('a fresh nonce and the previous window are accepted; older, future, forged or malformed ones are refused', async () => {
     const s = await factory.open();
     const clock = movableClock();
     const v = verifier(clock, true, s);
-    await v.start();
     assert.equal(v.requireNonce, true);
     const window = 5 * 60_000;
-    const at = (ms: number) => {
-      const c = movableClock(ms);
-      const w = verifier(c, true, s);
-      return w.start().then(() => w.nonce());
-    };
     const now = clock.now();
-    await v.verify(check(await proof(now, { claims: { nonce: v.nonce() } })), fail);
-    await v.verify(check(await proof(now, { claims: { nonce: await at(now - window) } })), fail);
+    // Nonces this same replica issued at other times.
+    const at = (ms: number) => {
+      clock.set(ms);
+      const n = v.nonce();
+      clock.set(now);
+      return n;
+    };
+    const fresh = await v.verify(check(await proof(now, { claims: { nonce: v.nonce() } })), fail);
+    assert.equal(fresh.nextNonce, undefined, 'a nonce of the current window needs no replacement');
+    const previous = await v.verify(check(await proof(now, { claims: { nonce: at(now - window) } })), fail);
+    assert.equal(previous.nextNonce, v.nonce(), 'a nonce of the previous window comes with its successor');
     const nonce = v.nonce();
     assert.match(nonce, new RegExp(`^${Math.floor(now / window).toString(36)}\\.[A-Za-z0-9_-]{22}$`));
     for (const bad of [
-      await at(now - 2 * window),
-      await at(now + window),
+      at(now - 2 * window),
+      at(now + window),
       `${nonce.split('.')[0]}.${'A'.repeat(22)}`,
       `${nonce.split('.')[0]}.${nonce.split('.')[1]?.slice(0, 21)}`,
+      `${nonce}.x`,
       nonce.split('.')[0],
       `zzzzzzzzzzzzzzzzzz.${nonce.split('.')[1]}`,
-      undefined,
       12,
     ]) {
-      await nonceFail(v.verify(check(await proof(now, bad === undefined ? {} : { claims: { nonce: bad } })), fail), 'OAUTH_USE_DPOP_NONCE');
+      await nonceFail(v.verify(check(await proof(now, { claims: { nonce: bad } })), fail), 'OAUTH_USE_DPOP_NONCE', /unknown or expired/);
     }
+    await nonceFail(v.verify(check(await proof(now)), fail), 'OAUTH_USE_DPOP_NONCE');
   });
 
-  test('a resource server answers a missing nonce with invalid_token (and the ath check still applies)', async () => {
-    const s = await factory.open();
+  test('a resource answers a missing nonce with use_dpop_nonce as a 401 challenge', async () => {
     const clock = movableClock();
-    const v = verifier(clock, true, s);
-    await v.start();
-    await nonceFail(v.verify(check(await proof(clock.now()), { accessToken: 't' }), fail), 'OAUTH_INVALID_TOKEN');
+    const v = verifier(clock, true);
+    await nonceFail(v.verify(check(await proof(clock.now()), { accessToken: 't' }), fail), 'OAUTH_RESOURCE_USE_DPOP_NONCE');
   });
 
-  test('replicas share the nonce secret through the store; another store has another secret', async () => {
+  test('attack: a nonce of another replica (same store, same clock) is refused with a nonce of this one', async () => {
     const s = await factory.open();
     const clock = movableClock();
     const a = verifier(clock, true, s);
     const b = verifier(clock, true, s);
-    await a.start();
-    await b.start();
-    await b.verify(check(await proof(clock.now(), { claims: { nonce: a.nonce() } })), fail);
-    assert.equal((await s.query("SELECT kid FROM signing_keys WHERE kid = 'dpop-nonce'")).length, 1);
-    const c = verifier(clock, true, await factory.open());
-    await c.start();
-    await nonceFail(c.verify(check(await proof(clock.now(), { claims: { nonce: a.nonce() } })), fail), 'OAUTH_USE_DPOP_NONCE');
+    await nonceFail(
+      b.verify(check(await proof(clock.now(), { claims: { nonce: a.nonce() } })), fail),
+      'OAUTH_USE_DPOP_NONCE',
+      /unknown or expired/,
+    );
+    const withB = await b.verify(check(await proof(clock.now(), { claims: { nonce: b.nonce() } })), fail);
+    assert.ok(withB.jkt);
+    // Nothing about nonces is shared through the store.
+    assert.equal((await s.query("SELECT kid FROM signing_keys WHERE kid = 'dpop-nonce'")).length, 0);
+  });
+
+  test('attack: where nonces are optional, a nonce that is not ours is still refused (its proof was never recorded)', async () => {
+    const clock = movableClock();
+    const a = verifier(clock, false);
+    const b = verifier(clock, false);
+    const p = await proof(clock.now(), { claims: { nonce: a.nonce() } });
+    await a.verify(check(p), fail);
+    await nonceFail(b.verify(check(p), fail), 'OAUTH_USE_DPOP_NONCE', /unknown or expired/);
+  });
+
+  test('a proof with our nonce is remembered in memory only: no store row, replay refused here', async () => {
+    const s = await factory.open();
+    const clock = movableClock();
+    const v = verifier(clock, true, s);
+    const p = await proof(clock.now(), { claims: { nonce: v.nonce() } });
+    await v.verify(check(p), fail);
+    assert.equal((await s.query('SELECT proof_key FROM dpop_proofs')).length, 0);
+    await refused(v, p, /^DPoP proof has already been used$/);
+    // Remembered as long as the proof is acceptable (iat + max age + leeway), forgotten only after.
+    clock.advance((MAX_AGE + LEEWAY) * 1000);
+    await refused(v, p, /^DPoP proof has already been used$/);
+    clock.advance(1000);
+    await refused(v, p, /^DPoP proof is too old$/);
+  });
+
+  test('a restarted replica (new key, empty cache) refuses the nonces it issued before', async () => {
+    const clock = movableClock();
+    const before = verifier(clock, true);
+    const p = await proof(clock.now(), { claims: { nonce: before.nonce() } });
+    await before.verify(check(p), fail);
+    const restarted = verifier(clock, true);
+    await nonceFail(restarted.verify(check(p), fail), 'OAUTH_USE_DPOP_NONCE', /unknown or expired/);
   });
 });

@@ -11,6 +11,7 @@ import type { VerifiedCaller } from '../../gateway/types.js';
 import { DPOP_ALGORITHMS } from '../../tokens/dpop.js';
 import type { AppContext } from '../app.js';
 import { presentedToken } from '../presented-token.js';
+import { requestUri } from '../request-uri.js';
 
 export function registerGatewayRoutes(app: FastifyInstance, { broker }: AppContext): void {
   const gw = broker.gateway;
@@ -30,8 +31,15 @@ export function registerGatewayRoutes(app: FastifyInstance, { broker }: AppConte
 
   /** RFC 6750 §3 / RFC 9449 §7.1 challenges, both naming the metadata (RFC 9728 §5.1). */
   const challenge = (reply: FastifyReply, err?: OAuthError) => {
-    const params = [`resource_metadata="${gw.resourceMetadataUrl}"`];
-    if (err !== undefined) params.unshift(`error="invalid_token"`, `error_description="${headerParam(err.message)}"`);
+    const metadataParam = `resource_metadata="${gw.resourceMetadataUrl}"`;
+    const params = [metadataParam];
+    // RFC 9449 §9: a nonce challenge is `DPoP error="use_dpop_nonce"` with the nonce in DPoP-Nonce;
+    // the Bearer challenge then carries no error (the token itself was not refused).
+    const useNonce = err?.code === 'OAUTH_RESOURCE_USE_DPOP_NONCE';
+    const error = useNonce ? 'use_dpop_nonce' : 'invalid_token';
+    const errorParams = err === undefined ? [] : [`error="${error}"`, `error_description="${headerParam(err.message)}"`];
+    if (!useNonce) params.unshift(...errorParams);
+    const dpopParams = [...(useNonce ? errorParams : params.slice(0, -1)), `algs="${DPOP_ALGORITHMS.join(' ')}"`, metadataParam];
     const nonce = err?.details?.dpopNonce;
     if (typeof nonce === 'string') reply.header('dpop-nonce', nonce);
     reply.log.info(
@@ -40,12 +48,12 @@ export function registerGatewayRoutes(app: FastifyInstance, { broker }: AppConte
     );
     reply
       .code(401)
-      .header('www-authenticate', `Bearer ${params.join(', ')}, DPoP algs="${DPOP_ALGORITHMS.join(' ')}", ${params.join(', ')}`)
+      .header('www-authenticate', `Bearer ${params.join(', ')}, DPoP ${dpopParams.join(', ')}`)
       .header('cache-control', 'no-store')
       .send(
         err === undefined
           ? { error: 'invalid_token', error_description: 'an access token is required' }
-          : { error: 'invalid_token', error_description: err.message },
+          : { error, error_description: err.message },
       );
   };
 
@@ -70,14 +78,20 @@ export function registerGatewayRoutes(app: FastifyInstance, { broker }: AppConte
       return writeRpcError(reply.raw, refusal, contextOf(req));
     }
     let caller: VerifiedCaller;
+    let nextNonce: string | undefined;
     try {
       const presented = presentedToken(req);
       if (presented === undefined) return challenge(reply);
-      caller = await broker.verifier.verify({ ...presented, method: req.method, url: `${base}${req.url}` });
+      const verified = await broker.verifier.verify({ ...presented, method: req.method, url: requestUri(base, req) });
+      nextNonce = verified.dpopNonce;
+      caller = verified;
     } catch (err) {
       if (err instanceof OAuthError) return challenge(reply, err);
       throw err;
     }
+    // RFC 9449 §8.2: a fresh nonce before the one the client uses expires (set on the raw response,
+    // which the hijacked handler writes).
+    if (nextNonce !== undefined) reply.raw.setHeader('dpop-nonce', nextNonce);
     reply.hijack();
     const ctx = contextOf(req);
     try {

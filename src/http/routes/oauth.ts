@@ -12,6 +12,7 @@ import type { VerifiedMandate } from '../../tokens/verify.js';
 import { ADMIN_PREFIX, type AppContext } from '../app.js';
 import { peerCertificates } from '../peer-certificates.js';
 import { dpopHeader, presentedToken } from '../presented-token.js';
+import { requestUri } from '../request-uri.js';
 
 const FORM = 'application/x-www-form-urlencoded';
 export const AGENT_API_PREFIX = '/mandate/v1';
@@ -44,7 +45,7 @@ export function registerOAuthRoutes(app: FastifyInstance, { broker }: AppContext
     const presented = presentedToken(req);
     if (presented === undefined) throw new OAuthError('OAUTH_INVALID_TOKEN', 'an access token is required (Authorization: DPoP or Bearer)');
     try {
-      return await broker.verifier.verify({ ...presented, method: req.method, url: `${base}${req.url}` });
+      return await broker.verifier.verify({ ...presented, method: req.method, url: requestUri(base, req) });
     } catch (err) {
       return withNonce(reply, err);
     }
