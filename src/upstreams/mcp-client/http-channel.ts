@@ -1,9 +1,13 @@
-// MCP over Streamable HTTP with the global fetch (undici keeps connections alive): one POST per
-// message, the answer either `application/json` or a `text/event-stream` whose event with our id
-// is the response. Redirects are refused (a credential must not follow one). Modern exchanges
-// carry the 2026-07-28 headers (`MCP-Protocol-Version`, `Mcp-Method`, `Mcp-Name`); legacy ones
-// the session id, and a 404 for the session renews it once.
-
+// MCP over Streamable HTTP: one POST per message, the answer either `application/json` or a
+// `text/event-stream` whose event with our id is the response. Redirects are refused (a credential
+// must not follow one). Modern exchanges carry the 2026-07-28 headers (`MCP-Protocol-Version`,
+// `Mcp-Method`, `Mcp-Name`); legacy ones the session id, and a 404 for the session renews it once.
+//
+// node:http(s) with keep-alive agents, not the global fetch: measured on this machine against the
+// same upstream, fetch (undici) costs ~230 µs of client CPU per call and node:http ~60 µs, and this
+// is the gateway's hot path. The agents honour the server's `Keep-Alive: timeout` hint, as undici does.
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import {
   abortedError,
   answerServerRequest,
@@ -18,7 +22,7 @@ import {
 } from './channel.js';
 import { type Era, encodeNotification, MODERN_VERSION } from './era.js';
 import { bounded, UpstreamCallError } from './errors.js';
-import { sseEvents } from './sse.js';
+import { SseParser } from './sse.js';
 
 /** Headers we set ourselves; a credential header of the same name is dropped, not merged. */
 const RESERVED = new Set([
@@ -35,6 +39,29 @@ const RESERVED = new Set([
 /** Bound on an error body we read to find a JSON-RPC error in it. */
 const MAX_ERROR_BODY = 64 * 1024;
 
+/** How long the rest of a stream is drained after its response arrived, before the socket is given up. */
+const DRAIN_MS = 1000;
+
+// One keep-alive pool per process and scheme: sockets are per origin, credentials are per request.
+const httpAgent = new HttpAgent({ keepAlive: true, scheduling: 'lifo' });
+const httpsAgent = new HttpsAgent({ keepAlive: true, scheduling: 'lifo' });
+
+/** Sends one request and resolves with the response head (its body still to be read). */
+function send(
+  url: URL,
+  method: string,
+  headers: OutgoingHttpHeaders,
+  body: string | undefined,
+  signal: AbortSignal,
+): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const tls = url.protocol === 'https:';
+    const req = (tls ? httpsRequest : httpRequest)(url, { method, headers, agent: tls ? httpsAgent : httpAgent, signal }, resolve);
+    req.once('error', reject);
+    req.end(body);
+  });
+}
+
 export class HttpChannel implements Channel {
   onclose: (() => void) | undefined;
   era: Era = 'modern';
@@ -44,13 +71,13 @@ export class HttpChannel implements Channel {
   sessionId: string | undefined;
   /** Opens a new legacy session after the server forgot `stale` (set by the client). */
   renewSession: ((stale: string) => Promise<void>) | undefined;
-  readonly #url: string;
+  readonly #url: URL;
   readonly #base: Record<string, string>;
   readonly #max: number;
   #closed = false;
 
   constructor(url: string, credentialHeaders: Record<string, string> | undefined, maxMessageBytes: number) {
-    this.#url = url;
+    this.#url = new URL(url);
     this.#max = maxMessageBytes;
     const base: Record<string, string> = {};
     for (const [k, v] of Object.entries(credentialHeaders ?? {})) {
@@ -62,8 +89,9 @@ export class HttpChannel implements Channel {
     this.#base = base;
   }
 
-  #headers(method: string | undefined, name: string | undefined): Record<string, string> {
-    const h: Record<string, string> = { ...this.#base };
+  #headers(method: string | undefined, name: string | undefined, body: string | undefined): OutgoingHttpHeaders {
+    const h: OutgoingHttpHeaders = { ...this.#base };
+    if (body !== undefined) h['content-length'] = Buffer.byteLength(body);
     if (this.protocolVersion !== undefined) h['mcp-protocol-version'] = this.protocolVersion;
     if (this.era === 'modern') {
       if (method !== undefined) h['mcp-method'] = method;
@@ -85,20 +113,14 @@ export class HttpChannel implements Channel {
     try {
       for (let attempt = 0; ; attempt++) {
         const session = this.sessionId;
-        const res = await fetch(this.#url, {
-          method: 'POST',
-          headers: this.#headers(method, name),
-          body,
-          signal: ac.signal,
-          redirect: 'error',
-        });
+        const res = await send(this.#url, 'POST', this.#headers(method, name, body), body, ac.signal);
         if (method === 'initialize' && this.era === 'legacy') {
-          const sid = res.headers.get('mcp-session-id');
-          if (sid !== null) this.sessionId = sid;
+          const sid = res.headers['mcp-session-id'];
+          if (typeof sid === 'string') this.sessionId = sid;
         }
         // 2025-11-25: a 404 for a request carrying a session id means the session is gone and the
         // request was not processed, so a new session may carry it once. Anything else is never retried.
-        if (res.status === 404 && this.era === 'legacy' && session !== undefined && this.renewSession !== undefined) {
+        if (res.statusCode === 404 && this.era === 'legacy' && session !== undefined && this.renewSession !== undefined) {
           const err = await errorBody(res);
           if (err?.id !== null && err?.id !== undefined) throw rpcErrorOf(err.error, 404);
           if (attempt > 0) {
@@ -122,42 +144,30 @@ export class HttpChannel implements Channel {
         }
       }
       if (err instanceof UpstreamCallError) throw err;
-      throw new UpstreamCallError('unavailable', describeFetchFailure(err), { cause: err });
+      throw new UpstreamCallError('unavailable', describeFailure(err), { cause: err });
     } finally {
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
     }
   }
 
-  async #read(res: Response, id: number): Promise<unknown> {
-    const type = res.headers.get('content-type') ?? '';
-    if (!res.ok) {
-      const err = await errorBody(res);
-      if (err?.error !== undefined) throw rpcErrorOf(err.error, res.status);
-      const e = new UpstreamCallError('unavailable', `the upstream answered HTTP ${res.status}`);
-      e.httpStatus = res.status;
+  async #read(res: IncomingMessage, id: number): Promise<unknown> {
+    const status = res.statusCode ?? 0;
+    const type = res.headers['content-type'] ?? '';
+    if (status >= 300 && status < 400) {
+      res.resume();
+      const e = new UpstreamCallError('unavailable', `the upstream answered with a redirect (HTTP ${status}); redirects are refused`);
+      e.httpStatus = status;
       throw e;
     }
-    if (type.startsWith('text/event-stream') && res.body !== null) {
-      for await (const data of sseEvents(res.body, this.#max)) {
-        let msg: unknown;
-        try {
-          msg = JSON.parse(data);
-        } catch {
-          continue;
-        }
-        const r = asResponse(msg);
-        if (r !== undefined) {
-          if (r.id !== id) continue;
-          if ('error' in r) throw rpcErrorOf(r.error, res.status);
-          return r.result;
-        }
-        // A legacy server may ask us something on the request's stream; the answer is a POST.
-        const req = asServerRequest(msg);
-        if (req !== undefined) void this.#post(answerServerRequest(req));
-      }
-      throw new UpstreamCallError('unavailable', 'the upstream closed the event stream without answering');
+    if (status >= 400 || status < 200) {
+      const err = await errorBody(res);
+      if (err?.error !== undefined) throw rpcErrorOf(err.error, status);
+      const e = new UpstreamCallError('unavailable', `the upstream answered HTTP ${status}`);
+      e.httpStatus = status;
+      throw e;
     }
+    if (type.startsWith('text/event-stream')) return this.#readStream(res, id, status);
     if (type.startsWith('application/json')) {
       const text = await boundedText(res, this.#max);
       let msg: unknown;
@@ -169,14 +179,71 @@ export class HttpChannel implements Channel {
       const r = asResponse(msg);
       if (r === undefined || r.id !== id)
         throw new UpstreamCallError('rpc', 'the upstream answered with something that is not the response to the request');
-      if ('error' in r) throw rpcErrorOf(r.error, res.status);
+      if ('error' in r) throw rpcErrorOf(r.error, status);
       return r.result;
     }
-    await res.body?.cancel().catch(() => {});
-    throw new UpstreamCallError(
-      'rpc',
-      `the upstream answered HTTP ${res.status} with content type ${bounded(type.slice(0, 80)) || 'none'}`,
-    );
+    res.resume();
+    throw new UpstreamCallError('rpc', `the upstream answered HTTP ${status} with content type ${bounded(type.slice(0, 80)) || 'none'}`);
+  }
+
+  /** The response with our id among the stream's events; notifications are skipped. */
+  #readStream(res: IncomingMessage, id: number, status: number): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const settle = (fn: () => void): void => {
+        if (settled) return;
+        settled = true;
+        fn();
+        // The server should end the stream now; drain what is left so the socket can be reused.
+        if (!res.complete) {
+          const t = setTimeout(() => res.destroy(), DRAIN_MS);
+          t.unref();
+          res.once('close', () => clearTimeout(t));
+        }
+      };
+      const parser = new SseParser(this.#max, (data) => {
+        if (settled) return;
+        let msg: unknown;
+        try {
+          msg = JSON.parse(data);
+        } catch {
+          return;
+        }
+        const r = asResponse(msg);
+        if (r !== undefined) {
+          if (r.id !== id) return;
+          if ('error' in r) settle(() => reject(rpcErrorOf(r.error, status)));
+          else settle(() => resolve(r.result));
+          return;
+        }
+        // A legacy server may ask us something on the request's stream; the answer is a POST.
+        const req = asServerRequest(msg);
+        if (req !== undefined) void this.#post(answerServerRequest(req));
+      });
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        if (settled) return;
+        try {
+          parser.push(chunk);
+        } catch (err) {
+          settled = true;
+          res.destroy();
+          reject(err);
+        }
+      });
+      res.once('end', () => {
+        if (!settled) parser.end();
+        if (!settled) {
+          settled = true;
+          reject(new UpstreamCallError('unavailable', 'the upstream closed the event stream without answering'));
+        }
+      });
+      res.once('error', (err: Error) => {
+        if (settled) return;
+        settled = true;
+        reject(err);
+      });
+    });
   }
 
   async notify(body: string): Promise<void> {
@@ -184,17 +251,10 @@ export class HttpChannel implements Channel {
   }
 
   /** Fire-and-forget POST (notifications, answers to server requests), bounded in time. */
-  async #post(body: string, method?: string): Promise<void> {
+  async #post(body: string): Promise<void> {
     if (this.#closed) return;
     try {
-      const res = await fetch(this.#url, {
-        method: 'POST',
-        headers: this.#headers(method, undefined),
-        body,
-        signal: AbortSignal.timeout(5000),
-        redirect: 'error',
-      });
-      await res.body?.cancel().catch(() => {});
+      (await send(this.#url, 'POST', this.#headers(undefined, undefined, body), body, AbortSignal.timeout(5000))).resume();
     } catch {
       // Best effort: the server learns nothing it needs from these.
     }
@@ -214,13 +274,8 @@ export class HttpChannel implements Channel {
     const session = this.era === 'legacy' ? this.sessionId : undefined;
     if (session !== undefined) {
       // 2025-11-25: a client SHOULD end its session with DELETE; 405 means the server does not allow it.
-      await fetch(this.#url, {
-        method: 'DELETE',
-        headers: this.#headers(undefined, undefined),
-        signal: AbortSignal.timeout(2000),
-        redirect: 'error',
-      })
-        .then((r) => r.body?.cancel())
+      await send(this.#url, 'DELETE', this.#headers(undefined, undefined, undefined), undefined, AbortSignal.timeout(2000))
+        .then((r) => r.resume())
         .catch(() => {});
     }
   }
@@ -233,7 +288,7 @@ export function headerValue(v: string): string {
 }
 
 /** A JSON-RPC error message in an error response's body, if there is one. */
-async function errorBody(res: Response): Promise<{ id?: unknown; error?: unknown } | undefined> {
+async function errorBody(res: IncomingMessage): Promise<{ id?: unknown; error?: unknown } | undefined> {
   try {
     const msg = JSON.parse(await boundedText(res, MAX_ERROR_BODY)) as unknown;
     if (typeof msg === 'object' && msg !== null && 'error' in msg) return msg as { id?: unknown; error?: unknown };
@@ -244,37 +299,31 @@ async function errorBody(res: Response): Promise<{ id?: unknown; error?: unknown
 }
 
 /** The body as text, refusing (kind 'rpc') one over `max` bytes without reading it all. */
-async function boundedText(res: Response, max: number): Promise<string> {
-  const declared = Number(res.headers.get('content-length') ?? Number.NaN);
-  if (declared <= max) return res.text();
-  if (res.body === null) return '';
+function boundedText(res: IncomingMessage, max: number): Promise<string> {
   const tooLarge = (): UpstreamCallError => new UpstreamCallError('rpc', `the upstream answered with more than the ${max}-byte limit`);
-  if (declared > max) {
-    await res.body.cancel().catch(() => {});
-    throw tooLarge();
+  if (Number(res.headers['content-length'] ?? 0) > max) {
+    res.destroy();
+    return Promise.reject(tooLarge());
   }
-  const reader = res.body.getReader();
-  const decoder = new TextDecoder();
-  let text = '';
-  let bytes = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) return text + decoder.decode();
-    bytes += value.byteLength;
-    if (bytes > max) {
-      await reader.cancel().catch(() => {});
-      throw tooLarge();
-    }
-    text += decoder.decode(value, { stream: true });
-  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    res.on('data', (chunk: Buffer) => {
+      bytes += chunk.length;
+      if (bytes > max) {
+        res.destroy();
+        reject(tooLarge());
+      } else {
+        chunks.push(chunk);
+      }
+    });
+    res.once('end', () => resolve(chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks).toString('utf8')));
+    res.once('error', reject);
+  });
 }
 
-/** Why fetch failed, without the URL's query or anything else that may hold a secret. */
-function describeFetchFailure(err: unknown): string {
-  const cause = (err as { cause?: { code?: unknown; message?: unknown } }).cause;
-  const message = String((err as { message?: unknown }).message ?? '');
-  if (/redirect/i.test(message) || /redirect/i.test(String(cause?.message ?? '')))
-    return 'the upstream answered with a redirect; redirects are refused';
-  const code = typeof cause?.code === 'string' ? cause.code : undefined;
-  return `the upstream could not be reached${code === undefined ? '' : ` (${code})`}`;
+/** Why the request failed, without the URL or anything else that may hold a secret. */
+function describeFailure(err: unknown): string {
+  const code = (err as { code?: unknown }).code;
+  return `the upstream could not be reached${typeof code === 'string' && /^[A-Z_]{1,40}$/.test(code) ? ` (${code})` : ''}`;
 }
