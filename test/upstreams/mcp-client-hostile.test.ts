@@ -235,6 +235,22 @@ describe('hostile stdio upstream', () => {
     assert.deepEqual(answer, { jsonrpc: '2.0', id: 'srv-1', result: {} });
   });
 
+  it('gives up a process that stops reading its input instead of buffering for it', async () => {
+    const d = await connectUpstream({ transport: raw('legacy'), credential: undefined, timeoutMs: 10_000 });
+    let closed = 0;
+    d.onclose = () => closed++;
+    assert.equal(text(await call(d, 'stop_reading')), 'no longer reading');
+    const big = 'b'.repeat(1024 * 1024);
+    const calls = Array.from({ length: 24 }, () => call(d, 'echo', { text: big }, 5000).catch((e: unknown) => e));
+    const results = await Promise.all(calls);
+    assert.ok(
+      results.every((r) => r instanceof UpstreamCallError && r.kind === 'unavailable'),
+      'every call fails fast as unavailable',
+    );
+    assert.equal(closed, 1);
+    await d.close();
+  });
+
   it('holds the deadline however much progress the upstream reports', async () => {
     const started = Date.now();
     await rejects(call(c, 'progress_forever', {}, 400), 'timeout');

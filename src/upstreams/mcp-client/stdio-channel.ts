@@ -52,6 +52,9 @@ interface Pending {
   readonly onAbort: (() => void) | undefined;
 }
 
+/** Most bytes written to a child and not yet read by it before the child is given up. */
+const MAX_UNREAD_BYTES = 16 * 1024 * 1024;
+
 /** Head and tail kept of an oversized line, to find which request it answered. */
 const KEEP = 96;
 
@@ -133,8 +136,16 @@ export class StdioChannel implements Channel {
   }
 
   #write(line: string): void {
+    const stdin = this.#child.stdin;
+    if (stdin === null) return;
+    // A process that stops reading would make us buffer every request for it without end.
+    if (stdin.writableLength > MAX_UNREAD_BYTES) {
+      this.#dead('the upstream process stopped reading its input');
+      this.#child.kill('SIGKILL');
+      return;
+    }
     try {
-      this.#child.stdin?.write(line);
+      stdin.write(line);
     } catch {
       this.#dead('the upstream process closed its input');
     }
