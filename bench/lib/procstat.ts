@@ -1,6 +1,9 @@
 // CPU time of processes and of the whole machine, from Linux /proc: what each part of the rig
-// (upstream, broker, load generator) and everything else on the machine used during a run.
-import { readFileSync } from 'node:fs';
+// (upstream, broker, load generator) and everything else on the machine used during a run; and
+// how long the disk takes to make a write durable, which bounds every durably audited call.
+import { closeSync, fsyncSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { percentile } from './stats.js';
 
 /** Clock ticks per second of /proc's utime/stime (USER_HZ; 100 on every Linux this runs on). */
 const HZ = 100;
@@ -46,4 +49,24 @@ export async function cpuOver<T>(
   const cpu = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, processCpuSeconds(pid) - (before[k] as number)]));
   const brokerMain = mainPid === undefined ? Number.NaN : processCpuSeconds(mainPid, true) - main0;
   return { result, seconds, cpu, brokerMain, machine: machineBusySeconds() - m0 };
+}
+
+/** fsync latency (ms) of 4 KiB appends in a fresh folder under `dir`: what one durable COMMIT waits for at least. */
+export function fsyncLatency(dir: string, n = 40): { p50: number; p99: number } {
+  const folder = mkdtempSync(join(dir, 'mandate-bench-fsync-'));
+  const fd = openSync(join(folder, 'probe'), 'w');
+  const page = Buffer.alloc(4096, 1);
+  const lat: number[] = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      writeSync(fd, page);
+      const t = performance.now();
+      fsyncSync(fd);
+      lat.push(performance.now() - t);
+    }
+  } finally {
+    closeSync(fd);
+    rmSync(folder, { recursive: true, force: true });
+  }
+  return { p50: percentile(lat, 0.5), p99: percentile(lat, 0.99) };
 }
