@@ -27,6 +27,7 @@ export const AREAS = [
   'MCP SDK server (legacy sessions)',
   'gateway core (grants, limits)',
   'HTTP server (fastify, node:http)',
+  'metrics (prom-client)',
   'JSON parse/stringify',
   'promises / async hooks',
   'GC',
@@ -47,8 +48,9 @@ const OWNED: readonly [RegExp, Area][] = [
   ],
   [/\/@modelcontextprotocol\/(sdk|server)\/|\/@hono\/|\/src\/gateway\/(sessions|legacy-sessions)\.ts/, 'MCP SDK server (legacy sessions)'],
   [/\/src\/(gateway|mandates|agents|approvals|principals|tasks|errors)\//, 'gateway core (grants, limits)'],
+  [/\/node_modules\/(prom-client|bintrees|tdigest)\/|\/src\/http\/metrics\.ts/, 'metrics (prom-client)'],
   [
-    /\/node_modules\/(fastify|@fastify|find-my-way|avvio|fast-json-stringify|light-my-request|pino|pino-std-serializers|sonic-boom|thread-stream|prom-client|secure-json-parse|fast-querystring|process-warning|abstract-logging|toad-cache|rfdc|fast-uri|ajv)\/|\/src\/http\//,
+    /\/node_modules\/(fastify|@fastify|find-my-way|avvio|fast-json-stringify|light-my-request|pino|pino-std-serializers|sonic-boom|thread-stream|secure-json-parse|fast-querystring|process-warning|abstract-logging|toad-cache|rfdc|fast-uri|ajv)\/|\/src\/http\//,
     'HTTP server (fastify, node:http)',
   ],
 ];
