@@ -102,11 +102,12 @@ async function main(): Promise<void> {
     for (const engine of ENGINES) {
       const broker = await startBroker(upstream.url, engine);
       try {
-        const disk = fsyncLatency(process.env.BENCH_DIR ?? tmpdir());
-        out(
-          `engine=${engine}: ${broker.notices.join('; ') || 'no engine notice'}; the broker's disk makes a 4 KiB write durable in ` +
-            `p50 ${f(disk.p50)} ms, p99 ${f(disk.p99)} ms (fsync)`,
-        );
+        let store = 'PostgreSQL store (BENCH_DATABASE_URL)';
+        if (!process.env.BENCH_DATABASE_URL) {
+          const disk = fsyncLatency(process.env.BENCH_DIR ?? tmpdir());
+          store = `SQLite store, whose disk makes a 4 KiB write durable in p50 ${f(disk.p50)} ms, p99 ${f(disk.p99)} ms (fsync)`;
+        }
+        out(`engine=${engine}: ${broker.notices.join('; ') || 'no engine notice'}; ${store}`);
         const pids = { upstream: upstream.pid, broker: broker.pid, loadgen: gen.pid };
         const through = new Map<Revision, Target>();
         for (const revision of ONLY) {
