@@ -275,6 +275,7 @@ async function discover(
   try {
     const tools: DiscoveredTool[] = [];
     const seenCursors = new Set<string>();
+    const seenNames = new Set<string>();
     let cursor: string | undefined;
     for (let page = 0; page < MAX_TOOL_PAGES; page++) {
       const res = await client.request('tools/list', cursor === undefined ? {} : { cursor }, { timeoutMs });
@@ -285,6 +286,9 @@ async function discover(
         const t = raw as Record<string, unknown>;
         // A name we could not namespace or show unambiguously is left out, so it is denied.
         if (typeof t.name !== 'string' || !TOOL_NAME.test(t.name)) continue;
+        // A name listed twice (on one page or across pages) is kept once: the first entry wins.
+        if (seenNames.has(t.name)) continue;
+        seenNames.add(t.name);
         if (typeof t.inputSchema !== 'object' || t.inputSchema === null || Array.isArray(t.inputSchema)) continue;
         tools.push({
           name: t.name,
