@@ -286,10 +286,10 @@ async function discover(
         const t = raw as Record<string, unknown>;
         // A name we could not namespace or show unambiguously is left out, so it is denied.
         if (typeof t.name !== 'string' || !TOOL_NAME.test(t.name)) continue;
-        // A name listed twice (on one page or across pages) is kept once: the first entry wins.
+        if (typeof t.inputSchema !== 'object' || t.inputSchema === null || Array.isArray(t.inputSchema)) continue;
+        // A name listed twice (on one page or across pages) is kept once: the first usable entry wins.
         if (seenNames.has(t.name)) continue;
         seenNames.add(t.name);
-        if (typeof t.inputSchema !== 'object' || t.inputSchema === null || Array.isArray(t.inputSchema)) continue;
         tools.push({
           name: t.name,
           ...(typeof t.title === 'string' ? { title: t.title } : {}),
