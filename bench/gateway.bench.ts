@@ -9,7 +9,7 @@
 // when the rig cannot run.
 //
 //   npx tsx bench/gateway.bench.ts [--seconds 10] [--concurrency 16] [--rate 500] [--engines compiled,wasm]
-//                                  [--revisions modern,legacy] [--profile-seconds 5] [--no-profile]
+//                                  [--revisions modern,legacy] [--profile-seconds 5] [--no-profile] [--repeat 1]
 //   npm run bench -- gateway --seconds 5
 // BENCH_QUICK=1: --seconds 3 unless given. BENCH_DIR=/path: the disk of the broker's SQLite file.
 // BENCH_KEEP_PROFILES=1: keep the broker's .cpuprofile files (Chrome DevTools opens them).
@@ -20,6 +20,7 @@ import { type Broker, directTarget, type Engine, gatewayTarget, startBroker, sta
 import { type RunResult, startLoadgen } from './lib/loadgen.js';
 import { REVISIONS, type Revision, type Target, VERSION } from './lib/mcp-wire.js';
 import { cpuOver, fsyncLatency } from './lib/procstat.js';
+import { percentile } from './lib/stats.js';
 
 const { values: opt } = parseArgs({
   options: {
@@ -32,6 +33,7 @@ const { values: opt } = parseArgs({
     revisions: { type: 'string', default: REVISIONS.join(',') },
     'no-profile': { type: 'boolean', default: false },
     top: { type: 'string', default: '12' },
+    repeat: { type: 'string', default: '1' },
   },
 });
 const QUICK = process.env.BENCH_QUICK === '1';
@@ -41,6 +43,8 @@ const PROFILE_SECONDS = Number(opt['profile-seconds'] ?? Math.min(5, SECONDS));
 const CONCURRENCY = Number(opt.concurrency ?? process.env.BENCH_CONCURRENCY ?? 16);
 const RATE = Number(opt.rate ?? 500);
 const WARM_SECONDS = Math.min(2, SECONDS);
+/** Direct/gateway pairs per cell, alternating; the median stands (a busy machine makes single runs noisy). */
+const REPEAT = Math.max(1, Number(opt.repeat));
 const ENGINES = (opt.engines ?? '').split(',').filter((e): e is Engine => e === 'compiled' || e === 'wasm');
 const ONLY = (opt.revisions ?? '').split(',').filter((r): r is Revision => (REVISIONS as readonly string[]).includes(r));
 
@@ -59,10 +63,14 @@ interface Measured {
 interface Cell {
   readonly engine: Engine;
   readonly revision: Revision;
+  /** Closed loop: the pair (direct, then gateway) with the median ratio. */
   readonly direct: Measured;
   readonly gateway: Measured;
-  directOpen?: RunResult;
-  gatewayOpen?: RunResult;
+  /** Open loop: gateway minus direct latency (ms), median over the pairs. */
+  addedP50: number;
+  addedP99: number;
+  /** Failed calls in the open loops. */
+  errors: number;
 }
 
 function describe(label: string, m: Measured, calls = m.run.calls): string {
@@ -121,40 +129,65 @@ async function main(): Promise<void> {
         for (const t of through.values()) await gen.closed(t, { seconds: WARM_SECONDS, concurrency: CONCURRENCY });
         const mine: Cell[] = [];
         for (const [revision, gw] of through) {
-          const d = await cpuOver(pids, () => gen.closed(direct.get(revision) as Target, { seconds: SECONDS, concurrency: CONCURRENCY }));
-          const before = await upstream.calls();
-          const g = await cpuOver(pids, () => gen.closed(gw, { seconds: SECONDS, concurrency: CONCURRENCY }));
-          const after = await upstream.calls();
-          const upstreamEra = REVISIONS.filter((r) => after[r] > before[r])
-            .map((r) => `${VERSION[r]} (${n0(after[r] - before[r])} calls)`)
-            .join(' and ');
-          const cell: Cell = {
+          out(`  [${engine} ${VERSION[revision]}] closed loop, ${CONCURRENCY} in flight${REPEAT > 1 ? `, ${REPEAT} pairs` : ''}:`);
+          const pairs: { direct: Measured; gateway: Measured }[] = [];
+          for (let i = 0; i < REPEAT; i++) {
+            const d = await cpuOver(pids, () => gen.closed(direct.get(revision) as Target, { seconds: SECONDS, concurrency: CONCURRENCY }));
+            const before = await upstream.calls();
+            const g = await cpuOver(pids, () => gen.closed(gw, { seconds: SECONDS, concurrency: CONCURRENCY }));
+            const after = await upstream.calls();
+            const pair = {
+              direct: { run: d.result, cpu: d.cpu, machine: d.machine, seconds: d.seconds },
+              gateway: { run: g.result, cpu: g.cpu, machine: g.machine, seconds: g.seconds },
+            };
+            pairs.push(pair);
+            const upstreamEra = REVISIONS.filter((r) => after[r] > before[r])
+              .map((r) => `${VERSION[r]} (${n0(after[r] - before[r])} calls)`)
+              .join(' and ');
+            out(describe('    direct  ', pair.direct));
+            out(describe('    gateway ', pair.gateway));
+            out(
+              `    ratio ${f(g.result.rate / d.result.rate)}; the gateway forwarded to the upstream in ${upstreamEra || 'no revision'} ` +
+                `over ${n0(after.connections - before.connections)} new connections`,
+            );
+          }
+          // The pair with the median ratio stands for the cell (direct and gateway from the same moment).
+          const median = [...pairs].sort((a, b) => a.gateway.run.rate / a.direct.run.rate - b.gateway.run.rate / b.direct.run.rate)[
+            Math.floor((pairs.length - 1) / 2)
+          ] as (typeof pairs)[number];
+          if (REPEAT > 1) out(`    median pair: ratio ${f(median.gateway.run.rate / median.direct.run.rate)}`);
+          mine.push({
             engine,
             revision,
-            direct: { run: d.result, cpu: d.cpu, machine: d.machine, seconds: d.seconds },
-            gateway: { run: g.result, cpu: g.cpu, machine: g.machine, seconds: g.seconds },
-          };
-          mine.push(cell);
-          out(`  [${engine} ${VERSION[revision]}] closed loop, ${CONCURRENCY} in flight:`);
-          out(describe('    direct  ', cell.direct));
-          out(describe('    gateway ', cell.gateway));
-          out(
-            `    ratio ${f(g.result.rate / d.result.rate)}; the gateway forwarded to the upstream in ${upstreamEra || 'no revision'} ` +
-              `over ${n0(after.connections - before.connections)} new connections`,
-          );
+            direct: median.direct,
+            gateway: median.gateway,
+            addedP50: Number.NaN,
+            addedP99: Number.NaN,
+            errors: 0,
+          });
         }
         for (const cell of mine) {
-          cell.directOpen = await gen.open(direct.get(cell.revision) as Target, { seconds: OPEN_SECONDS, rate: RATE });
-          cell.gatewayOpen = await gen.open(through.get(cell.revision) as Target, { seconds: OPEN_SECONDS, rate: RATE });
-          out(`  [${engine} ${VERSION[cell.revision]}] open loop at ${RATE} calls/s offered:`);
-          out(describeOpen('    direct  ', cell.directOpen));
-          out(describeOpen('    gateway ', cell.gatewayOpen));
-          out(
-            `    added p50 ${f(cell.gatewayOpen.p50 - cell.directOpen.p50)} ms, p99 ${f(cell.gatewayOpen.p99 - cell.directOpen.p99)} ms` +
-              (cell.gateway.run.rate < RATE * 1.25
-                ? ` (closed-loop capacity ${n0(cell.gateway.run.rate)} calls/s is not far above the offered rate: this latency is mostly queueing)`
-                : ''),
-          );
+          out(`  [${engine} ${VERSION[cell.revision]}] open loop at ${RATE} calls/s offered${REPEAT > 1 ? `, ${REPEAT} pairs` : ''}:`);
+          const added50: number[] = [];
+          const added99: number[] = [];
+          for (let i = 0; i < REPEAT; i++) {
+            const dOpen = await gen.open(direct.get(cell.revision) as Target, { seconds: OPEN_SECONDS, rate: RATE });
+            const gOpen = await gen.open(through.get(cell.revision) as Target, { seconds: OPEN_SECONDS, rate: RATE });
+            out(describeOpen('    direct  ', dOpen));
+            out(describeOpen('    gateway ', gOpen));
+            added50.push(gOpen.p50 - dOpen.p50);
+            added99.push(gOpen.p99 - dOpen.p99);
+            cell.errors += dOpen.errors + gOpen.errors;
+            out(`    added p50 ${f(gOpen.p50 - dOpen.p50)} ms, p99 ${f(gOpen.p99 - dOpen.p99)} ms`);
+          }
+          cell.addedP50 = percentile(added50, 0.5);
+          cell.addedP99 = percentile(added99, 0.5);
+          if (REPEAT > 1) out(`    median: added p50 ${f(cell.addedP50)} ms, p99 ${f(cell.addedP99)} ms`);
+          if (cell.gateway.run.rate < RATE * 1.25) {
+            out(
+              `    (closed-loop capacity ${n0(cell.gateway.run.rate)} calls/s is not far above the offered rate: this latency is mostly queueing)`,
+            );
+          }
         }
         cells.push(...mine);
         // Last for this broker: fetching source lines after the profile enables the debugger.
@@ -205,14 +238,10 @@ function summary(cells: Cell[], unsupported: string[]): void {
     out(
       `  ${c.engine.padEnd(9)}${VERSION[c.revision].padEnd(12)}${n0(c.direct.run.rate).padStart(9)}${n0(c.gateway.run.rate).padStart(10)}` +
         `${f(c.gateway.run.rate / c.direct.run.rate).padStart(7)}${n0(brokerUs).padStart(16)}` +
-        `${f((c.gatewayOpen?.p50 ?? Number.NaN) - (c.directOpen?.p50 ?? Number.NaN)).padStart(9)}` +
-        `${f((c.gatewayOpen?.p99 ?? Number.NaN) - (c.directOpen?.p99 ?? Number.NaN)).padStart(9)}`,
+        `${f(c.addedP50).padStart(9)}${f(c.addedP99).padStart(9)}`,
     );
   }
-  const errors = cells.reduce(
-    (n, c) => n + c.direct.run.errors + c.gateway.run.errors + (c.directOpen?.errors ?? 0) + (c.gatewayOpen?.errors ?? 0),
-    0,
-  );
+  const errors = cells.reduce((n, c) => n + c.direct.run.errors + c.gateway.run.errors + c.errors, 0);
   if (errors > 0) out(`  ${errors} calls failed (see above): the rates count successful calls only`);
   if (unsupported.length > 0) out(`  not measured: ${unsupported.join(', ')}`);
   // The RESULT keys come from the compiled engine on the 2026-07-28 revision; whatever stands in
@@ -233,8 +262,7 @@ function summary(cells: Cell[], unsupported: string[]): void {
   const d = pick.direct.run;
   out(
     `RESULT gateway throughput_ratio=${f(g.rate / d.rate)} gateway_calls_per_s=${f(g.rate, 0)} direct_calls_per_s=${f(d.rate, 0)} ` +
-      `added_p50_ms_at_${RATE}=${f((pick.gatewayOpen?.p50 ?? Number.NaN) - (pick.directOpen?.p50 ?? Number.NaN))} ` +
-      `added_p99_ms_at_${RATE}=${f((pick.gatewayOpen?.p99 ?? Number.NaN) - (pick.directOpen?.p99 ?? Number.NaN))} ` +
+      `added_p50_ms_at_${RATE}=${f(pick.addedP50)} added_p99_ms_at_${RATE}=${f(pick.addedP99)} ` +
       `engine=${pick.engine} revision=${VERSION[pick.revision]} errors=${errors}`,
   );
 }
