@@ -239,6 +239,7 @@ describe('hostile stdio upstream', () => {
     const d = await connectUpstream({ transport: raw('legacy'), credential: undefined, timeoutMs: 10_000 });
     let closed = 0;
     d.onclose = () => closed++;
+    const pid = Number(text(await call(d, 'pid')));
     assert.equal(text(await call(d, 'stop_reading')), 'no longer reading');
     const big = 'b'.repeat(1024 * 1024);
     const calls = Array.from({ length: 24 }, () => call(d, 'echo', { text: big }, 5000).catch((e: unknown) => e));
@@ -248,6 +249,18 @@ describe('hostile stdio upstream', () => {
       'every call fails fast as unavailable',
     );
     assert.equal(closed, 1);
+    // The process, still running but useless, is ended without anyone calling close().
+    const alive = (): boolean => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const end = Date.now() + 8000;
+    while (alive() && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(alive(), false);
     await d.close();
   });
 

@@ -70,7 +70,8 @@ export class StdioChannel implements Channel {
   #skipTail = '';
   #skipLength = 0;
   #closed = false;
-  #exit: Promise<void>;
+  #terminating: Promise<void> | undefined;
+  readonly #exit: Promise<void>;
 
   private constructor(child: ChildProcess, maxMessageBytes: number) {
     this.#child = child;
@@ -124,15 +125,22 @@ export class StdioChannel implements Channel {
   }
 
   async close(): Promise<void> {
-    if (this.#closed) return;
     this.#dead('the upstream connection was closed');
-    const child = this.#child;
-    // Spec (stdio, Shutdown): close its input, wait, then SIGTERM, then SIGKILL.
-    child.stdin?.end();
-    if (child.exitCode === null && child.signalCode === null && !(await exitsWithin(this.#exit, 2000))) {
-      child.kill('SIGTERM');
-      if (!(await exitsWithin(this.#exit, 2000))) child.kill('SIGKILL');
-    }
+    await this.#terminate();
+  }
+
+  /** Ends the process (once): close its input, wait, then SIGTERM, then SIGKILL (spec, stdio Shutdown). */
+  #terminate(): Promise<void> {
+    this.#terminating ??= (async () => {
+      const child = this.#child;
+      const running = (): boolean => child.exitCode === null && child.signalCode === null;
+      child.stdin?.end();
+      if (running() && !(await exitsWithin(this.#exit, 2000))) {
+        child.kill('SIGTERM');
+        if (running() && !(await exitsWithin(this.#exit, 2000))) child.kill('SIGKILL');
+      }
+    })();
+    return this.#terminating;
   }
 
   #write(line: string): void {
@@ -141,7 +149,6 @@ export class StdioChannel implements Channel {
     // A process that stops reading would make us buffer every request for it without end.
     if (stdin.writableLength > MAX_UNREAD_BYTES) {
       this.#dead('the upstream process stopped reading its input');
-      this.#child.kill('SIGKILL');
       return;
     }
     try {
@@ -176,6 +183,8 @@ export class StdioChannel implements Channel {
     const cb = this.onclose;
     this.onclose = undefined;
     cb?.();
+    // A process that broke the channel but still runs (closed its input, stopped reading) is ended too.
+    void this.#terminate();
   }
 
   #onData(chunk: string): void {
