@@ -35,7 +35,11 @@ export interface GatewayService {
   readonly resource: string;
   /** Absolute URL of the RFC 9728 metadata document. */
   readonly resourceMetadataUrl: string;
-  protectedResourceMetadata(): Record<string, unknown>;
+  /**
+   * RFC 9728 metadata of the resource `<publicUrl><path>`: the broker itself (`''`, the default) or
+   * its MCP endpoint (`/mcp`). §3.3: `resource` is exactly the identifier the well-known URL was built from.
+   */
+  protectedResourceMetadata(path?: '' | typeof MCP_PATH): Record<string, unknown>;
   close(): Promise<void>;
 }
 
@@ -105,8 +109,8 @@ export function createGatewayService(o: GatewayServiceOptions): GatewayService {
     pool,
     resource,
     resourceMetadataUrl,
-    protectedResourceMetadata: () => ({
-      resource,
+    protectedResourceMetadata: (path = '') => ({
+      resource: `${resource}${path}`,
       authorization_servers: [o.issuer],
       bearer_methods_supported: ['header'],
       resource_name: 'Mandate MCP gateway',

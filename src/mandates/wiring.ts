@@ -25,6 +25,7 @@ import { TokenExchange } from './token-exchange.js';
 /** Paths of the OAuth endpoints, relative to the public URL. */
 export const OAUTH_PATHS = {
   metadata: '/.well-known/oauth-authorization-server',
+  authorize: '/oauth/authorize',
   jwks: '/oauth/jwks',
   token: '/oauth/token',
   introspect: '/oauth/introspect',

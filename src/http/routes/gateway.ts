@@ -17,17 +17,18 @@ export function registerGatewayRoutes(app: FastifyInstance, { broker }: AppConte
   const gw = broker.gateway;
   const base = broker.identity.issuer;
 
-  const metadata = async (_req: FastifyRequest, reply: FastifyReply) => {
+  const metadata = (path: '' | typeof MCP_PATH) => async (_req: FastifyRequest, reply: FastifyReply) => {
     reply.header('cache-control', 'max-age=300');
-    return gw.protectedResourceMetadata();
+    return gw.protectedResourceMetadata(path);
   };
   app.get(
     PROTECTED_RESOURCE_METADATA_PATH,
     { config: { access: 'public', doc: { summary: 'Protected resource metadata (RFC 9728)' } } },
-    metadata,
+    metadata(''),
   );
-  // RFC 9728 §3.1: the path-suffixed form for the resource `<publicUrl>/mcp`, which some clients probe.
-  app.get(`${PROTECTED_RESOURCE_METADATA_PATH}${MCP_PATH}`, { config: { access: 'public' } }, metadata);
+  // RFC 9728 §3.1: the path-suffixed form, for the resource `<publicUrl>/mcp` (which clients probe);
+  // §3.3: it must name that resource, not the broker.
+  app.get(`${PROTECTED_RESOURCE_METADATA_PATH}${MCP_PATH}`, { config: { access: 'public' } }, metadata(MCP_PATH));
 
   /** RFC 6750 §3 / RFC 9449 §7.1 challenges, both naming the metadata (RFC 9728 §5.1). */
   const challenge = (reply: FastifyReply, err?: OAuthError) => {

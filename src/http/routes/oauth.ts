@@ -4,7 +4,7 @@
 // (complete / fail / revoke with their own token) and for operators (admin or the agent's owner).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { AuthError, type MandateError, OAuthError } from '../../errors/index.js';
+import { AuthError, type ErrorCode, MandateError, OAuthError } from '../../errors/index.js';
 import type { EndStatus } from '../../mandates/service.js';
 import { OAUTH_PATHS } from '../../mandates/wiring.js';
 import { DPOP_ALGORITHMS } from '../../tokens/dpop.js';
@@ -28,6 +28,19 @@ function parseForm(body: string): Record<string, string> {
   }
   return out;
 }
+
+/**
+ * RFC 7662 §2.3: a caller of the introspection endpoint whose credentials are missing or refused
+ * gets an OAuth error (`invalid_client`, or `insufficient_scope` for an operator without the
+ * permission), which the serializer renders with `WWW-Authenticate`; the admin-API codes the route
+ * gate throws would not be understood by an OAuth client.
+ */
+const INTROSPECTION_CALLER_ERRORS: Partial<Record<ErrorCode, ErrorCode>> = {
+  ERR_AUTH_MISSING: 'OAUTH_INVALID_CLIENT',
+  ERR_AUTH_INVALID_TOKEN: 'OAUTH_INVALID_CLIENT',
+  ERR_AUTH_TOKEN_EXPIRED: 'OAUTH_INVALID_CLIENT',
+  ERR_FORBIDDEN: 'OAUTH_INSUFFICIENT_SCOPE',
+};
 
 /** Copies a server nonce challenge into the `DPoP-Nonce` header before the error is rendered. */
 function withNonce(reply: FastifyReply, err: unknown): never {
@@ -56,18 +69,39 @@ export function registerOAuthRoutes(app: FastifyInstance, { broker }: AppContext
     { config: { access: 'public', doc: { summary: 'Authorization server metadata (RFC 8414)' } } },
     async () => ({
       issuer: base,
+      // RFC 8414 lets a server without authorization-endpoint grants omit this, but the MCP SDKs'
+      // metadata schemas (1.x and 2.x, hence MCP Inspector) require it. The endpoint is real and
+      // honest: `response_types_supported` is empty and it answers `unsupported_response_type`.
+      authorization_endpoint: `${base}${OAUTH_PATHS.authorize}`,
       token_endpoint: `${base}${OAUTH_PATHS.token}`,
       jwks_uri: `${base}${OAUTH_PATHS.jwks}`,
       introspection_endpoint: `${base}${OAUTH_PATHS.introspect}`,
       revocation_endpoint: `${base}${OAUTH_PATHS.revoke}`,
       grant_types_supported: ['urn:ietf:params:oauth:grant-type:token-exchange'],
       token_endpoint_auth_methods_supported: ['none'],
-      introspection_endpoint_auth_methods_supported: ['bearer'],
+      // Introspection is authorized by an operator's bearer token (RFC 7662 §2.1). RFC 8414 §2 takes
+      // this list's values from the token endpoint auth methods or the access token types registry,
+      // where the type is registered as `Bearer` (RFC 6750 §6.1.1).
+      introspection_endpoint_auth_methods_supported: ['Bearer'],
       revocation_endpoint_auth_methods_supported: ['none'],
       response_types_supported: [],
       authorization_details_types_supported: ['mandate'],
       dpop_signing_alg_values_supported: [...DPOP_ALGORITHMS],
     }),
+  );
+
+  // RFC 6749 §4.1.2.1: no client or redirect URI can be validated here, so the answer is never a
+  // redirect; `unsupported_response_type` whatever was asked (the metadata lists no response type).
+  app.get(
+    OAUTH_PATHS.authorize,
+    { config: { access: 'public', doc: { summary: 'Authorization endpoint (no response type supported yet)' } } },
+    async (_req, reply) => {
+      reply.header('cache-control', 'no-store');
+      throw new OAuthError(
+        'OAUTH_UNSUPPORTED_RESPONSE_TYPE',
+        'this authorization server supports no response type; open a mandate by token exchange at the token endpoint',
+      );
+    },
   );
 
   app.get(OAUTH_PATHS.jwks, { config: { access: 'public', doc: { summary: 'Token signing keys (JWKS)' } } }, async (_req, reply) => {
@@ -112,7 +146,12 @@ export function registerOAuthRoutes(app: FastifyInstance, { broker }: AppContext
     );
 
     const introspection = { access: { permission: 'tokens:introspect' }, doc: { summary: 'Token introspection (RFC 7662)' } } as const;
-    scope.post(OAUTH_PATHS.introspect, { config: introspection }, async (req, reply) => {
+    // Thrown on to the app's error handler (the one serializer), translated when it is about the caller.
+    const introspectionErrors = (err: unknown): never => {
+      const mapped = err instanceof MandateError ? INTROSPECTION_CALLER_ERRORS[err.code] : undefined;
+      throw mapped === undefined ? err : new OAuthError(mapped, (err as MandateError).message);
+    };
+    scope.post(OAUTH_PATHS.introspect, { config: introspection, errorHandler: introspectionErrors }, async (req, reply) => {
       reply.header('cache-control', 'no-store');
       const token = form(req).token;
       if (token === undefined || token === '') throw new OAuthError('OAUTH_INVALID_REQUEST', 'token is required');
@@ -148,11 +187,10 @@ export function registerOAuthRoutes(app: FastifyInstance, { broker }: AppContext
       async (req, reply) => {
         // Possession of a token is enough to revoke it (RFC 7009 §2.1 allows public clients).
         reply.header('cache-control', 'no-store');
-        const { token, token_type_hint: hint } = form(req);
+        // `token_type_hint` is ignored, whatever its value: §2.1 lets the server ignore it and makes
+        // it search all its token types anyway, and access tokens are the only kind there is.
+        const { token } = form(req);
         if (token === undefined || token === '') throw new OAuthError('OAUTH_INVALID_REQUEST', 'token is required');
-        if (hint !== undefined && hint !== 'access_token' && hint !== 'refresh_token') {
-          throw new OAuthError('OAUTH_INVALID_REQUEST', 'unsupported token_type_hint');
-        }
         try {
           const claims = await broker.verifier.verifyToken(token);
           await broker.mandates.revokeToken(claims.jti, claims.mandate, claims.exp);
