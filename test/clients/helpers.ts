@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import type { ConfigInput } from '../../src/config/load.js';
 import { TOKEN_TYPE } from '../../src/mandates/token-exchange.js';
+import type { Store } from '../../src/store/types.js';
 import { type GatewayHarness, startGateway } from '../gateway/harness.js';
 
 export const MODERN = '2026-07-28';
@@ -58,8 +59,9 @@ export interface RpcReply {
   readonly body: { id?: unknown; result?: Record<string, unknown>; error?: { code: number; message: string; data?: unknown } };
 }
 
-export async function startClientsGateway(config: ConfigInput = {}): Promise<ClientsHarness> {
+export async function startClientsGateway(config: ConfigInput = {}, store?: Store): Promise<ClientsHarness> {
   const h = await startGateway({
+    ...(store === undefined ? {} : { store }),
     config: {
       ...config,
       // Spawned clients and polling tasks make many requests in a burst; limits are tested elsewhere.
