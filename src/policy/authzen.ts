@@ -270,8 +270,10 @@ export class AuthzenPdp {
   }
 
   /**
-   * Evaluates candidates in order until a page is full. The token is stateless: the offset to
-   * resume at, bound to a hash of the request so it cannot be replayed against another query.
+   * Evaluates every candidate: `page.total` is the number of results of the whole query (AuthZEN
+   * 1.0 paging), not of candidates, so each page costs one evaluation per candidate — the same
+   * bound a sparse query already had. The token is stateless: the offset of the first result of
+   * the next page, bound to a hash of the request so it cannot be replayed against another query.
    */
   #page<T>(
     req: { page?: { token?: string; next_token?: string; limit?: number } | undefined },
@@ -289,18 +291,18 @@ export class AuthzenPdp {
       start = Number(m[1]);
     }
     const allowed: T[] = [];
-    let i = start;
-    let more = false;
-    for (; i < candidates.length; i++) {
-      if (allowed.length === limit) {
-        more = true;
-        break;
-      }
+    let total = 0;
+    let resumeAt: number | undefined;
+    for (let i = 0; i < candidates.length; i++) {
       const hit = test(candidates[i] as string);
-      if (hit !== undefined) allowed.push(hit);
+      if (hit === undefined) continue;
+      total++;
+      if (i < start) continue;
+      if (allowed.length < limit) allowed.push(hit);
+      else resumeAt ??= i;
     }
-    const next = more ? Buffer.from(`${i}.${binding}`).toString('base64url') : '';
-    return { results: allowed, page: { next_token: next, count: allowed.length, total: candidates.length } };
+    const next = resumeAt === undefined ? '' : Buffer.from(`${resumeAt}.${binding}`).toString('base64url');
+    return { results: allowed, page: { next_token: next, count: allowed.length, total } };
   }
 
   #request(bundle: PolicyBundle, req: EvaluationRequest): EngineRequest {
