@@ -1,7 +1,8 @@
 // The MCP Inspector's CLI (@modelcontextprotocol/inspector, `mcp-inspector --cli`), unmodified, as
 // a separate process against the gateway in both protocol eras (`--protocol-era legacy|modern`):
 // lists, calls, reads a refusal (the CLI exits 5 on an isError result and still prints it), and
-// in the modern era completes an approval-required call as a task once a human approves (the
+// in the modern era completes an approval-required call as a task once a human approves, or ends
+// it with an isError result once a human denies (the
 // CLI runs every modern tools/call through its ext-tasks session and waits for the outcome).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -160,5 +161,27 @@ describe('MCP Inspector CLI through the gateway', () => {
     assert.equal(r.json.result?.isError, undefined, show(r));
     assert.match(textOf(r.json.result), /"amountCents":4900/, show(r));
     assert.equal((await h.broker.approvals.require(approvalId)).status, 'consumed');
+  });
+
+  it("modern era: a human denial ends the CLI's wait with an isError result saying it was denied", async () => {
+    const { token, mandateId } = await h.grant();
+    const running = inspector(token, 'modern', [
+      '--method',
+      'tools/call',
+      '--tool-name',
+      'helpdesk.execute_refund',
+      '--tool-args-json',
+      JSON.stringify(REFUND),
+    ]);
+    const approvalId = await Promise.race([
+      h.pendingApproval(mandateId),
+      running.then((r) => Promise.reject(new Error(`the CLI ended before an approval was requested:\n${show(r)}`))),
+    ]);
+    await h.decide(approvalId, false);
+    const r = await running;
+    assert.equal(r.code, EXIT.TOOL_ERROR, show(r));
+    assert.equal(r.json.result?.isError, true, show(r));
+    assert.match(textOf(r.json.result), /denied/i, show(r));
+    assert.equal((await h.broker.approvals.require(approvalId)).status, 'denied');
   });
 });
