@@ -2,8 +2,8 @@
 // a separate process against the gateway in both protocol eras (`--protocol-era legacy|modern`):
 // lists, calls, reads a refusal (the CLI exits 5 on an isError result and still prints it), and
 // in the modern era completes an approval-required call as a task once a human approves, or ends
-// it with an isError result once a human denies (the
-// CLI runs every modern tools/call through its ext-tasks session and waits for the outcome).
+// it with an isError result once a human denies (the CLI runs every modern tools/call through its
+// ext-tasks session and waits for the outcome).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
