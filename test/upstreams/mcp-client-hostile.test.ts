@@ -99,6 +99,14 @@ describe('era probe', () => {
     await c.close();
   });
 
+  it('a server that refuses initialize is unavailable (the call never reached it), not an rpc error', async () => {
+    await rejects(
+      connectUpstream({ transport: raw('refuse-init'), credential: undefined, timeoutMs: 10_000 }),
+      'unavailable',
+      /refused the connection/,
+    );
+  });
+
   it('a modern server that supports no version we speak is refused, not downgraded', async () => {
     await rejects(connectUpstream({ transport: raw('future'), credential: undefined, timeoutMs: 10_000 }), 'unavailable', /2099-01-01/);
   });

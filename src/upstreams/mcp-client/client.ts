@@ -56,6 +56,10 @@ export class McpClient implements UpstreamClient {
       return client;
     } catch (err) {
       await channel.close().catch(() => {});
+      // The call that needed this connection never reached the upstream: not an upstream refusal of it.
+      if (err instanceof UpstreamCallError && err.kind === 'rpc') {
+        throw new UpstreamCallError('unavailable', `the upstream refused the connection: ${err.message}`, { cause: err });
+      }
       throw err;
     }
   }
