@@ -7,7 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { wasmEngine } from '../../src/policy/cedar/engine.js';
-import { compiledEngine } from '../../src/policy/compiled/engine.js';
+import { type CompiledEngineSet, compiledEngine } from '../../src/policy/compiled/engine.js';
 import { cedarRequest } from '../../src/policy/decisions.js';
 import type { EngineAnswer, EngineRequest, LoadedPolicySet, PolicyEngine, PolicyFile } from '../../src/policy/engine.js';
 import { authorizeAny } from '../../src/policy/engine-async.js';
@@ -358,6 +358,22 @@ export function engineConformance(name: string, make: () => PolicyEngine, option
 
 engineConformance('wasm (reference)', () => wasmEngine);
 engineConformance('compiled', () => compiledEngine);
+
+describe('the compiled engine serves the approval probe itself', () => {
+  it('compiles the probe set of the demo and approval policies (no call goes to cedar-wasm)', () => {
+    const r = compiledEngine.load(MANDATE_SCHEMA, [...DEMO_FILES, APPROVAL_POLICIES]);
+    assert.ok(r.ok);
+    const set = r.set as CompiledEngineSet;
+    assert.equal(set.engine, 'compiled');
+    const own = set.approval?.rolesAllowing;
+    assert.ok(own !== undefined);
+    assert.notEqual(own, set.fallback.approval?.rolesAllowing, 'the probe is compiled, not cedar-wasm’s');
+    const [input] = approvalGrid();
+    assert.ok(input !== undefined);
+    assert.deepEqual(own(cedarRequest(set, input, hypothetical('finance')), ROLES), ['support-lead', 'finance']);
+    assert.equal(set.delegated.count, 0);
+  });
+});
 
 describe('the compiled engine serves the conformance set itself', () => {
   it('compiles it (no fallback to cedar-wasm)', () => {

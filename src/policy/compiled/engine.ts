@@ -104,26 +104,25 @@ export function compileSet(set: WasmPolicySet, schemaText: string): { ok: true; 
   }
   const built = compileEvaluator(resolved.json, policies);
   if (!built.ok) return built;
+  const { evaluator } = built;
   const delegated = { count: 0, last: undefined as string | undefined };
-  const authorizer =
-    (evaluator: Evaluator, fallback: (request: EngineRequest) => EngineAnswer) =>
-    (request: EngineRequest): EngineAnswer => {
-      let a: CedarAnswer;
-      try {
-        a = evaluator.evaluate(request);
-      } catch (err) {
-        if (!(err instanceof Unsupported)) {
-          const message = `policy engine failed: ${err instanceof Error ? err.message : String(err)}`;
-          return { decision: 'deny', policies: [], erroring: [], errors: [message] };
-        }
-        delegated.count += 1;
-        delegated.last = err.message;
-        return fallback(request);
+  const authorize = (request: EngineRequest): EngineAnswer => {
+    let a: CedarAnswer;
+    try {
+      a = evaluator.evaluate(request);
+    } catch (err) {
+      if (!(err instanceof Unsupported)) {
+        const message = `policy engine failed: ${err instanceof Error ? err.message : String(err)}`;
+        return { decision: 'deny', policies: [], erroring: [], errors: [message] };
       }
-      // An error inside a policy makes Cedar skip it; that could skip a forbid. Fail closed.
-      if (a.erroring.length > 0) return { decision: 'deny', policies: a.reasons, erroring: a.erroring, errors: a.messages };
-      return { decision: a.decision, policies: a.reasons, erroring: [], errors: [] };
-    };
+      delegated.count += 1;
+      delegated.last = err.message;
+      return set.authorize(request);
+    }
+    // An error inside a policy makes Cedar skip it; that could skip a forbid. Fail closed.
+    if (a.erroring.length > 0) return { decision: 'deny', policies: a.reasons, erroring: a.erroring, errors: a.messages };
+    return { decision: a.decision, policies: a.reasons, erroring: [], errors: [] };
+  };
   const compiled: CompiledEngineSet = {
     engine: 'compiled',
     version: set.version,
@@ -131,8 +130,8 @@ export function compileSet(set: WasmPolicySet, schemaText: string): { ok: true; 
     shapes: set.shapes,
     fallback: set,
     delegated,
-    approval: compiledApproval(set, resolved.json),
-    authorize: authorizer(built.evaluator, (request) => set.authorize(request)),
+    approval: compiledApproval(set, resolved.json, delegated),
+    authorize,
   };
   return { ok: true, set: compiled };
 }
@@ -141,7 +140,11 @@ export function compileSet(set: WasmPolicySet, schemaText: string): { ok: true; 
  * The approval probe (src/policy/cedar/approval.ts) compiled too, so the approval path stays out of
  * WebAssembly; a probe set it cannot compile, or a request it cannot evaluate, goes to cedar-wasm's.
  */
-function compiledApproval(set: WasmPolicySet, schemaJson: unknown): ApprovalAnalysis | undefined {
+function compiledApproval(
+  set: WasmPolicySet,
+  schemaJson: unknown,
+  delegated: CompiledEngineSet['delegated'],
+): ApprovalAnalysis | undefined {
   const wasm = set.approval;
   const probe = set.approvalPlan.probe;
   const viaWasm = wasm?.rolesAllowing;
@@ -156,7 +159,11 @@ function compiledApproval(set: WasmPolicySet, schemaJson: unknown): ApprovalAnal
       try {
         a = evaluator.evaluate(request);
       } catch (err) {
-        if (err instanceof Unsupported) return viaWasm(request, roles);
+        if (err instanceof Unsupported) {
+          delegated.count += 1;
+          delegated.last = err.message;
+          return viaWasm(request, roles);
+        }
         return []; // fail closed: no role is offered
       }
       return rolesFromProbe(probe, { policies: a.reasons, erroring: a.erroring, errors: a.messages }, roles);
