@@ -103,8 +103,10 @@ export class ProofVerifier {
     if (header.typ !== undefined && header.typ !== 'JWT' && header.typ !== 'JOSE') return fail('JWT-SVID typ must be JWT or JOSE');
     if (typeof header.kid !== 'string' || header.kid === '') return fail('JWT-SVID kid is required');
     if (header.crit !== undefined) return fail('JWT-SVID must not carry critical header parameters');
-    const key = domain.key(header.kid);
-    if (key === undefined) return fail(`JWT-SVID kid is not in the bundle of "${domain.name}"`);
+    if (domain.key(header.kid) === undefined) return fail(`JWT-SVID kid is not in the bundle of "${domain.name}"`);
+    // Imported for the token's own alg: an RSA bundle key verifies RS256…PS512 alike.
+    const key = await domain.keyFor(header.kid, alg);
+    if (key === undefined) return fail(`JWT-SVID alg "${alg}" cannot be used with the key its kid names`);
     const aud = claims.aud;
     if (aud === undefined) return fail('JWT-SVID aud is required');
     if (domain.settings.singleAudience && Array.isArray(aud) && aud.length !== 1) return fail('JWT-SVID must name exactly one audience');

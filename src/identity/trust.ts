@@ -27,11 +27,31 @@ export interface TrustDomainSettings {
 
 const MIN_REFRESH_MS = 5000;
 
+/** The JWT-SVID algorithms (SPIFFE JWT-SVID spec §3: RS/PS/ES only) a bundle key can verify. */
+const RSA_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'] as const;
+
+/**
+ * A bundle's JWT-SVID key. A WebCrypto key is bound to one algorithm, and an RSA key serves six,
+ * so the key is imported once per algorithm a JWT-SVID asks for (only those `algorithms` lists).
+ */
+interface BundleKey {
+  readonly jwk: JWK;
+  readonly algorithms: readonly string[];
+  readonly imported: Map<string, Promise<CryptoKey | undefined>>;
+}
+
+/** What a key may verify: by its type (and curve), narrowed to its own `alg` when it names one (RFC 7517 §4.4). */
+function algorithmsOf(jwk: JWK): readonly string[] {
+  const byType: readonly string[] =
+    jwk.kty === 'RSA' ? RSA_ALGORITHMS : jwk.kty === 'EC' ? [ecAlg(jwk.crv)].filter((a) => a !== undefined) : [];
+  return jwk.alg === undefined ? byType : byType.filter((a) => a === jwk.alg);
+}
+
 /** One SPIFFE trust domain and its current JWT-SVID keys. */
 export class TrustDomain {
   readonly name: string;
   readonly settings: TrustDomainSettings;
-  #keys = new Map<string, CryptoKey>();
+  #keys = new Map<string, BundleKey>();
   #authorities: X509Certificate[] = [];
   #sequence: number | undefined;
   #loaded = false;
@@ -65,7 +85,7 @@ export class TrustDomain {
       if (doc.spiffe_sequence !== undefined && this.#sequence !== undefined && doc.spiffe_sequence < this.#sequence) {
         return this.#nextRefreshMs(doc);
       }
-      const keys = new Map<string, CryptoKey>();
+      const keys = new Map<string, BundleKey>();
       const authorities: X509Certificate[] = [];
       for (const jwk of doc.keys) {
         // §4.2.2: x509-svid keys carry exactly one CA certificate in x5c; they anchor X.509-SVID chains.
@@ -82,12 +102,15 @@ export class TrustDomain {
         }
         // §4.2.1: only keys whose `use` is `jwt-svid` may verify JWT-SVIDs; x509-svid keys are CA certs.
         if (jwk.use !== 'jwt-svid' || typeof jwk.kid !== 'string' || jwk.kid === '') continue;
-        const alg = jwk.kty === 'RSA' ? 'RS256' : jwk.kty === 'EC' ? ecAlg(jwk.crv) : undefined;
-        if (alg === undefined) continue;
+        const algorithms = algorithmsOf(jwk);
+        const first = algorithms[0];
+        if (first === undefined) continue;
         try {
-          keys.set(jwk.kid, (await importJWK(jwk, alg)) as CryptoKey);
+          // Imported once now so a malformed key is skipped (the spec says to ignore it), not the whole bundle.
+          const key = (await importJWK(jwk, first)) as CryptoKey;
+          keys.set(jwk.kid, { jwk, algorithms, imported: new Map([[first, Promise.resolve(key)]]) });
         } catch {
-          // A malformed key is skipped (the spec says to ignore it), not the whole bundle.
+          // skipped
         }
       }
       this.#keys = keys;
@@ -116,8 +139,31 @@ export class TrustDomain {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
   }
 
-  /** Key for `kid`; undefined when unknown. Throws when the bundle was never loaded (fail closed). */
-  key(kid: string): CryptoKey | undefined {
+  /** The public JWK for `kid`; undefined when unknown. Throws when the bundle was never loaded (fail closed). */
+  key(kid: string): JWK | undefined {
+    return this.#entry(kid)?.jwk;
+  }
+
+  /**
+   * The key for `kid` imported for `alg` (the JWT's own, already checked against this domain's
+   * allow-list); undefined when `kid` is unknown or its key cannot verify `alg` (an EC key of
+   * another curve, an RSA key for ES*, a key whose own `alg` differs). Throws when never loaded.
+   */
+  async keyFor(kid: string, alg: string): Promise<CryptoKey | undefined> {
+    const entry = this.#entry(kid);
+    if (entry === undefined || !entry.algorithms.includes(alg) || !this.settings.algorithms.includes(alg)) return undefined;
+    let key = entry.imported.get(alg);
+    if (key === undefined) {
+      key = importJWK(entry.jwk, alg).then(
+        (k) => k as CryptoKey,
+        () => undefined,
+      );
+      entry.imported.set(alg, key);
+    }
+    return key;
+  }
+
+  #entry(kid: string): BundleKey | undefined {
     if (!this.#loaded) {
       throw new MandateError('ERR_TRUST_UNAVAILABLE', `the bundle of trust domain "${this.name}" is not loaded`);
     }
