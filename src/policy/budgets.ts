@@ -84,6 +84,8 @@ interface Lease {
   usedCalls: number;
   usedAmount: number;
   lastUsed: number;
+  /** Calls taken by the last lease (the next one is fetched ahead when a quarter of it is left). */
+  lastSize: number;
   /** The acquisition in flight, shared by every call waiting for this counter. */
   pending: Promise<BudgetResult> | undefined;
   /** Why the store refused the last lease (fits() answers from it until a consume succeeds). */
@@ -151,6 +153,10 @@ export class BudgetCounter {
           lease.usedAmount += u.amount;
           lease.lastUsed = now;
           lease.exhaustedReason = undefined;
+          // Fetch the next lease while a quarter of this one is left (see #take).
+          if (lease.lastSize >= 4 && lease.pending === undefined && lease.calls < lease.lastSize / 4) {
+            void this.#acquire(lease, 0, true).catch(() => {});
+          }
         }
         this.#schedule();
         return { ok: true };
@@ -225,6 +231,7 @@ export class BudgetCounter {
         usedCalls: 0,
         usedAmount: 0,
         lastUsed: this.#clock.now(),
+        lastSize: 0,
         pending: undefined,
         exhaustedReason: undefined,
         exhaustedAt: 0,
@@ -235,16 +242,22 @@ export class BudgetCounter {
   }
 
   /** Takes more of the counter into the lease (one transaction); concurrent callers share it. */
-  #acquire(lease: Lease, amount: number): Promise<BudgetResult> {
+  #acquire(lease: Lease, amount: number, ahead = false): Promise<BudgetResult> {
     if (lease.pending !== undefined) return lease.pending;
-    const pending = this.#take(lease, amount).finally(() => {
+    const pending = this.#take(lease, amount, ahead).finally(() => {
       lease.pending = undefined;
     });
     lease.pending = pending;
     return pending;
   }
 
-  async #take(lease: Lease, need: number): Promise<BudgetResult> {
+  /**
+   * `ahead`: a prefetch while the lease still covers calls, so the call that would have emptied it
+   * does not wait for the store. Only while plenty is left (leases of 4 calls or more, at least 16
+   * left): in the tail, a replica holding budget ahead would make another replica refuse calls the
+   * budget still has.
+   */
+  async #take(lease: Lease, need: number, ahead: boolean): Promise<BudgetResult> {
     const { mandateId, index, maxCalls, sumMax } = lease;
     return this.#store.transaction(async (tx) => {
       await tx.run(
@@ -270,10 +283,12 @@ export class BudgetCounter {
           return this.#exhausted(lease, `mandate ${mandateId} grant #${index} would exceed its budget (${used} + ${need} > ${sumMax})`);
         }
         // Calls: a fraction of what is left, at least 1, at most leaseMaxCalls; none if the lease still has one.
-        const n =
-          maxCalls === undefined || lease.calls >= 1
-            ? 0
-            : Math.max(1, Math.min(this.#leaseMaxCalls, Math.floor(leftCalls / LEASE_DIVISOR)));
+        const size = Math.max(1, Math.min(this.#leaseMaxCalls, Math.floor(leftCalls / LEASE_DIVISOR)));
+        if (ahead && (maxCalls === undefined || leftCalls < 2 * LEASE_DIVISOR)) {
+          lease.lastSize = 0;
+          return { ok: true };
+        }
+        const n = maxCalls === undefined || (lease.calls >= 1 && !ahead) ? 0 : size;
         // Amount: what this call still needs beyond the lease, or a fraction of what is left if larger.
         const a = sumMax === undefined || short === 0 ? 0 : Math.min(leftTotal, Math.max(short, Math.floor(leftTotal / LEASE_DIVISOR)));
         const { changes } = await tx.run(
@@ -284,6 +299,7 @@ export class BudgetCounter {
         if (changes === 1) {
           lease.calls += n;
           lease.amount += a;
+          if (n > 0) lease.lastSize = n;
           lease.exhaustedReason = undefined;
           this.#schedule();
           return { ok: true };

@@ -153,7 +153,7 @@ for (const backend of backends) {
       assert.equal((await reader.usage(child1.mandateId, 0)).calls, 1, 'the refused call took nothing from the child');
     });
 
-    test('while a lease covers the call, consume touches no store; lease sizes adapt to what is left', async () => {
+    test('while a lease covers the call, consume touches no store; the next lease is fetched ahead; sizes adapt', async () => {
       const { pair } = await open();
       const { store, count } = counting(pair.a);
       const c = new BudgetCounter(store, { ...options, leaseMaxCalls: 16 });
@@ -161,16 +161,24 @@ for (const backend of backends) {
       const u = [use(`m-${randomUUID()}`, { maxCalls: 1000 })];
       assert.ok((await c.consume(u)).ok);
       const afterFirst = count();
-      assert.ok(afterFirst > 0, 'the first call took a lease');
-      for (let i = 0; i < 15; i++) assert.ok((await c.consume(u)).ok);
-      assert.equal(count(), afterFirst, '15 more calls from the 16-call lease: no statement');
+      assert.ok(afterFirst > 0, 'the first call took a lease of 16');
+      for (let i = 0; i < 11; i++) assert.ok((await c.consume(u)).ok);
+      assert.equal(count(), afterFirst, '11 more calls from the lease: no statement');
+      // The 13th call leaves 3 (under a quarter): the next lease is taken in the background.
       assert.ok((await c.consume(u)).ok);
-      assert.ok(count() > afterFirst, 'the 17th call took the next lease');
+      await new Promise((r) => setTimeout(r, 100));
+      const afterAhead = count();
+      assert.ok(afterAhead > afterFirst, 'the next lease was fetched ahead');
+      for (let i = 0; i < 4; i++) assert.ok((await c.consume(u)).ok);
+      assert.equal(count(), afterAhead, 'calls 14 to 17 (past the first lease) waited for no statement');
+      await c.flush();
+      const usage = await c.usage(u[0]?.mandateId ?? '', 0);
+      assert.deepEqual(usage, { calls: 17, total: 0, leasedCalls: 15, leasedTotal: 0 });
       // A budget of 3: leases of one call each, so another replica is never starved by a big lease.
       const small = [use(`m-${randomUUID()}`, { maxCalls: 3 })];
       assert.ok((await c.consume(small)).ok);
-      const usage = await c.usage(small[0]?.mandateId ?? '', 0);
-      assert.deepEqual(usage, { calls: 0, total: 0, leasedCalls: 1, leasedTotal: 0 });
+      const smallUsage = await c.usage(small[0]?.mandateId ?? '', 0);
+      assert.deepEqual(smallUsage, { calls: 0, total: 0, leasedCalls: 1, leasedTotal: 0 });
     });
 
     test('usage shows consumed vs leased; flush reports, idle leases and close return the rest', async () => {
