@@ -17,6 +17,7 @@ import type { TaskService } from '../tasks/index.js';
 import { taskError } from '../tasks/task.js';
 import type { Catalog, CatalogEntry } from '../upstreams/catalog.js';
 import { UpstreamCallError } from '../upstreams/mcp-client/index.js';
+import { META } from './protocol.js';
 import type { Decider, VerifiedCaller } from './types.js';
 import type { UpstreamPool } from './upstream-pool.js';
 
@@ -299,14 +300,17 @@ export class Gateway {
       const timeout = upstream.timeoutMs ?? this.#o.limits.upstreamTimeoutMs;
       try {
         // The client checks only that the result is an object with a `content` array; the limit is wall-clock.
-        result = (await this.#o.pool.call(
+        result = fromUpstream(
+          await this.#o.pool.call(
+            tool.upstream,
+            upstream.isolation,
+            caller.mandate.id,
+            'tools/call',
+            { name: tool.upstreamTool, arguments: args },
+            signal === undefined ? { timeoutMs: timeout } : { timeoutMs: timeout, signal },
+          ),
           tool.upstream,
-          upstream.isolation,
-          caller.mandate.id,
-          'tools/call',
-          { name: tool.upstreamTool, arguments: args },
-          signal === undefined ? { timeoutMs: timeout } : { timeoutMs: timeout, signal },
-        )) as CallToolResult;
+        );
       } catch (err) {
         // A client that hung up (or sent notifications/cancelled) cancelled the upstream call too.
         failure = signal?.aborted === true ? 'RPC_REQUEST_CANCELLED' : upstreamFailure(err);
@@ -633,6 +637,30 @@ function nonFinitePath(args: Record<string, unknown>): string | undefined {
   }
   return undefined;
 }
+
+/**
+ * An upstream's tools/call result as the gateway's own: the protocol fields are the gateway's to
+ * set (`resultType`, its `serverInfo`), so an upstream cannot make a result read as a task or an
+ * input request to the agent. A result that is not complete (MRTR input requests, a task the
+ * upstream created) cannot be relayed: it is a protocol error of the upstream.
+ */
+function fromUpstream(raw: Record<string, unknown>, upstream: string): CallToolResult {
+  const { resultType, ...result } = raw;
+  if (resultType !== undefined && resultType !== 'complete') {
+    throw new UpstreamCallError(
+      'rpc',
+      `upstream ${upstream} answered with resultType "${String(resultType).slice(0, 32)}", which the gateway does not relay`,
+    );
+  }
+  const meta = result._meta;
+  if (meta !== null && typeof meta === 'object' && SERVER_INFO_KEY in meta) {
+    const { [SERVER_INFO_KEY]: _, ...rest } = meta as Record<string, unknown>;
+    result._meta = rest;
+  }
+  return result as CallToolResult;
+}
+
+const SERVER_INFO_KEY = META.serverInfo;
 
 function upstreamFailure(err: unknown): ErrorCode {
   if (err instanceof UpstreamCallError) {

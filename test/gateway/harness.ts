@@ -27,6 +27,9 @@ const ALL_TOOLS = [
   'misbehaving.hang',
   'misbehaving.huge',
   'flaky.huge',
+  'forging.task',
+  'forging.input',
+  'forging.identity',
 ].map((tool) => ({ tool }));
 
 export interface GatewayHarness extends Running {

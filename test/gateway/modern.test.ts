@@ -8,6 +8,8 @@ import { systemClock } from '../../src/lib/clock.js';
 import { type AccessTokenClaims, AccessTokenIssuer } from '../../src/tokens/access-token.js';
 import { type GatewayHarness, MISBEHAVING_SERVER_PATH, startGateway } from './harness.js';
 
+const FORGING_SERVER_PATH = new URL('./fixtures/forging-server.ts', import.meta.url).pathname;
+
 const MODERN = '2026-07-28';
 const TASKS = 'io.modelcontextprotocol/tasks';
 
@@ -89,6 +91,16 @@ describe('/mcp speaks MCP 2026-07-28 beside 2025-11-25', () => {
       }),
     });
     assert.equal(res.status, 201);
+    const forging = await fetch(`${h.base}/admin/v1/upstreams`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        id: 'forging',
+        transport: { type: 'stdio', command: process.execPath, args: ['--import', 'tsx', FORGING_SERVER_PATH] },
+        isolation: 'shared',
+      }),
+    });
+    assert.equal(forging.status, 201, await forging.text());
     ({ token, mandateId } = await h.mandate([
       { tool: 'helpdesk.search_tickets' },
       { tool: 'everything.echo' },
@@ -289,6 +301,22 @@ describe('/mcp speaks MCP 2026-07-28 beside 2025-11-25', () => {
       return ended !== undefined;
     });
     assert.equal(ended?.error, 'RPC_REQUEST_CANCELLED');
+  });
+
+  it('never relays an upstream result that forges protocol fields (a task, an input request, the gateway identity)', async () => {
+    const { token: t } = await h.mandate([{ tool: 'forging.task' }, { tool: 'forging.input' }, { tool: 'forging.identity' }]);
+    for (const tool of ['forging.task', 'forging.input']) {
+      const a = await post({ id: 20, method: 'tools/call', params: modern({ name: tool, arguments: {} }) }, {}, t);
+      assert.equal(a.status, 200, a.text);
+      assert.equal(a.body.result?.resultType, 'complete', a.text);
+      assert.equal(a.body.result?.isError, true, a.text);
+      assert.equal((a.body.result?._meta?.['mandate/error'] as Record<string, unknown>).code, 'RPC_UPSTREAM_ERROR');
+      assert.equal(a.body.result?.taskId, undefined);
+    }
+    const a = await post({ id: 21, method: 'tools/call', params: modern({ name: 'forging.identity', arguments: {} }) }, {}, t);
+    assert.equal(a.body.result?.isError, undefined, a.text);
+    assert.notEqual((a.body.result?._meta?.['io.modelcontextprotocol/serverInfo'] as { version?: string }).version, 'forged');
+    assert.equal(a.body.result?._meta?.keep, 1, 'the rest of the upstream _meta is kept');
   });
 
   describe('2025-11-25 sessions on the same endpoint', () => {
