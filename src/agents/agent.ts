@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { parseSpiffeId } from '../identity/spiffe-id.js';
 import { scopeSchema } from '../mandates/scope.js';
+import { type TaskTemplate, templatesSchema } from '../mandates/template.js';
 import type { Principal } from '../principals/principal.js';
 
 const id = z
@@ -31,6 +32,7 @@ const profileFields = {
     .default(3600),
   dpopRequired: z.boolean().default(false).describe('Every token of this agent must be DPoP-bound.'),
   mayReceiveDelegation: z.boolean().default(false).describe('Other agents may delegate part of their mandates to this one.'),
+  templates: templatesSchema,
 };
 
 export const agentInput = z.strictObject({
@@ -61,6 +63,7 @@ export const agentPatch = z.strictObject({
     .optional(),
   dpopRequired: z.boolean().optional(),
   mayReceiveDelegation: z.boolean().optional(),
+  templates: templatesSchema.optional(),
 });
 
 export type AgentInput = z.input<typeof agentInput>;
@@ -75,6 +78,8 @@ export interface AgentProfile {
   readonly maxTtlSeconds: number;
   readonly dpopRequired: boolean;
   readonly mayReceiveDelegation: boolean;
+  /** Task templates by name (src/mandates/template.ts). */
+  readonly templates: Readonly<Record<string, TaskTemplate>>;
 }
 
 /** A registered agent: its principal record and its profile. */

@@ -23,9 +23,10 @@ interface ProfileRow {
   max_ttl_seconds: number;
   dpop_required: number | boolean;
   may_receive_delegation: number | boolean;
+  templates: string;
 }
 
-const COLUMNS = 'agent_id, identity_key, ceiling, task_types, max_ttl_seconds, dpop_required, may_receive_delegation';
+const COLUMNS = 'agent_id, identity_key, ceiling, task_types, max_ttl_seconds, dpop_required, may_receive_delegation, templates';
 export const AGENT_TOPIC = 'agent';
 /** Bound of the in-memory agent map (least recently loaded entries are dropped and re-read on demand). */
 const MAX_CACHED = 100_000;
@@ -79,7 +80,7 @@ export class AgentRegistry {
     });
     try {
       await this.store.transaction(async (tx) => {
-        await tx.run(`INSERT INTO agent_profiles (${COLUMNS}, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, [
+        await tx.run(`INSERT INTO agent_profiles (${COLUMNS}, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, [
           a.id,
           key,
           JSON.stringify(a.ceiling),
@@ -87,6 +88,7 @@ export class AgentRegistry {
           a.maxTtlSeconds,
           a.dpopRequired ? 1 : 0,
           a.mayReceiveDelegation ? 1 : 0,
+          JSON.stringify(a.templates),
           principal.createdAt,
           principal.createdAt,
         ]);
@@ -104,12 +106,12 @@ export class AgentRegistry {
   async update(id: string, input: AgentPatch): Promise<Agent> {
     const patch = agentPatch.parse(input);
     const current = await this.require(id);
-    const { identity, ceiling, taskTypes, maxTtlSeconds, dpopRequired, mayReceiveDelegation, ...principalFields } = patch;
+    const { identity, ceiling, taskTypes, maxTtlSeconds, dpopRequired, mayReceiveDelegation, templates, ...principalFields } = patch;
     if (Object.values(principalFields).some((v) => v !== undefined)) await this.principals.update(id, principalFields);
     await this.store.transaction(async (tx) => {
       const key = identity === undefined ? current.identityKey : keyOf(identity);
       await tx.run(
-        'UPDATE agent_profiles SET identity_key = ?, ceiling = ?, task_types = ?, max_ttl_seconds = ?, dpop_required = ?, may_receive_delegation = ?, updated_at = ? WHERE agent_id = ?',
+        'UPDATE agent_profiles SET identity_key = ?, ceiling = ?, task_types = ?, max_ttl_seconds = ?, dpop_required = ?, may_receive_delegation = ?, templates = ?, updated_at = ? WHERE agent_id = ?',
         [
           key,
           JSON.stringify(ceiling ?? current.ceiling),
@@ -117,6 +119,7 @@ export class AgentRegistry {
           maxTtlSeconds ?? current.maxTtlSeconds,
           (dpopRequired ?? current.dpopRequired) ? 1 : 0,
           (mayReceiveDelegation ?? current.mayReceiveDelegation) ? 1 : 0,
+          JSON.stringify(templates ?? current.templates),
           this.clock.now(),
           id,
         ],
@@ -238,5 +241,6 @@ function fromRow(row: ProfileRow, principal: Principal): Agent {
     maxTtlSeconds: Number(row.max_ttl_seconds),
     dpopRequired: Boolean(Number(row.dpop_required)),
     mayReceiveDelegation: Boolean(Number(row.may_receive_delegation)),
+    templates: JSON.parse(row.templates ?? '{}') as Agent['templates'],
   };
 }

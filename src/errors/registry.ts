@@ -83,6 +83,8 @@ export const errorRegistry = {
   OAUTH_INVALID_CLIENT: oauth(401, 'invalid_client', 'client authentication failed'),
   OAUTH_INVALID_GRANT: oauth(400, 'invalid_grant', 'the presented grant or subject token is invalid'),
   OAUTH_UNSUPPORTED_GRANT_TYPE: oauth(400, 'unsupported_grant_type', 'the grant type is not supported'),
+  // RFC 6749 §5.2: a client-credentials `scope` that names no task template of the agent.
+  OAUTH_INVALID_SCOPE: oauth(400, 'invalid_scope', 'the requested scope is invalid or unknown'),
   // RFC 6749 §4.1.2.1: the authorization endpoint supports no response type yet (tokens come from the token endpoint).
   OAUTH_UNSUPPORTED_RESPONSE_TYPE: oauth(400, 'unsupported_response_type', 'the authorization server does not support this response type'),
   OAUTH_INVALID_TOKEN: oauth(401, 'invalid_token', 'the access token is invalid, expired or revoked'),

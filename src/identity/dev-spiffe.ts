@@ -2,6 +2,7 @@
 // (ES256, one of the algorithms the JWT-SVID spec allows) lives in the data folder, and `mint`
 // does what `spire-server jwt mint` does. Anyone with the data folder can impersonate any agent
 // of this domain, so production mode never trusts it.
+import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK, SignJWT } from 'jose';
@@ -69,6 +70,8 @@ export class DevSpiffeAuthority {
       .setSubject(options.spiffeId)
       .setAudience(typeof options.audience === 'string' ? options.audience : [...options.audience])
       .setIssuedAt(now)
+      // A distinct id per SVID, so each can serve once as an RFC 7523 client assertion.
+      .setJti(randomUUID())
       .setExpirationTime(now + (options.ttlSeconds ?? 300))
       .sign(await this.#key());
   }

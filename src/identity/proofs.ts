@@ -57,22 +57,27 @@ export class ProofVerifier {
     return verifyX509Svid(chain, this.#o.trust, new Date(this.#o.clock.now()));
   }
 
-  /** Verifies a JWT-SVID or OIDC workload token; throws OAUTH_INVALID_SUBJECT_TOKEN with the precise reason. */
-  async verify(token: string): Promise<VerifiedProof> {
-    const hash = createHash('sha256').update(token).digest('base64url');
+  /**
+   * Verifies a JWT-SVID or OIDC workload token; throws OAUTH_INVALID_SUBJECT_TOKEN with the precise reason.
+   * `audiences` replaces our audience for JWT-SVIDs (a client assertion may name the token endpoint,
+   * RFC 7523 §3); the cache keeps proofs verified for other audiences apart.
+   */
+  async verify(token: string, options: { readonly audiences?: readonly string[] } = {}): Promise<VerifiedProof> {
+    const digest = createHash('sha256').update(token).digest('base64url');
+    const hash = options.audiences === undefined ? digest : `${digest} ${options.audiences.join(' ')}`;
     const cached = this.#cache.get(hash);
     const now = epochSeconds(this.#o.clock);
     if (cached !== undefined) {
       if (cached.expiresAt + this.#o.leewaySeconds > now) return cached;
       this.#cache.delete(hash);
     }
-    const proof = await this.#verifyUncached(token, hash.slice(0, 22));
+    const proof = await this.#verifyUncached(token, digest.slice(0, 22), options.audiences ?? [this.#o.audience]);
     if (this.#cache.size >= (this.#o.cacheSize ?? 10_000)) this.#cache.delete(this.#cache.keys().next().value as string);
     this.#cache.set(hash, proof);
     return proof;
   }
 
-  async #verifyUncached(token: string, proofId: string): Promise<VerifiedProof> {
+  async #verifyUncached(token: string, proofId: string, audiences: readonly string[]): Promise<VerifiedProof> {
     let header: ProtectedHeaderParameters;
     let claims: JWTPayload;
     try {
@@ -81,16 +86,23 @@ export class ProofVerifier {
     } catch {
       return fail('the proof is not a JWT');
     }
-    if (typeof claims.sub === 'string' && claims.sub.startsWith('spiffe:')) return this.#verifySvid(token, header, claims, proofId);
+    if (typeof claims.sub === 'string' && claims.sub.startsWith('spiffe:'))
+      return this.#verifySvid(token, header, claims, proofId, audiences);
     const issuer = typeof claims.iss === 'string' ? this.#o.trust.workloadIssuers.get(claims.iss) : undefined;
     if (issuer !== undefined) return this.#verifyOidc(token, issuer, proofId);
     if (typeof claims.sub === 'string' && claims.sub.toLowerCase().startsWith('spiffe:')) {
-      return this.#verifySvid(token, header, claims, proofId);
+      return this.#verifySvid(token, header, claims, proofId, audiences);
     }
     return fail('the proof is neither a JWT-SVID nor a token of a trusted workload issuer');
   }
 
-  async #verifySvid(token: string, header: ProtectedHeaderParameters, claims: JWTPayload, proofId: string): Promise<VerifiedProof> {
+  async #verifySvid(
+    token: string,
+    header: ProtectedHeaderParameters,
+    claims: JWTPayload,
+    proofId: string,
+    audiences: readonly string[],
+  ): Promise<VerifiedProof> {
     // Checks in the order the spec and our security habits want: nothing unverified picks a key.
     const parsed = parseSpiffeId(claims.sub);
     if (!parsed.ok) return fail(`JWT-SVID sub is not a valid SPIFFE ID: ${parsed.reason}`);
@@ -114,7 +126,7 @@ export class ProofVerifier {
     try {
       await jwtVerify(token, key, {
         algorithms: [alg],
-        audience: this.#o.audience,
+        audience: [...audiences],
         clockTolerance: this.#o.leewaySeconds,
         currentDate: new Date(this.#o.clock.now()),
         requiredClaims: ['sub', 'aud', 'exp'],

@@ -11,9 +11,18 @@
 //               when the parent token is DPoP-bound, a proof of its key (DPoP header, or
 //               `subject_token_dpop` when the header proves the receiver's key)
 // `authorization_details` (RFC 9396, type `mandate`) carries the requested mandate for open,
-// on-behalf and delegate; refresh keeps the mandate as it is.
+// on-behalf and delegate; refresh keeps the mandate as it is. The same entry with only `mandate_id`
+// names a live mandate of the presenting agent instead (a token for it, no new mandate).
+//
+// The same endpoint serves two more grants that reuse every step above (src/mandates/client-credentials.ts,
+// src/mandates/refresh-tokens.ts):
+//   client_credentials  the MCP client-credentials extension: private_key_jwt whose assertion is the
+//                       agent's identity proof; the mandate from authorization_details or a task template
+//                       named in scope; a repeated request continues the agent's live standing grant
+//   refresh_token       a rotated, key-bound refresh token of a mandate (issued with every new mandate)
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { X509Certificate } from 'node:crypto';
+import { z } from 'zod';
 import type { Agent } from '../agents/agent.js';
 import type { AgentRegistry } from '../agents/registry.js';
 import type { RefusalRecorder } from '../audit/refusal-aggregator.js';
@@ -26,8 +35,17 @@ import type { PrincipalRepository } from '../principals/repository.js';
 import { type AccessTokenIssuer, actChain, type MintInput } from '../tokens/access-token.js';
 import type { DpopVerifier } from '../tokens/dpop.js';
 import type { TokenVerifier } from '../tokens/verify.js';
-import { grantedDetails, type Mandate, type MandateRequest } from './mandate.js';
+import {
+  type ClientAssertions,
+  ClientAssertions as ClientAuth,
+  ClientGrants,
+  GRANT_CLIENT_CREDENTIALS,
+  GRANT_REFRESH_TOKEN,
+} from './client-credentials.js';
+import { grantedDetails, isLive, MANDATE_DETAILS_TYPE, type Mandate, type MandateRequest } from './mandate.js';
+import { bindingOf, type RefreshBinding, type RefreshTokens } from './refresh-tokens.js';
 import type { MandateService } from './service.js';
+import { DEFAULT_TEMPLATE, requestFromTemplate } from './template.js';
 
 export const GRANT_TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const TOKEN_TYPE = {
@@ -56,10 +74,13 @@ export interface ExchangeRequest {
 
 export interface TokenResponse {
   readonly access_token: string;
-  readonly issued_token_type: string;
+  /** RFC 8693 §2.2.1: only in token-exchange responses. */
+  readonly issued_token_type?: string;
   readonly token_type: 'Bearer' | 'DPoP';
   readonly expires_in: number;
   readonly authorization_details: Record<string, unknown>[];
+  /** A refresh token of the mandate (src/mandates/refresh-tokens.ts), bound to the client's key or identity. */
+  readonly refresh_token?: string;
 }
 
 export interface TokenExchangeOptions {
@@ -71,6 +92,9 @@ export interface TokenExchangeOptions {
   readonly tokens: AccessTokenIssuer;
   readonly verifier: TokenVerifier;
   readonly dpop: DpopVerifier;
+  readonly refreshTokens: RefreshTokens;
+  readonly clientAssertions: ClientAssertions;
+  readonly clientGrants: ClientGrants;
   readonly audit: AuditLog | undefined;
   /** Counts refusals of requests that authenticated nothing (one audit event per source and window). */
   readonly refusals?: RefusalRecorder;
@@ -93,7 +117,15 @@ const bad = (message: string) => new OAuthError('OAUTH_INVALID_REQUEST', message
 const badToken = (message: string) => new OAuthError('OAUTH_INVALID_SUBJECT_TOKEN', message);
 const badDpop = (message: string) => new OAuthError('OAUTH_INVALID_DPOP_PROOF', message);
 const badGrant = (message: string) => new OAuthError('OAUTH_INVALID_GRANT', message);
+const badClient = (message: string) => new OAuthError('OAUTH_INVALID_CLIENT', message);
+const badScope = (message: string) => new OAuthError('OAUTH_INVALID_SCOPE', message);
 const tooLarge = (message: string) => new OAuthError('OAUTH_INVALID_AUTHORIZATION_DETAILS', message, { details: { reason: 'limit' } });
+
+/** An `authorization_details` entry naming an existing mandate (the shape the granted entry has: `mandate_id`). */
+const continuationSchema = z.strictObject({ type: z.literal(MANDATE_DETAILS_TYPE), mandate_id: z.string().min(1).max(64) });
+
+/** What a request asks for: a new mandate, or a token for an existing one. */
+type Requested = { readonly kind: 'open'; readonly request: MandateRequest } | { readonly kind: 'continue'; readonly mandateId: string };
 
 // Whether the request in flight has authenticated anything yet (a proof, a human token or a
 // mandate token verified). Kept per async call so the check sites need no extra parameters.
@@ -134,8 +166,13 @@ export class TokenExchange {
 
   async #exchange(req: ExchangeRequest): Promise<TokenResponse> {
     const p = req.params;
+    if (p.grant_type === GRANT_CLIENT_CREDENTIALS) return this.#clientCredentials(req);
+    if (p.grant_type === GRANT_REFRESH_TOKEN) return this.#refreshGrant(req);
     if (p.grant_type !== GRANT_TOKEN_EXCHANGE) {
-      throw new OAuthError('OAUTH_UNSUPPORTED_GRANT_TYPE', 'only urn:ietf:params:oauth:grant-type:token-exchange is supported');
+      throw new OAuthError(
+        'OAUTH_UNSUPPORTED_GRANT_TYPE',
+        `supported grant types: ${GRANT_TOKEN_EXCHANGE}, ${GRANT_CLIENT_CREDENTIALS}, ${GRANT_REFRESH_TOKEN}`,
+      );
     }
     if (p.requested_token_type !== undefined && p.requested_token_type !== TOKEN_TYPE.accessToken) {
       throw bad('requested_token_type must be urn:ietf:params:oauth:token-type:access_token');
@@ -149,14 +186,7 @@ export class TokenExchange {
     if (p[SUBJECT_TOKEN_DPOP] !== undefined && (p.subject_token_type !== TOKEN_TYPE.accessToken || p.actor_token === undefined)) {
       throw bad(`${SUBJECT_TOKEN_DPOP} belongs only to the delegation of a DPoP-bound mandate token`);
     }
-    // RFC 8693 §2.1 / RFC 8707: tokens are only issued for this broker (its gateway included).
-    for (const target of [p.audience, p.resource]) {
-      if (target !== undefined && !this.#o.acceptedTargets.includes(target.replace(/\/$/, ''))) {
-        throw new OAuthError('OAUTH_INVALID_TARGET', 'tokens are only issued for this broker; audience/resource names another service');
-      }
-    }
-    // DPoP first: a bad proof is refused before any token is looked at (RFC 9449 §5).
-    const dpop = req.dpop === undefined ? undefined : await this.#o.dpop.verify({ proof: req.dpop, method: 'POST', url: req.url }, badDpop);
+    const dpop = await this.#targetsAndDpop(req);
 
     if (p.subject_token_type === TOKEN_TYPE.accessToken) {
       if (p.actor_token === undefined) return this.#refresh(p.subject_token, p.authorization_details, dpop?.jkt);
@@ -171,22 +201,63 @@ export class TokenExchange {
     }
     if (p.subject_token_type === TOKEN_TYPE.x509Svid) {
       if (p.actor_token !== undefined) throw bad('an X.509-SVID subject takes no actor_token');
-      const request = this.#details(p.authorization_details);
+      const requested = this.#requested(p.authorization_details);
       const { agent, proof } = await this.#agentFrom(() => this.#x509Proof(p.subject_token as string, req.peerCertificates));
-      return this.#open(agent, proof, request, undefined, dpop?.jkt);
+      if (requested.kind === 'continue') return this.#continue(agent, proof, requested.mandateId, dpop?.jkt, 'token-exchange');
+      return this.#open(agent, proof, requested.request, undefined, dpop?.jkt);
     }
     if (p.subject_token_type !== TOKEN_TYPE.jwt && p.subject_token_type !== TOKEN_TYPE.idToken) {
       throw bad('unsupported subject_token_type');
     }
-    const request = this.#details(p.authorization_details);
     if (p.actor_token === undefined) {
+      const requested = this.#requested(p.authorization_details);
       if (p.subject_token_type !== TOKEN_TYPE.jwt) throw bad('an agent identity proof has subject_token_type jwt');
       const { agent, proof } = await this.#agentFromProof(p.subject_token);
-      return this.#open(agent, proof, request, undefined, dpop?.jkt);
+      if (requested.kind === 'continue') return this.#continue(agent, proof, requested.mandateId, dpop?.jkt, 'token-exchange');
+      return this.#open(agent, proof, requested.request, undefined, dpop?.jkt);
     }
+    const request = this.#details(p.authorization_details);
     const human = await this.#human(p.subject_token);
     const { agent, proof } = await this.#agentFromProof(p.actor_token);
     return this.#open(agent, proof, request, human, dpop?.jkt);
+  }
+
+  /**
+   * Checks shared by every grant: RFC 8693 §2.1 / RFC 8707 targets (tokens are only issued for this
+   * broker, its gateway included), then the DPoP proof — before any token is looked at (RFC 9449 §5).
+   */
+  async #targetsAndDpop(req: ExchangeRequest): Promise<{ jkt: string } | undefined> {
+    const p = req.params;
+    for (const target of [p.audience, p.resource]) {
+      if (target !== undefined && !this.#o.acceptedTargets.includes(target.replace(/\/$/, ''))) {
+        throw new OAuthError('OAUTH_INVALID_TARGET', 'tokens are only issued for this broker; audience/resource names another service');
+      }
+    }
+    return req.dpop === undefined ? undefined : this.#o.dpop.verify({ proof: req.dpop, method: 'POST', url: req.url }, badDpop);
+  }
+
+  /** `authorization_details` of a request that may also name an existing mandate (`[{type, mandate_id}]`). */
+  #requested(raw: string | undefined): Requested {
+    if (raw !== undefined && raw.length < 256) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(raw);
+      } catch {
+        // #details reports it.
+      }
+      const entry = Array.isArray(parsed) && parsed.length === 1 ? parsed[0] : undefined;
+      if (typeof entry === 'object' && entry !== null && 'mandate_id' in entry) {
+        const named = continuationSchema.safeParse(entry);
+        if (!named.success) {
+          throw new OAuthError(
+            'OAUTH_INVALID_AUTHORIZATION_DETAILS',
+            'an entry naming an existing mandate has exactly type "mandate" and mandate_id',
+          );
+        }
+        return { kind: 'continue', mandateId: named.data.mandate_id };
+      }
+    }
+    return { kind: 'open', request: this.#details(raw) };
   }
 
   #details(raw: string | undefined): MandateRequest {
@@ -284,22 +355,203 @@ export class TokenExchange {
     return sub;
   }
 
-  async #open(agent: Agent, proof: VerifiedProof, request: MandateRequest, onBehalfOf: string | undefined, jkt: string | undefined) {
+  async #open(
+    agent: Agent,
+    proof: VerifiedProof,
+    request: MandateRequest,
+    onBehalfOf: string | undefined,
+    jkt: string | undefined,
+    grant: { readonly type: string; readonly recorded?: (m: Mandate) => Promise<unknown> } = { type: 'token-exchange' },
+  ) {
     this.#requireDpop(agent, request.environment, jkt);
     const mandate = this.#o.mandates.prepareOpen(agent, request, onBehalfOf);
     // Checked before anything is recorded: a refused token leaves no mandate behind.
     const mint = this.#mintInput(mandate, [agent.principal.id], jkt);
     // Sign while the mandate's audit event and row reach the disk; the token leaves only after both.
+    const refresh = this.#o.refreshTokens.start(mandate.id, this.#binding(proof, jkt), mandate.expiresAt);
     return this.#issue(
       mandate,
       [agent.principal.id],
       mint,
-      { proofId: proof.proofId },
+      { proofId: proof.proofId, ...(grant.type === 'token-exchange' ? {} : { grant: grant.type }) },
       Promise.all([
         this.#verified(agent, proof, mandate.id),
         this.#o.mandates.commitOpen(mandate, { proofId: proof.proofId, identity: describe(proof) }),
+        refresh,
+        grant.recorded?.(mandate),
       ]),
+      { refresh, exchange: grant.type === 'token-exchange' },
     );
+  }
+
+  /** What a new mandate's refresh tokens are bound to: the DPoP key of its first token, else the holder's identity. */
+  #binding(proof: VerifiedProof, jkt: string | undefined): RefreshBinding {
+    return jkt === undefined ? bindingOf.identity(proof.identity.key) : bindingOf.jkt(jkt);
+  }
+
+  /**
+   * A token for an existing mandate, asked for with a fresh identity proof (a re-exchange naming it,
+   * or a client-credentials request of its standing grant): the mandate and every ancestor live, held
+   * by this agent, and — when its tokens are bound to a DPoP key — the same key. The refresh family
+   * restarts (the previous refresh token is superseded, not reused).
+   */
+  async #continue(agent: Agent, proof: VerifiedProof, mandateId: string, jkt: string | undefined, via: string): Promise<TokenResponse> {
+    const notYours = () => badGrant(`no live mandate "${mandateId}" of agent ${agent.principal.id}`);
+    const mandate = await this.#o.mandates.get(mandateId);
+    if (mandate === undefined || mandate.agentId !== agent.principal.id) throw notYours();
+    const chain = await this.#o.mandates.chain(mandate);
+    const now = this.#o.clock.now();
+    if (!chain.every((m) => isLive(m, now) && !this.#o.mandates.hasEnded(m.id))) throw notYours();
+    const binding = await this.#o.refreshTokens.bindingOf(mandate.id);
+    if (binding === undefined) throw badGrant(`mandate ${mandateId} records no key binding; open a new mandate`);
+    if (binding.startsWith('jkt:') && binding !== bindingOf.jkt(jkt ?? '')) {
+      throw badGrant(`the tokens of mandate ${mandateId} are DPoP-bound: send a DPoP proof of the same key`);
+    }
+    if (binding.startsWith('identity:') && binding !== bindingOf.identity(proof.identity.key)) throw notYours();
+    this.#requireDpop(agent, mandate.environment, jkt);
+    const agents = chain.map((m) => m.agentId);
+    const mint = this.#mintInput(mandate, agents, jkt);
+    const refresh = this.#o.refreshTokens.issue(mandate.id, binding, mandate.expiresAt);
+    return this.#issue(
+      mandate,
+      agents,
+      mint,
+      { proofId: proof.proofId, continued: via },
+      Promise.all([this.#verified(agent, proof, mandate.id), refresh]),
+      { refresh, exchange: via === 'token-exchange' },
+    );
+  }
+
+  /**
+   * The MCP client-credentials extension: client authentication is RFC 7523 §2.2 with the agent's
+   * identity proof as the assertion; the mandate comes from `authorization_details`, from the task
+   * template named in `scope` (the agent's `default` template when neither is sent), or — when the
+   * agent already holds a live mandate for exactly this request and key — is that mandate.
+   */
+  async #clientCredentials(req: ExchangeRequest): Promise<TokenResponse> {
+    const p = req.params;
+    for (const name of ['subject_token', 'subject_token_type', 'actor_token', 'actor_token_type', 'refresh_token', SUBJECT_TOKEN_DPOP]) {
+      if (p[name] !== undefined) throw bad(`${name} does not belong to a client_credentials request`);
+    }
+    if (p.authorization_details !== undefined && p.scope !== undefined) {
+      throw bad('send either authorization_details or scope (a task template name), not both');
+    }
+    const dpop = await this.#targetsAndDpop(req);
+    const { agent, proof } = await this.#agentFrom(() => this.#o.clientAssertions.verify(p)).catch((err: unknown) => {
+      // An unregistered or stopped workload is a client that failed to authenticate (RFC 6749 §5.2).
+      if (err instanceof OAuthError && err.code === 'OAUTH_INVALID_SUBJECT_TOKEN') throw badClient(err.message);
+      throw err;
+    });
+    // RFC 7523 §3: the client is the assertion's subject; a client_id, if sent, must name the same one.
+    if (p.client_id !== undefined && p.client_id !== agent.principal.id && p.client_id !== describe(proof)) {
+      throw badClient(`client_id "${p.client_id}" is not the client the assertion authenticates (${agent.principal.id})`);
+    }
+    const requested: Requested =
+      p.authorization_details === undefined
+        ? { kind: 'open', request: this.#template(agent, p.scope) }
+        : this.#requested(p.authorization_details);
+    if (requested.kind === 'continue') return this.#continue(agent, proof, requested.mandateId, dpop?.jkt, GRANT_CLIENT_CREDENTIALS);
+    const key = ClientGrants.key(requested.request, this.#binding(proof, dpop?.jkt));
+    const standing = await this.#o.clientGrants.find(agent.principal.id, key);
+    if (standing !== undefined) {
+      try {
+        return await this.#continue(agent, proof, standing, dpop?.jkt, GRANT_CLIENT_CREDENTIALS);
+      } catch (err) {
+        // The standing grant's mandate ended: this request opens the next one.
+        if (!(err instanceof OAuthError && err.code === 'OAUTH_INVALID_GRANT')) throw err;
+      }
+    }
+    return this.#open(agent, proof, requested.request, undefined, dpop?.jkt, {
+      type: GRANT_CLIENT_CREDENTIALS,
+      recorded: (m) => this.#o.clientGrants.record(agent.principal.id, key, m.id, m.expiresAt),
+    });
+  }
+
+  /** The mandate request of the task template named in `scope` (one name; none: the agent's `default`). */
+  #template(agent: Agent, scope: string | undefined): MandateRequest {
+    const names = (scope ?? '').split(' ').filter((n) => n !== '');
+    if (names.length > 1) throw badScope('scope names one task template');
+    const name = names[0] ?? DEFAULT_TEMPLATE;
+    const template = Object.hasOwn(agent.templates, name) ? agent.templates[name] : undefined;
+    if (template === undefined) {
+      throw badScope(
+        names.length === 0
+          ? `send authorization_details (type mandate) or name a task template in scope: agent ${agent.principal.id} has no "${DEFAULT_TEMPLATE}" template`
+          : `agent ${agent.principal.id} has no task template "${name}"`,
+      );
+    }
+    const request = requestFromTemplate(template, agent.principal.environment);
+    if (request === undefined) throw badScope(`task template "${name}" names no environment and agent ${agent.principal.id} has none`);
+    if (request.tools.length > this.#o.maxGrantsPerMandate) {
+      throw tooLarge(`task template "${name}" has ${request.tools.length} tool grants; the limit is ${this.#o.maxGrantsPerMandate}`);
+    }
+    return request;
+  }
+
+  /**
+   * RFC 6749 §6 with rotation and reuse detection (RFC 9700 §4.14.2). The presenter proves the
+   * binding first — a DPoP proof of the bound key, or a client assertion of the bound identity —
+   * so a refresh token without its key is refused without consequence; a bound presenter of an
+   * already-used token ends the mandate and every descendant.
+   */
+  async #refreshGrant(req: ExchangeRequest): Promise<TokenResponse> {
+    const p = req.params;
+    if (p.refresh_token === undefined || p.refresh_token === '') throw bad('refresh_token is required');
+    if (p.authorization_details !== undefined) {
+      throw new OAuthError('OAUTH_INVALID_AUTHORIZATION_DETAILS', 'a refresh keeps its mandate; omit authorization_details');
+    }
+    const dpop = await this.#targetsAndDpop(req);
+    const presented = await this.#o.refreshTokens.find(p.refresh_token);
+    const client = ClientAuth.present(p) ? await this.#o.clientAssertions.verify(p) : undefined;
+    if (presented.binding.startsWith('jkt:')) {
+      if (dpop === undefined || presented.binding !== bindingOf.jkt(dpop.jkt)) {
+        throw badGrant('the refresh token is bound to a DPoP key: send a DPoP proof of that key');
+      }
+    } else if (client === undefined) {
+      throw badClient('the refresh token is bound to the workload identity it was issued to: authenticate with client_assertion');
+    } else if (presented.binding !== bindingOf.identity(client.identity.key)) {
+      throw badGrant('the refresh token was issued to another client');
+    }
+    markAuthenticated();
+    const mandate = await this.#o.mandates.get(presented.mandateId);
+    if (mandate === undefined) throw badGrant('the mandate of this refresh token does not exist');
+    if (presented.status === 'used') return this.#reused(mandate, presented.generation);
+    const chain = await this.#o.mandates.chain(mandate);
+    const now = this.#o.clock.now();
+    if (!chain.every((m) => isLive(m, now) && !this.#o.mandates.hasEnded(m.id)))
+      throw badGrant('the mandate of this refresh token has ended');
+    const agent = await this.#o.agents.get(mandate.agentId);
+    if (agent === undefined || agent.principal.status !== 'active') throw badGrant(`agent ${mandate.agentId} is not active`);
+    this.#requireDpop(agent, mandate.environment, dpop?.jkt);
+    const agents = chain.map((m) => m.agentId);
+    const mint = this.#mintInput(mandate, agents, dpop?.jkt);
+    const next = await this.#o.refreshTokens.rotate(presented, mandate.expiresAt);
+    // Lost a race with another use of the same token (on any replica): that is reuse too.
+    if (next === undefined) return this.#reused(mandate, presented.generation);
+    return this.#issue(
+      mandate,
+      agents,
+      mint,
+      { grant: GRANT_REFRESH_TOKEN, refreshGeneration: presented.generation + 1 },
+      Promise.resolve(),
+      {
+        refresh: Promise.resolve(next),
+        exchange: false,
+      },
+    );
+  }
+
+  /** A refresh token used a second time: someone else holds a copy. The mandate ends (audited), then the refusal. */
+  async #reused(mandate: Mandate, generation: number): Promise<never> {
+    await this.#o.audit?.append({
+      type: 'token.refresh_reused',
+      actors: [{ type: 'system', id: 'token-endpoint' }],
+      mandateId: mandate.id,
+      environment: mandate.environment,
+      data: { generation, agentId: mandate.agentId },
+    });
+    await this.#o.mandates.end(mandate.id, 'revoked', { type: 'system', id: 'refresh-reuse' }, 'a refresh token was used twice');
+    throw badGrant('the refresh token has already been used; its mandate has been revoked');
   }
 
   async #refresh(token: string, rawDetails: string | undefined, jkt: string | undefined): Promise<TokenResponse> {
@@ -339,6 +591,7 @@ export class TokenExchange {
     const child = this.#o.mandates.prepareDelegation(parent.mandate, receiver, request);
     const agents = [...parent.chain.map((m) => m.agentId), receiver.principal.id];
     const mint = this.#mintInput(child, agents, jkt);
+    const refresh = this.#o.refreshTokens.start(child.id, this.#binding(proof, jkt), child.expiresAt);
     return this.#issue(
       child,
       agents,
@@ -347,7 +600,9 @@ export class TokenExchange {
       Promise.all([
         this.#verified(receiver, proof, child.id),
         this.#o.mandates.commitDelegation(child, parent.mandate, { proofId: proof.proofId, identity: describe(proof) }),
+        refresh,
       ]),
+      { refresh, exchange: true },
     );
   }
 
@@ -436,6 +691,7 @@ export class TokenExchange {
     input: MintInput,
     data: Record<string, unknown>,
     recorded: Promise<unknown> = Promise.resolve(),
+    extra: { readonly refresh?: Promise<string>; readonly exchange: boolean } = { exchange: true },
   ): Promise<TokenResponse> {
     // Awaited below; this branch only keeps an early throw from leaving it unhandled.
     recorded.catch(() => {});
@@ -456,13 +712,14 @@ export class TokenExchange {
       environment: mandate.environment,
       data: { ...data, tokenId: claims.jti, exp: input.exp, dpopBound: input.jkt !== undefined },
     });
-    await Promise.all([recorded, issued]);
+    const [, , refreshToken] = await Promise.all([recorded, issued, extra.refresh]);
     return {
       access_token: token,
-      issued_token_type: TOKEN_TYPE.accessToken,
+      ...(extra.exchange ? { issued_token_type: TOKEN_TYPE.accessToken } : {}),
       token_type: input.jkt === undefined ? 'Bearer' : 'DPoP',
       expires_in: input.exp - nowS,
       authorization_details: [input.details],
+      ...(refreshToken === undefined ? {} : { refresh_token: refreshToken }),
     };
   }
 

@@ -19,6 +19,8 @@ import { AccessTokenIssuer } from '../tokens/access-token.js';
 import { DpopVerifier } from '../tokens/dpop.js';
 import { SigningKeys } from '../tokens/signing-keys.js';
 import { TokenVerifier } from '../tokens/verify.js';
+import { ClientAssertions, ClientGrants } from './client-credentials.js';
+import { RefreshTokens } from './refresh-tokens.js';
 import { MandateService } from './service.js';
 import { TokenExchange } from './token-exchange.js';
 
@@ -180,6 +182,16 @@ export async function createIdentityServices(input: IdentityWiringInput): Promis
     tokens: new AccessTokenIssuer(keys, clock, issuer, issuer),
     verifier,
     dpop,
+    refreshTokens: new RefreshTokens(store, clock),
+    // RFC 7523 §3: a client assertion names the issuer or the token endpoint as its audience.
+    clientAssertions: new ClientAssertions({
+      proofs,
+      store,
+      clock,
+      leewaySeconds: ic.leewaySeconds,
+      audiences: [...new Set([proofAudience, issuer, `${issuer}${OAUTH_PATHS.token}`])],
+    }),
+    clientGrants: new ClientGrants(store, clock),
     audit,
     ...(input.refusals === undefined ? {} : { refusals: input.refusals }),
     clock,

@@ -68,7 +68,7 @@ describe('interop with unmodified OAuth and MCP clients', () => {
       const md = await sdk2DiscoverAuthorizationServerMetadata(b.base);
       assert.equal(md?.issuer, b.base);
       assert.equal(md?.authorization_endpoint, `${b.base}/oauth/authorize`);
-      assert.deepEqual(md?.grant_types_supported, ['urn:ietf:params:oauth:grant-type:token-exchange']);
+      assert.deepEqual(md?.grant_types_supported, ['urn:ietf:params:oauth:grant-type:token-exchange', 'client_credentials', 'refresh_token']);
       // From the MCP endpoint, as a client that was just refused does it: RFC 9728 first, then RFC 8414.
       const info = await discoverOAuthServerInfo(new URL(`${b.base}/mcp`));
       assert.equal(String(info.authorizationServerUrl).replace(/\/$/, ''), b.base);

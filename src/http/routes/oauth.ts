@@ -5,7 +5,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { AuthError, type ErrorCode, MandateError, OAuthError } from '../../errors/index.js';
+import { GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN } from '../../mandates/client-credentials.js';
 import type { EndStatus } from '../../mandates/service.js';
+import { GRANT_TOKEN_EXCHANGE } from '../../mandates/token-exchange.js';
 import { OAUTH_PATHS } from '../../mandates/wiring.js';
 import { DPOP_ALGORITHMS } from '../../tokens/dpop.js';
 import type { VerifiedMandate } from '../../tokens/verify.js';
@@ -64,6 +66,14 @@ export function registerOAuthRoutes(app: FastifyInstance, { broker }: AppContext
     }
   };
 
+  // What a client assertion (a JWT-SVID or OIDC workload token) may be signed with: every trust
+  // domain's and workload issuer's allow-list.
+  const assertionAlgorithms = [
+    ...new Set([
+      ...[...id.trust.domains.values()].flatMap((d) => d.settings.algorithms),
+      ...[...id.trust.workloadIssuers.values()].flatMap((i) => i.settings.algorithms),
+    ]),
+  ].sort();
   app.get(
     OAUTH_PATHS.metadata,
     { config: { access: 'public', doc: { summary: 'Authorization server metadata (RFC 8414)' } } },
@@ -77,8 +87,11 @@ export function registerOAuthRoutes(app: FastifyInstance, { broker }: AppContext
       jwks_uri: `${base}${OAUTH_PATHS.jwks}`,
       introspection_endpoint: `${base}${OAUTH_PATHS.introspect}`,
       revocation_endpoint: `${base}${OAUTH_PATHS.revoke}`,
-      grant_types_supported: ['urn:ietf:params:oauth:grant-type:token-exchange'],
-      token_endpoint_auth_methods_supported: ['none'],
+      grant_types_supported: [GRANT_TOKEN_EXCHANGE, GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN],
+      // `private_key_jwt` (RFC 7523 §2.2, the MCP client-credentials extension) with the agent's identity
+      // proof as the assertion; `none` for the token exchange, where the subject token authenticates.
+      token_endpoint_auth_methods_supported: ['private_key_jwt', 'none'],
+      token_endpoint_auth_signing_alg_values_supported: assertionAlgorithms,
       // Introspection is authorized by an operator's bearer token (RFC 7662 §2.1). RFC 8414 §2 takes
       // this list's values from the token endpoint auth methods or the access token types registry,
       // where the type is registered as `Bearer` (RFC 6750 §6.1.1).
