@@ -82,21 +82,18 @@ export class GroupCommit<T, R = undefined> {
         const batch = this.#queue.splice(0, this.#maxBatch);
         let results: readonly R[];
         try {
-          results = await this.#store.transaction((tx) =>
-            this.#write(
+          results = await this.#store.transaction(async (tx) => {
+            const out = await this.#write(
               tx,
               batch.map((p) => p.item),
-            ),
-          );
+            );
+            // A write that lost track of its items is a bug: no caller could be told which result is
+            // theirs. Throwing here rolls the batch back, so it fails as a whole instead.
+            if (out.length !== batch.length) throw new Error(`group write returned ${out.length} results for ${batch.length} items`);
+            return out;
+          });
         } catch (err) {
           const failure = this.#failure(err);
-          for (const p of batch) p.reject(failure);
-          continue;
-        }
-        if (results.length !== batch.length) {
-          // A write that lost track of its items is a bug; its batch committed, but no caller can
-          // be told which result is theirs. Fail the batch loudly rather than misattribute.
-          const failure = this.#failure(new Error(`group write returned ${results.length} results for ${batch.length} items`));
           for (const p of batch) p.reject(failure);
           continue;
         }

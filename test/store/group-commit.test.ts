@@ -99,18 +99,19 @@ for (const factory of await storeFactories()) {
       assert.deepEqual(await table(store), ['i0', 'i1', 'i2', 'i6', 'i7', 'i8']);
     });
 
-    test('a write that returns the wrong number of results fails its batch instead of misattributing', async () => {
+    test('a write that returns the wrong number of results fails its batch, rolled back, instead of misattributing', async () => {
       const store = await open();
-      const group = new GroupCommit<string, number>(store, async () => [1]);
-      const settled = await Promise.allSettled([group.submit('a'), group.submit('b')]);
-      assert.equal(settled[0]?.status, 'fulfilled', 'a lone first item gets its one result');
-      assert.equal(settled[1]?.status, 'fulfilled');
-      const both = new GroupCommit<string, number>(store, async () => [1], { gather: true });
-      const r = await Promise.allSettled([both.submit('a'), both.submit('b')]);
+      const batches: string[][] = [];
+      const write = writer(batches);
+      const short = new GroupCommit<string, number>(store, async (tx, items) => (await write(tx, items)).slice(1), { gather: true });
+      const settled = await Promise.allSettled([short.submit('a'), short.submit('b')]);
       assert.deepEqual(
-        r.map((s) => s.status),
+        settled.map((s) => s.status),
         ['rejected', 'rejected'],
       );
+      assert.match(String((settled[0] as PromiseRejectedResult).reason), /returned 1 results for 2 items/);
+      assert.deepEqual(batches, [['a', 'b']]);
+      assert.deepEqual(await table(store), [], 'the rows it wrote were rolled back');
     });
 
     test('close drains every submitted item, then refuses new ones', async () => {
