@@ -17,8 +17,24 @@ import type { Clock } from '../lib/clock.js';
 import { GroupCommit } from '../store/group-commit.js';
 import type { SqlExecutor, Store } from '../store/index.js';
 
-/** Asymmetric JWS algorithms accepted in DPoP proofs (§4.2: `none` and MAC algorithms are never allowed). */
-export const DPOP_ALGORITHMS = ['EdDSA', 'ES256', 'ES384', 'ES512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'] as const;
+/**
+ * Asymmetric JWS algorithms accepted in DPoP proofs (§4.2: `none` and MAC algorithms are never allowed).
+ * `Ed25519` is the fully-specified name (RFC 9864) oauth4webapi and openid-client send for Ed25519
+ * keys, beside the polymorphic `EdDSA`; either way the key's thumbprint, hence the binding, is the same.
+ */
+export const DPOP_ALGORITHMS = [
+  'EdDSA',
+  'Ed25519',
+  'ES256',
+  'ES384',
+  'ES512',
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+] as const;
 
 export interface DpopCheck {
   readonly proof: string;

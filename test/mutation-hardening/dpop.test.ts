@@ -91,7 +91,10 @@ describe('DPoP header checks', () => {
   });
 
   test('every listed algorithm is asymmetric and none is missing', () => {
-    assert.deepEqual([...DPOP_ALGORITHMS], ['EdDSA', 'ES256', 'ES384', 'ES512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512']);
+    assert.deepEqual(
+      [...DPOP_ALGORITHMS],
+      ['EdDSA', 'Ed25519', 'ES256', 'ES384', 'ES512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'],
+    );
   });
 
   test('an EdDSA proof verifies (not only ES256)', async () => {
