@@ -60,7 +60,10 @@ export function registerOAuthRoutes(app: FastifyInstance, { broker }: AppContext
     const presented = presentedToken(req);
     if (presented === undefined) throw new OAuthError('OAUTH_INVALID_TOKEN', 'an access token is required (Authorization: DPoP or Bearer)');
     try {
-      return await broker.verifier.verify({ ...presented, method: req.method, url: requestUri(base, req) });
+      const verified = await broker.verifier.verify({ ...presented, method: req.method, url: requestUri(base, req) });
+      // RFC 9449 §8.2: the next nonce, when the one the client used is about to expire.
+      if (verified.dpopNonce !== undefined) reply.header('dpop-nonce', verified.dpopNonce);
+      return verified;
     } catch (err) {
       return withNonce(reply, err);
     }
