@@ -68,12 +68,27 @@ describe('interop with unmodified OAuth and MCP clients', () => {
       const md = await sdk2DiscoverAuthorizationServerMetadata(b.base);
       assert.equal(md?.issuer, b.base);
       assert.equal(md?.authorization_endpoint, `${b.base}/oauth/authorize`);
-      assert.deepEqual(md?.grant_types_supported, ['urn:ietf:params:oauth:grant-type:token-exchange', 'client_credentials', 'refresh_token']);
+      assert.deepEqual(md?.grant_types_supported, [
+        'urn:ietf:params:oauth:grant-type:token-exchange',
+        'client_credentials',
+        'refresh_token',
+      ]);
       // From the MCP endpoint, as a client that was just refused does it: RFC 9728 first, then RFC 8414.
       const info = await discoverOAuthServerInfo(new URL(`${b.base}/mcp`));
       assert.equal(String(info.authorizationServerUrl).replace(/\/$/, ''), b.base);
       assert.equal(info.authorizationServerMetadata?.token_endpoint, `${b.base}/oauth/token`);
       assert.equal(info.resourceMetadata?.resource, `${b.base}/mcp`, 'the path-suffixed document names /mcp');
+    });
+
+    test("MCP Inspector's own client build (2.3.x, bundled with the Inspector) discovers it from /mcp", async () => {
+      const bundled = new URL(
+        '../../node_modules/@modelcontextprotocol/inspector/node_modules/@modelcontextprotocol/client/dist/index.mjs',
+        import.meta.url,
+      );
+      const inspector = (await import(bundled.href)) as typeof import('@modelcontextprotocol/client');
+      const info = await inspector.discoverOAuthServerInfo(new URL(`${b.base}/mcp`));
+      assert.equal(info.authorizationServerMetadata?.authorization_endpoint, `${b.base}/oauth/authorize`);
+      assert.equal(info.resourceMetadata?.resource, `${b.base}/mcp`);
     });
 
     test('the SDK login stops on a truthful metadata error, not a schema error', async () => {
