@@ -7,6 +7,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { ConfigInput } from '../../src/config/load.js';
 import { DEV_TRUST_DOMAIN } from '../../src/identity/dev-spiffe.js';
+import type { Clock } from '../../src/lib/clock.js';
 import type { Store } from '../../src/store/types.js';
 import { type Running, startBroker } from '../identity/helpers.js';
 
@@ -41,9 +42,10 @@ export interface GatewayHarness extends Running {
   close(): Promise<void>;
 }
 
-export async function startGateway(options: { store?: Store; config?: ConfigInput } = {}): Promise<GatewayHarness> {
+export async function startGateway(options: { store?: Store; config?: ConfigInput; clock?: Clock } = {}): Promise<GatewayHarness> {
   const b = await startBroker({
     ...(options.store === undefined ? {} : { store: options.store }),
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
     config: {
       ...options.config,
       gateway: { upstreamTimeoutMs: 1500, maxResultBytes: 64 * 1024, maxArgumentsBytes: 4096, ...options.config?.gateway },
