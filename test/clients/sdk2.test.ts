@@ -241,6 +241,29 @@ for (const factory of await storeFactories()) {
         assert.ok(!trail.includes('approval.consumed'), trail.join(','));
       });
 
+      it('a refreshed token of the same mandate polls the task, and polling writes no audit events', async () => {
+        const { token, mandateId } = await h.grant();
+        const created = await h.modern(token, 'tools/call', { name: 'helpdesk.execute_refund', arguments: { ...REFUND } }, { tasks: true });
+        assert.equal(created.body.result?.resultType, 'task', JSON.stringify(created.body));
+        const taskId = String(created.body.result?.taskId);
+        const approvalId = await h.pendingApproval(mandateId);
+        assert.match(String(created.body.result?.statusMessage), new RegExp(approvalId));
+        const settle = () => new Promise((r) => setTimeout(r, 300));
+        // The refresh itself is audited (a token issued for the mandate): before the baseline.
+        const rotated = await h.refresh(token);
+        await settle();
+        const audited = async () => (await h.broker.audit.entriesBy('mandate_id', mandateId)).map((e) => e.event.type);
+        const before = await audited();
+        for (let i = 0; i < 10; i++) {
+          const got = await h.modern(rotated, 'tasks/get', { taskId }, { tasks: true });
+          assert.equal(got.body.result?.status, 'working', JSON.stringify(got.body));
+        }
+        await settle();
+        assert.deepEqual(await audited(), before, 'ten polls, no new audit entries');
+        const cancelled = await h.modern(rotated, 'tasks/cancel', { taskId }, { tasks: true });
+        assert.equal(cancelled.body.result?.resultType, 'complete', JSON.stringify(cancelled.body));
+      });
+
       it('another mandate cannot read or cancel the task; tasks/get checks Mcp-Name against the taskId', async () => {
         const { token, mandateId } = await h.grant();
         const session = await taskSession(token);
