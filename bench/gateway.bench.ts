@@ -8,10 +8,10 @@
 // broker and load generator are separate processes on the same cores. Prints numbers; fails only
 // when the rig cannot run.
 //
-//   npx tsx bench/gateway.bench.ts [--seconds 10] [--concurrency 16] [--rate 500] [--engines compiled,wasm]
-//                                  [--revisions modern,legacy] [--profile-seconds 5] [--no-profile] [--repeat 1]
+//   npx tsx bench/gateway.bench.ts [--seconds 5] [--concurrency 16] [--rate 500] [--engines compiled,wasm]
+//                                  [--revisions modern,legacy] [--profile-seconds 5] [--no-profile] [--repeat 3]
 //   npm run bench -- gateway --seconds 5
-// BENCH_QUICK=1: --seconds 3 unless given. BENCH_DIR=/path: the disk of the broker's SQLite file.
+// BENCH_QUICK=1: --seconds 2 --repeat 1 unless given (under a minute). BENCH_DIR=/path: the disk of the broker's SQLite file.
 // BENCH_KEEP_PROFILES=1: keep the broker's .cpuprofile files (Chrome DevTools opens them).
 import { tmpdir } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -33,18 +33,18 @@ const { values: opt } = parseArgs({
     revisions: { type: 'string', default: REVISIONS.join(',') },
     'no-profile': { type: 'boolean', default: false },
     top: { type: 'string', default: '12' },
-    repeat: { type: 'string', default: '1' },
+    repeat: { type: 'string' },
   },
 });
 const QUICK = process.env.BENCH_QUICK === '1';
-const SECONDS = Number(opt.seconds ?? process.env.BENCH_SECONDS ?? (QUICK ? 3 : 10));
+const SECONDS = Number(opt.seconds ?? process.env.BENCH_SECONDS ?? (QUICK ? 2 : 5));
 const OPEN_SECONDS = Number(opt['open-seconds'] ?? SECONDS);
 const PROFILE_SECONDS = Number(opt['profile-seconds'] ?? Math.min(5, SECONDS));
 const CONCURRENCY = Number(opt.concurrency ?? process.env.BENCH_CONCURRENCY ?? 16);
 const RATE = Number(opt.rate ?? 500);
 const WARM_SECONDS = Math.min(2, SECONDS);
 /** Direct/gateway pairs per cell, alternating; the median stands (a busy machine makes single runs noisy). */
-const REPEAT = Math.max(1, Number(opt.repeat));
+const REPEAT = Math.max(1, Number(opt.repeat ?? (QUICK ? 1 : 3)));
 const ENGINES = (opt.engines ?? '').split(',').filter((e): e is Engine => e === 'compiled' || e === 'wasm');
 const ONLY = (opt.revisions ?? '').split(',').filter((r): r is Revision => (REVISIONS as readonly string[]).includes(r));
 
