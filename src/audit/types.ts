@@ -24,7 +24,7 @@ export const auditEventTypes = {
   'mandate.revoked': 'the mandate was revoked, with its descendants (data: reason)',
   'mandate.expired': 'the mandate reached its TTL',
   'token.issued': 'an access token was minted for a mandate (data: tokenId, never the token)',
-  'token.revoked': 'an access token was revoked (data: tokenId)',
+  'token.revoked': 'an access token (data: tokenId) or a refresh token (data: refreshToken: true) was revoked',
   decision: 'a per-call decision (data: decisionId, outcome, policies, reasons, grant?, approvalId?)',
   'approval.requested': 'a human approval was requested for one exact call (data: approvalId, callHash)',
   'approval.decided': 'a human approved or denied (data: approvalId, approverId, decision)',

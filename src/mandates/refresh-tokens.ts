@@ -162,6 +162,26 @@ export class RefreshTokens {
     return ok ? token : undefined;
   }
 
+  /**
+   * RFC 7009: revokes a refresh token, which must then be refused like a replaced one (never as
+   * reuse: revoking must not end the mandate). Only the family's active token has anything left to
+   * revoke; an unknown, consumed or replaced one is a no-op. Returns the mandate id when revoked.
+   */
+  async revoke(token: string): Promise<string | undefined> {
+    if (!FORMAT.test(token)) return undefined;
+    const hash = hashRefreshToken(token);
+    const [row] = await this.store.query<{ mandate_id: string }>(
+      "SELECT mandate_id FROM refresh_tokens WHERE token_hash = ? AND status = 'active'",
+      [hash],
+    );
+    if (row === undefined) return undefined;
+    const { changes } = await this.store.run(
+      "UPDATE refresh_tokens SET status = 'superseded', used_at = ? WHERE token_hash = ? AND status = 'active'",
+      [this.clock.now(), hash],
+    );
+    return changes === 0 ? undefined : row.mandate_id;
+  }
+
   async #insert(tx: SqlExecutor, token: string, mandateId: string, binding: RefreshBinding, generation: number, expiresAt: number) {
     await tx.run(
       "INSERT INTO refresh_tokens (token_hash, mandate_id, binding, generation, status, expires_at, created_at) VALUES (?, ?, ?, ?, 'active', ?, ?)",

@@ -43,6 +43,8 @@ export interface IdentityServices {
   readonly mandates: MandateService;
   readonly verifier: TokenVerifier;
   readonly exchange: TokenExchange;
+  /** Refresh token families (RFC 7009 revocation reaches them here). */
+  readonly refreshTokens: RefreshTokens;
   /** Our issuer URL (`iss` of access tokens, RFC 8414 `issuer`). */
   readonly issuer: string;
   /** Audience identity proofs must name. */
@@ -173,6 +175,7 @@ export async function createIdentityServices(input: IdentityWiringInput): Promis
     assertCurrent: () => changes.assertCurrent(config.changes.maxStalenessMs),
   });
   const proofs = new ProofVerifier({ trust, clock, audience: proofAudience, leewaySeconds: ic.leewaySeconds });
+  const refreshTokens = new RefreshTokens(store, clock);
   const exchange = new TokenExchange({
     proofs,
     humanIssuer: trust.humanIssuer,
@@ -182,7 +185,7 @@ export async function createIdentityServices(input: IdentityWiringInput): Promis
     tokens: new AccessTokenIssuer(keys, clock, issuer, issuer),
     verifier,
     dpop,
-    refreshTokens: new RefreshTokens(store, clock),
+    refreshTokens,
     // RFC 7523 §3: a client assertion names the issuer or the token endpoint as its audience.
     clientAssertions: new ClientAssertions({
       proofs,
@@ -221,6 +224,7 @@ export async function createIdentityServices(input: IdentityWiringInput): Promis
     mandates,
     verifier,
     exchange,
+    refreshTokens,
     issuer,
     proofAudience,
     devSpiffe,

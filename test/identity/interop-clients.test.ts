@@ -15,6 +15,7 @@ import {
 } from '@modelcontextprotocol/sdk/client/auth.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { decodeJwt } from 'jose';
 import * as oauth from 'oauth4webapi';
 import * as openid from 'openid-client';
 import { TOKEN_TYPE } from '../../src/mandates/token-exchange.js';
@@ -260,6 +261,46 @@ describe('interop with unmodified OAuth and MCP clients', () => {
         await assert.rejects(verifies(token), /revoked/);
       });
     }
+
+    test('a refresh token is revoked too, whatever the hint; its mandate and access token live on', async () => {
+      const DPoP = oauth.DPoP(b.client, await oauth.generateKeyPair('ES256'));
+      const opened = await b.open(TRIAGE, mandateRequest(), DPoP);
+      assert.match(opened.refresh_token ?? '', /^mrt_/);
+      const refresh = async (token: string) => {
+        const call = () => oauth.refreshTokenGrantRequest(b.as, b.client, oauth.None(), token, { DPoP, ...insecure });
+        try {
+          return await oauth.processRefreshTokenResponse(b.as, b.client, await call());
+        } catch (err) {
+          if (oauth.isDPoPNonceError(err)) return oauth.processRefreshTokenResponse(b.as, b.client, await call());
+          throw err;
+        }
+      };
+      // Control: the refresh token works (and rotates) before it is revoked.
+      const rotated = await refresh(opened.refresh_token ?? '');
+      const current = rotated.refresh_token ?? '';
+      assert.match(current, /^mrt_/);
+      const res = await oauth.revocationRequest(b.as, b.client, oauth.None(), current, {
+        ...insecure,
+        additionalParameters: { token_type_hint: 'access_token' },
+      });
+      await oauth.processRevocationResponse(res);
+      const r = await oauthError(refresh(current));
+      assert.equal(r.error, 'invalid_grant');
+      // Revocation is not reuse: the mandate was not ended.
+      const mandate = decodeJwt(rotated.access_token).mandate as string;
+      assert.equal((await b.broker.mandates.get(mandate))?.status, 'active');
+      const rows = await b.broker.store.query<{ body: string }>(
+        "SELECT body FROM audit_entries WHERE mandate_id = ? AND type = 'token.revoked'",
+        [mandate],
+      );
+      assert.equal(rows.length, 1);
+      assert.deepEqual(JSON.parse(rows[0]?.body ?? '{}').event?.data, { refreshToken: true });
+      // Revoking it again, or the already-rotated first token, changes nothing and is still a 200.
+      for (const t of [current, opened.refresh_token ?? '']) {
+        await oauth.processRevocationResponse(await oauth.revocationRequest(b.as, b.client, oauth.None(), t, insecure));
+      }
+      assert.equal((await b.broker.mandates.get(mandate))?.status, 'active');
+    });
 
     test('an unknown hint with an invalid token is still a 200, and no token is still invalid_request', async () => {
       const res = await oauth.revocationRequest(b.as, b.client, oauth.None(), 'x.y.z', {

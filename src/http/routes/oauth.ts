@@ -204,9 +204,20 @@ export function registerOAuthRoutes(app: FastifyInstance, { broker }: AppContext
         // Possession of a token is enough to revoke it (RFC 7009 §2.1 allows public clients).
         reply.header('cache-control', 'no-store');
         // `token_type_hint` is ignored, whatever its value: §2.1 lets the server ignore it and makes
-        // it search all its token types anyway, and access tokens are the only kind there is.
+        // it search all its token types anyway. Refresh tokens first (their format says what they are).
         const { token } = form(req);
         if (token === undefined || token === '') throw new OAuthError('OAUTH_INVALID_REQUEST', 'token is required');
+        const refreshOf = await id.refreshTokens.revoke(token);
+        if (refreshOf !== undefined) {
+          const agentId = (await broker.mandates.get(refreshOf))?.agentId;
+          await broker.audit.append({
+            type: 'token.revoked',
+            actors: [agentId === undefined ? { type: 'system', id: 'revocation-endpoint' } : { type: 'agent', id: agentId }],
+            mandateId: refreshOf,
+            data: { refreshToken: true },
+          });
+          return reply.code(200).send();
+        }
         try {
           const claims = await broker.verifier.verifyToken(token);
           await broker.mandates.revokeToken(claims.jti, claims.mandate, claims.exp);
