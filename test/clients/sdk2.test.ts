@@ -90,6 +90,17 @@ for (const factory of await storeFactories()) {
         assert.equal(raw.body.result?.resultType, 'complete');
       });
 
+      it("negotiation mode 'auto' probes with server/discover and picks 2026-07-28", async () => {
+        const { token } = await h.grant();
+        const client = new Client(CLIENT_INFO, { versionNegotiation: { mode: 'auto' } });
+        await client.connect(new StreamableHTTPClientTransport(h.mcpUrl, { authProvider: { token: async () => token } }));
+        closers.push(() => client.close());
+        assert.equal(client.getProtocolEra(), 'modern');
+        assert.equal(client.getNegotiatedProtocolVersion(), MODERN);
+        const r = await client.callTool({ name: 'everything.echo', arguments: { message: 'auto' } });
+        assert.match(textOf(r), /auto/);
+      });
+
       it('gets scope and argument refusals as isError results with the registry code', async () => {
         const { token } = await h.grant();
         const { client } = await connect(token, 'modern');
