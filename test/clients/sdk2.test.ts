@@ -4,6 +4,7 @@
 // tasks are driven by the official Tasks client (@modelcontextprotocol/ext-tasks) on top of the
 // SDK client: the SDK's own codecs do not accept task results, so ext-tasks takes a raw dispatch
 // for tools/call and tasks/*, which here is one framed POST per request (postRpc in helpers.ts).
+// Runs on both stores (tasks and approvals are durable in the store).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type AuthProvider, Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
