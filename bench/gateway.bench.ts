@@ -57,6 +57,8 @@ interface Measured {
   /** CPU seconds per process over the run, and the machine's busy seconds. */
   readonly cpu: Record<string, number>;
   readonly machine: number;
+  /** CPU seconds of the broker's event-loop thread over the run. */
+  readonly brokerMain: number;
   readonly seconds: number;
 }
 
@@ -137,8 +139,8 @@ async function main(): Promise<void> {
             const g = await cpuOver(pids, () => gen.closed(gw, { seconds: SECONDS, concurrency: CONCURRENCY }));
             const after = await upstream.calls();
             const pair = {
-              direct: { run: d.result, cpu: d.cpu, machine: d.machine, seconds: d.seconds },
-              gateway: { run: g.result, cpu: g.cpu, machine: g.machine, seconds: g.seconds },
+              direct: { run: d.result, cpu: d.cpu, machine: d.machine, seconds: d.seconds, brokerMain: d.brokerMain },
+              gateway: { run: g.result, cpu: g.cpu, machine: g.machine, seconds: g.seconds, brokerMain: g.brokerMain },
             };
             pairs.push(pair);
             const upstreamEra = REVISIONS.filter((r) => after[r] > before[r])
@@ -229,15 +231,21 @@ async function profile(
 }
 
 function summary(cells: Cell[], unsupported: string[]): void {
-  out('summary (closed loop: calls/s; open loop: added latency over direct at the offered rate):');
   out(
-    `  ${'engine'.padEnd(9)}${'revision'.padEnd(12)}${'direct/s'.padStart(9)}${'gateway/s'.padStart(10)}${'ratio'.padStart(7)}${'broker µs/call'.padStart(16)}${'+p50 ms'.padStart(9)}${'+p99 ms'.padStart(9)}`,
+    'summary (closed loop: calls/s and the broker CPU per call, all threads and event loop; "loop max" = 1 s / event-loop CPU per call, ' +
+      'the rate one fully busy event loop would reach if it never waited; open loop: latency added over direct at the offered rate):',
+  );
+  out(
+    `  ${'engine'.padEnd(9)}${'revision'.padEnd(12)}${'direct/s'.padStart(9)}${'gateway/s'.padStart(10)}${'ratio'.padStart(7)}` +
+      `${'broker µs'.padStart(11)}${'loop µs'.padStart(9)}${'loop max/s'.padStart(12)}${'+p50 ms'.padStart(9)}${'+p99 ms'.padStart(9)}`,
   );
   for (const c of cells) {
-    const brokerUs = ((c.gateway.cpu.broker ?? Number.NaN) * 1e6) / Math.max(1, c.gateway.run.calls);
+    const calls = Math.max(1, c.gateway.run.calls);
+    const brokerUs = ((c.gateway.cpu.broker ?? Number.NaN) * 1e6) / calls;
+    const loopUs = (c.gateway.brokerMain * 1e6) / calls;
     out(
       `  ${c.engine.padEnd(9)}${VERSION[c.revision].padEnd(12)}${n0(c.direct.run.rate).padStart(9)}${n0(c.gateway.run.rate).padStart(10)}` +
-        `${f(c.gateway.run.rate / c.direct.run.rate).padStart(7)}${n0(brokerUs).padStart(16)}` +
+        `${f(c.gateway.run.rate / c.direct.run.rate).padStart(7)}${n0(brokerUs).padStart(11)}${n0(loopUs).padStart(9)}${n0(1e6 / loopUs).padStart(12)}` +
         `${f(c.addedP50).padStart(9)}${f(c.addedP99).padStart(9)}`,
     );
   }
