@@ -199,7 +199,9 @@ for (const factory of await storeFactories()) {
       assert.equal(claims.client_id, 'remediation');
       assert.equal(claims.cnf?.jkt, await thumbprint(receiver));
       const url = `${b.base}/mcp`;
-      const use = await handDpopProof(receiver, { htm: 'POST', htu: url, ath: ath(res.access_token) });
+      // Resources demand a nonce of the replica serving them (identity.dpopResourceNonce).
+      const nonce = b.broker.identity.dpop.nonce();
+      const use = await handDpopProof(receiver, { htm: 'POST', htu: url, ath: ath(res.access_token), nonce });
       const v = await b.broker.verifier.verify({ token: res.access_token, scheme: 'DPoP', dpop: use, method: 'POST', url });
       assert.equal(v.mandate.agentId, 'remediation');
     });
