@@ -3,6 +3,8 @@
 // data folder, as `spire-server jwt mint` would), opens a mandate on behalf of a human through the
 // token exchange (oauth4webapi), and calls tools through the gateway with the official MCP SDK
 // client. Each step is printed, so a newcomer can follow it in the console at the same time.
+// The mandate outlives its access tokens: before a token expires the agent refreshes it (a rotated
+// refresh token, authenticated by a fresh SVID), so a long approval wait keeps the same mandate.
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -12,10 +14,12 @@ import { type CallToolResult, McpError } from '@modelcontextprotocol/sdk/types.j
 import * as oauth from 'oauth4webapi';
 import { DEV_ISSUER_PATH, DevIssuer } from '../identity/dev-issuer.js';
 import { DEV_TRUST_DOMAIN, DevSpiffeAuthority } from '../identity/dev-spiffe.js';
+import { type Clock, systemClock } from '../lib/clock.js';
 
 const GRANT_TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const JWT_TYPE = 'urn:ietf:params:oauth:token-type:jwt';
 const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
+const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
 export const TRIAGE_AGENT = `spiffe://${DEV_TRUST_DOMAIN}/agent/support-triage`;
 export const REMEDIATION_AGENT = `spiffe://${DEV_TRUST_DOMAIN}/agent/remediation`;
@@ -70,6 +74,8 @@ export interface DemoAgentOptions {
   /** Leave the mandates open at the end (to revoke them from the console) instead of completing. */
   readonly keepOpen: boolean;
   readonly log: (line: string) => void;
+  /** Time source (tests move it to cross token expiries without waiting); the system clock by default. */
+  readonly clock?: Clock;
 }
 
 export interface DemoAgentResult {
@@ -78,6 +84,8 @@ export interface DemoAgentResult {
   readonly approvalId: string;
   readonly approved: boolean;
   readonly completed: boolean;
+  /** How many times the root mandate's access token was renewed (refresh grant) during the run. */
+  readonly renewals: number;
 }
 
 type Meta = { code?: string; approvalId?: string; url?: string; decisionId?: string; expiresAt?: number };
@@ -112,6 +120,52 @@ function short(text: string, max = 160): string {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * A mandate's current access token. Shortly before it expires it is refreshed with the refresh
+ * token (rotated: each is good once), authenticated by `authenticate`. One refresh at a time: two
+ * concurrent uses of one refresh token are reuse, which ends the mandate.
+ */
+class TokenKeeper {
+  #access: string;
+  #refresh: string | undefined;
+  #expiresAt: number;
+  #ttlMs: number;
+  #inflight: Promise<void> | undefined;
+  /** How many times the token was renewed. */
+  renewals = 0;
+
+  constructor(
+    res: oauth.TokenEndpointResponse,
+    private readonly clock: Clock,
+    private readonly renew: (refreshToken: string) => Promise<oauth.TokenEndpointResponse>,
+  ) {
+    this.#access = res.access_token;
+    this.#refresh = res.refresh_token;
+    this.#ttlMs = (res.expires_in ?? 300) * 1000;
+    this.#expiresAt = clock.now() + this.#ttlMs;
+  }
+
+  async current(): Promise<string> {
+    // Renew with a third of the lifetime (at most a minute) left: in time for a request in flight.
+    if (this.clock.now() < this.#expiresAt - Math.min(60_000, this.#ttlMs / 3)) return this.#access;
+    const refresh = this.#refresh;
+    if (refresh === undefined) return this.#access; // nothing to renew with: the broker will say when it has expired
+    this.#inflight ??= this.renew(refresh)
+      .then((res) => {
+        this.#access = res.access_token;
+        this.#refresh = res.refresh_token ?? refresh;
+        this.#ttlMs = (res.expires_in ?? 300) * 1000;
+        this.#expiresAt = this.clock.now() + this.#ttlMs;
+        this.renewals++;
+      })
+      .finally(() => {
+        this.#inflight = undefined;
+      });
+    await this.#inflight;
+    return this.#access;
+  }
+}
+
 /** Runs the scripted scenario against a running demo broker. */
 export async function runDemoAgent(o: DemoAgentOptions): Promise<DemoAgentResult> {
   const base = o.url.replace(/\/$/, '');
@@ -125,8 +179,9 @@ export async function runDemoAgent(o: DemoAgentOptions): Promise<DemoAgentResult
   const health = await fetch(`${base}/healthz`).catch(() => undefined);
   if (health?.ok !== true) throw new Error(`the broker is not reachable at ${base}: start it with npm start`);
 
-  const spiffe = await DevSpiffeAuthority.open(o.dataDir);
-  const humans = await DevIssuer.open(o.dataDir, `${base}${DEV_ISSUER_PATH}`);
+  const clock = o.clock ?? systemClock;
+  const spiffe = await DevSpiffeAuthority.open(o.dataDir, clock);
+  const humans = await DevIssuer.open(o.dataDir, `${base}${DEV_ISSUER_PATH}`, clock);
   const issuer = new URL(base);
   const insecure = { [oauth.allowInsecureRequests]: issuer.protocol === 'http:' };
   const as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { algorithm: 'oauth2', ...insecure }));
@@ -138,10 +193,27 @@ export async function runDemoAgent(o: DemoAgentOptions): Promise<DemoAgentResult
       await oauth.genericTokenEndpointRequest(as, client, oauth.None(), GRANT_TOKEN_EXCHANGE, params, insecure),
     );
   const mandateOf = (token: string) => String(JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString()).mandate);
-  const connect = async (token: string, name: string) => {
+  // The refresh token is bound to the agent's workload identity: the agent authenticates each
+  // refresh with a fresh JWT-SVID as an RFC 7523 client assertion (no client secret).
+  const renew = async (refreshToken: string) => {
+    const assertion = await spiffe.mint({ spiffeId: TRIAGE_AGENT, audience: base, ttlSeconds: 60 });
+    const auth: oauth.ClientAuth = (_as, _client, body) => {
+      body.set('client_assertion_type', CLIENT_ASSERTION_TYPE);
+      body.set('client_assertion', assertion);
+    };
+    return oauth.processRefreshTokenResponse(as, client, await oauth.refreshTokenGrantRequest(as, client, auth, refreshToken, insecure));
+  };
+  /** An MCP client whose every request carries the current token of `tokens`. */
+  const connect = async (tokens: () => Promise<string>, name: string) => {
     const mcp = new Client({ name, version: '1.0.0' });
     await mcp.connect(
-      new StreamableHTTPClientTransport(new URL('/mcp', base), { requestInit: { headers: { authorization: `Bearer ${token}` } } }),
+      new StreamableHTTPClientTransport(new URL('/mcp', base), {
+        fetch: async (url, init) => {
+          const headers = new Headers(init?.headers);
+          headers.set('authorization', `Bearer ${await tokens()}`);
+          return fetch(url, { ...init, headers });
+        },
+      }),
     );
     return mcp;
   };
@@ -162,8 +234,13 @@ export async function runDemoAgent(o: DemoAgentOptions): Promise<DemoAgentResult
   const mandateId = mandateOf(opened.access_token);
   say(`   mandate ${mandateId}: "${DEMO_TASK.purpose}", ${DEMO_TASK.tools.length} tools, expires in ${DEMO_TASK.ttlSeconds}s`);
   say(`   console: ${base}/console/mandates/${mandateId}`);
+  const keeper = new TokenKeeper(opened, clock, async (refreshToken) => {
+    const res = await renew(refreshToken);
+    say(`   (access token renewed with the rotated refresh token: same mandate ${mandateOf(res.access_token)})`);
+    return res;
+  });
 
-  const triage = await connect(opened.access_token, 'support-triage');
+  const triage = await connect(() => keeper.current(), 'support-triage');
   const childClients: Client[] = [];
   try {
     heading('List tools through the gateway (only what the mandate covers)');
@@ -190,8 +267,8 @@ export async function runDemoAgent(o: DemoAgentOptions): Promise<DemoAgentResult
       say(`   waiting for approval ${approvalId}`);
       say(`   >>> approve it in the console: ${attempt.meta.url ?? `${base}/console/approvals`}`);
       say(`   (sign in as carol, the finance approver; retrying the same call every ${Math.round(o.pollMs / 1000)}s)`);
-      const deadline = Date.now() + o.approvalTimeoutMs;
-      while (!attempt.ok && Date.now() < deadline) {
+      const deadline = clock.now() + o.approvalTimeoutMs;
+      while (!attempt.ok && clock.now() < deadline) {
         await sleep(o.pollMs);
         attempt = await call(triage, 'helpdesk.execute_refund', REFUND);
         // A different approval id means ours was decided without becoming usable: denied or expired.
@@ -210,16 +287,24 @@ export async function runDemoAgent(o: DemoAgentOptions): Promise<DemoAgentResult
 
     heading('Delegate a narrower mandate to the remediation agent');
     const childProof = await spiffe.mint({ spiffeId: REMEDIATION_AGENT, audience: base, ttlSeconds: 300 });
+    // A child never outlives its parent: after a long approval wait, less of the root is left.
+    const rootEnds = Date.parse(String((opened.authorization_details?.[0] as { expiresAt?: string } | undefined)?.expiresAt));
+    const leftSeconds = Math.floor((rootEnds - clock.now()) / 1000) - 5;
     const delegated = await exchange({
-      subject_token: opened.access_token,
+      subject_token: await keeper.current(),
       subject_token_type: ACCESS_TOKEN_TYPE,
       actor_token: childProof,
       actor_token_type: JWT_TYPE,
-      authorization_details: JSON.stringify([DELEGATED_TASK]),
+      authorization_details: JSON.stringify([
+        {
+          ...DELEGATED_TASK,
+          ttlSeconds: Number.isFinite(leftSeconds) ? Math.min(DELEGATED_TASK.ttlSeconds, leftSeconds) : DELEGATED_TASK.ttlSeconds,
+        },
+      ]),
     });
     const childMandateId = mandateOf(delegated.access_token);
     say(`   child mandate ${childMandateId}: get_customer and propose_refund up to 20.00, once`);
-    const remediation = await connect(delegated.access_token, 'remediation');
+    const remediation = await connect(async () => delegated.access_token, 'remediation');
     childClients.push(remediation);
     const childRead = await call(remediation, 'helpdesk.get_customer', { customerId: 'C-1009' });
     say(`   remediation reads the customer: ${childRead.ok ? 'allowed' : `refused (${childRead.meta.code})`}`);
@@ -240,7 +325,7 @@ export async function runDemoAgent(o: DemoAgentOptions): Promise<DemoAgentResult
       heading('Complete the task: the mandate, its child and every token end at once');
       const res = await fetch(`${base}/mandate/v1/mandates/${encodeURIComponent(mandateId)}/complete`, {
         method: 'POST',
-        headers: { authorization: `Bearer ${opened.access_token}`, 'content-type': 'application/json' },
+        headers: { authorization: `Bearer ${await keeper.current()}`, 'content-type': 'application/json' },
         body: JSON.stringify({ reason: 'refund executed, ticket resolved' }),
       });
       completed = res.ok;
@@ -249,7 +334,7 @@ export async function runDemoAgent(o: DemoAgentOptions): Promise<DemoAgentResult
       );
     }
     say(`\nDone. Investigate in the console: ${base}/console/audit?mandate=${encodeURIComponent(mandateId)}`);
-    return { mandateId, childMandateId, approvalId, approved, completed };
+    return { mandateId, childMandateId, approvalId, approved, completed, renewals: keeper.renewals };
   } finally {
     for (const c of childClients) await c.close().catch(() => {});
     await triage.close().catch(() => {});
