@@ -266,4 +266,28 @@ describe('hot-path state across two replicas (PostgreSQL)', { skip: pgf.skip }, 
       await b.broker.store.run('UPDATE agent_profiles SET agent_id = ? WHERE agent_id = ?', [AGENT.id, `${AGENT.id}-moved`]);
     }
   });
+
+  // Last: it stops B's change feed.
+  test('a replica cut off from the change feed fails closed within changes.maxStalenessMs, never serving on stale memory beyond it', async (t) => {
+    const { token } = await open([{ tool: 'helpdesk.search_tickets' }]);
+    const verifyOnB = () => b.broker.verifier.verify({ token, scheme: 'Bearer', method: 'POST', url: `${publicUrl}/mcp` });
+    await b.broker.changes.catchUp();
+    assert.equal((await verifyOnB()).agent.status, 'active');
+    await b.broker.changes.stop();
+    const cutAt = Date.now();
+    await a.broker.agents.setStatus(AGENT.id, 'quarantined');
+    let error: unknown;
+    for (;;) {
+      error = await verifyOnB().then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      if (error !== undefined) break;
+      assert.ok(Date.now() - cutAt < 3000 + 500, 'B served past maxStalenessMs');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    t.diagnostic(`B refused ${Date.now() - cutAt} ms after losing the feed (maxStalenessMs 3000)`);
+    assert.equal((error as { code?: string }).code, 'ERR_REPLICA_STALE', String(error));
+    await a.broker.agents.setStatus(AGENT.id, 'active');
+  });
 });
