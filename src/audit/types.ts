@@ -25,6 +25,8 @@ export const auditEventTypes = {
   'mandate.expired': 'the mandate reached its TTL',
   'token.issued': 'an access token was minted for a mandate (data: tokenId, never the token)',
   'token.revoked': 'an access token (data: tokenId) or a refresh token (data: refreshToken: true) was revoked',
+  'token.refresh_reused':
+    'a refresh token was presented a second time by its bound holder; the mandate is revoked next (data: generation, agentId)',
   decision: 'a per-call decision (data: decisionId, outcome, policies, reasons, grant?, approvalId?)',
   'approval.requested': 'a human approval was requested for one exact call (data: approvalId, callHash)',
   'approval.decided': 'a human approved or denied (data: approvalId, approverId, decision)',
