@@ -38,8 +38,12 @@ interface Activity {
   grants: {
     index: number;
     tool: string;
+    /** Consumed and reported by every replica (at most policy.budgets.flushIntervalMs behind). */
     calls: number;
     total: number;
+    /** Leased to replicas and not yet reported: reserved, possibly already used. */
+    leasedCalls?: number;
+    leasedTotal?: number;
     allowed: number;
     maxCalls?: number;
     sumMax?: number;
@@ -305,8 +309,14 @@ export function MandatePage({ id }: { id: string }) {
                         <span className="muted">any arguments</span>
                       )}
                     </td>
-                    <td>{g.maxCalls !== undefined ? `${use?.calls ?? 0} / ${g.maxCalls}` : `${use?.allowed ?? 0} (no limit)`}</td>
-                    <td>{g.sum !== undefined ? `${use?.total ?? 0} / ${g.sum.max} ${g.sum.arg}` : '—'}</td>
+                    <td>
+                      {g.maxCalls !== undefined ? `${use?.calls ?? 0} / ${g.maxCalls}` : `${use?.allowed ?? 0} (no limit)`}
+                      {g.maxCalls !== undefined && (use?.leasedCalls ?? 0) > 0 ? ` (+${use?.leasedCalls} reserved by replicas)` : ''}
+                    </td>
+                    <td>
+                      {g.sum !== undefined ? `${use?.total ?? 0} / ${g.sum.max} ${g.sum.arg}` : '—'}
+                      {g.sum !== undefined && (use?.leasedTotal ?? 0) > 0 ? ` (+${use?.leasedTotal} reserved)` : ''}
+                    </td>
                   </tr>
                 );
               })}
