@@ -23,7 +23,7 @@ import { type Running, startBroker } from '../identity/helpers.js';
 
 const SDK_AGENT = { id: 'sdk-agent', spiffeId: 'spiffe://demo.mandate.local/agent/sdk-agent' };
 const SDK_CHILD = { id: 'sdk-child', spiffeId: 'spiffe://demo.mandate.local/agent/sdk-child' };
-const TOOLS = [
+const TOOLS: { tool: string; args?: Record<string, { eq?: string; max?: number }> }[] = [
   { tool: 'helpdesk.search_tickets' },
   { tool: 'helpdesk.get_customer', args: { customerId: { eq: 'C-1009' } } },
   { tool: 'helpdesk.propose_refund', args: { customerId: { eq: 'C-1009' }, amountCents: { max: 25_000 } } },
