@@ -118,6 +118,16 @@ export function buildConfig(raw: unknown, options: LoadOptions = {}, source?: st
       sqlite: { ...parsed.store.sqlite, path: resolve(dataDir, parsed.store.sqlite.path ?? 'mandate.db') },
       postgres: { ...parsed.store.postgres, url: databaseUrl },
     },
+    interactiveClients: {
+      ...parsed.interactiveClients,
+      metadataDocuments: {
+        ...parsed.interactiveClients.metadataDocuments,
+        caFile:
+          parsed.interactiveClients.metadataDocuments.caFile === undefined
+            ? undefined
+            : resolve(cwd, parsed.interactiveClients.metadataDocuments.caFile),
+      },
+    },
     // Policy paths are relative to the configuration file, like the data folder.
     policy: {
       ...parsed.policy,

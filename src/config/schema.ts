@@ -443,6 +443,62 @@ const consoleSection = z
   .prefault({})
   .describe('The web console.');
 
+const interactiveClients = z
+  .strictObject({
+    enabled: z
+      .boolean()
+      .default(true)
+      .describe('Serve authorization code + PKCE for interactive clients (/oauth/authorize, consent, /oauth/register).'),
+    codeTtlSeconds: z.number().int().min(10).max(600).default(60).describe('Lifetime of an authorization code (single use).'),
+    consentTtlSeconds: z
+      .number()
+      .int()
+      .min(60)
+      .max(3600)
+      .default(600)
+      .describe('How long a human has from the authorization request to sign in and decide on the consent page.'),
+    registration: z
+      .strictObject({
+        enabled: z.boolean().default(true).describe('Accept RFC 7591 dynamic registration of public clients at /oauth/register.'),
+        perWindow: perWindow(20, 'Registrations per client address and rate-limit window (server.rateLimit.windowMs).'),
+        maxClients: z
+          .number()
+          .int()
+          .min(1)
+          .max(10_000_000)
+          .default(100_000)
+          .describe('Registered clients kept at most; beyond, registration is refused.'),
+      })
+      .prefault({}),
+    metadataDocuments: z
+      .strictObject({
+        enabled: z.boolean().default(true).describe('Accept Client ID Metadata Documents (a client_id that is an https URL).'),
+        timeoutMs: z.number().int().min(100).max(30_000).default(3000).describe('Time limit for fetching one document.'),
+        maxBytes: z.number().int().min(512).max(65_536).default(5120).describe('Largest metadata document accepted.'),
+        cacheSeconds: z
+          .number()
+          .int()
+          .min(0)
+          .max(86_400)
+          .default(300)
+          .describe('Longest a fetched document is reused (less when its Cache-Control says so).'),
+        allowPrivateNetworks: z
+          .boolean()
+          .default(false)
+          .describe(
+            'Fetch documents from loopback and private addresses (tests and labs only). Link-local addresses (169.254.0.0/16, fe80::/10: cloud metadata services) are refused even then.',
+          ),
+        caFile: z
+          .string()
+          .min(1)
+          .optional()
+          .describe('PEM file of extra CAs trusted when fetching documents (relative to the config file).'),
+      })
+      .prefault({}),
+  })
+  .prefault({})
+  .describe('Interactive clients (MCP Inspector, desktop assistants, IDEs): authorization code + PKCE with a human consent page.');
+
 const policy = z
   .strictObject({
     dir: z
@@ -655,6 +711,7 @@ export const configSchema = z.strictObject({
   gateway,
   upstreams,
   console: consoleSection,
+  interactiveClients,
   policy,
 });
 

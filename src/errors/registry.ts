@@ -85,8 +85,13 @@ export const errorRegistry = {
   OAUTH_UNSUPPORTED_GRANT_TYPE: oauth(400, 'unsupported_grant_type', 'the grant type is not supported'),
   // RFC 6749 §5.2: a client-credentials `scope` that names no task template of the agent.
   OAUTH_INVALID_SCOPE: oauth(400, 'invalid_scope', 'the requested scope is invalid or unknown'),
-  // RFC 6749 §4.1.2.1: the authorization endpoint supports no response type yet (tokens come from the token endpoint).
+  // RFC 6749 §4.1.2.1: the authorization endpoint supports `code` only.
   OAUTH_UNSUPPORTED_RESPONSE_TYPE: oauth(400, 'unsupported_response_type', 'the authorization server does not support this response type'),
+  // RFC 6749 §4.1.2.1: the human (or the server on their behalf) refused the authorization request; sent to the client's redirect URI.
+  OAUTH_ACCESS_DENIED: oauth(403, 'access_denied', 'the resource owner or authorization server denied the request'),
+  // RFC 7591 §3.2.2: dynamic client registration refusals.
+  OAUTH_INVALID_REDIRECT_URI: oauth(400, 'invalid_redirect_uri', 'a redirect URI of the registration is not acceptable'),
+  OAUTH_INVALID_CLIENT_METADATA: oauth(400, 'invalid_client_metadata', 'a client metadata value is invalid or not accepted'),
   OAUTH_INVALID_TOKEN: oauth(401, 'invalid_token', 'the access token is invalid, expired or revoked'),
   OAUTH_INSUFFICIENT_SCOPE: oauth(403, 'insufficient_scope', 'the access token does not grant this'),
 

@@ -18,6 +18,7 @@ import { installRouteAccess, permissionOf } from './route-access.js';
 import { registerAgentRoutes } from './routes/agents.js';
 import { registerApprovalRoutes } from './routes/approvals.js';
 import { registerAuditRoutes } from './routes/audit.js';
+import { registerInteractiveRoutes } from './routes/authorize.js';
 import { registerAuthzenRoutes } from './routes/authzen.js';
 import { registerConsoleRoutes } from './routes/console.js';
 import { registerConsoleApiRoutes } from './routes/console-api.js';
@@ -140,6 +141,7 @@ export async function buildApp(broker: Broker): Promise<FastifyInstance> {
   registerApprovalRoutes(app, ctx);
   registerGatewayRoutes(app, ctx);
   registerOAuthRoutes(app, ctx);
+  registerInteractiveRoutes(app, ctx);
   registerAgentRoutes(app, ctx);
   if (broker.devIssuer !== undefined) registerDevIssuerRoutes(app, broker.devIssuer, ctx);
   registerEventRoutes(app, ctx);

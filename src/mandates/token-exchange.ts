@@ -20,6 +20,8 @@
 //                       agent's identity proof; the mandate from authorization_details or a task template
 //                       named in scope; a repeated request continues the agent's live standing grant
 //   refresh_token       a rotated, key-bound refresh token of a mandate (issued with every new mandate)
+//   authorization_code  an interactive client's code (OAuth 2.1 + PKCE S256): the mandate the human
+//                       approved on the consent page, on their behalf (src/mandates/authorization-code.ts)
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { X509Certificate } from 'node:crypto';
 import { z } from 'zod';
@@ -35,6 +37,7 @@ import type { PrincipalRepository } from '../principals/repository.js';
 import { type AccessTokenIssuer, actChain, type MintInput } from '../tokens/access-token.js';
 import type { DpopVerifier } from '../tokens/dpop.js';
 import type { TokenVerifier } from '../tokens/verify.js';
+import { type AuthorizationRequest, type AuthorizationRequests, CODE_VERIFIER, sha256 } from './authorization-code.js';
 import {
   type ClientAssertions,
   ClientAssertions as ClientAuth,
@@ -48,6 +51,13 @@ import type { MandateService } from './service.js';
 import { DEFAULT_TEMPLATE, requestFromTemplate } from './template.js';
 
 export const GRANT_TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+export const GRANT_AUTHORIZATION_CODE = 'authorization_code';
+/**
+ * The refresh binding of an interactive (public) client without DPoP: its client_id, in the
+ * identity binding space (workload identity keys start `spiffe:` or `oidc:`, so none collides).
+ * A public client has no key to prove (RFC 9700 §4.14.2: rotation with reuse detection protects it).
+ */
+export const publicClientBinding = (clientId: string): RefreshBinding => bindingOf.identity(`oauth-client:${clientId}`);
 export const TOKEN_TYPE = {
   jwt: 'urn:ietf:params:oauth:token-type:jwt',
   idToken: 'urn:ietf:params:oauth:token-type:id_token',
@@ -95,6 +105,8 @@ export interface TokenExchangeOptions {
   readonly refreshTokens: RefreshTokens;
   readonly clientAssertions: ClientAssertions;
   readonly clientGrants: ClientGrants;
+  /** Authorization requests of interactive clients (the authorization_code grant); absent: the grant is refused. */
+  readonly authorizationRequests?: AuthorizationRequests;
   readonly audit: AuditLog | undefined;
   /** Counts refusals of requests that authenticated nothing (one audit event per source and window). */
   readonly refusals?: RefusalRecorder;
@@ -168,10 +180,13 @@ export class TokenExchange {
     const p = req.params;
     if (p.grant_type === GRANT_CLIENT_CREDENTIALS) return this.#clientCredentials(req);
     if (p.grant_type === GRANT_REFRESH_TOKEN) return this.#refreshGrant(req);
+    if (p.grant_type === GRANT_AUTHORIZATION_CODE && this.#o.authorizationRequests !== undefined) {
+      return this.#authorizationCode(req, this.#o.authorizationRequests);
+    }
     if (p.grant_type !== GRANT_TOKEN_EXCHANGE) {
       throw new OAuthError(
         'OAUTH_UNSUPPORTED_GRANT_TYPE',
-        `supported grant types: ${GRANT_TOKEN_EXCHANGE}, ${GRANT_CLIENT_CREDENTIALS}, ${GRANT_REFRESH_TOKEN}`,
+        `supported grant types: ${GRANT_TOKEN_EXCHANGE}, ${GRANT_CLIENT_CREDENTIALS}, ${GRANT_REFRESH_TOKEN}${this.#o.authorizationRequests === undefined ? '' : `, ${GRANT_AUTHORIZATION_CODE}`}`,
       );
     }
     if (p.requested_token_type !== undefined && p.requested_token_type !== TOKEN_TYPE.accessToken) {
@@ -467,6 +482,89 @@ export class TokenExchange {
     });
   }
 
+  /**
+   * OAuth 2.1 §4.1.3 with PKCE (RFC 7636, S256 only): a public client redeems the code of a consent
+   * a human gave on the consent page. The mandate — for the agent principal the human chose, on the
+   * human's behalf — is checked against the agent's profile again here (policy may have changed
+   * since the consent), and opened with a refresh family bound to the DPoP key or the client_id.
+   */
+  async #authorizationCode(req: ExchangeRequest, requests: AuthorizationRequests): Promise<TokenResponse> {
+    const p = req.params;
+    for (const name of [
+      'subject_token',
+      'subject_token_type',
+      'actor_token',
+      'actor_token_type',
+      'refresh_token',
+      'authorization_details',
+    ]) {
+      if (p[name] !== undefined) throw bad(`${name} does not belong to an authorization_code request`);
+    }
+    for (const name of ['code', 'redirect_uri', 'client_id', 'code_verifier'] as const) {
+      if (p[name] === undefined || p[name] === '') throw bad(`${name} is required`);
+    }
+    if (ClientAuth.present(p)) throw badClient('interactive clients are public clients: send client_id and no client authentication');
+    const dpop = await this.#targetsAndDpop(req);
+    const redemption = await requests.redeem(p.code as string);
+    markAuthenticated();
+    const a = redemption.authorization;
+    if (redemption.kind === 'replayed') return this.#codeReplayed(a, requests);
+    // Checked after the code is consumed: a code is presented once, right or wrong.
+    if (a.clientId !== p.client_id) throw badGrant('the authorization code was issued to another client');
+    if (a.redirectUri !== p.redirect_uri) throw badGrant('redirect_uri does not match the authorization request');
+    if (!CODE_VERIFIER.test(p.code_verifier as string)) throw badGrant('code_verifier is malformed (RFC 7636 §4.1)');
+    if (sha256(p.code_verifier as string) !== a.codeChallenge) throw badGrant('code_verifier does not match the code_challenge');
+    if (p.resource !== undefined && p.resource.replace(/\/$/, '') !== a.resource.replace(/\/$/, '')) {
+      throw new OAuthError('OAUTH_INVALID_TARGET', 'resource differs from the one the authorization was given for');
+    }
+    if (a.human === undefined || a.agentId === undefined || a.request === undefined) throw badGrant('the authorization was not approved');
+    const human = await this.#o.principals.get(a.human);
+    if (human === undefined || human.actorType !== 'human' || human.status !== 'active') {
+      throw badGrant(`the human "${a.human}" who consented is no longer an active human principal`);
+    }
+    const agent = await this.#o.agents.get(a.agentId);
+    if (agent === undefined || agent.principal.status !== 'active') throw badGrant(`agent ${a.agentId} is not active`);
+    if (agent.principal.owner !== a.human) throw badGrant(`agent ${a.agentId} is no longer owned by ${a.human}`);
+    this.#requireDpop(agent, a.request.environment, dpop?.jkt);
+    const mandate = this.#o.mandates.prepareOpen(agent, a.request, a.human);
+    const mint = this.#mintInput(mandate, [agent.principal.id], dpop?.jkt);
+    const binding = dpop === undefined ? publicClientBinding(a.clientId) : bindingOf.jkt(dpop.jkt);
+    const refresh = this.#o.refreshTokens.start(mandate.id, binding, mandate.expiresAt);
+    const evidence = { grant: GRANT_AUTHORIZATION_CODE, client: a.clientId, consent: a.id };
+    const recorded = this.#o.mandates.commitOpen(mandate, evidence).then(async () => {
+      if (await requests.attach(a.id, mandate.id)) return;
+      // The code came back while this mandate was being opened: it must not outlive the replay.
+      await this.#o.mandates.end(
+        mandate.id,
+        'revoked',
+        { type: 'system', id: 'authorization-code-replay' },
+        'the authorization code was used twice',
+      );
+      throw badGrant('the authorization code has already been used');
+    });
+    return this.#issue(mandate, [agent.principal.id], mint, evidence, Promise.all([recorded, refresh]), { refresh, exchange: false });
+  }
+
+  /** RFC 6749 §4.1.2: a code used twice is refused, and the mandate opened from it is revoked (audited first). */
+  async #codeReplayed(a: AuthorizationRequest, requests: AuthorizationRequests): Promise<never> {
+    const mandateId = await requests.mandateOf(a.id);
+    await this.#o.audit?.append({
+      type: 'token.code_reused',
+      actors: [{ type: 'system', id: 'token-endpoint' }],
+      ...(mandateId === undefined ? {} : { mandateId }),
+      data: { client: a.clientId, consent: a.id },
+    });
+    if (mandateId !== undefined) {
+      await this.#o.mandates.end(
+        mandateId,
+        'revoked',
+        { type: 'system', id: 'authorization-code-replay' },
+        'the authorization code was used twice',
+      );
+    }
+    throw badGrant('the authorization code has already been used; the tokens issued from it are revoked');
+  }
+
   /** The mandate request of the task template named in `scope` (one name; none: the agent's `default`). */
   #template(agent: Agent, scope: string | undefined): MandateRequest {
     const names = (scope ?? '').split(' ').filter((n) => n !== '');
@@ -506,6 +604,12 @@ export class TokenExchange {
     if (presented.binding.startsWith('jkt:')) {
       if (dpop === undefined || presented.binding !== bindingOf.jkt(dpop.jkt)) {
         throw badGrant('the refresh token is bound to a DPoP key: send a DPoP proof of that key');
+      }
+    } else if (presented.binding.startsWith(publicClientBinding(''))) {
+      // An interactive public client: it names itself (RFC 6749 §6 requires client_id of public clients).
+      if (client !== undefined) throw badClient('a public client sends no client authentication');
+      if (p.client_id === undefined || presented.binding !== publicClientBinding(p.client_id)) {
+        throw badGrant('the refresh token was issued to another client (send its client_id)');
       }
     } else if (client === undefined) {
       throw badClient('the refresh token is bound to the workload identity it was issued to: authenticate with client_assertion');

@@ -8,6 +8,7 @@ import type { RefusalRecorder } from '../audit/refusal-aggregator.js';
 import type { AuditLog } from '../audit/types.js';
 import type { Config } from '../config/load.js';
 import { DEV_TRUST_DOMAIN, DevSpiffeAuthority } from '../identity/dev-spiffe.js';
+import { OAuthClients } from '../identity/oauth-clients.js';
 import { ProofVerifier } from '../identity/proofs.js';
 import { bundleSource, OidcIssuer, TrustDomain, TrustStore } from '../identity/trust.js';
 import type { Clock } from '../lib/clock.js';
@@ -19,6 +20,7 @@ import { AccessTokenIssuer } from '../tokens/access-token.js';
 import { DpopVerifier } from '../tokens/dpop.js';
 import { SigningKeys } from '../tokens/signing-keys.js';
 import { TokenVerifier } from '../tokens/verify.js';
+import { AuthorizationRequests } from './authorization-code.js';
 import { ClientAssertions, ClientGrants } from './client-credentials.js';
 import { RefreshTokens } from './refresh-tokens.js';
 import { MandateService } from './service.js';
@@ -43,6 +45,9 @@ export interface IdentityServices {
   readonly mandates: MandateService;
   readonly verifier: TokenVerifier;
   readonly exchange: TokenExchange;
+  /** Interactive clients: registered and metadata-document clients, and their authorization requests. */
+  readonly oauthClients: OAuthClients;
+  readonly authorizationRequests: AuthorizationRequests;
   /** Refresh token families (RFC 7009 revocation reaches them here). */
   readonly refreshTokens: RefreshTokens;
   /** Our issuer URL (`iss` of access tokens, RFC 8414 `issuer`). */
@@ -176,6 +181,19 @@ export async function createIdentityServices(input: IdentityWiringInput): Promis
   });
   const proofs = new ProofVerifier({ trust, clock, audience: proofAudience, leewaySeconds: ic.leewaySeconds });
   const refreshTokens = new RefreshTokens(store, clock);
+  const interactive = config.interactiveClients;
+  const oauthClients = new OAuthClients({
+    store,
+    clock,
+    registration: interactive.registration,
+    metadataDocuments: interactive.metadataDocuments,
+  });
+  const authorizationRequests = new AuthorizationRequests({
+    store,
+    clock,
+    codeTtlSeconds: interactive.codeTtlSeconds,
+    consentTtlSeconds: interactive.consentTtlSeconds,
+  });
   const exchange = new TokenExchange({
     proofs,
     humanIssuer: trust.humanIssuer,
@@ -195,6 +213,7 @@ export async function createIdentityServices(input: IdentityWiringInput): Promis
       audiences: [...new Set([proofAudience, issuer, `${issuer}${OAUTH_PATHS.token}`])],
     }),
     clientGrants: new ClientGrants(store, clock),
+    ...(interactive.enabled ? { authorizationRequests } : {}),
     audit,
     ...(input.refusals === undefined ? {} : { refusals: input.refusals }),
     clock,
@@ -224,6 +243,8 @@ export async function createIdentityServices(input: IdentityWiringInput): Promis
     mandates,
     verifier,
     exchange,
+    oauthClients,
+    authorizationRequests,
     refreshTokens,
     issuer,
     proofAudience,

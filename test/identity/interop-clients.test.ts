@@ -57,8 +57,9 @@ describe('interop with unmodified OAuth and MCP clients', () => {
       assert.equal(md.issuer, b.base);
       assert.equal(md.authorization_endpoint, `${b.base}/oauth/authorize`);
       assert.equal(md.token_endpoint, `${b.base}/oauth/token`);
-      assert.deepEqual(md.response_types_supported, [], 'no response type is claimed');
-      assert.equal(md.code_challenge_methods_supported, undefined, 'no PKCE is claimed');
+      // Interactive clients (test/clients/interactive-sdk.test.ts): code + PKCE S256 only.
+      assert.deepEqual(md.response_types_supported, ['code']);
+      assert.deepEqual(md.code_challenge_methods_supported, ['S256']);
       // The SDK's path-aware RFC 9728 probe of the MCP endpoint finds /mcp's own document.
       const prm = await discoverOAuthProtectedResourceMetadata(`${b.base}/mcp`);
       assert.equal(prm.resource, `${b.base}/mcp`);
@@ -73,6 +74,7 @@ describe('interop with unmodified OAuth and MCP clients', () => {
         'urn:ietf:params:oauth:grant-type:token-exchange',
         'client_credentials',
         'refresh_token',
+        'authorization_code',
       ]);
       // From the MCP endpoint, as a client that was just refused does it: RFC 9728 first, then RFC 8414.
       const info = await discoverOAuthServerInfo(new URL(`${b.base}/mcp`));
@@ -92,19 +94,17 @@ describe('interop with unmodified OAuth and MCP clients', () => {
       assert.equal(info.resourceMetadata?.resource, `${b.base}/mcp`);
     });
 
-    test('the SDK login stops on a truthful metadata error, not a schema error', async () => {
+    test('the SDK builds an S256 authorization URL from the metadata', async () => {
       const metadata = await sdk1DiscoverAuthorizationServerMetadata(b.base);
-      await assert.rejects(
-        startAuthorization(b.base, {
-          metadata,
-          clientInformation: { client_id: 'inspector' },
-          redirectUrl: 'http://127.0.0.1:6274/oauth/callback',
-        }),
-        /does not support response type code/,
-      );
+      const { authorizationUrl } = await startAuthorization(b.base, {
+        metadata,
+        clientInformation: { client_id: 'inspector' },
+        redirectUrl: 'http://127.0.0.1:6274/oauth/callback',
+      });
+      assert.equal(authorizationUrl.searchParams.get('code_challenge_method'), 'S256');
     });
 
-    test('the authorization endpoint answers unsupported_response_type and never redirects', async () => {
+    test('the authorization endpoint never redirects for an unknown client', async () => {
       for (const query of [
         '?response_type=code&client_id=x&redirect_uri=https%3A%2F%2Fevil.example%2Fcb&state=s',
         '?response_type=token&client_id=x&redirect_uri=https%3A%2F%2Fevil.example%2Fcb',
@@ -114,8 +114,7 @@ describe('interop with unmodified OAuth and MCP clients', () => {
         assert.equal(res.status, 400, query);
         assert.equal(res.headers.get('location'), null, 'no redirect to an unvalidated URI');
         assert.equal(res.headers.get('cache-control'), 'no-store');
-        const body = (await res.json()) as { error: string };
-        assert.equal(body.error, 'unsupported_response_type');
+        assert.match(res.headers.get('content-type') ?? '', /text\/html/);
       }
     });
 

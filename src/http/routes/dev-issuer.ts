@@ -10,6 +10,7 @@ import { DEV_ISSUER_PATH, type DevIssuer } from '../../identity/dev-issuer.js';
 import type { Principal } from '../../principals/principal.js';
 import type { AppContext } from '../app.js';
 import { PUBLIC } from '../route-access.js';
+import { SIGN_IN_CALLBACK_PATH } from './authorize.js';
 import { CONSOLE_CALLBACK_PATH } from './console.js';
 
 const authorizeQuery = z.object({
@@ -38,6 +39,8 @@ export function registerDevIssuerRoutes(app: FastifyInstance, issuer: DevIssuer,
   const base = issuer.issuer;
   const clientId = broker.config.console.clientId;
   const redirectUri = `${publicUrl(broker.config)}${CONSOLE_CALLBACK_PATH}`;
+  // The broker's own sign-in for the consent page of interactive clients (src/http/routes/authorize.ts).
+  const consentSignIn = `${publicUrl(broker.config)}${SIGN_IN_CALLBACK_PATH}`;
 
   app.get(`${DEV_ISSUER_PATH}/.well-known/openid-configuration`, PUBLIC, async () => ({
     issuer: base,
@@ -69,7 +72,7 @@ export function registerDevIssuerRoutes(app: FastifyInstance, issuer: DevIssuer,
     }
     const q = parsed.data;
     // Never redirect to an unregistered client or URI (RFC 6749 §4.1.2.1): show the error instead.
-    if (q.client_id !== clientId || q.redirect_uri !== redirectUri) {
+    if (q.client_id !== clientId || (q.redirect_uri !== redirectUri && q.redirect_uri !== consentSignIn)) {
       return page(
         reply,
         400,

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { AuthError, type ErrorCode, MandateError, OAuthError } from '../../errors/index.js';
 import { GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN } from '../../mandates/client-credentials.js';
 import type { EndStatus } from '../../mandates/service.js';
-import { GRANT_TOKEN_EXCHANGE } from '../../mandates/token-exchange.js';
+import { GRANT_AUTHORIZATION_CODE, GRANT_TOKEN_EXCHANGE } from '../../mandates/token-exchange.js';
 import { OAUTH_PATHS } from '../../mandates/wiring.js';
 import { DPOP_ALGORITHMS } from '../../tokens/dpop.js';
 import type { VerifiedMandate } from '../../tokens/verify.js';
@@ -15,6 +15,7 @@ import { ADMIN_PREFIX, type AppContext } from '../app.js';
 import { peerCertificates } from '../peer-certificates.js';
 import { dpopHeader, presentedToken } from '../presented-token.js';
 import { requestUri } from '../request-uri.js';
+import { INTERACTIVE_PATHS } from './authorize.js';
 
 const FORM = 'application/x-www-form-urlencoded';
 export const AGENT_API_PREFIX = '/mandate/v1';
@@ -54,6 +55,8 @@ function withNonce(reply: FastifyReply, err: unknown): never {
 export function registerOAuthRoutes(app: FastifyInstance, { broker }: AppContext): void {
   const id = broker.identity;
   const base = id.issuer;
+  const ic = broker.config.interactiveClients;
+  const interactive = ic.enabled;
 
   /** Verifies the agent's own token on agent API calls (resource-server rules: ath, scheme). */
   const agentAuth = async (req: FastifyRequest, reply: FastifyReply): Promise<VerifiedMandate> => {
@@ -82,15 +85,20 @@ export function registerOAuthRoutes(app: FastifyInstance, { broker }: AppContext
     { config: { access: 'public', doc: { summary: 'Authorization server metadata (RFC 8414)' } } },
     async () => ({
       issuer: base,
-      // RFC 8414 lets a server without authorization-endpoint grants omit this, but the MCP SDKs'
-      // metadata schemas (1.x and 2.x, hence MCP Inspector) require it. The endpoint is real and
-      // honest: `response_types_supported` is empty and it answers `unsupported_response_type`.
+      // The MCP SDKs' metadata schemas (1.x and 2.x, hence MCP Inspector) require it even when
+      // interactive clients are disabled; then `response_types_supported` is empty and the endpoint
+      // answers `unsupported_response_type` (src/http/routes/authorize.ts).
       authorization_endpoint: `${base}${OAUTH_PATHS.authorize}`,
       token_endpoint: `${base}${OAUTH_PATHS.token}`,
       jwks_uri: `${base}${OAUTH_PATHS.jwks}`,
       introspection_endpoint: `${base}${OAUTH_PATHS.introspect}`,
       revocation_endpoint: `${base}${OAUTH_PATHS.revoke}`,
-      grant_types_supported: [GRANT_TOKEN_EXCHANGE, GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN],
+      grant_types_supported: [
+        GRANT_TOKEN_EXCHANGE,
+        GRANT_CLIENT_CREDENTIALS,
+        GRANT_REFRESH_TOKEN,
+        ...(interactive ? [GRANT_AUTHORIZATION_CODE] : []),
+      ],
       // `private_key_jwt` (RFC 7523 §2.2, the MCP client-credentials extension) with the agent's identity
       // proof as the assertion; `none` for the token exchange, where the subject token authenticates.
       token_endpoint_auth_methods_supported: ['private_key_jwt', 'none'],
@@ -100,24 +108,20 @@ export function registerOAuthRoutes(app: FastifyInstance, { broker }: AppContext
       // where the type is registered as `Bearer` (RFC 6750 §6.1.1).
       introspection_endpoint_auth_methods_supported: ['Bearer'],
       revocation_endpoint_auth_methods_supported: ['none'],
-      response_types_supported: [],
+      response_types_supported: interactive ? ['code'] : [],
+      // Interactive clients (docs/clients-interactive.md): PKCE S256 only, RFC 9207 `iss` in every
+      // authorization response, RFC 7591 registration and Client ID Metadata Documents.
+      ...(interactive
+        ? {
+            code_challenge_methods_supported: ['S256'],
+            authorization_response_iss_parameter_supported: true,
+            ...(ic.metadataDocuments.enabled ? { client_id_metadata_document_supported: true } : {}),
+            ...(ic.registration.enabled ? { registration_endpoint: `${base}${INTERACTIVE_PATHS.register}` } : {}),
+          }
+        : {}),
       authorization_details_types_supported: ['mandate'],
       dpop_signing_alg_values_supported: [...DPOP_ALGORITHMS],
     }),
-  );
-
-  // RFC 6749 §4.1.2.1: no client or redirect URI can be validated here, so the answer is never a
-  // redirect; `unsupported_response_type` whatever was asked (the metadata lists no response type).
-  app.get(
-    OAUTH_PATHS.authorize,
-    { config: { access: 'public', doc: { summary: 'Authorization endpoint (no response type supported yet)' } } },
-    async (_req, reply) => {
-      reply.header('cache-control', 'no-store');
-      throw new OAuthError(
-        'OAUTH_UNSUPPORTED_RESPONSE_TYPE',
-        'this authorization server supports no response type; open a mandate by token exchange at the token endpoint',
-      );
-    },
   );
 
   app.get(OAUTH_PATHS.jwks, { config: { access: 'public', doc: { summary: 'Token signing keys (JWKS)' } } }, async (_req, reply) => {

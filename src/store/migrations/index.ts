@@ -8,6 +8,7 @@ import { m0011AgentProfiles } from './0011_agent_profiles.js';
 import { m0012Mandates } from './0012_mandates.js';
 import { m0013TokenState } from './0013_token_state.js';
 import { m0014OAuthGrants } from './0014_oauth_grants.js';
+import { m0015OAuthClients } from './0015_oauth_clients.js';
 import { m0020BudgetUsage } from './0020_budget_usage.js';
 import { m0030AuditLog } from './0030_audit_log.js';
 import { m0040Upstreams } from './0040_upstreams.js';
@@ -45,6 +46,7 @@ export const migrations: readonly Migration[] = [
   m0012Mandates,
   m0013TokenState,
   m0014OAuthGrants,
+  m0015OAuthClients,
   m0020BudgetUsage,
   m0030AuditLog,
   m0040Upstreams,
