@@ -203,6 +203,8 @@ export class BudgetCounter {
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
     await this.#flushing?.catch(() => {});
+    // Leases being taken (a prefetch, a call that was waiting) are returned too, once they land.
+    await Promise.allSettled([...this.#leases.values()].map((l) => l.pending));
     await this.#flushOnce(true);
   }
 

@@ -219,6 +219,16 @@ for (const backend of backends) {
       assert.ok(usage.leasedCalls >= crashedAllowed && usage.leasedCalls <= Math.ceil(n / 8), JSON.stringify(usage));
     });
 
+    test('close returns a lease still being fetched ahead', async () => {
+      const { pair } = await open();
+      const c = new BudgetCounter(pair.a, { ...options, leaseMaxCalls: 8 });
+      const u = [use(`m-${randomUUID()}`, { maxCalls: 1000 })];
+      // 7 of an 8-call lease leaves 1 (under a quarter): the next lease is being fetched as we close.
+      for (let i = 0; i < 7; i++) assert.ok((await c.consume(u)).ok);
+      await c.close();
+      assert.deepEqual(await c.usage(u[0]?.mandateId ?? '', 0), { calls: 7, total: 0, leasedCalls: 0, leasedTotal: 0 });
+    });
+
     test('fits answers from memory: unknown counters fit, a counter the store refused does not', async () => {
       const { a } = await open();
       const u = [use(`m-${randomUUID()}`, { maxCalls: 1 })];
