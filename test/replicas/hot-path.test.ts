@@ -258,7 +258,9 @@ describe('hot-path state across two replicas (PostgreSQL)', { skip: pgf.skip }, 
     assert.ok(row !== undefined);
     await b.broker.store.run('UPDATE agent_profiles SET agent_id = ? WHERE agent_id = ?', [`${AGENT.id}-moved`, AGENT.id]);
     try {
-      for (let i = 0; i < 3; i++) {
+      // Past the 5 s after which the registry used to re-read a cached agent.
+      for (const wait of [0, 5500]) {
+        await new Promise((r) => setTimeout(r, wait));
         const v = await b.broker.verifier.verify({ token, scheme: 'Bearer', method: 'POST', url: `${publicUrl}/mcp` });
         assert.equal(v.agent.id, AGENT.id);
       }
