@@ -48,7 +48,10 @@ export async function callbackServer(): Promise<Callback> {
   const waiting: ((q: URLSearchParams) => void)[] = [];
   const received: URLSearchParams[] = [];
   const server: Server = createServer((req, res) => {
-    const q = new URL(req.url ?? '/', 'http://127.0.0.1').searchParams;
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    // Browsers also ask for /favicon.ico: only the redirect URI counts.
+    if (url.pathname !== '/callback') return res.writeHead(404).end();
+    const q = url.searchParams;
     const w = waiting.shift();
     if (w === undefined) received.push(q);
     else w(q);
@@ -101,4 +104,50 @@ export async function consent(browser: Browser, authorizationUrl: string, choice
     page.locator(`button[name="decision"][value="${choices.decision ?? 'approve'}"]`).click(),
   ]);
   return page;
+}
+
+export interface DocumentHost {
+  /** https://127.0.0.1:<port> */
+  readonly origin: string;
+  /** The CA certificate file the broker must trust (interactiveClients.metadataDocuments.caFile). */
+  readonly caFile: string;
+  /** Serves `body` at `path` (JSON unless `type` says otherwise). */
+  set(path: string, body: string, type?: string): void;
+  /** How many requests reached the host. */
+  readonly hits: () => number;
+  close(): Promise<void>;
+}
+
+/** An https host for Client ID Metadata Documents, with a certificate from a test CA (openssl CLI). */
+export async function documentHost(): Promise<DocumentHost> {
+  const { TestPki, CA_EXTENSIONS, leafExtensions } = await import('../helpers/pki.js');
+  const { createServer: createHttps } = await import('node:https');
+  const { readFileSync } = await import('node:fs');
+  const pki = new TestPki();
+  pki.selfSigned('ca', CA_EXTENSIONS);
+  pki.issue('host', 'ca', leafExtensions('IP:127.0.0.1,DNS:localhost', 'digitalSignature,keyEncipherment'));
+  const docs = new Map<string, { body: string; type: string }>();
+  let hits = 0;
+  const server = createHttps({ cert: readFileSync(pki.file('host.pem')), key: readFileSync(pki.file('host.key')) }, (req, res) => {
+    hits += 1;
+    const doc = docs.get(new URL(req.url ?? '/', 'https://x').pathname);
+    if (doc === undefined) return res.writeHead(404).end();
+    res.writeHead(200, { 'content-type': doc.type }).end(doc.body);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  return {
+    origin: `https://127.0.0.1:${port}`,
+    caFile: pki.file('ca.pem'),
+    set: (path, body, type = 'application/json') => docs.set(path, { body, type }),
+    hits: () => hits,
+    close: () =>
+      new Promise((resolve) =>
+        server.close(() => {
+          pki.cleanup();
+          resolve();
+        }),
+      ),
+  };
 }
