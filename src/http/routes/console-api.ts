@@ -8,7 +8,6 @@ import type { AuditEntry } from '../../audit/event.js';
 import { parseEventId } from '../../audit/event.js';
 import type { Broker } from '../../broker.js';
 import { MandateError } from '../../errors/index.js';
-import { BudgetCounter } from '../../policy/budgets.js';
 import { CaseRunner, parseRequest } from '../../policy/cases.js';
 import { ADMIN_PREFIX, type AppContext } from '../app.js';
 
