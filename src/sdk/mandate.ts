@@ -21,7 +21,7 @@ import {
   refusalFrom,
 } from './errors.js';
 import type { IdentitySource } from './identity.js';
-import { type Broker, discover, TokenSession } from './session.js';
+import { type Broker, type Clock, discover, type SessionHooks, TokenSession } from './session.js';
 
 const MODERN = '2026-07-28';
 const TASKS_EXTENSION = 'io.modelcontextprotocol/tasks';
@@ -61,6 +61,13 @@ export interface OpenOptions {
   readonly dpop?: boolean | CryptoKeyPair;
   /** The MCP client's name and version as the gateway sees them. */
   readonly clientInfo?: { readonly name: string; readonly version: string };
+  /** Called after each token refresh (the mandate stays the same), e.g. to log it. */
+  readonly onTokenRefresh?: (info: { readonly mandateId: string; readonly expiresAt: number }) => void;
+  /**
+   * Time source in epoch ms (default the system clock): when to refresh, approval deadlines, the
+   * `iat` of DPoP proofs. For simulations and tests that move time; agents leave it alone.
+   */
+  readonly clock?: Clock;
 }
 
 /** What is known about an approval the SDK is waiting for. */
@@ -89,7 +96,10 @@ export interface CallOptions {
   readonly approvalMode?: 'auto' | 'task' | 'retry';
   /** Called once when the wait begins (tell the user where to approve). */
   readonly onPending?: (approval: PendingApproval) => void;
-  /** First retry interval of the retry mode (doubles up to 10 s, never past the approval's expiry). Default 1000. */
+  /**
+   * Retry mode: the first interval (doubling up to 10 s, never past the approval's expiry; default
+   * 1000). Task mode: the polling interval, instead of the one the gateway suggests.
+   */
   readonly pollMs?: number;
   readonly signal?: AbortSignal;
 }
@@ -109,6 +119,8 @@ export interface DelegateOptions {
   readonly identity: IdentitySource;
   /** The child mandate: a subset of this one (the broker refuses anything wider). */
   readonly scope: MandateScope;
+  /** Called after each refresh of the child's token. */
+  readonly onTokenRefresh?: (info: { readonly mandateId: string; readonly expiresAt: number }) => void;
 }
 
 const sleep = (ms: number, signal?: AbortSignal) =>
@@ -161,12 +173,14 @@ export class Mandate {
   readonly client: Client;
   readonly #session: TokenSession;
   readonly #clientInfo: { readonly name: string; readonly version: string };
+  readonly #clock: Clock;
   #ended = false;
 
-  private constructor(session: TokenSession, client: Client, clientInfo: { name: string; version: string }) {
+  private constructor(session: TokenSession, client: Client, clientInfo: { name: string; version: string }, clock: Clock) {
     this.#session = session;
     this.client = client;
     this.#clientInfo = clientInfo;
+    this.#clock = clock;
   }
 
   /**
@@ -190,37 +204,50 @@ export class Mandate {
       throw new TypeError('onBehalfOf needs scope (a token exchange names its mandate)');
     const broker = await discover(o.broker);
     const key = await dpopKey(o.dpop);
+    const clock = o.clock ?? { now: () => Date.now() };
+    const hooks: SessionHooks = { clock, onRefresh: o.onTokenRefresh };
     const scope = o.scope === undefined ? undefined : JSON.stringify([{ type: 'mandate', ...o.scope }]);
     const session = await TokenSession.open(
       broker,
       o.identity,
       key,
       o.onBehalfOf !== undefined
-        ? {
+        ? ({
             grant: 'token_exchange',
             params: {
               subject_token: o.onBehalfOf,
               subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
               authorization_details: scope ?? '',
             },
-          }
-        : {
+          } as const)
+        : ({
             grant: 'client_credentials',
             params: scope !== undefined ? { authorization_details: scope } : o.template !== undefined ? { scope: o.template } : {},
-          },
+          } as const),
+      hooks,
     );
-    return Mandate.#connect(broker, session, o.clientInfo ?? { name: 'mandate-sdk', version: '1' });
+    return Mandate.#connect(broker, session, o.clientInfo ?? { name: 'mandate-sdk', version: '1' }, clock);
   }
 
-  static async #connect(broker: Broker, session: TokenSession, clientInfo: { name: string; version: string }): Promise<Mandate> {
+  static async #connect(
+    broker: Broker,
+    session: TokenSession,
+    clientInfo: { name: string; version: string },
+    clock: Clock,
+  ): Promise<Mandate> {
     const client = new Client({ ...clientInfo }, { versionNegotiation: { mode: { pin: MODERN } } });
     await client.connect(new StreamableHTTPClientTransport(new URL('/mcp', `${broker.base}/`), { fetch: session.fetch }));
-    return new Mandate(session, client, clientInfo);
+    return new Mandate(session, client, clientInfo, clock);
   }
 
   /** The mandate's id (`mnd_…`), as the console and audit log show it. */
   get id(): string {
     return this.#session.mandateId;
+  }
+
+  /** When the mandate ends at the latest (epoch ms, as granted); a child mandate cannot outlive it. */
+  get expiresAt(): number {
+    return this.#session.mandateExpiresAt;
   }
 
   /** A valid access token of this mandate (refreshed when most of its life has passed), for other MCP clients. */
@@ -288,12 +315,12 @@ export class Mandate {
     o: CallOptions,
   ): Promise<ToolResult> {
     o.onPending?.({ approvalId: pending.approvalId, url: pending.url, via: 'retry', message: textOf(first) });
-    const giveUp = o.timeoutMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + o.timeoutMs;
+    const giveUp = o.timeoutMs === undefined ? Number.POSITIVE_INFINITY : this.#clock.now() + o.timeoutMs;
     const expiresAt = typeof pending.expiresAt === 'number' ? pending.expiresAt : Number.POSITIVE_INFINITY;
     let interval = o.pollMs ?? 1000;
     let last = first;
     for (;;) {
-      const now = Date.now();
+      const now = this.#clock.now();
       if (now >= giveUp) throw new ApprovalRequired(`gave up waiting for approval ${pending.approvalId ?? ''}`.trim(), pending, last);
       // Never sleep past the expiry: one retry right after it tells expired from approved-at-the-last-moment.
       await sleep(Math.max(0, Math.min(interval, giveUp - now, expiresAt + 250 - now)), o.signal);
@@ -302,7 +329,7 @@ export class Mandate {
       const r = refusalOf(last);
       if (r?.code !== 'RPC_APPROVAL_REQUIRED') return this.#settle(last);
       // A new approval request for the same call: ours ended without being granted (expired or withdrawn).
-      if (r.approvalId !== pending.approvalId || Date.now() > expiresAt) {
+      if (r.approvalId !== pending.approvalId || this.#clock.now() > expiresAt) {
         throw new ApprovalExpired(
           `approval ${pending.approvalId ?? ''} expired before anyone decided; the call did not run`,
           pending,
@@ -325,16 +352,16 @@ export class Mandate {
       taskId,
       message,
     });
-    const giveUp = o.timeoutMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + o.timeoutMs;
+    const giveUp = o.timeoutMs === undefined ? Number.POSITIVE_INFINITY : this.#clock.now() + o.timeoutMs;
     let task = r;
     while (task.status === 'working') {
-      if (Date.now() >= giveUp) {
+      if (this.#clock.now() >= giveUp) {
         // Withdraw the request: nobody should approve a call that will not run.
         await this.#rpc('tasks/cancel', { taskId }, taskId).catch(() => {});
         throw new ApprovalRequired(`gave up waiting: task ${taskId} cancelled`, { code: 'RPC_APPROVAL_REQUIRED' });
       }
-      const poll = typeof task.pollIntervalMs === 'number' ? task.pollIntervalMs : 2000;
-      await sleep(Math.min(poll, Math.max(0, giveUp - Date.now())), o.signal);
+      const poll = o.pollMs ?? (typeof task.pollIntervalMs === 'number' ? task.pollIntervalMs : 2000);
+      await sleep(Math.min(poll, Math.max(0, giveUp - this.#clock.now())), o.signal);
       task = (await this.#rpc('tasks/get', { taskId }, taskId, o.signal)).result ?? {};
     }
     if (task.status === 'completed') {
@@ -423,8 +450,8 @@ export class Mandate {
    * ```
    */
   async delegate(o: DelegateOptions): Promise<Mandate> {
-    const child = await this.#session.delegate(o.identity, o.scope);
-    return Mandate.#connect(this.#session.broker, child, this.#clientInfo);
+    const child = await this.#session.delegate(o.identity, o.scope, { clock: this.#clock, onRefresh: o.onTokenRefresh });
+    return Mandate.#connect(this.#session.broker, child, this.#clientInfo, this.#clock);
   }
 
   /**

@@ -54,8 +54,44 @@ export function authError(err: unknown): unknown {
   return err;
 }
 
+/** A time source (epoch milliseconds). */
+export interface Clock {
+  now(): number;
+}
+
+/** What a session is told besides its grant: its clock, and who to tell about a refresh. */
+export interface SessionHooks {
+  readonly clock: Clock;
+  /** Called after each refresh with the mandate id and when the new token expires. */
+  readonly onRefresh?: ((info: { mandateId: string; expiresAt: number }) => void) | undefined;
+}
+
+/**
+ * DPoP handles of one key, one per clock skew: oauth4webapi fixes a handle's skew (the `iat` of its
+ * proofs) when it is made, so a clock that moves away from the system clock gets a new handle; the
+ * nonce it lacks then costs one `use_dpop_nonce` round trip.
+ */
+class DpopKey {
+  #skew = 0;
+  #handle: oauth.DPoPHandle | undefined;
+  constructor(
+    readonly keyPair: CryptoKeyPair,
+    private readonly clock: Clock,
+  ) {}
+  handle(): oauth.DPoPHandle {
+    const skew = Math.round((this.clock.now() - Date.now()) / 1000);
+    if (this.#handle === undefined || skew !== this.#skew) {
+      this.#skew = skew;
+      this.#handle = oauth.DPoP({ [oauth.clockSkew]: skew }, this.keyPair);
+    }
+    return this.#handle;
+  }
+}
+
 export class TokenSession {
   readonly mandateId: string;
+  /** When the mandate itself ends (epoch ms), as granted. */
+  readonly mandateExpiresAt: number;
   #access: string;
   #refresh: string | undefined;
   #refreshAt: number;
@@ -65,21 +101,27 @@ export class TokenSession {
   private constructor(
     readonly broker: Broker,
     readonly identity: IdentitySource,
-    readonly dpop: oauth.DPoPHandle | undefined,
-    readonly dpopKey: CryptoKeyPair | undefined,
+    readonly dpopKey: DpopKey | undefined,
+    readonly hooks: SessionHooks,
     response: oauth.TokenEndpointResponse,
   ) {
-    const details = response.authorization_details?.[0] as { mandate_id?: unknown } | undefined;
+    const details = response.authorization_details?.[0] as { mandate_id?: unknown; expiresAt?: unknown } | undefined;
     if (typeof details?.mandate_id !== 'string') throw new MandateAuthError('invalid_response', 'the token response names no mandate');
     this.mandateId = details.mandate_id;
+    this.mandateExpiresAt = typeof details.expiresAt === 'string' ? Date.parse(details.expiresAt) : Number.NaN;
     this.#access = response.access_token;
     this.#refresh = response.refresh_token;
-    [this.#refreshAt, this.#expiresAt] = TokenSession.#times(response);
+    [this.#refreshAt, this.#expiresAt] = this.#times(response);
   }
 
-  static #times(r: oauth.TokenEndpointResponse): [number, number] {
-    const now = Date.now();
+  get dpop(): oauth.DPoPHandle | undefined {
+    return this.dpopKey?.handle();
+  }
+
+  #times(r: oauth.TokenEndpointResponse): [number, number] {
+    const now = this.hooks.clock.now();
     const life = (r.expires_in ?? 300) * 1000;
+    // Refresh with a quarter of the life left (at least 5 s): in time for a request in flight.
     return [now + Math.max(0, Math.min(life * 0.75, life - 5000)), now + life];
   }
 
@@ -87,10 +129,12 @@ export class TokenSession {
   static async open(
     broker: Broker,
     identity: IdentitySource,
-    dpopKey: CryptoKeyPair | undefined,
+    keyPair: CryptoKeyPair | DpopKey | undefined,
     request: TokenRequest,
+    hooks: SessionHooks,
   ): Promise<TokenSession> {
-    const dpop = dpopKey === undefined ? undefined : oauth.DPoP(broker.client, dpopKey);
+    const dpopKey = keyPair === undefined || keyPair instanceof DpopKey ? keyPair : new DpopKey(keyPair, hooks.clock);
+    const dpop = dpopKey?.handle();
     const proof = await identity.token();
     const response = await TokenSession.#tokenEndpoint(broker, dpop, async () => {
       if (request.grant === 'client_credentials') {
@@ -116,20 +160,26 @@ export class TokenSession {
         ),
       );
     });
-    return new TokenSession(broker, identity, dpop, dpopKey, response);
+    return new TokenSession(broker, identity, dpopKey, hooks, response);
   }
 
   /** A child mandate for the agent `identity` proves: the holder of this mandate asks (RFC 8693), with this key. */
-  async delegate(identity: IdentitySource, scope: Record<string, unknown>): Promise<TokenSession> {
+  async delegate(identity: IdentitySource, scope: Record<string, unknown>, hooks: SessionHooks): Promise<TokenSession> {
     const subject = await this.token();
-    return TokenSession.open(this.broker, identity, this.dpopKey, {
-      grant: 'token_exchange',
-      params: {
-        subject_token: subject,
-        subject_token_type: ACCESS_TOKEN_TYPE,
-        authorization_details: JSON.stringify([{ type: 'mandate', ...scope }]),
+    return TokenSession.open(
+      this.broker,
+      identity,
+      this.dpopKey,
+      {
+        grant: 'token_exchange',
+        params: {
+          subject_token: subject,
+          subject_token_type: ACCESS_TOKEN_TYPE,
+          authorization_details: JSON.stringify([{ type: 'mandate', ...scope }]),
+        },
       },
-    });
+      hooks,
+    );
   }
 
   /** Runs a token endpoint request, once more with the server's DPoP nonce when it asks for one (RFC 9449 §8). */
@@ -158,7 +208,7 @@ export class TokenSession {
 
   /** A valid access token of the mandate, refreshed first when most of its life has passed. */
   async token(): Promise<string> {
-    if (Date.now() >= this.#refreshAt) await this.refresh();
+    if (this.hooks.clock.now() >= this.#refreshAt) await this.refresh();
     return this.#access;
   }
 
@@ -174,13 +224,14 @@ export class TokenSession {
     const refreshToken = this.#refresh;
     if (refreshToken === undefined) throw new MandateAuthError('invalid_grant', 'the broker issued no refresh token for this mandate');
     // A DPoP-bound refresh token is proven by the key; an unbound one by a fresh identity proof.
-    const auth = this.dpop === undefined ? assertionAuth(await this.identity.token()) : noAuth;
-    const response = await TokenSession.#tokenEndpoint(this.broker, this.dpop, async () =>
+    const auth = this.dpopKey === undefined ? assertionAuth(await this.identity.token()) : noAuth;
+    const dpop = this.dpop;
+    const response = await TokenSession.#tokenEndpoint(this.broker, dpop, async () =>
       oauth.processRefreshTokenResponse(
         this.broker.as,
         this.broker.client,
         await oauth.refreshTokenGrantRequest(this.broker.as, this.broker.client, auth, refreshToken, {
-          ...(this.dpop === undefined ? {} : { DPoP: this.dpop }),
+          ...(dpop === undefined ? {} : { DPoP: dpop }),
           ...this.broker.http,
         }),
       ),
@@ -188,7 +239,8 @@ export class TokenSession {
     this.#access = response.access_token;
     // Rotation: the presented refresh token is spent whatever happens next; keep the new one.
     this.#refresh = response.refresh_token ?? undefined;
-    [this.#refreshAt, this.#expiresAt] = TokenSession.#times(response);
+    [this.#refreshAt, this.#expiresAt] = this.#times(response);
+    this.hooks.onRefresh?.({ mandateId: this.mandateId, expiresAt: this.#expiresAt });
   }
 
   /**
@@ -202,28 +254,23 @@ export class TokenSession {
     const send = async (): Promise<Response> => {
       const headers = new Headers(init.headers);
       headers.delete('authorization');
-      return oauth.protectedResourceRequest(
-        await this.token(),
-        method,
-        url,
-        headers,
-        (init.body ?? null) as oauth.ProtectedResourceRequestBody,
-        {
-          ...(this.dpop === undefined ? {} : { DPoP: this.dpop }),
-          ...(init.signal ? { signal: init.signal } : {}),
-          ...this.broker.http,
-        },
-      );
+      const token = await this.token();
+      const dpop = this.dpop;
+      return oauth.protectedResourceRequest(token, method, url, headers, (init.body ?? null) as oauth.ProtectedResourceRequestBody, {
+        ...(dpop === undefined ? {} : { DPoP: dpop }),
+        ...(init.signal ? { signal: init.signal } : {}),
+        ...this.broker.http,
+      });
     };
     let refreshed = false;
     for (let attempt = 0; ; attempt++) {
       try {
         return await send();
       } catch (err) {
-        if (attempt < 3 && this.dpop !== undefined && oauth.isDPoPNonceError(err)) continue;
+        if (attempt < 3 && this.dpopKey !== undefined && oauth.isDPoPNonceError(err)) continue;
         if (err instanceof oauth.WWWAuthenticateChallengeError) {
           const expired = err.cause.some((c) => c.parameters.error === 'invalid_token');
-          if (expired && !refreshed && Date.now() >= this.#refreshAt - 60_000) {
+          if (expired && !refreshed && this.hooks.clock.now() >= this.#refreshAt - 60_000) {
             refreshed = true;
             await this.refresh();
             continue;
