@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import {
+  DpopSession,
   Client as Sdk2Client,
   StaticPrivateKeyJwtProvider as Sdk2Provider,
   StreamableHTTPClientTransport as Sdk2Transport,
@@ -15,6 +16,7 @@ import {
 import { StaticPrivateKeyJwtProvider } from '@modelcontextprotocol/sdk/client/auth-extensions.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { decodeJwt } from 'jose';
 import type { ConfigInput } from '../../src/config/load.js';
 import { DEV_TRUST_DOMAIN } from '../../src/identity/dev-spiffe.js';
 import type { Clock } from '../../src/lib/clock.js';
@@ -42,7 +44,8 @@ for (const factory of await storeFactories()) {
           server: { rateLimit: { enabled: false } },
           upstreams: { stdio: { allowedCommands: [process.execPath] } },
           // Short tokens and no leeway: a 15 s step of the clock expires every token.
-          identity: { tokenTtlSeconds: 10, leewaySeconds: 0 },
+          // DPoP proofs carry the SDK's real clock in iat: allow them the broker's moved clock (< 10 min here).
+          identity: { tokenTtlSeconds: 10, leewaySeconds: 0, dpopMaxAgeSeconds: 600 },
           // The replica's freshness check runs on the same moved clock; it is not what these tests are about.
           changes: { maxStalenessMs: 3_600_000 },
         } as ConfigInput,
@@ -183,6 +186,33 @@ for (const factory of await storeFactories()) {
         const { tools } = await client.listTools();
         assert.deepEqual(tools.map((t) => t.name).sort(), TEMPLATE_TOOLS);
         await callOk(client.callTool({ name: 'everything.echo', arguments: { message: 'sdk two' } }), /sdk two/);
+      });
+
+      it("with the SDK's DPoP session: a DPoP-bound token, renewed after expiry under the SAME mandate and key", async () => {
+        const session = await DpopSession.create({ alg: 'ES256' });
+        const provider = Object.assign(
+          withCurrentSvid(new Sdk2Provider({ clientId: AGENT.id, jwtBearerAssertion: 'unused', expectedIssuer: h.base })),
+          { dpop: () => session },
+        );
+        const client = new Sdk2Client({ name: 'sdk2-cc-dpop', version: '1' }, { versionNegotiation: { mode: { pin: MODERN } } });
+        await client.connect(new Sdk2Transport(h.mcpUrl, { authProvider: provider }));
+        closers.push(() => client.close());
+        const first = await provider.tokens();
+        assert.equal(first?.token_type?.toLowerCase(), 'dpop');
+        assert.equal((decodeJwt(first?.access_token ?? '').cnf as { jkt?: string } | undefined)?.jkt, session.thumbprint);
+        await callOk(client.callTool({ name: 'everything.echo', arguments: { message: 'bound' } }), /bound/);
+        offsetMs += 15_000;
+        await callOk(client.callTool({ name: 'everything.echo', arguments: { message: 'still bound' } }), /still bound/);
+        const second = await provider.tokens();
+        assert.notEqual(second?.access_token, first?.access_token);
+        assert.equal(mandateOf(second?.access_token), mandateOf(first?.access_token), 'the SAME mandate');
+        assert.equal((decodeJwt(second?.access_token ?? '').cnf as { jkt?: string } | undefined)?.jkt, session.thumbprint);
+        // A Bearer client of the same agent and template has its own standing grant: not this mandate.
+        const bearer = new Sdk2Provider({ clientId: AGENT.id, jwtBearerAssertion: await currentSvid(), expectedIssuer: h.base });
+        const other = new Sdk2Client({ name: 'sdk2-cc-bearer', version: '1' }, { versionNegotiation: { mode: { pin: MODERN } } });
+        await other.connect(new Sdk2Transport(h.mcpUrl, { authProvider: bearer }));
+        closers.push(() => other.close());
+        assert.notEqual(mandateOf((await bearer.tokens())?.access_token), mandateOf(second?.access_token));
       });
 
       for (const era of ['modern', 'legacy'] as const) {
