@@ -85,7 +85,7 @@ describe('gateway across replicas', { skip: pgf.skip }, () => {
   });
 
   test('an approval task created on one replica completes on the other, forwarded once', async () => {
-    const { token, mandateId } = await mandate([
+    const { token } = await mandate([
       { tool: 'helpdesk.execute_refund', args: { customerId: { eq: 'C-1009' }, amountCents: { max: 25_000 } } },
     ]);
     let n = 0;
