@@ -137,12 +137,22 @@ for (const [net, bits] of [
 
 /** Why the broker must not connect to `address` (undefined: it may). IPv4-mapped IPv6 is checked as IPv4. */
 export function addressProblem(address: string, allowPrivateNetworks: boolean): string | undefined {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1];
-  const ip = mapped ?? address;
+  const ip = ipv4Mapped(address) ?? address;
   const family = isIP(ip) === 6 ? 'ipv6' : 'ipv4';
   if (LINK_LOCAL.check(ip, family)) return `${address} is a link-local address`;
   if (!allowPrivateNetworks && NON_PUBLIC.check(ip, family)) return `${address} is not a public address`;
   return undefined;
+}
+
+/** The IPv4 address inside an IPv4-mapped IPv6 address, in either spelling (`::ffff:127.0.0.1`, `::ffff:7f00:1`). */
+function ipv4Mapped(address: string): string | undefined {
+  const dotted = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1];
+  if (dotted !== undefined) return dotted;
+  const hex = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i.exec(address);
+  if (hex?.[1] === undefined || hex[2] === undefined) return undefined;
+  const hi = Number.parseInt(hex[1], 16);
+  const lo = Number.parseInt(hex[2], 16);
+  return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
 }
 
 interface Cached {
