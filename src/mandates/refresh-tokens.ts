@@ -13,8 +13,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { OAuthError } from '../errors/index.js';
 import type { Clock } from '../lib/clock.js';
-import { GroupCommit } from '../store/group-commit.js';
 import type { SqlExecutor, Store } from '../store/index.js';
+import type { RowWriter } from './service.js';
 
 /** What a refresh token is bound to: `jkt:<RFC 7638 thumbprint>` or `identity:<identity key>` (src/identity/proofs.ts). */
 export type RefreshBinding = `jkt:${string}` | `identity:${string}`;
@@ -53,40 +53,32 @@ export function hashRefreshToken(token: string): string {
   return createHash('sha256').update(token).digest('base64url');
 }
 
-interface NewFamily {
-  readonly token: string;
-  readonly mandateId: string;
-  readonly binding: RefreshBinding;
-  readonly expiresAt: number;
-  readonly createdAt: number;
-}
-
 export class RefreshTokens {
   #lastSweep = 0;
-  /** New families are written group-committed: every opened mandate starts one, on the token endpoint's busiest path. */
-  readonly #starts: GroupCommit<NewFamily>;
 
   constructor(
     private readonly store: Store,
     private readonly clock: Clock,
-  ) {
-    this.#starts = new GroupCommit(store, async (tx, items) => {
-      for (const f of items) {
-        await tx.run(
-          "INSERT INTO refresh_tokens (token_hash, mandate_id, binding, generation, status, expires_at, created_at) VALUES (?, ?, ?, 0, 'active', ?, ?)",
-          [hashRefreshToken(f.token), f.mandateId, f.binding, f.expiresAt, f.createdAt],
-        );
-      }
-      return items.map(() => undefined);
-    });
-  }
+  ) {}
 
-  /** Starts the family of a mandate that has none (a new mandate): its first refresh token. */
-  async start(mandateId: string, binding: RefreshBinding, expiresAt: number): Promise<string> {
+  /**
+   * The first refresh token of a new mandate and the row that records it, for the caller to write
+   * in the mandate's own transaction (MandateService.commitOpen / commitDelegation): every opened
+   * mandate starts a family, on the token endpoint's busiest path, and a commit of its own cost
+   * about a third of an exchange's CPU.
+   */
+  start(mandateId: string, binding: RefreshBinding, expiresAt: number): { readonly token: string; readonly write: RowWriter } {
     const token = newToken();
-    await this.#starts.submit({ token, mandateId, binding, expiresAt, createdAt: this.clock.now() });
+    const createdAt = this.clock.now();
     void this.#sweep();
-    return token;
+    return {
+      token,
+      write: (tx) =>
+        tx.run(
+          "INSERT INTO refresh_tokens (token_hash, mandate_id, binding, generation, status, expires_at, created_at) VALUES (?, ?, ?, 0, 'active', ?, ?)",
+          [hashRefreshToken(token), mandateId, binding, expiresAt, createdAt],
+        ),
+    };
   }
 
   /**

@@ -74,6 +74,9 @@ export interface MandateServiceOptions {
 
 export type EndStatus = 'completed' | 'failed' | 'revoked';
 
+/** A row another module records with a new mandate, in the same transaction (one commit, not two). */
+export type RowWriter = (tx: SqlExecutor) => Promise<unknown>;
+
 /** Who ends a mandate (recorded as `ended_by` and in the audit event). */
 export interface EndActor {
   readonly type: AuditActor['type'];
@@ -91,7 +94,7 @@ export class MandateService {
   readonly #ended = new Map<string, number>();
   /** Individually revoked access tokens (RFC 7009): jti → exp (seconds). */
   readonly #revokedTokens = new Map<string, number>();
-  readonly #writer: GroupCommit<{ m: Mandate; path: string }>;
+  readonly #writer: GroupCommit<{ m: Mandate; path: string; also?: RowWriter }>;
 
   constructor(options: MandateServiceOptions) {
     this.#o = options;
@@ -164,13 +167,13 @@ export class MandateService {
   }
 
   /** Audits (first: fail closed) and durably records a mandate built by `prepareOpen`. */
-  async commitOpen(mandate: Mandate, evidence: Readonly<Record<string, unknown>> = {}): Promise<void> {
+  async commitOpen(mandate: Mandate, evidence: Readonly<Record<string, unknown>> = {}, also?: RowWriter): Promise<void> {
     await this.#audit('mandate.opened', mandate, this.#actors(mandate, mandate.agentId), {
       ...evidence,
       scope: mandate.scope,
       ttlSeconds: Math.round((mandate.expiresAt - mandate.createdAt) / 1000),
     });
-    await this.#insert(mandate, `/${mandate.id}/`);
+    await this.#insert(mandate, `/${mandate.id}/`, also);
   }
 
   /**
@@ -230,7 +233,12 @@ export class MandateService {
   }
 
   /** Audits (first: fail closed) and durably records a child built by `prepareDelegation`. */
-  async commitDelegation(child: Mandate, parent: Mandate, evidence: Readonly<Record<string, unknown>> = {}): Promise<void> {
+  async commitDelegation(
+    child: Mandate,
+    parent: Mandate,
+    evidence: Readonly<Record<string, unknown>> = {},
+    also?: RowWriter,
+  ): Promise<void> {
     const [parentRow] = await this.#o.store.query<{ path: string }>('SELECT path FROM mandates WHERE id = ?', [parent.id]);
     if (parentRow === undefined) throw new OAuthError('OAUTH_INVALID_SUBJECT_TOKEN', 'the parent mandate does not exist');
     await this.#audit('mandate.delegated', child, this.#actors(child, parent.agentId, child.agentId), {
@@ -239,7 +247,7 @@ export class MandateService {
       depth: child.depth,
       scope: child.scope,
     });
-    await this.#insert(child, `${parentRow.path}${child.id}/`);
+    await this.#insert(child, `${parentRow.path}${child.id}/`, also);
   }
 
   /** Ends `id` and revokes every active descendant, in one transaction; every replica learns at once. */
@@ -412,13 +420,16 @@ export class MandateService {
     return rows.map(fromRow);
   }
 
-  async #insert(m: Mandate, path: string): Promise<void> {
-    await this.#writer.submit({ m, path });
+  async #insert(m: Mandate, path: string, also?: RowWriter): Promise<void> {
+    await this.#writer.submit({ m, path, ...(also === undefined ? {} : { also }) });
     this.#cache.set(m.id, m);
   }
 
-  static async #write(tx: SqlExecutor, rows: readonly { m: Mandate; path: string }[]): Promise<undefined[]> {
-    for (const { m, path } of rows) await MandateService.#writeOne(tx, m, path);
+  static async #write(tx: SqlExecutor, rows: readonly { m: Mandate; path: string; also?: RowWriter }[]): Promise<undefined[]> {
+    for (const { m, path, also } of rows) {
+      await MandateService.#writeOne(tx, m, path);
+      await also?.(tx);
+    }
     // One result per item: GroupCommit refuses a write that loses track of its items.
     return rows.map(() => undefined);
   }

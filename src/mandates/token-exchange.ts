@@ -391,11 +391,11 @@ export class TokenExchange {
       { proofId: proof.proofId, ...(grant.type === 'token-exchange' ? {} : { grant: grant.type }) },
       Promise.all([
         this.#verified(agent, proof, mandate.id),
-        this.#o.mandates.commitOpen(mandate, { proofId: proof.proofId, identity: describe(proof) }),
-        refresh,
+        // The refresh family's first row commits with the mandate's.
+        this.#o.mandates.commitOpen(mandate, { proofId: proof.proofId, identity: describe(proof) }, refresh.write),
         grant.recorded?.(mandate),
       ]),
-      { refresh, exchange: grant.type === 'token-exchange' },
+      { refresh: Promise.resolve(refresh.token), exchange: grant.type === 'token-exchange' },
     );
   }
 
@@ -531,7 +531,7 @@ export class TokenExchange {
     const binding = dpop === undefined ? publicClientBinding(a.clientId) : bindingOf.jkt(dpop.jkt);
     const refresh = this.#o.refreshTokens.start(mandate.id, binding, mandate.expiresAt);
     const evidence = { grant: GRANT_AUTHORIZATION_CODE, client: a.clientId, consent: a.id };
-    const recorded = this.#o.mandates.commitOpen(mandate, evidence).then(async () => {
+    const recorded = this.#o.mandates.commitOpen(mandate, evidence, refresh.write).then(async () => {
       if (await requests.attach(a.id, mandate.id)) return;
       // The code came back while this mandate was being opened: it must not outlive the replay.
       await this.#o.mandates.end(
@@ -542,7 +542,10 @@ export class TokenExchange {
       );
       throw badGrant('the authorization code has already been used');
     });
-    return this.#issue(mandate, [agent.principal.id], mint, evidence, Promise.all([recorded, refresh]), { refresh, exchange: false });
+    return this.#issue(mandate, [agent.principal.id], mint, evidence, recorded, {
+      refresh: Promise.resolve(refresh.token),
+      exchange: false,
+    });
   }
 
   /** RFC 6749 §4.1.2: a code used twice is refused, and the mandate opened from it is revoked (audited first). */
@@ -703,10 +706,9 @@ export class TokenExchange {
       { parentMandateId: parent.mandate.id },
       Promise.all([
         this.#verified(receiver, proof, child.id),
-        this.#o.mandates.commitDelegation(child, parent.mandate, { proofId: proof.proofId, identity: describe(proof) }),
-        refresh,
+        this.#o.mandates.commitDelegation(child, parent.mandate, { proofId: proof.proofId, identity: describe(proof) }, refresh.write),
       ]),
-      { refresh, exchange: true },
+      { refresh: Promise.resolve(refresh.token), exchange: true },
     );
   }
 
