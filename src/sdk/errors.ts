@@ -3,7 +3,14 @@
 // JSON-RPC error); a refusal at the token endpoint carries the OAuth `error`. Nothing here invents
 // codes of its own: the SDK only sorts what the broker said into classes an agent can catch.
 
-/** What the broker said about a refused call (`_meta['mandate/error']`). */
+/**
+ * What the broker said about a refused call (`_meta['mandate/error']`).
+ *
+ * @example
+ * ```ts
+ * catch (err) { if (err instanceof MandateRefusal) console.log(err.details.code, err.details.reasons); }
+ * ```
+ */
 export interface RefusalDetails {
   /** Registry code, e.g. `RPC_CALL_DENIED`, `RPC_APPROVAL_DENIED`. */
   readonly code: string;
@@ -136,7 +143,7 @@ export class MandateAuthError extends Error {
   }
 }
 
-/** Sorts a broker refusal (`_meta['mandate/error']` of an isError result) into its class. */
+/** Sorts a broker refusal (`_meta['mandate/error']` of an isError result) into its class (internal). */
 export function refusalFrom(details: RefusalDetails, text: string, result: unknown): MandateRefusal {
   const message = text === '' ? details.code : text;
   switch (details.code) {

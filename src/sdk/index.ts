@@ -20,3 +20,4 @@ export {
   type ToolResult,
   textOf,
 } from './mandate.js';
+export type { Clock } from './session.js';

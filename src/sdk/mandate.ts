@@ -31,7 +31,21 @@ const META = {
   clientCapabilities: 'io.modelcontextprotocol/clientCapabilities',
 } as const;
 
-/** A requested mandate: the `authorization_details` entry of type `mandate` (see docs/mandates.md). */
+/**
+ * A requested mandate: the `authorization_details` entry of type `mandate` (docs/mandates.md): the
+ * task, and the tools with their argument constraints and budgets. `type: 'mandate'` is added.
+ *
+ * @example
+ * ```ts
+ * const scope: MandateScope = {
+ *   purpose: 'Resolve ticket T-4821',
+ *   taskType: 'support.refund',
+ *   environment: 'production',
+ *   ttlSeconds: 900,
+ *   tools: [{ tool: 'helpdesk.propose_refund', args: { customerId: { eq: 'C-1009' }, amountCents: { max: 25_000 } }, maxCalls: 3 }],
+ * };
+ * ```
+ */
 export interface MandateScope {
   readonly purpose: string;
   readonly taskType: string;
@@ -42,7 +56,15 @@ export interface MandateScope {
   readonly [key: string]: unknown;
 }
 
-/** Options of {@link Mandate.open}. */
+/**
+ * Options of {@link Mandate.open}.
+ *
+ * @example
+ * ```ts
+ * const options: OpenOptions = { broker: 'https://mandate.example.com', identity: svidFile('/run/spiffe/svid.jwt'), template: 'refund-triage' };
+ * const m = await Mandate.open(options);
+ * ```
+ */
 export interface OpenOptions {
   /** The broker's public URL (issuer of its tokens, host of /mcp). */
   readonly broker: string;
@@ -70,7 +92,14 @@ export interface OpenOptions {
   readonly clock?: Clock;
 }
 
-/** What is known about an approval the SDK is waiting for. */
+/**
+ * What is known about an approval the SDK is waiting for (given to {@link CallOptions.onPending}).
+ *
+ * @example
+ * ```ts
+ * await m.call('helpdesk.execute_refund', refund, { onPending: (a: PendingApproval) => notify(`please approve: ${a.url}`) });
+ * ```
+ */
 export interface PendingApproval {
   readonly approvalId: string | undefined;
   /** The console page where a human decides. */
@@ -82,7 +111,15 @@ export interface PendingApproval {
   readonly message: string;
 }
 
-/** Options of {@link Mandate.call}. */
+/**
+ * Options of {@link Mandate.call}.
+ *
+ * @example
+ * ```ts
+ * const options: CallOptions = { timeoutMs: 10 * 60_000, onPending: (a) => console.log(a.url) };
+ * await m.call('helpdesk.execute_refund', refund, options);
+ * ```
+ */
 export interface CallOptions {
   /**
    * Wait for a human approval when the call needs one (default `true`): until it is approved (the
@@ -104,7 +141,15 @@ export interface CallOptions {
   readonly signal?: AbortSignal;
 }
 
-/** The result of a tool call that ran (an MCP `CallToolResult`). */
+/**
+ * The result of a tool call that ran (an MCP `CallToolResult`).
+ *
+ * @example
+ * ```ts
+ * const r: ToolResult = await m.call('helpdesk.search_tickets', { query: 'charged twice' });
+ * console.log(r.structuredContent ?? textOf(r));
+ * ```
+ */
 export interface ToolResult {
   readonly content: readonly { type: string; text?: string; [key: string]: unknown }[];
   readonly structuredContent?: Record<string, unknown>;
@@ -113,7 +158,15 @@ export interface ToolResult {
   readonly [key: string]: unknown;
 }
 
-/** Options of {@link Mandate.delegate}. */
+/**
+ * Options of {@link Mandate.delegate}.
+ *
+ * @example
+ * ```ts
+ * const options: DelegateOptions = { identity: svidFile('/run/spiffe/remediation.jwt'), scope: narrowerScope };
+ * const child = await m.delegate(options);
+ * ```
+ */
 export interface DelegateOptions {
   /** The receiving agent's identity (its proof is the token exchange's actor token). */
   readonly identity: IdentitySource;
@@ -132,7 +185,14 @@ const sleep = (ms: number, signal?: AbortSignal) =>
     });
   });
 
-/** The text blocks of a tool result, joined. */
+/**
+ * The text blocks of a tool result, joined by newlines.
+ *
+ * @example
+ * ```ts
+ * console.log(textOf(await m.call('helpdesk.search_tickets', { query: 'charged twice' })));
+ * ```
+ */
 export const textOf = (r: { content?: readonly { type: string; text?: string }[] }): string =>
   (r.content ?? [])
     .map((c) => (c.type === 'text' ? (c.text ?? '') : ''))
@@ -240,22 +300,52 @@ export class Mandate {
     return new Mandate(session, client, clientInfo, clock);
   }
 
-  /** The mandate's id (`mnd_…`), as the console and audit log show it. */
+  /**
+   * The mandate's id (`mnd_…`), as the console and audit log show it.
+   *
+   * @example
+   * ```ts
+   * console.log(`${broker}/console/mandates/${m.id}`);
+   * ```
+   */
   get id(): string {
     return this.#session.mandateId;
   }
 
-  /** When the mandate ends at the latest (epoch ms, as granted); a child mandate cannot outlive it. */
+  /**
+   * When the mandate ends at the latest (epoch ms, as granted); a child mandate cannot outlive it.
+   *
+   * @example
+   * ```ts
+   * const secondsLeft = Math.floor((m.expiresAt - Date.now()) / 1000);
+   * ```
+   */
   get expiresAt(): number {
     return this.#session.mandateExpiresAt;
   }
 
-  /** A valid access token of this mandate (refreshed when most of its life has passed), for other MCP clients. */
+  /**
+   * A valid access token of this mandate (refreshed when three quarters of its life have passed),
+   * for clients that take a bearer token (open with `dpop: false` for those).
+   *
+   * @example
+   * ```ts
+   * const headers = { authorization: `Bearer ${await m.token()}` };
+   * ```
+   */
   token(): Promise<string> {
     return this.#session.token();
   }
 
-  /** `fetch` that presents this mandate's token (with DPoP) to the broker: /mcp, the agent API. */
+  /**
+   * `fetch` that presents this mandate's token to the broker (/mcp, the agent API): a DPoP proof per
+   * request, the server's nonce, a refresh when due. Hand it to any client that takes a fetch.
+   *
+   * @example
+   * ```ts
+   * const transport = new StreamableHTTPClientTransport(new URL(`${broker}/mcp`), { fetch: m.fetch });
+   * ```
+   */
   get fetch(): (input: string | URL | Request, init?: RequestInit) => Promise<Response> {
     return this.#session.fetch;
   }
@@ -274,13 +364,14 @@ export class Mandate {
    * ```
    */
   async call(tool: string, args: Record<string, unknown> = {}, options: CallOptions = {}): Promise<ToolResult> {
-    const wait = options.waitForApproval !== false;
-    const mode = options.approvalMode ?? 'auto';
-    const tasks = wait && mode !== 'retry' && (mode === 'task' || this.#offersTasks());
-    if (tasks) return this.#callAsTask(tool, args, options);
+    // Every call goes through the official client first; only a call that waits for a human
+    // becomes a task (the same call again, declaring the extension: the gateway turns the pending
+    // approval into a task), or is retried.
     const first = await this.#callOnce(tool, args, options.signal);
     const refusal = refusalOf(first);
-    if (refusal?.code !== 'RPC_APPROVAL_REQUIRED' || !wait) return this.#settle(first);
+    if (refusal?.code !== 'RPC_APPROVAL_REQUIRED' || options.waitForApproval === false) return this.#settle(first);
+    const mode = options.approvalMode ?? 'auto';
+    if (mode === 'task' || (mode === 'auto' && this.#offersTasks())) return this.#waitAsTask(tool, args, refusal, options);
     return this.#retryUntilDecided(tool, args, first, refusal, options);
   }
 
@@ -339,19 +430,13 @@ export class Mandate {
     }
   }
 
-  async #callAsTask(tool: string, args: Record<string, unknown>, o: CallOptions): Promise<ToolResult> {
+  async #waitAsTask(tool: string, args: Record<string, unknown>, pending: RefusalDetails, o: CallOptions): Promise<ToolResult> {
     const created = await this.#rpc('tools/call', { name: tool, arguments: args }, tool, o.signal);
     const r = created.result ?? {};
+    // Decided in between: the call ran (or was refused) as an ordinary result.
     if (r.resultType !== 'task') return this.#settle(r as ToolResult);
     const taskId = String(r.taskId);
-    const message = String(r.statusMessage ?? '');
-    o.onPending?.({
-      approvalId: /\/approvals\/(apr_[A-Za-z0-9_-]+)/.exec(message)?.[1],
-      url: /(https?:\/\/\S+\/approvals\/\S+)/.exec(message)?.[1],
-      via: 'task',
-      taskId,
-      message,
-    });
+    o.onPending?.({ approvalId: pending.approvalId, url: pending.url, via: 'task', taskId, message: String(r.statusMessage ?? '') });
     const giveUp = o.timeoutMs === undefined ? Number.POSITIVE_INFINITY : this.#clock.now() + o.timeoutMs;
     let task = r;
     while (task.status === 'working') {
@@ -493,7 +578,14 @@ export class Mandate {
     await this.close();
   }
 
-  /** True once {@link Mandate.complete} or {@link Mandate.fail} succeeded. */
+  /**
+   * True once {@link Mandate.complete} or {@link Mandate.fail} succeeded.
+   *
+   * @example
+   * ```ts
+   * if (!m.ended) await m.fail('interrupted');
+   * ```
+   */
   get ended(): boolean {
     return this.#ended;
   }

@@ -54,7 +54,14 @@ export function authError(err: unknown): unknown {
   return err;
 }
 
-/** A time source (epoch milliseconds). */
+/**
+ * A time source (epoch milliseconds), for {@link OpenOptions.clock}.
+ *
+ * @example
+ * ```ts
+ * const clock: Clock = { now: () => Date.now() + offsetMs };
+ * ```
+ */
 export interface Clock {
   now(): number;
 }

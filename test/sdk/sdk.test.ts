@@ -159,13 +159,35 @@ describe('agent SDK against a real broker', () => {
     }
   });
 
+  test('concurrent calls across a refresh share one refresh (a refresh token used twice would revoke the mandate)', async () => {
+    let refreshes = 0;
+    const m = await open({ onTokenRefresh: () => refreshes++ });
+    await new Promise((r) => setTimeout(r, 8_000)); // past three quarters of the 10 s token
+    const results = await Promise.all(
+      Array.from({ length: 6 }, (_, i) =>
+        i % 2 === 0
+          ? m.call('helpdesk.search_tickets', { query: 'charged twice' })
+          : m.call('helpdesk.get_customer', { customerId: 'C-1009' }),
+      ),
+    );
+    assert.equal(results.length, 6);
+    assert.ok(results.every((r) => r.isError !== true));
+    assert.equal(refreshes, 1);
+    assert.equal(await status(m.id), 'active', 'no refresh token reuse');
+    const reused = await b.broker.audit.entriesBy('mandate_id', m.id, { types: ['token.refresh_reused'] });
+    assert.equal(reused.length, 0);
+    await m.complete();
+  });
+
   test('an approval wait as an MCP task completes once a human approves through the admin API', async () => {
     const m = await open();
     const seen: PendingApproval[] = [];
     const r = await m.call('helpdesk.execute_refund', REFUND, { onPending: decideWhenPending(true, seen) });
     assert.equal(seen.length, 1);
     assert.equal(seen[0]?.via, 'task');
+    assert.match(String(seen[0]?.taskId), /^task_/);
     assert.match(String(seen[0]?.url), /\/console\/approvals\/apr_/);
+    assert.match(String(seen[0]?.message), new RegExp(seen[0]?.approvalId ?? 'none'));
     assert.equal(r.isError, undefined, textOf(r));
     assert.match(textOf(r), /"amountCents":4900/);
     const approval = await b.broker.approvals.require(seen[0]?.approvalId ?? '');
