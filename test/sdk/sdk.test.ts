@@ -343,3 +343,59 @@ describe('agent SDK against a real broker', () => {
     assert.equal(await status(f.id), 'failed');
   });
 });
+
+describe('agent SDK: an approval nobody decides (broker and agent clocks moved past its expiry)', () => {
+  let b: Running;
+  let offsetMs = 0;
+  const clock = { now: () => Date.now() + offsetMs };
+  before(async () => {
+    // The replica freshness check runs on the moved clock too; it is not under test here.
+    b = await startBroker({
+      clock,
+      config: { server: { rateLimit: { enabled: false } }, changes: { maxStalenessMs: 3_600_000 } } as never,
+    });
+    await b.broker.agents.register({
+      id: SDK_AGENT.id,
+      displayName: SDK_AGENT.id,
+      owner: 'alice',
+      environment: 'production',
+      identity: { spiffeId: SDK_AGENT.spiffeId },
+      ceiling: { tools: TOOLS, delegable: true },
+    });
+  });
+  after(() => b?.close());
+
+  for (const approvalMode of ['auto', 'retry'] as const) {
+    test(`ApprovalExpired (${approvalMode === 'auto' ? 'task' : 'retry'}): the call did not run; tokens were refreshed on the moved clock`, async () => {
+      let refreshes = 0;
+      const m = await Mandate.open({
+        broker: b.base,
+        identity: svidCallback(() => b.svid(SDK_AGENT.spiffeId)),
+        scope: { ...SCOPE, ttlSeconds: 3000 },
+        clock,
+        onTokenRefresh: () => refreshes++,
+      });
+      const seen: PendingApproval[] = [];
+      const err = await m
+        .call('helpdesk.execute_refund', REFUND, {
+          approvalMode,
+          pollMs: 200,
+          onPending: (p) => {
+            seen.push(p);
+            // Sixteen minutes pass: the 15-minute approval expires unanswered, 5-minute tokens three times over.
+            offsetMs += 16 * 60_000;
+          },
+        })
+        .catch((e: unknown) => e);
+      assert.ok(err instanceof ApprovalExpired, String(err));
+      assert.ok(err instanceof MandateRefusal);
+      assert.equal(seen[0]?.via, approvalMode === 'auto' ? 'task' : 'retry');
+      assert.equal((await b.broker.approvals.require(seen[0]?.approvalId ?? '')).status, 'expired');
+      assert.equal((await b.broker.audit.entriesBy('mandate_id', m.id, { types: ['tool.result'] })).length, 0, 'nothing ran');
+      assert.ok(refreshes >= 1, 'the token was refreshed on the moved clock (DPoP proofs dated by it)');
+      assert.equal(decodeJwt(await m.token()).mandate, m.id);
+      await m.complete();
+      assert.equal(await b.broker.mandates.get(m.id).then((x) => x?.status), 'completed');
+    });
+  }
+});
