@@ -65,14 +65,16 @@ export class DevSpiffeAuthority {
       throw new MandateError('ERR_VALIDATION', `the development authority only mints IDs of ${this.trustDomain}`);
     }
     const now = epochSeconds(this.clock);
-    return new SignJWT({})
-      .setProtectedHeader({ alg: 'ES256', kid: this.publicJwk.kid ?? '', typ: 'JWT' })
-      .setSubject(options.spiffeId)
-      .setAudience(typeof options.audience === 'string' ? options.audience : [...options.audience])
-      .setIssuedAt(now)
-      // A distinct id per SVID, so each can serve once as an RFC 7523 client assertion.
-      .setJti(randomUUID())
-      .setExpirationTime(now + (options.ttlSeconds ?? 300))
-      .sign(await this.#key());
+    return (
+      new SignJWT({})
+        .setProtectedHeader({ alg: 'ES256', kid: this.publicJwk.kid ?? '', typ: 'JWT' })
+        .setSubject(options.spiffeId)
+        .setAudience(typeof options.audience === 'string' ? options.audience : [...options.audience])
+        .setIssuedAt(now)
+        // A distinct id per SVID, so each can serve once as an RFC 7523 client assertion.
+        .setJti(randomUUID())
+        .setExpirationTime(now + (options.ttlSeconds ?? 300))
+        .sign(await this.#key())
+    );
   }
 }
