@@ -119,6 +119,43 @@ describe('docs/sdk.md examples run as written', () => {
     assert.match(lines[0] ?? '', /from 'mandate\/sdk'/);
   });
 
+  test('the examples typecheck (strict, as written)', async () => {
+    const check = join(dir, 'typecheck');
+    mkdirSync(check);
+    examples.forEach((code, i) => {
+      writeFileSync(join(check, `example-${i}.ts`), code);
+    });
+    writeFileSync(
+      join(check, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          target: 'ES2023',
+          module: 'NodeNext',
+          moduleResolution: 'NodeNext',
+          strict: true,
+          noEmit: true,
+          skipLibCheck: true,
+          types: ['node'],
+          typeRoots: [join(ROOT, 'node_modules/@types')],
+        },
+        include: ['*.ts'],
+      }),
+    );
+    const proc = spawn(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', check], {
+      cwd: dir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    proc.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    proc.stderr.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    const code = await new Promise<number | null>((resolve) => proc.on('exit', resolve));
+    assert.equal(code, 0, out);
+  });
+
   test('1. open from a template, one governed call, complete', async () => {
     const before = (await mandatesOf()).length;
     const { code, out } = await run(0);
