@@ -20,6 +20,16 @@ function ceilingFrom(value: string | undefined, tools: readonly string[], delega
   return { tools: tools.map((tool) => ({ tool })), delegable };
 }
 
+/** Task templates by name (docs/identity.md) from a JSON file (`@file`) or inline JSON. */
+function templatesFrom(value: string): unknown {
+  const text = value.startsWith('@') ? readFileSync(value.slice(1), 'utf8') : value;
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new MandateError('ERR_VALIDATION', '--templates must be JSON or @file.json (an object of templates by name)');
+  }
+}
+
 interface RegisterFlags extends AdminFlags {
   name?: string;
   owner: string;
@@ -34,6 +44,7 @@ interface RegisterFlags extends AdminFlags {
   maxTtl: string;
   dpop?: boolean;
   receiveDelegation?: boolean;
+  templates?: string;
 }
 
 export function registerAgentCommands(program: Command): void {
@@ -62,7 +73,8 @@ export function registerAgentCommands(program: Command): void {
       .option('--task-type <type>', 'allowed task type (repeatable; none allows any)', collect, [])
       .option('--max-ttl <seconds>', 'longest mandate this agent may hold', '3600')
       .option('--dpop', 'require DPoP-bound tokens')
-      .option('--receive-delegation', 'other agents may delegate to this one'),
+      .option('--receive-delegation', 'other agents may delegate to this one')
+      .option('--templates <json|@file>', 'task templates by name, for client-credentials clients (scope = a name)'),
   ).action(async (id: string, flags: RegisterFlags) => {
     const identity =
       flags.spiffeId !== undefined
@@ -83,6 +95,7 @@ export function registerAgentCommands(program: Command): void {
         maxTtlSeconds: Number(flags.maxTtl),
         dpopRequired: flags.dpop === true,
         mayReceiveDelegation: flags.receiveDelegation === true,
+        ...(flags.templates === undefined ? {} : { templates: templatesFrom(flags.templates) }),
       }),
     );
   });
@@ -97,7 +110,8 @@ export function registerAgentCommands(program: Command): void {
       .option('--ceiling <json|@file>')
       .option('--max-ttl <seconds>')
       .option('--dpop <bool>', 'true or false')
-      .option('--receive-delegation <bool>', 'true or false'),
+      .option('--receive-delegation <bool>', 'true or false')
+      .option('--templates <json|@file>', 'replace the task templates (an object of templates by name)'),
   ).action(
     async (
       id: string,
@@ -109,6 +123,7 @@ export function registerAgentCommands(program: Command): void {
         maxTtl?: string;
         dpop?: string;
         receiveDelegation?: string;
+        templates?: string;
       },
     ) => {
       const bool = (v: string | undefined) => (v === undefined ? undefined : v === 'true');
@@ -120,6 +135,7 @@ export function registerAgentCommands(program: Command): void {
         maxTtlSeconds: flags.maxTtl === undefined ? undefined : Number(flags.maxTtl),
         dpopRequired: bool(flags.dpop),
         mayReceiveDelegation: bool(flags.receiveDelegation),
+        templates: flags.templates === undefined ? undefined : templatesFrom(flags.templates),
       };
       printJson(await adminRequest(flags, 'PATCH', `/admin/v1/agents/${encodeURIComponent(id)}`, JSON.parse(JSON.stringify(patch))));
     },
