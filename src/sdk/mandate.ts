@@ -381,12 +381,17 @@ export class Mandate {
   }
 
   async #callOnce(tool: string, args: Record<string, unknown>, signal?: AbortSignal): Promise<ToolResult> {
+    if (this.#ended) throw new MandateAuthError('invalid_grant', `mandate ${this.id} has ended; open a new one`);
+    this.#session.lastRefusal = undefined;
     try {
       return (await this.client.callTool({ name: tool, arguments: args }, signal ? { signal } : undefined)) as ToolResult;
     } catch (err) {
       // Protocol refusals (an unknown tool, a limit) are JSON-RPC errors with the registry code in data.code.
       const data = (err as { data?: { code?: unknown } }).data;
       if (typeof data?.code === 'string') throw new MandateRefusal((err as Error).message, data as RefusalDetails);
+      // The token was refused (the mandate ended or was revoked elsewhere, the agent was suspended).
+      const refused = this.#session.lastRefusal;
+      if (refused !== undefined) throw refused;
       throw err;
     }
   }

@@ -104,6 +104,8 @@ export class TokenSession {
   #refreshAt: number;
   #expiresAt: number;
   #refreshing: Promise<void> | undefined;
+  /** The last refusal of the token by a resource (401 with a challenge). */
+  lastRefusal: MandateAuthError | undefined;
 
   private constructor(
     readonly broker: Broker,
@@ -282,7 +284,15 @@ export class TokenSession {
             await this.refresh();
             continue;
           }
-          // Anything else is the resource's answer: let the caller (the MCP transport) see it.
+          // Anything else is the resource's answer: let the caller (the MCP transport) see it, and
+          // remember it for the SDK's error (the transport reports only an HTTP failure).
+          const c = err.cause[0];
+          this.lastRefusal = new MandateAuthError(
+            c?.parameters.error ?? 'invalid_token',
+            c?.parameters.error_description ?? 'the token was refused',
+            err.status,
+            { cause: err },
+          );
           return err.response;
         }
         throw err;

@@ -327,7 +327,8 @@ describe('agent SDK against a real broker', () => {
     assert.equal(m.ended, true);
     assert.equal(await status(m.id), 'completed');
     const after = await m.call('helpdesk.search_tickets', { query: 'charged twice' }).catch((e: unknown) => e);
-    assert.ok(after instanceof Error, 'a call after complete must fail');
+    assert.ok(after instanceof MandateAuthError, String(after));
+    assert.equal(after.code, 'invalid_grant');
     const raw = await fetch(`${b.base}/mcp`, {
       method: 'POST',
       headers: { authorization: `DPoP ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
@@ -337,6 +338,22 @@ describe('agent SDK against a real broker', () => {
     // fail() on an ended mandate is refused, typed.
     const again = await m.fail('too late').catch((e: unknown) => e);
     assert.ok(again instanceof MandateAuthError, String(again));
+    // Revoked elsewhere (an admin, the console): the next call is refused by the broker, typed.
+    const revoked = await open();
+    assert.match(textOf(await revoked.call('helpdesk.search_tickets', { query: 'charged twice' })), /T-4821/);
+    const alice = await b.operatorToken('alice');
+    const res = await fetch(`${b.base}/admin/v1/mandates/${revoked.id}/revoke`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${alice}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ reason: 'stop' }),
+    });
+    assert.equal(res.status, 200, await res.text());
+    const refused = await revoked.call('helpdesk.search_tickets', { query: 'charged twice' }).catch((e: unknown) => e);
+    assert.ok(refused instanceof MandateAuthError, String(refused));
+    // invalid_token from /mcp, or invalid_grant when the SDK first tried a refresh (short tokens here).
+    assert.ok(['invalid_token', 'invalid_grant'].includes(refused.code), refused.code);
+    assert.match(refused.description, /revoked|ended/);
+    await revoked.close();
     // fail() ends a live one as failed.
     const f = await open();
     await f.fail('customer record locked');
