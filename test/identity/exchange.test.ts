@@ -63,7 +63,12 @@ for (const factory of await storeFactories()) {
     test('metadata advertises the endpoints and JWKS publishes the signing key', async () => {
       assert.equal(b.as.issuer, b.base);
       assert.equal(b.as.token_endpoint, `${b.base}/oauth/token`);
-      assert.deepEqual(b.as.grant_types_supported, ['urn:ietf:params:oauth:grant-type:token-exchange', 'client_credentials', 'refresh_token']);
+      assert.deepEqual(b.as.grant_types_supported, [
+        'urn:ietf:params:oauth:grant-type:token-exchange',
+        'client_credentials',
+        'refresh_token',
+        'authorization_code',
+      ]);
       const jwks = (await (await fetch(b.as.jwks_uri as string)).json()) as { keys: { kid: string; alg: string; d?: string }[] };
       assert.equal(jwks.keys.length, 1);
       assert.equal(jwks.keys[0]?.alg, 'EdDSA');
