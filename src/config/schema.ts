@@ -457,6 +457,10 @@ const interactiveClients = z
       .max(3600)
       .default(600)
       .describe('How long a human has from the authorization request to sign in and decide on the consent page.'),
+    authorizePerWindow: perWindow(
+      120,
+      'Authorization requests (/oauth/authorize, each may fetch a metadata document and stores a pending request) per client address and rate-limit window.',
+    ),
     registration: z
       .strictObject({
         enabled: z.boolean().default(true).describe('Accept RFC 7591 dynamic registration of public clients at /oauth/register.'),

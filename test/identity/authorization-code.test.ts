@@ -7,9 +7,12 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import { generateKeyPair } from 'jose';
+import type { Clock } from '../../src/lib/clock.js';
 import { type DocumentHost, documentHost, registerAssistant } from '../clients/interactive-helpers.js';
 import { type GatewayHarness, startGateway } from '../gateway/harness.js';
 import { storeFactories } from '../helpers/stores.js';
+import { tokenRequest } from './grant-helpers.js';
 
 const REDIRECT = 'http://127.0.0.1:9/callback';
 /** The pages escape every character that HTML could interpret. */
@@ -45,10 +48,13 @@ for (const factory of await storeFactories()) {
     let h: GatewayHarness;
     let host: DocumentHost;
     let clientId: string;
+    let offsetMs = 0;
+    const clock: Clock = { now: () => Date.now() + offsetMs };
     before(async () => {
       host = await documentHost();
       h = await startGateway({
         store: await factory.open(),
+        clock,
         config: { interactiveClients: { metadataDocuments: { maxBytes: 2048, caFile: host.caFile } } },
       });
       await registerAssistant(h);
@@ -158,6 +164,73 @@ for (const factory of await storeFactories()) {
         form({ grant_type: 'refresh_token', refresh_token: t.refresh_token, client_id: clientId }),
       );
       assert.equal(refreshed.status, 400);
+    });
+
+    test('two concurrent redemptions of one code: at most one answers, and no mandate from it stays live', async () => {
+      const v = verifier();
+      const c = await code(v);
+      const replies = await Promise.all([redeem(c, v), redeem(c, v)]);
+      assert.ok(replies.filter((r) => r.status === 200).length <= 1);
+      assert.ok(
+        replies.some((r) => r.status === 400),
+        'the second presentation is refused',
+      );
+      // When the replay lands while the first is opening its mandate, the first is refused too.
+      const [row] = await h.broker.store.query<{ mandate_id: string | null; status: string }>(
+        'SELECT mandate_id, status FROM oauth_authorizations WHERE code_hash = ?',
+        [createHash('sha256').update(c).digest('base64url')],
+      );
+      assert.equal(row?.status, 'replayed');
+      const opened = await h.broker.mandates.list({ agentId: 'alice-assistant', status: 'active' });
+      for (const r of replies.filter((x) => x.status === 200)) {
+        const t = (await r.json()) as { access_token: string };
+        const id = JSON.parse(Buffer.from(t.access_token.split('.')[1] ?? '', 'base64url').toString()).mandate as string;
+        assert.equal((await h.broker.mandates.get(id))?.status, 'revoked');
+        assert.ok(!opened.some((m) => m.id === id));
+      }
+    });
+
+    test('a code expires after interactiveClients.codeTtlSeconds', async () => {
+      const v = verifier();
+      const c = await code(v);
+      offsetMs = 61_000;
+      try {
+        const res = await redeem(c, v);
+        assert.equal(res.status, 400);
+        assert.match(((await res.json()) as { error_description: string }).error_description, /unknown or expired/);
+      } finally {
+        offsetMs = 0;
+      }
+    });
+
+    test('with a DPoP proof at the token endpoint, tokens and refresh are bound to that key', async () => {
+      const key = await generateKeyPair('ES256');
+      const v = verifier();
+      const c = await code(v);
+      const r = await tokenRequest(
+        h.base,
+        { grant_type: 'authorization_code', code: c, redirect_uri: REDIRECT, client_id: clientId, code_verifier: v },
+        key,
+      );
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      assert.equal(r.body.token_type, 'DPoP');
+      const refresh = String(r.body.refresh_token);
+      const params = { grant_type: 'refresh_token', refresh_token: refresh, client_id: clientId };
+      assert.equal((await tokenRequest(h.base, params)).status, 400, 'the client_id alone is not enough');
+      assert.equal((await tokenRequest(h.base, params, await generateKeyPair('ES256'))).status, 400, 'another key');
+      const ok = await tokenRequest(h.base, params, key);
+      assert.equal(ok.status, 200, JSON.stringify(ok.body));
+      assert.equal(ok.body.token_type, 'DPoP');
+    });
+
+    test('a client secret or another grant’s parameters are refused at the token endpoint', async () => {
+      const v = verifier();
+      const c = await code(v);
+      const secret = await redeem(c, v, { client_secret: 'guess' });
+      assert.equal(secret.status, 401);
+      assert.equal(((await secret.json()) as { error: string }).error, 'invalid_client');
+      const mixed = await redeem(c, v, { subject_token: 'x' });
+      assert.equal(mixed.status, 400);
     });
 
     test('a wrong, missing or malformed PKCE verifier is refused, and the code is spent', async () => {
@@ -389,5 +462,43 @@ describe('Client ID Metadata Documents on a broker that allows private networks 
     const wrong = await get(`${host.origin}/good.json`, 'http://127.0.0.1:9/not-listed');
     assert.equal(wrong.status, 400);
     assert.equal(wrong.headers.get('location'), null);
+  });
+});
+
+describe('interactive endpoints are rate-limited per address', () => {
+  let h: GatewayHarness;
+  before(async () => {
+    h = await startGateway({ config: { interactiveClients: { authorizePerWindow: 3, registration: { perWindow: 2 } } } });
+  });
+  after(async () => {
+    await h?.close();
+  });
+
+  test('registration: the third in a window is slow_down with Retry-After', async () => {
+    const register = () =>
+      fetch(`${h.base}/oauth/register`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ redirect_uris: [REDIRECT] }),
+      });
+    assert.equal((await register()).status, 201);
+    assert.equal((await register()).status, 201);
+    const third = await register();
+    assert.equal(third.status, 429);
+    assert.equal(((await third.json()) as { error: string }).error, 'slow_down');
+    assert.ok(Number(third.headers.get('retry-after')) >= 1);
+  });
+
+  test('authorization requests: past the limit a 429 page, no redirect, no stored request', async () => {
+    const before = await h.broker.store.query<{ n: number }>('SELECT COUNT(*) AS n FROM oauth_authorizations');
+    for (let i = 0; i < 3; i++) {
+      const r = await fetch(`${h.base}/oauth/authorize?client_id=mcl_nobodyatallxxxxxxxxxxx`, { redirect: 'manual' });
+      assert.equal(r.status, 400);
+    }
+    const over = await fetch(`${h.base}/oauth/authorize?client_id=mcl_nobodyatallxxxxxxxxxxx`, { redirect: 'manual' });
+    assert.equal(over.status, 429);
+    assert.equal(over.headers.get('location'), null);
+    const after_ = await h.broker.store.query<{ n: number }>('SELECT COUNT(*) AS n FROM oauth_authorizations');
+    assert.equal(Number(after_[0]?.n), Number(before[0]?.n));
   });
 });

@@ -49,7 +49,7 @@ export const SIGN_IN_CALLBACK_PATH = INTERACTIVE_PATHS.signInCallback;
 
 const FORM = 'application/x-www-form-urlencoded';
 const COOKIE_PREFIX = 'mandate_authz_';
-/** Registrations per address and window are counted here, per replica like every rate limit. */
+/** Addresses remembered per limiter (a flood from more starts the windows over). */
 const REGISTRATION_SOURCES = 10_000;
 
 const cookieName = (a: Pick<AuthorizationRequest, 'id'>) => `${COOKIE_PREFIX}${sha256(a.id).slice(0, 16)}`;
@@ -180,6 +180,32 @@ export function registerInteractiveRoutes(app: FastifyInstance, { broker }: AppC
       '<p role="alert">It expired, was already decided, or was started in another browser. Start again from your application.</p>',
     );
 
+  /**
+   * A fixed-window counter per client address (per replica, like every rate limit): true when
+   * `source` is over `max` in the current `server.rateLimit.windowMs` window.
+   */
+  const limiter = (max: number) => {
+    const windows = new Map<string, { count: number; until: number }>();
+    return (req: FastifyRequest, reply: FastifyReply): boolean => {
+      const limits = broker.config.server.rateLimit;
+      if (!limits.enabled) return false;
+      const now = broker.clock.now();
+      const source = req.ip ?? '';
+      let entry = windows.get(source);
+      if (entry === undefined || entry.until <= now) {
+        if (windows.size >= REGISTRATION_SOURCES) windows.clear();
+        entry = { count: 0, until: now + limits.windowMs };
+        windows.set(source, entry);
+      }
+      entry.count += 1;
+      if (entry.count <= max) return false;
+      reply.header('retry-after', String(Math.max(1, Math.ceil((entry.until - now) / 1000))));
+      return true;
+    };
+  };
+  const authorizeLimit = limiter(settings.authorizePerWindow);
+  const registrationLimit = limiter(settings.registration.perWindow);
+
   /** Agents the human may grant to: active, owned by them, marked for interactive clients by an operator. */
   const eligibleAgents = async (human: string): Promise<Agent[]> =>
     (await broker.agents.list({ limit: 1000 })).filter(
@@ -190,6 +216,9 @@ export function registerInteractiveRoutes(app: FastifyInstance, { broker }: AppC
     INTERACTIVE_PATHS.authorize,
     { config: { access: 'public', doc: { summary: 'Authorization endpoint (authorization code + PKCE S256, RFC 9207 iss)' } } },
     async (req, reply) => {
+      if (authorizeLimit(req, reply)) {
+        return page(reply, 429, 'Too many requests', '<p role="alert">Too many authorization requests from this address; retry later.</p>');
+      }
       const q = req.query as Record<string, unknown>;
       const clientId = single(q, 'client_id');
       if (typeof clientId !== 'string' || clientId === '' || clientId.length > 2048) {
@@ -457,27 +486,13 @@ ${problem === undefined ? '' : `<p class="problem" role="alert"><strong>Not gran
   });
 
   // ── RFC 7591 dynamic registration (public clients only), with its own per-address limit ──
-  const registrations = new Map<string, { count: number; until: number }>();
   app.post(
     INTERACTIVE_PATHS.register,
     { config: { access: 'public', doc: { summary: 'Dynamic client registration (RFC 7591), public clients only' } } },
     async (req, reply) => {
       reply.header('cache-control', 'no-store');
-      const limits = broker.config.server.rateLimit;
-      if (limits.enabled) {
-        const now = broker.clock.now();
-        const source = req.ip ?? '';
-        let entry = registrations.get(source);
-        if (entry === undefined || entry.until <= now) {
-          if (registrations.size >= REGISTRATION_SOURCES) registrations.clear();
-          entry = { count: 0, until: now + limits.windowMs };
-          registrations.set(source, entry);
-        }
-        entry.count += 1;
-        if (entry.count > settings.registration.perWindow) {
-          reply.header('retry-after', String(Math.max(1, Math.ceil((entry.until - now) / 1000))));
-          throw new OAuthError('OAUTH_RATE_LIMITED', 'too many client registrations from this address; retry later');
-        }
+      if (registrationLimit(req, reply)) {
+        throw new OAuthError('OAUTH_RATE_LIMITED', 'too many client registrations from this address; retry later');
       }
       if (!(req.headers['content-type'] ?? '').startsWith('application/json')) {
         throw new OAuthError('OAUTH_INVALID_CLIENT_METADATA', 'the registration request must be application/json');
