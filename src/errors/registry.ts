@@ -133,6 +133,8 @@ export const errorRegistry = {
   RPC_APPROVAL_REQUIRED: rpc(-32002, 'the call waits for human approval'),
   // Sent as a tool error: a human denied this exact call; a retry is answered the same way, without a new request.
   RPC_APPROVAL_DENIED: rpc(-32006, 'a human denied this exact call'),
+  // Sent as a tool error (a task's result): nobody decided before the approval expired; the call was not run.
+  RPC_APPROVAL_EXPIRED: rpc(-32007, 'the approval expired before anyone decided'),
   RPC_ARGS_TOO_LARGE: rpc(-32003, 'the tool arguments exceed the configured limit'),
   RPC_CONCURRENCY_LIMIT: rpc(-32004, 'too many concurrent calls for this mandate'),
   RPC_SESSION_NOT_FOUND: rpc(-32005, 'no such MCP session for this mandate', 404),

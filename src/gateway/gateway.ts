@@ -83,6 +83,11 @@ function denialHint(decision: Decision): string {
   return 'Org policy does not allow this call for this task and environment; a different call may be allowed. Nothing was run.';
 }
 
+/** A task's final CallToolResult, as a 2026-07-28 result (every result carries `resultType`). */
+function complete(result: CallToolResult): CallToolResult {
+  return { resultType: 'complete', ...result };
+}
+
 /** Most tool names listed in a refusal's "what is allowed" text. */
 const MAX_LISTED_TOOLS = 20;
 
@@ -505,7 +510,11 @@ export class Gateway {
         // audited, the approval consumed (single use), forwarded, the result audited.
         try {
           const result = await this.callTool(caller, task.tool, claim.args, {});
-          await tasks.complete(taskId, result, result.isError === true ? 'Approved, but the call did not succeed.' : 'Approved and done.');
+          await tasks.complete(
+            taskId,
+            complete(result),
+            result.isError === true ? 'Approved, but the call did not succeed.' : 'Approved and done.',
+          );
         } catch (err) {
           const e = err instanceof MandateError ? err : new MandateError('ERR_INTERNAL', undefined, { cause: err });
           await tasks.fail(
@@ -523,10 +532,13 @@ export class Gateway {
           : approval.status === 'consumed'
             ? 'its approval was already used by another request of this mandate'
             : `its approval is ${approval.status}`;
-      const code = approval.status === 'denied' ? 'RPC_APPROVAL_DENIED' : 'RPC_CALL_DENIED';
+      const code =
+        approval.status === 'denied' ? 'RPC_APPROVAL_DENIED' : approval.status === 'expired' ? 'RPC_APPROVAL_EXPIRED' : 'RPC_CALL_DENIED';
       await tasks.complete(
         taskId,
-        refusal(code, `${task.tool} was not run: ${why}`, 'Tell your user; do not retry it unchanged.', { approvalId: approval.id }),
+        complete(
+          refusal(code, `${task.tool} was not run: ${why}`, 'Tell your user; do not retry it unchanged.', { approvalId: approval.id }),
+        ),
         `Not run: ${why}.`,
       );
     }

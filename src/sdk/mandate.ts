@@ -457,8 +457,8 @@ export class Mandate {
     if (task.status === 'completed') {
       const result = (task.result ?? {}) as ToolResult;
       const refusal = refusalOf(result);
-      // Not run because its approval expired: said in the task, code RPC_CALL_DENIED.
-      if (refusal !== undefined && /approval is expired/.test(textOf(result))) {
+      // Not run because its approval expired (the task's result says so with its own code).
+      if (refusal?.code === 'RPC_APPROVAL_EXPIRED') {
         throw new ApprovalExpired(textOf(result), refusal, result);
       }
       return this.#settle(result);
