@@ -354,6 +354,49 @@ for (const factory of await storeFactories()) {
       assert.equal(new URL(deny.headers.get('location') ?? '').searchParams.get('error'), 'access_denied');
     });
 
+    test('the sign-in answer: an issuer error, a foreign iss or a replayed callback ends in access_denied or an error page', async () => {
+      const start = async () => {
+        const b = new Browser();
+        const v = verifier();
+        const res = await b.get(
+          authorizeUrl({
+            response_type: 'code',
+            client_id: clientId,
+            redirect_uri: REDIRECT,
+            code_challenge: challenge(v),
+            code_challenge_method: 'S256',
+            state: 'cb',
+          }),
+        );
+        return { b, signIn: new URL(res.headers.get('location') ?? '') };
+      };
+      const denied = (res: Response) => {
+        assert.equal(res.status, 303);
+        const to = new URL(res.headers.get('location') ?? '');
+        assert.equal(`${to.origin}${to.pathname}`, REDIRECT);
+        assert.equal(to.searchParams.get('error'), 'access_denied');
+        assert.equal(to.searchParams.get('state'), 'cb');
+      };
+      // The issuer answered with an error (no code).
+      const one = await start();
+      denied(await one.b.get(`${h.base}/oauth/authorize/callback?state=${one.signIn.searchParams.get('state')}&error=access_denied`));
+      // A code from the development issuer, but the answer claims another issuer.
+      const two = await start();
+      two.signIn.searchParams.set('user', 'alice');
+      const back = new URL((await two.b.get(two.signIn.toString())).headers.get('location') ?? '');
+      back.searchParams.set('iss', 'https://evil.example');
+      denied(await two.b.get(back.toString()));
+      // The same callback again: the request is no longer pending.
+      assert.equal((await two.b.get(back.toString())).status, 400);
+    });
+
+    test('the form is prefilled from the task template named in scope, else the default one', async () => {
+      const { html } = await toConsent(verifier(), { scope: 'default' });
+      assert.match(html, /answer support questions/);
+      assert.match(html, /support\.triage/);
+      assert.match(textOf(html), /"maxCalls": 50/);
+    });
+
     test('a human who owns no interactive agent cannot grant anything', async () => {
       const b = new Browser();
       const v = verifier();

@@ -302,8 +302,8 @@ export function registerInteractiveRoutes(app: FastifyInstance, { broker }: AppC
       const found = await bound(req, single(q, 'state'));
       if (found === undefined || found.a.status !== 'pending') return lost(reply);
       const { a } = found;
-      const deny = (description: string) => {
-        void id.authorizationRequests.deny(a.id);
+      const deny = async (description: string) => {
+        await id.authorizationRequests.deny(a.id);
         return respond(reply, a.redirectUri, a.state, errorParams('OAUTH_ACCESS_DENIED', description));
       };
       if (q.iss !== undefined && q.iss !== operatorIssuer) return deny('the sign-in answer came from another issuer');
