@@ -103,7 +103,7 @@ describe('interactive clients: authorization code + PKCE through Chromium', () =
     await transport.finishAuth(q.get('code') ?? '');
     const tokens = provider.saved as { access_token: string; refresh_token?: string };
     assert.match(tokens.refresh_token ?? '', /^mrt_/);
-    const claims = JSON.parse(Buffer.from(tokens.access_token.split('.')[1] ?? '', 'base64url').toString()) as Record<string, unknown>;
+    const claims = claimsOf(tokens.access_token);
     assert.equal(claims.sub, 'alice', 'the mandate is on the human’s behalf');
     assert.equal(claims.client_id, ASSISTANT);
 
@@ -113,6 +113,21 @@ describe('interactive clients: authorization code + PKCE through Chromium', () =
     assert.deepEqual(tools.map((t) => t.name).sort(), ['everything.echo', 'helpdesk.search_tickets']);
     const r = await connected.callTool({ name: 'everything.echo', arguments: { message: 'from alice' } });
     assert.match(textOf(r), /from alice/);
+
+    // The access token is revoked (RFC 7009): the next call gets a 401 and the SDK refreshes on its
+    // own (refresh_token + its client_id) — a new token for the same mandate, the call goes through.
+    const revoked = await fetch(`${h.base}/oauth/revoke`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ token: tokens.access_token }),
+    });
+    assert.equal(revoked.status, 200);
+    const again = await connected.callTool({ name: 'everything.echo', arguments: { message: 'still alice' } });
+    assert.match(textOf(again), /still alice/);
+    const renewed = provider.saved as { access_token: string; refresh_token: string };
+    assert.notEqual(renewed.access_token, tokens.access_token);
+    assert.notEqual(renewed.refresh_token, tokens.refresh_token, 'rotated');
+    assert.equal(claimsOf(renewed.access_token).mandate, claims.mandate, 'the same mandate');
     await connected.close();
   });
 
