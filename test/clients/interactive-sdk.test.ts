@@ -208,7 +208,7 @@ describe('interactive clients: authorization code + PKCE through Chromium', () =
     }).toString();
     const page = await consent(browser, url.toString(), { tools: JSON.stringify([{ tool: 'helpdesk.execute_refund' }]) });
     assert.match(page.url(), /\/oauth\/consent$/, 'the consent page again');
-    assert.match(await page.locator('.problem').innerText(), /exceeds the agent's ceiling[\s\S]*execute_refund/);
+    assert.match((await page.locator('.problem').textContent()) ?? '', /exceeds the agent's ceiling[\s\S]*execute_refund/);
     await page.locator('textarea[name="tools"]').fill(JSON.stringify([{ tool: 'everything.echo', maxCalls: 3 }]));
     const code = callback.next();
     await page.locator('button[name="decision"][value="approve"]').click();
