@@ -25,15 +25,6 @@ import {
 } from './helpers.js';
 
 const CLIENT_INFO = { name: 'mandate-sdk2-test', version: '1' };
-/**
- * A gateway bug these tests found (reported, not worked around): a completed task's `result` is a
- * CallToolResult without `resultType: "complete"`, which every 2026-07-28 Result must carry
- * (schema.ts, Result.resultType), so ext-tasks' result codec rejects it and the outcome is
- * "failed". Delete with the fix.
- */
-const OPEN_BUG = {
-  todo: 'completed task result lacks resultType "complete"; ext-tasks fails the outcome with "Protocol value failed schema validation"',
-};
 const GRANTED = ['everything.echo', 'helpdesk.execute_refund', 'helpdesk.get_customer', 'helpdesk.search_tickets'];
 
 for (const factory of await storeFactories()) {
@@ -165,55 +156,51 @@ for (const factory of await storeFactories()) {
         return session;
       }
 
-      it(
-        'returns a working task with the approval link; after approval it completes with the upstream result, forwarded once',
-        OPEN_BUG,
-        async () => {
-          const { token, mandateId } = await h.grant();
-          const session = await taskSession(token);
-          const execution = await session.callTool('helpdesk.execute_refund', { ...REFUND });
-          assert.equal(execution.kind, 'task', 'the gateway answered with resultType "task"');
-          const seen: TaskView[] = [];
-          const settled = execution.settle({
-            onEvent: (e) => {
-              if (e.type === 'task') seen.push(e.task);
-            },
-          });
-          const approvalId = await h.pendingApproval(mandateId);
-          // Poll once ourselves (Mcp-Name = taskId) while it waits: working, link in the status message.
-          const taskId = execution.kind === 'task' ? execution.handle.taskId : '';
-          const waiting = await h.modern(token, 'tasks/get', { taskId }, { tasks: true });
-          assert.equal(waiting.status, 200);
-          assert.equal(waiting.body.result?.resultType, 'complete');
-          assert.equal(waiting.body.result?.status, 'working');
-          assert.match(String(waiting.body.result?.statusMessage), new RegExp(`/console/approvals/${approvalId}`));
+      it('returns a working task with the approval link; after approval it completes with the upstream result, forwarded once', async () => {
+        const { token, mandateId } = await h.grant();
+        const session = await taskSession(token);
+        const execution = await session.callTool('helpdesk.execute_refund', { ...REFUND });
+        assert.equal(execution.kind, 'task', 'the gateway answered with resultType "task"');
+        const seen: TaskView[] = [];
+        const settled = execution.settle({
+          onEvent: (e) => {
+            if (e.type === 'task') seen.push(e.task);
+          },
+        });
+        const approvalId = await h.pendingApproval(mandateId);
+        // Poll once ourselves (Mcp-Name = taskId) while it waits: working, link in the status message.
+        const taskId = execution.kind === 'task' ? execution.handle.taskId : '';
+        const waiting = await h.modern(token, 'tasks/get', { taskId }, { tasks: true });
+        assert.equal(waiting.status, 200);
+        assert.equal(waiting.body.result?.resultType, 'complete');
+        assert.equal(waiting.body.result?.status, 'working');
+        assert.match(String(waiting.body.result?.statusMessage), new RegExp(`/console/approvals/${approvalId}`));
 
-          await h.decide(approvalId, true);
-          const { outcome } = await settled;
-          assert.equal(
-            outcome.status,
-            'completed',
-            outcome.status === 'failed' ? `${outcome.error.message} ${JSON.stringify(outcome.error.data)} ${outcome.error.cause}` : '',
-          );
-          const result = outcome.status === 'completed' ? outcome.result : {};
-          assert.equal((result as { isError?: boolean }).isError, undefined, textOf(result));
-          assert.match(textOf(result), /"amountCents":4900/);
-          assert.ok(seen.some((t) => t.status === 'working'));
+        await h.decide(approvalId, true);
+        const { outcome } = await settled;
+        assert.equal(
+          outcome.status,
+          'completed',
+          outcome.status === 'failed' ? `${outcome.error.message} ${JSON.stringify(outcome.error.data)} ${outcome.error.cause}` : '',
+        );
+        const result = outcome.status === 'completed' ? outcome.result : {};
+        assert.equal((result as { isError?: boolean }).isError, undefined, textOf(result));
+        assert.match(textOf(result), /"amountCents":4900/);
+        assert.ok(seen.some((t) => t.status === 'working'));
 
-          // Polling again returns the same result and does not forward the call again.
-          const again = await h.modern(token, 'tasks/get', { taskId }, { tasks: true });
-          assert.equal(again.body.result?.status, 'completed');
-          assert.deepEqual(
-            (again.body.result?.result as Record<string, unknown> | undefined)?.content,
-            (result as Record<string, unknown>).content,
-          );
-          const trail = (await h.broker.audit.entriesBy('approval_id', approvalId)).map((e) => e.event.type);
-          assert.equal(trail.filter((t) => t === 'approval.consumed').length, 1, trail.join(','));
-          assert.equal((await h.broker.approvals.require(approvalId)).status, 'consumed');
-        },
-      );
+        // Polling again returns the same result and does not forward the call again.
+        const again = await h.modern(token, 'tasks/get', { taskId }, { tasks: true });
+        assert.equal(again.body.result?.status, 'completed');
+        assert.deepEqual(
+          (again.body.result?.result as Record<string, unknown> | undefined)?.content,
+          (result as Record<string, unknown>).content,
+        );
+        const trail = (await h.broker.audit.entriesBy('approval_id', approvalId)).map((e) => e.event.type);
+        assert.equal(trail.filter((t) => t === 'approval.consumed').length, 1, trail.join(','));
+        assert.equal((await h.broker.approvals.require(approvalId)).status, 'consumed');
+      });
 
-      it('a denied approval completes the task with an isError result', OPEN_BUG, async () => {
+      it('a denied approval completes the task with an isError result', async () => {
         const { token, mandateId } = await h.grant();
         const session = await taskSession(token);
         const execution = await session.callTool('helpdesk.execute_refund', { ...REFUND });
