@@ -193,7 +193,16 @@ async function main(): Promise<void> {
         }
         cells.push(...mine);
         // Last for this broker: fetching source lines after the profile enables the debugger.
-        if (!opt['no-profile']) for (const [revision, gw] of through) await profile(broker, engine, revision, gw, gen, pids);
+        if (!opt['no-profile']) {
+          for (const [revision, gw] of through) {
+            try {
+              await profile(broker, engine, revision, gw, gen, pids);
+            } catch (err) {
+              out(`  [${engine} ${VERSION[revision]}] no profile: ${(err as Error).message}`);
+              break;
+            }
+          }
+        }
       } finally {
         await broker.close();
       }

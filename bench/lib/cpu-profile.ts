@@ -4,9 +4,10 @@
 //
 // Attribution. Each sample's leaf frame is charged to an area:
 //   1. a source line holding `JSON.parse`/`JSON.stringify` (V8 builtins have no frame of their own:
-//      their time is the self time of the line that calls them, which the profile records) → JSON.
-//      Only in libraries and Node: tsx runs Mandate's own TypeScript minified to one line per
-//      file, so its JSON calls stay in the area of the function making them;
+//      their time is the self time of the line that calls them, which the profile records and
+//      this file reads from disk) → JSON. Only in JavaScript libraries: tsx runs Mandate's own
+//      TypeScript minified to one line per file and Node's modules are built in, so JSON calls
+//      there stay in the area of the function making them;
 //   2. else the nearest frame, leaf first, whose file belongs to an area (Mandate's folders, the
 //      libraries each area uses): native code (SQLite, hashing) counts for the JavaScript that
 //      called it, a shared helper (canonicalize, zod) for whoever used it. Node's socket and HTTP
@@ -15,6 +16,8 @@
 //   3. else by Node's own file (promise machinery), or V8's pseudo-frames (GC, unattributed VM).
 // V8 sometimes loses the JavaScript frames above a native call: better-sqlite3's `exec` (BEGIN,
 // COMMIT) is then recognized by name.
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import type { CpuProfile } from './gateway-rig.js';
 
 /** Areas of the governed call path, in the order the table prints them. */
@@ -63,8 +66,26 @@ const ASYNC = /^node:(internal\/(async_hooks|process\/task_queues|process\/promi
 
 const JSON_LINE = /JSON\.(parse|stringify)\s*\(/;
 
-/** Per scriptId, the text of the lines that got samples (fetched from the profiled process). */
-export type ScriptLines = Record<string, Record<number, string>>;
+/** Source lines of a script by URL, read from disk (file: URLs only; Node's own modules are built in). */
+function sourceLines(): (url: string) => readonly string[] | undefined {
+  const cache = new Map<string, readonly string[] | undefined>();
+  return (url) => {
+    if (!cache.has(url)) {
+      let lines: readonly string[] | undefined;
+      // Mandate's TypeScript runs minified by tsx (one line per file): its lines on disk are not the
+      // ones V8 reports, so only JavaScript files as they run (libraries) are read.
+      if (url.startsWith('file:') && /\.(c|m)?js$/.test(url)) {
+        try {
+          lines = readFileSync(fileURLToPath(url), 'utf8').split('\n');
+        } catch {
+          lines = undefined;
+        }
+      }
+      cache.set(url, lines);
+    }
+    return cache.get(url);
+  };
+}
 
 interface Row {
   readonly area: Area;
@@ -88,7 +109,8 @@ function shortUrl(url: string): string {
   return m === null ? url : (m[1] as string);
 }
 
-export function analyse(profile: CpuProfile & { lines?: ScriptLines }): Breakdown {
+export function analyse(profile: CpuProfile): Breakdown {
+  const linesOf = sourceLines();
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
@@ -150,10 +172,10 @@ export function analyse(profile: CpuProfile & { lines?: ScriptLines }): Breakdow
     const where = url === '' ? `native, called from ${callerOf(id, parent, byId)}` : `${shortUrl(url)}${line}`;
     // JSON builtins: the share of this node's ticks on lines that call them.
     let jsonUs = 0;
-    const lines = profile.lines?.[(node.callFrame as { scriptId?: string }).scriptId ?? ''];
+    const lines = linesOf(url);
     if (lines !== undefined && node.positionTicks !== undefined) {
       const total = node.positionTicks.reduce((s, t) => s + t.ticks, 0);
-      const onJson = node.positionTicks.filter((t) => JSON_LINE.test(lines[t.line] ?? '')).reduce((s, t) => s + t.ticks, 0);
+      const onJson = node.positionTicks.filter((t) => JSON_LINE.test(lines[t.line - 1] ?? '')).reduce((s, t) => s + t.ticks, 0);
       if (total > 0) jsonUs = (us * onJson) / total;
     }
     if (jsonUs > 0) charge('JSON parse/stringify', fn, where, jsonUs);

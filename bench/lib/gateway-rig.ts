@@ -263,31 +263,11 @@ function serveProfiler(): void {
         process.send?.({ cmd: 'profile-started' });
       } else if (m.cmd === 'profile-stop' && session !== undefined && m.file !== undefined) {
         const { profile } = await session.post('Profiler.stop');
-        // The text of every sampled line, so the analysis can tell time in JSON.parse/stringify
-        // (builtins without frames of their own) from the rest of the calling function. Fetched
-        // after the profile is taken, as V8 runs them.
-        const wanted = new Map<string, Set<number>>();
-        for (const n of profile.nodes) {
-          if (n.positionTicks === undefined || n.callFrame.url.startsWith('wasm:')) continue;
-          const set = wanted.get(n.callFrame.scriptId) ?? new Set<number>();
-          for (const t of n.positionTicks) set.add(t.line);
-          wanted.set(n.callFrame.scriptId, set);
-        }
-        const lines: Record<string, Record<number, string>> = {};
-        await session.post('Debugger.enable');
-        for (const [scriptId, want] of wanted) {
-          const { scriptSource } = await session.post('Debugger.getScriptSource', { scriptId }).catch(() => ({ scriptSource: '' }));
-          const text = scriptSource.split('\n');
-          const picked: Record<number, string> = {};
-          // A line this long is a whole minified file (tsx compiles Mandate's TypeScript to one
-          // line per file): which statement got the ticks is unknown, so none is named.
-          for (const line of want) picked[line] = (text[line - 1] ?? '').length > 1000 ? '' : (text[line - 1] ?? '');
-          lines[scriptId] = picked;
-        }
-        await session.post('Debugger.disable');
+        // No Debugger domain here (not even to read sources): V8 once aborted this process
+        // ("unreachable code" in the deoptimizer) profiling again after Debugger.enable/disable.
         session.disconnect();
         session = undefined;
-        writeFileSync(m.file, JSON.stringify({ ...profile, lines }));
+        writeFileSync(m.file, JSON.stringify(profile));
         process.send?.({ cmd: 'profile-stopped', file: m.file });
       }
     })();
@@ -302,6 +282,8 @@ interface Started {
 
 function start(args: string[]): Promise<Started> {
   const child = spawn(process.execPath, ['--import', 'tsx', SELF, ...args], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+  // A send racing the child's death is reported by `ask`, not thrown as an unhandled 'error'.
+  child.on('error', () => {});
   return new Promise((resolve, reject) => {
     let out = '';
     child.stdout?.on('data', (c) => {
@@ -338,24 +320,32 @@ export async function startUpstream(): Promise<Upstream> {
   return {
     url: `http://127.0.0.1:${info.port}/mcp`,
     pid: child.pid as number,
-    calls: () => {
-      const answered = reply(child, 'stats');
-      child.send({ cmd: 'stats' });
-      return answered.then((m) => m.calls as Record<Revision | 'connections', number>);
-    },
+    calls: () => ask(child, { cmd: 'stats' }, 'stats').then((m) => m.calls as Record<Revision | 'connections', number>),
     close: () => stop(child),
   };
 }
 
 /** The next IPC message `cmd` from `child`. */
-function reply(child: ChildProcess, cmd: string): Promise<Record<string, unknown>> {
-  return new Promise((resolve) => {
+/** Sends `message` to `child` and waits for its IPC answer `cmd`; rejects if the child is or goes away. */
+function ask(child: ChildProcess, message: Record<string, unknown>, cmd: string): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const gone = () => {
+      child.off('message', on);
+      reject(new Error(`the ${child.spawnargs[4] ?? 'child'} process exited (${child.signalCode ?? `code ${child.exitCode}`})`));
+    };
     const on = (m: Record<string, unknown>) => {
       if (m.cmd !== cmd) return;
       child.off('message', on);
+      child.off('exit', gone);
       resolve(m);
     };
+    if (child.exitCode !== null || child.signalCode !== null || !child.connected) {
+      gone();
+      return;
+    }
     child.on('message', on);
+    child.once('exit', gone);
+    child.send(message);
   });
 }
 
@@ -372,7 +362,7 @@ export interface Broker extends Part {
   profile<T>(during: () => Promise<T>, intervalUs?: number): Promise<{ result: T; profile: CpuProfile }>;
 }
 
-/** The part of a V8 .cpuprofile the analysis reads (plus `lines`: sampled source lines per scriptId). */
+/** The part of a V8 .cpuprofile the analysis reads. */
 export interface CpuProfile {
   nodes: {
     id: number;
@@ -380,7 +370,6 @@ export interface CpuProfile {
     children?: number[];
     positionTicks?: { line: number; ticks: number }[];
   }[];
-  lines?: Record<string, Record<number, string>>;
   samples: number[];
   timeDeltas: number[];
   startTime: number;
@@ -395,14 +384,10 @@ export async function startBroker(upstreamUrl: string, engine: Engine): Promise<
     notices: info.notices as string[],
     pid: child.pid as number,
     async profile(during, intervalUs = 500) {
-      const started = reply(child, 'profile-started');
-      child.send({ cmd: 'profile-start', intervalUs });
-      await started;
+      await ask(child, { cmd: 'profile-start', intervalUs }, 'profile-started');
       const result = await during();
       const file = join(tmpdir(), `mandate-bench-${child.pid}-${Date.now()}.cpuprofile`);
-      const stopped = reply(child, 'profile-stopped');
-      child.send({ cmd: 'profile-stop', file });
-      await stopped;
+      await ask(child, { cmd: 'profile-stop', file }, 'profile-stopped');
       const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
       if (process.env.BENCH_KEEP_PROFILES !== '1') rmSync(file, { force: true });
       else process.stdout.write(`  (profile kept: ${file})\n`);
