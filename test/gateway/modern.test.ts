@@ -118,7 +118,7 @@ describe('/mcp speaks MCP 2026-07-28 beside 2025-11-25', () => {
     assert.equal(r.resultType, 'complete');
     assert.deepEqual(r.supportedVersions, ['2026-07-28', '2025-11-25']);
     assert.deepEqual((r.capabilities as Record<string, unknown>).extensions, { [TASKS]: {} });
-    assert.equal((r._meta?.['io.modelcontextprotocol/serverInfo'] as { name?: string }).name, 'mandate-gateway');
+    assert.equal((r._meta?.['io.modelcontextprotocol/serverInfo'] as { name?: string } | undefined)?.name, 'mandate-gateway');
     assert.equal(typeof r.instructions, 'string');
     assert.equal(typeof r.ttlMs, 'number');
     assert.equal(r.cacheScope, 'private');
@@ -128,7 +128,7 @@ describe('/mcp speaks MCP 2026-07-28 beside 2025-11-25', () => {
   it('lists and calls tools statelessly, with resultType and serverInfo on every result', async () => {
     const list = await post({ id: 1, method: 'tools/list', params: modern() });
     assert.equal(list.status, 200, list.text);
-    const tools = (list.body.result?.tools as { name: string }[]).map((t) => t.name);
+    const tools = ((list.body.result?.tools ?? []) as { name: string }[]).map((t) => t.name);
     assert.deepEqual(tools, ['everything.echo', 'helpdesk.search_tickets', 'misbehaving.hang']);
     assert.equal(list.body.result?.resultType, 'complete');
     assert.equal(list.body.result?.cacheScope, 'private');
@@ -310,12 +310,12 @@ describe('/mcp speaks MCP 2026-07-28 beside 2025-11-25', () => {
       assert.equal(a.status, 200, a.text);
       assert.equal(a.body.result?.resultType, 'complete', a.text);
       assert.equal(a.body.result?.isError, true, a.text);
-      assert.equal((a.body.result?._meta?.['mandate/error'] as Record<string, unknown>).code, 'RPC_UPSTREAM_ERROR');
+      assert.equal((a.body.result?._meta?.['mandate/error'] as Record<string, unknown> | undefined)?.code, 'RPC_UPSTREAM_ERROR');
       assert.equal(a.body.result?.taskId, undefined);
     }
     const a = await post({ id: 21, method: 'tools/call', params: modern({ name: 'forging.identity', arguments: {} }) }, {}, t);
     assert.equal(a.body.result?.isError, undefined, a.text);
-    assert.notEqual((a.body.result?._meta?.['io.modelcontextprotocol/serverInfo'] as { version?: string }).version, 'forged');
+    assert.notEqual((a.body.result?._meta?.['io.modelcontextprotocol/serverInfo'] as { version?: string } | undefined)?.version, 'forged');
     assert.equal(a.body.result?._meta?.keep, 1, 'the rest of the upstream _meta is kept');
   });
 
