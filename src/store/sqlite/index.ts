@@ -20,14 +20,28 @@ function bind(params: readonly SqlValue[]): unknown[] {
   return params.map((p) => (typeof p === 'boolean' ? (p ? 1 : 0) : p));
 }
 
+/** Prepared statements kept per SQL text: the call path runs the same few statements every time. */
+const MAX_CACHED_STATEMENTS = 256;
+
 function executor(db: Db): SqlExecutor {
+  const statements = new Map<string, Database.Statement>();
+  const prepared = (sql: string): Database.Statement => {
+    let statement = statements.get(sql);
+    if (statement === undefined) {
+      statement = db.prepare(sql);
+      // SQL built with a variable number of placeholders would grow the cache without bound.
+      if (statements.size >= MAX_CACHED_STATEMENTS) statements.clear();
+      statements.set(sql, statement);
+    }
+    return statement;
+  };
   return {
     dialect: 'sqlite',
     async query<T extends Row>(sql: string, params: readonly SqlValue[] = []) {
-      return wrap(() => db.prepare(sql).all(...bind(params)) as T[]);
+      return wrap(() => prepared(sql).all(...bind(params)) as T[]);
     },
     async run(sql: string, params: readonly SqlValue[] = []) {
-      return wrap(() => ({ changes: db.prepare(sql).run(...bind(params)).changes }));
+      return wrap(() => ({ changes: prepared(sql).run(...bind(params)).changes }));
     },
   };
 }
