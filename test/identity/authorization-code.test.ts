@@ -11,6 +11,8 @@ import { generateKeyPair } from 'jose';
 import type { Clock } from '../../src/lib/clock.js';
 import { type DocumentHost, documentHost, registerAssistant } from '../clients/interactive-helpers.js';
 import { type GatewayHarness, startGateway } from '../gateway/harness.js';
+import { buildTestApp, type TestApp } from '../helpers/app.js';
+import { freePort } from '../helpers/ports.js';
 import { storeFactories } from '../helpers/stores.js';
 import { tokenRequest } from './grant-helpers.js';
 
@@ -543,5 +545,57 @@ describe('interactive endpoints are rate-limited per address', () => {
     assert.equal(over.headers.get('location'), null);
     const after_ = await h.broker.store.query<{ n: number }>('SELECT COUNT(*) AS n FROM oauth_authorizations');
     assert.equal(Number(after_[0]?.n), Number(before[0]?.n));
+  });
+});
+
+describe('a configured operator issuer is reached by discovery and its token endpoint', () => {
+  let h: { base: string; broker: TestApp['broker']; close(): Promise<void> };
+  before(async () => {
+    // The development issuer configured as if it were an external one: the broker must discover
+    // its endpoints and redeem the sign-in code over HTTP, then verify the token with its JWKS.
+    const port = await freePort();
+    const issuer = `http://127.0.0.1:${port}/dev/oidc`;
+    const t = await buildTestApp({
+      config: { server: { port }, operators: { issuer: { issuer, audience: 'mandate-admin', jwksUri: `${issuer}/jwks` } } },
+    });
+    await t.app.listen({ host: '127.0.0.1', port });
+    h = { base: `http://127.0.0.1:${port}`, broker: t.broker, close: () => t.close() };
+    await registerAssistant(h as unknown as GatewayHarness);
+  });
+  after(async () => {
+    await h?.close();
+  });
+
+  test('sign-in through the discovered endpoints reaches the consent page; a code from elsewhere does not', async () => {
+    const reg = await fetch(`${h.base}/oauth/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ redirect_uris: [REDIRECT] }),
+    });
+    const { client_id } = (await reg.json()) as { client_id: string };
+    const start = async () => {
+      const b = new Browser();
+      const v = verifier();
+      const res = await b.get(
+        `${h.base}/oauth/authorize?${new URLSearchParams({ response_type: 'code', client_id, redirect_uri: REDIRECT, code_challenge: challenge(v), code_challenge_method: 'S256', state: 'd' })}`,
+      );
+      assert.equal(res.status, 303);
+      const signIn = new URL(res.headers.get('location') ?? '');
+      assert.equal(signIn.href.split('?')[0], `${h.base}/dev/oidc/authorize`, 'the discovered authorization endpoint');
+      return { b, signIn };
+    };
+    const { b, signIn } = await start();
+    signIn.searchParams.set('user', 'alice');
+    const back = await b.get(signIn.toString());
+    const consentAt = await b.get(back.headers.get('location') ?? '');
+    assert.equal(consentAt.status, 303);
+    const page = await b.get(new URL(consentAt.headers.get('location') ?? '', h.base).toString());
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /alice-assistant/);
+    // A forged code for a started request: the issuer's token endpoint refuses it, the client gets access_denied.
+    const other = await start();
+    const forged = await other.b.get(`${h.base}/oauth/authorize/callback?state=${other.signIn.searchParams.get('state')}&code=forged`);
+    assert.equal(forged.status, 303);
+    assert.equal(new URL(forged.headers.get('location') ?? '').searchParams.get('error'), 'access_denied');
   });
 });

@@ -120,8 +120,10 @@ export function registerInteractiveRoutes(app: FastifyInstance, { broker }: AppC
   const signIn = (): Promise<SignInEndpoints> => {
     if (operatorIssuer === undefined) return Promise.reject(new MandateError('ERR_TRUST_UNAVAILABLE', 'no operator issuer is configured'));
     const dev = broker.devIssuer;
-    if (dev !== undefined && dev.issuer === operatorIssuer) {
-      // In-process: the development issuer's own code redemption (same checks as its token endpoint).
+    if (dev !== undefined && broker.config.operators.issuer === undefined) {
+      // Demo mode's default issuer: its own code redemption in-process (the checks of its token
+      // endpoint), so a demo broker need not reach its own public URL. A configured issuer — the
+      // development one included — goes through discovery and its token endpoint below.
       return Promise.resolve({
         authorization: `${dev.issuer}/authorize`,
         redeem: async (code, verifier) =>
