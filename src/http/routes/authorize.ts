@@ -136,7 +136,9 @@ export function registerInteractiveRoutes(app: FastifyInstance, { broker }: AppC
         signal: AbortSignal.timeout(5000),
       });
       if (!res.ok) throw new MandateError('ERR_TRUST_UNAVAILABLE', `operator issuer discovery answered ${res.status}`);
-      const meta = (await res.json()) as { authorization_endpoint?: string; token_endpoint?: string };
+      const meta = (await res.json()) as { issuer?: string; authorization_endpoint?: string; token_endpoint?: string };
+      // OpenID Connect Discovery §4.3: the document must name the issuer it was fetched for.
+      if (meta.issuer !== operatorIssuer) throw new MandateError('ERR_TRUST_UNAVAILABLE', 'operator issuer discovery names another issuer');
       if (typeof meta.authorization_endpoint !== 'string' || typeof meta.token_endpoint !== 'string') {
         throw new MandateError('ERR_TRUST_UNAVAILABLE', 'operator issuer discovery names no authorization or token endpoint');
       }
@@ -317,7 +319,9 @@ export function registerInteractiveRoutes(app: FastifyInstance, { broker }: AppC
         const token = await endpoints.redeem(code, a.signInVerifier);
         human = (await broker.authenticateOperator(`Bearer ${token}`)).subject;
       } catch (err) {
-        if (!(err instanceof MandateError)) throw err;
+        // A refused code, an unreachable issuer or a token the admin API would not accept: the
+        // human is not signed in. Logged for the operator; the client only learns access_denied.
+        req.log.warn({ err }, 'interactive client sign-in failed');
         return deny('the sign-in could not be verified');
       }
       const principal = await broker.principals.get(human);
