@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import type { GatewayHarness } from '../gateway/harness.js';
 
-export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+export const CHROMIUM = process.env.MANDATE_CHROMIUM ?? '/usr/bin/chromium';
 
 /** The agent principal alice grants to from interactive clients (an operator enables it with `attributes.interactive`). */
 export const ASSISTANT = 'alice-assistant';
