@@ -29,8 +29,7 @@ export const auditEventTypes = {
     'a refresh token was presented a second time by its bound holder; the mandate is revoked next (data: generation, agentId)',
   'token.code_reused':
     'an authorization code was presented again; the mandate opened from it (if any) is revoked next (data: client, consent)',
-  'consent.granted':
-    'a human granted an interactive client a mandate request on the consent page (data: client, consent, request)',
+  'consent.granted': 'a human granted an interactive client a mandate request on the consent page (data: client, consent, request)',
   'consent.denied': 'a human denied an interactive client on the consent page (data: client, consent)',
   'oauth.client_registered': 'a public client registered dynamically, RFC 7591 (data: client, name, redirectUris)',
   decision: 'a per-call decision (data: decisionId, outcome, policies, reasons, grant?, approvalId?)',
