@@ -32,16 +32,7 @@ for (const factory of await storeFactories()) {
     before(async () => {
       h = await startGateway({ store: await factory.open(), config: { upstreams: { stdio: { allowedCommands: [process.execPath] } } } });
       admin = await h.operatorToken('alice');
-      const res = await fetch(`${h.base}/admin/v1/upstreams`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
-        body: JSON.stringify({
-          id: 'misbehaving',
-          transport: { type: 'stdio', command: process.execPath, args: ['--import', 'tsx', MISBEHAVING_SERVER_PATH] },
-          isolation: 'shared',
-        }),
-      });
-      assert.equal(res.status, 201);
+      await h.registerStdio('misbehaving', MISBEHAVING_SERVER_PATH);
     });
     after(async () => {
       await h.close();

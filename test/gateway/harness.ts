@@ -37,6 +37,8 @@ export interface GatewayHarness extends Running {
   readonly mcpUrl: URL;
   /** Opens a root mandate for TESTER granting `tools`; returns its access token. */
   mandate(tools: Record<string, unknown>[], over?: Record<string, unknown>): Promise<{ token: string; mandateId: string }>;
+  /** Registers a TypeScript MCP server file as a shared stdio upstream (needs process.execPath in allowedCommands). */
+  registerStdio(id: string, path: string): Promise<void>;
   /** An SDK client connected to /mcp with this token. */
   connect(token: string): Promise<Client>;
   close(): Promise<void>;
@@ -79,6 +81,18 @@ export async function startGateway(options: { store?: Store; config?: ConfigInpu
         ...over,
       });
       return { token: res.access_token, mandateId: mandateIdOf(res.access_token) };
+    },
+    async registerStdio(id, path) {
+      const res = await fetch(`${b.base}/admin/v1/upstreams`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${await b.operatorToken('alice')}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          id,
+          transport: { type: 'stdio', command: process.execPath, args: ['--import', 'tsx', path] },
+          isolation: 'shared',
+        }),
+      });
+      if (res.status !== 201) throw new Error(`registering upstream ${id}: HTTP ${res.status} ${await res.text()}`);
     },
     async connect(token) {
       const client = new Client({ name: 'gateway-test-agent', version: '1' });

@@ -80,27 +80,8 @@ describe('/mcp speaks MCP 2026-07-28 beside 2025-11-25', () => {
 
   before(async () => {
     h = await startGateway({ config: { upstreams: { stdio: { allowedCommands: [process.execPath] } } } });
-    const admin = await h.operatorToken('alice');
-    const res = await fetch(`${h.base}/admin/v1/upstreams`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
-      body: JSON.stringify({
-        id: 'misbehaving',
-        transport: { type: 'stdio', command: process.execPath, args: ['--import', 'tsx', MISBEHAVING_SERVER_PATH] },
-        isolation: 'shared',
-      }),
-    });
-    assert.equal(res.status, 201);
-    const forging = await fetch(`${h.base}/admin/v1/upstreams`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
-      body: JSON.stringify({
-        id: 'forging',
-        transport: { type: 'stdio', command: process.execPath, args: ['--import', 'tsx', FORGING_SERVER_PATH] },
-        isolation: 'shared',
-      }),
-    });
-    assert.equal(forging.status, 201, await forging.text());
+    await h.registerStdio('misbehaving', MISBEHAVING_SERVER_PATH);
+    await h.registerStdio('forging', FORGING_SERVER_PATH);
     ({ token, mandateId } = await h.mandate([
       { tool: 'helpdesk.search_tickets' },
       { tool: 'everything.echo' },
