@@ -213,7 +213,10 @@ export class ApprovalService {
    * in the console. True for the one call that withdrew it (audited once); false when it is
    * missing, another mandate's, decided otherwise, used, expired or already withdrawn.
    */
-  async withdraw(id: string, audit: { actors: readonly AuditActor[]; mandateId: string; taskId?: string }): Promise<boolean> {
+  async withdraw(
+    id: string,
+    audit: { actors: readonly AuditActor[]; mandateId: string; taskId?: string; reason?: string },
+  ): Promise<boolean> {
     const now = this.o.clock.now();
     let withdrawn = false;
     await this.#transition(id, async (tx) => {
@@ -236,10 +239,30 @@ export class ApprovalService {
         tool: approval.tool,
         callHash: approval.callHash,
         ...(audit.taskId === undefined ? {} : { taskId: audit.taskId }),
+        ...(audit.reason === undefined ? {} : { reason: audit.reason }),
       },
     });
     void this.o.notifier.notify({ type: 'approval.withdrawn', sentAt: now, approval: this.#summary(approval) });
     return true;
+  }
+
+  /**
+   * Mandates ended (completed, failed, revoked, expired — and their descendants): their open
+   * approvals are withdrawn, so no approver spends attention on a request nobody can use. Every
+   * replica hears the change and may run this; `withdraw` makes each one happen (and be audited) once.
+   */
+  async withdrawForMandates(mandateIds: readonly string[], reason: string): Promise<number> {
+    let withdrawn = 0;
+    for (const mandateId of mandateIds) {
+      const open = await this.o.store.query<{ id: string }>(
+        `SELECT id FROM approvals WHERE mandate_id = ? AND (status = 'pending' OR (status = 'approved' AND consumed_at IS NULL)) AND expires_at > ?`,
+        [mandateId, this.o.clock.now()],
+      );
+      for (const { id } of open) {
+        if (await this.withdraw(id, { actors: [{ type: 'system', id: 'mandate-ended' }], mandateId, reason })) withdrawn++;
+      }
+    }
+    return withdrawn;
   }
 
   /** An approved, unexpired, unconsumed approval of exactly this call, if any. */

@@ -87,15 +87,18 @@ export function createGatewayService(o: GatewayServiceOptions): GatewayService {
   const sessions = new LegacySessions({ clock: o.clock, maxSessions: gc.maxSessions, idleMs: gc.sessionIdleMs });
   const endpoint = new McpEndpoint({ gateway, sessions, listTtlMs: LIST_TTL_MS });
   const offUpstream = o.upstreams.onUpstreamChange((id) => pool.closeUpstream(id));
-  // A mandate that ends takes its agent sessions and its isolated upstream sessions with it.
+  // A mandate that ends takes its agent sessions, its isolated upstream sessions and its open approvals with it.
   const offMandate = o.changes.subscribe('mandate', (change) => {
     const { status, ids } = change.data;
     if (typeof status !== 'string' || status === 'active') return;
     // `ids` lists the mandate and every descendant ended with it (cascade).
-    for (const id of Array.isArray(ids) ? ids.filter((x): x is string => typeof x === 'string') : [change.key]) {
+    const ended = Array.isArray(ids) ? ids.filter((x): x is string => typeof x === 'string') : [change.key];
+    for (const id of ended) {
       sessions.closeMandate(id);
       pool.closeMandate(id);
     }
+    // Approvers are not asked to decide for a mandate that can no longer use the answer.
+    void o.approvals.withdrawForMandates(ended, `mandate ${status}`).catch(() => {});
   });
   // Expired approvals are recorded (and audited) as such; reads already treat them as expired.
   const sweeper = setInterval(() => void o.approvals.sweep().catch(() => {}), 30_000);

@@ -165,6 +165,29 @@ for (const factory of await storeFactories()) {
       assert.equal(plain._meta?.['mandate/error']?.code, 'RPC_APPROVAL_REQUIRED');
     });
 
+    it('withdraws the open approvals of a mandate that ends, so nobody approves a call that can no longer run', async () => {
+      const { token, mandateId } = await refundMandate();
+      const first = await rpc(token, 'tools/call', { name: REFUND, arguments: { customerId: 'C-1009', amountCents: 5500 } }, {});
+      const approvalId = first._meta?.['mandate/error']?.approvalId as string;
+      await h.broker.mandates.end(mandateId, 'completed', { type: 'agent', id: 'gateway-tester' });
+      // Withdrawn (the status), then audited (the event is appended right after the update).
+      const withdrawals = () => h.broker.audit.entriesBy('approval_id', approvalId, { types: ['approval.withdrawn'] });
+      const end = Date.now() + 5000;
+      while ((await h.broker.approvals.require(approvalId)).status !== 'withdrawn' || (await withdrawals()).length === 0) {
+        assert.ok(Date.now() < end, 'the approval was not withdrawn');
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      const late = await fetch(`${h.base}/admin/v1/approvals/${approvalId}/approve`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${bob}`, 'content-type': 'application/json' },
+        body: '{}',
+      });
+      assert.equal(late.status, 409);
+      const trail = await withdrawals();
+      assert.equal(trail.length, 1, 'withdrawn once');
+      assert.equal(trail[0]?.event.data.reason, 'mandate completed');
+    });
+
     it('writes nothing to the audit log for a retry of a pending call, and says so when a human denied it', async () => {
       const { token, mandateId } = await refundMandate();
       const args = { customerId: 'C-1009', amountCents: 5400 };
