@@ -3,6 +3,7 @@
 // it with statefulIsAuthorized.
 import { createHash } from 'node:crypto';
 import type { DetailedError } from '@cedar-policy/cedar-wasm/nodejs';
+import './v8-wasm-inlining.js';
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import type {
   EngineAnswer,

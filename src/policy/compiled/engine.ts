@@ -1,6 +1,7 @@
 // The compiled policy engine: validates a set exactly as cedar-wasm does (it is the same code), then
 // compiles every policy into JavaScript closures indexed by action. A set it cannot compile exactly
 // is served by cedar-wasm (with a notice); a request it cannot evaluate exactly is too.
+import '../cedar/v8-wasm-inlining.js';
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import { rolesFromProbe } from '../cedar/approval.js';
 import { type CompiledPolicySet as WasmPolicySet, wasmEngine } from '../cedar/engine.js';
