@@ -33,10 +33,10 @@ async function brokerWith(engine: 'compiled' | 'wasm' | undefined, extraPolicy?:
 }
 
 describe('policy.engine', () => {
-  it('defaults to cedar-wasm; compiled is opt-in, and the broker says which serves', async () => {
+  it('defaults to the compiled engine, and the broker says which serves', async () => {
     const fallback = await brokerWith(undefined);
     try {
-      assert.equal(fallback.policies.current?.set.engine, 'wasm');
+      assert.equal(fallback.policies.current?.set.engine, 'compiled');
     } finally {
       await fallback.close();
     }
