@@ -108,7 +108,11 @@ export class McpEndpoint {
     });
 
     if (sid !== undefined) return this.#legacy(res, messages, batch, sid, caller, header, ac, ctx);
-    if (!batch && first.method === 'initialize') return this.#initialize(res, first, caller, ctx);
+    const meta = isObject(first.params) && isObject(first.params._meta) ? first.params._meta : undefined;
+    // A request that declares itself modern is served as 2026-07-28, where `initialize` does not
+    // exist (404, -32601); only a legacy-looking `initialize` opens a session.
+    const declaresModern = meta?.[META.protocolVersion] !== undefined || header('mcp-protocol-version') === MODERN_REVISION;
+    if (!batch && first.method === 'initialize' && !declaresModern) return this.#initialize(res, first, caller, ctx);
     if (batch) {
       return writeRpcError(
         res,
@@ -119,7 +123,6 @@ export class McpEndpoint {
         ctx,
       );
     }
-    const meta = isObject(first.params) && isObject(first.params._meta) ? first.params._meta : undefined;
     if (meta?.[META.protocolVersion] === undefined && header('mcp-protocol-version') === undefined) {
       return writeRpcError(
         res,

@@ -30,12 +30,7 @@ const RUNNER = createRequire(import.meta.url).resolve('@modelcontextprotocol/con
  */
 const REVISIONS: readonly { version: string; expected: string; openBug?: string }[] = [
   { version: '2025-11-25', expected: join(here, 'mcp-expected-failures.yaml') },
-  {
-    version: '2026-07-28',
-    expected: join(here, 'mcp-expected-failures-2026-07-28.yaml'),
-    openBug:
-      'server-stateless:sep-2575-http-server-method-not-found-404-initialize: an initialize carrying the 2026-07-28 _meta gets HTTP 200 / -32602; a request with a valid modern _meta is served as 2026-07-28, where initialize is an unknown method (404 / -32601)',
-  },
+  { version: '2026-07-28', expected: join(here, 'mcp-expected-failures-2026-07-28.yaml') },
 ];
 const AGENT = { id: 'conformance-agent', spiffeId: `spiffe://${DEV_TRUST_DOMAIN}/agent/conformance-agent` };
 

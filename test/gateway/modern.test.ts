@@ -179,8 +179,11 @@ describe('/mcp speaks MCP 2026-07-28 beside 2025-11-25', () => {
 
   it('answers an unknown method with 404 and -32601, a batch with 400, GET and DELETE with 405, a notification with 202', async () => {
     refused(await post({ id: 8, method: 'resources/list', params: modern() }), 404, -32601, 'RPC_METHOD_NOT_FOUND');
-    // ping is gone in 2026-07-28.
+    // ping and initialize are gone in 2026-07-28: a request that declares the revision gets them as unknown.
     refused(await post({ id: 9, method: 'ping', params: modern() }), 404, -32601, 'RPC_METHOD_NOT_FOUND');
+    const init = await post({ id: 19, method: 'initialize', params: modern({ protocolVersion: '2025-11-25', capabilities: {} }) });
+    refused(init, 404, -32601, 'RPC_METHOD_NOT_FOUND');
+    assert.equal(init.headers.get('mcp-session-id'), null);
     const batch = await fetch(h.mcpUrl, {
       method: 'POST',
       headers: {
