@@ -501,31 +501,31 @@ export class Gateway {
     if (task.status !== 'working') return tasks.toWire(task, 'complete');
     const approval = await approvals.get(task.approvalId);
     if (approval === undefined || approval.status === 'pending') return tasks.toWire(task, 'complete');
-    if (approval.status === 'approved') {
-      const timeout =
-        this.#o.catalog.upstream(this.#o.catalog.get(task.tool)?.upstream ?? '')?.timeoutMs ?? this.#o.limits.upstreamTimeoutMs;
-      const claim = await tasks.claim(taskId, caller.mandate.id, { forwardTimeoutMs: timeout });
-      if (claim !== undefined) {
-        // The full governed path, as a retry of the same call: decided again with the approval,
-        // audited, the approval consumed (single use), forwarded, the result audited.
-        try {
-          const result = await this.callTool(caller, task.tool, claim.args, {});
-          await tasks.complete(
-            taskId,
-            complete(result),
-            result.isError === true ? 'Approved, but the call did not succeed.' : 'Approved and done.',
-          );
-        } catch (err) {
-          const e = err instanceof MandateError ? err : new MandateError('ERR_INTERNAL', undefined, { cause: err });
-          await tasks.fail(
-            taskId,
-            taskError(e.spec.expose ? e.code : 'RPC_INTERNAL_ERROR', e.spec.expose ? e.message : 'internal error'),
-            'The approved call failed.',
-          );
-          if (!(err instanceof MandateError)) throw err;
-        }
+    // Whatever the outcome, one poller settles the task: the claim (working → forwarding, one
+    // conditional update in the store) decides which, so concurrent polls on any replicas never
+    // forward twice, nor record a refusal over a call another poll is forwarding.
+    const timeout = this.#o.catalog.upstream(this.#o.catalog.get(task.tool)?.upstream ?? '')?.timeoutMs ?? this.#o.limits.upstreamTimeoutMs;
+    const claim = await tasks.claim(taskId, caller.mandate.id, { forwardTimeoutMs: timeout });
+    if (claim !== undefined && approval.status === 'approved') {
+      // The full governed path, as a retry of the same call: decided again with the approval,
+      // audited, the approval consumed (single use), forwarded, the result audited.
+      try {
+        const result = await this.callTool(caller, task.tool, claim.args, {});
+        await tasks.complete(
+          taskId,
+          complete(result),
+          result.isError === true ? 'Approved, but the call did not succeed.' : 'Approved and done.',
+        );
+      } catch (err) {
+        const e = err instanceof MandateError ? err : new MandateError('ERR_INTERNAL', undefined, { cause: err });
+        await tasks.fail(
+          taskId,
+          taskError(e.spec.expose ? e.code : 'RPC_INTERNAL_ERROR', e.spec.expose ? e.message : 'internal error'),
+          'The approved call failed.',
+        );
+        if (!(err instanceof MandateError)) throw err;
       }
-    } else {
+    } else if (claim !== undefined) {
       const why =
         approval.status === 'denied'
           ? `a human (${approval.decidedBy ?? 'unknown'}) denied this call${approval.decidedNote === undefined ? '' : `: "${approval.decidedNote.slice(0, 300)}"`}`
