@@ -3,26 +3,13 @@
 // "Request Metadata") and the checks the spec makes MUSTs of. Pure functions: no HTTP objects.
 import { MandateError } from '../errors/index.js';
 import type { ErrorCode } from '../errors/registry.js';
-import { version } from '../version.js';
+import { IMPLEMENTATION, LATEST_LEGACY_REVISION, LEGACY_REVISIONS, META, MODERN_REVISION, TASKS_EXTENSION } from '../lib/mcp-revisions.js';
 
-/** The stateless revision: version, capabilities and client identity on every request (SEP-2575). */
-export const MODERN_REVISION = '2026-07-28';
-/** Revisions that open a session with `initialize`, newest first (the last one a legacy client gets). */
-export const LEGACY_REVISIONS = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05', '2024-10-07'] as const;
 /** What `server/discover` and UnsupportedProtocolVersionError advertise. */
-export const SUPPORTED_REVISIONS: readonly string[] = [MODERN_REVISION, LEGACY_REVISIONS[0]];
+export const SUPPORTED_REVISIONS: readonly string[] = [MODERN_REVISION, LATEST_LEGACY_REVISION];
 
-export const META = {
-  protocolVersion: 'io.modelcontextprotocol/protocolVersion',
-  clientCapabilities: 'io.modelcontextprotocol/clientCapabilities',
-  clientInfo: 'io.modelcontextprotocol/clientInfo',
-  serverInfo: 'io.modelcontextprotocol/serverInfo',
-} as const;
-
-/** The Tasks extension (SEP-2663): approval-required calls become tasks for clients that declare it. */
-export const TASKS_EXTENSION = 'io.modelcontextprotocol/tasks';
-
-export const SERVER_INFO = { name: 'mandate-gateway', version } as const;
+export { LEGACY_REVISIONS, META, MODERN_REVISION, TASKS_EXTENSION };
+export const SERVER_INFO = IMPLEMENTATION;
 
 export const INSTRUCTIONS =
   'Tools are governed by Mandate: every call is authorized against your mandate and org policy and audited. ' +

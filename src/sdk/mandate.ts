@@ -11,6 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import * as oauth from 'oauth4webapi';
+import { META, MODERN_REVISION, TASKS_EXTENSION } from '../lib/mcp-revisions.js';
 import {
   ApprovalDenied,
   ApprovalExpired,
@@ -23,13 +24,7 @@ import {
 import type { IdentitySource } from './identity.js';
 import { type Broker, type Clock, discover, type SessionHooks, TokenSession } from './session.js';
 
-const MODERN = '2026-07-28';
-const TASKS_EXTENSION = 'io.modelcontextprotocol/tasks';
-const META = {
-  protocolVersion: 'io.modelcontextprotocol/protocolVersion',
-  clientInfo: 'io.modelcontextprotocol/clientInfo',
-  clientCapabilities: 'io.modelcontextprotocol/clientCapabilities',
-} as const;
+const MODERN = MODERN_REVISION;
 
 /**
  * A requested mandate: the `authorization_details` entry of type `mandate` (docs/mandates.md): the

@@ -2,26 +2,26 @@
 // (2026-07-28: no handshake, version, capabilities and client identity in every request's `_meta`)
 // and legacy (2025-11-25 and earlier: `initialize` handshake, sessions). Constants and the
 // era-specific encoding of a request live here; the channels stay era-agnostic.
-import { version } from '../../version.js';
+import { IMPLEMENTATION, LATEST_LEGACY_REVISION, LEGACY_REVISIONS, MCP_ERROR, META, MODERN_REVISION } from '../../lib/mcp-revisions.js';
 
 export type Era = 'modern' | 'legacy';
 
-export const MODERN_VERSION = '2026-07-28';
-export const LEGACY_VERSION = '2025-11-25';
+export const MODERN_VERSION = MODERN_REVISION;
+export const LEGACY_VERSION = LATEST_LEGACY_REVISION;
 /** Legacy revisions we accept when a server answers `initialize` with an older one. */
-export const LEGACY_VERSIONS: ReadonlySet<string> = new Set(['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05']);
+export const LEGACY_VERSIONS: ReadonlySet<string> = new Set<string>(LEGACY_REVISIONS);
 
-export const CLIENT_INFO = { name: 'mandate-gateway', version } as const;
+export const CLIENT_INFO = IMPLEMENTATION;
 
 /** JSON-RPC codes only a modern server sends (HeaderMismatch, MissingRequiredClientCapability, UnsupportedProtocolVersion). */
-export const MODERN_ERROR_CODES: ReadonlySet<number> = new Set([-32020, -32021, -32022]);
-export const UNSUPPORTED_PROTOCOL_VERSION = -32022;
+export const MODERN_ERROR_CODES: ReadonlySet<number> = new Set(Object.values(MCP_ERROR));
+export const UNSUPPORTED_PROTOCOL_VERSION = MCP_ERROR.unsupportedVersion;
 
 /** The per-request `_meta` of a modern request, serialized once. */
 export const MODERN_META_JSON = JSON.stringify({
-  'io.modelcontextprotocol/protocolVersion': MODERN_VERSION,
-  'io.modelcontextprotocol/clientCapabilities': {},
-  'io.modelcontextprotocol/clientInfo': CLIENT_INFO,
+  [META.protocolVersion]: MODERN_VERSION,
+  [META.clientCapabilities]: {},
+  [META.clientInfo]: CLIENT_INFO,
 });
 const MODERN_META = JSON.parse(MODERN_META_JSON) as Record<string, unknown>;
 
