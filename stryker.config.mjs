@@ -1,5 +1,5 @@
 // Mutation testing of the security modules (`npm run mutate`, or one module:
-// `npm run mutate -- --mutate src/tokens/dpop.ts`). Each module is scored by its own fast, focused
+// `npm run mutate -- --mutate src/oauth/dpop.ts`). Each module is scored by its own fast, focused
 // tests only: the command below runs just the test files mapped to the modules being mutated.
 // See docs/testing.md.
 import { existsSync } from 'node:fs';
@@ -7,23 +7,15 @@ import { existsSync } from 'node:fs';
 /** Security module → the focused test files that must kill its mutants. */
 export const modules = {
   // (test/mandates/scope.property.test.ts is left out: 14 s per run is too slow per mutant.)
-  'src/mandates/scope.ts': [
-    'test/mandates/scope.test.ts',
-    'test/mandates/path-constraints.test.ts',
-    'test/mutation-hardening/scope.test.ts',
-  ],
-  'src/mandates/path.ts': [
-    'test/mandates/path-constraints.test.ts',
-    'test/mandates/scope.test.ts',
-    'test/mutation-hardening/scope.test.ts',
-  ],
+  'src/scope/scope.ts': ['test/mandates/scope.test.ts', 'test/mandates/path-constraints.test.ts', 'test/mutation-hardening/scope.test.ts'],
+  'src/scope/path.ts': ['test/mandates/path-constraints.test.ts', 'test/mandates/scope.test.ts', 'test/mutation-hardening/scope.test.ts'],
   'src/identity/spiffe-id.ts': ['test/identity/spiffe-id.test.ts', 'test/mutation-hardening/spiffe-id.test.ts'],
   'src/identity/proofs.ts': ['test/mutation-hardening/proofs.test.ts'],
   'src/approvals/service.ts': ['test/mutation-hardening/approvals.test.ts'],
   'src/approvals/call-hash.ts': ['test/mutation-hardening/approvals.test.ts'],
-  'src/tokens/dpop.ts': ['test/mutation-hardening/dpop.test.ts'],
-  'src/tokens/verify.ts': ['test/mutation-hardening/access-token.test.ts'],
-  'src/tokens/access-token.ts': ['test/mutation-hardening/access-token.test.ts'],
+  'src/oauth/dpop.ts': ['test/mutation-hardening/dpop.test.ts'],
+  'src/oauth/verify.ts': ['test/mutation-hardening/access-token.test.ts'],
+  'src/oauth/access-token.ts': ['test/mutation-hardening/access-token.test.ts'],
   'src/http/admin-policy.ts': ['test/mutation-hardening/admin-policy.test.ts'],
   'src/http/route-access.ts': ['test/mutation-hardening/admin-policy.test.ts'],
 };

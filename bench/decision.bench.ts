@@ -12,7 +12,6 @@ import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import { createBroker } from '../src/broker.js';
 import { buildConfig } from '../src/config/load.js';
 import { buildApp } from '../src/http/app.js';
-import type { Scope } from '../src/mandates/scope.js';
 import { BudgetCounter } from '../src/policy/budgets.js';
 import type { CompiledPolicySet } from '../src/policy/cedar/engine.js';
 import { wasmEngine } from '../src/policy/cedar/engine.js';
@@ -22,6 +21,7 @@ import type { LoadedPolicySet, PolicyEngine } from '../src/policy/engine.js';
 import { DEMO_POLICY_DIR, SHIPPED_SCHEMA } from '../src/policy/source.js';
 import { PolicyStore } from '../src/policy/store.js';
 import type { DecisionAgent, DecisionInput, DecisionMandate } from '../src/policy/types.js';
+import type { Scope } from '../src/scope/scope.js';
 import { openSqliteStore } from '../src/store/sqlite/index.js';
 
 const QUICK = process.env.BENCH_QUICK === '1';

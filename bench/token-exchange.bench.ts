@@ -12,7 +12,7 @@ import { performance } from 'node:perf_hooks';
 import { createBroker } from '../src/broker.js';
 import { buildConfig } from '../src/config/load.js';
 import { buildApp } from '../src/http/app.js';
-import { GRANT_TOKEN_EXCHANGE, TOKEN_TYPE } from '../src/mandates/token-exchange.js';
+import { GRANT_TOKEN_EXCHANGE, TOKEN_TYPE } from '../src/oauth/token-exchange.js';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const COUNT = QUICK ? 1500 : 6000;

@@ -21,8 +21,8 @@ interface HandMutant {
 
 const m = (name: string, file: string, from: string, to: string): HandMutant => ({ name, file, from, to });
 
-const DPOP = 'src/tokens/dpop.ts';
-const VERIFY = 'src/tokens/verify.ts';
+const DPOP = 'src/oauth/dpop.ts';
+const VERIFY = 'src/oauth/verify.ts';
 const PROOFS = 'src/identity/proofs.ts';
 const SPIFFE = 'src/identity/spiffe-id.ts';
 const APPROVALS = 'src/approvals/service.ts';
@@ -61,7 +61,7 @@ const mutants: HandMutant[] = [
   m('approvals: list limit cap 1000 → 2', APPROVALS, 'Math.min(options.limit ?? 100, 1000)', 'Math.min(options.limit ?? 100, 2)'),
   m(
     'scope: a passing within check ends the checks early',
-    'src/mandates/scope.ts',
+    'src/scope/scope.ts',
     'const why = withinCheck(constraint, value);\n    if (why !== undefined) return why;',
     'return withinCheck(constraint, value);',
   ),

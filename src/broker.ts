@@ -12,7 +12,9 @@ import { DEV_ISSUER_PATH, DEV_OPERATOR_AUDIENCE, DevIssuer } from './identity/de
 import { createOperatorAuthenticator, type OperatorAuthenticator } from './identity/operators.js';
 import { type Clock, systemClock } from './lib/clock.js';
 import type { MandateService } from './mandates/service.js';
-import { createIdentityServices, type IdentityServices } from './mandates/wiring.js';
+import { DPOP_ALGORITHMS } from './oauth/dpop.js';
+import type { TokenVerifier } from './oauth/verify.js';
+import { createIdentityServices, type IdentityServices } from './oauth/wiring.js';
 import { BudgetCounter } from './policy/budgets.js';
 import { DecisionService } from './policy/decisions.js';
 import type { PolicyStore } from './policy/store.js';
@@ -23,8 +25,6 @@ import { resolveSecretBox, type SecretBox } from './secrets/index.js';
 import { ChangeFeed } from './store/changes.js';
 import { openStore, type Store } from './store/index.js';
 import { TaskService } from './tasks/index.js';
-import { DPOP_ALGORITHMS } from './tokens/dpop.js';
-import type { TokenVerifier } from './tokens/verify.js';
 import { createUpstreams, demoAllowedCommands, registerDemoUpstreams, type Upstreams } from './upstreams/index.js';
 
 export interface Broker {

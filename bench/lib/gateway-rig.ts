@@ -161,7 +161,7 @@ async function runBroker(upstreamUrl: string, engine: string): Promise<void> {
   const { buildConfig } = await import('../../src/config/load.js');
   const { buildApp } = await import('../../src/http/app.js');
   const { DEV_TRUST_DOMAIN } = await import('../../src/identity/dev-spiffe.js');
-  const { GRANT_TOKEN_EXCHANGE, TOKEN_TYPE } = await import('../../src/mandates/token-exchange.js');
+  const { GRANT_TOKEN_EXCHANGE, TOKEN_TYPE } = await import('../../src/oauth/token-exchange.js');
   // BENCH_DIR picks the disk (as in the other benchmarks): the audit's COMMIT waits for its fsync.
   const dataDir = mkdtempSync(join(process.env.BENCH_DIR ?? tmpdir(), 'mandate-bench-gw-'));
   const port = await freePort();

@@ -13,7 +13,7 @@ import { createBroker } from '../../src/broker.js';
 import { buildConfig } from '../../src/config/load.js';
 import { buildApp } from '../../src/http/app.js';
 import { DEV_TRUST_DOMAIN } from '../../src/identity/dev-spiffe.js';
-import { GRANT_TOKEN_EXCHANGE, TOKEN_TYPE } from '../../src/mandates/token-exchange.js';
+import { GRANT_TOKEN_EXCHANGE, TOKEN_TYPE } from '../../src/oauth/token-exchange.js';
 import { generateMasterKeySpec } from '../../src/secrets/index.js';
 import { freePort } from '../../test/helpers/ports.js';
 import { fuzzConfig } from './config.js';

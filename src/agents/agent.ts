@@ -2,9 +2,9 @@
 // identity (SPIFFE ID or OIDC iss+sub, never a shared secret) and bounds what it may ever hold.
 import { z } from 'zod';
 import { parseSpiffeId } from '../identity/spiffe-id.js';
-import { scopeSchema } from '../mandates/scope.js';
-import { type TaskTemplate, templatesSchema } from '../mandates/template.js';
 import type { Principal } from '../principals/principal.js';
+import { scopeSchema } from '../scope/scope.js';
+import { type TaskTemplate, templatesSchema } from './template.js';
 
 const id = z
   .string()
@@ -78,7 +78,7 @@ export interface AgentProfile {
   readonly maxTtlSeconds: number;
   readonly dpopRequired: boolean;
   readonly mayReceiveDelegation: boolean;
-  /** Task templates by name (src/mandates/template.ts). */
+  /** Task templates by name (src/agents/template.ts). */
   readonly templates: Readonly<Record<string, TaskTemplate>>;
 }
 

@@ -1,5 +1,5 @@
 // What the gateway needs from its neighbours, as small structural interfaces: the token verifier
-// (src/tokens/verify.ts), the decision service (src/policy) and the audit log (src/audit). The real
+// (src/oauth/verify.ts), the decision service (src/policy) and the audit log (src/audit). The real
 // services satisfy them as they are; tests may pass fakes they control.
 import type { Decision, DecisionInput, DecisionMandate } from '../policy/types.js';
 

@@ -5,7 +5,7 @@
 // decide which `htu` is accepted for a route that serves something else.
 import type { FastifyRequest } from 'fastify';
 import { OAuthError } from '../errors/index.js';
-import { normalizePath } from '../tokens/dpop.js';
+import { normalizePath } from '../oauth/dpop.js';
 
 /** The request's URI for `htu`; throws OAUTH_INVALID_TOKEN when its path is not in normal form. */
 export function requestUri(publicUrl: string, req: FastifyRequest): string {

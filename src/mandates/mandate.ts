@@ -1,7 +1,7 @@
 // The mandate model (DESIGN §2) and the wire shape that requests one: an RFC 9396
 // `authorization_details` entry of type `mandate`.
 import { z } from 'zod';
-import { type Scope, toolGrantSchema } from './scope.js';
+import { type Scope, toolGrantSchema } from '../scope/scope.js';
 
 export const MANDATE_DETAILS_TYPE = 'mandate';
 

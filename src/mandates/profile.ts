@@ -2,8 +2,8 @@
 // it: used for root mandates and, unchanged, for the receiver of every delegation.
 import type { Agent } from '../agents/agent.js';
 import { OAuthError } from '../errors/index.js';
+import { isSubset, type Scope } from '../scope/scope.js';
 import type { MandateRequest } from './mandate.js';
-import { isSubset, type Scope } from './scope.js';
 
 /** `root`: the agent asks for itself; `receiver`: it is the target of a delegation (RFC 8693 `invalid_target`). */
 export type HolderRole = 'root' | 'receiver';

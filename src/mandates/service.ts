@@ -7,12 +7,12 @@ import type { Agent } from '../agents/agent.js';
 import type { AuditActor, AuditLog } from '../audit/types.js';
 import { MandateError, OAuthError } from '../errors/index.js';
 import type { Clock } from '../lib/clock.js';
+import { isSubset, type Scope } from '../scope/scope.js';
 import type { ChangeFeed } from '../store/changes.js';
 import { GroupCommit } from '../store/group-commit.js';
 import type { SqlExecutor, Store } from '../store/index.js';
 import { isLive, type Mandate, type MandateRequest, type MandateStatus, mandateRequestSchema } from './mandate.js';
 import { checkAgainstProfile } from './profile.js';
-import { isSubset, type Scope } from './scope.js';
 
 export const MANDATE_TOPIC = 'mandate';
 /** Bound of the in-memory mandate cache (oldest entries are dropped and re-read on demand). */

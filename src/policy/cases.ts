@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { MandateError } from '../errors/index.js';
-import { scopeSchema } from '../mandates/scope.js';
+import { scopeSchema } from '../scope/scope.js';
 import { AuthzenPdp, evaluationRequestSchema } from './authzen.js';
 import { DecisionService, type Evaluation } from './decisions.js';
 import type { PolicyStore } from './store.js';

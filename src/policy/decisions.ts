@@ -3,7 +3,7 @@
 // budgets), then org policy (Cedar) decides. Three outcomes: allow, deny, approval_required.
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../lib/clock.js';
-import { matchCall } from '../mandates/scope.js';
+import { matchCall } from '../scope/scope.js';
 import { type BudgetCounter, type BudgetUse, budgetUses } from './budgets.js';
 import { projectFast as project } from './cedar/projector.js';
 import { ShapeError } from './cedar/shape.js';

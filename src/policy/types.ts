@@ -1,5 +1,5 @@
 // The decision contract shared by every enforcement point (gateway, AuthZEN PDP, CLI explain).
-import type { Scope, ToolGrant } from '../mandates/scope.js';
+import type { Scope, ToolGrant } from '../scope/scope.js';
 
 export const actionClasses = ['read', 'propose', 'execute', 'destructive'] as const;
 export const sensitivities = ['public', 'internal', 'confidential', 'restricted'] as const;
@@ -13,7 +13,7 @@ export interface CatalogTool {
   readonly sensitivity: (typeof sensitivities)[number];
   /** Arguments whose values are redacted in audit events. */
   readonly sensitiveArgs: readonly string[];
-  /** Arguments that are file system paths: `prefix` on them is path-aware (src/mandates/path.ts). */
+  /** Arguments that are file system paths: `prefix` on them is path-aware (src/scope/path.ts). */
   readonly pathArgs?: readonly string[];
 }
 

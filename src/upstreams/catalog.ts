@@ -13,7 +13,7 @@ export interface CatalogTool {
   readonly actionClass: ActionClass;
   readonly sensitivity: Sensitivity;
   readonly sensitiveArgs: readonly string[];
-  /** Arguments that are file system paths: a `prefix` on them is path-aware (src/mandates/path.ts). */
+  /** Arguments that are file system paths: a `prefix` on them is path-aware (src/scope/path.ts). */
   readonly pathArgs: readonly string[];
 }
 

@@ -5,7 +5,7 @@
 // revision requires (for checks no SDK exposes, and as the ext-tasks raw dispatch).
 import assert from 'node:assert/strict';
 import type { ConfigInput } from '../../src/config/load.js';
-import { TOKEN_TYPE } from '../../src/mandates/token-exchange.js';
+import { TOKEN_TYPE } from '../../src/oauth/token-exchange.js';
 import type { Store } from '../../src/store/types.js';
 import { type GatewayHarness, startGateway } from '../gateway/harness.js';
 

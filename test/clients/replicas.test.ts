@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { DEV_ISSUER_PATH, DevIssuer } from '../../src/identity/dev-issuer.js';
-import { GRANT_TOKEN_EXCHANGE, TOKEN_TYPE } from '../../src/mandates/token-exchange.js';
+import { GRANT_TOKEN_EXCHANGE, TOKEN_TYPE } from '../../src/oauth/token-exchange.js';
 import { freePort } from '../helpers/ports.js';
 import { type Cluster, openDemoMandate, startCluster } from '../helpers/replicas.js';
 import { postgresFactory } from '../helpers/stores.js';

@@ -16,7 +16,7 @@ import { decodeLeaf } from '../../src/audit/event.js';
 import { readEntryRows } from '../../src/audit/log.js';
 import { DEV_ISSUER_PATH, DevIssuer } from '../../src/identity/dev-issuer.js';
 import { DEV_TRUST_DOMAIN, DevSpiffeAuthority } from '../../src/identity/dev-spiffe.js';
-import { GRANT_TOKEN_EXCHANGE, TOKEN_TYPE } from '../../src/mandates/token-exchange.js';
+import { GRANT_TOKEN_EXCHANGE, TOKEN_TYPE } from '../../src/oauth/token-exchange.js';
 import { generateMasterKeySpec } from '../../src/secrets/index.js';
 import { openPostgresStore } from '../../src/store/postgres/index.js';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';

@@ -13,7 +13,7 @@ import type { AuditEventInput, AuditLog, AuditReceipt } from '../../src/audit/ty
 import { createBroker } from '../../src/broker.js';
 import { buildConfig, type ConfigInput } from '../../src/config/load.js';
 import { buildApp } from '../../src/http/app.js';
-import { GRANT_TOKEN_EXCHANGE, TOKEN_TYPE } from '../../src/mandates/token-exchange.js';
+import { GRANT_TOKEN_EXCHANGE, TOKEN_TYPE } from '../../src/oauth/token-exchange.js';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
 import { mandateRequest, TRIAGE } from '../identity/helpers.js';

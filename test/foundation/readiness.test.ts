@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import type { ConfigInput } from '../../src/config/load.js';
-import { GRANT_TOKEN_EXCHANGE, TOKEN_TYPE } from '../../src/mandates/token-exchange.js';
+import { GRANT_TOKEN_EXCHANGE, TOKEN_TYPE } from '../../src/oauth/token-exchange.js';
 import { PolicyStore } from '../../src/policy/store.js';
 import { createReadiness } from '../../src/readiness.js';
 import { buildTestApp, type TestApp } from '../helpers/app.js';

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { systemClock } from '../../src/lib/clock.js';
-import { type AccessTokenClaims, AccessTokenIssuer } from '../../src/tokens/access-token.js';
+import { type AccessTokenClaims, AccessTokenIssuer } from '../../src/oauth/access-token.js';
 import { type GatewayHarness, MISBEHAVING_SERVER_PATH, startGateway } from './harness.js';
 
 const FORGING_SERVER_PATH = new URL('./fixtures/forging-server.ts', import.meta.url).pathname;

@@ -5,7 +5,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DevSpiffeAuthority } from '../../src/identity/dev-spiffe.js';
-import { GRANT_TOKEN_EXCHANGE, TOKEN_TYPE } from '../../src/mandates/token-exchange.js';
+import { GRANT_TOKEN_EXCHANGE, TOKEN_TYPE } from '../../src/oauth/token-exchange.js';
 import { generateMasterKeySpec } from '../../src/secrets/index.js';
 import { freePort } from './ports.js';
 import { dropSchema, freshSchema, POSTGRES_URL } from './stores.js';

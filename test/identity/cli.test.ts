@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { decodeJwt } from 'jose';
-import { TOKEN_TYPE } from '../../src/mandates/token-exchange.js';
+import { TOKEN_TYPE } from '../../src/oauth/token-exchange.js';
 import { mandateRequest, type Running, startBroker } from './helpers.js';
 
 const BIN = new URL('../../bin/mandate.js', import.meta.url).pathname;

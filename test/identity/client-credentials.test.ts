@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { decodeJwt, generateKeyPair } from 'jose';
-import { GRANT_TOKEN_EXCHANGE, TOKEN_TYPE } from '../../src/mandates/token-exchange.js';
+import { GRANT_TOKEN_EXCHANGE, TOKEN_TYPE } from '../../src/oauth/token-exchange.js';
 import { storeFactories } from '../helpers/stores.js';
 import { assertionParams, mandateOf, sha256b64u, tokenRequest } from './grant-helpers.js';
 import { mandateRequest, REMEDIATION, type Running, startBroker, TRIAGE, thumbprint } from './helpers.js';

@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { calculateJwkThumbprint, decodeJwt, exportJWK, SignJWT } from 'jose';
 import * as oauth from 'oauth4webapi';
 import * as openid from 'openid-client';
-import { TOKEN_TYPE } from '../../src/mandates/token-exchange.js';
+import { TOKEN_TYPE } from '../../src/oauth/token-exchange.js';
 import { ath, insecure, mandateRequest, oauthError, type Running, startBroker, TRIAGE } from './helpers.js';
 
 const INITIALIZE = JSON.stringify({

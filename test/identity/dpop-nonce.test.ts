@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { generateKeyPair } from 'jose';
 import * as oauth from 'oauth4webapi';
-import { GRANT_TOKEN_EXCHANGE, TOKEN_TYPE } from '../../src/mandates/token-exchange.js';
+import { GRANT_TOKEN_EXCHANGE, TOKEN_TYPE } from '../../src/oauth/token-exchange.js';
 import { storeFactories } from '../helpers/stores.js';
 import { handDpopProof, insecure, mandateRequest, type Running, startBroker, TRIAGE } from './helpers.js';
 

@@ -3,7 +3,7 @@
 // and status as the server sent them, and a DPoP proof made fresh per request.
 import { createHash } from 'node:crypto';
 import { decodeJwt } from 'jose';
-import { CLIENT_ASSERTION_TYPE } from '../../src/mandates/client-credentials.js';
+import { CLIENT_ASSERTION_TYPE } from '../../src/oauth/client-credentials.js';
 import { handDpopProof } from './helpers.js';
 
 export interface TokenReply {

@@ -7,7 +7,7 @@ import { calculateJwkThumbprint, exportJWK, importJWK, type JWK, SignJWT } from 
 import * as oauth from 'oauth4webapi';
 import type { ConfigInput } from '../../src/config/load.js';
 import type { Clock } from '../../src/lib/clock.js';
-import { GRANT_TOKEN_EXCHANGE, TOKEN_TYPE } from '../../src/mandates/token-exchange.js';
+import { GRANT_TOKEN_EXCHANGE, TOKEN_TYPE } from '../../src/oauth/token-exchange.js';
 import type { Store } from '../../src/store/types.js';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
 

@@ -18,7 +18,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { decodeJwt } from 'jose';
 import * as oauth from 'oauth4webapi';
 import * as openid from 'openid-client';
-import { TOKEN_TYPE } from '../../src/mandates/token-exchange.js';
+import { TOKEN_TYPE } from '../../src/oauth/token-exchange.js';
 import { insecure, mandateRequest, oauthError, type Running, startBroker, TRIAGE } from './helpers.js';
 
 /** IANA "OAuth Token Endpoint Authentication Methods" and "OAuth Access Token Types" (RFC 8414 §2 allows both for introspection). */

@@ -20,7 +20,7 @@ import { decodeJwt } from 'jose';
 import type { ConfigInput } from '../../src/config/load.js';
 import { DEV_TRUST_DOMAIN } from '../../src/identity/dev-spiffe.js';
 import type { Clock } from '../../src/lib/clock.js';
-import { CLIENT_ASSERTION_TYPE } from '../../src/mandates/client-credentials.js';
+import { CLIENT_ASSERTION_TYPE } from '../../src/oauth/client-credentials.js';
 import { type GatewayHarness, startGateway, text } from '../gateway/harness.js';
 import { storeFactories } from '../helpers/stores.js';
 import { mandateOf } from './grant-helpers.js';

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { decodeJwt, type JWK, SignJWT } from 'jose';
-import { TOKEN_TYPE } from '../../src/mandates/token-exchange.js';
+import { TOKEN_TYPE } from '../../src/oauth/token-exchange.js';
 import { mandateRequest, oauthError, type Running, startBroker } from './helpers.js';
 
 const DOMAIN = 'algs.example.org';

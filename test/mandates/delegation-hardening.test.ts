@@ -9,8 +9,8 @@ import * as oauth from 'oauth4webapi';
 import type { Agent } from '../../src/agents/agent.js';
 import { OAuthError } from '../../src/errors/index.js';
 import { systemClock } from '../../src/lib/clock.js';
-import { SUBJECT_TOKEN_DPOP, TOKEN_TYPE } from '../../src/mandates/token-exchange.js';
-import { AccessTokenIssuer } from '../../src/tokens/access-token.js';
+import { AccessTokenIssuer } from '../../src/oauth/access-token.js';
+import { SUBJECT_TOKEN_DPOP, TOKEN_TYPE } from '../../src/oauth/token-exchange.js';
 import { storeFactories } from '../helpers/stores.js';
 import {
   ath,

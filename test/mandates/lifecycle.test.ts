@@ -9,12 +9,12 @@ import { AgentRegistry } from '../../src/agents/registry.js';
 import type { Clock } from '../../src/lib/clock.js';
 import type { MandateRequest } from '../../src/mandates/mandate.js';
 import { MandateService } from '../../src/mandates/service.js';
+import { DpopVerifier } from '../../src/oauth/dpop.js';
+import { SigningKeys } from '../../src/oauth/signing-keys.js';
 import { PrincipalRepository } from '../../src/principals/repository.js';
 import { SecretBox } from '../../src/secrets/secret-box.js';
 import { ChangeFeed } from '../../src/store/changes.js';
 import type { Store } from '../../src/store/types.js';
-import { DpopVerifier } from '../../src/tokens/dpop.js';
-import { SigningKeys } from '../../src/tokens/signing-keys.js';
 import { storeFactories } from '../helpers/stores.js';
 
 class FakeClock implements Clock {

@@ -2,8 +2,8 @@
 // `prefix` on a path argument is path-aware, and `isSubset` narrows by path soundly.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { isWithin, normalizePath } from '../../src/mandates/path.js';
-import { type ArgConstraint, argConstraintSchema, isSubset, matchCall, type Scope, violation } from '../../src/mandates/scope.js';
+import { isWithin, normalizePath } from '../../src/scope/path.js';
+import { type ArgConstraint, argConstraintSchema, isSubset, matchCall, type Scope, violation } from '../../src/scope/scope.js';
 import { defaultPathArgs } from '../../src/upstreams/catalog.js';
 
 const ROOT = '/srv/data';

@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { callHash } from '../../src/approvals/call-hash.js';
 import { MandateError } from '../../src/errors/index.js';
-import { isWithin, normalizePath, withinViolation } from '../../src/mandates/path.js';
+import { isWithin, normalizePath, withinViolation } from '../../src/scope/path.js';
 import {
   type ArgConstraint,
   argConstraintSchema,
@@ -17,7 +17,7 @@ import {
   type Scope,
   scopeSchema,
   type ToolGrant,
-} from '../../src/mandates/scope.js';
+} from '../../src/scope/scope.js';
 
 // A fixed seed keeps CI reproducible; FC_SEED overrides it to explore.
 const SEED = Number(process.env.FC_SEED ?? 20261126);

@@ -1,7 +1,7 @@
 // Data-driven cases for the scope model: a child may only narrow, and calls fail closed.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type ArgConstraint, isSubset, matchCall, type Scope, scopeSchema, type ToolGrant } from '../../src/mandates/scope.js';
+import { type ArgConstraint, isSubset, matchCall, type Scope, scopeSchema, type ToolGrant } from '../../src/scope/scope.js';
 
 const scope = (tools: ToolGrant[], delegable = true): Scope => ({ tools, delegable });
 const one = (args: Record<string, ArgConstraint>, extra: Partial<ToolGrant> = {}): Scope => scope([{ tool: 't', args, ...extra }]);

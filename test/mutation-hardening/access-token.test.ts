@@ -1,4 +1,4 @@
-// Access tokens (src/tokens/access-token.ts) and their verification (src/tokens/verify.ts): real
+// Access tokens (src/oauth/access-token.ts) and their verification (src/oauth/verify.ts): real
 // Ed25519 signing keys in SQLite, real DPoP verifier; the mandate and agent lookups are small
 // in-memory stand-ins so each resolution rule (revoked, ended, expired ancestor, agent status) can
 // be set directly. Every check has a refused case; iss and aud are checked separately.
@@ -9,13 +9,13 @@ import { calculateJwkThumbprint, decodeJwt, decodeProtectedHeader, exportJWK, ge
 import type { AgentRegistry } from '../../src/agents/registry.js';
 import type { Mandate } from '../../src/mandates/mandate.js';
 import type { MandateService } from '../../src/mandates/service.js';
+import { ACCESS_TOKEN_TYP, AccessTokenIssuer, actChain } from '../../src/oauth/access-token.js';
+import { DpopVerifier } from '../../src/oauth/dpop.js';
+import { SIGNING_ALG, SigningKeys } from '../../src/oauth/signing-keys.js';
+import { TokenVerifier } from '../../src/oauth/verify.js';
 import type { Principal } from '../../src/principals/principal.js';
 import { generateMasterKeySpec, parseMasterKeys, SecretBox } from '../../src/secrets/secret-box.js';
 import type { Store } from '../../src/store/types.js';
-import { ACCESS_TOKEN_TYP, AccessTokenIssuer, actChain } from '../../src/tokens/access-token.js';
-import { DpopVerifier } from '../../src/tokens/dpop.js';
-import { SIGNING_ALG, SigningKeys } from '../../src/tokens/signing-keys.js';
-import { TokenVerifier } from '../../src/tokens/verify.js';
 import { sqliteFactory } from '../helpers/stores.js';
 import { movableClock, rejectsWith } from './helpers.js';
 

@@ -1,4 +1,4 @@
-// DPoP proof verification (src/tokens/dpop.ts), check by check, at the exact boundaries of each
+// DPoP proof verification (src/oauth/dpop.ts), check by check, at the exact boundaries of each
 // limit: every RFC 9449 §4.3 rule has an accepted case next to a refused one, so a mutant that
 // loosens or tightens any of them fails here. Fake clock; real SQLite store for the replay table.
 import assert from 'node:assert/strict';
@@ -6,8 +6,8 @@ import { createHash, randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
 import { OAuthError } from '../../src/errors/index.js';
+import { DPOP_ALGORITHMS, DpopVerifier, normalizeHtu } from '../../src/oauth/dpop.js';
 import type { Store } from '../../src/store/types.js';
-import { DPOP_ALGORITHMS, DpopVerifier, normalizeHtu } from '../../src/tokens/dpop.js';
 import { sqliteFactory } from '../helpers/stores.js';
 import { movableClock, rejectsWith } from './helpers.js';
 

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { normalizeHtu, normalizePath } from '../../src/tokens/dpop.js';
+import { normalizeHtu, normalizePath } from '../../src/oauth/dpop.js';
 
 const UNRESERVED = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~';
 const pct = (c: string) => `%${c.charCodeAt(0).toString(16).padStart(2, '0')}`;

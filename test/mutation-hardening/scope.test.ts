@@ -1,9 +1,9 @@
-// Scope model (src/mandates/scope.ts): the schema's bounds on both sides, non-finite numbers, and
+// Scope model (src/scope/scope.ts): the schema's bounds on both sides, non-finite numbers, and
 // the exact reason and path of every refusal of matchCall and isSubset — operators and agents see
 // these reasons, and a refusal for the wrong reason usually means a rule stopped being checked.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { normalizePath, withinViolation } from '../../src/mandates/path.js';
+import { normalizePath, withinViolation } from '../../src/scope/path.js';
 import {
   type ArgConstraint,
   argConstraintSchema,
@@ -13,7 +13,7 @@ import {
   scopeSchema,
   toolGrantSchema,
   violation,
-} from '../../src/mandates/scope.js';
+} from '../../src/scope/scope.js';
 
 const scope = (tools: Scope['tools'], delegable = false): Scope => ({ tools, delegable });
 const arg = (c: ArgConstraint): Scope => scope([{ tool: 't', args: { a: c } }]);

@@ -8,12 +8,12 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import type { Scope } from '../../src/mandates/scope.js';
 import { cedarRequest, DecisionService } from '../../src/policy/decisions.js';
 import type { EngineAnswer, EngineRequest, LoadedPolicySet, PolicyEngine, PolicyFile } from '../../src/policy/engine.js';
 import { DEMO_POLICY_DIR, SHIPPED_SCHEMA } from '../../src/policy/source.js';
 import type { PolicyStore } from '../../src/policy/store.js';
 import type { CatalogTool, Decision, DecisionApproval, DecisionInput } from '../../src/policy/types.js';
+import type { Scope } from '../../src/scope/scope.js';
 import { agent as baseAgent, mandate, NOW, tool } from './fixtures.js';
 
 export const SCHEMA: PolicyFile = { path: 'mandate.cedarschema', text: readFileSync(SHIPPED_SCHEMA, 'utf8') };

@@ -5,11 +5,11 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
-import { scopeSchema } from '../../src/mandates/scope.js';
 import { CaseRunner, parseCases } from '../../src/policy/cases.js';
 import { compilePolicySet } from '../../src/policy/cedar/engine.js';
 import { DEMO_POLICY_DIR, SHIPPED_SCHEMA } from '../../src/policy/source.js';
 import { PolicyStore } from '../../src/policy/store.js';
+import { scopeSchema } from '../../src/scope/scope.js';
 
 const blocks = (file: string, lang: string) =>
   [...readFileSync(file, 'utf8').matchAll(new RegExp(`\`\`\`${lang}\\n([\\s\\S]*?)\`\`\``, 'g'))].map((m) => m[1] as string);

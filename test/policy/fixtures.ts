@@ -1,6 +1,7 @@
 // Shared fixtures of the policy tests: the DESIGN §7 helpdesk mandate, agent and catalog tools.
-import type { Scope } from '../../src/mandates/scope.js';
+
 import type { CatalogTool, DecisionAgent, DecisionMandate } from '../../src/policy/types.js';
+import type { Scope } from '../../src/scope/scope.js';
 
 export const NOW = Date.parse('2026-11-22T12:00:00Z');
 

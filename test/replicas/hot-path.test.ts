@@ -10,7 +10,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { generateKeyPair } from 'jose';
 import { DEV_TRUST_DOMAIN } from '../../src/identity/dev-spiffe.js';
-import { GRANT_TOKEN_EXCHANGE, TOKEN_TYPE } from '../../src/mandates/token-exchange.js';
+import { GRANT_TOKEN_EXCHANGE, TOKEN_TYPE } from '../../src/oauth/token-exchange.js';
 import { generateMasterKeySpec } from '../../src/secrets/index.js';
 import { openPostgresStore } from '../../src/store/postgres/index.js';
 import { buildTestApp, type TestApp } from '../helpers/app.js';

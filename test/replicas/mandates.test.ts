@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import pg from 'pg';
 import { DevSpiffeAuthority } from '../../src/identity/dev-spiffe.js';
-import { GRANT_TOKEN_EXCHANGE, TOKEN_TYPE } from '../../src/mandates/token-exchange.js';
+import { GRANT_TOKEN_EXCHANGE, TOKEN_TYPE } from '../../src/oauth/token-exchange.js';
 import { type Cluster, mandateIdOf, openDemoMandate, startCluster } from '../helpers/replicas.js';
 import { POSTGRES_URL, postgresFactory } from '../helpers/stores.js';
 

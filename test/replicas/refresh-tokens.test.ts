@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { DevSpiffeAuthority } from '../../src/identity/dev-spiffe.js';
-import { CLIENT_ASSERTION_TYPE } from '../../src/mandates/client-credentials.js';
+import { CLIENT_ASSERTION_TYPE } from '../../src/oauth/client-credentials.js';
 import { type Cluster, DEMO_TRIAGE, mandateIdOf, openDemoMandate, startCluster } from '../helpers/replicas.js';
 import { postgresFactory } from '../helpers/stores.js';
 

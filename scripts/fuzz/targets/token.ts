@@ -1,7 +1,7 @@
 // Inputs for the token endpoint (POST /oauth/token, RFC 8693 form): valid and mutated subject
 // tokens (SVID, Bearer, DPoP-bound without or with a mutated proof), mutated authorization_details
 // (type confusion, huge scopes, nesting), repeated or missing parameters, other content types.
-import { GRANT_TOKEN_EXCHANGE, TOKEN_TYPE } from '../../../src/mandates/token-exchange.js';
+import { GRANT_TOKEN_EXCHANGE, TOKEN_TYPE } from '../../../src/oauth/token-exchange.js';
 import { asText, hostileValue, mutatedJsonText, mutateJwt, mutateString } from '../mutate.js';
 import { pathVariant } from '../paths.js';
 import type { Rng } from '../rng.js';

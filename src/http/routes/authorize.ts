@@ -26,17 +26,12 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Agent } from '../../agents/agent.js';
+import { DEFAULT_TEMPLATE } from '../../agents/template.js';
 import { publicUrl } from '../../broker.js';
 import { type ErrorCode, errorRegistry, MandateError, OAuthError } from '../../errors/index.js';
-import {
-  type AuthorizationRequest,
-  AuthorizationRequests,
-  CODE_CHALLENGE,
-  randomSecret,
-  sha256,
-} from '../../mandates/authorization-code.js';
+import { requestFromTemplate } from '../../mandates/from-template.js';
 import type { MandateRequest } from '../../mandates/mandate.js';
-import { DEFAULT_TEMPLATE, requestFromTemplate } from '../../mandates/template.js';
+import { type AuthorizationRequest, AuthorizationRequests, CODE_CHALLENGE, randomSecret, sha256 } from '../../oauth/authorization-code.js';
 import type { AppContext } from '../app.js';
 
 export const INTERACTIVE_PATHS = {

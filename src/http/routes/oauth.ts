@@ -5,12 +5,12 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { AuthError, type ErrorCode, MandateError, OAuthError } from '../../errors/index.js';
-import { GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN } from '../../mandates/client-credentials.js';
 import type { EndStatus } from '../../mandates/service.js';
-import { GRANT_AUTHORIZATION_CODE, GRANT_TOKEN_EXCHANGE } from '../../mandates/token-exchange.js';
-import { OAUTH_PATHS } from '../../mandates/wiring.js';
-import { DPOP_ALGORITHMS } from '../../tokens/dpop.js';
-import type { VerifiedMandate } from '../../tokens/verify.js';
+import { GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN } from '../../oauth/client-credentials.js';
+import { DPOP_ALGORITHMS } from '../../oauth/dpop.js';
+import { GRANT_AUTHORIZATION_CODE, GRANT_TOKEN_EXCHANGE } from '../../oauth/token-exchange.js';
+import type { VerifiedMandate } from '../../oauth/verify.js';
+import { OAUTH_PATHS } from '../../oauth/wiring.js';
 import { ADMIN_PREFIX, type AppContext } from '../app.js';
 import { peerCertificates } from '../peer-certificates.js';
 import { dpopHeader, presentedToken } from '../presented-token.js';

@@ -3,10 +3,10 @@
 // cannot send `authorization_details` — an MCP SDK's client-credentials provider sends only
 // `scope` — asks for a template by name, and the mandate is opened from it through exactly the
 // checks a request in `authorization_details` goes through (checkAgainstProfile). Parameters
-// (`$params.*`) are not supported yet: a template is a complete request.
+// (`$params.*`) are not supported yet: a template is a complete request. The agent profile holds
+// the templates (here, below the mandates); src/mandates/from-template.ts turns one into a request.
 import { z } from 'zod';
-import { MANDATE_DETAILS_TYPE, type MandateRequest } from './mandate.js';
-import { toolGrantSchema } from './scope.js';
+import { toolGrantSchema } from '../scope/scope.js';
 
 /** Template names travel as one OAuth `scope` token (RFC 6749 §3.3: no spaces, quotes or backslashes). */
 export const templateNameSchema = z
@@ -35,18 +35,3 @@ export const templatesSchema = z
 
 /** The template an agent falls back to when a client-credentials request names none. */
 export const DEFAULT_TEMPLATE = 'default';
-
-/** The mandate request a template stands for (`environment` defaults to the agent's). */
-export function requestFromTemplate(template: TaskTemplate, agentEnvironment: string | undefined): MandateRequest | undefined {
-  const environment = template.environment ?? agentEnvironment;
-  if (environment === undefined) return undefined;
-  return {
-    type: MANDATE_DETAILS_TYPE,
-    purpose: template.purpose,
-    taskType: template.taskType,
-    environment,
-    ttlSeconds: template.ttlSeconds,
-    tools: template.tools,
-    delegable: template.delegable,
-  };
-}

@@ -12,19 +12,19 @@ import { OAuthClients } from '../identity/oauth-clients.js';
 import { ProofVerifier } from '../identity/proofs.js';
 import { bundleSource, OidcIssuer, TrustDomain, TrustStore } from '../identity/trust.js';
 import type { Clock } from '../lib/clock.js';
+import { MandateService } from '../mandates/service.js';
 import type { PrincipalRepository } from '../principals/repository.js';
 import type { SecretBox } from '../secrets/index.js';
 import type { ChangeFeed } from '../store/changes.js';
 import type { Store } from '../store/index.js';
-import { AccessTokenIssuer } from '../tokens/access-token.js';
-import { DpopVerifier } from '../tokens/dpop.js';
-import { SigningKeys } from '../tokens/signing-keys.js';
-import { TokenVerifier } from '../tokens/verify.js';
+import { AccessTokenIssuer } from './access-token.js';
 import { AuthorizationRequests } from './authorization-code.js';
 import { ClientAssertions, ClientGrants } from './client-credentials.js';
+import { DpopVerifier } from './dpop.js';
 import { RefreshTokens } from './refresh-tokens.js';
-import { MandateService } from './service.js';
+import { SigningKeys } from './signing-keys.js';
 import { TokenExchange } from './token-exchange.js';
+import { TokenVerifier } from './verify.js';
 
 /** Paths of the OAuth endpoints, relative to the public URL. */
 export const OAUTH_PATHS = {

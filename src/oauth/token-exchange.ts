@@ -14,29 +14,31 @@
 // on-behalf and delegate; refresh keeps the mandate as it is. The same entry with only `mandate_id`
 // names a live mandate of the presenting agent instead (a token for it, no new mandate).
 //
-// The same endpoint serves two more grants that reuse every step above (src/mandates/client-credentials.ts,
-// src/mandates/refresh-tokens.ts):
+// The same endpoint serves two more grants that reuse every step above (src/oauth/client-credentials.ts,
+// src/oauth/refresh-tokens.ts):
 //   client_credentials  the MCP client-credentials extension: private_key_jwt whose assertion is the
 //                       agent's identity proof; the mandate from authorization_details or a task template
 //                       named in scope; a repeated request continues the agent's live standing grant
 //   refresh_token       a rotated, key-bound refresh token of a mandate (issued with every new mandate)
 //   authorization_code  an interactive client's code (OAuth 2.1 + PKCE S256): the mandate the human
-//                       approved on the consent page, on their behalf (src/mandates/authorization-code.ts)
+//                       approved on the consent page, on their behalf (src/oauth/authorization-code.ts)
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { X509Certificate } from 'node:crypto';
 import { z } from 'zod';
 import type { Agent } from '../agents/agent.js';
 import type { AgentRegistry } from '../agents/registry.js';
+import { DEFAULT_TEMPLATE } from '../agents/template.js';
 import type { RefusalRecorder } from '../audit/refusal-aggregator.js';
 import type { AuditActor, AuditLog } from '../audit/types.js';
 import { OAuthError } from '../errors/index.js';
 import { type ProofVerifier, type VerifiedProof, verifyIssuerToken } from '../identity/proofs.js';
 import type { OidcIssuer } from '../identity/trust.js';
 import type { Clock } from '../lib/clock.js';
+import { requestFromTemplate } from '../mandates/from-template.js';
+import { grantedDetails, isLive, MANDATE_DETAILS_TYPE, type Mandate, type MandateRequest } from '../mandates/mandate.js';
+import type { MandateService } from '../mandates/service.js';
 import type { PrincipalRepository } from '../principals/repository.js';
-import { type AccessTokenIssuer, actChain, type MintInput } from '../tokens/access-token.js';
-import type { DpopVerifier } from '../tokens/dpop.js';
-import type { TokenVerifier } from '../tokens/verify.js';
+import { type AccessTokenIssuer, actChain, type MintInput } from './access-token.js';
 import { type AuthorizationRequest, type AuthorizationRequests, CODE_VERIFIER, sha256 } from './authorization-code.js';
 import {
   type ClientAssertions,
@@ -45,10 +47,9 @@ import {
   GRANT_CLIENT_CREDENTIALS,
   GRANT_REFRESH_TOKEN,
 } from './client-credentials.js';
-import { grantedDetails, isLive, MANDATE_DETAILS_TYPE, type Mandate, type MandateRequest } from './mandate.js';
+import type { DpopVerifier } from './dpop.js';
 import { bindingOf, type RefreshBinding, type RefreshTokens } from './refresh-tokens.js';
-import type { MandateService } from './service.js';
-import { DEFAULT_TEMPLATE, requestFromTemplate } from './template.js';
+import type { TokenVerifier } from './verify.js';
 
 export const GRANT_TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const GRANT_AUTHORIZATION_CODE = 'authorization_code';
@@ -89,7 +90,7 @@ export interface TokenResponse {
   readonly token_type: 'Bearer' | 'DPoP';
   readonly expires_in: number;
   readonly authorization_details: Record<string, unknown>[];
-  /** A refresh token of the mandate (src/mandates/refresh-tokens.ts), bound to the client's key or identity. */
+  /** A refresh token of the mandate (src/oauth/refresh-tokens.ts), bound to the client's key or identity. */
   readonly refresh_token?: string;
 }
 

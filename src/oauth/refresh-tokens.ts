@@ -13,8 +13,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { OAuthError } from '../errors/index.js';
 import type { Clock } from '../lib/clock.js';
+import type { RowWriter } from '../mandates/service.js';
 import type { SqlExecutor, Store } from '../store/index.js';
-import type { RowWriter } from './service.js';
 
 /** What a refresh token is bound to: `jkt:<RFC 7638 thumbprint>` or `identity:<identity key>` (src/identity/proofs.ts). */
 export type RefreshBinding = `jkt:${string}` | `identity:${string}`;

@@ -15,8 +15,8 @@ import { decodeJwt } from 'jose';
 import { OAuthError } from '../errors/index.js';
 import type { ProofVerifier, VerifiedProof } from '../identity/proofs.js';
 import { type Clock, epochSeconds } from '../lib/clock.js';
+import type { MandateRequest } from '../mandates/mandate.js';
 import type { Store } from '../store/index.js';
-import type { MandateRequest } from './mandate.js';
 import type { RefreshBinding } from './refresh-tokens.js';
 
 export const GRANT_CLIENT_CREDENTIALS = 'client_credentials';

@@ -12,8 +12,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { OAuthError } from '../errors/index.js';
 import type { Clock } from '../lib/clock.js';
+import type { MandateRequest } from '../mandates/mandate.js';
 import type { Store } from '../store/index.js';
-import type { MandateRequest } from './mandate.js';
 
 export type AuthorizationStatus = 'pending' | 'signed_in' | 'approved' | 'denied' | 'redeemed' | 'replayed';
 
