@@ -12,6 +12,7 @@ import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import { createBroker } from '../src/broker.js';
 import { buildConfig } from '../src/config/load.js';
 import { buildApp } from '../src/http/app.js';
+import type { CallerAgent, CallerMandate } from '../src/oauth/caller.js';
 import { BudgetCounter } from '../src/policy/budgets.js';
 import type { CompiledPolicySet } from '../src/policy/cedar/engine.js';
 import { wasmEngine } from '../src/policy/cedar/engine.js';
@@ -20,7 +21,7 @@ import { cedarRequest, DecisionService } from '../src/policy/decisions.js';
 import type { LoadedPolicySet, PolicyEngine } from '../src/policy/engine.js';
 import { DEMO_POLICY_DIR, SHIPPED_SCHEMA } from '../src/policy/source.js';
 import { PolicyStore } from '../src/policy/store.js';
-import type { DecisionAgent, DecisionInput, DecisionMandate } from '../src/policy/types.js';
+import type { DecisionInput } from '../src/policy/types.js';
 import type { Scope } from '../src/scope/scope.js';
 import { openSqliteStore } from '../src/store/sqlite/index.js';
 
@@ -94,10 +95,10 @@ const scope: Scope = {
 };
 
 /** N active mandates held in memory (as the verifier's cache holds them), each a root with one child. */
-function mandates(n: number): Map<string, DecisionMandate[]> {
-  const chains = new Map<string, DecisionMandate[]>();
+function mandates(n: number): Map<string, CallerMandate[]> {
+  const chains = new Map<string, CallerMandate[]>();
   for (let i = 0; i < n; i++) {
-    const root: DecisionMandate = {
+    const root: CallerMandate = {
       id: `root-${i}`,
       agentId: 'agent-1',
       purpose: 'Resolve ticket',
@@ -109,13 +110,13 @@ function mandates(n: number): Map<string, DecisionMandate[]> {
       expiresAt: NOW + 3_600_000,
       onBehalfOf: 'dana',
     };
-    const child: DecisionMandate = { ...root, id: `child-${i}`, parentId: root.id, depth: 1 };
+    const child: CallerMandate = { ...root, id: `child-${i}`, parentId: root.id, depth: 1 };
     chains.set(child.id, [root, child]);
   }
   return chains;
 }
 
-const agent: DecisionAgent = { id: 'agent-1', actorType: 'agent', owner: 'team-support', environment: 'production', status: 'active' };
+const agent: CallerAgent = { id: 'agent-1', actorType: 'agent', owner: 'team-support', environment: 'production', status: 'active' };
 const tool = {
   name: 'helpdesk.get_customer',
   upstream: 'helpdesk',
@@ -199,8 +200,8 @@ for (const n of SIZES) {
   const chains = mandates(n);
   const ids = [...chains.keys()];
   const input = (i: number): DecisionInput => {
-    const chain = chains.get(ids[(i * 7919) % ids.length] as string) as DecisionMandate[];
-    return { mandate: chain[chain.length - 1] as DecisionMandate, chain, agent, tool, args, now: NOW };
+    const chain = chains.get(ids[(i * 7919) % ids.length] as string) as CallerMandate[];
+    return { mandate: chain[chain.length - 1] as CallerMandate, chain, agent, tool, args, now: NOW };
   };
   for (const name of ORDER) {
     const { decisions, set } = services.get(name) as { decisions: DecisionService; set: LoadedPolicySet };

@@ -10,6 +10,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { MandateError } from '../errors/index.js';
 import { toJsonRpcError } from '../errors/serialize.js';
+import type { VerifiedCaller } from '../oauth/caller.js';
 import { EnvelopeError, type JsonRpcId, parseEnvelope } from './envelope.js';
 import type { Gateway } from './gateway.js';
 import type { LegacySession, LegacySessions } from './legacy-sessions.js';
@@ -27,7 +28,6 @@ import {
   SUPPORTED_REVISIONS,
   TASKS_EXTENSION,
 } from './protocol.js';
-import type { VerifiedCaller } from './types.js';
 
 export interface McpEndpointOptions {
   readonly gateway: Gateway;

@@ -12,13 +12,14 @@ import { MandateError } from '../errors/index.js';
 import type { ErrorCode } from '../errors/registry.js';
 import type { Clock } from '../lib/clock.js';
 import { sha256Hex } from '../lib/hash.js';
+import type { VerifiedCaller } from '../oauth/caller.js';
 import type { Decision } from '../policy/types.js';
 import type { TaskService } from '../tasks/index.js';
 import { taskError } from '../tasks/task.js';
 import type { Catalog, CatalogEntry } from '../upstreams/catalog.js';
 import { UpstreamCallError } from '../upstreams/mcp-client/index.js';
 import { META } from './protocol.js';
-import type { Decider, VerifiedCaller } from './types.js';
+import type { Decider } from './types.js';
 import type { UpstreamPool } from './upstream-pool.js';
 
 /** `_meta` key of Mandate's structured error on tool error results. */

@@ -13,8 +13,9 @@ import { LegacySessions } from './legacy-sessions.js';
 import type { Decider } from './types.js';
 import { UpstreamPool } from './upstream-pool.js';
 
+export type { VerifiedCaller } from '../oauth/caller.js';
 export { ERROR_META_KEY, Gateway, MASKED } from './gateway.js';
-export type { CallerVerifier, VerifiedCaller } from './types.js';
+export type { CallerVerifier } from './types.js';
 
 /** Freshness hint of tools/list and server/discover results: the catalog changes rarely; a changed one is refused, never stale-allowed. */
 const LIST_TTL_MS = 60_000;

@@ -11,29 +11,9 @@ import { isLive, type Mandate } from '../mandates/mandate.js';
 import type { MandateService } from '../mandates/service.js';
 import type { Principal } from '../principals/principal.js';
 import { ACCESS_TOKEN_TYP, type AccessTokenClaims } from './access-token.js';
+import type { VerifiedCaller, VerifyRequest } from './caller.js';
 import type { DpopVerifier } from './dpop.js';
 import { SIGNING_ALG, type SigningKeys } from './signing-keys.js';
-
-export interface VerifyRequest {
-  readonly token: string;
-  readonly scheme: 'Bearer' | 'DPoP';
-  readonly dpop?: string;
-  readonly method: string;
-  /** The URI the request was received at: public origin + the path the router matched (src/http/request-uri.ts). */
-  readonly url: string;
-}
-
-export interface VerifiedMandate {
-  readonly tokenId: string;
-  readonly mandate: Mandate;
-  /** Root first, ending with `mandate`. */
-  readonly chain: Mandate[];
-  readonly agent: Principal;
-  readonly onBehalfOf?: string;
-  readonly claims: AccessTokenClaims;
-  /** A fresh DPoP nonce the response should carry (RFC 9449 §8.2), when the proof's is about to expire. */
-  readonly dpopNonce?: string;
-}
 
 export interface TokenVerifierOptions {
   readonly keys: SigningKeys;
@@ -66,7 +46,7 @@ export class TokenVerifier {
   }
 
   /** Verifies a presented token for one request; throws OAUTH_INVALID_TOKEN with the precise reason. */
-  async verify(req: VerifyRequest): Promise<VerifiedMandate> {
+  async verify(req: VerifyRequest): Promise<VerifiedCaller<Mandate, Principal>> {
     const claims = await this.verifyToken(req.token);
     if (claims.cnf?.jkt !== undefined) {
       // RFC 9449 §7.1: a DPoP-bound token is only accepted with the DPoP scheme and a matching proof.
@@ -83,8 +63,8 @@ export class TokenVerifier {
     return this.resolve(claims);
   }
 
-  /** Checks the token's revocation, mandate chain and agent from memory; returns the verified mandate. */
-  async resolve(claims: AccessTokenClaims): Promise<VerifiedMandate> {
+  /** Checks the token's revocation, mandate chain and agent from memory; returns the verified caller. */
+  async resolve(claims: AccessTokenClaims): Promise<VerifiedCaller<Mandate, Principal>> {
     this.#o.assertCurrent?.();
     const now = this.#o.clock.now();
     if (claims.exp * 1000 <= now - this.#o.leewaySeconds * 1000) throw invalid('the token has expired');

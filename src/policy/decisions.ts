@@ -3,6 +3,7 @@
 // budgets), then org policy (Cedar) decides. Three outcomes: allow, deny, approval_required.
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../lib/clock.js';
+import type { CallerMandate } from '../oauth/caller.js';
 import { matchCall } from '../scope/scope.js';
 import { type BudgetCounter, type BudgetUse, budgetUses } from './budgets.js';
 import { projectFast as project } from './cedar/projector.js';
@@ -10,7 +11,7 @@ import { ShapeError } from './cedar/shape.js';
 import type { CedarValueJson, EngineAnswer, EngineRequest, EntityJson, LoadedPolicySet } from './engine.js';
 import { authorizeAny, isAsyncSet } from './engine-async.js';
 import type { PolicyStore } from './store.js';
-import type { ChainGrant, Decision, DecisionApproval, DecisionInput, DecisionMandate } from './types.js';
+import type { ChainGrant, Decision, DecisionApproval, DecisionInput } from './types.js';
 
 const NS = 'Mandate';
 const T = { agent: `${NS}::Agent`, tool: `${NS}::Tool`, mandate: `${NS}::Mandate`, human: `${NS}::Human`, action: `${NS}::Action` };
@@ -231,7 +232,7 @@ function checkChain(input: DecisionInput, now: number): string | undefined {
   return undefined;
 }
 
-function expiry(m: DecisionMandate): number | undefined {
+function expiry(m: CallerMandate): number | undefined {
   const e = m.expiresAt;
   if (e === undefined || e === null) return undefined;
   const t = e instanceof Date ? e.getTime() : typeof e === 'string' ? Date.parse(e) : e;

@@ -1,5 +1,6 @@
 // The decision contract shared by every enforcement point (gateway, AuthZEN PDP, CLI explain).
-import type { Scope, ToolGrant } from '../scope/scope.js';
+import type { CallerAgent, CallerMandate } from '../oauth/caller.js';
+import type { ToolGrant } from '../scope/scope.js';
 
 export const actionClasses = ['read', 'propose', 'execute', 'destructive'] as const;
 export const sensitivities = ['public', 'internal', 'confidential', 'restricted'] as const;
@@ -17,45 +18,18 @@ export interface CatalogTool {
   readonly pathArgs?: readonly string[];
 }
 
-/**
- * The parts of a mandate a decision reads. Structural, so the mandates module's `Mandate`
- * (which has more fields) is accepted as is.
- */
-export interface DecisionMandate {
-  readonly id: string;
-  readonly agentId: string;
-  readonly parentId?: string | undefined;
-  readonly onBehalfOf?: string | undefined;
-  readonly purpose: string;
-  readonly taskType: string;
-  readonly environment: string;
-  readonly scope: Scope;
-  readonly depth: number;
-  readonly status: string;
-  /** Epoch milliseconds or a Date or an ISO string; a mandate past it is denied. */
-  readonly expiresAt?: number | string | Date | undefined;
-}
-
-/** The parts of the calling principal a decision reads (src/principals `Principal` fits). */
-export interface DecisionAgent {
-  readonly id: string;
-  readonly actorType: string;
-  readonly owner: string | undefined;
-  readonly environment: string | undefined;
-  readonly status: string;
-}
-
 export interface DecisionApproval {
   readonly id: string;
   readonly approverId: string;
   readonly approverRole: string;
 }
 
+/** A call to decide: the caller's parts (src/oauth/caller.ts `VerifiedCaller`), the tool and its arguments. */
 export interface DecisionInput {
-  readonly mandate: DecisionMandate;
+  readonly mandate: CallerMandate;
   /** Root first, ending with `mandate`. A chain that does not end with it is refused. */
-  readonly chain: readonly DecisionMandate[];
-  readonly agent: DecisionAgent;
+  readonly chain: readonly CallerMandate[];
+  readonly agent: CallerAgent;
   readonly tool: CatalogTool;
   readonly args: Record<string, unknown>;
   /** 0..100; absent means 0. */

@@ -1,11 +1,11 @@
 // Shared fixtures of the policy tests: the DESIGN §7 helpdesk mandate, agent and catalog tools.
-
-import type { CatalogTool, DecisionAgent, DecisionMandate } from '../../src/policy/types.js';
+import type { CallerAgent, CallerMandate } from '../../src/oauth/caller.js';
+import type { CatalogTool } from '../../src/policy/types.js';
 import type { Scope } from '../../src/scope/scope.js';
 
 export const NOW = Date.parse('2026-11-22T12:00:00Z');
 
-export const agent: DecisionAgent = {
+export const agent: CallerAgent = {
   id: 'agent-support-1',
   actorType: 'agent',
   owner: 'team-support',
@@ -25,7 +25,7 @@ export const helpdeskScope: Scope = {
 };
 
 let n = 0;
-export function mandate(over: Partial<DecisionMandate> = {}): DecisionMandate {
+export function mandate(over: Partial<CallerMandate> = {}): CallerMandate {
   n += 1;
   return {
     id: `m-${n}`,

@@ -7,7 +7,7 @@ import { isMandateError, MandateError, OAuthError } from '../../errors/index.js'
 import { headerParam } from '../../errors/serialize.js';
 import { type McpRequestContext, writeRpcError } from '../../gateway/endpoint.js';
 import { MCP_PATH, PROTECTED_RESOURCE_METADATA_PATH } from '../../gateway/index.js';
-import type { VerifiedCaller } from '../../gateway/types.js';
+import type { VerifiedCaller } from '../../oauth/caller.js';
 import { DPOP_ALGORITHMS } from '../../oauth/dpop.js';
 import type { AppContext } from '../app.js';
 import { presentedToken } from '../presented-token.js';

@@ -6,10 +6,10 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { AuthError, type ErrorCode, MandateError, OAuthError } from '../../errors/index.js';
 import type { EndStatus } from '../../mandates/service.js';
+import type { VerifiedCaller } from '../../oauth/caller.js';
 import { GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN } from '../../oauth/client-credentials.js';
 import { DPOP_ALGORITHMS } from '../../oauth/dpop.js';
 import { GRANT_AUTHORIZATION_CODE, GRANT_TOKEN_EXCHANGE } from '../../oauth/token-exchange.js';
-import type { VerifiedMandate } from '../../oauth/verify.js';
 import { OAUTH_PATHS } from '../../oauth/wiring.js';
 import { ADMIN_PREFIX, type AppContext } from '../app.js';
 import { peerCertificates } from '../peer-certificates.js';
@@ -59,7 +59,7 @@ export function registerOAuthRoutes(app: FastifyInstance, { broker }: AppContext
   const interactive = ic.enabled;
 
   /** Verifies the agent's own token on agent API calls (resource-server rules: ath, scheme). */
-  const agentAuth = async (req: FastifyRequest, reply: FastifyReply): Promise<VerifiedMandate> => {
+  const agentAuth = async (req: FastifyRequest, reply: FastifyReply): Promise<VerifiedCaller> => {
     const presented = presentedToken(req);
     if (presented === undefined) throw new OAuthError('OAUTH_INVALID_TOKEN', 'an access token is required (Authorization: DPoP or Bearer)');
     try {
