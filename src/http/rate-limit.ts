@@ -6,7 +6,7 @@ import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Broker } from '../broker.js';
 import { type ErrorCode, errorRegistry, isErrorCode, MandateError, OAuthError } from '../errors/index.js';
-import { OAUTH_PATHS } from '../oauth/wiring.js';
+import { OAUTH_PATHS } from '../oauth/metadata.js';
 
 /** Probes must keep answering under a flood, or the balancer would take a healthy replica out. */
 const NEVER_LIMITED = new Set(['/healthz', '/readyz']);

@@ -21,20 +21,11 @@ import { AccessTokenIssuer } from './access-token.js';
 import { AuthorizationRequests } from './authorization-code.js';
 import { ClientAssertions, ClientGrants } from './client-credentials.js';
 import { DpopVerifier } from './dpop.js';
+import { OAUTH_PATHS } from './metadata.js';
 import { RefreshTokens } from './refresh-tokens.js';
 import { SigningKeys } from './signing-keys.js';
 import { TokenExchange } from './token-exchange.js';
 import { TokenVerifier } from './verify.js';
-
-/** Paths of the OAuth endpoints, relative to the public URL. */
-export const OAUTH_PATHS = {
-  metadata: '/.well-known/oauth-authorization-server',
-  authorize: '/oauth/authorize',
-  jwks: '/oauth/jwks',
-  token: '/oauth/token',
-  introspect: '/oauth/introspect',
-  revoke: '/oauth/revoke',
-} as const;
 
 export interface IdentityServices {
   readonly trust: TrustStore;

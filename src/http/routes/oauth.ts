@@ -7,10 +7,7 @@ import { z } from 'zod';
 import { AuthError, type ErrorCode, MandateError, OAuthError } from '../../errors/index.js';
 import type { EndStatus } from '../../mandates/service.js';
 import type { VerifiedCaller } from '../../oauth/caller.js';
-import { GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN } from '../../oauth/client-credentials.js';
-import { DPOP_ALGORITHMS } from '../../oauth/dpop.js';
-import { GRANT_AUTHORIZATION_CODE, GRANT_TOKEN_EXCHANGE } from '../../oauth/token-exchange.js';
-import { OAUTH_PATHS } from '../../oauth/wiring.js';
+import { authorizationServerMetadata, OAUTH_PATHS } from '../../oauth/metadata.js';
 import { ADMIN_PREFIX, type AppContext } from '../app.js';
 import { peerCertificates } from '../peer-certificates.js';
 import { dpopHeader, presentedToken } from '../presented-token.js';
@@ -56,7 +53,6 @@ export function registerOAuthRoutes(app: FastifyInstance, { broker }: AppContext
   const id = broker.identity;
   const base = id.issuer;
   const ic = broker.config.interactiveClients;
-  const interactive = ic.enabled;
 
   /** Verifies the agent's own token on agent API calls (resource-server rules: ath, scheme). */
   const agentAuth = async (req: FastifyRequest, reply: FastifyReply): Promise<VerifiedCaller> => {
@@ -80,47 +76,12 @@ export function registerOAuthRoutes(app: FastifyInstance, { broker }: AppContext
       ...[...id.trust.workloadIssuers.values()].flatMap((i) => i.settings.algorithms),
     ]),
   ].sort();
-  app.get(
-    OAUTH_PATHS.metadata,
-    { config: { access: 'public', doc: { summary: 'Authorization server metadata (RFC 8414)' } } },
-    async () => ({
+  app.get(OAUTH_PATHS.metadata, { config: { access: 'public', doc: { summary: 'Authorization server metadata (RFC 8414)' } } }, async () =>
+    authorizationServerMetadata({
       issuer: base,
-      // The MCP SDKs' metadata schemas (1.x and 2.x, hence MCP Inspector) require it even when
-      // interactive clients are disabled; then `response_types_supported` is empty and the endpoint
-      // answers `unsupported_response_type` (src/http/routes/authorize.ts).
-      authorization_endpoint: `${base}${OAUTH_PATHS.authorize}`,
-      token_endpoint: `${base}${OAUTH_PATHS.token}`,
-      jwks_uri: `${base}${OAUTH_PATHS.jwks}`,
-      introspection_endpoint: `${base}${OAUTH_PATHS.introspect}`,
-      revocation_endpoint: `${base}${OAUTH_PATHS.revoke}`,
-      grant_types_supported: [
-        GRANT_TOKEN_EXCHANGE,
-        GRANT_CLIENT_CREDENTIALS,
-        GRANT_REFRESH_TOKEN,
-        ...(interactive ? [GRANT_AUTHORIZATION_CODE] : []),
-      ],
-      // `private_key_jwt` (RFC 7523 §2.2, the MCP client-credentials extension) with the agent's identity
-      // proof as the assertion; `none` for the token exchange, where the subject token authenticates.
-      token_endpoint_auth_methods_supported: ['private_key_jwt', 'none'],
-      token_endpoint_auth_signing_alg_values_supported: assertionAlgorithms,
-      // Introspection is authorized by an operator's bearer token (RFC 7662 §2.1). RFC 8414 §2 takes
-      // this list's values from the token endpoint auth methods or the access token types registry,
-      // where the type is registered as `Bearer` (RFC 6750 §6.1.1).
-      introspection_endpoint_auth_methods_supported: ['Bearer'],
-      revocation_endpoint_auth_methods_supported: ['none'],
-      response_types_supported: interactive ? ['code'] : [],
-      // Interactive clients (docs/clients-interactive.md): PKCE S256 only, RFC 9207 `iss` in every
-      // authorization response, RFC 7591 registration and Client ID Metadata Documents.
-      ...(interactive
-        ? {
-            code_challenge_methods_supported: ['S256'],
-            authorization_response_iss_parameter_supported: true,
-            ...(ic.metadataDocuments.enabled ? { client_id_metadata_document_supported: true } : {}),
-            ...(ic.registration.enabled ? { registration_endpoint: `${base}${INTERACTIVE_PATHS.register}` } : {}),
-          }
-        : {}),
-      authorization_details_types_supported: ['mandate'],
-      dpop_signing_alg_values_supported: [...DPOP_ALGORITHMS],
+      interactiveClients: ic,
+      assertionAlgorithms,
+      registrationPath: INTERACTIVE_PATHS.register,
     }),
   );
 
