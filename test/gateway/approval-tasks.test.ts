@@ -20,6 +20,8 @@ type Result = Record<string, unknown> & {
 };
 
 for (const factory of await storeFactories()) {
+  // The skip is only the PostgreSQL half on a machine where PostgreSQL is unreachable, and it carries that
+  // reason ("PostgreSQL unreachable at …", test/helpers/stores.ts); under CI (CI set) it never skips: it fails.
   describe(`approvals as MCP tasks (${factory.name})`, { skip: factory.skip }, () => {
     let h: GatewayHarness;
     let bob: string;

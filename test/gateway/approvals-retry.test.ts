@@ -28,6 +28,8 @@ interface Replica {
 }
 
 for (const db of await databases()) {
+  // The skip is only the PostgreSQL half on a machine where PostgreSQL is unreachable, and it carries that
+  // reason ("PostgreSQL unreachable at …", test/helpers/stores.ts); under CI (CI set) it never skips: it fails.
   describe(`approval retries (${db.name})`, { skip: db.skip }, () => {
     const clock = fakeClock();
     const secrets = testSecrets();
