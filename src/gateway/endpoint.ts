@@ -185,7 +185,7 @@ export class McpEndpoint {
     }
     const requested = params.protocolVersion;
     const negotiated = (LEGACY_REVISIONS as readonly string[]).includes(requested) ? requested : LEGACY_REVISIONS[0];
-    const session = this.#o.sessions.open(caller.mandate.id, negotiated);
+    const session = this.#o.sessions.open(caller.mandate.id);
     res.setHeader('mcp-session-id', session.id);
     writeJson(res, 200, {
       jsonrpc: '2.0',
@@ -210,7 +210,7 @@ export class McpEndpoint {
     ac: AbortController,
     ctx: McpRequestContext,
   ): Promise<void> {
-    const session = this.#o.sessions.resolve(sid, caller.mandate.id, header('mcp-protocol-version'));
+    const session = this.#o.sessions.resolve(sid, caller.mandate.id);
     if (session === undefined) {
       return writeRpcError(
         res,
@@ -287,7 +287,7 @@ export class McpEndpoint {
       writeRpcError(res, new MandateError('RPC_METHOD_NOT_ALLOWED', 'MCP 2026-07-28 has no session to delete'), ctx);
       return;
     }
-    const session = this.#o.sessions.resolve(sid, caller.mandate.id, undefined);
+    const session = this.#o.sessions.resolve(sid, caller.mandate.id);
     if (session === undefined) {
       writeRpcError(res, new MandateError('RPC_SESSION_NOT_FOUND'), ctx);
       return;

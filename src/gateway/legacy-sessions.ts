@@ -12,8 +12,6 @@ import type { JsonRpcId } from './envelope.js';
 export interface LegacySession {
   readonly id: string;
   readonly mandateId: string;
-  /** The revision negotiated by `initialize` (or the client's header, for a session opened elsewhere). */
-  protocolVersion: string;
   lastUsed: number;
   /** Requests in flight, so `notifications/cancelled` can stop them. */
   readonly inFlight: Map<JsonRpcId, AbortController>;
@@ -44,9 +42,9 @@ export class LegacySessions {
   }
 
   /** Opens a session for a mandate (after a successful `initialize`). */
-  open(mandateId: string, protocolVersion: string): LegacySession {
+  open(mandateId: string): LegacySession {
     const id = `${mandateId}.${randomBytes(16).toString('base64url')}`;
-    const session: LegacySession = { id, mandateId, protocolVersion, lastUsed: this.#o.clock.now(), inFlight: new Map() };
+    const session: LegacySession = { id, mandateId, lastUsed: this.#o.clock.now(), inFlight: new Map() };
     this.#sessions.set(id, session);
     while (this.#sessions.size > this.#o.maxSessions) this.#end(this.#sessions.keys().next().value as string);
     return session;
@@ -57,7 +55,7 @@ export class LegacySessions {
    * mandate, was ended, or is malformed. A well-formed id of the caller's mandate opened on
    * another replica (or before a restart) is adopted.
    */
-  resolve(id: string, mandateId: string, protocolVersion: string | undefined): LegacySession | undefined {
+  resolve(id: string, mandateId: string): LegacySession | undefined {
     const existing = this.#sessions.get(id);
     if (existing !== undefined) {
       if (existing.mandateId !== mandateId) return undefined;
@@ -70,7 +68,6 @@ export class LegacySessions {
     const adopted: LegacySession = {
       id,
       mandateId,
-      protocolVersion: protocolVersion ?? 'unknown',
       lastUsed: this.#o.clock.now(),
       inFlight: new Map(),
     };
