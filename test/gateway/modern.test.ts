@@ -360,6 +360,12 @@ describe('/mcp speaks MCP 2026-07-28 beside 2025-11-25', () => {
       const foreign = await legacy(sid, { id: 2, method: 'tools/list' }, other.token);
       assert.equal(foreign.status, 404);
       assert.equal(foreign.body.error?.data?.code, 'RPC_SESSION_NOT_FOUND');
+      // Hostile ids: oversized, or naming this mandate through another's prefix, or empty-bodied.
+      for (const forged of [`${mandateId}.${'a'.repeat(600)}`, `${other.mandateId}.${sid.split('.').pop()}`, `.${mandateId}`, '%2e%2e']) {
+        const a = await legacy(forged, { id: 4, method: 'tools/list' });
+        assert.equal(a.status, 404, forged.slice(0, 80));
+        assert.equal(a.body.error?.data?.code, 'RPC_SESSION_NOT_FOUND');
+      }
       // DELETE ends it; the id is then unknown.
       const del = await fetch(h.mcpUrl, { method: 'DELETE', headers: { authorization: `Bearer ${token}`, 'mcp-session-id': sid } });
       assert.equal(del.status, 200);
