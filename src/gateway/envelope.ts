@@ -4,6 +4,7 @@
 import { MandateError } from '../errors/index.js';
 import type { ErrorCode } from '../errors/registry.js';
 import { isWellFormed } from '../lib/unicode.js';
+import { isObject } from './protocol.js';
 
 /** Deepest nesting of objects and arrays a message may have (the envelope itself takes three). */
 export const MAX_MESSAGE_DEPTH = 64;
@@ -72,7 +73,7 @@ export function parseEnvelope(raw: string): Envelope {
 }
 
 function checkMessage(item: unknown, baseDepth: number): Record<string, unknown> {
-  if (!isPlainObject(item)) throw new EnvelopeError('RPC_INVALID_REQUEST', 'a JSON-RPC message must be an object');
+  if (!isObject(item)) throw new EnvelopeError('RPC_INVALID_REQUEST', 'a JSON-RPC message must be an object');
   const id = validId(item.id);
   if (item.jsonrpc !== '2.0') throw new EnvelopeError('RPC_INVALID_REQUEST', 'jsonrpc must be "2.0"', id);
   if (Object.hasOwn(item, 'id') && id === null) throw new EnvelopeError('RPC_INVALID_REQUEST', 'id must be a string or an integer');
@@ -86,7 +87,7 @@ function checkMessage(item: unknown, baseDepth: number): Record<string, unknown>
     if (typeof method !== 'string' || method.length === 0 || method.length > MAX_METHOD_LENGTH) {
       throw new EnvelopeError('RPC_INVALID_REQUEST', 'method must be a non-empty string', id);
     }
-    if (Object.hasOwn(item, 'params') && !isPlainObject(item.params)) {
+    if (Object.hasOwn(item, 'params') && !isObject(item.params)) {
       throw new EnvelopeError('RPC_INVALID_PARAMS', 'params must be an object', id);
     }
   }
@@ -108,10 +109,10 @@ function checkToolCall(params: Record<string, unknown> | undefined, id: JsonRpcI
   if (typeof params.name !== 'string' || params.name.length === 0) {
     throw new EnvelopeError('RPC_INVALID_PARAMS', 'params.name must be a non-empty string', id);
   }
-  if (params.arguments !== undefined && !isPlainObject(params.arguments)) {
+  if (params.arguments !== undefined && !isObject(params.arguments)) {
     throw new EnvelopeError('RPC_INVALID_PARAMS', 'params.arguments must be an object', id);
   }
-  if (params._meta !== undefined && !isPlainObject(params._meta)) {
+  if (params._meta !== undefined && !isObject(params._meta)) {
     throw new EnvelopeError('RPC_INVALID_PARAMS', 'params._meta must be an object', id);
   }
 }
@@ -148,8 +149,4 @@ function scan(root: unknown, baseDepth: number): { tooDeep: boolean; nonFinite: 
     }
   }
   return { tooDeep: false, nonFinite };
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
