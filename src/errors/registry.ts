@@ -51,6 +51,8 @@ export const errorRegistry = {
   ERR_PORT_IN_USE: internal(500, 'the listen address is already in use'),
   ERR_ROUTE_ACCESS_UNDECLARED: internal(500, 'an HTTP route declares no access rule; the broker refuses to start'),
   ERR_STDIO_COMMAND_NOT_ALLOWED: internal(403, 'this stdio command is not in upstreams.stdio.allowedCommands'),
+  ERR_FILE_UNREADABLE: internal(500, 'a file named on the command line cannot be read'),
+  ERR_BROKER_UNREACHABLE: internal(502, 'the CLI cannot reach the broker at its URL'),
 
   // ── storage ──
   ERR_STORE_UNAVAILABLE: internal(503, 'the store is unreachable', false),
