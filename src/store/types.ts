@@ -19,7 +19,7 @@ export interface SqlExecutor {
 export interface Store extends SqlExecutor {
   /**
    * Runs `fn` in one transaction: committed when it resolves, rolled back when it throws.
-   * Durable on commit (SQLite WAL with synchronous=FULL; PostgreSQL default fsync).
+   * Durable when it resolves (SQLite: the WAL is fdatasync-ed after COMMIT, off the event loop; PostgreSQL: default fsync).
    */
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
   /** Throws ERR_STORE_UNAVAILABLE when the backend cannot answer. */

@@ -1,6 +1,7 @@
-// The embedded store: one SQLite file in WAL mode with synchronous=FULL, so a committed
-// transaction survives a crash. better-sqlite3 is synchronous; an async mutex keeps statements
-// of other callers out of an open transaction.
+// The embedded store: one SQLite file in WAL mode. A write is acknowledged only once it is on
+// stable storage, by an fdatasync of the WAL off the event loop (wal-sync.ts), so a committed
+// transaction survives a crash or power loss. better-sqlite3 is synchronous; an async mutex keeps
+// statements of other callers out of an open transaction.
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
@@ -8,6 +9,7 @@ import { StoreError } from '../../errors/index.js';
 import { Mutex } from '../../lib/mutex.js';
 import { applyMigrations } from '../migrate.js';
 import type { Row, SqlExecutor, SqlValue, Store } from '../types.js';
+import { WalSync } from './wal-sync.js';
 
 export interface SqliteStoreOptions {
   readonly path: string;
@@ -23,7 +25,12 @@ function bind(params: readonly SqlValue[]): unknown[] {
 /** Prepared statements kept per SQL text: the call path runs the same few statements every time. */
 const MAX_CACHED_STATEMENTS = 256;
 
-function executor(db: Db): SqlExecutor {
+interface Executor extends SqlExecutor {
+  /** Whether `sql` may change the database (INSERT … RETURNING arrives through `query` too). */
+  writes(sql: string): boolean;
+}
+
+function executor(db: Db): Executor {
   const statements = new Map<string, Database.Statement>();
   const prepared = (sql: string): Database.Statement => {
     let statement = statements.get(sql);
@@ -42,6 +49,9 @@ function executor(db: Db): SqlExecutor {
     },
     async run(sql: string, params: readonly SqlValue[] = []) {
       return wrap(() => ({ changes: prepared(sql).run(...bind(params)).changes }));
+    },
+    writes(sql: string) {
+      return !wrap(() => prepared(sql).readonly);
     },
   };
 }
@@ -83,7 +93,8 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
     mkdirSync(dirname(options.path), { recursive: true });
     db = new Database(options.path);
     db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = FULL');
+    // NORMAL: COMMIT writes the WAL without an fsync; WalSync makes it durable before anyone is told.
+    db.pragma('synchronous = NORMAL');
     db.pragma('foreign_keys = ON');
     db.pragma(`busy_timeout = ${Math.trunc(options.busyTimeoutMs ?? 5000)}`);
   } catch (err) {
@@ -91,25 +102,36 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
   }
   const mutex = new Mutex();
   const direct = executor(db);
+  const wal = new WalSync(`${options.path}-wal`);
   let closed = false;
 
   const guard = () => {
     if (closed) throw new StoreError('ERR_STORE_UNAVAILABLE', 'the store is closed');
+  };
+  const durable = () =>
+    wal.durable().catch((err: unknown) => {
+      throw new StoreError('ERR_STORE_UNAVAILABLE', 'the SQLite write-ahead log could not be synced to disk', { cause: err });
+    });
+  /** Runs one autocommitted statement; a statement that may write resolves once it is durable. */
+  const autocommit = async <T>(sql: string, statement: () => Promise<T>): Promise<T> => {
+    const result = await (mutex.idle() ? statement() : mutex.run(statement));
+    if (direct.writes(sql)) await durable();
+    return result;
   };
 
   const store: Store = {
     dialect: 'sqlite',
     async query(sql, params) {
       guard();
-      return mutex.idle() ? direct.query(sql, params) : mutex.run(() => direct.query(sql, params));
+      return autocommit(sql, () => direct.query(sql, params));
     },
     async run(sql, params) {
       guard();
-      return mutex.idle() ? direct.run(sql, params) : mutex.run(() => direct.run(sql, params));
+      return autocommit(sql, () => direct.run(sql, params));
     },
-    transaction(fn) {
+    async transaction(fn) {
       guard();
-      return mutex.run(async () => {
+      const result = await mutex.run(async () => {
         wrap(() => db.exec('BEGIN IMMEDIATE'));
         try {
           const result = await fn(direct);
@@ -125,22 +147,27 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
           throw err;
         }
       });
+      // The lock is free again while the WAL syncs: the next transaction commits meanwhile and
+      // shares the next fdatasync.
+      await durable();
+      return result;
     },
     async ping() {
       guard();
       // SELECT 1 answers even when the file can no longer be written (full disk, read-only or
       // immutable file), so readiness would lie. Rewriting user_version (unused by Mandate) commits
-      // one page to the WAL with fsync: the probe succeeds exactly when writes are durable again.
+      // one page to the WAL, then syncs it: the probe succeeds exactly when writes are durable again.
       await mutex.run(async () =>
         wrap(() => {
           const version = Number(db.pragma('user_version', { simple: true }));
           db.pragma(`user_version = ${version}`);
         }),
       );
+      await durable();
     },
-    migrate() {
+    async migrate() {
       guard();
-      return mutex.run(() =>
+      const applied = await mutex.run(() =>
         applyMigrations({
           dialect: 'sqlite',
           async script(sql) {
@@ -156,11 +183,16 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
           },
         }),
       );
+      await durable();
+      return applied;
     },
     async close() {
       if (closed) return;
       closed = true;
-      await mutex.run(async () => db.close());
+      await mutex.run(async () => {
+        await wal.close();
+        db.close();
+      });
     },
   };
   return store;
