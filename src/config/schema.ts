@@ -696,6 +696,115 @@ const upstreams = z
   })
   .prefault({});
 
+const leaseHeader = z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'an HTTP header name');
+/** Where a lease's secret goes: an environment variable (stdio upstreams, started per mandate) or an HTTP header. */
+const leaseInject = z.union([
+  z.strictObject({ env: envName.describe('environment variable of a stdio upstream (started per mandate)') }),
+  z.strictObject({
+    header: leaseHeader.describe('HTTP header sent to the upstream'),
+    prefix: z.string().max(64).default('').describe('text before the secret, e.g. "Bearer "'),
+  }),
+]);
+const leaseCommon = {
+  obtain: z
+    .enum(['lazy', 'eager'])
+    .default('lazy')
+    .describe("lazy: on the mandate's first call to the upstream; eager: as soon as a mandate that grants one of its tools is opened."),
+};
+const leaseProvider = z.discriminatedUnion('type', [
+  z.strictObject({
+    type: z.literal('postgres-role'),
+    ...leaseCommon,
+    adminUrl: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'a postgres:// URL')
+      .describe(
+        'Connection of the role that creates and drops lease roles (CREATEROLE, and pg_signal_backend to end sessions). Keep the file private.',
+      ),
+    grants: z
+      .array(z.string().min(1).max(4096))
+      .max(64)
+      .default([])
+      .describe('SQL run after CREATE ROLE, in the same transaction; `{{role}}` becomes the quoted role name (the only substitution).'),
+    connectionUrl: z
+      .string()
+      .min(1)
+      .max(2048)
+      .describe('What the upstream gets, e.g. postgresql://{{role}}:{{password}}@db:5432/app (both URL-encoded when substituted).'),
+    inject: leaseInject.default({ env: 'DATABASE_URL' }),
+    rolePrefix: z
+      .string()
+      .regex(/^[a-z][a-z0-9_]{0,23}$/, 'lowercase letters, digits or _, starting with a letter')
+      .default('mandate_lease_')
+      .describe('Prefix of generated role names (the rest is random); the reaper only ever drops roles it recorded.'),
+    connectionLimit: z.number().int().min(1).max(1000).default(10).describe('CONNECTION LIMIT of each lease role.'),
+    ownedObjects: z
+      .enum(['drop', 'reassign'])
+      .default('drop')
+      .describe('At revocation: DROP OWNED BY the role, or REASSIGN OWNED BY it to reassignTo (then drop its privileges).'),
+    reassignTo: z.string().min(1).max(63).optional().describe('Role that receives owned objects when ownedObjects is reassign.'),
+  }),
+  z.strictObject({
+    type: z.literal('mandate-token'),
+    ...leaseCommon,
+    audience: z.string().min(1).max(2048).describe("The upstream's resource identifier: the token's `aud` (RFC 9068)."),
+    maxTtlSeconds: z
+      .number()
+      .int()
+      .min(10)
+      .max(86_400)
+      .default(300)
+      .describe(
+        "Longest token lifetime; never longer than the mandate's. Bounds how long an upstream that checks only the signature accepts it.",
+      ),
+    inject: leaseInject.default({ header: 'Authorization', prefix: 'Bearer ' }),
+  }),
+  z.strictObject({
+    type: z.literal('oauth-client-credentials'),
+    ...leaseCommon,
+    issuer: z.url().describe('The external authorization server (RFC 8414 metadata is discovered from it).'),
+    clientId: z.string().min(1).max(512),
+    clientSecret: z.string().min(1).max(4096).describe('client_secret_basic secret. Keep the file private.'),
+    scopes: z
+      .record(z.string().min(1).max(128), z.array(z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'a scope token')).max(32))
+      .default({})
+      .describe('Scopes per upstream tool (name without the upstream prefix); a mandate asks only for the scopes of the tools it grants.'),
+    baseScopes: z
+      .array(z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/))
+      .max(32)
+      .default([])
+      .describe('Scopes every lease asks for.'),
+    resource: z.url().optional().describe('RFC 8707 resource indicator sent with the token request.'),
+    allowInsecureHttp: z.boolean().default(false).describe('Allow an http:// issuer (tests and loopback only).'),
+    inject: leaseInject.default({ header: 'Authorization', prefix: 'Bearer ' }),
+  }),
+]);
+
+const leases = z
+  .strictObject({
+    upstreams: z
+      .record(z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'an upstream id'), leaseProvider)
+      .default({})
+      .describe(
+        'Per-upstream credentials obtained per mandate (see docs/leases.md). An upstream not listed uses its static sealed credential only.',
+      ),
+    reapIntervalMs: z
+      .number()
+      .int()
+      .min(1000)
+      .max(3_600_000)
+      .default(30_000)
+      .describe('How often each replica revokes leases of ended or expired mandates and retries failed revocations (also once at start).'),
+    obtainTimeoutMs: z
+      .number()
+      .int()
+      .min(100)
+      .max(120_000)
+      .default(10_000)
+      .describe('Bound on obtaining one lease; past it the call fails closed (ERR_LEASE_UNAVAILABLE).'),
+  })
+  .prefault({});
+
 export const configSchema = z.strictObject({
   mode: z
     .enum(['production', 'demo'])
@@ -715,6 +824,7 @@ export const configSchema = z.strictObject({
   audit,
   gateway,
   upstreams,
+  leases,
   console: consoleSection,
   interactiveClients,
   policy,

@@ -128,6 +128,8 @@ export const errorRegistry = {
   // ── gateway, upstreams and approvals ──
   ERR_APPROVER_NOT_ALLOWED: internal(403, 'this operator may not decide this approval'),
   ERR_APPROVAL_NOT_PENDING: internal(409, 'the approval is no longer pending'),
+  // Leases (src/leases): the provider failed or the mandate is no longer live; nothing is injected (fail closed).
+  ERR_LEASE_UNAVAILABLE: internal(503, 'a per-mandate credential (lease) could not be obtained'),
   // JSON-RPC errors of /mcp. Codes in the JSON-RPC server range; `data.code` carries the name.
   RPC_UNKNOWN_TOOL: rpc(-32602, 'unknown tool'),
   RPC_CALL_DENIED: rpc(-32001, 'the call was denied by policy'),
@@ -145,6 +147,8 @@ export const errorRegistry = {
   RPC_UPSTREAM_TIMEOUT: rpc(-32011, 'the upstream did not answer in time'),
   RPC_UPSTREAM_ERROR: rpc(-32012, 'the upstream answered with a protocol error'),
   RPC_RESULT_TOO_LARGE: rpc(-32013, 'the upstream result exceeds the configured limit'),
+  // An allowed call whose per-mandate credential (lease, src/leases) could not be obtained: not forwarded.
+  RPC_LEASE_UNAVAILABLE: rpc(-32016, 'the credential for this upstream could not be obtained for this mandate; the call was not forwarded'),
   // Failures of durable MCP tasks (src/tasks), carried in the task's `error` (status `failed`).
   RPC_TASK_EXPIRED: rpc(-32014, 'the task expired before its call was approved and forwarded'),
   RPC_TASK_OUTCOME_UNKNOWN: rpc(-32015, 'the replica forwarding the task stopped before recording its result; it is not forwarded again'),

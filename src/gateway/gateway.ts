@@ -10,6 +10,7 @@ import type { ApprovalService } from '../approvals/service.js';
 import type { AuditActor, AuditLog } from '../audit/types.js';
 import { MandateError } from '../errors/index.js';
 import type { ErrorCode } from '../errors/registry.js';
+import type { CredentialInjector } from '../leases/injection.js';
 import type { Clock } from '../lib/clock.js';
 import { sha256Hex } from '../lib/hash.js';
 import type { VerifiedCaller } from '../oauth/caller.js';
@@ -41,6 +42,11 @@ export interface GatewayOptions {
   readonly approvals: ApprovalService;
   /** Durable MCP tasks of approval-required calls (Tasks extension). */
   readonly tasks: TaskService;
+  /**
+   * The credential-injection seam for forwards that do not go through the session pool (HTTP API
+   * upstreams): ask it per call, after the allow decision is durable, and inject what it returns.
+   */
+  readonly credentials?: CredentialInjector;
   readonly clock: Clock;
   readonly limits: GatewayLimits;
   /** Runs before the first tools/list or tools/call (lazy discovery of demo upstreams). */

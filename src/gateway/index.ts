@@ -3,6 +3,7 @@
 import type { ApprovalService } from '../approvals/service.js';
 import type { AuditLog } from '../audit/types.js';
 import type { Config } from '../config/load.js';
+import type { CredentialInjector } from '../leases/injection.js';
 import type { Clock } from '../lib/clock.js';
 import type { ChangeFeed } from '../store/changes.js';
 import type { TaskService } from '../tasks/index.js';
@@ -54,6 +55,8 @@ export interface GatewayServiceOptions {
   readonly audit: AuditLog;
   readonly approvals: ApprovalService;
   readonly tasks: TaskService;
+  /** The one credential-injection seam (static sealed credentials + per-mandate leases, src/leases). */
+  readonly credentials?: CredentialInjector;
   /** The issuer of access tokens (the broker's authorization server). */
   readonly issuer: string;
   readonly dpopAlgorithms: readonly string[];
@@ -63,6 +66,7 @@ export function createGatewayService(o: GatewayServiceOptions): GatewayService {
   const gc = o.config.gateway;
   const pool = new UpstreamPool({
     registry: o.upstreams.registry,
+    ...(o.credentials === undefined ? {} : { credentials: o.credentials }),
     clock: o.clock,
     connectTimeoutMs: gc.discoveryTimeoutMs,
     idleMs: gc.upstreamIdleMs,
@@ -75,6 +79,7 @@ export function createGatewayService(o: GatewayServiceOptions): GatewayService {
     audit: o.audit,
     approvals: o.approvals,
     tasks: o.tasks,
+    ...(o.credentials === undefined ? {} : { credentials: o.credentials }),
     clock: o.clock,
     limits: {
       maxArgumentsBytes: gc.maxArgumentsBytes,

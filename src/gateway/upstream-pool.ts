@@ -3,6 +3,7 @@
 // mandate created; `shared` upstreams get one session for everyone. Sessions close when idle,
 // when the pool is full (least recently used first), when their upstream changes, and when their
 // mandate ends.
+import type { CredentialInjector } from '../leases/injection.js';
 import type { Clock } from '../lib/clock.js';
 import { connectUpstream } from '../upstreams/connect.js';
 import type { RequestOptions, UpstreamClient } from '../upstreams/mcp-client/index.js';
@@ -10,6 +11,11 @@ import type { UpstreamRegistry } from '../upstreams/registry.js';
 
 export interface UpstreamPoolOptions {
   readonly registry: Pick<UpstreamRegistry, 'connection'>;
+  /**
+   * What to inject per mandate (src/leases/injection.ts). Absent: the upstream's static credential.
+   * An upstream with a lease gets one session per mandate whatever its `isolation`.
+   */
+  readonly credentials?: CredentialInjector;
   readonly clock: Clock;
   readonly connectTimeoutMs: number;
   readonly idleMs: number;
@@ -20,6 +26,8 @@ interface Entry {
   readonly upstream: string;
   readonly mandateId: string | undefined;
   client: Promise<UpstreamClient>;
+  /** When the injected lease stops being valid: the session is reopened with a fresh one after it. */
+  credentialExpiresAt: number | undefined;
   lastUsed: number;
   inFlight: number;
 }
@@ -81,17 +89,26 @@ export class UpstreamPool {
 
   /** The entry for this session, created if needed, marked most recently used and in flight. */
   #acquire(upstream: string, isolation: 'mandate' | 'shared', mandateId: string): Entry {
-    const key = isolation === 'shared' ? `s\0${upstream}` : `m\0${upstream}\0${mandateId}`;
+    const shared = isolation === 'shared' && this.#o.credentials?.perMandate(upstream) !== true;
+    const key = shared ? `s\0${upstream}` : `m\0${upstream}\0${mandateId}`;
     let entry = this.#entries.get(key);
+    // A session whose leased credential expired is not reused (if idle; a busy one is left to finish).
+    if (entry !== undefined && entry.inFlight === 0 && entry.credentialExpiresAt !== undefined) {
+      if (entry.credentialExpiresAt <= this.#o.clock.now()) {
+        this.#drop(key, entry);
+        entry = undefined;
+      }
+    }
     if (entry === undefined) {
       const created: Entry = {
         upstream,
-        mandateId: isolation === 'shared' ? undefined : mandateId,
+        mandateId: shared ? undefined : mandateId,
         client: undefined as unknown as Promise<UpstreamClient>,
+        credentialExpiresAt: undefined,
         lastUsed: this.#o.clock.now(),
         inFlight: 0,
       };
-      created.client = this.#open(upstream, key, created);
+      created.client = this.#open(upstream, shared ? undefined : mandateId, key, created);
       entry = created;
       this.#entries.set(key, created);
       // A failed connect is forgotten, so the next call tries again (this one reports the failure).
@@ -123,8 +140,22 @@ export class UpstreamPool {
     await Promise.all(all.map(([, e]) => e.client.then((c) => c.close()).catch(() => {})));
   }
 
-  async #open(upstream: string, key: string, entry: Entry): Promise<UpstreamClient> {
-    const { upstream: u, credential } = await this.#o.registry.connection(upstream);
+  async #open(upstream: string, mandateId: string | undefined, key: string, entry: Entry): Promise<UpstreamClient> {
+    const injector = this.#o.credentials;
+    let u: Awaited<ReturnType<UpstreamPoolOptions['registry']['connection']>>['upstream'];
+    let credential: Awaited<ReturnType<UpstreamPoolOptions['registry']['connection']>>['credential'];
+    if (injector === undefined || mandateId === undefined) {
+      ({ upstream: u, credential } = await this.#o.registry.connection(upstream));
+    } else {
+      // The one injection seam: static credential merged with the mandate's lease (obtained lazily, fail closed).
+      const injected = await injector.credentialFor({ upstreamId: upstream, mandateId });
+      entry.credentialExpiresAt = injected?.expiresAt;
+      ({ upstream: u } = await this.#o.registry.connection(upstream, { extraEnv: Object.keys(injected?.env ?? {}) }));
+      credential =
+        injected === undefined
+          ? undefined
+          : { ...(injected.headers ? { headers: injected.headers } : {}), ...(injected.env ? { env: injected.env } : {}) };
+    }
     const client = await connectUpstream({ transport: u.transport, credential, timeoutMs: this.#o.connectTimeoutMs });
     // A dead transport (process exited, session lost) must not be reused; a newer session under the same key is kept.
     client.onclose = () => {

@@ -155,13 +155,14 @@ export class UpstreamRegistry {
   }
 
   /** The upstream with its credential opened. Gateway-internal: the result never leaves the process. */
-  async connection(id: string, { check = true } = {}): Promise<UpstreamConnection> {
+  async connection(id: string, { check = true, extraEnv = [] as readonly string[] } = {}): Promise<UpstreamConnection> {
     const [row] = await this.o.store.query<UpstreamRow>(`SELECT ${COLUMNS} FROM upstreams WHERE id = ?`, [id]);
     if (row === undefined) throw new MandateError('ERR_NOT_FOUND', `no upstream "${id}"`);
     const upstream = fromRow(row);
     const credential = row.credential_sealed === null ? undefined : this.o.credentials.open(id, row.credential_sealed);
     // Also before every start: the allow-list may have shrunk since the upstream was registered.
-    if (check) assertStdioAllowed(upstream.transport, Object.keys(credential?.env ?? {}), this.o.allowedCommands);
+    // `extraEnv`: names a lease injects beside the credential (src/leases), allowed like the credential's own.
+    if (check) assertStdioAllowed(upstream.transport, [...Object.keys(credential?.env ?? {}), ...extraEnv], this.o.allowedCommands);
     return { upstream, credential };
   }
 

@@ -16,6 +16,7 @@ import { m0041Approvals } from './0041_approvals.js';
 import { m0042ApprovalWithdrawn } from './0042_approval_withdrawn.js';
 import { m0043Tasks } from './0043_tasks.js';
 import { m0050BudgetLeases } from './0050_budget_leases.js';
+import { m0051Leases } from './0051_leases.js';
 
 export interface Migration {
   readonly id: number;
@@ -54,4 +55,5 @@ export const migrations: readonly Migration[] = [
   m0042ApprovalWithdrawn,
   m0043Tasks,
   m0050BudgetLeases,
+  m0051Leases,
 ];
