@@ -19,6 +19,8 @@ export interface ResolvedSecrets {
   readonly approvalWebhookSecret: string | undefined;
   /** Bearer token for the external AuthZEN PDP (MANDATE_PDP_TOKEN; else policy.externalPdp.tokenFile is read). */
   readonly pdpToken: string | undefined;
+  /** SHA-256 (hex) of the bearer token GET /metrics requires (MANDATE_METRICS_TOKEN or telemetry.metrics.tokenSha256). */
+  readonly metricsTokenSha256: string | undefined;
 }
 
 export type Config = Readonly<
@@ -104,6 +106,10 @@ export function buildConfig(raw: unknown, options: LoadOptions = {}, source?: st
       { details: { path: 'gateway.approvals.webhook' } },
     );
   }
+  const metricsToken = nonEmpty(env.MANDATE_METRICS_TOKEN);
+  if (metricsToken !== undefined && metricsToken.length < 32) {
+    throw new ConfigError('ERR_CONFIG_INVALID', 'MANDATE_METRICS_TOKEN must be at least 32 characters');
+  }
   const tls = parsed.server.tls;
   const config = {
     ...parsed,
@@ -141,6 +147,7 @@ export function buildConfig(raw: unknown, options: LoadOptions = {}, source?: st
       bootstrapTokenSha256: bootstrapToken !== undefined ? sha256Hex(bootstrapToken) : parsed.operators.bootstrapTokenSha256,
       approvalWebhookSecret,
       pdpToken: nonEmpty(env.MANDATE_PDP_TOKEN),
+      metricsTokenSha256: metricsToken !== undefined ? sha256Hex(metricsToken) : parsed.telemetry.metrics.tokenSha256,
     },
   };
   return deepFreeze(config) as Config;

@@ -805,6 +805,44 @@ const leases = z
   })
   .prefault({});
 
+const telemetry = z
+  .strictObject({
+    metrics: z
+      .strictObject({
+        tokenSha256: z
+          .string()
+          .regex(/^[0-9a-f]{64}$/, 'hex SHA-256')
+          .optional()
+          .describe(
+            'SHA-256 (hex) of a bearer token that GET /metrics then requires. Or set MANDATE_METRICS_TOKEN. Unset: /metrics is public (it carries no identifiers); set it when anything beyond your scraper can reach the listener.',
+          ),
+      })
+      .prefault({})
+      .describe('Prometheus metrics at GET /metrics.'),
+    tracing: z
+      .strictObject({
+        enabled: z
+          .boolean()
+          .default(false)
+          .describe(
+            'Export OpenTelemetry spans (token exchange, decide, audit append, upstream call) over OTLP/HTTP. Off: no tracer is created.',
+          ),
+        endpoint: z.url().default('http://127.0.0.1:4318/v1/traces').describe('OTLP/HTTP traces endpoint (JSON encoding).'),
+        serviceName: z.string().min(1).max(128).default('mandate').describe('`service.name` of the exported spans.'),
+        sampleRatio: z
+          .number()
+          .min(0)
+          .max(1)
+          .default(1)
+          .describe("Share of traces started here that are sampled; a caller's `traceparent` sampled flag is always followed."),
+        exportTimeoutMs: z.number().int().min(100).max(60_000).default(10_000).describe('Bound on one export request.'),
+      })
+      .prefault({})
+      .describe('OpenTelemetry tracing with W3C trace context from the agent through the gateway to the upstream.'),
+  })
+  .prefault({})
+  .describe('Metrics and tracing (docs/operations.md lists every metric and span).');
+
 export const configSchema = z.strictObject({
   mode: z
     .enum(['production', 'demo'])
@@ -828,6 +866,7 @@ export const configSchema = z.strictObject({
   console: consoleSection,
   interactiveClients,
   policy,
+  telemetry,
 });
 
 /** Configuration as written in the file (before defaults). */
@@ -841,4 +880,5 @@ export const secretEnv = {
   MANDATE_APPROVAL_WEBHOOK_SECRET:
     'HMAC-SHA256 key (at least 32 characters) signing approval webhook bodies; required when gateway.approvals.webhook is set.',
   MANDATE_PDP_TOKEN: 'Bearer token sent to the external AuthZEN PDP (policy.externalPdp); overrides policy.externalPdp.tokenFile.',
+  MANDATE_METRICS_TOKEN: 'Bearer token GET /metrics requires (at least 32 characters); overrides telemetry.metrics.tokenSha256.',
 } as const;
