@@ -1,9 +1,10 @@
 // The console shell: sign-in gate, navigation, and the page for the current route.
-import { useEffect, useRef, useState } from 'react';
+import { type ReactElement, useEffect, useRef, useState } from 'react';
 import { Link, PageTitle } from './components/ui';
 import { api, onSignedOut } from './lib/api';
 import { completeSignIn, currentSession, loadSettings, type Session, signIn, signOut } from './lib/auth';
 import { useLiveStatus } from './lib/live';
+import { type Me, MeContext } from './lib/me';
 import { match, navigate, useLocation } from './lib/router';
 import { AgentsPage } from './pages/agents';
 import { ApprovalPage, ApprovalsPage } from './pages/approvals';
@@ -12,20 +13,15 @@ import { MandatePage, MandatesPage } from './pages/mandates';
 import { OverviewPage } from './pages/overview';
 import { PoliciesPage } from './pages/policies';
 
+/** Each page and the admin API permission its data needs: a page the server would refuse is not offered. */
 const NAV = [
-  ['/', 'Overview'],
-  ['/approvals', 'Approvals'],
-  ['/agents', 'Agents'],
-  ['/mandates', 'Mandates'],
-  ['/audit', 'Audit'],
-  ['/policies', 'Policies'],
+  ['/', 'Overview', 'console:read'],
+  ['/approvals', 'Approvals', 'approvals:read'],
+  ['/agents', 'Agents', 'agents:read'],
+  ['/mandates', 'Mandates', 'mandates:read'],
+  ['/audit', 'Audit', 'audit:read'],
+  ['/policies', 'Policies', 'policy:read'],
 ] as const;
-
-interface WhoAmI {
-  id: string;
-  name: string;
-  roles: string[];
-}
 
 export function App() {
   const { path } = useLocation();
@@ -102,10 +98,12 @@ function SignIn() {
 function Shell({ session, onSignOut }: { session: Session; onSignOut: () => void }) {
   const { path } = useLocation();
   const live = useLiveStatus();
-  const [who, setWho] = useState<WhoAmI>();
+  const [who, setWho] = useState<Me>();
+  const [whoError, setWhoError] = useState<string>();
   useEffect(() => {
-    api<WhoAmI>('/admin/v1/whoami').then(setWho, () => {});
+    api<Me>('/admin/v1/console/me').then(setWho, (e: Error) => setWhoError(e.message));
   }, []);
+  const nav = who === undefined ? [] : NAV.filter(([, , permission]) => who.permissions.includes(permission));
   const firstRender = useRef(true);
   // biome-ignore lint/correctness/useExhaustiveDependencies: runs on every navigation on purpose
   useEffect(() => {
@@ -129,7 +127,7 @@ function Shell({ session, onSignOut }: { session: Session; onSignOut: () => void
         </Link>
         <nav aria-label="Main">
           <ul>
-            {NAV.map(([to, label]) => (
+            {nav.map(([to, label]) => (
               <li key={to}>
                 <Link to={to} current={section === to}>
                   {label}
@@ -158,25 +156,69 @@ function Shell({ session, onSignOut }: { session: Session; onSignOut: () => void
         </div>
       </header>
       <main id="content">
-        <Route path={path} />
+        <MeContext.Provider value={who}>
+          {who === undefined ? (
+            whoError === undefined ? (
+              <p className="muted" aria-live="polite">
+                Loading your roles…
+              </p>
+            ) : (
+              <div className="notice error" role="alert">
+                Could not load who you are: {whoError}.
+              </div>
+            )
+          ) : (
+            <Route path={path} me={who} />
+          )}
+        </MeContext.Provider>
       </main>
     </>
   );
 }
 
-function Route({ path }: { path: string }) {
-  if (path === '/' || path === '') return <OverviewPage />;
-  if (path === '/approvals') return <ApprovalsPage />;
+/** The page of a path and the permission it needs (undefined: not a console page). */
+function pageOf(path: string): { permission: string; render: () => ReactElement } | undefined {
+  if (path === '/' || path === '') return { permission: 'console:read', render: () => <OverviewPage /> };
+  if (path === '/approvals') return { permission: 'approvals:read', render: () => <ApprovalsPage /> };
   const approval = match('/approvals/:id', path);
-  if (approval?.id) return <ApprovalPage id={approval.id} />;
-  if (path === '/agents') return <AgentsPage />;
-  if (path === '/mandates') return <MandatesPage />;
+  if (approval?.id) {
+    const id = approval.id;
+    return { permission: 'approvals:read', render: () => <ApprovalPage id={id} /> };
+  }
+  if (path === '/agents') return { permission: 'agents:read', render: () => <AgentsPage /> };
+  if (path === '/mandates') return { permission: 'mandates:read', render: () => <MandatesPage /> };
   const mandate = match('/mandates/:id', path);
-  if (mandate?.id) return <MandatePage id={mandate.id} />;
-  if (path === '/audit') return <AuditPage />;
+  if (mandate?.id) {
+    const id = mandate.id;
+    return { permission: 'mandates:read', render: () => <MandatePage id={id} /> };
+  }
+  if (path === '/audit') return { permission: 'audit:read', render: () => <AuditPage /> };
   const event = match('/audit/:id', path);
-  if (event?.id) return <AuditEventPage id={event.id} />;
-  if (path === '/policies') return <PoliciesPage />;
+  if (event?.id) {
+    const id = event.id;
+    return { permission: 'audit:read', render: () => <AuditEventPage id={id} /> };
+  }
+  if (path === '/policies') return { permission: 'policy:read', render: () => <PoliciesPage /> };
+  return undefined;
+}
+
+function Route({ path, me }: { path: string; me: Me }) {
+  const page = pageOf(path);
+  if (page !== undefined && me.permissions.includes(page.permission)) return page.render();
+  if (page !== undefined) {
+    // A typed or bookmarked URL: say so instead of showing a page of "forbidden" errors.
+    const first = NAV.find(([, , p]) => me.permissions.includes(p));
+    return (
+      <>
+        <PageTitle>Not available to you</PageTitle>
+        <p data-testid="not-permitted">
+          This page needs the <code>{page.permission}</code> permission, which your roles ({me.roles.join(', ') || 'none'}) do not grant.{' '}
+          {first ? <Link to={first[0]}>Go to {first[1]}</Link> : 'Ask an administrator for a role.'}
+        </p>
+      </>
+    );
+  }
+
   return (
     <>
       <PageTitle>Not found</PageTitle>

@@ -38,6 +38,15 @@ const ok = (value: unknown): CallToolResult => ({
 });
 const fail = (message: string): CallToolResult => ({ content: [{ type: 'text', text: message }], isError: true });
 
+// Refund amounts are integer US cents; the catalog hint (x-mandate-amount) lets the console show
+// 24900 as $249.00 (src/upstreams/catalog.ts).
+const usdCents = z
+  .number()
+  .int()
+  .positive()
+  .max(10_000_000)
+  .meta({ 'x-mandate-amount': { currency: 'USD', minorUnits: 2 } });
+
 /** Builds the helpdesk MCP server with its own in-memory state (one per process). */
 export function createHelpdeskServer(options: HelpdeskOptions): McpServer {
   const customers = new Map<string, Customer>(demoCustomers.map((c) => [c.id, c]));
@@ -93,7 +102,7 @@ export function createHelpdeskServer(options: HelpdeskOptions): McpServer {
       description: 'Draft a refund for a customer; nothing is paid until execute_refund.',
       inputSchema: {
         customerId: z.string().max(64),
-        amountCents: z.number().int().positive().max(10_000_000),
+        amountCents: usdCents,
         reason: z.string().max(500),
       },
       annotations: { title: 'Propose refund', readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
@@ -112,7 +121,7 @@ export function createHelpdeskServer(options: HelpdeskOptions): McpServer {
       description: 'Pay a refund to the customer. Moves money; not idempotent.',
       inputSchema: {
         customerId: z.string().max(64),
-        amountCents: z.number().int().positive().max(10_000_000),
+        amountCents: usdCents,
         refundId: z.string().max(64).optional().describe('a proposed refund to execute'),
       },
       // Paying out adds a ledger entry and deletes nothing: not destructive in MCP's sense, but

@@ -2,6 +2,7 @@
 // class, sensitivity and sensitive arguments policy needs. Held in memory and reloaded on every
 // `catalog` change, so a lookup on the hot path never touches the store. A tool that is not here
 // does not exist for the gateway (denied).
+import { z } from 'zod';
 import type { Store } from '../store/types.js';
 import { type ActionClass, actionClasses, type Sensitivity, sensitivities } from './upstream.js';
 
@@ -35,6 +36,42 @@ export interface CatalogEntry extends CatalogTool {
   readonly annotations: ToolAnnotations;
   /** Which fields an operator override set (the rest are derived from the upstream). */
   readonly overridden: readonly ('actionClass' | 'sensitivity' | 'sensitiveArgs')[];
+  /** Arguments that are money amounts, from the input schema's `x-mandate-amount` (display only). */
+  readonly amountArgs: Readonly<Record<string, AmountHint>>;
+}
+
+/** JSON Schema keyword an upstream puts on an argument that is an amount of money, in minor units. */
+export const AMOUNT_KEYWORD = 'x-mandate-amount';
+
+/**
+ * How to show an amount argument: an integer count of the currency's minor units (24900 with
+ * `{ currency: 'USD', minorUnits: 2 }` is $249.00). A display hint for humans (approval cards,
+ * the audit trail); policy and scope constraints always compare the raw integer.
+ */
+export const amountHint = z.strictObject({
+  /** ISO 4217 alphabetic code. */
+  currency: z.string().regex(/^[A-Z]{3}$/, 'an ISO 4217 code such as USD'),
+  /** Digits after the decimal point the integer stands for (2 for cents, 0 for yen). */
+  minorUnits: z.number().int().min(0).max(4),
+});
+
+export type AmountHint = z.infer<typeof amountHint>;
+
+/**
+ * Amount arguments declared in an input schema: top-level properties carrying a valid
+ * `x-mandate-amount`. A malformed hint is ignored (the raw number is shown), never an error:
+ * the schema comes from the upstream.
+ */
+export function amountArgsOf(inputSchema: Readonly<Record<string, unknown>>): Record<string, AmountHint> {
+  const props = inputSchema.properties;
+  if (props === null || typeof props !== 'object') return {};
+  const out: Record<string, AmountHint> = {};
+  for (const [name, schema] of Object.entries(props as Record<string, unknown>)) {
+    if (schema === null || typeof schema !== 'object') continue;
+    const hint = amountHint.safeParse((schema as Record<string, unknown>)[AMOUNT_KEYWORD]);
+    if (hint.success) out[name] = hint.data;
+  }
+  return out;
 }
 
 /**
@@ -125,6 +162,7 @@ function fromRow(r: ToolRow): CatalogEntry {
     sensitiveArgs: sensitiveOverride ?? defaultSensitiveArgs(inputSchema),
     pathArgs: defaultPathArgs(inputSchema),
     overridden,
+    amountArgs: amountArgsOf(inputSchema),
   };
 }
 

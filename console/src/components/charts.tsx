@@ -1,5 +1,7 @@
-// Small SVG charts (no chart library): stacked bars per time bucket and a line with points.
-// Each chart has a text alternative: a visually compact table of the same numbers.
+// Small SVG charts (no chart library): stacked bars (parts of one whole per time bucket), grouped
+// bars (separate counts side by side) and a line with points. The y axis ends on its top tick,
+// at or above the largest value, and counts get whole-number ticks (lib/scale.ts).
+import { niceScale, type Scale } from '../lib/scale';
 
 export interface Series {
   readonly label: string;
@@ -11,24 +13,15 @@ const W = 560;
 const H = 200;
 const PAD = { l: 40, r: 10, t: 10, b: 28 };
 
-function ticks(max: number): number[] {
-  if (max <= 0) return [0];
-  const step = 10 ** Math.floor(Math.log10(max));
-  const nice = max / step > 5 ? step * 2 : max / step > 2 ? step : step / 2;
-  const out: number[] = [];
-  for (let v = 0; v <= max + 1e-9; v += Math.max(nice, 1e-9)) out.push(Number(v.toFixed(6)));
-  return out.slice(0, 8);
-}
-
-function Axes({ labels, max, unit }: { labels: readonly string[]; max: number; unit?: string }) {
+function Axes({ labels, scale, unit }: { labels: readonly string[]; scale: Scale; unit?: string }) {
   const plotH = H - PAD.t - PAD.b;
   const every = Math.max(1, Math.ceil(labels.length / 8));
   return (
     <g fontSize={11} fill="#57606a">
-      {ticks(max).map((t) => {
-        const y = PAD.t + plotH - (max === 0 ? 0 : (t / max) * plotH);
+      {scale.ticks.map((t) => {
+        const y = PAD.t + plotH - (t / scale.top) * plotH;
         return (
-          <g key={t}>
+          <g key={t} data-tick={t}>
             <line x1={PAD.l} x2={W - PAD.r} y1={y} y2={y} stroke="#eaeef2" />
             <text x={PAD.l - 6} y={y + 4} textAnchor="end">
               {t}
@@ -51,7 +44,8 @@ function Axes({ labels, max, unit }: { labels: readonly string[]; max: number; u
 
 export function StackedBars({ title, labels, series }: { title: string; labels: readonly string[]; series: readonly Series[] }) {
   const totals = labels.map((_, i) => series.reduce((n, s) => n + (s.values[i] ?? 0), 0));
-  const max = Math.max(1, ...totals);
+  const scale = niceScale(Math.max(0, ...totals), { integer: true });
+  const max = scale.top;
   const plotW = W - PAD.l - PAD.r;
   const plotH = H - PAD.t - PAD.b;
   const bw = plotW / Math.max(1, labels.length);
@@ -64,7 +58,7 @@ export function StackedBars({ title, labels, series }: { title: string; labels: 
         aria-label={`${title}: ${series.map((s) => `${s.label} ${s.values.reduce<number>((a, b) => a + (b ?? 0), 0)}`).join(', ')}`}
         style={{ width: '100%', height: 'auto' }}
       >
-        <Axes labels={labels} max={max} />
+        <Axes labels={labels} scale={scale} />
         {labels.map((l, i) => {
           let y = PAD.t + plotH;
           return (
@@ -89,6 +83,51 @@ export function StackedBars({ title, labels, series }: { title: string; labels: 
   );
 }
 
+/** One bar per series in each bucket, side by side: for counts that are not parts of one total. */
+export function GroupedBars({ title, labels, series }: { title: string; labels: readonly string[]; series: readonly Series[] }) {
+  const scale = niceScale(Math.max(0, ...series.flatMap((s) => s.values.map((v) => v ?? 0))), { integer: true });
+  const plotW = W - PAD.l - PAD.r;
+  const plotH = H - PAD.t - PAD.b;
+  const bw = plotW / Math.max(1, labels.length);
+  const inner = (bw * 0.8) / Math.max(1, series.length);
+  return (
+    <figure>
+      <figcaption>{title}</figcaption>
+      <svg
+        viewBox={`0 0 ${W} ${H}`}
+        role="img"
+        aria-label={`${title}: ${series.map((s) => `${s.label} ${s.values.reduce<number>((a, b) => a + (b ?? 0), 0)}`).join(', ')}`}
+        style={{ width: '100%', height: 'auto' }}
+      >
+        <Axes labels={labels} scale={scale} />
+        {labels.map((l, i) => (
+          // biome-ignore lint/suspicious/noArrayIndexKey: buckets are positional
+          <g key={`${l}-${i}`}>
+            {series.map((s, k) => {
+              const v = s.values[i] ?? 0;
+              const h = (v / scale.top) * plotH;
+              return v > 0 ? (
+                <rect
+                  key={s.label}
+                  data-series={s.label}
+                  x={PAD.l + i * bw + bw * 0.1 + k * inner}
+                  y={PAD.t + plotH - h}
+                  width={inner * 0.9}
+                  height={h}
+                  fill={s.color}
+                >
+                  <title>{`${l}: ${s.label} ${v}`}</title>
+                </rect>
+              ) : null;
+            })}
+          </g>
+        ))}
+      </svg>
+      <Legend series={series} />
+    </figure>
+  );
+}
+
 export function LineChart({
   title,
   labels,
@@ -101,7 +140,8 @@ export function LineChart({
   unit?: string;
 }) {
   const all = series.flatMap((s) => s.values.filter((v): v is number => v !== null));
-  const max = Math.max(1, ...all);
+  const scale = niceScale(Math.max(0, ...all));
+  const max = scale.top;
   const plotW = W - PAD.l - PAD.r;
   const plotH = H - PAD.t - PAD.b;
   const x = (i: number) => PAD.l + ((i + 0.5) * plotW) / Math.max(1, labels.length);
@@ -115,7 +155,7 @@ export function LineChart({
         aria-label={`${title}${all.length === 0 ? ': no data' : ''}`}
         style={{ width: '100%', height: 'auto' }}
       >
-        <Axes labels={labels} max={max} {...(unit === undefined ? {} : { unit })} />
+        <Axes labels={labels} scale={scale} {...(unit === undefined ? {} : { unit })} />
         {series.map((s) => {
           const pts = s.values.map((v, i) => (v === null ? null : ([x(i), y(v)] as const))).filter((p) => p !== null);
           return (

@@ -1,5 +1,6 @@
 // Small shared pieces: links that stay in the SPA, status badges, honest loading/empty/error states.
 import { type MouseEvent, type ReactNode, useEffect, useState } from 'react';
+import { formatAmount, useAmountArgs } from '../lib/amounts';
 import { ApiError } from '../lib/api';
 import { navigate } from '../lib/router';
 
@@ -122,8 +123,20 @@ export function Countdown({ at }: { at: number | string | undefined }) {
 
 const MASK = '[masked]';
 
-/** Arguments of a call, one row each; values the broker masked stay masked. */
-export function ArgsTable({ args, sensitive = [] }: { args: Record<string, unknown> | undefined; sensitive?: readonly string[] }) {
+/**
+ * Arguments of a call, one row each; values the broker masked stay masked. Amount arguments the
+ * catalog marks (`x-mandate-amount`) read as money, with the raw minor units beside them.
+ */
+export function ArgsTable({
+  args,
+  tool,
+  sensitive = [],
+}: {
+  args: Record<string, unknown> | undefined;
+  tool?: string;
+  sensitive?: readonly string[];
+}) {
+  const amounts = useAmountArgs(tool);
   const entries = Object.entries(args ?? {});
   if (entries.length === 0) return <p className="muted">No arguments.</p>;
   return (
@@ -132,20 +145,31 @@ export function ArgsTable({ args, sensitive = [] }: { args: Record<string, unkno
         Arguments
       </caption>
       <tbody>
-        {entries.map(([k, v]) => (
-          <tr key={k}>
-            <td>
-              <code>{k}</code>
-            </td>
-            <td>
-              {v === MASK || sensitive.includes(k) ? (
-                <span className="masked">masked (sensitive)</span>
-              ) : (
-                <code>{typeof v === 'string' ? v : JSON.stringify(v)}</code>
-              )}
-            </td>
-          </tr>
-        ))}
+        {entries.map(([k, v]) => {
+          const hint = amounts[k];
+          const money = hint === undefined ? undefined : formatAmount(v, hint);
+          return (
+            <tr key={k}>
+              <td>
+                <code>{k}</code>
+              </td>
+              <td>
+                {v === MASK || sensitive.includes(k) ? (
+                  <span className="masked">masked (sensitive)</span>
+                ) : money !== undefined && hint !== undefined ? (
+                  <span data-testid={`amount-${k}`}>
+                    <strong className="amount">{money}</strong>{' '}
+                    <span className="muted">
+                      ({String(v)} minor units, {hint.currency})
+                    </span>
+                  </span>
+                ) : (
+                  <code>{typeof v === 'string' ? v : JSON.stringify(v)}</code>
+                )}
+              </td>
+            </tr>
+          );
+        })}
       </tbody>
     </table>
   );

@@ -4,6 +4,7 @@ import { useState } from 'react';
 import { Empty, ErrorNotice, Link, Loading, PageTitle, StatusBadge, Time } from '../components/ui';
 import { ApiError, api, itemsOf, useApi } from '../lib/api';
 import { useLive } from '../lib/live';
+import { useCan } from '../lib/me';
 import type { Mandate } from './mandates';
 
 interface Agent {
@@ -22,8 +23,10 @@ const DAY = 86_400_000;
 
 export function AgentsPage() {
   const [staleDays, setStaleDays] = useState(30);
+  const canWrite = useCan('agents:write');
+  const canReadMandates = useCan('mandates:read');
   const agents = useApi<unknown>('/admin/v1/agents?limit=1000');
-  const mandates = useApi<unknown>('/admin/v1/mandates?limit=1000');
+  const mandates = useApi<unknown>(canReadMandates ? '/admin/v1/mandates?limit=1000' : undefined);
   const humans = useApi<unknown>('/admin/v1/principals?limit=1000');
   const [message, setMessage] = useState<{ ok: boolean; text: string }>();
   useLive(['agent', 'mandate'], () => {
@@ -99,7 +102,7 @@ export function AgentsPage() {
               <th scope="col">Status</th>
               <th scope="col">Last seen</th>
               <th scope="col">Active mandates</th>
-              <th scope="col">Actions</th>
+              {canWrite ? <th scope="col">Actions</th> : null}
             </tr>
           </thead>
           <tbody>
@@ -132,25 +135,27 @@ export function AgentsPage() {
                   <td>
                     {usage?.active ? <Link to={`/mandates?agentId=${encodeURIComponent(p.id)}&status=active`}>{usage.active}</Link> : 0}
                   </td>
-                  <td>
-                    <div className="actions" style={{ marginTop: 0 }}>
-                      {p.status !== 'quarantined' ? (
-                        <button type="button" onClick={() => void act(p.id, 'quarantine')} aria-label={`Quarantine ${p.id}`}>
-                          Quarantine
-                        </button>
-                      ) : null}
-                      {p.status !== 'disabled' ? (
-                        <button type="button" className="danger" onClick={() => void act(p.id, 'disable')} aria-label={`Disable ${p.id}`}>
-                          Disable
-                        </button>
-                      ) : null}
-                      {p.status !== 'active' ? (
-                        <button type="button" onClick={() => void act(p.id, 'activate')} aria-label={`Activate ${p.id}`}>
-                          Activate
-                        </button>
-                      ) : null}
-                    </div>
-                  </td>
+                  {canWrite ? (
+                    <td>
+                      <div className="actions" style={{ marginTop: 0 }}>
+                        {p.status !== 'quarantined' ? (
+                          <button type="button" onClick={() => void act(p.id, 'quarantine')} aria-label={`Quarantine ${p.id}`}>
+                            Quarantine
+                          </button>
+                        ) : null}
+                        {p.status !== 'disabled' ? (
+                          <button type="button" className="danger" onClick={() => void act(p.id, 'disable')} aria-label={`Disable ${p.id}`}>
+                            Disable
+                          </button>
+                        ) : null}
+                        {p.status !== 'active' ? (
+                          <button type="button" onClick={() => void act(p.id, 'activate')} aria-label={`Activate ${p.id}`}>
+                            Activate
+                          </button>
+                        ) : null}
+                      </div>
+                    </td>
+                  ) : null}
                 </tr>
               );
             })}

@@ -1,9 +1,10 @@
 // Approvals inbox: what exactly an agent wants to run, for whom, why and through which chain;
 // pending first, updated live, decided with an optional comment.
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
 import { ArgsTable, Countdown, Empty, ErrorNotice, Link, Loading, PageTitle, StatusBadge, Time } from '../components/ui';
 import { ApiError, api, itemsOf, useApi } from '../lib/api';
 import { useLive } from '../lib/live';
+import { useCan, useMe, whyNotDecide } from '../lib/me';
 
 export interface Approval {
   id: string;
@@ -13,6 +14,7 @@ export interface Approval {
   onBehalfOf?: string;
   status: string;
   requiredRoles: string[];
+  forbiddenApprovers?: string[];
   decisionId: string;
   reasons: string[];
   context: {
@@ -32,6 +34,39 @@ export interface Approval {
   createdAt: number;
   expiresAt: number;
   decidedAt?: number;
+  consumedAt?: number;
+}
+
+/** Why an approval can no longer be decided, in words; undefined while it is live. */
+export function staleReason(a: Approval, now: number): string | undefined {
+  const who = a.decidedBy ? ` by ${a.decidedBy}${a.decidedRole ? ` as ${a.decidedRole}` : ''}` : '';
+  switch (a.status) {
+    case 'pending':
+      return a.expiresAt <= now ? 'Expired while waiting: nobody decided in time. The agent must ask again.' : undefined;
+    case 'approved':
+      return a.expiresAt <= now ? `Approved${who}, then expired unused.` : `Approved${who}; waiting for the agent's retry to use it.`;
+    case 'consumed':
+      return `Approved${who} and used: the call ran.`;
+    case 'denied':
+      return `Denied${who}.`;
+    case 'expired':
+      return 'Expired: nobody decided in time (or the approval went unused). The agent must ask again.';
+    case 'withdrawn':
+      return 'Withdrawn: the agent cancelled the call or its mandate ended.';
+    default:
+      return `No longer pending (${a.status}).`;
+  }
+}
+
+/** Now, every second while `active`: a pending approval turns stale on screen the moment it expires. */
+function useNow(active: boolean): number {
+  const [now, setNow] = useState(Date.now());
+  useEffect(() => {
+    if (!active) return;
+    const t = setInterval(() => setNow(Date.now()), 1000);
+    return () => clearInterval(t);
+  }, [active]);
+  return now;
 }
 
 const ORDER: Record<string, number> = { pending: 0, approved: 1, consumed: 2, denied: 3, expired: 4, withdrawn: 5 };
@@ -96,6 +131,12 @@ function ApprovalCard({ approval: a, onDecided }: { approval: Approval; onDecide
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string>();
   const ctx = a.context;
+  const me = useMe();
+  const canReadMandates = useCan('mandates:read');
+  const now = useNow(a.status === 'pending');
+  const stale = staleReason(a, now);
+  const live = stale === undefined;
+  const refusal = whyNotDecide(me, a);
   const decide = async (approve: boolean) => {
     setBusy(true);
     setError(undefined);
@@ -113,13 +154,29 @@ function ApprovalCard({ approval: a, onDecided }: { approval: Approval; onDecide
   };
   const titleId = `approval-${a.id}`;
   return (
-    <article className={`card ${a.status === 'pending' ? 'pending' : ''}`} aria-labelledby={titleId} data-testid="approval">
+    <article
+      className={`card ${live ? 'pending' : 'stale'}`}
+      aria-labelledby={titleId}
+      data-testid="approval"
+      data-state={live ? 'live' : 'stale'}
+    >
       <header>
         <h2 id={titleId} style={{ margin: 0 }}>
-          <code>{a.tool}</code> <StatusBadge status={a.status} />
+          <code>{a.tool}</code> <StatusBadge status={a.status === 'pending' && !live ? 'expired' : a.status} />
         </h2>
-        {a.status === 'pending' ? <Countdown at={a.expiresAt} /> : <Time at={a.decidedAt ?? a.createdAt} />}
+        {live ? <Countdown at={a.expiresAt} /> : <Time at={a.decidedAt ?? a.expiresAt} />}
       </header>
+      <p className={`state ${live ? 'live' : 'stale'}`} data-testid="approval-state">
+        {live ? (
+          <>
+            <strong>Live</strong>: waiting for a decision.
+          </>
+        ) : (
+          <>
+            <strong>Closed</strong>: {stale}
+          </>
+        )}
+      </p>
       <div className="split">
         <div>
           <dl className="grid2">
@@ -152,18 +209,24 @@ function ApprovalCard({ approval: a, onDecided }: { approval: Approval; onDecide
           </dl>
         </div>
         <div>
-          <ArgsTable args={ctx.args} />
+          <ArgsTable args={ctx.args} tool={a.tool} />
           <h3>Delegation chain</h3>
           <ol>
             {ctx.chain.map((c) => (
               <li key={c.mandateId}>
-                <Link to={`/mandates/${encodeURIComponent(c.mandateId)}`}>{c.agentId}</Link> <span className="muted">— {c.purpose}</span>
+                {canReadMandates ? <Link to={`/mandates/${encodeURIComponent(c.mandateId)}`}>{c.agentId}</Link> : c.agentId}{' '}
+                <span className="muted">— {c.purpose}</span>
               </li>
             ))}
           </ol>
         </div>
       </div>
-      {a.status === 'pending' ? (
+      {live && refusal !== undefined ? (
+        <p className="muted" data-testid="cannot-decide">
+          You cannot decide this approval: {refusal}.
+        </p>
+      ) : null}
+      {live && refusal === undefined ? (
         <div className="actions">
           <label style={{ flex: 1 }}>
             <span>Comment (optional)</span>
@@ -176,12 +239,8 @@ function ApprovalCard({ approval: a, onDecided }: { approval: Approval; onDecide
             Deny
           </button>
         </div>
-      ) : (
-        <p className="muted">
-          {a.decidedBy ? `Decided by ${a.decidedBy}${a.decidedRole ? ` as ${a.decidedRole}` : ''}` : 'Not decided'}
-          {a.decidedNote ? ` — “${a.decidedNote}”` : ''}
-        </p>
-      )}
+      ) : null}
+      {!live && a.decidedNote ? <p className="muted">Comment: “{a.decidedNote}”</p> : null}
       {error ? (
         <div className="notice error" role="alert">
           {error}

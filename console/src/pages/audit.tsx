@@ -2,11 +2,13 @@
 // (the chain of authority, step by step) and checks the event's inclusion proof in the browser
 // against the latest signed checkpoint.
 import { useEffect, useState } from 'react';
-import { Empty, ErrorNotice, Link, Loading, PageTitle, StatusBadge, Time } from '../components/ui';
+import { ArgsTable, Empty, ErrorNotice, Link, Loading, PageTitle, StatusBadge, Time } from '../components/ui';
 import { useApi } from '../lib/api';
 import { useLive } from '../lib/live';
 import { checkInclusion, type InclusionResult, parseCheckpoint, verifyCheckpointSignature } from '../lib/merkle';
 import { navigate, useLocation } from '../lib/router';
+
+const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 export interface AuditEntry {
   seq: number;
@@ -208,6 +210,9 @@ export function AuditEventPage({ id }: { id: string }) {
               {data.data ? <ProofCheck data={data.data} /> : null}
             </section>
           </div>
+          {typeof entry.event.data.tool === 'string' && isRecord(entry.event.data.args) ? (
+            <ArgsTable args={entry.event.data.args} tool={entry.event.data.tool} />
+          ) : null}
           <h2>Event data</h2>
           <pre>{JSON.stringify(entry.event.data, null, 2)}</pre>
         </>

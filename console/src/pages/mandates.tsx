@@ -1,8 +1,9 @@
 // Mandates: the list (active first), and a mandate page with scope, budgets used, calls made and
 // the delegation tree; revoking shows the cascade as it happens.
-import { useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { DelegationTree } from '../components/delegation-tree';
 import { Empty, ErrorNotice, Link, Loading, PageTitle, StatusBadge, Time } from '../components/ui';
+import { type AmountHint, formatAmount, useAmountArgs } from '../lib/amounts';
 import { ApiError, api, itemsOf, useApi } from '../lib/api';
 import { useLive } from '../lib/live';
 import { navigate, useLocation } from '../lib/router';
@@ -51,6 +52,100 @@ interface Activity {
   }[];
   calls: { total: number; allow: number; deny: number; approval_required: number };
   recent: { seq: number; id: string; event: { time: string; type: string; data: Record<string, unknown> } }[];
+  /** Whether the caller may revoke, and the active descendants a revoke would end (server-computed). */
+  revoke: { allowed: boolean; activeDescendants: string[] };
+}
+
+/** A number as money when the catalog marks the argument as an amount. */
+function shown(value: unknown, hint: AmountHint | undefined): string {
+  const money = hint === undefined ? undefined : formatAmount(value, hint);
+  return money ?? JSON.stringify(value);
+}
+
+function GrantRow({ grant: g, use }: { grant: ToolGrant; use: Activity['grants'][number] | undefined }) {
+  const amounts = useAmountArgs(g.tool);
+  return (
+    <tr>
+      <td>
+        <code>{g.tool}</code>
+      </td>
+      <td>
+        {g.args && Object.keys(g.args).length > 0 ? (
+          Object.entries(g.args).map(([arg, c]) => (
+            <div key={arg}>
+              <code>{arg}</code>{' '}
+              {Object.entries(c)
+                .map(
+                  ([op, v]) =>
+                    `${op} ${Array.isArray(v) ? `[${v.map((x) => shown(x, amounts[arg])).join(', ')}]` : shown(v, amounts[arg])}`,
+                )
+                .join(', ')}
+            </div>
+          ))
+        ) : (
+          <span className="muted">any arguments</span>
+        )}
+      </td>
+      <td>
+        {g.maxCalls !== undefined ? `${use?.calls ?? 0} / ${g.maxCalls}` : `${use?.allowed ?? 0} (no limit)`}
+        {g.maxCalls !== undefined && (use?.leasedCalls ?? 0) > 0 ? ` (+${use?.leasedCalls} reserved by replicas)` : ''}
+      </td>
+      <td>
+        {g.sum !== undefined ? `${shown(use?.total ?? 0, amounts[g.sum.arg])} / ${shown(g.sum.max, amounts[g.sum.arg])} ${g.sum.arg}` : '—'}
+        {g.sum !== undefined && (use?.leasedTotal ?? 0) > 0 ? ` (+${shown(use?.leasedTotal, amounts[g.sum.arg])} reserved)` : ''}
+      </td>
+    </tr>
+  );
+}
+
+/** Asks before revoking, with what the server says will end: this mandate and its active descendants. */
+function RevokeDialog({
+  mandateId,
+  descendants,
+  onConfirm,
+  onClose,
+}: {
+  mandateId: string;
+  descendants: readonly string[];
+  onConfirm: () => void;
+  onClose: () => void;
+}) {
+  const ref = useRef<HTMLDialogElement>(null);
+  useEffect(() => {
+    const d = ref.current;
+    if (d !== null && !d.open) d.showModal();
+  }, []);
+  const n = descendants.length;
+  return (
+    <dialog ref={ref} className="confirm" aria-labelledby="revoke-h" onClose={onClose} data-testid="revoke-dialog">
+      <h2 id="revoke-h" style={{ marginTop: 0 }}>
+        Revoke this mandate?
+      </h2>
+      <p data-testid="revoke-count">
+        This ends <code>{mandateId}</code>{' '}
+        {n === 0 ? (
+          <>and no other mandate (nothing was delegated from it that is still active).</>
+        ) : (
+          <>
+            and{' '}
+            <strong>
+              {n} delegated mandate{n === 1 ? '' : 's'}
+            </strong>{' '}
+            under it: {descendants.join(', ')}.
+          </>
+        )}
+      </p>
+      <p className="muted">Every replica refuses their tokens at once. This cannot be undone: the agent must open a new mandate.</p>
+      <div className="actions">
+        <button type="button" className="danger" onClick={onConfirm}>
+          Revoke {n + 1} mandate{n === 0 ? '' : 's'}
+        </button>
+        <button type="button" onClick={() => ref.current?.close()}>
+          Cancel
+        </button>
+      </div>
+    </dialog>
+  );
 }
 
 const STATUSES = ['', 'active', 'completed', 'failed', 'revoked', 'expired'];
@@ -160,6 +255,7 @@ export function MandatePage({ id }: { id: string }) {
   const activity = useApi<Activity>(`/admin/v1/console/mandates/${encodeURIComponent(id)}/activity`, [id]);
   const [reason, setReason] = useState('');
   const [result, setResult] = useState<{ ok: boolean; text: string }>();
+  const [confirming, setConfirming] = useState(false);
   useLive(['mandate', 'audit'], () => {
     mandate.reload();
     tree.reload();
@@ -168,6 +264,7 @@ export function MandatePage({ id }: { id: string }) {
   const m = mandate.data;
   const revoke = async () => {
     if (m === undefined) return;
+    setConfirming(false);
     setResult(undefined);
     try {
       const r = await api<{ ended: string[] }>(`/admin/v1/mandates/${encodeURIComponent(m.id)}/revoke`, {
@@ -177,6 +274,7 @@ export function MandatePage({ id }: { id: string }) {
       setResult({ ok: true, text: `Revoked ${r.ended.length} mandate${r.ended.length === 1 ? '' : 's'}: ${r.ended.join(', ')}` });
       mandate.reload();
       tree.reload();
+      activity.reload();
     } catch (err) {
       setResult({ ok: false, text: err instanceof ApiError ? `${err.code}: ${err.message}` : (err as Error).message });
     }
@@ -251,19 +349,33 @@ export function MandatePage({ id }: { id: string }) {
                   {activity.data.calls.approval_required} sent for approval
                 </p>
               ) : null}
-              {m.status === 'active' ? (
+              {m.status === 'active' && activity.data?.revoke.allowed ? (
                 <div className="card">
                   <h3 style={{ marginTop: 0 }}>Revoke</h3>
-                  <p className="muted">Revoking ends this mandate and every mandate delegated from it, on every replica, at once.</p>
+                  <p className="muted">
+                    Revoking ends this mandate and every mandate delegated from it, on every replica, at once
+                    {activity.data.revoke.activeDescendants.length > 0
+                      ? ` (${activity.data.revoke.activeDescendants.length} active delegated now)`
+                      : ''}
+                    .
+                  </p>
                   <div className="actions">
                     <label style={{ flex: 1 }}>
                       <span>Reason (optional)</span>
                       <input value={reason} onChange={(e) => setReason(e.target.value)} maxLength={500} />
                     </label>
-                    <button type="button" className="danger" onClick={() => void revoke()}>
-                      Revoke mandate
+                    <button type="button" className="danger" onClick={() => setConfirming(true)}>
+                      Revoke mandate…
                     </button>
                   </div>
+                  {confirming ? (
+                    <RevokeDialog
+                      mandateId={m.id}
+                      descendants={activity.data.revoke.activeDescendants}
+                      onConfirm={() => void revoke()}
+                      onClose={() => setConfirming(false)}
+                    />
+                  ) : null}
                 </div>
               ) : null}
               {result ? (
@@ -287,39 +399,10 @@ export function MandatePage({ id }: { id: string }) {
               </tr>
             </thead>
             <tbody>
-              {m.scope.tools.map((g, i) => {
-                const use = activity.data?.grants.find((u) => u.index === i);
-                return (
-                  // biome-ignore lint/suspicious/noArrayIndexKey: the grant index is the grant's identity (budgets are counted by it)
-                  <tr key={`${g.tool}-${i}`}>
-                    <td>
-                      <code>{g.tool}</code>
-                    </td>
-                    <td>
-                      {g.args && Object.keys(g.args).length > 0 ? (
-                        Object.entries(g.args).map(([arg, c]) => (
-                          <div key={arg}>
-                            <code>{arg}</code>{' '}
-                            {Object.entries(c)
-                              .map(([op, v]) => `${op} ${JSON.stringify(v)}`)
-                              .join(', ')}
-                          </div>
-                        ))
-                      ) : (
-                        <span className="muted">any arguments</span>
-                      )}
-                    </td>
-                    <td>
-                      {g.maxCalls !== undefined ? `${use?.calls ?? 0} / ${g.maxCalls}` : `${use?.allowed ?? 0} (no limit)`}
-                      {g.maxCalls !== undefined && (use?.leasedCalls ?? 0) > 0 ? ` (+${use?.leasedCalls} reserved by replicas)` : ''}
-                    </td>
-                    <td>
-                      {g.sum !== undefined ? `${use?.total ?? 0} / ${g.sum.max} ${g.sum.arg}` : '—'}
-                      {g.sum !== undefined && (use?.leasedTotal ?? 0) > 0 ? ` (+${use?.leasedTotal} reserved)` : ''}
-                    </td>
-                  </tr>
-                );
-              })}
+              {m.scope.tools.map((g, i) => (
+                // biome-ignore lint/suspicious/noArrayIndexKey: the grant index is the grant's identity (budgets are counted by it)
+                <GrantRow key={`${g.tool}-${i}`} grant={g} use={activity.data?.grants.find((u) => u.index === i)} />
+              ))}
             </tbody>
           </table>
           {activity.data && activity.data.recent.length > 0 ? (

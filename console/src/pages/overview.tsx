@@ -1,9 +1,11 @@
 // Overview: calls, denies and approvals over time, and how long humans take to decide.
 import { useState } from 'react';
-import { LineChart, StackedBars } from '../components/charts';
+import { GroupedBars, LineChart, StackedBars } from '../components/charts';
 import { ErrorNotice, Link, Loading, PageTitle } from '../components/ui';
 import { itemsOf, useApi } from '../lib/api';
 import { useLive } from '../lib/live';
+import { useCan } from '../lib/me';
+import { humanDuration } from '../lib/scale';
 
 interface Overview {
   from: string;
@@ -39,6 +41,7 @@ const WINDOWS = [
 
 export function OverviewPage() {
   const [win, setWin] = useState(0);
+  const canAudit = useCan('audit:read');
   const [hours, buckets, label] = WINDOWS[win] ?? WINDOWS[0];
   const overview = useApi<Overview>(`/admin/v1/console/overview?hours=${hours}&buckets=${buckets}`, []);
   const pending = useApi<unknown>('/admin/v1/approvals?status=pending');
@@ -95,7 +98,7 @@ export function OverviewPage() {
             <div className="kpi">
               <div className="muted">Denied</div>
               <div className="value">{o.totals.denied}</div>
-              <Link to="/audit?outcome=deny">See denies</Link>
+              {canAudit ? <Link to="/audit?outcome=deny">See denies</Link> : null}
             </div>
             <div className="kpi">
               {/* Approval requests, not decisions: retries of a waiting call ask nobody again. */}
@@ -113,7 +116,7 @@ export function OverviewPage() {
         ) : (
           <div className="charts">
             <StackedBars
-              title={`Calls per ${Math.round(o.bucketSeconds / 60)} min`}
+              title={`Calls per ${humanDuration(o.bucketSeconds)}`}
               labels={labels}
               series={[
                 { label: 'allowed', color: '#1a7f37', values: o.buckets.map((b) => b.allowed) },
@@ -121,8 +124,10 @@ export function OverviewPage() {
                 { label: 'approval required', color: '#bf8700', values: o.buckets.map((b) => b.calls - b.allowed - b.denied) },
               ]}
             />
-            <StackedBars
-              title="Approvals"
+            {/* Requested and decided are separate counts (one request is decided later, maybe in
+                another bucket): side by side, never stacked into a meaningless total. */}
+            <GroupedBars
+              title={`Approvals requested and decided per ${humanDuration(o.bucketSeconds)}`}
               labels={labels}
               series={[
                 { label: 'requested', color: '#bf8700', values: o.buckets.map((b) => b.approvalsRequested) },

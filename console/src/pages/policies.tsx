@@ -1,8 +1,10 @@
-// Policies: the org policy set this broker serves (read-only), whether the last reload was
-// refused, and a "what if" form that explains the decision for a hand-written call.
-import { useState } from 'react';
+// Policies: the org policy set this broker serves (read-only) with each policy's Cedar source,
+// whether the last reload was refused, and a "what if" form that explains the decision for a
+// hand-written call.
+import { useMemo, useState } from 'react';
 import { Empty, ErrorNotice, Loading, PageTitle, StatusBadge, Time } from '../components/ui';
 import { ApiError, api, useApi } from '../lib/api';
+import { tokenizeCedar } from '../lib/cedar-highlight';
 
 interface PolicySet {
   version?: string;
@@ -10,6 +12,32 @@ interface PolicySet {
   policies: { id: string; file: string; line: number; effect: string }[];
   entities: number;
   lastProblems?: { file?: string; line?: number; column?: number; message: string }[];
+}
+
+interface PolicySource {
+  version?: string;
+  policies: { id: string; file: string; line: number; effect: string; text: string }[];
+}
+
+/** Highlighted Cedar: every token is a React text node (escaped), so markup in a policy stays text. */
+export function CedarSource({ text }: { text: string }) {
+  const tokens = useMemo(() => tokenizeCedar(text), [text]);
+  return (
+    <pre className="cedar">
+      <code>
+        {tokens.map((t, i) =>
+          t.type === 'text' ? (
+            t.text
+          ) : (
+            // biome-ignore lint/suspicious/noArrayIndexKey: tokens are positional and the list never reorders
+            <span key={i} className={`tok-${t.type}`}>
+              {t.text}
+            </span>
+          ),
+        )}
+      </code>
+    </pre>
+  );
 }
 
 interface Explanation {
@@ -30,6 +58,7 @@ const EXAMPLE = {
 
 export function PoliciesPage() {
   const set = useApi<PolicySet>('/admin/v1/policies');
+  const source = useApi<PolicySource>('/admin/v1/console/policies');
   const s = set.data;
   const problems = s?.lastProblems ?? [];
   return (
@@ -63,33 +92,25 @@ export function PoliciesPage() {
           {s.policies.length === 0 ? (
             <Empty>No policies.</Empty>
           ) : (
-            <table>
-              <caption className="muted" style={{ textAlign: 'left' }}>
-                Active set (read-only: edit the .cedar files under version control and reload)
-              </caption>
-              <thead>
-                <tr>
-                  <th scope="col">Policy id</th>
-                  <th scope="col">Effect</th>
-                  <th scope="col">Source</th>
-                </tr>
-              </thead>
-              <tbody>
-                {s.policies.map((p) => (
-                  <tr key={p.id}>
-                    <td>
-                      <code>{p.id}</code>
-                    </td>
-                    <td>
-                      <span className={`badge ${p.effect === 'forbid' ? 'bad' : 'ok'}`}>{p.effect}</span>
-                    </td>
-                    <td className="mono">
-                      {p.file}:{p.line}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
+            <section aria-labelledby="policies-h">
+              <h2 id="policies-h">Active set</h2>
+              <p className="muted">Read-only: edit the .cedar files under version control and reload.</p>
+              <ErrorNotice error={source.error} what="the policy source" />
+              {s.policies.map((p) => {
+                const text = source.data?.policies.find((q) => q.id === p.id)?.text;
+                return (
+                  <details key={p.id} open data-testid={`policy-${p.id}`} className="card">
+                    <summary>
+                      <code>{p.id}</code> <span className={`badge ${p.effect === 'forbid' ? 'bad' : 'ok'}`}>{p.effect}</span>{' '}
+                      <span className="muted mono">
+                        {p.file}:{p.line}
+                      </span>
+                    </summary>
+                    {text === undefined ? source.loading ? <Loading what="the source" /> : null : <CedarSource text={text} />}
+                  </details>
+                );
+              })}
+            </section>
           )}
         </>
       ) : null}

@@ -1,14 +1,20 @@
-// Read models the console needs and no domain API serves: overview charts, a filtered audit
-// timeline, one event with its inclusion proof against the latest signed checkpoint, and the
-// calls and budget use of one mandate. All are derived from the audit log and the stores; none
-// writes anything.
+// Read models the console needs and no domain API serves: who the operator is and what the admin
+// API lets them do (so the console hides what the server would refuse), display hints from the
+// tool catalog, overview charts, a filtered audit timeline, one event with its inclusion proof
+// against the latest signed checkpoint, the Cedar source of the active policies, and the calls,
+// budget use and revocation reach of one mandate. All are derived from the audit log and the
+// stores; none writes anything.
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { AuditEntry } from '../../audit/event.js';
 import { parseEventId } from '../../audit/event.js';
 import type { Broker } from '../../broker.js';
 import { MandateError } from '../../errors/index.js';
+import type { Operator } from '../../identity/operators.js';
+import type { Mandate } from '../../mandates/mandate.js';
 import { CaseRunner, parseRequest } from '../../policy/cases.js';
+import { AMOUNT_KEYWORD, type AmountHint } from '../../upstreams/catalog.js';
+import { authorizeOperator, type Permission, permissions } from '../admin-policy.js';
 import { ADMIN_PREFIX, type AppContext } from '../app.js';
 
 const PAGE = 1000;
@@ -181,9 +187,94 @@ export function matchesTimeline(entry: AuditEntry, f: TimelineFilter): boolean {
   return true;
 }
 
+/**
+ * The admin API permissions `operator` holds, decided by the very function that guards every
+ * admin route (authorizeOperator), so the console can never show more or less than the API allows.
+ */
+export function permissionsOf(operator: Operator): Permission[] {
+  return (Object.keys(permissions) as Permission[]).filter((p) => {
+    try {
+      authorizeOperator(operator, p);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** Whether `operator` may revoke a mandate of an agent owned by `owner` (the rule of POST /admin/v1/mandates/:id/revoke). */
+export function mayRevoke(operator: Operator, owner: string | undefined): boolean {
+  return operator.roles.includes('admin') || (owner !== undefined && owner === operator.subject);
+}
+
+/** The active mandates revoking `target` would end besides itself: every active descendant. */
+export function activeDescendants(target: Mandate, tree: readonly Mandate[]): Mandate[] {
+  const children = new Map<string, Mandate[]>();
+  for (const m of tree) {
+    if (m.parentId === undefined) continue;
+    const list = children.get(m.parentId) ?? [];
+    list.push(m);
+    children.set(m.parentId, list);
+  }
+  const out: Mandate[] = [];
+  const walk = (id: string) => {
+    for (const c of children.get(id) ?? []) {
+      if (c.status === 'active') out.push(c);
+      walk(c.id);
+    }
+  };
+  walk(target.id);
+  return out;
+}
+
 export function registerConsoleApiRoutes(app: FastifyInstance, { broker }: AppContext): void {
   // Usage as the store holds it: consumed (reported by every replica) and leased (not yet reported).
   const budgets = broker.budgets;
+
+  app.get(
+    `${ADMIN_PREFIX}console/me`,
+    {
+      config: {
+        access: { permission: 'self:read' },
+        doc: { summary: 'The signed-in operator, their roles and the admin API permissions they hold' },
+      },
+    },
+    async (req) => {
+      const operator = req.operator;
+      if (operator === undefined) throw new MandateError('ERR_AUTH_MISSING');
+      return { id: operator.id, name: operator.name, roles: operator.roles, via: operator.via, permissions: permissionsOf(operator) };
+    },
+  );
+
+  // Display hints only (how to show an argument), for every console user: an approver must see
+  // the refund as $249.00 without the catalog read permission.
+  app.get(
+    `${ADMIN_PREFIX}console/hints`,
+    {
+      config: {
+        access: { permission: 'console:read' },
+        doc: { summary: `How to display tool arguments: amounts (${AMOUNT_KEYWORD}) per tool and argument` },
+      },
+    },
+    async () => {
+      const tools: Record<string, { amountArgs: Record<string, AmountHint> }> = {};
+      for (const t of broker.upstreams.catalog.list())
+        if (Object.keys(t.amountArgs).length > 0) tools[t.name] = { amountArgs: { ...t.amountArgs } };
+      return { tools };
+    },
+  );
+
+  app.get(
+    `${ADMIN_PREFIX}console/policies`,
+    { config: { access: { permission: 'policy:read' }, doc: { summary: 'The Cedar source of every policy in the active set' } } },
+    async () => {
+      const set = broker.policies.current?.set;
+      return {
+        version: set?.version,
+        policies: set?.policies.map(({ id, file, line, effect, text }) => ({ id, file, line, effect, text })) ?? [],
+      };
+    },
+  );
 
   app.get(
     `${ADMIN_PREFIX}console/overview`,
@@ -298,6 +389,9 @@ export function registerConsoleApiRoutes(app: FastifyInstance, { broker }: AppCo
     { config: { access: { permission: 'mandates:read' }, doc: { summary: 'Calls made and budgets used by one mandate' } } },
     async (req) => {
       const m = await broker.mandates.require((req.params as { id: string }).id);
+      const tree = await broker.mandates.list({ rootId: m.rootId, limit: 1000 });
+      const ends = m.status === 'active' ? activeDescendants(m, tree).map((d) => d.id) : [];
+      const owner = (await broker.agents.get(m.agentId))?.principal.owner;
       const grants = await Promise.all(
         m.scope.tools.map(async (g, index) => ({
           index,
@@ -325,6 +419,8 @@ export function registerConsoleApiRoutes(app: FastifyInstance, { broker }: AppCo
         grants: grants.map((g) => ({ ...g, allowed: allowedByGrant.get(g.index) ?? 0 })),
         calls,
         recent: events.slice(-50).reverse(),
+        // What revoking would do, and whether this caller may: the console confirms with the count.
+        revoke: { allowed: req.operator !== undefined && mayRevoke(req.operator, owner), activeDescendants: ends },
       };
     },
   );
