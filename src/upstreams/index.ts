@@ -73,12 +73,17 @@ export async function createUpstreams(o: UpstreamsOptions): Promise<Upstreams> {
   };
 }
 
+/** Node arguments that run the helpdesk: the compiled file as is, the TypeScript source (a checkout) through tsx. */
+function helpdeskArgs(): string[] {
+  return HELPDESK_SERVER_PATH.endsWith('.ts') ? ['--import', 'tsx', HELPDESK_SERVER_PATH] : [HELPDESK_SERVER_PATH];
+}
+
 /** The demo helpdesk as an upstream: started over stdio, its API key injected from the sealed credential. */
 export function demoHelpdeskUpstream(apiKey: string): UpstreamInput {
   return {
     id: 'helpdesk',
     displayName: 'Demo helpdesk',
-    transport: { type: 'stdio', command: process.execPath, args: ['--import', 'tsx', HELPDESK_SERVER_PATH], env: {} },
+    transport: { type: 'stdio', command: process.execPath, args: helpdeskArgs(), env: {} },
     isolation: 'shared',
     defaultSensitivity: 'confidential',
     credential: { env: { [HELPDESK_KEY_ENV]: apiKey } },

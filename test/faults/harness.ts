@@ -22,7 +22,7 @@ import { openPostgresStore } from '../../src/store/postgres/index.js';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import { freePort } from '../helpers/ports.js';
 
-const BIN = new URL('../../bin/mandate.js', import.meta.url).pathname;
+const BIN = new URL('../helpers/mandate-source.js', import.meta.url).pathname;
 export const AGENT = { id: 'fault-agent', spiffeId: `spiffe://${DEV_TRUST_DOMAIN}/agent/fault-agent` };
 export const TOOL = 'counter.hit';
 

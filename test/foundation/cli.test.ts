@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 
-const BIN = new URL('../../bin/mandate.js', import.meta.url).pathname;
+const BIN = new URL('../helpers/mandate-source.js', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'mandate-cli-'));
 const env = { PATH: process.env.PATH ?? '', HOME: dir };
 

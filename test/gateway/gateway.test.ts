@@ -14,7 +14,7 @@ import { storeFactories } from '../helpers/stores.js';
 import { handDpopProof } from '../identity/helpers.js';
 import { type GatewayHarness, HELPER, MISBEHAVING_SERVER_PATH, meta, startGateway, TESTER, text } from './harness.js';
 
-const CLI = fileURLToPath(new URL('../../bin/mandate.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../helpers/mandate-source.js', import.meta.url));
 
 /** A refused call: a tool result with isError, plain text for the model, Mandate's structured reason in `_meta`. */
 const refused = async (p: Promise<unknown>): Promise<{ data: Record<string, unknown>; text: string }> => {

@@ -10,7 +10,7 @@ import { generateMasterKeySpec } from '../../src/secrets/index.js';
 import { freePort } from './ports.js';
 import { dropSchema, freshSchema, POSTGRES_URL } from './stores.js';
 
-const BIN = new URL('../../bin/mandate.js', import.meta.url).pathname;
+const BIN = new URL('./mandate-source.js', import.meta.url).pathname;
 
 export interface Replica {
   readonly url: string;

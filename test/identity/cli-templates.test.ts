@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import { assertionParams, mandateOf, tokenRequest } from './grant-helpers.js';
 import { type Running, startBroker } from './helpers.js';
 
-const BIN = new URL('../../bin/mandate.js', import.meta.url).pathname;
+const BIN = new URL('../helpers/mandate-source.js', import.meta.url).pathname;
 const SPIFFE_ID = 'spiffe://demo.mandate.local/agent/cli-templated';
 let b: Running;
 let admin: string;

@@ -9,7 +9,7 @@ import { decodeJwt } from 'jose';
 import { TOKEN_TYPE } from '../../src/oauth/token-exchange.js';
 import { mandateRequest, type Running, startBroker } from './helpers.js';
 
-const BIN = new URL('../../bin/mandate.js', import.meta.url).pathname;
+const BIN = new URL('../helpers/mandate-source.js', import.meta.url).pathname;
 let b: Running;
 let configFile: string;
 let admin: string;

@@ -12,7 +12,7 @@ import { DEV_ISSUER_PATH, DevIssuer } from '../../src/identity/dev-issuer.js';
 import { type Cluster, openDemoMandate, startCluster } from '../helpers/replicas.js';
 import { postgresFactory } from '../helpers/stores.js';
 
-const BIN = new URL('../../bin/mandate.js', import.meta.url).pathname;
+const BIN = new URL('../helpers/mandate-source.js', import.meta.url).pathname;
 const pgf = await postgresFactory();
 
 describe('gateway across replicas', { skip: pgf.skip }, () => {
