@@ -170,6 +170,9 @@ export const errorRegistry = {
   // ── org policy (Cedar) and the AuthZEN PDP ──
   ERR_POLICY_INVALID: internal(422, 'the policy set does not parse or validate; the previous set keeps serving'),
   ERR_POLICY_UNAVAILABLE: internal(503, 'no valid org policy set is loaded'),
+  // Task templates (src/templates): the token endpoint answers these as invalid_authorization_details with the code in details.
+  ERR_TEMPLATE_UNKNOWN: internal(400, 'no task template of this name (and version) is loaded'),
+  ERR_TEMPLATE_PARAMS: internal(400, 'the task template parameters are unknown, missing or of the wrong type'),
   // The external AuthZEN PDP engine (src/policy/authzen-engine.ts): each makes the decision a deny.
   ERR_PDP_UNAVAILABLE: internal(503, 'the external policy decision point could not be reached'),
   ERR_PDP_TIMEOUT: internal(504, 'the external policy decision point did not answer in time'),
