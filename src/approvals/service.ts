@@ -334,7 +334,16 @@ export class ApprovalService {
       type: 'approval.decided',
       actors: [{ type: 'human', id: approver.id }],
       mandateId: approval.mandateId,
-      data: { approvalId: id, decisionId: approval.decisionId, outcome: status, role, tool: approval.tool, callHash: approval.callHash },
+      data: {
+        approvalId: id,
+        decisionId: approval.decisionId,
+        outcome: status,
+        role,
+        tool: approval.tool,
+        callHash: approval.callHash,
+        // The approver's own words are part of the evidence (why a refund was let through).
+        ...(input.note === undefined ? {} : { note: input.note }),
+      },
     });
     await this.#transition(id, async (tx) => {
       const { changes } = await tx.run(

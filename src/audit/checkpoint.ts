@@ -90,14 +90,20 @@ export function openCheckpoint(note: string, key: VerifierKey, expectedOrigin?: 
   const body = note.slice(0, split + 1);
   const sigLines = note.slice(split + 2, -1).split('\n');
   let signed = false;
+  const signers: string[] = [];
   for (const line of sigLines) {
     if (!line.startsWith(SIG_PREFIX)) return 'malformed signature line';
     const [name, b64, ...rest] = line.slice(SIG_PREFIX.length).split(' ');
     if (rest.length > 0 || name === undefined || b64 === undefined) return 'malformed signature line';
+    signers.push(name);
     if (name !== key.name) continue;
     const blob = Buffer.from(b64, 'base64');
     if (blob.length !== 4 + 64 || !blob.subarray(0, 4).equals(key.keyHash)) continue;
     if (verify(null, Buffer.from(body), key.publicKey, blob.subarray(4))) signed = true;
+  }
+  // A key of another name is a configuration mistake (a vkey printed for another address), not tampering.
+  if (!signed && !signers.includes(key.name)) {
+    return `signed by key "${signers.join('", "')}", not by the verifier key "${key.name}" (a vkey for another origin: print it with the broker's address)`;
   }
   if (!signed) return 'no valid signature by the verifier key';
   const lines = body.slice(0, -1).split('\n');

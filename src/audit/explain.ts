@@ -48,8 +48,24 @@ export interface Explanation {
   /** The human on whose behalf the root mandate ran, if any. */
   readonly onBehalfOf?: string;
   readonly approvals: readonly AuditEntry[];
+  /** The approval behind the event, summarized from `approvals` (absent when none is referenced). */
+  readonly approval?: ApprovalSummary;
   /** The actor chain as recorded on the event (human → agent → delegated agents). */
   readonly actors: AuditEntry['event']['actors'];
+}
+
+/** Where an approval stands according to the log, and who decided it with what words. */
+export interface ApprovalSummary {
+  readonly id: string;
+  /** `approved` or `denied` once decided; `pending`, `expired` or `withdrawn` otherwise. */
+  readonly outcome: 'pending' | 'approved' | 'denied' | 'expired' | 'withdrawn';
+  /** The human who decided (never the human the task ran for: they may not approve it). */
+  readonly decidedBy?: string;
+  readonly role?: string;
+  /** The approver's comment. */
+  readonly note?: string;
+  /** The approved call ran (the approval was used once). */
+  readonly consumed: boolean;
 }
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v.length > 0 ? v : undefined);
@@ -83,10 +99,14 @@ export async function explainEvent(log: AuditService, id: string): Promise<Expla
     mandateId = str(link.opened?.event.data.parentMandateId);
   }
   const root = mandates[mandates.length - 1]?.opened;
+  // The human of the task is recorded where the root mandate opened. A human actor on the event
+  // itself counts only when no mandate opening is known and that human is not an approver: on
+  // approval events the human actor is the one who decided, not the one the task ran for.
   const onBehalfOf =
     str(root?.event.data.onBehalfOf) ??
-    event.event.actors.find((a) => a.type === 'human')?.id ??
-    root?.event.actors.find((a) => a.type === 'human')?.id;
+    root?.event.actors.find((a) => a.type === 'human')?.id ??
+    (root === undefined && !APPROVAL_TYPES.includes(event.event.type) ? event.event.actors.find((a) => a.type === 'human')?.id : undefined);
+  const approvalSummary = approvalId === undefined ? undefined : summarizeApproval(approvalId, approvals);
 
   return {
     event,
@@ -98,7 +118,31 @@ export async function explainEvent(log: AuditService, id: string): Promise<Expla
     mandates,
     ...(onBehalfOf === undefined ? {} : { onBehalfOf }),
     approvals,
+    ...(approvalSummary === undefined ? {} : { approval: approvalSummary }),
     actors: event.event.actors,
+  };
+}
+
+function summarizeApproval(id: string, entries: readonly AuditEntry[]): ApprovalSummary {
+  const decided = entries.find((e) => e.event.type === 'approval.decided');
+  const d = decided?.event.data ?? {};
+  const recorded = str(d.outcome) ?? str(d.decision);
+  const outcome: ApprovalSummary['outcome'] =
+    recorded === 'approved' || recorded === 'denied'
+      ? recorded
+      : entries.some((e) => e.event.type === 'approval.withdrawn')
+        ? 'withdrawn'
+        : entries.some((e) => e.event.type === 'approval.expired')
+          ? 'expired'
+          : 'pending';
+  const decidedBy = str(d.approverId) ?? decided?.event.actors.find((a) => a.type === 'human')?.id;
+  return {
+    id,
+    outcome,
+    ...(decidedBy === undefined ? {} : { decidedBy }),
+    ...(str(d.role) === undefined ? {} : { role: str(d.role) }),
+    ...(str(d.note) === undefined ? {} : { note: str(d.note) }),
+    consumed: entries.some((e) => e.event.type === 'approval.consumed'),
   };
 }
 
@@ -171,12 +215,18 @@ export function renderExplanation(x: Explanation): string {
   } else {
     lines.push('decision: none referenced');
   }
+  if (x.approval !== undefined) {
+    const p = x.approval;
+    const by = p.decidedBy === undefined ? '' : ` by ${p.decidedBy}${p.role === undefined ? '' : ` as ${p.role}`}`;
+    lines.push(`approval ${p.id}: ${p.outcome}${by}${p.consumed ? ', used by the call' : ''}`);
+    if (p.note !== undefined) lines.push(`  comment: ${JSON.stringify(p.note)}`);
+  }
   for (const a of x.approvals) {
     const d = a.event.data;
     const who = str(d.approverId) ?? a.event.actors.find((z) => z.type === 'human' || z.type === 'operator')?.id;
-    lines.push(
-      `approval ${at(a)}  ${a.event.type}${who === undefined ? '' : ` by ${who}`}${d.decision === undefined ? '' : ` (${String(d.decision)})`}`,
-    );
+    const how = str(d.outcome) ?? str(d.decision);
+    const decider = a.event.type === 'approval.decided' && who !== undefined ? ` by ${who}` : '';
+    lines.push(`approval ${at(a)}  ${a.event.type}${decider}${how === undefined ? '' : ` (${how})`}`);
   }
   x.mandates.forEach((m, i) => {
     const label = i === 0 ? 'mandate' : `  delegated from`;

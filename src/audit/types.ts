@@ -34,7 +34,8 @@ export const auditEventTypes = {
   'oauth.client_registered': 'a public client registered dynamically, RFC 7591 (data: client, name, redirectUris)',
   decision: 'a per-call decision (data: decisionId, outcome, policies, reasons, grant?, approvalId?)',
   'approval.requested': 'a human approval was requested for one exact call (data: approvalId, callHash)',
-  'approval.decided': 'a human approved or denied (data: approvalId, approverId, decision)',
+  'approval.decided':
+    'a human approved or denied (actor: the approver; data: approvalId, decisionId, outcome, role, tool, callHash, note?)',
   'approval.consumed': 'an approval was used by the matching call (data: approvalId, decisionId)',
   'approval.expired': 'an approval expired unused (data: approvalId)',
   'approval.withdrawn':

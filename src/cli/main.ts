@@ -2,7 +2,7 @@
 // The `mandate` command. Errors print as one line (`mandate: CODE: message`) and exit non-zero;
 // --debug adds the stack.
 import { Command, Option } from 'commander';
-import { isMandateError } from '../errors/index.js';
+import { isMandateError, MandateError } from '../errors/index.js';
 import { version } from '../version.js';
 import { registerAgentCommands } from './commands/agents.js';
 import { registerApprovalCommands } from './commands/approvals.js';
@@ -33,16 +33,38 @@ export function buildCli(): Command {
   return program;
 }
 
+/** A file the user named that cannot be read is their mistake, said with its path: not ERR_INTERNAL. */
+function fileError(err: unknown): MandateError | undefined {
+  const e = err as NodeJS.ErrnoException;
+  if (typeof e?.code !== 'string' || typeof e.path !== 'string' || typeof e.syscall !== 'string') return undefined;
+  const why: Record<string, string> = { ENOENT: 'no such file', EACCES: 'permission denied', EISDIR: 'is a directory' };
+  return new MandateError('ERR_FILE_UNREADABLE', `cannot ${e.syscall} ${e.path}: ${why[e.code] ?? e.code}`);
+}
+
+/**
+ * A reader that stops early (`mandate approvals list | head -1`) closes the pipe: that ends the
+ * command quietly, as it does for any Unix tool, instead of an unhandled EPIPE with a stack.
+ */
+function exitQuietlyOnClosedPipe(stream: NodeJS.WriteStream): void {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
+}
+
 export async function main(argv: readonly string[]): Promise<void> {
+  exitQuietlyOnClosedPipe(process.stdout);
+  exitQuietlyOnClosedPipe(process.stderr);
   const program = buildCli();
   try {
     await program.parseAsync([...argv]);
-  } catch (err) {
+  } catch (caught) {
+    const err = fileError(caught) ?? caught;
     const debug = argv.includes('--debug');
     const code = isMandateError(err) ? err.code : 'ERR_INTERNAL';
     const message = err instanceof Error ? err.message : String(err);
     process.stderr.write(`mandate: ${code}: ${message}\n`);
-    if (debug && err instanceof Error) process.stderr.write(`${err.stack ?? ''}\n`);
+    if (debug && caught instanceof Error) process.stderr.write(`${caught.stack ?? ''}\n`);
     process.exitCode = 1;
   }
 }

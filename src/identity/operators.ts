@@ -1,7 +1,7 @@
 // Authenticates human operators of the admin API: OIDC bearer tokens from the configured issuer
 // (explicit algorithm allow-list, issuer, audience, bounded clock tolerance), or the bootstrap
 // admin token for first setup.
-import { type JWTPayload, errors as joseErrors, jwtVerify } from 'jose';
+import { decodeJwt, type JWTPayload, errors as joseErrors, jwtVerify } from 'jose';
 import { AuthError, MandateError } from '../errors/index.js';
 import { type Clock, systemClock } from '../lib/clock.js';
 import { hexDigestEqual, sha256Hex } from '../lib/hash.js';
@@ -73,7 +73,7 @@ export function createOperatorAuthenticator(options: OperatorAuthenticatorOption
       if (err instanceof joseErrors.JWTExpired) throw new AuthError('ERR_AUTH_TOKEN_EXPIRED');
       // An unreachable issuer is the broker's problem (ERR_TRUST_UNAVAILABLE), not a bad token.
       if (err instanceof MandateError) throw err;
-      throw new AuthError('ERR_AUTH_INVALID_TOKEN', undefined, { cause: (err as { code?: string }).code });
+      throw new AuthError('ERR_AUTH_INVALID_TOKEN', claimProblem(err, token, settings), { cause: (err as { code?: string }).code });
     }
     const subject = payload.sub ?? '';
     return {
@@ -84,6 +84,27 @@ export function createOperatorAuthenticator(options: OperatorAuthenticatorOption
       via: 'oidc',
     };
   };
+}
+
+/**
+ * Why a well-formed token was refused, when that is a claim the operator can act on: a token
+ * minted for another issuer (a broker on another address) or audience names both values. The
+ * claims are read unverified only to word the refusal; they are public, never a secret.
+ */
+function claimProblem(err: unknown, token: string, settings: OperatorIssuerSettings): string | undefined {
+  if (!(err instanceof joseErrors.JWTClaimValidationFailed)) return undefined;
+  let claims: JWTPayload;
+  try {
+    claims = decodeJwt(token);
+  } catch {
+    return undefined;
+  }
+  const shown = (v: unknown) => JSON.stringify(v).slice(0, 200);
+  if (err.claim === 'iss') {
+    return `the token was issued by ${shown(claims.iss)}, but this broker accepts operator tokens from ${shown(settings.issuer)}`;
+  }
+  if (err.claim === 'aud') return `the token audience ${shown(claims.aud)} is not ${shown(settings.audience)}`;
+  return `token claim ${err.claim} is not acceptable`;
 }
 
 function readRoles(claim: unknown): string[] {

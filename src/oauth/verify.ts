@@ -134,6 +134,10 @@ export class TokenVerifier {
     } catch (err) {
       if (err instanceof joseErrors.JWTExpired) throw invalid('the token has expired');
       if (err instanceof joseErrors.JWSSignatureVerificationFailed) throw invalid('the token signature is invalid');
+      if (err instanceof joseErrors.JWTClaimValidationFailed && err.claim === 'iss') {
+        // The signature was valid, so the payload is ours: a token minted when this broker had another address.
+        throw invalid(`the token was issued by ${JSON.stringify(err.payload.iss)}, but this broker is ${JSON.stringify(this.#o.issuer)}`);
+      }
       if (err instanceof joseErrors.JWTClaimValidationFailed) throw invalid(`token claim ${err.claim} is not acceptable`);
       throw invalid('the token is invalid');
     }

@@ -9,24 +9,62 @@ export interface AdminFlags {
   readonly token?: string;
 }
 
+/** Where client commands find the broker when no --url is given. */
+export const DEFAULT_BROKER_URL = 'http://127.0.0.1:8080';
+
+/** The broker URL client commands use: --url, else MANDATE_URL, else the demo default. */
+export function brokerUrl(flag?: string): string {
+  const env = process.env.MANDATE_URL;
+  return (flag ?? (env === undefined || env === '' ? DEFAULT_BROKER_URL : env)).replace(/\/+$/, '');
+}
+
 /** Adds --url and --token to a command. */
 export function withAdminFlags(cmd: Command): Command {
   return cmd
-    .option('--url <url>', 'broker base URL (or MANDATE_URL)', process.env.MANDATE_URL ?? 'http://127.0.0.1:8080')
+    .option('--url <url>', `broker base URL (default: MANDATE_URL, else ${DEFAULT_BROKER_URL})`)
     .option('--token <token>', 'operator bearer token (prefer MANDATE_TOKEN)');
+}
+
+/** fetch, with a network failure named by the URL it was for (never the token). */
+export async function fetchBroker(url: string | URL, init?: RequestInit): Promise<Response> {
+  try {
+    return await fetch(url, init);
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    const why = cause?.code ?? cause?.message ?? (err as Error).message;
+    const { origin } = new URL(url);
+    throw new MandateError(
+      'ERR_BROKER_UNREACHABLE',
+      `cannot reach the broker at ${origin} (${why}); is it running? Set --url or MANDATE_URL to its address`,
+    );
+  }
 }
 
 export async function adminRequest(flags: AdminFlags, method: string, path: string, body?: unknown): Promise<unknown> {
   const token = flags.token ?? process.env.MANDATE_TOKEN;
   if (token === undefined || token === '') throw new MandateError('ERR_AUTH_MISSING', 'pass --token or set MANDATE_TOKEN');
-  const base = (flags.url ?? 'http://127.0.0.1:8080').replace(/\/$/, '');
-  const res = await fetch(`${base}${path}`, {
+  const base = brokerUrl(flags.url);
+  let target: URL;
+  try {
+    target = new URL(`${base}${path}`);
+  } catch {
+    throw new MandateError('ERR_VALIDATION', `--url must be an http(s) URL, got "${base}"`);
+  }
+  const res = await fetchBroker(target, {
     method,
     headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   const text = await res.text();
-  const parsed: unknown = text === '' ? undefined : JSON.parse(text);
+  let parsed: unknown;
+  try {
+    parsed = text === '' ? undefined : JSON.parse(text);
+  } catch {
+    throw new MandateError(
+      'ERR_BROKER_UNREACHABLE',
+      `${target.origin} answered ${method} ${path} with HTTP ${res.status} and no JSON: is it a Mandate broker?`,
+    );
+  }
   if (!res.ok) {
     const e = (parsed ?? {}) as { error?: string; message?: string; error_description?: string };
     const code = typeof e.error === 'string' && isErrorCode(e.error) ? e.error : 'ERR_INTERNAL';

@@ -5,7 +5,8 @@ import type { Command } from 'commander';
 import { explainEvent, renderExplanation } from '../../audit/explain.js';
 import { type ExportFormat, exportLog, verifyExport } from '../../audit/export.js';
 import { AuditService } from '../../audit/log.js';
-import { type ProofBundle, verifyProofBundle } from '../../audit/proof-bundle.js';
+import { type ConsistencyAnswer, consistencyAnswer, type InclusionAnswer, inclusionAnswer } from '../../audit/proof-answers.js';
+import { verifyProofBundle } from '../../audit/proof-bundle.js';
 import { verifyRemoteLog } from '../../audit/tiles-client.js';
 import { verifyLog } from '../../audit/verify.js';
 import { auditOrigin } from '../../broker.js';
@@ -14,9 +15,11 @@ import { systemClock } from '../../lib/clock.js';
 import { resolveSecretBox } from '../../secrets/index.js';
 import { openStore } from '../../store/index.js';
 import { type ConfigFlags, configFromFlags } from '../config-source.js';
+import { fetchBroker } from './admin-request.js';
 
 async function withLog<T>(flags: ConfigFlags, fn: (audit: AuditService, store: ReturnType<typeof openStore>) => Promise<T>): Promise<T> {
-  const config = configFromFlags(flags);
+  // The log is the one a broker at this address signs: its origin (and vkey name) follows that address.
+  const config = configFromFlags({ ...flags, url: undefined }, { followsBrokerUrl: true });
   const { box } = resolveSecretBox(config);
   const store = openStore(config);
   try {
@@ -33,7 +36,11 @@ async function withLog<T>(flags: ConfigFlags, fn: (audit: AuditService, store: R
 }
 
 function configOptions(cmd: Command): Command {
-  return cmd.option('-c, --config <file>', 'configuration file (YAML or JSON)').option('--demo', 'use the demo configuration');
+  return cmd
+    .option('-c, --config <file>', 'configuration file (YAML or JSON)')
+    .option('--demo', 'use the demo configuration (its public URL: MANDATE_URL, else http://127.0.0.1:8080)')
+    .option('--port <port>', 'port the broker serves on (part of the checkpoint origin and the vkey name)')
+    .option('--public-url <url>', "the broker's public URL (overrides server.publicUrl; names the checkpoint origin)");
 }
 
 function readVkey(flags: { vkey?: string; vkeyFile?: string }): string | undefined {
@@ -67,7 +74,7 @@ async function verifyRemote(flags: VerifyFlags): Promise<void> {
     vkey,
     ...(flags.previous === undefined ? {} : { previous: readFileSync(flags.previous, 'utf8') }),
     fetch: async (path) => {
-      const res = await fetch(new URL(path, base), { headers: token === undefined ? {} : { authorization: `Bearer ${token}` } });
+      const res = await fetchBroker(new URL(path, base), { headers: token === undefined ? {} : { authorization: `Bearer ${token}` } });
       return { status: res.status, body: Buffer.from(await res.arrayBuffer()) };
     },
     onProgress: (done, total) => {
@@ -138,18 +145,26 @@ export function registerAuditCommands(program: Command): void {
   configOptions(
     audit
       .command('prove')
-      .description('Print a proof bundle: --leaf N (inclusion in the latest checkpoint) or --from SIZE [--to SIZE] (consistency).')
+      .description(
+        'Print a proof as the API serves it: --leaf N [--size S] (inclusion) or --from SIZE [--to SIZE] (consistency), with a signed bundle for verify-proof when the ends are signed checkpoints.',
+      )
       .option('--leaf <index>', 'entry index to prove')
-      .option('--from <size>', 'size of the earlier signed checkpoint')
-      .option('--to <size>', 'size of the later signed checkpoint (default: latest)'),
-  ).action(async (flags: ConfigFlags & { leaf?: string; from?: string; to?: string }) => {
+      .option('--size <size>', 'with --leaf: tree size to prove against (default: the latest checkpoint, with a bundle)')
+      .option('--from <size>', 'size of the earlier tree')
+      .option('--to <size>', 'size of the later tree (default: the current tree)'),
+  ).action(async (flags: ConfigFlags & { leaf?: string; size?: string; from?: string; to?: string }) => {
     const leaf = intArg('--leaf', flags.leaf);
     const from = intArg('--from', flags.from);
     if ((leaf === undefined) === (from === undefined)) throw new ConfigError('ERR_CONFIG_INVALID', 'pass exactly one of --leaf or --from');
-    const bundle = await withLog<ProofBundle>(flags, (log) =>
-      leaf !== undefined ? log.inclusionBundle(leaf) : log.consistencyBundle(from as number, intArg('--to', flags.to)),
+    const answer = await withLog<InclusionAnswer | ConsistencyAnswer>(flags, (log) =>
+      leaf !== undefined
+        ? inclusionAnswer(log, leaf, intArg('--size', flags.size))
+        : consistencyAnswer(log, from as number, intArg('--to', flags.to)),
     );
-    process.stdout.write(`${JSON.stringify(bundle, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify(answer, null, 2)}\n`);
+    if (answer.bundle === undefined && flags.size === undefined) {
+      process.stderr.write('note: these sizes are not both signed checkpoints, so there is no signed bundle to check offline\n');
+    }
   });
 
   audit
@@ -177,6 +192,17 @@ export function registerAuditCommands(program: Command): void {
         }
         process.stdout.write(`ok: ${check.entries} exported entries reproduce the signed checkpoint\n`);
         return;
+      }
+      // `audit prove` and the proof API answer with the RFC 9162 path and, when signed, the bundle.
+      if (typeof bundle === 'object' && bundle !== null && ('leafIndex' in bundle || 'treeSize1' in bundle) && !('kind' in bundle)) {
+        const signed = (bundle as { bundle?: unknown }).bundle;
+        if (signed === undefined) {
+          throw new MandateError(
+            'ERR_AUDIT_VERIFY_FAILED',
+            'this proof carries no signed bundle (its tree sizes are not signed checkpoints); prove between signed checkpoints to check it offline',
+          );
+        }
+        bundle = signed;
       }
       const result = verifyProofBundle(bundle, vkey);
       if (!result.ok) throw new MandateError('ERR_AUDIT_VERIFY_FAILED', `${result.summary}: ${result.reason ?? 'invalid'}`);

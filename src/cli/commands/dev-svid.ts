@@ -17,9 +17,10 @@ export function registerDevSvidCommands(program: Command): void {
     .option('--audience <aud>', 'audience (defaults to the broker public URL)')
     .option('--ttl <seconds>', 'lifetime', '300')
     .option('-c, --config <file>', 'configuration file of the demo broker (defaults to the demo)')
-    .option('--port <port>', 'port the demo broker listens on (part of the default audience)')
+    .option('--url <url>', 'public URL of the demo broker (default: MANDATE_URL, else http://127.0.0.1:8080)')
+    .option('--port <port>', 'or: port the demo broker listens on (part of the default audience)')
     .action(async (flags: ConfigFlags & { spiffeId: string; audience?: string; ttl: string }) => {
-      const config = configFromFlags({ ...flags, demo: flags.config === undefined });
+      const config = configFromFlags({ ...flags, demo: flags.config === undefined }, { followsBrokerUrl: true });
       if (config.mode !== 'demo') throw new ConfigError('ERR_CONFIG_INVALID', 'development SVIDs can only be minted in demo mode');
       const ttl = Number(flags.ttl);
       if (!Number.isInteger(ttl) || ttl < 1 || ttl > 86_400) throw new ConfigError('ERR_CONFIG_INVALID', '--ttl must be 1..86400');

@@ -12,10 +12,11 @@ export function registerDevCommands(program: Command): void {
     .description('Mint an operator bearer token from the development issuer (demo mode only).')
     .requiredOption('--user <id>', `seeded human: ${DEMO_HUMANS.map((h) => h.id).join(', ')}`)
     .option('-c, --config <file>', 'configuration file of the demo broker (defaults to the demo)')
-    .option('--port <port>', 'port the demo broker listens on (part of the issuer URL)')
+    .option('--url <url>', 'public URL of the demo broker (default: MANDATE_URL, else http://127.0.0.1:8080)')
+    .option('--port <port>', 'or: port the demo broker listens on (part of the issuer URL)')
     .option('--ttl <seconds>', 'token lifetime', '3600')
     .action(async (flags: ConfigFlags & { user: string; ttl: string }) => {
-      const config = configFromFlags({ ...flags, demo: flags.config === undefined });
+      const config = configFromFlags({ ...flags, demo: flags.config === undefined }, { followsBrokerUrl: true });
       if (config.mode !== 'demo') throw new ConfigError('ERR_CONFIG_INVALID', 'operator tokens can only be minted in demo mode');
       const human = DEMO_HUMANS.find((h) => h.id === flags.user);
       if (human === undefined) throw new ConfigError('ERR_CONFIG_INVALID', `unknown demo user "${flags.user}"`);

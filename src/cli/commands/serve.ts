@@ -5,6 +5,7 @@ import { ConfigError } from '../../errors/index.js';
 import { buildApp } from '../../http/app.js';
 import { openStore } from '../../store/index.js';
 import { type ConfigFlags, configFromFlags } from '../config-source.js';
+import { DEFAULT_BROKER_URL } from './admin-request.js';
 
 export function registerServeCommands(program: Command): void {
   program
@@ -14,6 +15,7 @@ export function registerServeCommands(program: Command): void {
     .option('--demo', 'run the local demo: SQLite under ./data, development issuer, seeded humans')
     .option('--host <host>', 'listen address (overrides server.host)')
     .option('--port <port>', 'listen port (overrides server.port)')
+    .option('--public-url <url>', 'external base URL: token issuer, links, audit origin (overrides server.publicUrl)')
     .action(async (flags: ConfigFlags) => {
       const config = configFromFlags(flags);
       const broker = await createBroker(config);
@@ -47,12 +49,18 @@ export function registerServeCommands(program: Command): void {
       const port = (app.server.address() as { port: number }).port;
       process.stdout.write(`listening on ${config.server.tls === undefined ? 'http' : 'https'}://${config.server.host}:${port}\n`);
       if (config.mode === 'demo') {
+        // Every command printed here reaches this broker: on another address they carry --url.
+        const base = publicUrl(config);
+        const at = base === DEFAULT_BROKER_URL ? '' : ` --url ${base}`;
         if (config.console.enabled) {
-          process.stdout.write(`  console: ${publicUrl(config)}/console/  (sign in as carol to approve refunds, alice to investigate)\n`);
-          process.stdout.write('  agent:   npm run demo:agent  (in another terminal: runs the refund scenario)\n');
+          process.stdout.write(`  console: ${base}/console/  (sign in as carol to approve refunds, alice to investigate)\n`);
+          process.stdout.write(
+            `  agent:   npm run demo:agent${at === '' ? '' : ` --${at}`}  (in another terminal: runs the refund scenario)\n`,
+          );
         }
         process.stdout.write(`  health:  ${address}/healthz\n  api doc: ${address}/openapi.json\n`);
-        process.stdout.write('  operator token (development only): npm run mandate -- dev operator-token --user alice\n');
+        process.stdout.write(`  operator token (development only): npm run mandate -- dev operator-token --user alice${at}\n`);
+        if (at !== '') process.stdout.write(`  other terminals: export MANDATE_URL=${base}  (the CLI, dev and demo commands read it)\n`);
       } else {
         process.stdout.write(`  public URL: ${publicUrl(config)}\n`);
         if (config.console.enabled) process.stdout.write(`  console: ${publicUrl(config)}/console/\n`);

@@ -9,6 +9,7 @@ import { parseEventId } from '../../audit/event.js';
 import { explainEvent } from '../../audit/explain.js';
 import { exportLog } from '../../audit/export.js';
 import { TILE_WIDTH } from '../../audit/log.js';
+import { consistencyAnswer, inclusionAnswer } from '../../audit/proof-answers.js';
 import { MandateError } from '../../errors/index.js';
 import { authorizeOperator } from '../admin-policy.js';
 import { ADMIN_PREFIX, type AppContext } from '../app.js';
@@ -168,14 +169,7 @@ export function registerAuditRoutes(app: FastifyInstance, { broker }: AppContext
     },
     async (req) => {
       const q = inclusionQuery.parse(req.query);
-      const p = await audit.inclusionProof(q.index, q.size);
-      return {
-        leafIndex: q.index,
-        treeSize: p.size,
-        leafHash: b64(p.leafHash),
-        inclusionPath: p.proof.map(b64),
-        ...(q.size === undefined ? { bundle: await audit.inclusionBundle(q.index) } : {}),
-      };
+      return inclusionAnswer(audit, q.index, q.size);
     },
   );
 
@@ -189,14 +183,7 @@ export function registerAuditRoutes(app: FastifyInstance, { broker }: AppContext
     },
     async (req) => {
       const q = consistencyQuery.parse(req.query);
-      const p = await audit.consistencyProof(q.from, q.to);
-      const signed = (await audit.checkpointAt(p.size1)) !== undefined && (await audit.checkpointAt(p.size2)) !== undefined;
-      return {
-        treeSize1: p.size1,
-        treeSize2: p.size2,
-        consistencyPath: p.proof.map(b64),
-        ...(signed ? { bundle: await audit.consistencyBundle(p.size1, p.size2) } : {}),
-      };
+      return consistencyAnswer(audit, q.from, q.to);
     },
   );
 }
