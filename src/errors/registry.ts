@@ -51,6 +51,8 @@ export const errorRegistry = {
   ERR_PORT_IN_USE: internal(500, 'the listen address is already in use'),
   ERR_ROUTE_ACCESS_UNDECLARED: internal(500, 'an HTTP route declares no access rule; the broker refuses to start'),
   ERR_STDIO_COMMAND_NOT_ALLOWED: internal(403, 'this stdio command is not in upstreams.stdio.allowedCommands'),
+  ERR_HTTP_API_DESCRIPTION: internal(400, 'the OpenAPI description cannot be used for an HTTP API upstream'),
+  ERR_HTTP_API_FILE_NOT_ALLOWED: internal(403, 'this OpenAPI description file is not under upstreams.httpApi.descriptionDirs'),
   ERR_FILE_UNREADABLE: internal(500, 'a file named on the command line cannot be read'),
   ERR_BROKER_UNREACHABLE: internal(502, 'the CLI cannot reach the broker at its URL'),
 
