@@ -69,7 +69,8 @@ export function amountArgsOf(inputSchema: Readonly<Record<string, unknown>>): Re
   for (const [name, schema] of Object.entries(props as Record<string, unknown>)) {
     if (schema === null || typeof schema !== 'object') continue;
     const hint = amountHint.safeParse((schema as Record<string, unknown>)[AMOUNT_KEYWORD]);
-    if (hint.success) out[name] = hint.data;
+    // defineProperty: a property named `__proto__` is an own key, never the object's prototype.
+    if (hint.success) Object.defineProperty(out, name, { value: hint.data, enumerable: true, writable: true, configurable: true });
   }
   return out;
 }

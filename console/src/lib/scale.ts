@@ -14,15 +14,19 @@ export interface Scale {
  * With `integer` (counts), every tick is a whole number.
  */
 export function niceScale(max: number, { integer = false }: { integer?: boolean } = {}): Scale {
-  const m = Number.isFinite(max) && max > 0 ? max : 1;
+  // Below 1e-9 (or not a number) the axis is 0..1: every such value still lies under the top.
+  const m = Number.isFinite(max) && max > 1e-9 ? max : 1;
   const raw = m / 4;
   const mag = 10 ** Math.floor(Math.log10(raw));
   const norm = raw / mag;
   const factors = integer ? [1, 2, 5, 10] : [1, 2, 2.5, 5, 10];
   let step = (factors.find((f) => norm <= f) ?? 10) * mag;
   if (integer) step = Math.max(1, Math.ceil(step));
-  const count = Math.max(1, Math.ceil(m / step - 1e-9));
-  const ticks = Array.from({ length: count + 1 }, (_, i) => Number((i * step).toPrecision(12)));
+  const at = (i: number) => Number((i * step).toPrecision(12));
+  let count = Math.max(1, Math.ceil(m / step));
+  // Rounding a tick to 12 digits must never put the top under the largest value.
+  while (at(count) < m) count++;
+  const ticks = Array.from({ length: count + 1 }, (_, i) => at(i));
   return { top: ticks[ticks.length - 1] ?? m, ticks };
 }
 
