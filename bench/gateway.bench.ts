@@ -16,7 +16,7 @@
 import { tmpdir } from 'node:os';
 import { parseArgs } from 'node:util';
 import { analyse, formatBreakdown } from './lib/cpu-profile.js';
-import { type Broker, directTarget, type Engine, gatewayTarget, startBroker, startUpstream } from './lib/gateway-rig.js';
+import { type Broker, directTarget, type Engine, gatewayTarget, startBroker, startUpstream, type UpstreamKind } from './lib/gateway-rig.js';
 import { type RunResult, startLoadgen } from './lib/loadgen.js';
 import { REVISIONS, type Revision, type Target, VERSION } from './lib/mcp-wire.js';
 import { cpuOver, fsyncLatency } from './lib/procstat.js';
@@ -34,6 +34,7 @@ const { values: opt } = parseArgs({
     'no-profile': { type: 'boolean', default: false },
     top: { type: 'string', default: '12' },
     repeat: { type: 'string' },
+    upstreams: { type: 'string', default: 'sdk,raw' },
   },
 });
 const QUICK = process.env.BENCH_QUICK === '1';
@@ -47,6 +48,13 @@ const WARM_SECONDS = Math.min(2, SECONDS);
 const REPEAT = Math.max(1, Number(opt.repeat ?? (QUICK ? 1 : 3)));
 const ENGINES = (opt.engines ?? '').split(',').filter((e): e is Engine => e === 'compiled' || e === 'wasm');
 const ONLY = (opt.revisions ?? '').split(',').filter((r): r is Revision => (REVISIONS as readonly string[]).includes(r));
+/**
+ * Upstreams, in order: the first gets every measurement (throughput, latency, profile) and stands
+ * for the RESULT line; the others get the closed-loop throughput pair with the first engine only.
+ * `sdk` is the official MCP SDK 2.x server (what the issue's baseline measured); `raw` is the
+ * cheapest server that still speaks MCP, so its ratio shows the gateway's cost against almost nothing.
+ */
+const UPSTREAMS = (opt.upstreams ?? '').split(',').filter((u): u is UpstreamKind => u === 'sdk' || u === 'raw');
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 const f = (n: number, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : 'n/a');
@@ -63,6 +71,7 @@ interface Measured {
 }
 
 interface Cell {
+  readonly upstream: UpstreamKind;
   readonly engine: Engine;
   readonly revision: Revision;
   /** Closed loop: the pair (direct, then gateway) with the median ratio. */
@@ -95,21 +104,38 @@ function describeOpen(label: string, r: RunResult): string {
 }
 
 async function main(): Promise<void> {
-  const upstream = await startUpstream();
   const gen = await startLoadgen();
   const cells: Cell[] = [];
   const unsupported: string[] = [];
+  out(
+    `gateway bench (${QUICK ? 'quick' : 'full'}): per upstream, engine and revision ${SECONDS} s closed loop at ${CONCURRENCY} in flight ` +
+      `(direct, then gateway), ${OPEN_SECONDS} s open loop at ${RATE} calls/s offered (direct, then gateway)` +
+      `${opt['no-profile'] ? '' : `, ${PROFILE_SECONDS} s profiled closed loop`}. Upstream (${UPSTREAMS.join(', then ')}), broker ` +
+      `(one per engine) and load generator (node:http keep-alive, its own process) share this machine's cores; ` +
+      `upstreams after the first: closed loop with the first engine only.`,
+  );
   try {
-    out(
-      `gateway bench (${QUICK ? 'quick' : 'full'}): per engine and revision ${SECONDS} s closed loop at ${CONCURRENCY} in flight ` +
-        `(direct, then gateway), ${OPEN_SECONDS} s open loop at ${RATE} calls/s offered (direct, then gateway)` +
-        `${opt['no-profile'] ? '' : `, ${PROFILE_SECONDS} s profiled closed loop`}. Upstream (raw node:http MCP server), broker ` +
-        `(one per engine) and load generator (node:http keep-alive, its own process) share this machine's cores.`,
-    );
+    for (const [i, kind] of UPSTREAMS.entries()) await measure(kind, i === 0, gen, cells, unsupported);
+  } finally {
+    await gen.close();
+  }
+  summary(cells, unsupported);
+}
+
+async function measure(
+  kind: UpstreamKind,
+  first: boolean,
+  gen: Awaited<ReturnType<typeof startLoadgen>>,
+  cells: Cell[],
+  unsupported: string[],
+): Promise<void> {
+  const upstream = await startUpstream(kind);
+  try {
+    out(`upstream=${kind}`);
     const direct = new Map<Revision, Target>();
     for (const revision of ONLY) direct.set(revision, await directTarget(upstream, revision));
     for (const t of direct.values()) await gen.closed(t, { seconds: WARM_SECONDS, concurrency: CONCURRENCY });
-    for (const engine of ENGINES) {
+    for (const engine of first ? ENGINES : ENGINES.slice(0, 1)) {
       const broker = await startBroker(upstream.url, engine);
       try {
         let store = 'PostgreSQL store (BENCH_DATABASE_URL)';
@@ -159,6 +185,7 @@ async function main(): Promise<void> {
           ] as (typeof pairs)[number];
           if (REPEAT > 1) out(`    median pair: ratio ${f(median.gateway.run.rate / median.direct.run.rate)}`);
           mine.push({
+            upstream: kind,
             engine,
             revision,
             direct: median.direct,
@@ -168,7 +195,7 @@ async function main(): Promise<void> {
             errors: 0,
           });
         }
-        for (const cell of mine) {
+        for (const cell of first ? mine : []) {
           out(`  [${engine} ${VERSION[cell.revision]}] open loop at ${RATE} calls/s offered${REPEAT > 1 ? `, ${REPEAT} pairs` : ''}:`);
           const added50: number[] = [];
           const added99: number[] = [];
@@ -193,7 +220,7 @@ async function main(): Promise<void> {
         }
         cells.push(...mine);
         // Last for this broker: fetching source lines after the profile enables the debugger.
-        if (!opt['no-profile']) {
+        if (first && !opt['no-profile']) {
           for (const [revision, gw] of through) {
             try {
               await profile(broker, engine, revision, gw, gen, pids);
@@ -208,10 +235,8 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    await gen.close();
     await upstream.close();
   }
-  summary(cells, unsupported);
 }
 
 async function profile(
@@ -239,13 +264,24 @@ async function profile(
   out(formatBreakdown(b, calls, Number(opt.top)));
 }
 
+/** The same engine and revision against the other upstreams: ` raw_throughput_ratio=… raw_direct_calls_per_s=…`. */
+function others(pick: Cell, cells: readonly Cell[]): string {
+  return cells
+    .filter((c) => c.upstream !== pick.upstream && c.engine === pick.engine && c.revision === pick.revision)
+    .map(
+      (c) =>
+        ` ${c.upstream}_throughput_ratio=${f(c.gateway.run.rate / c.direct.run.rate)} ${c.upstream}_direct_calls_per_s=${f(c.direct.run.rate, 0)}`,
+    )
+    .join('');
+}
+
 function summary(cells: Cell[], unsupported: string[]): void {
   out(
     'summary (closed loop: calls/s and the broker CPU per call, all threads and event loop; "loop max" = 1 s / event-loop CPU per call, ' +
       'the rate one fully busy event loop would reach if it never waited; open loop: latency added over direct at the offered rate):',
   );
   out(
-    `  ${'engine'.padEnd(9)}${'revision'.padEnd(12)}${'direct/s'.padStart(9)}${'gateway/s'.padStart(10)}${'ratio'.padStart(7)}` +
+    `  ${'upstream'.padEnd(9)}${'engine'.padEnd(9)}${'revision'.padEnd(12)}${'direct/s'.padStart(9)}${'gateway/s'.padStart(10)}${'ratio'.padStart(7)}` +
       `${'broker µs'.padStart(11)}${'loop µs'.padStart(9)}${'loop max/s'.padStart(12)}${'+p50 ms'.padStart(9)}${'+p99 ms'.padStart(9)}`,
   );
   for (const c of cells) {
@@ -253,7 +289,7 @@ function summary(cells: Cell[], unsupported: string[]): void {
     const brokerUs = ((c.gateway.cpu.broker ?? Number.NaN) * 1e6) / calls;
     const loopUs = (c.gateway.brokerMain * 1e6) / calls;
     out(
-      `  ${c.engine.padEnd(9)}${VERSION[c.revision].padEnd(12)}${n0(c.direct.run.rate).padStart(9)}${n0(c.gateway.run.rate).padStart(10)}` +
+      `  ${c.upstream.padEnd(9)}${c.engine.padEnd(9)}${VERSION[c.revision].padEnd(12)}${n0(c.direct.run.rate).padStart(9)}${n0(c.gateway.run.rate).padStart(10)}` +
         `${f(c.gateway.run.rate / c.direct.run.rate).padStart(7)}${n0(brokerUs).padStart(11)}${n0(loopUs).padStart(9)}${n0(1e6 / loopUs).padStart(12)}` +
         `${f(c.addedP50).padStart(9)}${f(c.addedP99).padStart(9)}`,
     );
@@ -263,11 +299,12 @@ function summary(cells: Cell[], unsupported: string[]): void {
   if (unsupported.length > 0) out(`  not measured: ${unsupported.join(', ')}`);
   // The RESULT keys come from the compiled engine on the 2026-07-28 revision; whatever stands in
   // for it (another engine or revision) is named by engine= and revision=.
+  const firsts = cells.filter((c) => c.upstream === UPSTREAMS[0]);
   const pick =
-    cells.find((c) => c.engine === 'compiled' && c.revision === 'modern') ??
-    cells.find((c) => c.revision === 'modern') ??
-    cells.find((c) => c.engine === 'compiled') ??
-    cells[0];
+    firsts.find((c) => c.engine === 'compiled' && c.revision === 'modern') ??
+    firsts.find((c) => c.revision === 'modern') ??
+    firsts.find((c) => c.engine === 'compiled') ??
+    firsts[0];
   if (pick === undefined) {
     out(
       'RESULT gateway throughput_ratio=n/a gateway_calls_per_s=n/a direct_calls_per_s=n/a added_p50_ms_at_500=n/a added_p99_ms_at_500=n/a',
@@ -280,7 +317,7 @@ function summary(cells: Cell[], unsupported: string[]): void {
   out(
     `RESULT gateway throughput_ratio=${f(g.rate / d.rate)} gateway_calls_per_s=${f(g.rate, 0)} direct_calls_per_s=${f(d.rate, 0)} ` +
       `added_p50_ms_at_${RATE}=${f(pick.addedP50)} added_p99_ms_at_${RATE}=${f(pick.addedP99)} ` +
-      `engine=${pick.engine} revision=${VERSION[pick.revision]} errors=${errors}`,
+      `engine=${pick.engine} revision=${VERSION[pick.revision]} upstream=${pick.upstream}${others(pick, cells)} errors=${errors}`,
   );
 }
 

@@ -155,6 +155,59 @@ function runUpstream(): void {
   );
 }
 
+// ── role: sdk-upstream (the official MCP SDK 2.x server, both revisions) ──
+// What an MCP server usually is: `@modelcontextprotocol/server` behind node:http, 2026-07-28
+// stateless and 2025-11-25 through the SDK's stateless legacy fallback (no session id). The
+// issue's baseline (direct 4,460 calls/s) was measured against an SDK server like this one.
+async function runSdkUpstream(): Promise<void> {
+  const { createMcpHandler, McpServer } = await import('@modelcontextprotocol/server');
+  const { z } = await import('zod');
+  const calls = { modern: 0, legacy: 0, connections: 0 };
+  const handler = createMcpHandler(
+    (ctx) => {
+      const server = new McpServer({ name: 'bench-sdk-upstream', version: '1' });
+      server.registerTool(TOOL.direct, { description: 'read one ticket', inputSchema: z.object({ id: z.string() }) }, ({ id }) => {
+        calls[ctx.era]++;
+        return { content: [{ type: 'text', text: JSON.stringify({ id, subject: 'Charged twice', status: 'open' }) }] };
+      });
+      return server;
+    },
+    { legacy: 'stateless' },
+  );
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      void (async () => {
+        const headers = new Headers();
+        for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers.set(k, v);
+        const response = await handler.fetch(
+          new Request(`http://${req.headers.host}${req.url}`, {
+            method: req.method ?? 'POST',
+            headers,
+            ...(req.method === 'POST' ? { body: Buffer.concat(chunks) } : {}),
+          }),
+        );
+        const body = response.body === null ? '' : Buffer.from(await response.arrayBuffer());
+        const out: Record<string, string> = {};
+        response.headers.forEach((v, k) => {
+          out[k] = v;
+        });
+        res.writeHead(response.status, out).end(body);
+      })().catch(() => res.destroy());
+    });
+  });
+  server.on('connection', () => calls.connections++);
+  process.on('message', (m: { cmd?: string }) => {
+    if (m.cmd === 'stats') process.send?.({ cmd: 'stats', calls });
+  });
+  server.keepAliveTimeout = 60_000;
+  process.on('disconnect', () => process.exit(0));
+  server.listen(0, '127.0.0.1', () =>
+    process.stdout.write(`READY ${JSON.stringify({ port: (server.address() as { port: number }).port })}\n`),
+  );
+}
+
 // ── role: broker (Mandate with the upstream registered and a mandate for the tool) ──
 async function runBroker(upstreamUrl: string, engine: string): Promise<void> {
   const { createBroker } = await import('../../src/broker.js');
@@ -315,8 +368,11 @@ export interface Upstream extends Part {
   calls(): Promise<Record<Revision | 'connections', number>>;
 }
 
-export async function startUpstream(): Promise<Upstream> {
-  const { child, info } = await start(['upstream']);
+/** Which MCP server stands upstream: the official SDK 2.x server, or the cheapest raw one. */
+export type UpstreamKind = 'sdk' | 'raw';
+
+export async function startUpstream(kind: UpstreamKind = 'raw'): Promise<Upstream> {
+  const { child, info } = await start([kind === 'sdk' ? 'sdk-upstream' : 'upstream']);
   return {
     url: `http://127.0.0.1:${info.port}/mcp`,
     pid: child.pid as number,
@@ -460,4 +516,5 @@ export { TOOL } from './mcp-wire.js';
 
 const role = process.argv[1] === SELF ? process.argv[2] : undefined;
 if (role === 'upstream') runUpstream();
+else if (role === 'sdk-upstream') await runSdkUpstream();
 else if (role === 'broker') await runBroker(process.argv[3] ?? '', process.argv[4] ?? 'wasm');

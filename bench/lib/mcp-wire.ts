@@ -103,9 +103,10 @@ export async function openTarget(url: string, auth: Record<string, string>, tool
         params: { protocolVersion: VERSION.legacy, capabilities: {}, clientInfo: { name: 'mandate-bench', version: '1' } },
       }),
     );
+    // A session id is the server's choice (2025-11-25 "MAY"): a stateless legacy server sends none.
     const sid = init.headers['mcp-session-id'];
-    if (init.status !== 200 || typeof sid !== 'string') throw new Error(`initialize failed: ${init.status} ${init.body.slice(0, 300)}`);
-    headers = { ...base, 'mcp-session-id': sid, 'mcp-protocol-version': VERSION.legacy };
+    if (init.status !== 200) throw new Error(`initialize failed: ${init.status} ${init.body.slice(0, 300)}`);
+    headers = { ...base, ...(typeof sid === 'string' ? { 'mcp-session-id': sid } : {}), 'mcp-protocol-version': VERSION.legacy };
     const ack = await post(url, headers, JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }));
     if (ack.status !== 202) throw new Error(`notifications/initialized: HTTP ${ack.status} ${ack.body.slice(0, 300)}`);
   }
