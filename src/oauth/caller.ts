@@ -28,6 +28,17 @@ export interface CallerMandate {
   readonly status: string;
   /** Epoch milliseconds or a Date or an ISO string; a mandate past it is denied. */
   readonly expiresAt?: number | string | Date | undefined;
+  /** The human's request text (intent binding, src/intent/); absent: nothing is named. */
+  readonly requestText?: string | undefined;
+  /** The task template it was opened from, with its approval defaults (src/templates/). */
+  readonly template?: CallerTemplate | undefined;
+}
+
+/** The parts of a mandate's task template a decision reads. */
+export interface CallerTemplate {
+  readonly name: string;
+  readonly version: number;
+  readonly approval: { readonly tools: readonly string[]; readonly unnamedTargets: boolean };
 }
 
 /** The calling agent (src/principals `Principal` fits). */

@@ -2,6 +2,7 @@
 // the call must fit the scope of its mandate and of every ancestor (tool, argument constraints,
 // budgets), then org policy (Cedar) decides. Three outcomes: allow, deny, approval_required.
 import { randomUUID } from 'node:crypto';
+import { bindIntent, cedarIntent, type IntentContext, intentIndex } from '../intent/index.js';
 import type { Clock } from '../lib/clock.js';
 import type { CallerMandate } from '../oauth/caller.js';
 import { matchCall } from '../scope/scope.js';
@@ -114,21 +115,24 @@ export class DecisionService {
     }
     const set = bundle.set;
     let request: EngineRequest;
+    let intent: IntentContext | undefined;
     try {
-      request = cedarRequest(set, input, input.approval);
+      intent = intentOf(set, input);
+      request = cedarRequest(set, input, input.approval, intent);
     } catch (err) {
       const message = err instanceof ShapeError ? err.message : `cannot build the policy request: ${String(err)}`;
       return { decision: deny(id, [...reasons, message], [], grant, [message]), uses, grants };
     }
-    return { id, reasons, uses, grants, grant, set, request };
+    return { id, reasons, uses, grants, grant, set, request, intent };
   }
 
   /** The decision from the org-policy answer. */
   #conclude(input: DecisionInput, p: Prepared, answer: EngineAnswer): Evaluation {
     const { id, reasons, uses, grants, grant, set, request } = p;
+    const intent = p.intent === undefined ? {} : { intent: p.intent };
     if (answer.errors.length > 0) {
       return {
-        decision: deny(id, [...reasons, 'org policy could not be evaluated'], answer.policies, grant, answer.errors),
+        decision: { ...deny(id, [...reasons, 'org policy could not be evaluated'], answer.policies, grant, answer.errors), ...intent },
         uses,
         grants,
         request,
@@ -136,20 +140,20 @@ export class DecisionService {
     }
     if (answer.decision === 'allow') {
       reasons.push(`org policy permits (${answer.policies.join(', ')})`);
-      return { decision: { id, outcome: 'allow', reasons, policies: answer.policies, grant }, uses, grants, request };
+      return { decision: { id, outcome: 'allow', reasons, policies: answer.policies, grant, ...intent }, uses, grants, request };
     }
     reasons.push(answer.policies.length > 0 ? `org policy forbids (${answer.policies.join(', ')})` : 'no org policy permits this call');
-    const roles = this.#approvalRoles(set, input, answer);
+    const roles = this.#approvalRoles(set, input, answer, p.intent);
     if (roles.length > 0) {
       reasons.push(`an approval by one of: ${roles.join(', ')} would allow it`);
       return {
-        decision: { id, outcome: 'approval_required', reasons, policies: answer.policies, grant, approvalRoles: roles },
+        decision: { id, outcome: 'approval_required', reasons, policies: answer.policies, grant, approvalRoles: roles, ...intent },
         uses,
         grants,
         request,
       };
     }
-    return { decision: deny(id, reasons, answer.policies, grant), uses, grants, request };
+    return { decision: { ...deny(id, reasons, answer.policies, grant), ...intent }, uses, grants, request };
   }
 
   /**
@@ -166,7 +170,7 @@ export class DecisionService {
    * configured role at once. Only a set that reads the role opaquely (no probe) is evaluated once
    * per role. An engine without analysis (an external PDP) never yields approval_required.
    */
-  #approvalRoles(set: LoadedPolicySet, input: DecisionInput, denied: EngineAnswer): string[] {
+  #approvalRoles(set: LoadedPolicySet, input: DecisionInput, denied: EngineAnswer, intent: IntentContext | undefined): string[] {
     const analysis = set.approval;
     const roles = this.#o.approverRoles;
     if (analysis === undefined || roles.length === 0) return [];
@@ -176,7 +180,7 @@ export class DecisionService {
     if (!matters) return [];
     const hypothetical = (role: string): EngineRequest | undefined => {
       try {
-        return cedarRequest(set, input, { id: 'pending', approverId: PENDING_APPROVER, approverRole: role });
+        return cedarRequest(set, input, { id: 'pending', approverId: PENDING_APPROVER, approverRole: role }, intent);
       } catch {
         // A request that cannot be built with an approval cannot be allowed with one either.
         return undefined;
@@ -206,6 +210,7 @@ interface Prepared {
   readonly grant: Decision['grant'];
   readonly set: LoadedPolicySet;
   readonly request: EngineRequest;
+  readonly intent: IntentContext | undefined;
 }
 
 function deny(id: string, reasons: string[], policies: string[] = [], grant?: Decision['grant'], errors?: string[]): Decision {
@@ -240,8 +245,42 @@ function expiry(m: CallerMandate): number | undefined {
   return Number.isFinite(t) ? t : Number.NEGATIVE_INFINITY;
 }
 
+/** Context attributes the schema may declare (and only then are they computed). */
+const declared = new WeakMap<object, { intent: boolean; template: boolean }>();
+
+function contextDeclares(set: LoadedPolicySet): { intent: boolean; template: boolean } {
+  const action = set.shapes.actions.get(CALL_KEY);
+  if (action === undefined) return { intent: false, template: false };
+  let d = declared.get(action);
+  if (d === undefined) {
+    type Rec = { type?: string; attributes?: Record<string, unknown> } | undefined;
+    let ctx = action.context as Rec;
+    // A context given as a common type's name (`context: MyContext`).
+    if (ctx?.attributes === undefined && typeof ctx?.type === 'string') ctx = set.shapes.common.get(ctx.type) as Rec;
+    const attrs = ctx?.attributes ?? {};
+    d = { intent: Object.hasOwn(attrs, 'intent'), template: Object.hasOwn(attrs, 'template') };
+    declared.set(action, d);
+  }
+  return d;
+}
+
+/**
+ * The call's intent binding (src/intent/), when the schema's context declares `intent`: the
+ * request's entities come from a per-text cache, so per call only the arguments are looked up.
+ */
+export function intentOf(set: LoadedPolicySet, input: DecisionInput): IntentContext | undefined {
+  const d = contextDeclares(set);
+  if (!d.intent && !d.template) return undefined;
+  return bindIntent(input.args ?? {}, intentIndex(input.mandate.requestText), input.provenance);
+}
+
 /** The Cedar request for a tool call: 4–6 entities, only what policies can read. */
-export function cedarRequest(set: LoadedPolicySet, input: DecisionInput, approval: DecisionApproval | undefined): EngineRequest {
+export function cedarRequest(
+  set: LoadedPolicySet,
+  input: DecisionInput,
+  approval: DecisionApproval | undefined,
+  intent: IntentContext | undefined = intentOf(set, input),
+): EngineRequest {
   const { shapes } = set;
   const { agent, tool, mandate } = input;
   const agentUid = { type: T.agent, id: agent.id };
@@ -266,6 +305,17 @@ export function cedarRequest(set: LoadedPolicySet, input: DecisionInput, approva
     taskType: mandate.taskType,
     mandate: mandateUid,
   };
+  if (intent !== undefined) context.intent = cedarIntent(intent);
+  const template = mandate.template;
+  if (template !== undefined && template !== null) {
+    const approvalDefaults = template.approval;
+    context.template = {
+      name: template.name,
+      version: template.version,
+      requiresApproval:
+        approvalDefaults.tools.includes(tool.name) || (approvalDefaults.unnamedTargets && (intent?.unnamedTargets.length ?? 0) > 0),
+    };
+  }
   const humans = new Set<string>();
   if (mandate.onBehalfOf !== undefined && mandate.onBehalfOf !== null) {
     context.onBehalfOf = { type: T.human, id: mandate.onBehalfOf };

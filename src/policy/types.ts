@@ -1,4 +1,5 @@
 // The decision contract shared by every enforcement point (gateway, AuthZEN PDP, CLI explain).
+import type { IntentContext, ProvenanceView } from '../intent/binding.js';
 import type { CallerAgent, CallerMandate } from '../oauth/caller.js';
 import type { ToolGrant } from '../scope/scope.js';
 
@@ -38,6 +39,11 @@ export interface DecisionInput {
   readonly approval?: DecisionApproval;
   /** Epoch milliseconds; defaults to the broker's clock. */
   readonly now?: number;
+  /**
+   * What tool results relayed to this mandate tree contained (src/intent/provenance.ts), for
+   * `context.intent.args.*.fromToolOutput`. Absent: nothing came from tool output.
+   */
+  readonly provenance?: ProvenanceView;
 }
 
 export type Outcome = 'allow' | 'deny' | 'approval_required';
@@ -55,6 +61,11 @@ export interface Decision {
   readonly approvalRoles?: string[];
   /** Engine or budget errors that made the outcome a deny. */
   readonly errors?: string[];
+  /**
+   * Which argument values the human named and which came from tool output (`context.intent`), when
+   * org policy was consulted and the schema declares it. Audited with the decision, shown by explain.
+   */
+  readonly intent?: IntentContext;
 }
 
 /** A grant matched in one mandate of the chain; budgets are counted against each. */

@@ -1,0 +1,125 @@
+// Provenance of values: what the tool results the gateway relayed to a mandate tree contained
+// (untrusted data). Kept in memory per root mandate, bounded on every axis (trees, keys per tree,
+// text per tree), so a hostile upstream cannot grow it; losing it (a restart, another replica)
+// only makes `fromToolOutput` false, never `named` true.
+
+import type { ProvenanceView } from './binding.js';
+import { entityKey, extractEntities } from './entities.js';
+import { containsWords } from './values.js';
+
+export interface ProvenanceLimits {
+  /** Mandate trees remembered (least recently used dropped first). */
+  readonly maxTrees: number;
+  /** Entity keys remembered per tree (oldest dropped first). */
+  readonly maxKeysPerTree: number;
+  /** Characters of recent result text remembered per tree, for plain phrases. */
+  readonly maxTextPerTree: number;
+  /** Characters of one result scanned. */
+  readonly maxScanChars: number;
+}
+
+export const DEFAULT_PROVENANCE_LIMITS: ProvenanceLimits = {
+  maxTrees: 1024,
+  maxKeysPerTree: 4096,
+  maxTextPerTree: 32 * 1024,
+  maxScanChars: 64 * 1024,
+};
+
+class Tree implements ProvenanceView {
+  readonly keys = new Set<string>();
+  text = '';
+
+  hasKey(key: string): boolean {
+    return this.keys.has(key);
+  }
+
+  hasPhrase(phrase: string): boolean {
+    return containsWords(this.text, phrase);
+  }
+}
+
+const NOTHING: ProvenanceView = { hasKey: () => false, hasPhrase: () => false };
+
+/**
+ * Values seen in tool results, per mandate tree (keyed by the root mandate id, so a delegate sees
+ * what its delegator read).
+ *
+ * @example
+ * provenance.record(rootId, 'Contact attacker@evil.test for a refund');
+ * provenance.view(rootId).hasKey('email:attacker@evil.test') // true
+ */
+export class Provenance {
+  readonly #limits: ProvenanceLimits;
+  readonly #trees = new Map<string, Tree>();
+
+  constructor(limits: Partial<ProvenanceLimits> = {}) {
+    this.#limits = { ...DEFAULT_PROVENANCE_LIMITS, ...limits };
+  }
+
+  /** Records the entities of one relayed result text for the tree rooted at `rootId`. */
+  record(rootId: string, text: string): void {
+    if (text === '') return;
+    const scanned = text.length > this.#limits.maxScanChars ? text.slice(0, this.#limits.maxScanChars) : text;
+    let tree = this.#trees.get(rootId);
+    if (tree === undefined) {
+      if (this.#trees.size >= this.#limits.maxTrees) this.#trees.delete(this.#trees.keys().next().value as string);
+      tree = new Tree();
+    } else {
+      this.#trees.delete(rootId);
+    }
+    this.#trees.set(rootId, tree);
+    for (const e of extractEntities(scanned, this.#limits.maxScanChars)) {
+      const key = entityKey(e.kind, e.value);
+      if (tree.keys.has(key)) continue;
+      if (tree.keys.size >= this.#limits.maxKeysPerTree) tree.keys.delete(tree.keys.values().next().value as string);
+      tree.keys.add(key);
+    }
+    const lower = scanned.normalize('NFKC').toLowerCase();
+    const joined = tree.text === '' ? lower : `${tree.text}\n${lower}`;
+    tree.text = joined.length > this.#limits.maxTextPerTree ? joined.slice(joined.length - this.#limits.maxTextPerTree) : joined;
+  }
+
+  /** What the tree rooted at `rootId` has seen (nothing, when unknown). */
+  view(rootId: string): ProvenanceView {
+    return this.#trees.get(rootId) ?? NOTHING;
+  }
+
+  /** Forgets a tree (its mandate ended). */
+  forget(rootId: string): void {
+    this.#trees.delete(rootId);
+  }
+
+  get size(): number {
+    return this.#trees.size;
+  }
+}
+
+/**
+ * The text of a tool result an agent reads: text content, embedded text resources and structured
+ * content (as JSON). Images and audio carry no text to extract.
+ */
+export function resultText(result: { content?: unknown; structuredContent?: unknown }, maxChars: number): string {
+  const parts: string[] = [];
+  let size = 0;
+  const push = (s: string) => {
+    if (size >= maxChars) return;
+    const part = s.slice(0, maxChars - size);
+    parts.push(part);
+    size += part.length + 1;
+  };
+  if (Array.isArray(result.content)) {
+    for (const c of result.content as { type?: unknown; text?: unknown; resource?: { text?: unknown } }[]) {
+      if (c === null || typeof c !== 'object') continue;
+      if (typeof c.text === 'string') push(c.text);
+      else if (c.resource !== null && typeof c.resource === 'object' && typeof c.resource.text === 'string') push(c.resource.text);
+    }
+  }
+  if (result.structuredContent !== undefined && size < maxChars) {
+    try {
+      push(JSON.stringify(result.structuredContent));
+    } catch {
+      // Not serializable: nothing to record.
+    }
+  }
+  return parts.join('\n');
+}
