@@ -20,6 +20,7 @@ import { DecisionService } from './policy/decisions.js';
 import type { PolicyStore } from './policy/store.js';
 import { engineNotice, loadPolicyStore } from './policy/wiring.js';
 import { PrincipalRepository } from './principals/repository.js';
+import { createLeases, type Leases } from './leases/index.js';
 import { createReadiness, type Readiness } from './readiness.js';
 import { resolveSecretBox, type SecretBox } from './secrets/index.js';
 import { ChangeFeed } from './store/changes.js';
@@ -60,6 +61,8 @@ export interface Broker {
   readonly approvals: ApprovalService;
   /** Durable MCP tasks: approval-waiting calls any replica can serve, forwarded at most once. */
   readonly tasks: TaskService;
+  /** Per-mandate upstream credentials (dynamic roles, upstream tokens, OAuth tokens) and the injection seam. */
+  readonly leases: Leases;
   /** The MCP gateway: governed tools/list and tools/call, agent sessions, pooled upstream sessions. */
   readonly gateway: GatewayService;
   /** Present in demo mode only. */
@@ -228,6 +231,20 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
     });
     tasks.start();
     closers.push(() => tasks.close());
+    // Leases follow mandate ends (revoked on every replica) and reap what a crash left behind.
+    const leases = createLeases({
+      config,
+      store,
+      clock,
+      secrets: box,
+      changes,
+      audit,
+      mandates: identity.mandates,
+      registry: upstreams.registry,
+      keys: identity.keys,
+      issuer: identity.issuer,
+    });
+    closers.push(() => leases.close());
     const gateway = createGatewayService({
       config,
       publicUrl: publicUrl(config),
@@ -238,6 +255,7 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
       audit,
       approvals,
       tasks,
+      credentials: leases.service,
       issuer: identity.issuer,
       dpopAlgorithms: DPOP_ALGORITHMS,
     });
@@ -262,6 +280,7 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
       upstreams,
       approvals,
       tasks,
+      leases,
       gateway,
       devIssuer,
       notices,

@@ -10,7 +10,7 @@ import type { ApprovalService } from '../approvals/service.js';
 import type { AuditActor, AuditLog } from '../audit/types.js';
 import { MandateError } from '../errors/index.js';
 import type { ErrorCode } from '../errors/registry.js';
-import type { CredentialInjector } from '../leases/injection.js';
+import { type CredentialInjector, leaseFailureCode } from '../leases/injection.js';
 import type { Clock } from '../lib/clock.js';
 import { sha256Hex } from '../lib/hash.js';
 import type { VerifiedCaller } from '../oauth/caller.js';
@@ -333,7 +333,9 @@ export class Gateway {
               ? `upstream ${tool.upstream} did not answer within ${timeout} ms; the call was cancelled and will not be retried`
               : failure === 'RPC_UPSTREAM_ERROR'
                 ? `upstream ${tool.upstream} refused the call: ${String((err as Error).message).slice(0, 300)}`
-                : `upstream ${tool.upstream} is unreachable; the call was not retried`;
+                : failure === 'RPC_LEASE_UNAVAILABLE'
+                  ? `the credential for upstream ${tool.upstream} could not be obtained for this mandate; the call was not forwarded`
+                  : `upstream ${tool.upstream} is unreachable; the call was not retried`;
         result = toolError(failure, why, { decisionId: decision.id });
       }
     }
@@ -682,6 +684,9 @@ function fromUpstream(raw: Record<string, unknown>, upstream: string): CallToolR
 const SERVER_INFO_KEY = META.serverInfo;
 
 function upstreamFailure(err: unknown): ErrorCode {
+  // The mandate's credential for this upstream could not be obtained (src/leases): nothing was sent.
+  const lease = leaseFailureCode(err);
+  if (lease !== undefined) return lease;
   if (err instanceof UpstreamCallError) {
     if (err.kind === 'timeout') return 'RPC_UPSTREAM_TIMEOUT';
     if (err.kind === 'rpc') return 'RPC_UPSTREAM_ERROR';

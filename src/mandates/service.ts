@@ -95,6 +95,7 @@ export class MandateService {
   /** Individually revoked access tokens (RFC 7009): jti → exp (seconds). */
   readonly #revokedTokens = new Map<string, number>();
   readonly #writer: GroupCommit<{ m: Mandate; path: string; also?: RowWriter }>;
+  readonly #opened = new Set<(m: Mandate) => void>();
 
   constructor(options: MandateServiceOptions) {
     this.#o = options;
@@ -112,6 +113,15 @@ export class MandateService {
         this.#cache.delete(id);
       });
     });
+  }
+
+  /**
+   * Calls `fn` on this replica after a mandate (root or delegated) is durably recorded, e.g. to
+   * obtain eager leases. `fn` must not throw or block: the answer to the agent does not wait for it.
+   */
+  onOpened(fn: (m: Mandate) => void): () => void {
+    this.#opened.add(fn);
+    return () => this.#opened.delete(fn);
   }
 
   /** Loads the revoked-token list (call after the change feed started). */
@@ -423,6 +433,13 @@ export class MandateService {
   async #insert(m: Mandate, path: string, also?: RowWriter): Promise<void> {
     await this.#writer.submit({ m, path, ...(also === undefined ? {} : { also }) });
     this.#cache.set(m.id, m);
+    for (const fn of this.#opened) {
+      try {
+        fn(m);
+      } catch {
+        // A listener's failure is its own; the mandate is recorded.
+      }
+    }
   }
 
   static async #write(tx: SqlExecutor, rows: readonly { m: Mandate; path: string; also?: RowWriter }[]): Promise<undefined[]> {
