@@ -93,8 +93,8 @@ class AgentRun {
 }
 
 /** A screenshot in test-artifacts/; `docs` ones also in MANDATE_SCREENSHOTS_DIR as console-NAME.png. */
-async function shot(page: Page, name: string, options: { docs?: boolean } = {}): Promise<void> {
-  const png = await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+async function shot(page: Page, name: string, options: { docs?: boolean; fullPage?: boolean } = {}): Promise<void> {
+  const png = await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: options.fullPage ?? true });
   if (options.docs && DOCS_SHOTS !== undefined) writeFileSync(join(DOCS_SHOTS, `console-${name}.png`), png);
 }
 
@@ -284,7 +284,8 @@ describe('console end to end (Chromium, demo broker, demo agent)', {
       .getByTestId('revoke-count')
       .getByText(/and 1 delegated mandate under it: mnd_/)
       .waitFor();
-    await shot(admin, 'revoke-confirm', { docs: true });
+    // The viewport only: a modal dialog's backdrop covers the viewport, not the full page.
+    await shot(admin, 'revoke-confirm', { docs: true, fullPage: false });
     await dialog.getByRole('button', { name: 'Cancel' }).click();
     await dialog.waitFor({ state: 'detached' });
     assert.equal((await t.broker.mandates.get(mandateId))?.status, 'active', 'cancel revokes nothing');
@@ -398,8 +399,9 @@ describe('console end to end (Chromium, demo broker, demo agent)', {
       .getByTestId('whatif-result')
       .getByText(/approval required/)
       .waitFor();
-    await page.getByTestId('policy-large-refund-needs-finance').scrollIntoViewIfNeeded();
-    await shot(page, 'policies', { docs: true });
+    await shot(page, 'policies');
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await shot(page, 'policies-source', { docs: true, fullPage: false });
   });
 
   test('keyboard: the main navigation is reachable and announces the current page', async () => {
