@@ -11,6 +11,8 @@ const MAX_CHAIN = 32;
 const MANDATE_START = ['mandate.opened', 'mandate.delegated'];
 const APPROVAL_TYPES = ['approval.requested', 'approval.decided', 'approval.consumed', 'approval.expired', 'approval.withdrawn'];
 const MANDATE_END = ['mandate.completed', 'mandate.failed', 'mandate.revoked', 'mandate.expired'];
+/** Per-mandate upstream credentials (src/leases): what was issued under the mandate and how it ended. */
+const LEASE_TYPES = ['lease.issued', 'lease.revoked', 'lease.revoke_failed', 'lease.failed'];
 
 export interface MandateLink {
   readonly mandateId: string;
@@ -33,6 +35,8 @@ export interface MandateLink {
   readonly identityMatch?: 'mandate' | 'proofId' | 'agent';
   /** Identity proof reference recorded on the opening event (`proofId` / `identity`), never the token. */
   readonly identityRef?: unknown;
+  /** Leases issued under this mandate and their revocation (secrets only as HMACs), oldest first. */
+  readonly leases?: readonly AuditEntry[];
 }
 
 export interface Explanation {
@@ -164,9 +168,11 @@ async function mandateLink(log: AuditService, mandateId: string): Promise<Mandat
     identity = found?.entry;
     identityMatch = found?.match;
   }
+  const leases = await log.entriesBy('mandate_id', mandateId, { types: LEASE_TYPES, limit: 50 });
   return {
     mandateId,
     ...(opened === undefined ? {} : { opened }),
+    ...(leases.length === 0 ? {} : { leases }),
     ...(od.purpose === undefined ? {} : { purpose: od.purpose }),
     ...(od.taskType === undefined ? {} : { taskType: od.taskType }),
     ...(opened?.event.environment === undefined ? {} : { environment: opened.event.environment }),

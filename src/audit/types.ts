@@ -44,8 +44,11 @@ export const auditEventTypes = {
     'an MCP task was ended by the broker, not by its call: expired, outcome unknown after a crashed forward, or mandate ended (data: taskId, reason)',
   'tool.forwarded': 'an allowed call was forwarded upstream (data: decisionId, tool, args)',
   'tool.result': 'the upstream answered (data: decisionId, status, size, resultHash)',
-  'lease.issued': 'an upstream credential lease was issued (data: leaseId, never the credential)',
-  'lease.revoked': 'a lease was revoked (data: leaseId)',
+  'lease.issued':
+    'a per-mandate upstream credential (lease) was obtained, before first use (data: leaseId, upstream, provider, details, secretHmacs, expiresAt; never the credential)',
+  'lease.revoked': 'a lease was revoked at its provider (data: leaseId, upstream, provider, reason, details, secretHmacs)',
+  'lease.revoke_failed': 'revoking a lease failed; the reaper retries it (data: leaseId, upstream, provider, reason, error, attempts)',
+  'lease.failed': 'a lease could not be obtained; the call was not forwarded (data: leaseId, upstream, provider, error, cleanedUp)',
   'risk.signal': 'a risk signal or automatic response (data: signal, score, action?)',
   'refusal.aggregated':
     'unauthenticated requests refused from one source in one window, counted instead of one event each (data: source, count, windowStart, windowEnd, endpoints, codes)',

@@ -7,6 +7,7 @@ import { type AmountHint, formatAmount, useAmountArgs } from '../lib/amounts';
 import { ApiError, api, itemsOf, useApi } from '../lib/api';
 import { useLive } from '../lib/live';
 import { navigate, useLocation } from '../lib/router';
+import { MandateLeases } from './mandate-leases';
 
 export interface ToolGrant {
   tool: string;
@@ -405,6 +406,7 @@ export function MandatePage({ id }: { id: string }) {
               ))}
             </tbody>
           </table>
+          <MandateLeases id={m.id} />
           {activity.data && activity.data.recent.length > 0 ? (
             <>
               <h2>Recent events</h2>

@@ -157,8 +157,26 @@ export function registerOAuthRoutes(app: FastifyInstance, { broker }: AppContext
         };
       } catch (err) {
         // RFC 7662 §2.2: any invalid, expired or revoked token is simply `active: false`.
-        if (err instanceof OAuthError) return { active: false };
-        throw err;
+        if (!(err instanceof OAuthError)) throw err;
+        // A per-mandate upstream token (src/leases, audience of a configured upstream): active only
+        // while it is unrevoked and its mandate and every ancestor are live on this replica.
+        const up = await broker.leases.upstreamTokens.verify(token).catch(() => undefined);
+        if (up === undefined) return { active: false };
+        return {
+          active: true,
+          iss: up.iss,
+          sub: up.sub,
+          aud: up.aud,
+          client_id: up.client_id,
+          scope: up.scope,
+          exp: up.exp,
+          iat: up.iat,
+          jti: up.jti,
+          token_type: 'Bearer',
+          ...(up.act === undefined ? {} : { act: up.act }),
+          mandate: up.mandate,
+          authorization_details: up.authorization_details,
+        };
       }
     });
 
@@ -243,6 +261,19 @@ export function registerOAuthRoutes(app: FastifyInstance, { broker }: AppContext
     async (req) => {
       const m = await broker.mandates.require((req.params as { id: string }).id);
       return { ...m, chain: (await broker.mandates.chain(m)).map((c) => c.id) };
+    },
+  );
+  app.get(
+    `${ADMIN_PREFIX}mandates/:id/leases`,
+    {
+      config: {
+        access: { permission: 'mandates:read' },
+        doc: { summary: 'Leases of a mandate: per-mandate upstream credentials, with status and HMACs (never the secret)' },
+      },
+    },
+    async (req) => {
+      const m = await broker.mandates.require((req.params as { id: string }).id);
+      return { items: await broker.leases.service.list(m.id) };
     },
   );
   app.post(
