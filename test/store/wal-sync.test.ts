@@ -2,7 +2,7 @@
 // its COMMIT (src/store/sqlite/wal-sync.ts). These tests drive the syncs by hand to pin that
 // ordering, the sharing of one sync by every commit that waited for it, and failure handling.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -114,4 +114,24 @@ test('the SQLite store commits with synchronous=NORMAL and a write resolves only
     names.map((r) => r.name),
     ['a', 'b', 'c'],
   );
+});
+
+test('checkpoints run in a worker thread: the database file catches up with the WAL without a checkpoint in COMMIT', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'mandate-walsync-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'm.db');
+  const store = openSqliteStore({ path });
+  t.after(() => store.close());
+  await store.migrate();
+  const [auto] = await store.query<{ wal_autocheckpoint: number }>('PRAGMA wal_autocheckpoint');
+  assert.equal(auto?.wal_autocheckpoint, 0, 'COMMIT never checkpoints on the event loop');
+  const before = statSync(path).size;
+  // 1 MiB: a quarter of what would trigger SQLite's own automatic checkpoint (1,000 pages).
+  await store.run('INSERT INTO audit_meta (name, value) VALUES (?, ?)', ['big', 'x'.repeat(1 << 20)]);
+  let after = statSync(path).size;
+  for (let i = 0; i < 60 && after < before + (1 << 20); i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    after = statSync(path).size;
+  }
+  assert.ok(after >= before + (1 << 20), `the database file grew from ${before} to ${after} bytes: the worker checkpointed`);
 });

@@ -9,6 +9,7 @@ import { StoreError } from '../../errors/index.js';
 import { Mutex } from '../../lib/mutex.js';
 import { applyMigrations } from '../migrate.js';
 import type { Row, SqlExecutor, SqlValue, Store } from '../types.js';
+import { type Checkpointer, startCheckpointer } from './checkpointer.js';
 import { WalSync } from './wal-sync.js';
 
 export interface SqliteStoreOptions {
@@ -108,10 +109,21 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
   const guard = () => {
     if (closed) throw new StoreError('ERR_STORE_UNAVAILABLE', 'the store is closed');
   };
-  const durable = () =>
-    wal.durable().catch((err: unknown) => {
+  // Checkpoints move to a worker at the first write (a store that only reads never starts one).
+  let checkpointer: Checkpointer | undefined;
+  const checkpointOffLoop = () => {
+    checkpointer = startCheckpointer(options.path, () => {
+      // The worker is gone: SQLite checkpoints in COMMIT again, so the WAL stays bounded.
+      if (!closed) db.pragma('wal_autocheckpoint = 1000');
+    });
+    db.pragma('wal_autocheckpoint = 0');
+  };
+  const durable = () => {
+    if (checkpointer === undefined) checkpointOffLoop();
+    return wal.durable().catch((err: unknown) => {
       throw new StoreError('ERR_STORE_UNAVAILABLE', 'the SQLite write-ahead log could not be synced to disk', { cause: err });
     });
+  };
   /** Runs one autocommitted statement; a statement that may write resolves once it is durable. */
   const autocommit = async <T>(sql: string, statement: () => Promise<T>): Promise<T> => {
     const result = await (mutex.idle() ? statement() : mutex.run(statement));
@@ -190,6 +202,8 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
       if (closed) return;
       closed = true;
       await mutex.run(async () => {
+        // The worker's connection closes first: the store's own close then runs the last checkpoint.
+        await checkpointer?.close();
         await wal.close();
         db.close();
       });
