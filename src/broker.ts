@@ -27,6 +27,7 @@ import { ChangeFeed } from './store/changes.js';
 import { openStore, type Store } from './store/index.js';
 import { TaskService } from './tasks/index.js';
 import { createUpstreams, demoAllowedCommands, registerDemoUpstreams, type Upstreams } from './upstreams/index.js';
+import { type DeliveryOutcome, WebhookDeliveries, WebhookSender } from './webhooks/index.js';
 
 export interface Broker {
   readonly config: Config;
@@ -61,6 +62,8 @@ export interface Broker {
   readonly approvals: ApprovalService;
   /** Durable MCP tasks: approval-waiting calls any replica can serve, forwarded at most once. */
   readonly tasks: TaskService;
+  /** The log of outgoing webhook messages (approval notifications): attempts, last answer, failures. */
+  readonly webhookDeliveries: WebhookDeliveries;
   /** Per-mandate upstream credentials (dynamic roles, upstream tokens, OAuth tokens) and the injection seam. */
   readonly leases: Leases;
   /** The MCP gateway: governed tools/list and tools/call, agent sessions, pooled upstream sessions. */
@@ -96,6 +99,13 @@ export const DEMO_HUMANS = [
   { id: 'bob', displayName: 'Bob Support Lead', roles: ['approver', 'support-lead'] },
   { id: 'carol', displayName: 'Carol Finance', roles: ['approver', 'finance'] },
 ] as const;
+
+/** A webhook attempt that failed goes to stderr as one JSON line; every attempt is in the delivery log. */
+function reportWebhookOutcome(o: DeliveryOutcome): void {
+  if (o.status === 'delivered' || o.lastError === undefined) return;
+  const msg = o.status === 'failed' ? 'webhook delivery failed, giving up' : 'webhook delivery failed, will retry';
+  process.stderr.write(`${JSON.stringify({ level: 'warn', msg, ...o })}\n`);
+}
 
 export async function createBroker(config: Config, options: BrokerOptions = {}): Promise<Broker> {
   const clock = options.clock ?? systemClock;
@@ -204,15 +214,26 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
     });
     if (config.mode === 'demo' && config.gateway.demoUpstreams) await registerDemoUpstreams(upstreams.registry);
     const webhook = config.gateway.approvals.webhook;
+    const webhookDeliveries = new WebhookDeliveries(store);
+    const webhookSender =
+      webhook === undefined || config.secrets.approvalWebhookSecret === undefined
+        ? undefined
+        : new WebhookSender({
+            url: webhook.url,
+            secret: config.secrets.approvalWebhookSecret,
+            timeoutMs: webhook.timeoutMs,
+            retry: { maxAttempts: webhook.maxAttempts, initialDelayMs: webhook.initialBackoffMs, maxDelayMs: webhook.maxBackoffMs },
+            deliveries: webhookDeliveries,
+            clock,
+            onOutcome: reportWebhookOutcome,
+          });
+    if (webhookSender !== undefined) closers.push(() => webhookSender.close());
     const approvals = new ApprovalService({
       store,
       clock,
       audit,
       changes,
-      notifier:
-        webhook === undefined || config.secrets.approvalWebhookSecret === undefined
-          ? silentNotifier
-          : new WebhookNotifier({ url: webhook.url, secret: config.secrets.approvalWebhookSecret, timeoutMs: webhook.timeoutMs }),
+      notifier: webhookSender === undefined ? silentNotifier : new WebhookNotifier(webhookSender),
       ttlMs: config.gateway.approvals.ttlSeconds * 1000,
       consoleBaseUrl: `${publicUrl(config)}/console/approvals/`,
       actorTypeOf: async (id) => (await principals.get(id))?.actorType,
@@ -280,6 +301,7 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
       upstreams,
       approvals,
       tasks,
+      webhookDeliveries,
       leases,
       gateway,
       devIssuer,

@@ -1,13 +1,10 @@
-// Webhook notifications to approvers (chat tools, ticketing): a JSON body signed with
-// HMAC-SHA256 under a shared secret, so the receiver can check it came from this broker.
-import { createHmac } from 'node:crypto';
-
-/** Header carrying `sha256=<hex HMAC-SHA256 of the exact body bytes>`. */
-export const SIGNATURE_HEADER = 'x-mandate-signature';
+// Webhook notifications to approvers (chat tools, ticketing), sent through the shared webhook
+// sender (src/webhooks): Standard Webhooks signatures, retries with backoff, a delivery log.
+import type { WebhookSender } from '../webhooks/index.js';
 
 export interface ApprovalNotification {
   readonly type: 'approval.requested' | 'approval.decided' | 'approval.withdrawn';
-  /** Epoch milliseconds when sent; receivers should reject old ones (replay). */
+  /** Epoch milliseconds of the event. */
   readonly sentAt: number;
   readonly approval: Readonly<Record<string, unknown>>;
 }
@@ -17,37 +14,15 @@ export interface ApprovalNotifier {
   notify(notification: ApprovalNotification): Promise<void>;
 }
 
-export function signBody(body: string, secret: string): string {
-  return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
-}
-
-export interface WebhookOptions {
-  readonly url: string;
-  readonly secret: string;
-  readonly timeoutMs: number;
-  /** Delivery failures are reported here (never thrown: notification is best effort, the approval stands). */
-  readonly onError?: (err: unknown) => void;
-}
-
-/** POSTs each notification once; no retries, so a slow receiver never holds the gateway. */
+/**
+ * Posts `{ type, timestamp, data: { approval } }` for each notification. Resolves once the message
+ * is handed to the sender: retries run in the background, so a slow receiver never holds the gateway.
+ */
 export class WebhookNotifier implements ApprovalNotifier {
-  constructor(private readonly o: WebhookOptions) {}
+  constructor(private readonly sender: WebhookSender) {}
 
   async notify(notification: ApprovalNotification): Promise<void> {
-    const body = JSON.stringify(notification);
-    try {
-      const res = await fetch(this.o.url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: signBody(body, this.o.secret) },
-        body,
-        redirect: 'error',
-        signal: AbortSignal.timeout(this.o.timeoutMs),
-      });
-      await res.arrayBuffer().catch(() => {});
-      if (!res.ok) throw new Error(`approval webhook answered HTTP ${res.status}`);
-    } catch (err) {
-      this.o.onError?.(err);
-    }
+    void this.sender.send(notification.type, { approval: notification.approval });
   }
 }
 

@@ -7,6 +7,7 @@ import type { z } from 'zod';
 import { ConfigError } from '../errors/index.js';
 import { deepFreeze } from '../lib/freeze.js';
 import { sha256Hex } from '../lib/hash.js';
+import { isWebhookSecret } from '../webhooks/secret.js';
 import { type ConfigInput, configSchema } from './schema.js';
 
 type Parsed = z.output<typeof configSchema>;
@@ -15,7 +16,7 @@ export interface ResolvedSecrets {
   /** Raw master key spec (`kid:base64,...`), parsed by secrets/. Undefined when not provided. */
   readonly masterKey: string | undefined;
   readonly bootstrapTokenSha256: string | undefined;
-  /** HMAC key of approval webhooks (MANDATE_APPROVAL_WEBHOOK_SECRET). */
+  /** Standard Webhooks signing secret of approval webhooks (MANDATE_APPROVAL_WEBHOOK_SECRET). */
   readonly approvalWebhookSecret: string | undefined;
   /** Bearer token for the external AuthZEN PDP (MANDATE_PDP_TOKEN; else policy.externalPdp.tokenFile is read). */
   readonly pdpToken: string | undefined;
@@ -99,10 +100,10 @@ export function buildConfig(raw: unknown, options: LoadOptions = {}, source?: st
     throw new ConfigError('ERR_CONFIG_INVALID', 'MANDATE_BOOTSTRAP_TOKEN must be at least 32 characters');
   }
   const approvalWebhookSecret = nonEmpty(env.MANDATE_APPROVAL_WEBHOOK_SECRET);
-  if (parsed.gateway.approvals.webhook !== undefined && (approvalWebhookSecret === undefined || approvalWebhookSecret.length < 32)) {
+  if (parsed.gateway.approvals.webhook !== undefined && (approvalWebhookSecret === undefined || !isWebhookSecret(approvalWebhookSecret))) {
     throw new ConfigError(
       'ERR_CONFIG_INVALID',
-      'gateway.approvals.webhook is set but MANDATE_APPROVAL_WEBHOOK_SECRET (at least 32 characters) is not',
+      'gateway.approvals.webhook is set but MANDATE_APPROVAL_WEBHOOK_SECRET is not a Standard Webhooks secret (whsec_ + base64 of 24 to 64 bytes)',
       { details: { path: 'gateway.approvals.webhook' } },
     );
   }

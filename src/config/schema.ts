@@ -295,14 +295,27 @@ const audit = z
   .prefault({});
 
 const approvalWebhook = z.strictObject({
-  url: z.url().describe('Where approval notifications are POSTed (JSON, signed in the x-mandate-signature header).'),
-  timeoutMs: z
+  url: z
+    .url()
+    .describe(
+      'Where approval notifications are POSTed (JSON, signed per Standard Webhooks: webhook-id, webhook-timestamp, webhook-signature).',
+    ),
+  timeoutMs: z.number().int().min(100).max(60_000).default(5000).describe('Abandon one delivery attempt after this long.'),
+  maxAttempts: z
     .number()
     .int()
-    .min(100)
-    .max(60_000)
-    .default(5000)
-    .describe('Give up delivering one notification after this long (no retries).'),
+    .min(1)
+    .max(20)
+    .default(5)
+    .describe('Attempts per notification, the first included; after the last failure the delivery log says `failed`.'),
+  initialBackoffMs: z
+    .number()
+    .int()
+    .min(10)
+    .max(3_600_000)
+    .default(1000)
+    .describe('Wait before the first retry; doubled before each further one.'),
+  maxBackoffMs: z.number().int().min(10).max(86_400_000).default(60_000).describe('Longest wait between two attempts.'),
 });
 
 const gateway = z
@@ -391,7 +404,9 @@ const gateway = z
           .describe('The human on whose behalf an agent acts may not approve its requests (separation of duties).'),
         webhook: approvalWebhook
           .optional()
-          .describe('Signed notifications to approvers; the HMAC secret comes from MANDATE_APPROVAL_WEBHOOK_SECRET.'),
+          .describe(
+            'Signed notifications to approvers (docs/approvals.md); the signing secret comes from MANDATE_APPROVAL_WEBHOOK_SECRET.',
+          ),
       })
       .prefault({}),
     tasks: z
@@ -878,7 +893,7 @@ export const secretEnv = {
   MANDATE_DATABASE_URL: 'PostgreSQL URL; overrides store.postgres.url.',
   MANDATE_BOOTSTRAP_TOKEN: 'Bootstrap admin bearer token (at least 32 characters); overrides operators.bootstrapTokenSha256.',
   MANDATE_APPROVAL_WEBHOOK_SECRET:
-    'HMAC-SHA256 key (at least 32 characters) signing approval webhook bodies; required when gateway.approvals.webhook is set.',
+    'Standard Webhooks signing secret of approval webhooks (`whsec_` + base64 of 24 to 64 random bytes); required when gateway.approvals.webhook is set.',
   MANDATE_PDP_TOKEN: 'Bearer token sent to the external AuthZEN PDP (policy.externalPdp); overrides policy.externalPdp.tokenFile.',
   MANDATE_METRICS_TOKEN: 'Bearer token GET /metrics requires (at least 32 characters); overrides telemetry.metrics.tokenSha256.',
 } as const;

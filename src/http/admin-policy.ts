@@ -16,6 +16,8 @@ export const permissions = {
   // Any authenticated human may try; the approval itself demands one of its required roles
   // (src/approvals/service.ts), so a `finance` approver needs no blanket approver role.
   'approvals:decide': ['*'],
+  // The webhook delivery log: receivers, event types, attempts, errors.
+  'webhooks:read': ['admin', 'auditor'],
   // Console live stream and overview charts: ids, statuses and counts only, for any console user.
   'console:read': ['admin', 'auditor', 'approver'],
   'agents:read': ['admin', 'auditor'],

@@ -30,6 +30,7 @@ import { registerOAuthRoutes } from './routes/oauth.js';
 import { registerPolicyRoutes } from './routes/policy.js';
 import { registerPrincipalRoutes } from './routes/principals.js';
 import { registerUpstreamRoutes } from './routes/upstreams.js';
+import { registerWebhookRoutes } from './routes/webhooks.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -139,6 +140,7 @@ export async function buildApp(broker: Broker): Promise<FastifyInstance> {
   registerAuditRoutes(app, ctx);
   registerUpstreamRoutes(app, ctx);
   registerApprovalRoutes(app, ctx);
+  registerWebhookRoutes(app, ctx);
   registerGatewayRoutes(app, ctx);
   registerOAuthRoutes(app, ctx);
   registerInteractiveRoutes(app, ctx);

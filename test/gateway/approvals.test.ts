@@ -1,20 +1,22 @@
 // Approvals on both stores: binding to the canonical call, single use under concurrency, expiry,
 // denial, who may decide, and signed webhook notifications to a real local receiver.
 import assert from 'node:assert/strict';
-import { createHmac } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
+import { Webhook } from 'standardwebhooks';
 import type { ApprovalContext } from '../../src/approvals/approval.js';
 import { callHash } from '../../src/approvals/call-hash.js';
-import { SIGNATURE_HEADER, WebhookNotifier } from '../../src/approvals/notifier.js';
+import { WebhookNotifier } from '../../src/approvals/notifier.js';
 import { type ApprovalRequest, ApprovalService, type Approver } from '../../src/approvals/service.js';
 import type { AuditService } from '../../src/audit/log.js';
+import { systemClock } from '../../src/lib/clock.js';
 import { ChangeFeed } from '../../src/store/changes.js';
 import type { Store } from '../../src/store/types.js';
+import { generateWebhookSecret, WebhookDeliveries, WebhookSender } from '../../src/webhooks/index.js';
 import { fakeClock, openAudit, testSecrets } from '../audit/helpers.js';
 import { storeFactories } from '../helpers/stores.js';
 
-const SECRET = 'webhook-secret-that-is-at-least-32-chars';
+const SECRET = generateWebhookSecret();
 
 describe('canonical call hash', () => {
   it('ignores key order and changes with any argument, the tool or the mandate', () => {
@@ -42,7 +44,7 @@ for (const factory of await storeFactories()) {
     let audit: AuditService;
     let service: ApprovalService;
     let receiver: Server;
-    const received: { body: string; signature: string | undefined }[] = [];
+    const received: { body: string; headers: Record<string, string> }[] = [];
     const clock = fakeClock();
     const ended = new Set<string>();
     let n = 0;
@@ -76,7 +78,7 @@ for (const factory of await storeFactories()) {
         let body = '';
         req.on('data', (c) => (body += c));
         req.on('end', () => {
-          received.push({ body, signature: req.headers[SIGNATURE_HEADER] as string | undefined });
+          received.push({ body, headers: req.headers as Record<string, string> });
           res.end();
         });
       });
@@ -87,7 +89,16 @@ for (const factory of await storeFactories()) {
         clock,
         audit,
         changes,
-        notifier: new WebhookNotifier({ url: `http://127.0.0.1:${port}/hook`, secret: SECRET, timeoutMs: 2000 }),
+        notifier: new WebhookNotifier(
+          // Signed with the real clock: receivers check webhook-timestamp against theirs.
+          new WebhookSender({
+            url: `http://127.0.0.1:${port}/hook`,
+            secret: SECRET,
+            timeoutMs: 2000,
+            deliveries: new WebhookDeliveries(store),
+            clock: systemClock,
+          }),
+        ),
         ttlMs: 60_000,
         consoleBaseUrl: 'https://mandate.example/console/approvals/',
         actorTypeOf: async (id) => (id === 'support-triage' ? 'agent' : 'human'),
@@ -169,18 +180,17 @@ for (const factory of await storeFactories()) {
       });
     });
 
-    it('signs webhook bodies with HMAC-SHA256 of the exact bytes', async () => {
+    it('signs webhook notifications per Standard Webhooks', async () => {
       received.length = 0;
       const { approval } = await service.request(request());
       // Delivery is asynchronous (never blocks the gateway): wait for this approval's notification.
       for (let i = 0; i < 250 && !received.some((r) => r.body.includes(approval.id)); i++) await new Promise((r) => setTimeout(r, 20));
       const hit = received.find((r) => r.body.includes(approval.id));
       assert.ok(hit, 'the receiver got the notification');
-      assert.equal(hit.signature, `sha256=${createHmac('sha256', SECRET).update(hit.body).digest('hex')}`);
-      const body = JSON.parse(hit.body) as { type: string; approval: { url: string; status: string } };
+      const body = new Webhook(SECRET).verify(hit.body, hit.headers) as { type: string; data: { approval: { url: string } } };
       assert.equal(body.type, 'approval.requested');
-      assert.equal(body.approval.url, `https://mandate.example/console/approvals/${approval.id}`);
-      assert.notEqual(hit.signature, `sha256=${createHmac('sha256', 'another-secret').update(hit.body).digest('hex')}`);
+      assert.equal(body.data.approval.url, `https://mandate.example/console/approvals/${approval.id}`);
+      assert.throws(() => new Webhook(generateWebhookSecret()).verify(hit.body, hit.headers), /No matching signature/);
     });
   });
 }

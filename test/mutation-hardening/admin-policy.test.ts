@@ -22,6 +22,7 @@ const EXPECTED: Record<Permission, readonly string[] | 'any'> = {
   'upstreams:write': ['admin'],
   'approvals:read': ['admin', 'approver', 'auditor'],
   'approvals:decide': 'any',
+  'webhooks:read': ['admin', 'auditor'],
   'console:read': ['admin', 'auditor', 'approver'],
   'agents:read': ['admin', 'auditor'],
   'agents:write': ['admin'],
