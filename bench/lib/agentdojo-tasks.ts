@@ -1,0 +1,113 @@
+// How the benchmark's orchestrator opens a mandate from a user prompt alone: a rule-based,
+// deterministic classifier of the prompt into task categories (policies/injection/categories/),
+// each of which says which state-changing tools such a task may use by what they are called, not
+// by name; read-only tools are always granted. The categories a prompt falls into are instantiated
+// as one task template (src/templates/ format) for the upstream's actual tools, and the mandate is
+// opened from that template with the prompt as the human's request text. Nothing here reads a
+// trace's calls, and no rule names a benchmark's values.
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+import { z } from 'zod';
+
+/** The shipped task-category templates. */
+export const CATEGORY_DIR = fileURLToPath(new URL('../../policies/injection/categories/', import.meta.url));
+
+const entityKind = z.enum(['iban', 'email', 'url', 'file']);
+
+export const categorySchema = z.strictObject({
+  name: z.string().regex(/^[a-z][a-z0-9-]*$/),
+  taskType: z.string().min(1).max(128),
+  purpose: z.string().min(1).max(500),
+  ttlSeconds: z.number().int().min(10).max(86_400),
+  recognise: z.array(z.string().min(1)).max(20),
+  recogniseEntities: z.array(entityKind).max(4).optional(),
+  /** A regular expression over tool names: the state-changing tools this kind of task may use. */
+  tools: z.string().min(1),
+  /** Granted to every task (its calls are left to org policy's intent rules), whatever the prompt says. */
+  always: z.boolean().default(false),
+});
+
+export type Category = z.infer<typeof categorySchema> & { readonly cues: RegExp[]; readonly toolPattern: RegExp };
+
+/** Loads and validates every `*.yaml` under `dir`; throws naming the file on the first bad one. */
+export function loadCategories(dir = CATEGORY_DIR): Category[] {
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.yaml'))
+    .sort()
+    .map((f) => {
+      const parsed = categorySchema.safeParse(parse(readFileSync(join(dir, f), 'utf8')));
+      if (!parsed.success) throw new Error(`${f}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+      const c = parsed.data;
+      if (`${c.name}.yaml` !== f) throw new Error(`${f}: name ${c.name} does not match the file name`);
+      return { ...c, cues: c.recognise.map((r) => new RegExp(r, 'i')), toolPattern: new RegExp(c.tools, 'i') };
+    });
+}
+
+// Entity shapes the classifier looks for (the same kinds the intent extractor binds).
+const ENTITY: Record<z.infer<typeof entityKind>, RegExp> = {
+  iban: /\b[A-Z]{2}\d{2}[A-Z0-9]{10,30}\b/,
+  email: /\b[\w.+-]+@[\w-]+(\.[\w-]+)+\b/,
+  url: /\b(https?:\/\/|www\.)\S+/i,
+  file: /\b[\w.-]+\.(txt|docx?|xlsx?|pdf|csv|md|json|pptx?)\b/i,
+};
+
+/** The categories a prompt asks for, in file order (possibly none: a read-only task). */
+export function classify(prompt: string, categories: readonly Category[]): Category[] {
+  return categories.filter((c) => c.cues.some((re) => re.test(prompt)) || (c.recogniseEntities ?? []).some((k) => ENTITY[k].test(prompt)));
+}
+
+/** A tool as the catalog describes it. */
+export interface ToolInfo {
+  readonly name: string;
+  readonly readOnly: boolean;
+}
+
+/** The tools a mandate for `chosen` grants: every read-only tool, and the state-changing tools a chosen category matches. */
+export function toolsFor(chosen: readonly Category[], tools: readonly ToolInfo[], all: readonly Category[] = []): string[] {
+  const grants = [...chosen, ...all.filter((c) => c.always)];
+  return tools.filter((t) => t.readOnly || grants.some((c) => c.toolPattern.test(t.name))).map((t) => t.name);
+}
+
+/** The task type of a mandate for the chosen categories (a delegated task is only that). */
+export function taskTypeOf(chosen: readonly Category[]): string {
+  const delegated = chosen.find((c) => c.name === 'delegated');
+  if (delegated !== undefined) return delegated.taskType;
+  if (chosen.length === 0) return 'task.read';
+  return chosen
+    .map((c) => c.taskType)
+    .join('+')
+    .slice(0, 128);
+}
+
+/** The name of the template for `chosen` on `upstream` (`<upstream>.<category>-<category>…`, or `.read`). */
+export function templateName(upstream: string, chosen: readonly Category[]): string {
+  const kinds = chosen.some((c) => c.name === 'delegated') ? 'delegated' : chosen.map((c) => c.name).join('-') || 'read';
+  return `${upstream}.${kinds}`.slice(0, 128);
+}
+
+/**
+ * The task template (src/templates/template.ts file format) the chosen categories stand for on one
+ * upstream: its read-only tools and the state-changing tools the categories (and those granted to
+ * every task, `all` with `always`) match, namespaced.
+ */
+export function instantiate(
+  upstream: string,
+  chosen: readonly Category[],
+  tools: readonly ToolInfo[],
+  all: readonly Category[] = [],
+): Record<string, unknown> {
+  const granted = toolsFor(chosen, tools, all);
+  return {
+    name: templateName(upstream, chosen),
+    version: 1,
+    description: `Generated from the task categories ${chosen.map((c) => c.name).join(', ') || '(none: read only)'} for the tools of ${upstream}.`,
+    purpose: chosen.map((c) => c.purpose).join(' ') || 'Answer from what the human may read.',
+    taskType: taskTypeOf(chosen),
+    ttlSeconds: Math.max(300, ...chosen.map((c) => c.ttlSeconds)),
+    // A template grants at least one tool; a catalog without read-only tools gets its first tool, which org policy still decides.
+    tools: (granted.length > 0 ? granted : tools.slice(0, 1).map((t) => t.name)).map((t) => ({ tool: `${upstream}.${t}` })),
+    delegable: false,
+  };
+}
