@@ -1,0 +1,244 @@
+// The webhook sender against a real HTTP receiver that verifies with the standardwebhooks library:
+// signatures, retries on failure with backoff, giving up, and the delivery log on both stores.
+import assert from 'node:assert/strict';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { after, before, describe, it } from 'node:test';
+import { Webhook } from 'standardwebhooks';
+import { systemClock } from '../../src/lib/clock.js';
+import type { Store } from '../../src/store/types.js';
+import {
+  backoffMs,
+  type DeliveryOutcome,
+  generateWebhookSecret,
+  isWebhookSecret,
+  WebhookDeliveries,
+  WebhookSender,
+} from '../../src/webhooks/index.js';
+import { storeFactories } from '../helpers/stores.js';
+
+const SECRET = generateWebhookSecret();
+
+interface Hit {
+  readonly path: string;
+  readonly body: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly at: number;
+}
+
+/** A receiver whose answer per request path is scripted: a list of statuses, the last one repeated. */
+async function receiver(script: Record<string, number[]>): Promise<{ server: Server; base: string; hits: Hit[] }> {
+  const hits: Hit[] = [];
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      const path = req.url ?? '/';
+      hits.push({ path, body, headers: req.headers, at: Date.now() });
+      if (path === '/hang') return; // never answers
+      const statuses = script[path] ?? [204];
+      const n = hits.filter((h) => h.path === path).length;
+      const status = statuses[Math.min(n, statuses.length) - 1] ?? 204;
+      if (status === 302) res.setHeader('location', '/ok');
+      res.statusCode = status;
+      res.end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as { port: number };
+  return { server, base: `http://127.0.0.1:${port}`, hits };
+}
+
+const verify = (hit: Hit, secret = SECRET) =>
+  new Webhook(secret).verify(hit.body, hit.headers as Record<string, string>) as { type: string; timestamp: string; data: unknown };
+
+describe('webhook secrets', () => {
+  it('accepts whsec_ + base64 of 24 to 64 bytes and nothing else', () => {
+    assert.equal(isWebhookSecret(generateWebhookSecret()), true);
+    assert.equal(isWebhookSecret(`whsec_${Buffer.alloc(24, 1).toString('base64')}`), true);
+    assert.equal(isWebhookSecret(`whsec_${Buffer.alloc(64, 1).toString('base64')}`), true);
+    for (const bad of [
+      '',
+      'whsec_',
+      `whsec_${Buffer.alloc(23, 1).toString('base64')}`,
+      `whsec_${Buffer.alloc(65, 1).toString('base64')}`,
+      Buffer.alloc(32, 1).toString('base64'),
+      `whsec_${Buffer.alloc(32, 1).toString('base64url')}-_`,
+      `whsec_${Buffer.alloc(32, 1).toString('base64')} `,
+      'webhook-secret-that-is-at-least-32-chars',
+    ]) {
+      assert.equal(isWebhookSecret(bad), false, JSON.stringify(bad));
+    }
+  });
+
+  it('refuses to build a sender with a malformed secret', async () => {
+    const deliveries = new WebhookDeliveries({} as Store);
+    assert.throws(
+      () => new WebhookSender({ url: 'http://127.0.0.1:9/', secret: 'short', timeoutMs: 100, deliveries, clock: systemClock }),
+      TypeError,
+    );
+  });
+
+  it('backs off exponentially up to the cap', () => {
+    const policy = { maxAttempts: 10, initialDelayMs: 100, maxDelayMs: 1000 };
+    assert.deepEqual(
+      [1, 2, 3, 4, 5, 6].map((n) => backoffMs(policy, n)),
+      [100, 200, 400, 800, 1000, 1000],
+    );
+  });
+});
+
+for (const factory of await storeFactories()) {
+  describe(`webhook sender (${factory.name})`, { skip: factory.skip }, () => {
+    let store: Store;
+    let deliveries: WebhookDeliveries;
+    let rx: Awaited<ReturnType<typeof receiver>>;
+    const outcomes: DeliveryOutcome[] = [];
+    const sender = (path: string, over: { maxAttempts?: number; timeoutMs?: number } = {}) =>
+      new WebhookSender({
+        url: `${rx.base}${path}`,
+        secret: SECRET,
+        timeoutMs: over.timeoutMs ?? 2000,
+        retry: { maxAttempts: over.maxAttempts ?? 4, initialDelayMs: 40, maxDelayMs: 200 },
+        deliveries,
+        clock: systemClock,
+        onOutcome: (o) => outcomes.push(o),
+      });
+
+    before(async () => {
+      store = await factory.open();
+      deliveries = new WebhookDeliveries(store);
+      rx = await receiver({ '/ok': [204], '/flaky': [500, 503, 200], '/down': [500], '/gone': [410], '/moved': [302] });
+    });
+    after(async () => {
+      rx.server.closeAllConnections();
+      rx.server.close();
+      await store.close();
+      await factory.cleanup();
+    });
+
+    it('delivers a message the standardwebhooks verifier accepts, and logs it delivered', async () => {
+      const out = await sender('/ok').send('approval.requested', { approval: { id: 'a-1' } });
+      assert.equal(out.status, 'delivered');
+      assert.equal(out.attempts, 1);
+      const hit = rx.hits.find((h) => h.headers['webhook-id'] === out.id);
+      assert.ok(hit);
+      assert.match(out.id, /^msg_[A-Za-z0-9_-]{22}$/);
+      assert.equal(hit.headers['content-type'], 'application/json');
+      const body = verify(hit);
+      assert.equal(body.type, 'approval.requested');
+      assert.deepEqual(body.data, { approval: { id: 'a-1' } });
+      assert.ok(Math.abs(Date.parse(body.timestamp) - Date.now()) < 60_000);
+      const row = await deliveries.get(out.id);
+      assert.equal(row?.status, 'delivered');
+      assert.equal(row?.attempts, 1);
+      assert.equal(row?.lastStatus, 204);
+      assert.equal(row?.lastError, undefined);
+      assert.equal(row?.payload, hit.body);
+      assert.equal(row?.endpoint, `${rx.base}/ok`);
+    });
+
+    it('is rejected by a verifier with another secret, and for a tampered body or id', async () => {
+      const out = await sender('/ok').send('approval.decided', { approval: { id: 'a-2', status: 'approved' } });
+      const hit = rx.hits.find((h) => h.headers['webhook-id'] === out.id);
+      assert.ok(hit);
+      assert.throws(() => verify(hit, generateWebhookSecret()), /No matching signature/);
+      assert.throws(() => verify({ ...hit, body: hit.body.replace('approved', 'denied') }), /No matching signature/);
+      assert.throws(() => verify({ ...hit, headers: { ...hit.headers, 'webhook-id': 'msg_other' } }), /No matching signature/);
+      const old = String(Math.floor(Date.now() / 1000) - 600);
+      assert.throws(() => verify({ ...hit, headers: { ...hit.headers, 'webhook-timestamp': old } }), /too old/);
+    });
+
+    it('retries a failing receiver with backoff, same id, freshly signed, until it answers 2xx', async () => {
+      const out = await sender('/flaky').send('approval.requested', { approval: { id: 'a-3' } });
+      assert.equal(out.status, 'delivered');
+      assert.equal(out.attempts, 3);
+      const hits = rx.hits.filter((h) => h.path === '/flaky');
+      assert.equal(hits.length, 3);
+      for (const h of hits) {
+        assert.equal(h.headers['webhook-id'], out.id);
+        assert.equal(verify(h).type, 'approval.requested');
+      }
+      // 40 ms then 80 ms between attempts (timers may run late, never early).
+      assert.ok((hits[1]?.at ?? 0) - (hits[0]?.at ?? 0) >= 35);
+      assert.ok((hits[2]?.at ?? 0) - (hits[1]?.at ?? 0) >= 75);
+      const row = await deliveries.get(out.id);
+      assert.equal(row?.status, 'delivered');
+      assert.equal(row?.attempts, 3);
+      assert.equal(row?.lastStatus, 200);
+      assert.deepEqual(
+        outcomes.filter((o) => o.id === out.id).map((o) => [o.status, o.lastStatus]),
+        [
+          ['pending', 500],
+          ['pending', 503],
+          ['delivered', 200],
+        ],
+      );
+    });
+
+    it('gives up after maxAttempts, and the log says failed with the last answer', async () => {
+      const out = await sender('/down', { maxAttempts: 3 }).send('approval.withdrawn', { approval: { id: 'a-4' } });
+      assert.equal(out.status, 'failed');
+      assert.equal(rx.hits.filter((h) => h.headers['webhook-id'] === out.id).length, 3);
+      const row = await deliveries.get(out.id);
+      assert.equal(row?.status, 'failed');
+      assert.equal(row?.attempts, 3);
+      assert.equal(row?.lastStatus, 500);
+      assert.equal(row?.lastError, 'HTTP 500');
+      assert.equal(row?.nextAttemptAt, undefined);
+      assert.deepEqual(
+        (await deliveries.list({ status: 'failed' })).map((d) => d.id),
+        [out.id],
+      );
+      assert.equal(outcomes.filter((o) => o.id === out.id).at(-1)?.status, 'failed');
+    });
+
+    it('treats a redirect as a failure and never follows it', async () => {
+      const before = rx.hits.filter((h) => h.path === '/ok').length;
+      const out = await sender('/moved', { maxAttempts: 1 }).send('approval.requested', {});
+      assert.equal(out.status, 'failed');
+      assert.equal(rx.hits.filter((h) => h.path === '/ok').length, before);
+      assert.equal((await deliveries.get(out.id))?.lastStatus, undefined);
+    });
+
+    it('records timeouts and refused connections, and never throws', async () => {
+      const slow = await sender('/hang', { maxAttempts: 1, timeoutMs: 150 }).send('approval.requested', {});
+      assert.equal(slow.status, 'failed');
+      assert.equal((await deliveries.get(slow.id))?.lastError, 'timed out');
+      const refused = await new WebhookSender({
+        url: 'http://127.0.0.1:9/hook',
+        secret: SECRET,
+        timeoutMs: 1000,
+        retry: { maxAttempts: 2, initialDelayMs: 10, maxDelayMs: 10 },
+        deliveries,
+        clock: systemClock,
+      }).send('approval.requested', {});
+      assert.equal(refused.status, 'failed');
+      assert.equal(refused.attempts, 2);
+      assert.match((await deliveries.get(refused.id))?.lastError ?? '', /fetch failed/);
+    });
+
+    it('stops retrying on close and leaves the message pending with its next attempt time', async () => {
+      const s = new WebhookSender({
+        url: `${rx.base}/down`,
+        secret: SECRET,
+        timeoutMs: 1000,
+        retry: { maxAttempts: 5, initialDelayMs: 60_000, maxDelayMs: 60_000 },
+        deliveries,
+        clock: systemClock,
+      });
+      const pending = s.send('approval.requested', {});
+      for (let i = 0; i < 100 && (await deliveries.list({ status: 'pending' })).every((d) => d.attempts === 0); i++) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const started = Date.now();
+      await s.close();
+      const out = await pending;
+      assert.ok(Date.now() - started < 5000);
+      assert.equal(out.status, 'pending');
+      const row = await deliveries.get(out.id);
+      assert.equal(row?.status, 'pending');
+      assert.equal(row?.attempts, 1);
+      assert.ok((row?.nextAttemptAt ?? 0) > Date.now() + 30_000);
+    });
+  });
+}
