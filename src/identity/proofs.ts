@@ -5,6 +5,7 @@
 // several exchanges and signature checks dominate the cost.
 import { createHash, type X509Certificate } from 'node:crypto';
 import { decodeJwt, decodeProtectedHeader, type JWTPayload, errors as joseErrors, jwtVerify, type ProtectedHeaderParameters } from 'jose';
+import { LRUCache } from 'lru-cache';
 import { OAuthError } from '../errors/index.js';
 import { type Clock, epochSeconds } from '../lib/clock.js';
 import { parseSpiffeId } from './spiffe-id.js';
@@ -46,10 +47,12 @@ export interface ProofVerifierOptions {
 
 export class ProofVerifier {
   readonly #o: ProofVerifierOptions;
-  readonly #cache = new Map<string, VerifiedProof>();
+  readonly #cache: LRUCache<string, VerifiedProof>;
 
   constructor(options: ProofVerifierOptions) {
     this.#o = options;
+    // Least recently used proofs go first; expiry is checked on read against the injected clock.
+    this.#cache = new LRUCache({ max: options.cacheSize ?? 10_000 });
   }
 
   /** Verifies an X.509-SVID chain presented over mTLS (leaf first); throws OAUTH_INVALID_SUBJECT_TOKEN. */
@@ -72,7 +75,6 @@ export class ProofVerifier {
       this.#cache.delete(hash);
     }
     const proof = await this.#verifyUncached(token, digest.slice(0, 22), options.audiences ?? [this.#o.audience]);
-    if (this.#cache.size >= (this.#o.cacheSize ?? 10_000)) this.#cache.delete(this.#cache.keys().next().value as string);
     this.#cache.set(hash, proof);
     return proof;
   }

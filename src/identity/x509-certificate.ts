@@ -19,6 +19,7 @@ import {
   SubjectAlternativeName,
   Version,
 } from '@peculiar/asn1-x509';
+import { LRUCache } from 'lru-cache';
 
 /** A certificate as it arrives: its DER bytes (node:crypto's X509Certificate carries them as `raw`). */
 export interface DerCertificate {
@@ -70,8 +71,7 @@ const bad = (message: string): never => {
  * Parsed certificates by the SHA-256 of their DER: parsing is a pure function of the bytes, and the
  * same SVID comes back on every mTLS request. Only the parse is cached; every check runs each time.
  */
-const cache = new Map<string, ParsedCertificate>();
-const CACHE_SIZE = 1000;
+const cache = new LRUCache<string, ParsedCertificate>({ max: 1000 });
 
 /** Parses one certificate; throws CertificateError when it is not exactly one well-formed DER X.509 v3 certificate. */
 export function parseCertificate(input: DerCertificate): ParsedCertificate {
@@ -83,7 +83,6 @@ export function parseCertificate(input: DerCertificate): ParsedCertificate {
   const cached = cache.get(sha256);
   if (cached !== undefined) return cached;
   const parsed = parseUncached(der, sha256, input instanceof X509Certificate ? input : undefined);
-  if (cache.size >= CACHE_SIZE) cache.delete(cache.keys().next().value as string);
   cache.set(sha256, parsed);
   return parsed;
 }
