@@ -211,6 +211,7 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
         ...config.upstreams.stdio.allowedCommands,
         ...(config.mode === 'demo' && config.gateway.demoUpstreams ? demoAllowedCommands() : []),
       ],
+      httpApi: config.upstreams.httpApi,
     });
     if (config.mode === 'demo' && config.gateway.demoUpstreams) await registerDemoUpstreams(upstreams.registry);
     const webhook = config.gateway.approvals.webhook;

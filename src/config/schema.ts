@@ -708,6 +708,39 @@ const upstreams = z
           ),
       })
       .prefault({}),
+    httpApi: z
+      .strictObject({
+        descriptionDirs: z
+          .array(z.string().min(1).max(1024))
+          .max(64)
+          .default([])
+          .describe(
+            'Directories an openapi upstream may read its description file from (symlinks and .. resolved first). Empty by default: descriptions come from URLs only.',
+          ),
+        maxDescriptionBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(64 * 1024 * 1024)
+          .default(4 * 1024 * 1024)
+          .describe('Largest OpenAPI description fetched or read; a larger one is refused (ERR_HTTP_API_DESCRIPTION).'),
+        maxOperations: z
+          .number()
+          .int()
+          .min(1)
+          .max(100_000)
+          .default(1000)
+          .describe('Most operations (tools) one description may have; a description with more is refused.'),
+        maxResponseBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(256 * 1024 * 1024)
+          .default(4 * 1024 * 1024)
+          .describe('Largest HTTP response body read from an HTTP API; a larger one fails the call (RPC_UPSTREAM_ERROR), audited.'),
+      })
+      .prefault({})
+      .describe('HTTP API upstreams described by OpenAPI 3.0/3.1 (docs/http-api-upstreams.md).'),
   })
   .prefault({});
 

@@ -144,19 +144,21 @@ export class UpstreamPool {
     const injector = this.#o.credentials;
     let u: Awaited<ReturnType<UpstreamPoolOptions['registry']['connection']>>['upstream'];
     let credential: Awaited<ReturnType<UpstreamPoolOptions['registry']['connection']>>['credential'];
+    let httpApi: Awaited<ReturnType<UpstreamPoolOptions['registry']['connection']>>['httpApi'];
     if (injector === undefined || mandateId === undefined) {
-      ({ upstream: u, credential } = await this.#o.registry.connection(upstream));
+      ({ upstream: u, credential, httpApi } = await this.#o.registry.connection(upstream));
     } else {
       // The one injection seam: static credential merged with the mandate's lease (obtained lazily, fail closed).
       const injected = await injector.credentialFor({ upstreamId: upstream, mandateId });
       entry.credentialExpiresAt = injected?.expiresAt;
-      ({ upstream: u } = await this.#o.registry.connection(upstream, { extraEnv: Object.keys(injected?.env ?? {}) }));
+      ({ upstream: u, httpApi } = await this.#o.registry.connection(upstream, { extraEnv: Object.keys(injected?.env ?? {}) }));
       credential =
         injected === undefined
           ? undefined
           : { ...(injected.headers ? { headers: injected.headers } : {}), ...(injected.env ? { env: injected.env } : {}) };
     }
-    const client = await connectUpstream({ transport: u.transport, credential, timeoutMs: this.#o.connectTimeoutMs });
+    // An `openapi` upstream's client is its HTTP API forwarder (src/upstreams/http-api), with the same credential.
+    const client = await connectUpstream({ transport: u.transport, credential, httpApi, timeoutMs: this.#o.connectTimeoutMs });
     // A dead transport (process exited, session lost) must not be reused; a newer session under the same key is kept.
     client.onclose = () => {
       if (this.#entries.get(key) === entry) this.#entries.delete(key);

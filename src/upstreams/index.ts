@@ -9,6 +9,7 @@ import { UpstreamCredentials } from '../secrets/upstream-credentials.js';
 import type { Change, ChangeFeed } from '../store/changes.js';
 import type { Store } from '../store/types.js';
 import { Catalog } from './catalog.js';
+import type { HttpApiLimits } from './http-api/index.js';
 import { CATALOG_TOPIC, UpstreamRegistry } from './registry.js';
 import type { AllowedCommand } from './stdio-allowlist.js';
 import type { UpstreamInput } from './upstream.js';
@@ -36,6 +37,8 @@ export interface UpstreamsOptions {
   readonly changes: ChangeFeed;
   readonly discoveryTimeoutMs: number;
   readonly allowedCommands: readonly AllowedCommand[];
+  /** Bounds on `openapi` upstreams (configuration `upstreams.httpApi`). */
+  readonly httpApi?: HttpApiLimits;
 }
 
 export async function createUpstreams(o: UpstreamsOptions): Promise<Upstreams> {
@@ -46,6 +49,7 @@ export async function createUpstreams(o: UpstreamsOptions): Promise<Upstreams> {
     changes: o.changes,
     discoveryTimeoutMs: o.discoveryTimeoutMs,
     allowedCommands: o.allowedCommands,
+    ...(o.httpApi === undefined ? {} : { httpApi: o.httpApi }),
   });
   const catalog = new Catalog(o.store);
   const listeners = new Set<(id: string) => void>();

@@ -8,6 +8,7 @@ import type { ChangeFeed } from '../store/changes.js';
 import type { SqlExecutor, Store } from '../store/types.js';
 import { type CatalogEntry, readCatalog } from './catalog.js';
 import { connectUpstream } from './connect.js';
+import { DEFAULT_HTTP_API_LIMITS, type HttpApi, type HttpApiLimits, loadHttpApi } from './http-api/index.js';
 import { type AllowedCommand, assertStdioAllowed } from './stdio-allowlist.js';
 import {
   type Sensitivity,
@@ -65,6 +66,8 @@ function fromRow(r: UpstreamRow): Upstream {
 export interface UpstreamConnection {
   readonly upstream: Upstream;
   readonly credential: UpstreamCredential | undefined;
+  /** An `openapi` upstream's bindings (compiled at registration) and response bound. */
+  readonly httpApi?: { readonly api: HttpApi; readonly maxResponseBytes: number };
 }
 
 export interface UpstreamRegistryOptions {
@@ -76,6 +79,8 @@ export interface UpstreamRegistryOptions {
   readonly discoveryTimeoutMs: number;
   /** Command lines a stdio upstream may run (checked on every write and before every start). */
   readonly allowedCommands: readonly AllowedCommand[];
+  /** Bounds on `openapi` upstreams (configuration `upstreams.httpApi`); defaults when absent. */
+  readonly httpApi?: HttpApiLimits;
 }
 
 export class UpstreamRegistry {
@@ -85,6 +90,10 @@ export class UpstreamRegistry {
   async create(input: UpstreamInput, options: { discover?: boolean } = {}): Promise<Upstream> {
     const u = upstreamInput.parse(input);
     assertStdioAllowed(u.transport, Object.keys(u.credential?.env ?? {}), this.o.allowedCommands);
+    assertHeadersOnly(u.transport, u.credential);
+    // An HTTP API's description is read and compiled before anything is stored: an unusable one is
+    // refused (ERR_HTTP_API_DESCRIPTION) rather than registered without tools.
+    const httpApi = u.transport.type === 'openapi' ? await this.#loadHttpApi(u.transport, u.timeoutMs) : undefined;
     const now = this.o.clock.now();
     await this.#write(u.id, 'upstream', async (tx) => {
       const exists = await tx.query('SELECT id FROM upstreams WHERE id = ?', [u.id]);
@@ -101,8 +110,9 @@ export class UpstreamRegistry {
         now,
         now,
       ]);
+      if (httpApi !== undefined) await storeHttpApi(tx, u.id, httpApi, now);
     });
-    return options.discover === false ? this.require(u.id) : this.refresh(u.id);
+    return options.discover === false || httpApi !== undefined ? this.require(u.id) : this.refresh(u.id);
   }
 
   async update(id: string, patch: UpstreamPatch): Promise<Upstream> {
@@ -110,6 +120,10 @@ export class UpstreamRegistry {
     const current = await this.connection(id, { check: false });
     const credentialEnv = p.credential === undefined ? current.credential?.env : p.credential?.env;
     assertStdioAllowed(p.transport ?? current.upstream.transport, Object.keys(credentialEnv ?? {}), this.o.allowedCommands);
+    assertHeadersOnly(
+      p.transport ?? current.upstream.transport,
+      p.credential === undefined ? current.credential : (p.credential ?? undefined),
+    );
     const sets: string[] = ['updated_at = ?'];
     const params: (string | number | null)[] = [this.o.clock.now()];
     if (p.displayName !== undefined) sets.push('display_name = ?') && params.push(p.displayName);
@@ -155,15 +169,34 @@ export class UpstreamRegistry {
   }
 
   /** The upstream with its credential opened. Gateway-internal: the result never leaves the process. */
-  async connection(id: string, { check = true, extraEnv = [] as readonly string[] } = {}): Promise<UpstreamConnection> {
+  async connection(
+    id: string,
+    { check = true, extraEnv = [] as readonly string[], httpApi: withHttpApi = true } = {},
+  ): Promise<UpstreamConnection> {
     const [row] = await this.o.store.query<UpstreamRow>(`SELECT ${COLUMNS} FROM upstreams WHERE id = ?`, [id]);
     if (row === undefined) throw new MandateError('ERR_NOT_FOUND', `no upstream "${id}"`);
     const upstream = fromRow(row);
     const credential = row.credential_sealed === null ? undefined : this.o.credentials.open(id, row.credential_sealed);
+    const httpApi = upstream.transport.type === 'openapi' && withHttpApi ? await this.#httpApiOf(id) : undefined;
     // Also before every start: the allow-list may have shrunk since the upstream was registered.
     // `extraEnv`: names a lease injects beside the credential (src/leases), allowed like the credential's own.
     if (check) assertStdioAllowed(upstream.transport, [...Object.keys(credential?.env ?? {}), ...extraEnv], this.o.allowedCommands);
-    return { upstream, credential };
+    return { upstream, credential, ...(httpApi === undefined ? {} : { httpApi }) };
+  }
+
+  async #httpApiOf(id: string): Promise<UpstreamConnection['httpApi']> {
+    const [row] = await this.o.store.query<{ http_api: string | null }>('SELECT http_api FROM upstreams WHERE id = ?', [id]);
+    // Registered but never compiled (a refresh failed before the first success): nothing to call.
+    if (row?.http_api == null) throw new MandateError('ERR_NOT_FOUND', `upstream "${id}" has no compiled HTTP API`);
+    return { api: JSON.parse(row.http_api) as HttpApi, maxResponseBytes: this.#httpApiLimits.maxResponseBytes };
+  }
+
+  get #httpApiLimits(): HttpApiLimits {
+    return this.o.httpApi ?? DEFAULT_HTTP_API_LIMITS;
+  }
+
+  #loadHttpApi(transport: Extract<UpstreamTransport, { type: 'openapi' }>, timeoutMs: number | undefined) {
+    return loadHttpApi(transport, this.#httpApiLimits, timeoutMs ?? this.o.discoveryTimeoutMs);
   }
 
   /**
@@ -171,10 +204,16 @@ export class UpstreamRegistry {
    * failure the old entries are kept and the error is recorded on the upstream.
    */
   async refresh(id: string): Promise<Upstream> {
-    const { upstream, credential } = await this.connection(id);
+    const { upstream, credential } = await this.connection(id, { check: true, httpApi: false });
     const timeoutMs = upstream.timeoutMs ?? this.o.discoveryTimeoutMs;
     let tools: DiscoveredTool[];
     try {
+      if (upstream.transport.type === 'openapi') {
+        const compiled = await this.#loadHttpApi(upstream.transport, upstream.timeoutMs);
+        // Published as an upstream change: pooled clients hold the old bindings and must be dropped.
+        await this.#write(id, 'upstream', (tx) => storeHttpApi(tx, id, compiled, this.o.clock.now()));
+        return this.require(id);
+      }
       tools = await discover(upstream.transport, credential, timeoutMs);
     } catch (err) {
       const message = describeFailure(err);
@@ -185,22 +224,7 @@ export class UpstreamRegistry {
     }
     const now = this.o.clock.now();
     await this.#write(id, 'tools', async (tx) => {
-      await tx.run('DELETE FROM catalog_tools WHERE upstream = ?', [id]);
-      for (const t of tools) {
-        await tx.run(
-          'INSERT INTO catalog_tools (name, upstream, upstream_tool, title, description, input_schema, annotations, discovered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-          [
-            `${id}.${t.name}`,
-            id,
-            t.name,
-            t.title ?? null,
-            t.description ?? null,
-            JSON.stringify(t.inputSchema),
-            JSON.stringify(t.annotations ?? {}),
-            now,
-          ],
-        );
-      }
+      await replaceTools(tx, id, tools, now);
       await tx.run('UPDATE upstreams SET discovered_at = ?, discovery_error = NULL, updated_at = ? WHERE id = ?', [now, now, id]);
     });
     return this.require(id);
@@ -250,6 +274,44 @@ export class UpstreamRegistry {
       await this.o.changes.publish(tx, CATALOG_TOPIC, upstream, { kind });
     });
     await this.o.changes.catchUp();
+  }
+}
+
+/** Replaces an upstream's catalog tools (inside the caller's transaction). */
+async function replaceTools(tx: SqlExecutor, id: string, tools: readonly DiscoveredTool[], now: number): Promise<void> {
+  await tx.run('DELETE FROM catalog_tools WHERE upstream = ?', [id]);
+  for (const t of tools) {
+    await tx.run(
+      'INSERT INTO catalog_tools (name, upstream, upstream_tool, title, description, input_schema, annotations, discovered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      [
+        `${id}.${t.name}`,
+        id,
+        t.name,
+        t.title ?? null,
+        t.description ?? null,
+        JSON.stringify(t.inputSchema),
+        JSON.stringify(t.annotations ?? {}),
+        now,
+      ],
+    );
+  }
+}
+
+/** An HTTP API's tools and bindings, stored together so the catalog and forwarding always agree. */
+async function storeHttpApi(tx: SqlExecutor, id: string, compiled: { api: HttpApi; tools: DiscoveredTool[] }, now: number): Promise<void> {
+  await replaceTools(tx, id, compiled.tools, now);
+  await tx.run('UPDATE upstreams SET http_api = ?, discovered_at = ?, discovery_error = NULL, updated_at = ? WHERE id = ?', [
+    JSON.stringify(compiled.api),
+    now,
+    now,
+    id,
+  ]);
+}
+
+/** An HTTP API takes its credential as headers; environment variables would silently go nowhere. */
+function assertHeadersOnly(transport: UpstreamTransport, credential: UpstreamCredential | undefined): void {
+  if (transport.type === 'openapi' && Object.keys(credential?.env ?? {}).length > 0) {
+    throw new MandateError('ERR_VALIDATION', 'an openapi upstream takes its credential as headers, not env');
   }
 }
 

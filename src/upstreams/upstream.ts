@@ -1,5 +1,5 @@
-// The upstream model: where tools live (a stdio command or a streamable HTTP URL), how sessions to
-// it are shared, and the defaults its tools get in the catalog.
+// The upstream model: where tools live (a stdio command, a streamable HTTP URL, or an HTTP API's
+// OpenAPI description), how sessions to it are shared, and the defaults its tools get in the catalog.
 import { z } from 'zod';
 import { upstreamCredentialSchema } from '../secrets/upstream-credentials.js';
 
@@ -25,6 +25,20 @@ export const upstreamTransportSchema = z.discriminatedUnion('type', [
   z.strictObject({
     type: z.literal('http'),
     url: z.url().describe('streamable HTTP endpoint of the MCP server'),
+  }),
+  z.strictObject({
+    type: z.literal('openapi'),
+    description: z
+      .union([
+        z.strictObject({ url: z.url({ protocol: /^https?$/ }).max(2048) }),
+        z.strictObject({ path: z.string().min(1).max(1024).describe('absolute, under upstreams.httpApi.descriptionDirs') }),
+      ])
+      .describe('the OpenAPI 3.0/3.1 description (JSON or YAML), read once when the upstream is registered or refreshed'),
+    serverUrl: z
+      .url({ protocol: /^https?$/ })
+      .max(2048)
+      .optional()
+      .describe("base URL every request goes to; overrides the description's servers (docs/http-api-upstreams.md)"),
   }),
 ]);
 

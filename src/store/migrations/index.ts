@@ -17,6 +17,7 @@ import { m0042ApprovalWithdrawn } from './0042_approval_withdrawn.js';
 import { m0043Tasks } from './0043_tasks.js';
 import { m0050BudgetLeases } from './0050_budget_leases.js';
 import { m0051Leases } from './0051_leases.js';
+import { m0055HttpApiUpstreams } from './0055_http_api_upstreams.js';
 import { m0060WebhookDeliveries } from './0060_webhook_deliveries.js';
 
 export interface Migration {
@@ -57,5 +58,6 @@ export const migrations: readonly Migration[] = [
   m0043Tasks,
   m0050BudgetLeases,
   m0051Leases,
+  m0055HttpApiUpstreams,
   m0060WebhookDeliveries,
 ];
