@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
+import { staleReason } from '../../console/src/lib/approval-state.js';
 import { tokenizeCedar } from '../../console/src/lib/cedar-highlight.js';
 import { type Me, whyNotDecide } from '../../console/src/lib/me.js';
 import { formatAmount } from '../../console/src/lib/money.js';
@@ -121,5 +122,25 @@ describe('whyNotDecide mirrors the approval service', () => {
     assert.match(whyNotDecide(me('support-triage', ['finance']), approval) ?? '', /delegation chain/);
     assert.match(whyNotDecide(me('bootstrap', ['admin', 'finance'], 'bootstrap'), approval) ?? '', /bootstrap/);
     assert.match(whyNotDecide(undefined, approval) ?? '', /checking/);
+  });
+});
+
+describe('staleReason: live vs closed approvals', () => {
+  const now = 1_000_000;
+  const a = (status: string, expiresAt = now + 60_000, decided = true) => ({
+    status,
+    expiresAt,
+    ...(decided ? { decidedBy: 'carol', decidedRole: 'finance' } : {}),
+  });
+  test('only a pending approval before its expiry is live', () => {
+    assert.equal(staleReason(a('pending', now + 1, false), now), undefined);
+    assert.match(staleReason(a('pending', now, false), now) ?? '', /^Expired while waiting/);
+    assert.equal(staleReason(a('approved'), now), "Approved by carol as finance; waiting for the agent's retry to use it.");
+    assert.equal(staleReason(a('approved', now - 1), now), 'Approved by carol as finance, then expired unused.');
+    assert.equal(staleReason(a('consumed'), now), 'Approved by carol as finance and used: the call ran.');
+    assert.equal(staleReason(a('denied'), now), 'Denied by carol as finance.');
+    assert.match(staleReason(a('expired', now - 1, false), now) ?? '', /^Expired/);
+    assert.match(staleReason(a('withdrawn', now + 1, false), now) ?? '', /^Withdrawn/);
+    assert.equal(staleReason(a('something-new', now + 1, false), now), 'No longer pending (something-new).');
   });
 });

@@ -3,6 +3,7 @@
 import { useEffect, useState } from 'react';
 import { ArgsTable, Countdown, Empty, ErrorNotice, Link, Loading, PageTitle, StatusBadge, Time } from '../components/ui';
 import { ApiError, api, itemsOf, useApi } from '../lib/api';
+import { staleReason } from '../lib/approval-state';
 import { useLive } from '../lib/live';
 import { useCan, useMe, whyNotDecide } from '../lib/me';
 
@@ -35,27 +36,6 @@ export interface Approval {
   expiresAt: number;
   decidedAt?: number;
   consumedAt?: number;
-}
-
-/** Why an approval can no longer be decided, in words; undefined while it is live. */
-export function staleReason(a: Approval, now: number): string | undefined {
-  const who = a.decidedBy ? ` by ${a.decidedBy}${a.decidedRole ? ` as ${a.decidedRole}` : ''}` : '';
-  switch (a.status) {
-    case 'pending':
-      return a.expiresAt <= now ? 'Expired while waiting: nobody decided in time. The agent must ask again.' : undefined;
-    case 'approved':
-      return a.expiresAt <= now ? `Approved${who}, then expired unused.` : `Approved${who}; waiting for the agent's retry to use it.`;
-    case 'consumed':
-      return `Approved${who} and used: the call ran.`;
-    case 'denied':
-      return `Denied${who}.`;
-    case 'expired':
-      return 'Expired: nobody decided in time (or the approval went unused). The agent must ask again.';
-    case 'withdrawn':
-      return 'Withdrawn: the agent cancelled the call or its mandate ended.';
-    default:
-      return `No longer pending (${a.status}).`;
-  }
 }
 
 /** Now, every second while `active`: a pending approval turns stale on screen the moment it expires. */
