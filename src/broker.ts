@@ -10,17 +10,20 @@ import type { Config } from './config/load.js';
 import { createGatewayService, type GatewayService } from './gateway/index.js';
 import { DEV_ISSUER_PATH, DEV_OPERATOR_AUDIENCE, DevIssuer } from './identity/dev-issuer.js';
 import { createOperatorAuthenticator, type OperatorAuthenticator } from './identity/operators.js';
+import { createLeases, type Leases } from './leases/index.js';
 import { type Clock, systemClock } from './lib/clock.js';
 import type { MandateService } from './mandates/service.js';
 import { DPOP_ALGORITHMS } from './oauth/dpop.js';
 import type { TokenVerifier } from './oauth/verify.js';
 import { createIdentityServices, type IdentityServices } from './oauth/wiring.js';
+import { createLogger, failure, type Logger } from './observability/log.js';
+import { Metrics } from './observability/metrics.js';
+import { createTracing, type Tracing } from './observability/tracing.js';
 import { BudgetCounter } from './policy/budgets.js';
 import { DecisionService } from './policy/decisions.js';
 import type { PolicyStore } from './policy/store.js';
 import { engineNotice, loadPolicyStore } from './policy/wiring.js';
 import { PrincipalRepository } from './principals/repository.js';
-import { createLeases, type Leases } from './leases/index.js';
 import { createReadiness, type Readiness } from './readiness.js';
 import { resolveSecretBox, type SecretBox } from './secrets/index.js';
 import { ChangeFeed } from './store/changes.js';
@@ -70,6 +73,12 @@ export interface Broker {
   readonly gateway: GatewayService;
   /** Present in demo mode only. */
   readonly devIssuer: DevIssuer | undefined;
+  /** The one logger (pino): the HTTP server and the domain services log through it. */
+  readonly log: Logger;
+  /** Prometheus metrics of this broker (its own registry), served at /metrics. */
+  readonly metrics: Metrics;
+  /** OpenTelemetry tracing; undefined unless telemetry.tracing.enabled. */
+  readonly tracing: Tracing | undefined;
   /** Messages the CLI prints at start (demo warnings). */
   readonly notices: readonly string[];
   /** Store, trust bundles, issuers, policy and audit log: whether each can serve right now (/readyz). */
@@ -81,6 +90,8 @@ export interface BrokerOptions {
   readonly clock?: Clock;
   /** Use this store instead of opening the configured one (tests). Closed with the broker. */
   readonly store?: Store;
+  /** Log here instead of a new logger on stdout (tests capture lines through a pino destination). */
+  readonly logger?: Logger;
 }
 
 /** Base URL the broker is reachable at (configured, or derived from host and port). */
@@ -114,15 +125,33 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
   if (demoKeyFile !== undefined) {
     notices.push(`DEMO MODE: secrets are encrypted with a development master key in ${demoKeyFile}. Set MANDATE_MASTER_KEY for real use.`);
   }
+  const log = options.logger ?? createLogger(config);
+  const metrics = new Metrics();
+  const tracing = createTracing(config);
   const store = options.store ?? openStore(config);
-  // Closed in reverse order; the store last.
+  // Closed in reverse order; the store last, spans flushed just before it.
   const closers: (() => Promise<void>)[] = [() => store.close()];
+  if (tracing !== undefined) closers.push(() => tracing.shutdown());
   const closeAll = async () => {
     for (const close of closers.reverse()) await close().catch(() => {});
   };
   try {
     await store.migrate();
-    const changes = new ChangeFeed(store, { clock, pollIntervalMs: config.changes.pollIntervalMs });
+    const changes = new ChangeFeed(store, {
+      clock,
+      pollIntervalMs: config.changes.pollIntervalMs,
+      onHandlerError: (err, change) => log.error({ ...failure(err), topic: change.topic, seq: change.seq }, 'applying a change failed'),
+      onStoreError: (err, what) => log.warn({ ...failure(err), what }, 'change feed: store error (the replica keeps polling)'),
+      onApplied: (change) => {
+        if (change.createdAt === undefined) return;
+        const lag = (clock.now() - change.createdAt) / 1000;
+        metrics.changeApplied(lag);
+        // Handlers of this change (token revocation, sessions, approvals) have all run: the end is in force here.
+        if (change.topic === 'mandate' && typeof change.data.status === 'string' && change.data.status !== 'active') {
+          metrics.revocationInForce(lag);
+        }
+      },
+    });
     await changes.start();
     closers.push(() => changes.stop());
     const policies = await loadPolicyStore(config, clock);
@@ -149,6 +178,9 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
       origin: auditOrigin(config),
       maxBatch: config.audit.maxBatch,
       checkpointIntervalMs: config.audit.checkpointIntervalMs,
+      onBackgroundError: (err) => log.warn(failure(err), 'signing a checkpoint failed; retried at the next interval'),
+      metrics,
+      ...(tracing === undefined ? {} : { tracing }),
     });
     // Drains queued appends and signs a last checkpoint before the store closes.
     closers.push(async () => {
@@ -239,6 +271,7 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
       consoleBaseUrl: `${publicUrl(config)}/console/approvals/`,
       actorTypeOf: async (id) => (await principals.get(id))?.actorType,
       isMandateActive: async (id) => (await identity.mandates.get(id))?.status === 'active',
+      metrics,
     });
     const tasks = new TaskService({
       store,
@@ -280,8 +313,35 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
       credentials: leases.service,
       issuer: identity.issuer,
       dpopAlgorithms: DPOP_ALGORITHMS,
+      log,
+      metrics,
+      ...(tracing === undefined ? {} : { tracing }),
     });
     closers.push(() => gateway.close());
+    metrics.readFrom({
+      pendingApprovals: async () => {
+        const [row] = await store.query<{ n: number | string }>(
+          "SELECT COUNT(*) AS n FROM approvals WHERE status = 'pending' AND expires_at > ?",
+          [clock.now()],
+        );
+        return Number(row?.n ?? 0);
+      },
+      changeFeedStaleness: () => changes.staleness() / 1000,
+      changeFeedSeq: () => changes.lastSeq,
+    });
+    log.info(
+      {
+        mode: config.mode,
+        source: config.source,
+        publicUrl: publicUrl(config),
+        store: config.store.driver,
+        policyEngine: policies.current?.set.engine,
+        tracing: tracing === undefined ? 'off' : config.telemetry.tracing.endpoint,
+        metrics: config.secrets.metricsTokenSha256 === undefined ? 'public' : 'bearer token',
+      },
+      'broker started',
+    );
+    for (const notice of notices) log.warn({ notice }, 'startup notice');
     return {
       config,
       clock,
@@ -306,6 +366,9 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
       leases,
       gateway,
       devIssuer,
+      log,
+      metrics,
+      tracing,
       notices,
       readiness: createReadiness({
         store,
@@ -318,6 +381,7 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
       close: closeAll,
     };
   } catch (err) {
+    log.error(failure(err), 'broker failed to start');
     await closeAll();
     throw err;
   }

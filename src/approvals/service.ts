@@ -13,6 +13,7 @@ import type { AuditActor, AuditLog } from '../audit/types.js';
 import { AuthError, MandateError } from '../errors/index.js';
 import type { Operator } from '../identity/operators.js';
 import type { Clock } from '../lib/clock.js';
+import type { Metrics } from '../observability/metrics.js';
 import type { ChangeFeed } from '../store/changes.js';
 import type { SqlExecutor, Store } from '../store/types.js';
 import type { Approval, ApprovalContext, ApprovalStatus, UsableApproval } from './approval.js';
@@ -66,6 +67,8 @@ export interface ApprovalServiceOptions {
   readonly actorTypeOf: (id: string) => Promise<string | undefined>;
   /** Whether the mandate can still act; approvals of an ended mandate cannot be granted. */
   readonly isMandateActive?: (mandateId: string) => Promise<boolean>;
+  /** Requests and the time humans take to decide are recorded here. */
+  readonly metrics?: Pick<Metrics, 'approvalRequested' | 'approvalDecided'>;
 }
 
 interface ApprovalRow {
@@ -182,6 +185,7 @@ export class ApprovalService {
       },
     });
     const approval = await this.require(id);
+    this.o.metrics?.approvalRequested();
     void this.o.notifier.notify({ type: 'approval.requested', sentAt: now, approval: this.#summary(approval) });
     return { approval, created: true };
   }
@@ -354,6 +358,7 @@ export class ApprovalService {
       if (changes !== 1) throw new MandateError('ERR_APPROVAL_NOT_PENDING', `approval ${id} is no longer pending`);
     });
     const decided = await this.require(id);
+    this.o.metrics?.approvalDecided(status === 'approved' ? 'approved' : 'denied', (now - approval.createdAt) / 1000);
     void this.o.notifier.notify({ type: 'approval.decided', sentAt: now, approval: this.#summary(decided) });
     return decided;
   }

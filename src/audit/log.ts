@@ -6,6 +6,8 @@
 import { createHmac, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { MandateError } from '../errors/index.js';
 import type { Clock } from '../lib/clock.js';
+import type { Metrics } from '../observability/metrics.js';
+import { SPANS, SpanStatusCode, type Tracing } from '../observability/tracing.js';
 import type { SecretBox } from '../secrets/secret-box.js';
 import { GroupCommit } from '../store/group-commit.js';
 import type { SqlExecutor, SqlValue, Store } from '../store/types.js';
@@ -30,6 +32,10 @@ export interface AuditServiceOptions {
   readonly checkpointIntervalMs?: number;
   /** Called when a background checkpoint fails (logged by the caller). */
   readonly onBackgroundError?: (err: unknown) => void;
+  /** Append latency (submission to durable commit) is recorded here. */
+  readonly metrics?: Pick<Metrics, 'auditAppended'>;
+  /** When tracing is on, each append is a span (a child of the caller's active span). */
+  readonly tracing?: Tracing;
 }
 
 export interface TreeHead {
@@ -90,6 +96,8 @@ export class AuditService implements AuditLog {
   readonly #signer: NoteSigner;
   /** The store's group commit: one transaction (one fsync, one tree-head lock) per batch. */
   readonly #writer: GroupCommit<Pending, AuditReceipt>;
+  readonly #metrics: AuditServiceOptions['metrics'];
+  readonly #tracing: Tracing | undefined;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -98,6 +106,8 @@ export class AuditService implements AuditLog {
     this.#clock = options.clock;
     this.#salt = salt;
     this.#signer = signer;
+    this.#metrics = options.metrics;
+    this.#tracing = options.tracing;
     this.#writer = new GroupCommit<Pending, AuditReceipt>(options.store, (tx, batch) => this.#commit(tx, batch), {
       maxBatch: options.maxBatch ?? 1024,
       // A request's events come from several I/O callbacks of one turn: let them share a batch.
@@ -155,13 +165,29 @@ export class AuditService implements AuditLog {
       return Promise.reject(err);
     }
     const refs = refsOf(input);
-    return this.#writer.submit({
+    const started = performance.now();
+    const written = this.#writer.submit({
       canonical: encoded.canonical,
       type: input.type,
       mandateId: input.mandateId ?? null,
       decisionId: refs.decisionId ?? null,
       approvalId: refs.approvalId ?? null,
     });
+    const metrics = this.#metrics;
+    const span = this.#tracing?.tracer.startSpan(SPANS.auditAppend, { attributes: { 'mandate.audit.event_type': input.type } });
+    if (metrics === undefined && span === undefined) return written;
+    return written.then(
+      (receipt) => {
+        metrics?.auditAppended((performance.now() - started) / 1000);
+        span?.end();
+        return receipt;
+      },
+      (err: unknown) => {
+        span?.setStatus({ code: SpanStatusCode.ERROR, message: 'ERR_AUDIT_UNAVAILABLE' });
+        span?.end();
+        throw err;
+      },
+    );
   }
 
   /** Appends one batch in the group commit's transaction: the head row is locked, extended, written back. */

@@ -11,6 +11,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { MandateError } from '../errors/index.js';
 import { toJsonRpcError } from '../errors/serialize.js';
 import type { VerifiedCaller } from '../oauth/caller.js';
+import { SPANS, SpanKind, type Tracing } from '../observability/tracing.js';
 import { EnvelopeError, type JsonRpcId, parseEnvelope } from './envelope.js';
 import type { Gateway } from './gateway.js';
 import type { LegacySession, LegacySessions } from './legacy-sessions.js';
@@ -34,6 +35,8 @@ export interface McpEndpointOptions {
   readonly sessions: LegacySessions;
   /** Freshness hint (ms) on tools/list and server/discover results (CacheableResult). */
   readonly listTtlMs: number;
+  /** When tracing is on, each tools/call is a server span, the child of the agent's trace context. */
+  readonly tracing?: Tracing;
 }
 
 /** Per HTTP request: its id (for `data.request_id` and the log) and where internal failures are logged. */
@@ -318,7 +321,21 @@ export class McpEndpoint {
           const entry = gateway.catalogEntry(name);
           if (entry !== undefined && args !== undefined) checkParamHeaders(this.#mirroredOf(entry.inputSchema), args, served.header);
         }
-        return gateway.callTool(served.caller, name, args, { signal: served.signal, tasks: served.tasks });
+        const tracing = this.#o.tracing;
+        if (tracing === undefined) return gateway.callTool(served.caller, name, args, { signal: served.signal, tasks: served.tasks });
+        // The agent's trace context: `_meta` (MCP 2026-07-28 reserves `traceparent` there), else the HTTP header.
+        const parent = tracing.parentOf(isObject(params._meta) ? params._meta : undefined, {
+          traceparent: served.header('traceparent'),
+          tracestate: served.header('tracestate'),
+        });
+        const attributes = {
+          'mcp.method.name': 'tools/call',
+          'gen_ai.tool.name': String(name).slice(0, 256),
+          'mandate.mandate_id': served.caller.mandate.id,
+        };
+        return tracing.inSpan(SPANS.toolsCall, { kind: SpanKind.SERVER, parent, attributes }, () =>
+          gateway.callTool(served.caller, name, args, { signal: served.signal, tasks: served.tasks }),
+        );
       }
       case 'tools/list':
         if (params.cursor !== undefined && typeof params.cursor !== 'string')

@@ -14,6 +14,9 @@ import { type CredentialInjector, leaseFailureCode } from '../leases/injection.j
 import type { Clock } from '../lib/clock.js';
 import { sha256Hex } from '../lib/hash.js';
 import type { VerifiedCaller } from '../oauth/caller.js';
+import type { Logger } from '../observability/log.js';
+import { type DecisionReason, type Metrics, secondsSince, type UpstreamOutcome } from '../observability/metrics.js';
+import { SPANS, SpanKind, SpanStatusCode, type Tracing } from '../observability/tracing.js';
 import type { Decision } from '../policy/types.js';
 import type { TaskService } from '../tasks/index.js';
 import { taskError } from '../tasks/task.js';
@@ -49,6 +52,12 @@ export interface GatewayOptions {
   readonly credentials?: CredentialInjector;
   readonly clock: Clock;
   readonly limits: GatewayLimits;
+  /** Every refused call is logged here (code, reason, decision, mandate, tool; never argument values). */
+  readonly log?: Logger;
+  /** Decisions and upstream calls are counted and timed here (pre-bound children: no label objects per call). */
+  readonly metrics?: Metrics;
+  /** Spans of decide and upstream call, when tracing is on (undefined: no span work at all). */
+  readonly tracing?: Tracing;
   /** Runs before the first tools/list or tools/call (lazy discovery of demo upstreams). */
   readonly beforeFirstUse?: () => Promise<void>;
 }
@@ -155,6 +164,7 @@ export class Gateway {
     if (nonFinite !== undefined) {
       const reason = `argument ${nonFinite} is not a finite number`;
       const decisionId = await this.#auditRefusal(caller, actors, name, reason);
+      this.#refused(caller, name, 'RPC_NON_FINITE_NUMBER', 'non_finite_number', reason, decisionId);
       return refusal('RPC_NON_FINITE_NUMBER', `${reason} (NaN or Infinity; JSON cannot carry it)`, 'Send finite numbers only.', {
         decisionId,
         reasons: [reason],
@@ -166,6 +176,7 @@ export class Gateway {
     if (argsBytes > this.#o.limits.maxArgumentsBytes) {
       const reason = `arguments are ${argsBytes} bytes, over the ${this.#o.limits.maxArgumentsBytes}-byte limit`;
       const decisionId = await this.#auditRefusal(caller, actors, name, reason);
+      this.#refused(caller, name, 'RPC_ARGS_TOO_LARGE', 'args_too_large', reason, decisionId);
       return refusal('RPC_ARGS_TOO_LARGE', `the ${reason}`, `Arguments of up to ${this.#o.limits.maxArgumentsBytes} bytes are accepted.`, {
         decisionId,
         reasons: [reason],
@@ -180,19 +191,29 @@ export class Gateway {
       const whose = ungranted.id === mandate.id ? `mandate ${ungranted.id}` : `ancestor mandate ${ungranted.id} (depth ${ungranted.depth})`;
       const reason = `${whose}: tool ${name.slice(0, MAX_ECHOED_NAME)} is not granted`;
       const decisionId = await this.#auditRefusal(caller, actors, name, reason, { inCatalog: this.#o.catalog.get(name) !== undefined });
+      this.#refused(caller, name, 'RPC_CALL_DENIED', 'tool_not_granted', reason, decisionId);
       return refusal('RPC_CALL_DENIED', reason, this.#grantedHint(caller), { decisionId, reasons: [reason] });
     }
     const tool = this.#o.catalog.get(name);
     if (tool === undefined) {
       // Granted but offered by no upstream (removed, or not discovered yet): the agent knows the
       // name from its own grant, so saying so reveals nothing.
-      await this.#auditRefusal(caller, actors, name, `tool ${name} is granted but not in the catalog`, { inCatalog: false });
+      const reason = `tool ${name} is granted but not in the catalog`;
+      this.#refused(
+        caller,
+        name,
+        'RPC_UNKNOWN_TOOL',
+        'tool_not_in_catalog',
+        reason,
+        await this.#auditRefusal(caller, actors, name, reason, { inCatalog: false }),
+      );
       throw rpcError('RPC_UNKNOWN_TOOL', `unknown tool: ${name}`);
     }
 
     // Counted before deciding, so a refused call never consumes budget.
     const inFlight = this.#inFlight.get(mandate.id) ?? 0;
     if (inFlight >= this.#o.limits.maxConcurrentCallsPerMandate) {
+      this.#refused(caller, name, 'RPC_CONCURRENCY_LIMIT', 'concurrency_limit', `${inFlight} calls already in flight`);
       throw rpcError('RPC_CONCURRENCY_LIMIT', `mandate ${mandate.id} already has ${inFlight} calls in flight`);
     }
     this.#inFlight.set(mandate.id, inFlight + 1);
@@ -214,14 +235,26 @@ export class Gateway {
   ): Promise<CallToolResult> {
     const { mandate, chain, agent } = caller;
     const input = { mandate, chain, agent, tool, args };
-    let decision = await this.#o.decisions.decide(input);
+    const started = performance.now();
+    const tracing = this.#o.tracing;
+    let decision = await (tracing === undefined
+      ? this.#o.decisions.decide(input)
+      : tracing.inSpan(SPANS.decide, { attributes: { 'gen_ai.tool.name': tool.name } }, async (span) => {
+          const d = await this.#o.decisions.decide(input);
+          span.setAttribute('mandate.decision.outcome', d.outcome);
+          return d;
+        }));
+    const decideSeconds = secondsSince(started);
     let approval: UsableApproval | undefined;
     if (decision.outcome === 'approval_required') {
       // Only calls that need approval pay for the lookup; allowed calls never touch approvals.
       const hash = callHash({ mandateId: mandate.id, tool: tool.name, args });
       const earlier = await this.#o.approvals.findForCall(mandate.id, hash);
       // A retry while a human has not decided yet: the same answer, and nothing new in the audit log.
-      if (earlier?.status === 'pending') return this.#pending(caller, tool, args, earlier, options);
+      if (earlier?.status === 'pending') {
+        this.#o.metrics?.decided('approval_required', 'pending', decideSeconds);
+        return this.#pending(caller, tool, args, earlier, options);
+      }
       if (earlier?.status === 'denied') return this.#deniedByHuman(caller, actors, tool, args, earlier);
       if (earlier?.status === 'approved' && earlier.decidedBy !== undefined && earlier.decidedRole !== undefined) {
         approval = { id: earlier.id, approverId: earlier.decidedBy, approverRole: earlier.decidedRole };
@@ -229,6 +262,7 @@ export class Gateway {
       }
       if (decision.outcome === 'approval_required') {
         await this.#auditDecision(caller, actors, tool, args, decision, approval);
+        if ((decision.approvalRoles ?? []).length > 0) this.#o.metrics?.decided('approval_required', 'policy', decideSeconds);
         return this.#requestApproval(caller, actors, tool, args, hash, decision, options);
       }
     }
@@ -236,6 +270,8 @@ export class Gateway {
     await this.#auditDecision(caller, actors, tool, args, decision, approval);
     if (decision.outcome === 'deny') {
       const reason = decision.reasons[decision.reasons.length - 1] ?? 'denied by policy';
+      this.#o.metrics?.decisionSeconds.observe(decideSeconds);
+      this.#refused(caller, tool.name, 'RPC_CALL_DENIED', denyReasonOf(decision), withoutValues(reason), decision.id);
       return refusal('RPC_CALL_DENIED', reason, denialHint(decision), {
         decisionId: decision.id,
         reasons: decision.reasons,
@@ -247,6 +283,7 @@ export class Gateway {
       !(await this.#o.approvals.consume(approval.id, { actors, mandateId: mandate.id, decisionId: decision.id }))
     ) {
       // Another replica (or a concurrent retry) used it first: single use holds.
+      this.#refused(caller, tool.name, 'RPC_CALL_DENIED', 'approval_used', `approval ${approval.id} was already used`, decision.id);
       return refusal(
         'RPC_CALL_DENIED',
         `approval ${approval.id} was already used for this exact call`,
@@ -257,6 +294,7 @@ export class Gateway {
         },
       );
     }
+    this.#o.metrics?.decided('allow', approval === undefined ? 'policy' : 'approval', decideSeconds);
     return this.#forward(caller, actors, tool, args, decision, options.signal);
   }
 
@@ -305,11 +343,20 @@ export class Gateway {
     const upstream = this.#o.catalog.upstream(tool.upstream);
     let result: CallToolResult;
     let failure: ErrorCode | undefined;
+    let upstreamSeconds: number | undefined;
     if (upstream === undefined) {
       failure = 'RPC_UPSTREAM_UNAVAILABLE';
       result = toolError(failure, `upstream ${tool.upstream} is no longer registered`, { decisionId: decision.id });
     } else {
       const timeout = upstream.timeoutMs ?? this.#o.limits.upstreamTimeoutMs;
+      const called = performance.now();
+      // Tracing on: the upstream call is a client span whose context the upstream receives as
+      // `traceparent`, in `_meta` (MCP 2026-07-28, OpenTelemetry trace context) and as an HTTP header.
+      const span = this.#o.tracing?.tracer.startSpan(SPANS.upstreamCall, {
+        kind: SpanKind.CLIENT,
+        attributes: { 'mcp.method.name': 'tools/call', 'gen_ai.tool.name': tool.upstreamTool, 'mandate.upstream': tool.upstream },
+      });
+      const trace = span === undefined ? undefined : this.#o.tracing?.carrierOf(span);
       try {
         // The client checks only that the result is an object with a `content` array; the limit is wall-clock.
         result = fromUpstream(
@@ -318,8 +365,12 @@ export class Gateway {
             upstream.isolation,
             caller.mandate.id,
             'tools/call',
-            { name: tool.upstreamTool, arguments: args },
-            signal === undefined ? { timeoutMs: timeout } : { timeoutMs: timeout, signal },
+            trace === undefined ? { name: tool.upstreamTool, arguments: args } : { name: tool.upstreamTool, arguments: args, _meta: trace },
+            trace === undefined
+              ? signal === undefined
+                ? { timeoutMs: timeout }
+                : { timeoutMs: timeout, signal }
+              : { timeoutMs: timeout, traceContext: trace, ...(signal === undefined ? {} : { signal }) },
           ),
           tool.upstream,
         );
@@ -337,6 +388,18 @@ export class Gateway {
                   ? `the credential for upstream ${tool.upstream} could not be obtained for this mandate; the call was not forwarded`
                   : `upstream ${tool.upstream} is unreachable; the call was not retried`;
         result = toolError(failure, why, { decisionId: decision.id });
+        if (failure !== 'RPC_REQUEST_CANCELLED') {
+          this.#o.log?.warn(
+            { code: failure, reason: why, upstream: tool.upstream, decisionId: decision.id, mandateId: caller.mandate.id, tool: tool.name },
+            'upstream call failed',
+          );
+        }
+      } finally {
+        upstreamSeconds = secondsSince(called);
+        if (span !== undefined) {
+          if (failure !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: failure });
+          span.end();
+        }
       }
     }
     const body = JSON.stringify(result);
@@ -352,6 +415,7 @@ export class Gateway {
         },
       );
     }
+    if (upstreamSeconds !== undefined) this.#o.metrics?.upstreamCalled(tool.upstream, upstreamOutcome(failure, result), upstreamSeconds);
     await this.#o.audit.append({
       type: 'tool.result',
       actors,
@@ -382,6 +446,14 @@ export class Gateway {
     const { mandate, chain, agent } = caller;
     const roles = decision.approvalRoles ?? [];
     if (roles.length === 0) {
+      this.#refused(
+        caller,
+        tool.name,
+        'RPC_CALL_DENIED',
+        'no_approver_role',
+        'approval is required but no approver role can grant it',
+        decision.id,
+      );
       return refusal(
         'RPC_CALL_DENIED',
         'approval is required but no approver role can grant it',
@@ -495,6 +567,7 @@ export class Gateway {
       approvalId: approval.id,
       args: this.#auditArgs(tool, args),
     });
+    this.#refused(caller, tool.name, 'RPC_APPROVAL_DENIED', 'approval_denied', reason, decisionId);
     return refusal('RPC_APPROVAL_DENIED', reason, 'Do not retry it unchanged; tell your user, or propose a different action.', {
       decisionId,
       approvalId: approval.id,
@@ -575,6 +648,15 @@ export class Gateway {
   /** The catalog entry of a tool (the endpoint checks its `x-mcp-header` parameters). */
   catalogEntry(name: string): CatalogEntry | undefined {
     return this.#o.catalog.get(name);
+  }
+
+  /** Counts and logs one refused call: registry code, reason, decision, mandate and tool; never argument values. */
+  #refused(caller: VerifiedCaller, tool: string, code: ErrorCode, why: DecisionReason<'deny'>, reason: string, decisionId?: string): void {
+    this.#o.metrics?.decided('deny', why);
+    this.#o.log?.info(
+      { code, reasonCode: why, reason, decisionId, mandateId: caller.mandate.id, tool: tool.slice(0, MAX_ECHOED_NAME) },
+      'call refused',
+    );
   }
 
   /** Audits a call refused before any decision (ungranted or unknown tool, bad or oversized arguments) as a deny. */
@@ -682,6 +764,40 @@ function fromUpstream(raw: Record<string, unknown>, upstream: string): CallToolR
 }
 
 const SERVER_INFO_KEY = META.serverInfo;
+
+/** The bounded reason code of a denial by the decision function (metrics and logs; the agent gets the reasons). */
+function denyReasonOf(decision: Decision): DecisionReason<'deny'> {
+  if (decision.errors !== undefined) return 'policy_error';
+  if (decision.grant === undefined) return 'scope';
+  if (decision.policies.length > 0) return 'policy_forbid';
+  // Allowed by scope, no determining policy: either nothing permitted it, or a budget ran out.
+  return decision.reasons.includes('no org policy permits this call') ? 'policy_no_permit' : 'budget';
+}
+
+/**
+ * A reason for the log without the argument values it may quote (scope reasons say what was
+ * sent: "got 50000", "as a normalized path, …"); the audit event keeps them, redacted where sensitive.
+ */
+function withoutValues(reason: string): string {
+  return reason.replace(/, got [^;]*/g, ', got [withheld]').replace(/ \(as a normalized path, [^)]*\)/g, '');
+}
+
+function upstreamOutcome(failure: ErrorCode | undefined, result: CallToolResult): UpstreamOutcome {
+  switch (failure) {
+    case undefined:
+      return result.isError === true ? 'tool_error' : 'ok';
+    case 'RPC_UPSTREAM_TIMEOUT':
+      return 'timeout';
+    case 'RPC_UPSTREAM_ERROR':
+      return 'rpc_error';
+    case 'RPC_REQUEST_CANCELLED':
+      return 'cancelled';
+    case 'RPC_RESULT_TOO_LARGE':
+      return 'result_too_large';
+    default:
+      return 'unavailable';
+  }
+}
 
 function upstreamFailure(err: unknown): ErrorCode {
   // The mandate's credential for this upstream could not be obtained (src/leases): nothing was sent.

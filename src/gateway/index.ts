@@ -5,6 +5,9 @@ import type { AuditLog } from '../audit/types.js';
 import type { Config } from '../config/load.js';
 import type { CredentialInjector } from '../leases/injection.js';
 import type { Clock } from '../lib/clock.js';
+import { failure, type Logger } from '../observability/log.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { Tracing } from '../observability/tracing.js';
 import type { ChangeFeed } from '../store/changes.js';
 import type { TaskService } from '../tasks/index.js';
 import type { Upstreams } from '../upstreams/index.js';
@@ -60,6 +63,9 @@ export interface GatewayServiceOptions {
   /** The issuer of access tokens (the broker's authorization server). */
   readonly issuer: string;
   readonly dpopAlgorithms: readonly string[];
+  readonly log?: Logger;
+  readonly metrics?: Metrics;
+  readonly tracing?: Tracing;
 }
 
 export function createGatewayService(o: GatewayServiceOptions): GatewayService {
@@ -89,9 +95,17 @@ export function createGatewayService(o: GatewayServiceOptions): GatewayService {
       forbidOnBehalfOfApprover: gc.approvals.forbidOnBehalfOfApprover,
     },
     beforeFirstUse: () => o.upstreams.discoverPending(),
+    ...(o.log === undefined ? {} : { log: o.log }),
+    ...(o.metrics === undefined ? {} : { metrics: o.metrics }),
+    ...(o.tracing === undefined ? {} : { tracing: o.tracing }),
   });
   const sessions = new LegacySessions({ clock: o.clock, maxSessions: gc.maxSessions, idleMs: gc.sessionIdleMs });
-  const endpoint = new McpEndpoint({ gateway, sessions, listTtlMs: LIST_TTL_MS });
+  const endpoint = new McpEndpoint({
+    gateway,
+    sessions,
+    listTtlMs: LIST_TTL_MS,
+    ...(o.tracing === undefined ? {} : { tracing: o.tracing }),
+  });
   const offUpstream = o.upstreams.onUpstreamChange((id) => pool.closeUpstream(id));
   // A mandate that ends takes its agent sessions, its isolated upstream sessions and its open approvals with it.
   const offMandate = o.changes.subscribe('mandate', (change) => {
@@ -104,10 +118,17 @@ export function createGatewayService(o: GatewayServiceOptions): GatewayService {
       pool.closeMandate(id);
     }
     // Approvers are not asked to decide for a mandate that can no longer use the answer.
-    void o.approvals.withdrawForMandates(ended, `mandate ${status}`).catch(() => {});
+    void o.approvals
+      .withdrawForMandates(ended, `mandate ${status}`)
+      .catch((err: unknown) =>
+        o.log?.warn({ ...failure(err), mandateId: change.key }, 'withdrawing the approvals of an ended mandate failed'),
+      );
   });
   // Expired approvals are recorded (and audited) as such; reads already treat them as expired.
-  const sweeper = setInterval(() => void o.approvals.sweep().catch(() => {}), 30_000);
+  const sweeper = setInterval(
+    () => void o.approvals.sweep().catch((err: unknown) => o.log?.warn(failure(err), 'expiring approvals failed; retried in 30 s')),
+    30_000,
+  );
   sweeper.unref();
   const resource = o.publicUrl;
   const resourceMetadataUrl = `${o.publicUrl}${PROTECTED_RESOURCE_METADATA_PATH}`;

@@ -4,14 +4,14 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Broker } from '../broker.js';
 import { ConfigError, MandateError } from '../errors/index.js';
 import { toHttpError, toMandateError } from '../errors/serialize.js';
 import type { Operator } from '../identity/operators.js';
 import { firstIllFormed } from '../lib/unicode.js';
 import { version } from '../version.js';
-import { createHttpMetrics } from './metrics.js';
+import { registerMetrics } from './metrics.js';
 import { OpenApiCollector, type RouteDoc } from './openapi.js';
 import { registerRateLimits } from './rate-limit.js';
 import { installRouteAccess, permissionOf } from './route-access.js';
@@ -50,17 +50,7 @@ export const ADMIN_PREFIX = '/admin/v1/';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-export const redactPaths = [
-  'req.headers.authorization',
-  'req.headers.dpop',
-  'req.headers.cookie',
-  'req.headers["x-upstream-authorization"]',
-  '*.subject_token',
-  '*.actor_token',
-  '*.client_secret',
-  '*.password',
-  '*.token',
-];
+export { redactPaths } from '../observability/log.js';
 
 export interface AppContext {
   readonly broker: Broker;
@@ -85,7 +75,8 @@ export async function buildApp(broker: Broker): Promise<FastifyInstance> {
             rejectUnauthorized: false,
           },
         }),
-    logger: { level: config.log.level, redact: { paths: redactPaths, censor: '[redacted]' } },
+    // The broker's one logger (level and redaction from the configuration); requests log through children of it.
+    loggerInstance: broker.log as FastifyBaseLogger,
     bodyLimit: config.server.bodyLimitBytes,
     trustProxy: config.server.trustProxy,
     requestIdHeader: false,
@@ -98,7 +89,6 @@ export async function buildApp(broker: Broker): Promise<FastifyInstance> {
     frameworkErrors: (err, req, reply) => sendError(fromFastify(err), req, reply),
     clientErrorHandler: answerUnparsable,
   });
-  const metrics = createHttpMetrics();
   const openapi = new OpenApiCollector();
   const ctx: AppContext = { broker, openapi, lifecycle: { draining: false } };
   app.decorate('drain', () => {
@@ -124,11 +114,7 @@ export async function buildApp(broker: Broker): Promise<FastifyInstance> {
     if (at !== undefined) throw new MandateError('ERR_BAD_REQUEST', `${at} is not well-formed Unicode (a lone surrogate)`);
   });
 
-  app.addHook('onResponse', async (req, reply) => {
-    const route = req.routeOptions.url ?? 'unmatched';
-    metrics.requests.inc({ method: req.method, route, status: String(reply.statusCode) });
-    metrics.duration.observe({ method: req.method, route }, reply.elapsedTime / 1000);
-  });
+  registerMetrics(app, broker);
 
   app.setErrorHandler((err, req, reply) => sendError(fromFastify(err), req, reply));
   app.setNotFoundHandler((req, reply) =>
@@ -152,10 +138,6 @@ export async function buildApp(broker: Broker): Promise<FastifyInstance> {
   registerPolicyRoutes(app, ctx);
   registerAuthzenRoutes(app, ctx);
 
-  app.get('/metrics', { config: { access: 'public' } }, async (_req, reply) => {
-    reply.type(metrics.registry.contentType);
-    return metrics.registry.metrics();
-  });
   app.get('/openapi.json', { config: { access: 'public' } }, async () => openapi.document(version));
 
   app.addHook('onClose', async () => {

@@ -12,10 +12,11 @@ import { authorizeOperator, isPermission, type Permission } from './admin-policy
  * - `agent`: the handler verifies a mandate access token itself (agent API, `/mcp`).
  * - `client`: the handler authenticates an OAuth client or subject token itself (token endpoint).
  * - `pdp`: AuthZEN PEP authentication, as `policy.authzen.auth` configures it.
+ * - `scraper`: the handler checks the metrics bearer token (`telemetry.metrics.tokenSha256`).
  * - `{ permission }`: an operator token holding that permission; this module authenticates and
  *   authorizes before the handler runs.
  */
-export type RouteAccess = 'public' | 'agent' | 'client' | 'pdp' | { readonly permission: Permission };
+export type RouteAccess = 'public' | 'agent' | 'client' | 'pdp' | 'scraper' | { readonly permission: Permission };
 
 export interface AccessEntry {
   readonly method: string;
@@ -36,7 +37,7 @@ declare module 'fastify' {
 /** Route options for a route anyone may reach. */
 export const PUBLIC = { config: { access: 'public' } } satisfies { config: { access: RouteAccess } };
 
-const SELF_AUTHENTICATED = new Set<unknown>(['public', 'agent', 'client', 'pdp']);
+const SELF_AUTHENTICATED = new Set<unknown>(['public', 'agent', 'client', 'pdp', 'scraper']);
 
 export function isRouteAccess(value: unknown): value is RouteAccess {
   if (SELF_AUTHENTICATED.has(value)) return true;

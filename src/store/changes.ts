@@ -12,6 +12,8 @@ export interface Change {
   readonly topic: string;
   readonly key: string;
   readonly data: Readonly<Record<string, unknown>>;
+  /** When the change was committed (epoch ms, the publishing replica's clock). */
+  readonly createdAt?: number;
 }
 
 export type ChangeHandler = (change: Change) => void | Promise<void>;
@@ -24,6 +26,10 @@ export interface ChangeFeedOptions {
   readonly batchSize?: number;
   /** Called when a handler throws; the change still counts as applied (handlers must not fail). */
   readonly onHandlerError?: (err: unknown, change: Change) => void;
+  /** Called once per change after every handler ran: it is in force on this replica (metrics). */
+  readonly onApplied?: (change: Change) => void;
+  /** Lost and failed LISTEN connections and failed catch-ups (the replica keeps polling). */
+  readonly onStoreError?: (err: unknown, what: 'listen' | 'catch-up') => void;
 }
 
 const CHANNEL = 'mandate_changes';
@@ -37,6 +43,7 @@ interface ChangeRow {
   topic: string;
   key: string;
   data: string;
+  created_at: number;
 }
 
 export class ChangeFeed {
@@ -75,7 +82,10 @@ export class ChangeFeed {
     this.#lastSeq = Number(row?.seq ?? 0);
     this.#lastCurrentAt = this.#options.clock.now();
     await this.#connect();
-    this.#timer = setInterval(() => void this.catchUp().catch(() => {}), this.#options.pollIntervalMs);
+    this.#timer = setInterval(
+      () => void this.catchUp().catch((err: unknown) => this.#storeError(err, 'catch-up')),
+      this.#options.pollIntervalMs,
+    );
     this.#timer.unref();
   }
 
@@ -115,16 +125,17 @@ export class ChangeFeed {
     return this.#mutex.run(async () => {
       const batch = this.#options.batchSize ?? 1000;
       for (;;) {
-        const rows = await this.#store.query<ChangeRow>('SELECT seq, topic, key, data FROM changes WHERE seq > ? ORDER BY seq LIMIT ?', [
-          this.#lastSeq,
-          batch,
-        ]);
+        const rows = await this.#store.query<ChangeRow>(
+          'SELECT seq, topic, key, data, created_at FROM changes WHERE seq > ? ORDER BY seq LIMIT ?',
+          [this.#lastSeq, batch],
+        );
         for (const row of rows) {
           const change: Change = {
             seq: Number(row.seq),
             topic: row.topic,
             key: row.key,
             data: JSON.parse(row.data) as Record<string, unknown>,
+            createdAt: Number(row.created_at),
           };
           for (const handler of this.#handlers.get(change.topic) ?? []) {
             try {
@@ -134,6 +145,7 @@ export class ChangeFeed {
             }
           }
           this.#lastSeq = change.seq;
+          this.#options.onApplied?.(change);
         }
         if (rows.length < batch) break;
       }
@@ -157,10 +169,11 @@ export class ChangeFeed {
     let failed = false;
     try {
       const listener = await store.listen(CHANNEL, {
-        onNotify: () => void this.catchUp().catch(() => {}),
-        onError: () => {
+        onNotify: () => void this.catchUp().catch((err: unknown) => this.#storeError(err, 'catch-up')),
+        onError: (err: unknown) => {
           if (failed) return;
           failed = true;
+          this.#storeError(err ?? new Error('the LISTEN connection was lost'), 'listen');
           this.#listening = false;
           if (this.#listener === listener) this.#listener = undefined;
           // The dead connection is closed so its socket and pg client are released.
@@ -182,9 +195,19 @@ export class ChangeFeed {
       }
       this.#listener = listener;
       this.#listening = true;
-    } catch {
+    } catch (err) {
       this.#listening = false;
+      this.#storeError(err, 'listen');
       if (!this.#stopped) setTimeout(() => void this.#connect().catch(() => {}), 1000).unref();
+    }
+  }
+
+  #storeError(err: unknown, what: 'listen' | 'catch-up'): void {
+    if (this.#stopped) return;
+    try {
+      this.#options.onStoreError?.(err, what);
+    } catch {
+      // Reporting must never stop the feed.
     }
   }
 }

@@ -8,6 +8,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { ConfigInput } from '../../src/config/load.js';
 import { DEV_TRUST_DOMAIN } from '../../src/identity/dev-spiffe.js';
 import type { Clock } from '../../src/lib/clock.js';
+import type { Logger } from '../../src/observability/log.js';
 import type { Store } from '../../src/store/types.js';
 import { type Running, startBroker } from '../identity/helpers.js';
 
@@ -44,10 +45,13 @@ export interface GatewayHarness extends Running {
   close(): Promise<void>;
 }
 
-export async function startGateway(options: { store?: Store; config?: ConfigInput; clock?: Clock } = {}): Promise<GatewayHarness> {
+export async function startGateway(
+  options: { store?: Store; config?: ConfigInput; clock?: Clock; logger?: Logger } = {},
+): Promise<GatewayHarness> {
   const b = await startBroker({
     ...(options.store === undefined ? {} : { store: options.store }),
     ...(options.clock === undefined ? {} : { clock: options.clock }),
+    ...(options.logger === undefined ? {} : { logger: options.logger }),
     config: {
       ...options.config,
       gateway: { upstreamTimeoutMs: 1500, maxResultBytes: 64 * 1024, maxArgumentsBytes: 4096, ...options.config?.gateway },

@@ -7,6 +7,7 @@ import { type Broker, createBroker } from '../../src/broker.js';
 import { buildConfig, type ConfigInput } from '../../src/config/load.js';
 import { buildApp } from '../../src/http/app.js';
 import type { Clock } from '../../src/lib/clock.js';
+import type { Logger } from '../../src/observability/log.js';
 import type { Store } from '../../src/store/types.js';
 
 export interface TestApp {
@@ -23,6 +24,8 @@ export interface TestAppOptions {
   readonly env?: Record<string, string>;
   readonly store?: Store;
   readonly clock?: Clock;
+  /** The broker's logger (a pino logger on a capturing destination, to assert on log lines). */
+  readonly logger?: Logger;
 }
 
 export async function buildTestApp(options: TestAppOptions = {}): Promise<TestApp> {
@@ -31,6 +34,7 @@ export async function buildTestApp(options: TestAppOptions = {}): Promise<TestAp
   const broker = await createBroker(config, {
     ...(options.store ? { store: options.store } : {}),
     ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.logger ? { logger: options.logger } : {}),
   });
   const app = await buildApp(broker);
   const roles = { alice: ['admin'], bob: ['approver', 'support-lead'], carol: ['approver', 'finance'] };

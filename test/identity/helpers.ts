@@ -8,6 +8,7 @@ import * as oauth from 'oauth4webapi';
 import type { ConfigInput } from '../../src/config/load.js';
 import type { Clock } from '../../src/lib/clock.js';
 import { GRANT_TOKEN_EXCHANGE, TOKEN_TYPE } from '../../src/oauth/token-exchange.js';
+import type { Logger } from '../../src/observability/log.js';
 import type { Store } from '../../src/store/types.js';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
 
@@ -59,12 +60,13 @@ export interface Running extends TestApp {
   ): Promise<oauth.TokenEndpointResponse>;
 }
 
-export async function startBroker(options: { store?: Store; config?: ConfigInput; clock?: Clock } = {}): Promise<Running> {
+export async function startBroker(options: { store?: Store; config?: ConfigInput; clock?: Clock; logger?: Logger } = {}): Promise<Running> {
   const port = await freePort();
   const t = await buildTestApp({
     config: { ...options.config, server: { port, ...(options.config?.server ?? {}) } },
     ...(options.store === undefined ? {} : { store: options.store }),
     ...(options.clock === undefined ? {} : { clock: options.clock }),
+    ...(options.logger === undefined ? {} : { logger: options.logger }),
   });
   await t.app.listen({ host: '127.0.0.1', port });
   const base = `http://127.0.0.1:${port}`;

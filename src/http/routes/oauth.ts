@@ -8,6 +8,8 @@ import { AuthError, type ErrorCode, MandateError, OAuthError } from '../../error
 import type { EndStatus } from '../../mandates/service.js';
 import type { VerifiedCaller } from '../../oauth/caller.js';
 import { authorizationServerMetadata, OAUTH_PATHS } from '../../oauth/metadata.js';
+import { secondsSince } from '../../observability/metrics.js';
+import { SPANS, SpanKind } from '../../observability/tracing.js';
 import { ADMIN_PREFIX, type AppContext } from '../app.js';
 import { peerCertificates } from '../peer-certificates.js';
 import { dpopHeader, presentedToken } from '../presented-token.js';
@@ -110,18 +112,42 @@ export function registerOAuthRoutes(app: FastifyInstance, { broker }: AppContext
       { config: { access: 'client', doc: { summary: 'Token exchange (RFC 8693): open, refresh or delegate a mandate' } } },
       async (req, reply) => {
         reply.header('cache-control', 'no-store');
+        const started = performance.now();
+        const grantType = (req.body as Record<string, unknown> | undefined)?.grant_type;
+        const grant = typeof grantType === 'string' ? grantType : undefined;
+        const serve = async () => {
+          try {
+            const res = await id.exchange.exchange({
+              params: form(req),
+              dpop: dpopHeader(req, 'OAUTH_INVALID_DPOP_PROOF'),
+              peerCertificates: peerCertificates(req),
+              url: `${base}${OAUTH_PATHS.token}`,
+              source: req.ip,
+            });
+            if (id.dpop.requireNonce) reply.header('dpop-nonce', id.dpop.nonce());
+            return res;
+          } catch (err) {
+            return withNonce(reply, err);
+          }
+        };
+        const tracing = broker.tracing;
         try {
-          const res = await id.exchange.exchange({
-            params: form(req),
-            dpop: dpopHeader(req, 'OAUTH_INVALID_DPOP_PROOF'),
-            peerCertificates: peerCertificates(req),
-            url: `${base}${OAUTH_PATHS.token}`,
-            source: req.ip,
-          });
-          if (id.dpop.requireNonce) reply.header('dpop-nonce', id.dpop.nonce());
+          const res = await (tracing === undefined
+            ? serve()
+            : tracing.inSpan(
+                SPANS.token,
+                {
+                  kind: SpanKind.SERVER,
+                  parent: tracing.parentOf(req.headers),
+                  attributes: { 'oauth.grant_type': grant?.slice(0, 128) ?? '' },
+                },
+                serve,
+              ));
+          broker.metrics.tokenRequested(grant, 'issued', secondsSince(started));
           return res;
         } catch (err) {
-          return withNonce(reply, err);
+          broker.metrics.tokenRequested(grant, err instanceof MandateError ? err.code : 'ERR_INTERNAL', secondsSince(started));
+          throw err;
         }
       },
     );

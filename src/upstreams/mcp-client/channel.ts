@@ -7,6 +7,8 @@ export interface RequestOptions {
   /** Wall-clock bound on the exchange; progress notifications do not extend it. */
   readonly timeoutMs: number;
   readonly signal?: AbortSignal;
+  /** W3C trace context (`traceparent`, `tracestate`) sent as HTTP headers with this request (HTTP transport only). */
+  readonly traceContext?: Readonly<Record<string, string>>;
 }
 
 export interface Channel {

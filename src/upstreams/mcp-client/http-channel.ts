@@ -113,7 +113,9 @@ export class HttpChannel implements Channel {
     try {
       for (let attempt = 0; ; attempt++) {
         const session = this.sessionId;
-        const res = await send(this.#url, 'POST', this.#headers(method, name, body), body, ac.signal);
+        const headers = this.#headers(method, name, body);
+        if (opts.traceContext !== undefined) Object.assign(headers, opts.traceContext);
+        const res = await send(this.#url, 'POST', headers, body, ac.signal);
         if (method === 'initialize' && this.era === 'legacy') {
           const sid = res.headers['mcp-session-id'];
           if (typeof sid === 'string') this.sessionId = sid;
