@@ -50,6 +50,8 @@ function sum(rs: SuiteResult[]): SuiteResult {
     tasksIntact: n('tasksIntact'),
     legitUnderAttackDenied: n('legitUnderAttackDenied'),
     chosen: new Map(rs.flatMap((r) => [...r.chosen])),
+    legitOutcomes: new Map(),
+    attackOutcomes: new Map(),
     leaks: rs.flatMap((r) => r.leaks),
     refusals: rs.flatMap((r) => r.refusals),
   };

@@ -51,6 +51,9 @@ export interface SuiteResult {
   legitUnderAttackDenied: number;
   /** Per task: the categories chosen (Mandate only). */
   chosen: Map<string, string[]>;
+  /** Per task: each legitimate call's outcome (task alone); per case (`user×injection`): each attacker call's. */
+  legitOutcomes: Map<string, Outcome[]>;
+  attackOutcomes: Map<string, Outcome[]>;
   /** Examples of allowed state-changing attacker calls (pair, tool). */
   leaks: string[];
   /** Legitimate calls refused outright (task, tool, reason). */
@@ -68,6 +71,8 @@ export const emptyResult = (): SuiteResult => ({
   tasksIntact: 0,
   legitUnderAttackDenied: 0,
   chosen: new Map(),
+  legitOutcomes: new Map(),
+  attackOutcomes: new Map(),
   leaks: [],
   refusals: [],
 });
@@ -219,6 +224,10 @@ export async function replay(options: ReplayOptions): Promise<ReplayReport> {
           const outcomes = await runCase(rig, s, task, chosen, scenario, up, task.ground_truth_calls, []);
           calls += outcomes.legit.length;
           r.tasks++;
+          r.legitOutcomes.set(
+            task.id,
+            outcomes.legit.map((o) => o.outcome),
+          );
           let intact = true;
           for (const [i, c] of task.ground_truth_calls.entries()) {
             const o = outcomes.legit[i] as { outcome: Outcome; reason?: string };
@@ -243,6 +252,10 @@ export async function replay(options: ReplayOptions): Promise<ReplayReport> {
           const outcomes = await runCase(rig, s, task, chosen, scenario, up, pair.legitimate_calls, pair.attack_calls);
           calls += outcomes.legit.length + outcomes.attack.length;
           r.attackPairs++;
+          r.attackOutcomes.set(
+            `${pair.user_task_id}×${pair.injection_task_id}`,
+            outcomes.attack.map((o) => o.outcome),
+          );
           r.legitUnderAttackDenied += outcomes.legit.filter((o) => o.outcome === 'deny').length;
           let leaked = false;
           for (const [i, c] of pair.attack_calls.entries()) {

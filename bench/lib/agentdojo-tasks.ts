@@ -23,7 +23,7 @@ export const categorySchema = z.strictObject({
   ttlSeconds: z.number().int().min(10).max(86_400),
   recognise: z.array(z.string().min(1)).max(20),
   recogniseEntities: z.array(entityKind).max(4).optional(),
-  /** A regular expression over tool names: the state-changing tools this kind of task may use. */
+  /** A regular expression over a tool name's words (`send_money` → "send money"): the state-changing tools this kind of task may use. */
   tools: z.string().min(1),
   /** Granted to every task (its calls are left to org policy's intent rules), whatever the prompt says. */
   always: z.boolean().default(false),
@@ -67,7 +67,17 @@ export interface ToolInfo {
 /** The tools a mandate for `chosen` grants: every read-only tool, and the state-changing tools a chosen category matches. */
 export function toolsFor(chosen: readonly Category[], tools: readonly ToolInfo[], all: readonly Category[] = []): string[] {
   const grants = [...chosen, ...all.filter((c) => c.always)];
-  return tools.filter((t) => t.readOnly || grants.some((c) => c.toolPattern.test(t.name))).map((t) => t.name);
+  return tools.filter((t) => t.readOnly || grants.some((c) => c.toolPattern.test(nameWords(t.name)))).map((t) => t.name);
+}
+
+/** A tool name's words, lower-case and space-separated: `send_money`, `sendMoney` and `send-money` are "send money". */
+export function nameWords(name: string): string {
+  return name
+    .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
+    .toLowerCase()
+    .split(/[^a-z0-9]+/)
+    .filter((w) => w !== '')
+    .join(' ');
 }
 
 /** The task type of a mandate for the chosen categories (a delegated task is only that). */
