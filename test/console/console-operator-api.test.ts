@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Agent } from '../../src/agents/agent.js';
 import { DELEGATED_TASK, DEMO_TASK } from '../../src/demo/agent.js';
 import { authorizeOperator, type Permission, permissions } from '../../src/http/admin-policy.js';
-import { activeDescendants, permissionsOf } from '../../src/http/routes/console-api.js';
+import { activeDescendants, mayRevoke, permissionsOf } from '../../src/http/routes/console-api.js';
 import type { Operator } from '../../src/identity/operators.js';
 import type { Mandate } from '../../src/mandates/mandate.js';
 import { AMOUNT_KEYWORD, amountArgsOf } from '../../src/upstreams/catalog.js';
@@ -149,11 +149,15 @@ describe('console operator APIs', () => {
     const root = await mandates.open(triage, mandates.parseRequest(DEMO_TASK), 'bob');
     const child = await mandates.delegate(root, remediation, mandates.parseRequest(DELEGATED_TASK));
     const activity = async (id: string, who: string) =>
-      (await get(`/admin/v1/console/mandates/${id}/activity`, who)).body.revoke as { allowed: boolean; activeDescendants: string[] };
-    assert.deepEqual(await activity(root.id, 'alice'), { allowed: true, activeDescendants: [child.id] });
-    assert.deepEqual(await activity(child.id, 'alice'), { allowed: true, activeDescendants: [] });
+      (await get(`/admin/v1/console/mandates/${id}/activity`, who)).body.revoke as {
+        allowed: boolean;
+        activeDescendants: string[];
+        complete: boolean;
+      };
+    assert.deepEqual(await activity(root.id, 'alice'), { allowed: true, activeDescendants: [child.id], complete: true });
+    assert.deepEqual(await activity(child.id, 'alice'), { allowed: true, activeDescendants: [], complete: true });
     // An auditor reads mandates but may not revoke (not an admin, not the owner).
-    assert.deepEqual(await activity(root.id, 'auditor'), { allowed: false, activeDescendants: [child.id] });
+    assert.deepEqual(await activity(root.id, 'auditor'), { allowed: false, activeDescendants: [child.id], complete: true });
     // The count is what the revoke then ends.
     const res = await t.app.inject({
       method: 'POST',
@@ -162,7 +166,15 @@ describe('console operator APIs', () => {
       payload: '{}',
     });
     assert.deepEqual((res.json() as { ended: string[] }).ended.sort(), [root.id, child.id].sort());
-    assert.deepEqual(await activity(root.id, 'alice'), { allowed: true, activeDescendants: [] });
+    assert.deepEqual(await activity(root.id, 'alice'), { allowed: true, activeDescendants: [], complete: true });
+  });
+
+  test('mayRevoke: an admin, or the agent owner by subject; nobody else', () => {
+    const op = (subject: string, roles: string[]): Operator => ({ id: `iss|${subject}`, subject, name: subject, roles, via: 'oidc' });
+    assert.equal(mayRevoke(op('alice', ['admin']), 'bob'), true);
+    assert.equal(mayRevoke(op('bob', ['auditor']), 'bob'), true);
+    assert.equal(mayRevoke(op('carol', ['auditor', 'finance']), 'bob'), false);
+    assert.equal(mayRevoke(op('bob', ['auditor']), undefined), false);
   });
 
   test('activeDescendants walks the whole subtree and skips ended mandates, never another branch', () => {

@@ -54,7 +54,7 @@ interface Activity {
   calls: { total: number; allow: number; deny: number; approval_required: number };
   recent: { seq: number; id: string; event: { time: string; type: string; data: Record<string, unknown> } }[];
   /** Whether the caller may revoke, and the active descendants a revoke would end (server-computed). */
-  revoke: { allowed: boolean; activeDescendants: string[] };
+  revoke: { allowed: boolean; activeDescendants: string[]; complete: boolean };
 }
 
 /** A number as money when the catalog marks the argument as an amount. */
@@ -103,11 +103,14 @@ function GrantRow({ grant: g, use }: { grant: ToolGrant; use: Activity['grants']
 function RevokeDialog({
   mandateId,
   descendants,
+  complete,
   onConfirm,
   onClose,
 }: {
   mandateId: string;
   descendants: readonly string[];
+  /** False when the tree was too large to read at once: the count is a lower bound. */
+  complete: boolean;
   onConfirm: () => void;
   onClose: () => void;
 }) {
@@ -130,6 +133,7 @@ function RevokeDialog({
           <>
             and{' '}
             <strong>
+              {complete ? '' : 'at least '}
               {n} delegated mandate{n === 1 ? '' : 's'}
             </strong>{' '}
             under it: {descendants.join(', ')}.
@@ -373,6 +377,7 @@ export function MandatePage({ id }: { id: string }) {
                     <RevokeDialog
                       mandateId={m.id}
                       descendants={activity.data.revoke.activeDescendants}
+                      complete={activity.data.revoke.complete}
                       onConfirm={() => void revoke()}
                       onClose={() => setConfirming(false)}
                     />

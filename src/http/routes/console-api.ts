@@ -19,6 +19,9 @@ import { ADMIN_PREFIX, type AppContext } from '../app.js';
 
 const PAGE = 1000;
 
+/** Mandates of one delegation tree read to count what a revoke ends (the mandate list's maximum). */
+const TREE_LIMIT = 1000;
+
 /** Reads the log backwards from `before` (exclusive), at most `scan` entries, yielding newest first. */
 async function* newestFirst(broker: Broker, before: number, scan: number): AsyncGenerator<AuditEntry> {
   const stop = Math.max(0, before - scan);
@@ -389,7 +392,7 @@ export function registerConsoleApiRoutes(app: FastifyInstance, { broker }: AppCo
     { config: { access: { permission: 'mandates:read' }, doc: { summary: 'Calls made and budgets used by one mandate' } } },
     async (req) => {
       const m = await broker.mandates.require((req.params as { id: string }).id);
-      const tree = await broker.mandates.list({ rootId: m.rootId, limit: 1000 });
+      const tree = await broker.mandates.list({ rootId: m.rootId, limit: TREE_LIMIT });
       const ends = m.status === 'active' ? activeDescendants(m, tree).map((d) => d.id) : [];
       const owner = (await broker.agents.get(m.agentId))?.principal.owner;
       const grants = await Promise.all(
@@ -420,7 +423,12 @@ export function registerConsoleApiRoutes(app: FastifyInstance, { broker }: AppCo
         calls,
         recent: events.slice(-50).reverse(),
         // What revoking would do, and whether this caller may: the console confirms with the count.
-        revoke: { allowed: req.operator !== undefined && mayRevoke(req.operator, owner), activeDescendants: ends },
+        // `complete: false` when the tree is larger than one read: the count is then a lower bound.
+        revoke: {
+          allowed: req.operator !== undefined && mayRevoke(req.operator, owner),
+          activeDescendants: ends,
+          complete: tree.length < TREE_LIMIT,
+        },
       };
     },
   );
