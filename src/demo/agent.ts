@@ -255,7 +255,8 @@ export async function runDemoAgent(o: DemoAgentOptions): Promise<DemoAgentResult
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      url: { type: 'string', default: 'http://127.0.0.1:8080' },
+      // The broker's public URL: the same MANDATE_URL the CLI reads, so one export serves every terminal.
+      url: { type: 'string', default: process.env.MANDATE_URL || 'http://127.0.0.1:8080' },
       'data-dir': { type: 'string', default: './data' },
       'on-behalf-of': { type: 'string', default: 'bob' },
       'poll-seconds': { type: 'string', default: '3' },
@@ -266,7 +267,7 @@ async function main(): Promise<void> {
   });
   if (values.help) {
     process.stdout.write(
-      'npm run demo:agent -- [--url http://127.0.0.1:8080] [--data-dir ./data] [--on-behalf-of bob] [--poll-seconds 3] [--keep-open]\n',
+      'npm run demo:agent -- [--url URL (default: MANDATE_URL, else http://127.0.0.1:8080)] [--data-dir ./data] [--on-behalf-of bob] [--poll-seconds 3] [--keep-open]\n',
     );
     return;
   }

@@ -14,15 +14,25 @@ export interface MasterKeyResolution {
   readonly demoKeyFile?: string;
 }
 
-export function resolveSecretBox(config: Config): MasterKeyResolution {
+/**
+ * The configured master keys, or undefined when demo mode will use its development key file.
+ * Throws what the broker would refuse to start with; no side effects (`mandate config check` runs it).
+ */
+export function configuredMasterKeys(config: Config): ReturnType<typeof parseMasterKeys> | undefined {
   const spec = config.secrets.masterKey;
-  if (spec !== undefined) return { box: new SecretBox(parseMasterKeys(spec)) };
+  if (spec !== undefined) return parseMasterKeys(spec);
   if (config.mode !== 'demo') {
     throw new ConfigError(
       'ERR_MASTER_KEY_MISSING',
       'MANDATE_MASTER_KEY is not set; generate one with `mandate secrets generate-key` (demo mode generates its own)',
     );
   }
+  return undefined;
+}
+
+export function resolveSecretBox(config: Config): MasterKeyResolution {
+  const keys = configuredMasterKeys(config);
+  if (keys !== undefined) return { box: new SecretBox(keys) };
   const file = join(config.dataDir, 'demo-master.key');
   if (!existsSync(file)) {
     mkdirSync(config.dataDir, { recursive: true });

@@ -76,3 +76,15 @@ export async function adminRequest(flags: AdminFlags, method: string, path: stri
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
+
+/** Left-aligned columns with a header row, like `kubectl get`; the last column is not padded. */
+export function printTable(header: readonly string[], rows: readonly (readonly string[])[]): void {
+  if (rows.length === 0) return;
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  process.stdout.write(`${[header, ...rows].map(line).join('\n')}\n`);
+}

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { MandateError } from '../../errors/index.js';
-import { type AdminFlags, adminRequest, printJson, withAdminFlags } from './admin-request.js';
+import { type AdminFlags, adminRequest, printJson, printTable, withAdminFlags } from './admin-request.js';
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
@@ -30,6 +30,45 @@ function templatesFrom(value: string): unknown {
   }
 }
 
+interface AgentView {
+  principal: { id: string; status: string; owner?: string; environment?: string };
+  identity: { spiffeId?: string; issuer?: string; subject?: string };
+}
+
+const identityOf = (i: AgentView['identity']) => i.spiffeId ?? `${i.issuer ?? '?'} ${i.subject ?? '?'}`;
+
+/** The owner must be a principal the broker knows (a human or a team): a typo would own nothing. */
+async function requireOwner(flags: AdminFlags, owner: string): Promise<void> {
+  try {
+    await adminRequest(flags, 'GET', `/admin/v1/principals/${encodeURIComponent(owner)}`);
+  } catch (err) {
+    if (err instanceof MandateError && err.code === 'ERR_NOT_FOUND') {
+      throw new MandateError(
+        'ERR_VALIDATION',
+        `owner "${owner}" is not a known principal; create the human or team first (POST /admin/v1/principals)`,
+      );
+    }
+    throw err;
+  }
+}
+
+/** Every tool of a ceiling must be in the catalog: a misspelt name would grant nothing, silently. */
+async function requireTools(flags: AdminFlags, ceiling: unknown): Promise<void> {
+  const grants = (ceiling as { tools?: unknown } | null)?.tools;
+  if (!Array.isArray(grants)) return; // the broker reports a malformed ceiling
+  const names = grants.map((g) => (g as { tool?: unknown } | null)?.tool).filter((t): t is string => typeof t === 'string');
+  if (names.length === 0) return;
+  const { items } = (await adminRequest(flags, 'GET', '/admin/v1/catalog')) as { items: { name: string }[] };
+  const known = new Set(items.map((t) => t.name));
+  const missing = [...new Set(names.filter((n) => !known.has(n)))];
+  if (missing.length > 0) {
+    throw new MandateError(
+      'ERR_VALIDATION',
+      `not in the tool catalog: ${missing.join(', ')} (see \`mandate catalog list\`; add the upstream that serves ${missing.length === 1 ? 'it' : 'them'} first)`,
+    );
+  }
+}
+
 interface RegisterFlags extends AdminFlags {
   name?: string;
   owner: string;
@@ -50,8 +89,30 @@ interface RegisterFlags extends AdminFlags {
 export function registerAgentCommands(program: Command): void {
   const agents = program.command('agents').description('Registered agents: identity binding, owner, environment, status, ceiling.');
 
-  withAdminFlags(agents.command('list').description('List agents.')).action(async (flags: AdminFlags) => {
-    printJson(await adminRequest(flags, 'GET', '/admin/v1/agents'));
+  withAdminFlags(
+    agents
+      .command('list')
+      .description('List agents, by id, one page at a time.')
+      .option('--limit <n>', 'agents per page (1..1000)', '100')
+      .option('--after <id>', 'start after this agent id (the "next" of the previous page)')
+      .option('--json', 'print the page as JSON ({ items, next? })'),
+  ).action(async (flags: AdminFlags & { limit: string; after?: string; json?: boolean }) => {
+    const q = new URLSearchParams({ limit: flags.limit });
+    if (flags.after !== undefined) q.set('after', flags.after);
+    const page = (await adminRequest(flags, 'GET', `/admin/v1/agents?${q}`)) as { items: AgentView[]; next?: string };
+    if (flags.json === true) return printJson(page);
+    printTable(
+      ['ID', 'STATUS', 'ENVIRONMENT', 'OWNER', 'IDENTITY'],
+      page.items.map((a) => [
+        a.principal.id,
+        a.principal.status,
+        a.principal.environment ?? '-',
+        a.principal.owner ?? '-',
+        identityOf(a.identity),
+      ]),
+    );
+    if (page.items.length === 0) process.stdout.write('no agents\n');
+    if (page.next !== undefined) process.stdout.write(`more: mandate agents list --after ${page.next}\n`);
   });
   withAdminFlags(agents.command('get <id>').description('Show one agent.')).action(async (id: string, flags: AdminFlags) => {
     printJson(await adminRequest(flags, 'GET', `/admin/v1/agents/${encodeURIComponent(id)}`));
@@ -62,7 +123,7 @@ export function registerAgentCommands(program: Command): void {
       .command('register <id>')
       .description('Register an agent bound to a SPIFFE ID or an OIDC issuer+subject.')
       .requiredOption('--owner <id>', 'owning human or team (required)')
-      .requiredOption('--environment <env>', 'production, staging, sandbox, ...')
+      .requiredOption('--environment <env>', 'production, staging, sandbox, ... (required)')
       .option('--name <text>', 'display name (defaults to the id)')
       .option('--spiffe-id <uri>', 'SPIFFE ID of the agent (JWT-SVID sub)')
       .option('--issuer <url>', 'OIDC workload issuer (with --subject)')
@@ -83,6 +144,9 @@ export function registerAgentCommands(program: Command): void {
           ? { issuer: flags.issuer, subject: flags.subject }
           : undefined;
     if (identity === undefined) throw new MandateError('ERR_VALIDATION', 'pass --spiffe-id, or --issuer with --subject');
+    const ceiling = ceilingFrom(flags.ceiling, flags.tool, flags.delegable === true);
+    await requireOwner(flags, flags.owner);
+    await requireTools(flags, ceiling);
     printJson(
       await adminRequest(flags, 'POST', '/admin/v1/agents', {
         id,
@@ -90,7 +154,7 @@ export function registerAgentCommands(program: Command): void {
         owner: flags.owner,
         environment: flags.environment,
         identity,
-        ceiling: ceilingFrom(flags.ceiling, flags.tool, flags.delegable === true),
+        ceiling,
         taskTypes: flags.taskType,
         maxTtlSeconds: Number(flags.maxTtl),
         dpopRequired: flags.dpop === true,
@@ -127,11 +191,14 @@ export function registerAgentCommands(program: Command): void {
       },
     ) => {
       const bool = (v: string | undefined) => (v === undefined ? undefined : v === 'true');
+      if (flags.owner !== undefined) await requireOwner(flags, flags.owner);
+      const ceiling = flags.ceiling === undefined ? undefined : ceilingFrom(flags.ceiling, [], false);
+      if (ceiling !== undefined) await requireTools(flags, ceiling);
       const patch = {
         owner: flags.owner,
         environment: flags.environment,
         displayName: flags.name,
-        ceiling: flags.ceiling === undefined ? undefined : ceilingFrom(flags.ceiling, [], false),
+        ceiling,
         maxTtlSeconds: flags.maxTtl === undefined ? undefined : Number(flags.maxTtl),
         dpopRequired: bool(flags.dpop),
         mayReceiveDelegation: bool(flags.receiveDelegation),
@@ -152,7 +219,7 @@ export function registerAgentCommands(program: Command): void {
     await adminRequest(flags, 'DELETE', `/admin/v1/agents/${encodeURIComponent(id)}`);
   });
 
-  const mandates = program.command('mandates').description('Task mandates: list, show, revoke (cascades to every descendant).');
+  const mandates = program.command('mandates').description('Task mandates: list, get, revoke (cascades to every descendant).');
   withAdminFlags(
     mandates
       .command('list')

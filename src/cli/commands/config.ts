@@ -1,18 +1,26 @@
 // `mandate config check` and `mandate secrets generate-key`.
 import type { Command } from 'commander';
-import { loadConfigFile } from '../../config/load.js';
-import { generateMasterKeySpec, parseMasterKeys } from '../../secrets/index.js';
+import { systemClock } from '../../lib/clock.js';
+import { loadPolicyStore } from '../../policy/wiring.js';
+import { configuredMasterKeys, generateMasterKeySpec, parseMasterKeys } from '../../secrets/index.js';
+import { configFromFlags } from '../config-source.js';
 
 export function registerConfigCommands(program: Command): void {
   const config = program.command('config').description('Work with configuration files.');
   config
     .command('check')
     .argument('<file>', 'configuration file (YAML or JSON)')
-    .description('Validate a configuration file and its secret environment variables; prints "ok" or the first problem.')
-    .action((file: string) => {
-      const loaded = loadConfigFile(file, { env: process.env });
-      if (loaded.secrets.masterKey !== undefined) parseMasterKeys(loaded.secrets.masterKey);
-      process.stdout.write(`ok: ${file} (mode ${loaded.mode}, store ${loaded.store.driver})\n`);
+    .description(
+      'Check a configuration file as `serve` would (schema, secret environment variables, master key, org policy); prints "ok" or the first problem.',
+    )
+    .action(async (file: string) => {
+      // The same steps, in the same order, that `serve` takes before it opens the store.
+      const loaded = configFromFlags({ config: file });
+      configuredMasterKeys(loaded);
+      const policies = await loadPolicyStore(loaded, systemClock);
+      const count = policies.current?.set.policies.length ?? 0;
+      policies.close();
+      process.stdout.write(`ok: ${file} (mode ${loaded.mode}, store ${loaded.store.driver}, ${count} policies)\n`);
     });
 
   const secrets = program.command('secrets').description('Secrets at rest.');

@@ -24,8 +24,12 @@ export function registerAgentRoutes(app: FastifyInstance, { broker }: AppContext
     broker.mandates.revokeAllOf(id, { type: 'operator', id: op?.id ?? 'unknown' }, `agent ${status}`);
 
   app.get(base, { config: { access: { permission: 'agents:read' }, doc: { summary: 'List agents', query: listQuery } } }, async (req) => {
-    const items = await agents.list(listQuery.parse(req.query));
-    return { items, next: items.length > 0 ? items[items.length - 1]?.principal.id : undefined };
+    const q = listQuery.parse(req.query);
+    const items = await agents.list(q);
+    // A cursor only when another page exists: a full page asks for one more agent after it.
+    const last = items[items.length - 1]?.principal.id;
+    const more = last !== undefined && items.length === (q.limit ?? 100) && (await agents.list({ after: last, limit: 1 })).length > 0;
+    return { items, ...(more ? { next: last } : {}) };
   });
 
   app.post(

@@ -58,9 +58,12 @@ export function registerUpstreamRoutes(app: FastifyInstance, { broker }: AppCont
   app.get(
     `${ADMIN_PREFIX}catalog`,
     { config: { access: { permission: 'upstreams:read' }, doc: { summary: 'The effective tool catalog' } } },
-    async () => ({
-      items: await registry.tools(),
-    }),
+    async () => {
+      // Upstreams registered without discovery (the demo's) are listed first, as the gateway does on
+      // its first use: an operator reading the catalog must see every tool a ceiling may name.
+      await broker.upstreams.discoverPending();
+      return { items: await registry.tools() };
+    },
   );
 
   app.patch(
