@@ -113,7 +113,7 @@ function ApprovalCard({ approval: a, onDecided }: { approval: Approval; onDecide
   const ctx = a.context;
   const me = useMe();
   const canReadMandates = useCan('mandates:read');
-  const now = useNow(a.status === 'pending');
+  const now = useNow(a.status === 'pending' || a.status === 'approved');
   const stale = staleReason(a, now);
   const live = stale === undefined;
   const refusal = whyNotDecide(me, a);
