@@ -124,6 +124,10 @@ export class UpstreamRegistry {
       p.transport ?? current.upstream.transport,
       p.credential === undefined ? current.credential : (p.credential ?? undefined),
     );
+    // A new description is read and compiled before anything changes, as at registration.
+    const transport = p.transport ?? current.upstream.transport;
+    const httpApi =
+      p.transport?.type === 'openapi' ? await this.#loadHttpApi(p.transport, p.timeoutMs ?? current.upstream.timeoutMs) : undefined;
     const sets: string[] = ['updated_at = ?'];
     const params: (string | number | null)[] = [this.o.clock.now()];
     if (p.displayName !== undefined) sets.push('display_name = ?') && params.push(p.displayName);
@@ -138,7 +142,12 @@ export class UpstreamRegistry {
         p.credential === null ? null : JSON.stringify(UpstreamCredentials.describe(p.credential)),
       );
     }
-    await this.#write(id, 'upstream', (tx) => tx.run(`UPDATE upstreams SET ${sets.join(', ')} WHERE id = ?`, [...params, id]));
+    await this.#write(id, 'upstream', async (tx) => {
+      await tx.run(`UPDATE upstreams SET ${sets.join(', ')} WHERE id = ?`, [...params, id]);
+      if (httpApi !== undefined) await storeHttpApi(tx, id, httpApi, this.o.clock.now());
+    });
+    // An HTTP API's tools come from its description (read above when it changed), never from its credential.
+    if (transport.type === 'openapi') return this.require(id);
     // Where tools come from may have changed: discover again.
     return p.transport !== undefined || p.credential !== undefined ? this.refresh(id) : this.require(id);
   }

@@ -10,6 +10,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { dirname } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { parse as parseYaml } from 'yaml';
 import { DEV_TRUST_DOMAIN } from '../../src/identity/dev-spiffe.js';
 import { Catalog } from '../../src/upstreams/catalog.js';
@@ -265,6 +266,7 @@ const TOOLS = [
   'billing.moved',
   'byurl.slow',
   'byurl.getCustomer',
+  'leased.getCustomer',
 ];
 
 for (const factory of await storeFactories()) {
@@ -278,6 +280,8 @@ for (const factory of await storeFactories()) {
     let currentMandate = '';
     let admin = '';
     const served: Record<string, unknown> = {};
+    const leasedTokens: string[] = [];
+    let jwks: ReturnType<typeof createRemoteJWKSet>;
 
     const listen = async (s: Server): Promise<string> => {
       await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
@@ -311,6 +315,17 @@ for (const factory of await storeFactories()) {
           });
           const json = (status: number, value: unknown) =>
             res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(value));
+          if (url.pathname.startsWith('/leased/')) {
+            // This API trusts Mandate: a per-mandate RFC 9068 token, checked against Mandate's JWKS.
+            try {
+              const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? '';
+              const { payload } = await jwtVerify(token, jwks, { issuer: h.base, audience: `${apiBase}/leased`, typ: 'at+jwt' });
+              leasedTokens.push(token);
+              return json(200, { id: url.pathname.split('/').at(-1), mandate: payload.mandate });
+            } catch {
+              return json(401, { error: 'no valid mandate token' });
+            }
+          }
           if (req.headers.authorization !== `Bearer ${SECRET}`) return json(401, { error: 'no or wrong API key' });
           const m = /^\/v1\/customers\/([^/]+)(\/refunds)?$/.exec(url.pathname);
           if (req.method === 'GET' && url.pathname === '/v1/customers')
@@ -359,8 +374,12 @@ for (const factory of await storeFactories()) {
 
       h = await startGateway({
         store: await factory.open(),
-        config: { upstreams: { httpApi: { descriptionDirs: [EXAMPLES_DIR], maxResponseBytes: 256 * 1024 } } },
+        config: {
+          upstreams: { httpApi: { descriptionDirs: [EXAMPLES_DIR], maxResponseBytes: 256 * 1024 } },
+          leases: { upstreams: { leased: { type: 'mandate-token', audience: `${apiBase}/leased`, maxTtlSeconds: 120 } } },
+        },
       });
+      jwks = createRemoteJWKSet(new URL('/oauth/jwks', h.base));
       admin = await h.operatorToken('alice');
       await h.broker.agents.register({
         id: AGENT.id,
@@ -386,6 +405,11 @@ for (const factory of await storeFactories()) {
         id: 'byurl',
         transport: { type: 'openapi', description: { url: `${apiBase}/specs/billing.json` } },
         credential: { headers: { authorization: `Bearer ${SECRET}` } },
+      });
+      // No static credential at all: every call carries the mandate's own token (a lease).
+      await h.broker.upstreams.registry.create({
+        id: 'leased',
+        transport: { type: 'openapi', description: { path: EXAMPLE }, serverUrl: `${apiBase}/leased/v1` },
       });
     });
     after(async () => {
@@ -576,6 +600,47 @@ for (const factory of await storeFactories()) {
       assert.equal(elsewhereHits, 0);
       const slow = await client.callTool({ name: 'byurl.slow', arguments: {} });
       assert.equal(meta(slow).code, 'RPC_UPSTREAM_TIMEOUT');
+    });
+
+    it("injects a lease through the credential seam: each mandate's own token, never shown to the agent", async () => {
+      const first = await open(['leased.getCustomer']);
+      const r1 = await first.client.callTool({ name: 'leased.getCustomer', arguments: { customerId: 'C-1009' } });
+      assert.equal(r1.isError, undefined, text(r1));
+      assert.deepEqual(r1.structuredContent, { id: 'C-1009', mandate: first.mandateId });
+      const second = await open(['leased.getCustomer']);
+      const r2 = await second.client.callTool({ name: 'leased.getCustomer', arguments: { customerId: 'C-1009' } });
+      assert.deepEqual(r2.structuredContent, { id: 'C-1009', mandate: second.mandateId });
+      assert.equal(new Set(leasedTokens).size, 2, 'one token per mandate');
+      const visible = JSON.stringify([
+        r1,
+        r2,
+        await first.client.listTools(),
+        await h.broker.audit.entriesBy('mandate_id', first.mandateId),
+        await h.broker.audit.entriesBy('mandate_id', second.mandateId),
+      ]);
+      for (const token of leasedTokens) {
+        assert.ok(!visible.includes(token));
+        // Not even its signature (the part an audit HMAC or a truncated log line could keep).
+        assert.ok(!visible.includes(token.split('.')[2] ?? 'x'));
+      }
+    });
+
+    it('compiles a changed description before storing it, and keeps the old one when the new one is unusable', async () => {
+      const reg = h.broker.upstreams.registry;
+      await reg.create({ id: 'changing', transport: { type: 'openapi', description: { path: EXAMPLE }, serverUrl: `${apiBase}/v1` } });
+      await assert.rejects(
+        reg.update('changing', { transport: { type: 'openapi', description: { url: `${apiBase}/specs/remote-ref.json` } } }),
+        { code: 'ERR_HTTP_API_DESCRIPTION' },
+      );
+      assert.equal((await reg.get('changing'))?.transport.type, 'openapi');
+      assert.equal((await reg.tools('changing')).length, 7);
+      const updated = await reg.update('changing', {
+        transport: { type: 'openapi', description: { url: `${apiBase}/specs/billing.json` } },
+      });
+      assert.deepEqual(updated.transport, { type: 'openapi', description: { url: `${apiBase}/specs/billing.json` } });
+      assert.equal((await reg.tools('changing')).length, 8);
+      assert.equal((await reg.connection('changing')).httpApi?.api.operations.slow?.method, 'GET');
+      await reg.delete('changing');
     });
 
     it('refuses unusable descriptions at registration and stores nothing', async () => {
