@@ -230,6 +230,7 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
       audit,
       refusals,
       principals,
+      templates: () => policies.current?.templates,
       ...(issuer === undefined || jwks === undefined ? {} : { operatorIssuer: { ...issuer, jwks } }),
     });
     closers.push(() => identity.close());

@@ -1,10 +1,11 @@
-// Task templates, in their smallest form: a named, admin-registered mandate shape on an agent's
-// profile (purpose, task type, lifetime, tools with their constraints and budgets). A client that
-// cannot send `authorization_details` — an MCP SDK's client-credentials provider sends only
-// `scope` — asks for a template by name, and the mandate is opened from it through exactly the
-// checks a request in `authorization_details` goes through (checkAgainstProfile). Parameters
-// (`$params.*`) are not supported yet: a template is a complete request. The agent profile holds
-// the templates (here, below the mandates); src/mandates/from-template.ts turns one into a request.
+// Task templates on an agent's profile: a named, admin-registered mandate shape (purpose, task
+// type, lifetime, tools with their constraints and budgets), or a reference to a task template
+// file loaded with the org policy (src/templates/) with fixed parameters. A client that cannot send
+// `authorization_details` — an MCP SDK's client-credentials provider sends only `scope` — asks for
+// one by name, and the mandate is opened from it through exactly the checks a request in
+// `authorization_details` goes through (checkAgainstProfile). Inline profile templates take no
+// parameters (they are complete requests); parameters and request text belong to file templates,
+// which any orchestrator can open by name with `authorization_details` (docs/mandates.md).
 import { z } from 'zod';
 import { toolGrantSchema } from '../scope/scope.js';
 
@@ -25,10 +26,20 @@ export const taskTemplateSchema = z.strictObject({
   delegable: z.boolean().default(false),
 });
 
-export type TaskTemplate = z.infer<typeof taskTemplateSchema>;
+/** A profile entry that stands for a task template file with fixed parameters. */
+export const templateReferenceSchema = z.strictObject({
+  template: templateNameSchema,
+  /** Pin a version; default: the highest loaded when the mandate is opened. */
+  version: z.number().int().min(1).optional(),
+  params: z.record(z.string().max(64), z.unknown()).optional(),
+  request: z.string().min(1).max(8192).optional(),
+});
+
+export type TemplateReference = z.infer<typeof templateReferenceSchema>;
+export type TaskTemplate = z.infer<typeof taskTemplateSchema> | TemplateReference;
 
 export const templatesSchema = z
-  .record(templateNameSchema, taskTemplateSchema)
+  .record(templateNameSchema, z.union([templateReferenceSchema, taskTemplateSchema]))
   .default({})
   .refine((t) => Object.keys(t).length <= 100, 'at most 100 templates per agent')
   .describe('Task templates by name; a client-credentials request names one in `scope` (the one named `default` when it names none).');

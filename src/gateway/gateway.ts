@@ -10,6 +10,7 @@ import type { ApprovalService } from '../approvals/service.js';
 import type { AuditActor, AuditLog } from '../audit/types.js';
 import { MandateError } from '../errors/index.js';
 import type { ErrorCode } from '../errors/registry.js';
+import { type IntentContext, Provenance, resultText } from '../intent/index.js';
 import { type CredentialInjector, leaseFailureCode } from '../leases/injection.js';
 import type { Clock } from '../lib/clock.js';
 import { sha256Hex } from '../lib/hash.js';
@@ -58,6 +59,11 @@ export interface GatewayOptions {
   readonly metrics?: Metrics;
   /** Spans of decide and upstream call, when tracing is on (undefined: no span work at all). */
   readonly tracing?: Tracing;
+  /**
+   * Values seen in the tool results this gateway relays, per mandate tree (intent binding,
+   * src/intent/provenance.ts); default: a bounded in-memory record of its own.
+   */
+  readonly provenance?: Provenance;
   /** Runs before the first tools/list or tools/call (lazy discovery of demo upstreams). */
   readonly beforeFirstUse?: () => Promise<void>;
 }
@@ -117,10 +123,12 @@ export interface CallOptions {
 export class Gateway {
   readonly #o: GatewayOptions;
   readonly #inFlight = new Map<string, number>();
+  readonly #provenance: Provenance;
   #ready: Promise<void> | undefined;
 
   constructor(options: GatewayOptions) {
     this.#o = options;
+    this.#provenance = options.provenance ?? new Provenance();
   }
 
   /** Tools the calling mandate and every ancestor grant, as the catalog describes them. */
@@ -234,7 +242,8 @@ export class Gateway {
     options: CallOptions,
   ): Promise<CallToolResult> {
     const { mandate, chain, agent } = caller;
-    const input = { mandate, chain, agent, tool, args };
+    // What tool results relayed to this mandate tree contained: `context.intent.args.*.fromToolOutput`.
+    const input = { mandate, chain, agent, tool, args, provenance: this.#provenance.view(treeOf(caller)) };
     const started = performance.now();
     const tracing = this.#o.tracing;
     let decision = await (tracing === undefined
@@ -323,6 +332,7 @@ export class Gateway {
         policies: decision.policies,
         ...(decision.grant === undefined ? {} : { grant: decision.grant }),
         ...(decision.errors === undefined ? {} : { errors: decision.errors }),
+        ...(decision.intent === undefined ? {} : { intent: auditIntent(decision.intent) }),
         ...(approval === undefined ? {} : { approvalId: approval.id }),
         ...(caller.chain.length > 1 ? { parentMandateId: mandate.parentId } : {}),
         tokenId: caller.tokenId,
@@ -416,6 +426,8 @@ export class Gateway {
       );
     }
     if (upstreamSeconds !== undefined) this.#o.metrics?.upstreamCalled(tool.upstream, upstreamOutcome(failure, result), upstreamSeconds);
+    // Untrusted data from here on: what it names is remembered for the mandate tree (bounded, in memory).
+    if (failure === undefined) this.#provenance.record(treeOf(caller), resultText(result, PROVENANCE_SCAN_CHARS));
     await this.#o.audit.append({
       type: 'tool.result',
       actors,
@@ -718,6 +730,24 @@ export function maskArgs(tool: Pick<CatalogEntry, 'sensitiveArgs'>, args: Record
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(args)) out[k] = tool.sensitiveArgs.includes(k) ? MASKED : v;
   return out;
+}
+
+/** The mandate tree a call belongs to (its root mandate): tool output read by one delegate is known to all. */
+function treeOf(caller: VerifiedCaller): string {
+  return caller.chain[0]?.id ?? caller.mandate.id;
+}
+
+/** Characters of one tool result whose entities are remembered (src/intent/provenance.ts). */
+const PROVENANCE_SCAN_CHARS = 64 * 1024;
+
+/** The intent of a decision as audited: per argument, named / from tool output / target (never values). */
+function auditIntent(intent: IntentContext): Record<string, unknown> {
+  return {
+    hasRequest: intent.hasRequest,
+    args: intent.args,
+    unnamedTargets: intent.unnamedTargets,
+    toolOutputTargets: intent.toolOutputTargets,
+  };
 }
 
 /** Audit actors of a call, outermost first: the on-behalf-of human, then the agents of the chain. */

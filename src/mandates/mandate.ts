@@ -1,7 +1,9 @@
 // The mandate model (DESIGN §2) and the wire shape that requests one: an RFC 9396
 // `authorization_details` entry of type `mandate`.
 import { z } from 'zod';
+import { MAX_REQUEST_CHARS } from '../intent/binding.js';
 import { type Scope, toolGrantSchema } from '../scope/scope.js';
+import type { TemplateRef } from '../templates/template.js';
 
 export const MANDATE_DETAILS_TYPE = 'mandate';
 
@@ -17,9 +19,15 @@ export const mandateRequestSchema = z.strictObject({
   ttlSeconds: z.number().int().min(10),
   tools: z.array(toolGrantSchema).max(500),
   delegable: z.boolean().default(false),
+  /** The human's request, as they wrote it: what intent binding compares arguments with (src/intent/). */
+  request: z.string().min(1).max(MAX_REQUEST_CHARS).optional(),
 });
 
-export type MandateRequest = z.infer<typeof mandateRequestSchema>;
+/**
+ * A mandate request as validated. `template` is set only by Mandate itself, when the request named a
+ * task template (src/templates/resolve.ts); a client cannot send it.
+ */
+export type MandateRequest = z.infer<typeof mandateRequestSchema> & { readonly template?: TemplateRef };
 
 /** A task-scoped grant. Times are milliseconds since the epoch. */
 export interface Mandate {
@@ -39,6 +47,10 @@ export interface Mandate {
   readonly endedAt?: number;
   readonly endedBy?: string;
   readonly endReason?: string;
+  /** The human's request text (intent binding); a delegated mandate keeps its parent's. */
+  readonly requestText?: string;
+  /** The task template it was opened from; a delegated mandate keeps its parent's. */
+  readonly template?: TemplateRef;
 }
 
 /** The `authorization_details` entry a token grants for `m` (what the response and token carry). */
@@ -52,6 +64,7 @@ export function grantedDetails(m: Mandate): Record<string, unknown> {
     expiresAt: new Date(m.expiresAt).toISOString(),
     tools: m.scope.tools,
     delegable: m.scope.delegable,
+    ...(m.template === undefined ? {} : { template: { name: m.template.name, version: m.template.version } }),
   };
 }
 

@@ -11,6 +11,9 @@ import { isSubset, type Scope } from '../scope/scope.js';
 import type { ChangeFeed } from '../store/changes.js';
 import { GroupCommit } from '../store/group-commit.js';
 import type { SqlExecutor, Store } from '../store/index.js';
+import type { TemplateRegistry } from '../templates/registry.js';
+import { templateRequestSchema } from '../templates/resolve.js';
+import type { TemplateRef } from '../templates/template.js';
 import { isLive, type Mandate, type MandateRequest, type MandateStatus, mandateRequestSchema } from './mandate.js';
 import { checkAgainstProfile } from './profile.js';
 
@@ -37,10 +40,12 @@ interface MandateRow {
   ended_at: number | null;
   ended_by: string | null;
   end_reason: string | null;
+  request_text: string | null;
+  template: string | null;
 }
 
 const COLUMNS =
-  'id, agent_id, parent_id, root_id, path, depth, on_behalf_of, purpose, task_type, environment, scope, status, expires_at, created_at, ended_at, ended_by, end_reason';
+  'id, agent_id, parent_id, root_id, path, depth, on_behalf_of, purpose, task_type, environment, scope, status, expires_at, created_at, ended_at, ended_by, end_reason, request_text, template';
 
 function fromRow(r: MandateRow): Mandate {
   return {
@@ -60,6 +65,8 @@ function fromRow(r: MandateRow): Mandate {
     ...(r.ended_at === null ? {} : { endedAt: Number(r.ended_at) }),
     ...(r.ended_by === null ? {} : { endedBy: r.ended_by }),
     ...(r.end_reason === null ? {} : { endReason: r.end_reason }),
+    ...(r.request_text === null ? {} : { requestText: r.request_text }),
+    ...(r.template === null ? {} : { template: JSON.parse(r.template) as TemplateRef }),
   };
 }
 
@@ -70,6 +77,8 @@ export interface MandateServiceOptions {
   readonly audit: AuditLog | undefined;
   readonly maxTtlSeconds: number;
   readonly maxDelegationDepth: number;
+  /** The loaded task templates (src/templates/), for requests that name one; absent: none are. */
+  readonly templates?: () => TemplateRegistry | undefined;
 }
 
 export type EndStatus = 'completed' | 'failed' | 'revoked';
@@ -133,8 +142,23 @@ export class MandateService {
     for (const r of rows) this.#revokedTokens.set(r.jti, Number(r.expires_at));
   }
 
-  /** Parses and validates an `authorization_details` mandate request (RFC 9396). */
-  parseRequest(value: unknown): MandateRequest {
+  /**
+   * Parses and validates an `authorization_details` mandate request (RFC 9396): a complete request,
+   * or one naming a task template with parameters (`{ type, template, version?, params, request? }`),
+   * resolved against the loaded templates. Template errors are `invalid_authorization_details` with
+   * the template error code (ERR_TEMPLATE_UNKNOWN, ERR_TEMPLATE_PARAMS) in `details.code`.
+   */
+  parseRequest(value: unknown, agentEnvironment?: string): MandateRequest {
+    if (value !== null && typeof value === 'object' && 'template' in value) {
+      try {
+        return this.fromTemplate(value, agentEnvironment);
+      } catch (err) {
+        if (err instanceof MandateError && (err.code === 'ERR_TEMPLATE_UNKNOWN' || err.code === 'ERR_TEMPLATE_PARAMS')) {
+          throw new OAuthError('OAUTH_INVALID_AUTHORIZATION_DETAILS', err.message, { details: { code: err.code, ...err.details } });
+        }
+        throw err;
+      }
+    }
     const result = mandateRequestSchema.safeParse(value);
     if (!result.success) {
       const issue = result.error.issues[0];
@@ -142,6 +166,46 @@ export class MandateService {
       throw details(`authorization_details${path === '' ? '' : `.${path}`}: ${issue?.message ?? 'invalid'}`, path);
     }
     return result.data;
+  }
+
+  /**
+   * The mandate request a template request stands for (src/templates/resolve.ts): parameters
+   * validated and substituted, environment from the request, the template, else `agentEnvironment`.
+   * Throws MandateError ERR_VALIDATION (shape), ERR_TEMPLATE_UNKNOWN or ERR_TEMPLATE_PARAMS.
+   *
+   * @example
+   * mandates.fromTemplate({ type: 'mandate', template: 'payments.transfer', params: { iban, amount: 120 },
+   *                         request: 'Pay 120 EUR to DE89 3704 0044 0532 0130 00' }, 'production')
+   */
+  fromTemplate(value: unknown, agentEnvironment?: string): MandateRequest {
+    const parsed = templateRequestSchema.safeParse(value);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const path = issue?.path.map(String).join('.') ?? '';
+      throw new MandateError('ERR_VALIDATION', `authorization_details${path === '' ? '' : `.${path}`}: ${issue?.message ?? 'invalid'}`, {
+        details: { path },
+      });
+    }
+    const registry = this.#o.templates?.();
+    if (registry === undefined) throw new MandateError('ERR_TEMPLATE_UNKNOWN', 'no task templates are loaded');
+    const r = registry.resolve(parsed.data);
+    const environment = r.environment ?? agentEnvironment;
+    if (environment === undefined) {
+      throw new MandateError('ERR_TEMPLATE_PARAMS', `template ${r.template.name} names no environment: send one`, {
+        details: { template: r.template.name },
+      });
+    }
+    return {
+      type: 'mandate',
+      purpose: r.purpose,
+      taskType: r.taskType,
+      environment,
+      ttlSeconds: r.ttlSeconds,
+      tools: r.tools,
+      delegable: r.delegable,
+      ...(r.request === undefined ? {} : { request: r.request }),
+      template: r.template,
+    };
   }
 
   /** Opens a root mandate for `agent` after checking the request against the agent's profile. */
@@ -172,6 +236,8 @@ export class MandateService {
       status: 'active',
       expiresAt: now + request.ttlSeconds * 1000,
       createdAt: now,
+      ...(request.request === undefined ? {} : { requestText: request.request }),
+      ...(request.template === undefined ? {} : { template: request.template }),
     };
     return mandate;
   }
@@ -182,6 +248,10 @@ export class MandateService {
       ...evidence,
       scope: mandate.scope,
       ttlSeconds: Math.round((mandate.expiresAt - mandate.createdAt) / 1000),
+      ...(mandate.template === undefined
+        ? {}
+        : { template: { name: mandate.template.name, version: mandate.template.version, params: mandate.template.params } }),
+      ...(mandate.requestText === undefined ? {} : { request: mandate.requestText }),
     });
     await this.#insert(mandate, `/${mandate.id}/`, also);
   }
@@ -239,6 +309,9 @@ export class MandateService {
       status: 'active',
       expiresAt,
       createdAt: now,
+      // The human's request and the template stay those of the task: a delegate cannot restate them.
+      ...(parent.requestText === undefined ? {} : { requestText: parent.requestText }),
+      ...(parent.template === undefined ? {} : { template: parent.template }),
     };
   }
 
@@ -452,7 +525,7 @@ export class MandateService {
   }
 
   static async #writeOne(tx: SqlExecutor, m: Mandate, path: string): Promise<void> {
-    await tx.run(`INSERT INTO mandates (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL)`, [
+    await tx.run(`INSERT INTO mandates (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, ?, ?)`, [
       m.id,
       m.agentId,
       m.parentId ?? null,
@@ -467,6 +540,8 @@ export class MandateService {
       m.status,
       m.expiresAt,
       m.createdAt,
+      m.requestText ?? null,
+      m.template === undefined ? null : JSON.stringify(m.template),
     ]);
   }
 

@@ -137,8 +137,14 @@ const tooLarge = (message: string) => new OAuthError('OAUTH_INVALID_AUTHORIZATIO
 /** An `authorization_details` entry naming an existing mandate (the shape the granted entry has: `mandate_id`). */
 const continuationSchema = z.strictObject({ type: z.literal(MANDATE_DETAILS_TYPE), mandate_id: z.string().min(1).max(64) });
 
+/**
+ * A requested mandate as parsed before the requesting agent is known: complete, or naming a task
+ * template whose parameters are resolved once the agent's environment is (`#resolve`).
+ */
+type Wanted = MandateRequest | { readonly pendingTemplate: Readonly<Record<string, unknown>> };
+
 /** What a request asks for: a new mandate, or a token for an existing one. */
-type Requested = { readonly kind: 'open'; readonly request: MandateRequest } | { readonly kind: 'continue'; readonly mandateId: string };
+type Requested = { readonly kind: 'open'; readonly request: Wanted } | { readonly kind: 'continue'; readonly mandateId: string };
 
 // Whether the request in flight has authenticated anything yet (a proof, a human token or a
 // mandate token verified). Kept per async call so the check sites need no extra parameters.
@@ -276,7 +282,7 @@ export class TokenExchange {
     return { kind: 'open', request: this.#details(raw) };
   }
 
-  #details(raw: string | undefined): MandateRequest {
+  #details(raw: string | undefined): Wanted {
     if (raw === undefined) throw new OAuthError('OAUTH_INVALID_AUTHORIZATION_DETAILS', 'authorization_details (type mandate) is required');
     const bytes = Buffer.byteLength(raw, 'utf8');
     if (bytes > this.#o.maxAuthorizationDetailsBytes) {
@@ -291,7 +297,24 @@ export class TokenExchange {
     if (!Array.isArray(parsed) || parsed.length !== 1) {
       throw new OAuthError('OAUTH_INVALID_AUTHORIZATION_DETAILS', 'authorization_details must be an array with exactly one mandate entry');
     }
-    const request = this.#o.mandates.parseRequest(parsed[0]);
+    const entry: unknown = parsed[0];
+    if (entry !== null && typeof entry === 'object' && !Array.isArray(entry) && 'template' in entry) {
+      return { pendingTemplate: entry as Record<string, unknown> };
+    }
+    return this.#limited(this.#o.mandates.parseRequest(entry));
+  }
+
+  /**
+   * The mandate request `wanted` stands for: a template request resolved against the loaded task
+   * templates (src/templates/), its environment defaulting to `environment` (the agent's, or the
+   * parent's for a delegation).
+   */
+  #resolve(wanted: Wanted, environment: string | undefined): MandateRequest {
+    if (!('pendingTemplate' in wanted)) return wanted;
+    return this.#limited(this.#o.mandates.parseRequest(wanted.pendingTemplate, environment));
+  }
+
+  #limited(request: MandateRequest): MandateRequest {
     if (request.tools.length > this.#o.maxGrantsPerMandate) {
       throw tooLarge(`authorization_details asks for ${request.tools.length} tool grants; the limit is ${this.#o.maxGrantsPerMandate}`);
     }
@@ -374,11 +397,12 @@ export class TokenExchange {
   async #open(
     agent: Agent,
     proof: VerifiedProof,
-    request: MandateRequest,
+    wanted: Wanted,
     onBehalfOf: string | undefined,
     jkt: string | undefined,
     grant: { readonly type: string; readonly recorded?: (m: Mandate) => Promise<unknown> } = { type: 'token-exchange' },
   ) {
+    const request = this.#resolve(wanted, agent.principal.environment);
     this.#requireDpop(agent, request.environment, jkt);
     const mandate = this.#o.mandates.prepareOpen(agent, request, onBehalfOf);
     // Checked before anything is recorded: a refused token leaves no mandate behind.
@@ -467,7 +491,8 @@ export class TokenExchange {
         ? { kind: 'open', request: this.#template(agent, p.scope) }
         : this.#requested(p.authorization_details);
     if (requested.kind === 'continue') return this.#continue(agent, proof, requested.mandateId, dpop?.jkt, GRANT_CLIENT_CREDENTIALS);
-    const key = ClientGrants.key(requested.request, this.#binding(proof, dpop?.jkt));
+    const request = this.#resolve(requested.request, agent.principal.environment);
+    const key = ClientGrants.key(request, this.#binding(proof, dpop?.jkt));
     const standing = await this.#o.clientGrants.find(agent.principal.id, key);
     if (standing !== undefined) {
       try {
@@ -477,7 +502,7 @@ export class TokenExchange {
         if (!(err instanceof OAuthError && err.code === 'OAUTH_INVALID_GRANT')) throw err;
       }
     }
-    return this.#open(agent, proof, requested.request, undefined, dpop?.jkt, {
+    return this.#open(agent, proof, request, undefined, dpop?.jkt, {
       type: GRANT_CLIENT_CREDENTIALS,
       recorded: (m) => this.#o.clientGrants.record(agent.principal.id, key, m.id, m.expiresAt),
     });
@@ -582,7 +607,9 @@ export class TokenExchange {
           : `agent ${agent.principal.id} has no task template "${name}"`,
       );
     }
-    const request = requestFromTemplate(template, agent.principal.environment);
+    const request = requestFromTemplate(template, agent.principal.environment, (ref) =>
+      this.#o.mandates.parseRequest({ type: MANDATE_DETAILS_TYPE, ...ref }, agent.principal.environment),
+    );
     if (request === undefined) throw badScope(`task template "${name}" names no environment and agent ${agent.principal.id} has none`);
     if (request.tools.length > this.#o.maxGrantsPerMandate) {
       throw tooLarge(`task template "${name}" has ${request.tools.length} tool grants; the limit is ${this.#o.maxGrantsPerMandate}`);
@@ -679,12 +706,13 @@ export class TokenExchange {
   async #delegate(
     parentToken: string,
     actorProof: string,
-    request: MandateRequest,
+    wanted: Wanted,
     jkt: string | undefined,
     subjectProof: string | undefined,
     url: string,
   ): Promise<TokenResponse> {
     const parent = await this.#verifiedSubject(parentToken);
+    const request = this.#resolve(wanted, parent.mandate.environment);
     await this.#possession(parentToken, parent.claims.cnf?.jkt, jkt, subjectProof, url);
     const { agent: receiver, proof } = await this.#agentFromProof(actorProof).catch((err: unknown) => {
       // The receiver is the requested target of a delegation (RFC 8693 §2.2.2 `invalid_target`).

@@ -17,6 +17,7 @@ import type { PrincipalRepository } from '../principals/repository.js';
 import type { SecretBox } from '../secrets/index.js';
 import type { ChangeFeed } from '../store/changes.js';
 import type { Store } from '../store/index.js';
+import type { TemplateRegistry } from '../templates/registry.js';
 import { AccessTokenIssuer } from './access-token.js';
 import { AuthorizationRequests } from './authorization-code.js';
 import { ClientAssertions, ClientGrants } from './client-credentials.js';
@@ -58,6 +59,8 @@ export interface IdentityWiringInput {
   readonly clock: Clock;
   readonly changes: ChangeFeed;
   readonly audit: AuditLog | undefined;
+  /** The task templates loaded with org policy (src/templates/), for mandates opened from one. */
+  readonly templates?: () => TemplateRegistry | undefined;
   /** Counts refusals of unauthenticated token requests (one audit event per source and window). */
   readonly refusals?: RefusalRecorder;
   readonly principals: PrincipalRepository;
@@ -156,6 +159,7 @@ export async function createIdentityServices(input: IdentityWiringInput): Promis
     audit,
     maxTtlSeconds: ic.maxMandateTtlSeconds,
     maxDelegationDepth: ic.maxDelegationDepth,
+    ...(input.templates === undefined ? {} : { templates: input.templates }),
   });
   await mandates.start();
   // The resource audience of access tokens is the broker itself (its gateway endpoints).

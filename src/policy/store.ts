@@ -4,6 +4,7 @@
 // (topic `policy`) so every replica reloads its own copy of the directory.
 import { type FSWatcher, watch } from 'node:fs';
 import type { Store } from '../store/types.js';
+import { loadTemplates, type TemplateRegistry } from '../templates/registry.js';
 import { wasmEngine } from './cedar/engine.js';
 import { project, type SchemaShapes, ShapeError } from './cedar/shape.js';
 import type { CedarValueJson, EntityJson, EntityUidJson, LoadedPolicySet, PolicyEngine, PolicyFile, PolicyProblem } from './engine.js';
@@ -23,6 +24,8 @@ export interface PolicyBundle {
   readonly notices: readonly string[];
   /** `Type::"id"` → entity, from the configured entities file. */
   readonly entities: ReadonlyMap<string, EntityJson>;
+  /** The task templates loaded with the set (src/templates/), validated with it, all or nothing. */
+  readonly templates: TemplateRegistry;
   readonly loadedAt: number;
 }
 
@@ -88,11 +91,18 @@ export class PolicyStore {
       this.#lastProblems = compiled.problems;
       return { ok: false, problems: compiled.problems, serving: this.#current?.set.version };
     }
-    const changed = this.#current?.set.version !== compiled.bundle.set.version;
+    const changed = bundleVersion(this.#current) !== bundleVersion(compiled.bundle);
     if (changed) this.#current = compiled.bundle;
     this.#lastProblems = [];
     const { set, notices } = compiled.bundle;
-    return { ok: true, version: set.version, policies: set.policies.length, changed, engine: set.engine, notices };
+    return {
+      ok: true,
+      version: bundleVersion(compiled.bundle) as string,
+      policies: set.policies.length,
+      changed,
+      engine: set.engine,
+      notices,
+    };
   }
 
   /**
@@ -111,7 +121,7 @@ export class PolicyStore {
   follow(changes: PolicyChangeFeed): void {
     this.#unsubscribe?.();
     this.#unsubscribe = changes.subscribe('policy', async (change) => {
-      if (change.key === this.#current?.set.version) return;
+      if (change.key === bundleVersion(this.#current)) return;
       await this.load();
     });
   }
@@ -138,6 +148,15 @@ export class PolicyStore {
   }
 }
 
+/**
+ * The version of what a bundle serves: the policy set's, with the templates' appended when there
+ * are any (a change to a template alone is a reload every replica follows).
+ */
+export function bundleVersion(bundle: PolicyBundle | undefined): string | undefined {
+  if (bundle === undefined) return undefined;
+  return bundle.templates.version === '' ? bundle.set.version : `${bundle.set.version}+t${bundle.templates.version.slice(0, 16)}`;
+}
+
 /** Compiles a policy source (policies, schema, entities) into a bundle, or lists its problems. */
 export function compileBundle(
   source: PolicySource,
@@ -146,6 +165,8 @@ export function compileBundle(
 ): { ok: true; bundle: PolicyBundle } | { ok: false; problems: PolicyProblem[] } {
   const compiled = engine.load(source.schema, source.files);
   if (!compiled.ok) return compiled;
+  const templates = loadTemplates(source.templates ?? []);
+  if (!templates.ok) return templates;
   const entities = new Map<string, EntityJson>();
   if (source.entities !== undefined) {
     const parsed = parseEntities(source.entities, compiled.set.shapes);
@@ -155,7 +176,7 @@ export function compileBundle(
       entities.set(entityKey(uid.type, uid.id), e);
     }
   }
-  return { ok: true, bundle: { set: compiled.set, notices: compiled.notices, entities, loadedAt: now } };
+  return { ok: true, bundle: { set: compiled.set, notices: compiled.notices, entities, templates: templates.registry, loadedAt: now } };
 }
 
 function parseEntities(

@@ -18,6 +18,7 @@ import { m0043Tasks } from './0043_tasks.js';
 import { m0050BudgetLeases } from './0050_budget_leases.js';
 import { m0051Leases } from './0051_leases.js';
 import { m0055HttpApiUpstreams } from './0055_http_api_upstreams.js';
+import { m0056MandateRequest } from './0056_mandate_request.js';
 import { m0060WebhookDeliveries } from './0060_webhook_deliveries.js';
 
 export interface Migration {
@@ -60,4 +61,5 @@ export const migrations: readonly Migration[] = [
   m0051Leases,
   m0055HttpApiUpstreams,
   m0060WebhookDeliveries,
+  m0056MandateRequest,
 ];
