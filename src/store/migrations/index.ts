@@ -60,6 +60,6 @@ export const migrations: readonly Migration[] = [
   m0050BudgetLeases,
   m0051Leases,
   m0055HttpApiUpstreams,
-  m0060WebhookDeliveries,
   m0056MandateRequest,
+  m0060WebhookDeliveries,
 ];
