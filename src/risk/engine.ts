@@ -1,0 +1,498 @@
+// The risk engine: behaviour signals kept in memory per mandate, per delegation tree (a child's
+// behaviour counts against its root) and per agent over sliding windows, an explainable 0–100 score
+// per subject, and automatic responses with hysteresis. Pure domain code: it sees observations the
+// gateway, token endpoint and approvals report, and tells a listener what to do; the wiring
+// (src/risk/responder.ts) revokes, quarantines, notifies and audits. Cheap on the hot path: one
+// observation updates three subjects' fixed-size counters and re-scores them (bench/risk.bench.ts
+// measures the cost per call).
+import { LRUCache } from 'lru-cache';
+import type { Clock } from '../lib/clock.js';
+import type { ResponseAction, ResponseRule, RiskSettings, SignalName, Subject } from './settings.js';
+import { SIGNALS } from './settings.js';
+import { SlidingCount } from './window.js';
+
+export type ActionClass = 'read' | 'propose' | 'execute' | 'destructive';
+export type Sensitivity = 'public' | 'internal' | 'confidential' | 'restricted';
+
+/** Where a call sits: its mandate, that mandate's delegation root, the agent making it. */
+export interface RiskPath {
+  readonly mandateId: string;
+  /** The root mandate of the delegation tree (the mandate itself when it has no parent). */
+  readonly rootId: string;
+  readonly agentId: string;
+}
+
+export interface CallObservation extends RiskPath {
+  readonly tool: string;
+  /** The decision: refused calls count towards `deny_rate`; `scope` refusals also towards `scope_probe`. */
+  readonly outcome: 'allow' | 'deny' | 'approval_required';
+  /** Why a refused call was refused: outside the mandate's scope or constraints, or something else. */
+  readonly refusal?: 'scope' | 'other';
+  readonly action: ActionClass;
+  readonly sensitivity: Sensitivity;
+  /** The call can carry data out (sends, posts, writes to a target the call names). */
+  readonly sendsOut: boolean;
+  /** The DPoP key thumbprint or client address the token was used from. */
+  readonly client?: string;
+}
+
+export interface SignalValue {
+  readonly signal: SignalName;
+  /** What was measured (a count, a ratio, bytes …; docs/risk.md says which). */
+  readonly value: number;
+  /** Its contribution to the score. */
+  readonly points: number;
+}
+
+export interface RiskScore {
+  readonly subject: Subject;
+  readonly id: string;
+  /** 0–100. */
+  readonly score: number;
+  /** The signals that contribute, largest first. */
+  readonly signals: readonly SignalValue[];
+}
+
+/** What the engine asks its listener to do (`fired`) or to lift (`cleared`). */
+export interface RiskResponse {
+  readonly kind: 'fired' | 'cleared';
+  readonly action: ResponseAction;
+  readonly subject: Subject;
+  readonly id: string;
+  /** The agent behind the subject (for `quarantine` and `notify_owner`, the agent to act on). */
+  readonly agentId: string;
+  readonly score: number;
+  readonly signals: readonly SignalValue[];
+  readonly at: number;
+}
+
+/** The scores Cedar sees as `context.risk`. */
+export interface RiskContext {
+  readonly mandate: number;
+  readonly tree: number;
+  readonly agent: number;
+}
+
+class State {
+  readonly calls: SlidingCount;
+  readonly denies: SlidingCount;
+  readonly probes: SlidingCount;
+  readonly approvalsDenied: SlidingCount;
+  readonly firstUses: SlidingCount;
+  readonly readThenSend: SlidingCount;
+  readonly resultBytes: SlidingCount;
+  readonly newClients: SlidingCount;
+  /** Mandate: its own children. Tree: the most children any mandate in it has. */
+  fanout = 0;
+  /** Mandate: its depth below the root. Tree: the deepest mandate in it. */
+  depth = 0;
+  /** Tree: when a confidential or restricted read last happened in it. */
+  lastSensitiveRead = Number.NEGATIVE_INFINITY;
+  /** Mandate: the clients its tokens were used from (bounded; the first one is expected). */
+  clients: Set<string> | undefined;
+  /** Responses in force, by rule index. */
+  readonly latched = new Map<number, { since: number }>();
+  /** The last computed score, when, and whether something notable happened since. */
+  score = 0;
+  scoredAt = Number.NEGATIVE_INFINITY;
+  dirty = true;
+
+  constructor(
+    readonly subject: Subject,
+    readonly id: string,
+    readonly agentId: string,
+    windowMs: number,
+  ) {
+    const w = () => new SlidingCount(windowMs, 12);
+    this.calls = w();
+    this.denies = w();
+    this.probes = w();
+    this.approvalsDenied = w();
+    this.firstUses = w();
+    this.readThenSend = w();
+    this.resultBytes = w();
+    this.newClients = w();
+  }
+}
+
+class AgentState extends State {
+  /** Calls over the baseline span, for the agent's own rate. */
+  readonly longCalls: SlidingCount;
+  totalCalls = 0;
+  readonly toolsSeen = new Set<string>();
+
+  constructor(id: string, windowMs: number, baselineMs: number) {
+    super('agent', id, id, windowMs);
+    this.longCalls = new SlidingCount(baselineMs, 60);
+  }
+}
+
+const MAX_CLIENTS_PER_MANDATE = 16;
+/**
+ * A plain allowed call changes only slow signals (rates, volume), so a subject's score is
+ * recomputed at most this often (ms) unless something notable (a refusal, a probe, a new client …)
+ * marks it dirty: the hot path then costs a few counter increments.
+ */
+const RESCORE_MS = 250;
+/** A result this large marks its subjects for rescoring at once. */
+const NOTABLE_RESULT_BYTES = 64 * 1024;
+const MAX_TOOLS_PER_AGENT = 10_000;
+
+export type RiskListener = (response: RiskResponse) => void;
+
+export class RiskEngine {
+  readonly #s: RiskSettings;
+  readonly #clock: Clock;
+  readonly #mandates: LRUCache<string, State>;
+  readonly #trees: LRUCache<string, State>;
+  /** Holds AgentState values (typed as State so the three maps share one type). */
+  readonly #agents: LRUCache<string, State>;
+  readonly #listeners: RiskListener[] = [];
+  /** Rules by subject, with their index (the latch key). */
+  readonly #rules: Readonly<Record<Subject, readonly (readonly [number, ResponseRule])[]>>;
+  /** Per signal, in SIGNALS order: thresholds and weight (0 points when disabled). */
+  readonly #warn: Float64Array;
+  readonly #max: Float64Array;
+  readonly #weight: Float64Array;
+  readonly #values = new Float64Array(SIGNALS.length);
+
+  constructor(settings: RiskSettings, clock: Clock) {
+    this.#s = settings;
+    this.#warn = Float64Array.from(SIGNALS, (n) => settings.signals[n].warn);
+    this.#max = Float64Array.from(SIGNALS, (n) => settings.signals[n].max);
+    this.#weight = Float64Array.from(SIGNALS, (n) => (settings.signals[n].enabled ? settings.signals[n].points : 0));
+    this.#clock = clock;
+    const max = settings.maxSubjects;
+    this.#mandates = new LRUCache({ max });
+    this.#trees = new LRUCache({ max });
+    this.#agents = new LRUCache({ max });
+    const rules = settings.responses.map((r, i) => [i, r] as const);
+    this.#rules = {
+      mandate: rules.filter(([, r]) => r.subject === 'mandate'),
+      tree: rules.filter(([, r]) => r.subject === 'tree'),
+      agent: rules.filter(([, r]) => r.subject === 'agent'),
+    };
+  }
+
+  get enabled(): boolean {
+    return this.#s.enabled;
+  }
+
+  /** Registers who acts on responses (the responder; tests). */
+  onResponse(listener: RiskListener): void {
+    this.#listeners.push(listener);
+  }
+
+  /** A tools/call decided by the gateway. */
+  observeCall(o: CallObservation): void {
+    if (!this.#s.enabled) return;
+    const now = this.#clock.now();
+    const m = this.#mandate(o);
+    const t = this.#tree(o);
+    const a = this.#agent(o.agentId);
+    const refused = o.outcome === 'deny';
+    const probe = refused && o.refusal === 'scope';
+    m.calls.add(now);
+    t.calls.add(now);
+    a.calls.add(now);
+    if (refused) {
+      for (const s of [m, t, a]) {
+        s.denies.add(now);
+        if (probe) s.probes.add(now);
+        s.dirty = true;
+      }
+    }
+    a.longCalls.add(now);
+    a.totalCalls++;
+    if (!a.toolsSeen.has(o.tool) && a.toolsSeen.size < MAX_TOOLS_PER_AGENT) {
+      a.toolsSeen.add(o.tool);
+      if (a.totalCalls > this.#s.firstToolUseAfterCalls) for (const s of [m, t, a]) notable(s.firstUses, s, now);
+    }
+    if (o.outcome === 'allow') {
+      if (o.sensitivity === 'confidential' || o.sensitivity === 'restricted') t.lastSensitiveRead = now;
+      else if (o.sendsOut && now - t.lastSensitiveRead < this.#s.windowMs) for (const s of [m, t, a]) notable(s.readThenSend, s, now);
+    }
+    if (o.client !== undefined) {
+      m.clients ??= new Set();
+      if (!m.clients.has(o.client) && m.clients.size < MAX_CLIENTS_PER_MANDATE) {
+        m.clients.add(o.client);
+        if (m.clients.size > 1) for (const s of [m, t, a]) notable(s.newClients, s, now);
+      }
+    }
+    this.#evaluate(now, m, t, a);
+  }
+
+  /** Bytes of a tool result the gateway relayed. */
+  observeResult(path: RiskPath, bytes: number): void {
+    if (!this.#s.enabled || !(bytes > 0)) return;
+    const now = this.#clock.now();
+    const m = this.#mandate(path);
+    const t = this.#tree(path);
+    const a = this.#agent(path.agentId);
+    for (const s of [m, t, a]) {
+      s.resultBytes.add(now, bytes);
+      if (bytes >= NOTABLE_RESULT_BYTES) s.dirty = true;
+    }
+    this.#evaluate(now, m, t, a);
+  }
+
+  /** The token endpoint refused a scope beyond the agent's ceiling: probing, at the agent. */
+  observeCeilingRefusal(agentId: string): void {
+    if (!this.#s.enabled) return;
+    const now = this.#clock.now();
+    const a = this.#agent(agentId);
+    notable(a.probes, a, now);
+    this.#evaluate(now, a);
+  }
+
+  /** A human decided an approval this mandate asked for. */
+  observeApproval(path: RiskPath, approved: boolean): void {
+    if (!this.#s.enabled || approved) return;
+    const now = this.#clock.now();
+    const m = this.#mandate(path);
+    const t = this.#tree(path);
+    const a = this.#agent(path.agentId);
+    for (const s of [m, t, a]) notable(s.approvalsDenied, s, now);
+    this.#evaluate(now, m, t, a);
+  }
+
+  /** A child mandate was delegated from `parentId` (at `depth` below the root, 1 for a root's child). */
+  observeDelegation(child: RiskPath & { readonly parentId: string; readonly parentAgentId: string; readonly depth: number }): void {
+    if (!this.#s.enabled) return;
+    const now = this.#clock.now();
+    const parent = this.#mandate({ mandateId: child.parentId, rootId: child.rootId, agentId: child.parentAgentId });
+    const m = this.#mandate(child);
+    const t = this.#tree(child);
+    parent.fanout++;
+    m.depth = Math.max(m.depth, child.depth);
+    t.fanout = Math.max(t.fanout, parent.fanout);
+    t.depth = Math.max(t.depth, child.depth);
+    parent.dirty = m.dirty = t.dirty = true;
+    this.#evaluate(now, parent, m, t);
+  }
+
+  /** A mandate's tokens were used from a client (DPoP key or address) outside a tools/call. */
+  observeClient(path: RiskPath, client: string): void {
+    if (!this.#s.enabled) return;
+    const now = this.#clock.now();
+    const m = this.#mandate(path);
+    m.clients ??= new Set();
+    if (m.clients.has(client) || m.clients.size >= MAX_CLIENTS_PER_MANDATE) return;
+    m.clients.add(client);
+    if (m.clients.size === 1) return;
+    const t = this.#tree(path);
+    const a = this.#agent(path.agentId);
+    for (const s of [m, t, a]) notable(s.newClients, s, now);
+    this.#evaluate(now, m, t, a);
+  }
+
+  /** The scores for `context.risk` (0 for a subject never seen). */
+  context(path: RiskPath): RiskContext {
+    if (!this.#s.enabled) return { mandate: 0, tree: 0, agent: 0 };
+    const now = this.#clock.now();
+    const m = this.#mandates.peek(path.mandateId);
+    const t = this.#trees.peek(path.rootId);
+    const a = this.#agents.peek(path.agentId);
+    return {
+      mandate: m === undefined ? 0 : this.#scoreOf(m, now),
+      tree: t === undefined ? 0 : this.#scoreOf(t, now),
+      agent: a === undefined ? 0 : this.#scoreOf(a, now),
+    };
+  }
+
+  /** One subject's score with every signal's contribution (explain, console, API). */
+  score(subject: Subject, id: string): RiskScore {
+    const state = this.#states(subject).peek(id);
+    if (state === undefined) return { subject, id, score: 0, signals: [] };
+    const now = this.#clock.now();
+    const signals = this.#signals(state, now);
+    return { subject, id, score: sumPoints(signals), signals };
+  }
+
+  /** The `require_approval` response in force for this call's mandate, tree or agent, if any. */
+  approvalRequired(path: RiskPath): { readonly subject: Subject; readonly id: string } | undefined {
+    for (const [subject, id] of [
+      ['mandate', path.mandateId],
+      ['tree', path.rootId],
+      ['agent', path.agentId],
+    ] as const) {
+      const state = this.#states(subject).peek(id);
+      if (state === undefined || state.latched.size === 0) continue;
+      for (const [i, rule] of this.#rules[subject]) if (rule.action === 'require_approval' && state.latched.has(i)) return { subject, id };
+    }
+    return undefined;
+  }
+
+  /** Responses in force (the console's and the API's view). */
+  active(): RiskResponse[] {
+    const now = this.#clock.now();
+    const out: RiskResponse[] = [];
+    for (const subject of ['mandate', 'tree', 'agent'] as const) {
+      for (const state of this.#states(subject).values()) {
+        for (const [i, { since }] of state.latched) {
+          const rule = this.#s.responses[i] as ResponseRule;
+          const signals = this.#signals(state, now);
+          out.push({
+            kind: 'fired',
+            action: rule.action,
+            subject,
+            id: state.id,
+            agentId: state.agentId,
+            score: sumPoints(signals),
+            signals,
+            at: since,
+          });
+        }
+      }
+    }
+    return out;
+  }
+
+  /** Drops what is kept about ended mandates (their trees stay while other mandates in them live). */
+  forget(mandateIds: readonly string[]): void {
+    for (const id of mandateIds) {
+      this.#mandates.delete(id);
+      this.#trees.delete(id);
+    }
+  }
+
+  #states(subject: Subject): LRUCache<string, State> {
+    return subject === 'mandate' ? this.#mandates : subject === 'tree' ? this.#trees : this.#agents;
+  }
+
+  #mandate(p: RiskPath): State {
+    let s = this.#mandates.get(p.mandateId);
+    if (s === undefined) {
+      s = new State('mandate', p.mandateId, p.agentId, this.#s.windowMs);
+      this.#mandates.set(p.mandateId, s);
+    }
+    return s;
+  }
+
+  #tree(p: RiskPath): State {
+    let s = this.#trees.get(p.rootId);
+    if (s === undefined) {
+      s = new State('tree', p.rootId, p.agentId, this.#s.windowMs);
+      this.#trees.set(p.rootId, s);
+    }
+    return s;
+  }
+
+  #agent(id: string): AgentState {
+    let s = this.#agents.get(id) as AgentState | undefined;
+    if (s === undefined) {
+      s = new AgentState(id, this.#s.windowMs, this.#s.baselineMs);
+      this.#agents.set(id, s);
+    }
+    return s;
+  }
+
+  /** Measures every signal of `s` into #values (SIGNALS order). */
+  #measure(s: State, now: number): Float64Array {
+    const v = this.#values;
+    const calls = s.calls.sum(now);
+    const agent = (s instanceof AgentState ? s : this.#agents.peek(s.agentId)) as AgentState | undefined;
+    const perWindow = agent === undefined ? 0 : (agent.longCalls.sum(now) * this.#s.windowMs) / this.#s.baselineMs;
+    v[0] = calls / Math.max(this.#s.baselineFloor, perWindow);
+    v[1] = calls >= this.#s.denyRateMinCalls ? s.denies.sum(now) / calls : 0;
+    v[2] = s.probes.sum(now);
+    v[3] = s.approvalsDenied.sum(now);
+    v[4] = s.firstUses.sum(now);
+    v[5] = s.readThenSend.sum(now);
+    v[6] = s.resultBytes.sum(now);
+    v[7] = s.newClients.sum(now);
+    v[8] = s.fanout;
+    v[9] = s.depth;
+    return v;
+  }
+
+  #signals(s: State, now: number): SignalValue[] {
+    const values = this.#measure(s, now);
+    const out: SignalValue[] = [];
+    for (let i = 0; i < SIGNALS.length; i++) {
+      const value = values[i] as number;
+      const points = this.#points(i, value);
+      if (points > 0) out.push({ signal: SIGNALS[i] as SignalName, value, points });
+    }
+    return out.sort((x, y) => y.points - x.points);
+  }
+
+  /** The score of `s`, recomputed when dirty or older than RESCORE_MS. */
+  #scoreOf(s: State, now: number): number {
+    this.#rescore(s, now);
+    return s.score;
+  }
+
+  /** Recomputes the score of `s` if it is dirty or stale; true if it did. */
+  #rescore(s: State, now: number): boolean {
+    if (!s.dirty && now - s.scoredAt < RESCORE_MS && now >= s.scoredAt) return false;
+    const values = this.#measure(s, now);
+    let total = 0;
+    for (let i = 0; i < SIGNALS.length; i++) total += this.#points(i, values[i] as number);
+    s.score = Math.min(100, Math.round(total));
+    s.scoredAt = now;
+    s.dirty = false;
+    return true;
+  }
+
+  #points(i: number, value: number): number {
+    const weight = this.#weight[i] as number;
+    const warn = this.#warn[i] as number;
+    if (weight === 0 || !(value > warn)) return 0;
+    const max = this.#max[i] as number;
+    if (value >= max) return weight;
+    return (weight * (value - warn)) / (max - warn);
+  }
+
+  #evaluate(now: number, ...states: State[]): void {
+    for (const s of states) {
+      const rules = this.#rules[s.subject];
+      if (rules.length === 0) continue;
+      if (!this.#rescore(s, now)) continue;
+      const score = s.score;
+      for (const [i, rule] of rules) {
+        const latched = s.latched.get(i);
+        if (latched === undefined) {
+          if (score >= rule.at) {
+            s.latched.set(i, { since: now });
+            this.#emit('fired', rule, s, now);
+          }
+        } else if (rule.clearBelow > 0 && score < rule.clearBelow && now - latched.since >= rule.holdMs) {
+          s.latched.delete(i);
+          this.#emit('cleared', rule, s, now);
+        }
+      }
+    }
+  }
+
+  #emit(kind: RiskResponse['kind'], rule: ResponseRule, s: State, now: number): void {
+    const signals = this.#signals(s, now);
+    const response: RiskResponse = {
+      kind,
+      action: rule.action,
+      subject: s.subject,
+      id: s.id,
+      agentId: s.agentId,
+      score: sumPoints(signals),
+      signals,
+      at: now,
+    };
+    for (const listener of this.#listeners) {
+      try {
+        listener(response);
+      } catch {
+        // A listener's failure is its own (the responder audits and retries); the call goes on.
+      }
+    }
+  }
+}
+
+/** Counts a notable observation and marks its subject for rescoring. */
+function notable(count: SlidingCount, s: State, now: number): void {
+  count.add(now);
+  s.dirty = true;
+}
+
+function sumPoints(signals: readonly SignalValue[]): number {
+  return Math.min(100, Math.round(signals.reduce((n, s) => n + s.points, 0)));
+}
