@@ -371,6 +371,18 @@ for (const factory of await storeFactories()) {
         paths: { '/x': { get: { operationId: 'x', parameters: [{ $ref: `${elsewhereBase}/param.json` }] } } },
       };
       served['huge.json'] = { openapi: '3.1.0', servers: [{ url: '/v1' }], paths: paths(10_000) };
+      const withQuery = (schema: unknown) => ({
+        openapi: '3.1.0',
+        servers: [{ url: '/v1' }],
+        paths: { '/x': { get: { operationId: 'x', parameters: [{ name: 'q', in: 'query', schema }] } } },
+      });
+      served['bad-schema.json'] = withQuery({ type: 'strange' });
+      // A dialect URI the validator does not know is dropped, not fetched or fatal.
+      served['dialect.json'] = withQuery({
+        $schema: 'https://spec.openapis.org/oas/3.1/dialect/base',
+        $id: 'https://x.test/q',
+        type: 'string',
+      });
 
       h = await startGateway({
         store: await factory.open(),
@@ -649,6 +661,7 @@ for (const factory of await storeFactories()) {
         ['remote', { url: `${apiBase}/specs/remote-ref.json` }, 'ERR_HTTP_API_DESCRIPTION', /remote references are refused/],
         ['huge', { url: `${apiBase}/specs/huge.json` }, 'ERR_HTTP_API_DESCRIPTION', /10000 operations/],
         ['absent', { url: `${apiBase}/specs/absent.json` }, 'ERR_HTTP_API_DESCRIPTION', /HTTP 404/],
+        ['badschema', { url: `${apiBase}/specs/bad-schema.json` }, 'ERR_HTTP_API_DESCRIPTION', /input schema of tool x cannot be used/],
         ['passwd', { path: '/etc/passwd' }, 'ERR_HTTP_API_FILE_NOT_ALLOWED', /descriptionDirs/],
         ['dotdot', { path: `${EXAMPLES_DIR}/../../package.json` }, 'ERR_HTTP_API_FILE_NOT_ALLOWED', /descriptionDirs/],
         ['relative', { path: 'examples/openapi/billing.yaml' }, 'ERR_HTTP_API_DESCRIPTION', /absolute/],
@@ -665,6 +678,13 @@ for (const factory of await storeFactories()) {
         );
         assert.equal(await reg.get(id), undefined, id);
       }
+      const dialect = await reg.create({
+        id: 'dialect',
+        transport: { type: 'openapi', description: { url: `${apiBase}/specs/dialect.json` } },
+      });
+      assert.equal(dialect.discoveryError, undefined);
+      assert.deepEqual((await reg.tools('dialect'))[0]?.inputSchema.properties, { q: { type: 'string' } });
+      await reg.delete('dialect');
       await assert.rejects(
         reg.create({
           id: 'envcred',

@@ -19,15 +19,22 @@ export interface HttpApiClientOptions {
 /** Shown to the agent (and audited) when the API answered with an error: bounded. */
 const MAX_ERROR_BODY = 2048;
 
+/**
+ * The JSON Schema 2020-12 validator of tool arguments. Not strict: OpenAPI schemas carry keywords
+ * JSON Schema does not know (vendor extensions); they are ignored, never fatal. Formats are not
+ * checked (a format is an annotation unless a vocabulary asserts it).
+ */
+export function newValidator(): Ajv2020 {
+  return new Ajv2020({ strict: false, validateFormats: false, allErrors: false });
+}
+
 export class HttpApiClient implements UpstreamClient {
   /** No MCP session: each call is one stateless HTTP request, as in the modern MCP era. */
   readonly era = 'modern' as const;
   readonly protocolVersion = 'openapi';
   readonly #o: HttpApiClientOptions;
   readonly #validators = new Map<string, ValidateFunction>();
-  // strict: false because OpenAPI schemas carry keywords JSON Schema does not know (format names,
-  // vendor extensions); they are ignored, never fatal. Formats are not checked.
-  readonly #ajv = new Ajv2020({ strict: false, validateFormats: false, allErrors: false });
+  readonly #ajv = newValidator();
   onclose: (() => void) | undefined;
 
   constructor(options: HttpApiClientOptions) {

@@ -288,21 +288,25 @@ function parameterSchema(p: Record<string, unknown>, v30: boolean, where: string
   throw invalid(`${where}: parameter "${String(p.name).slice(0, 64)}" has a schema that is not an object`);
 }
 
-/**
- * An OpenAPI schema as JSON Schema 2020-12 (what MCP tool input schemas are). 3.1 schemas already
- * are; 3.0 ones get `nullable` as a `null` type, boolean exclusive bounds as numbers, and
- * `example` as `examples`. OpenAPI-only keywords (discriminator, xml, externalDocs) are dropped.
- */
+// OpenAPI-only keywords, and identifiers that would make a validator look for other documents
+// (every $ref is already resolved, so none is needed).
+const DROPPED = new Set(['discriminator', 'xml', 'externalDocs', '$schema', '$id', '$anchor', '$dynamicAnchor', '$comment']);
 const SCHEMA_MAPS = new Set(['properties', 'patternProperties', '$defs', 'definitions', 'dependentSchemas']);
 const VALUE_KEYWORDS = new Set(['enum', 'const', 'default', 'examples', 'required', 'description', 'title', 'dependentRequired']);
 
+/**
+ * An OpenAPI schema as JSON Schema 2020-12 (what MCP tool input schemas are). 3.1 schemas already
+ * are; 3.0 ones get `nullable` as a `null` type, boolean exclusive bounds as numbers, and
+ * `example` as `examples`. OpenAPI-only keywords (discriminator, xml, externalDocs) and schema
+ * identifiers ($schema, $id, anchors) are dropped.
+ */
 export function toJsonSchema(schema: unknown, v30: boolean): Record<string, unknown> {
   const walk = (s: unknown): unknown => {
     if (Array.isArray(s)) return s.map(walk);
     if (!isRecord(s)) return s;
     const out: [string, unknown][] = [];
     for (const [k, v] of Object.entries(s)) {
-      if (k === 'discriminator' || k === 'xml' || k === 'externalDocs') continue;
+      if (DROPPED.has(k)) continue;
       if (v30 && (k === 'nullable' || k === 'example' || k === 'exclusiveMinimum' || k === 'exclusiveMaximum')) continue;
       if (SCHEMA_MAPS.has(k) && isRecord(v)) {
         // Keys of these are names (a property may well be called `example`), values are schemas.

@@ -1,5 +1,7 @@
 // HTTP API upstreams: an OpenAPI 3.0/3.1 description becomes catalog tools (one per operation),
 // and a tools/call to one of them becomes that operation's HTTP request.
+import { MandateError } from '../../errors/index.js';
+import { newValidator } from './client.js';
 import { compileDescription, type HttpApi, type HttpApiTool } from './compile.js';
 import { type DescriptionSource, loadDescription } from './description.js';
 
@@ -34,5 +36,19 @@ export async function loadHttpApi(
     timeoutMs,
     dirs: limits.descriptionDirs,
   });
-  return compileDescription(doc, { serverUrl: transport.serverUrl, baseUrl, maxOperations: limits.maxOperations });
+  const compiled = compileDescription(doc, { serverUrl: transport.serverUrl, baseUrl, maxOperations: limits.maxOperations });
+  // Every schema is compiled once here, so one the validator cannot use is refused at registration
+  // instead of failing every call to its tool.
+  const validator = newValidator();
+  for (const t of compiled.tools) {
+    try {
+      validator.compile(t.inputSchema);
+    } catch (err) {
+      const why = String((err as Error).message)
+        .split('\n')[0]
+        ?.slice(0, 200);
+      throw new MandateError('ERR_HTTP_API_DESCRIPTION', `the input schema of tool ${t.name} cannot be used: ${why}`);
+    }
+  }
+  return compiled;
 }
