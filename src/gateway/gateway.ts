@@ -279,7 +279,7 @@ export class Gateway {
     await this.#auditDecision(caller, actors, tool, args, decision, approval);
     if (decision.outcome === 'deny') {
       const reason = decision.reasons[decision.reasons.length - 1] ?? 'denied by policy';
-      this.#o.metrics?.decisionSeconds.observe(decideSeconds);
+      this.#o.metrics?.decisionTimed(decideSeconds);
       this.#refused(caller, tool.name, 'RPC_CALL_DENIED', denyReasonOf(decision), withoutValues(reason), decision.id);
       return refusal('RPC_CALL_DENIED', reason, denialHint(decision), {
         decisionId: decision.id,

@@ -1,9 +1,11 @@
 // The broker's Prometheus metrics: one registry per broker (tests build many), the domain metric
 // families, and children pre-bound to every label value the call path uses, so recording on the
-// hot path is one `inc()` or `observe()` on an existing child — no label object per call.
+// hot path is one `inc()` or `observe()` on an existing child — no label object per call (the
+// call-path families are lean.ts's, which record into plain numbers; the rest are prom-client's).
 // docs/operations.md lists every family here; test/observability/metrics-docs.test.ts keeps the
 // two in step.
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { LeanCounter, type LeanCounterChild, LeanHistogram, type LeanHistogramChild } from './lean.js';
 
 /** Why a tools/call was decided the way it was: a closed set, so the label stays bounded. */
 export const DECISION_REASONS = {
@@ -72,17 +74,17 @@ export class Metrics {
   readonly #sources: MetricSources = {};
 
   // Families (exported for tests and the docs check; the call path uses the bound children below).
-  readonly decisions = new Counter({
+  readonly decisions = new LeanCounter({
     name: 'mandate_decisions_total',
     help: 'tools/call decisions by outcome and reason code.',
     labelNames: ['outcome', 'reason'] as const,
-    registers: [this.registry],
+    registry: this.registry,
   });
-  readonly decisionSeconds = new Histogram({
+  readonly decisionSeconds = new LeanHistogram({
     name: 'mandate_decision_duration_seconds',
     help: 'Time to decide one tools/call (mandate chain, budgets, org policy).',
     buckets: FAST,
-    registers: [this.registry],
+    registry: this.registry,
   });
   readonly tokenRequests = new Counter({
     name: 'mandate_token_requests_total',
@@ -97,24 +99,24 @@ export class Metrics {
     buckets: SLOW,
     registers: [this.registry],
   });
-  readonly auditAppendSeconds = new Histogram({
+  readonly auditAppendSeconds = new LeanHistogram({
     name: 'mandate_audit_append_duration_seconds',
     help: 'Time from submitting an audit event to its durable commit (group commit included).',
     buckets: FAST,
-    registers: [this.registry],
+    registry: this.registry,
   });
-  readonly upstreamCalls = new Counter({
+  readonly upstreamCalls = new LeanCounter({
     name: 'mandate_upstream_calls_total',
     help: 'tools/call forwarded to upstreams, by upstream id (bounded by the catalog) and outcome.',
     labelNames: ['upstream', 'outcome'] as const,
-    registers: [this.registry],
+    registry: this.registry,
   });
-  readonly upstreamCallSeconds = new Histogram({
+  readonly upstreamCallSeconds = new LeanHistogram({
     name: 'mandate_upstream_call_duration_seconds',
     help: 'Time an upstream took to answer one forwarded tools/call, by upstream id.',
     labelNames: ['upstream'] as const,
     buckets: SLOW,
-    registers: [this.registry],
+    registry: this.registry,
   });
   readonly approvalsRequested = new Counter({
     name: 'mandate_approvals_requested_total',
@@ -193,8 +195,13 @@ export class Metrics {
   });
 
   // Pre-bound children: every series the call path touches exists (at 0) from the start.
-  readonly #decision: { readonly [O in DecisionOutcome]: Record<DecisionReason<O>, Child> };
-  readonly #upstream = new Map<string, { readonly seconds: Observer; readonly outcome: Record<UpstreamOutcome, Child> }>();
+  readonly #decision: { readonly [O in DecisionOutcome]: Record<DecisionReason<O>, LeanCounterChild> };
+  readonly #decideSeconds: LeanHistogramChild;
+  readonly #auditSeconds: LeanHistogramChild;
+  readonly #upstream = new Map<
+    string,
+    { readonly seconds: LeanHistogramChild; readonly outcome: Record<UpstreamOutcome, LeanCounterChild> }
+  >();
   readonly #webhook: Record<WebhookOutcome, Child>;
   readonly #approvalDecided: Record<(typeof APPROVAL_DECISIONS)[number], Observer>;
 
@@ -203,9 +210,11 @@ export class Metrics {
     const bind = <O extends DecisionOutcome>(outcome: O) =>
       Object.fromEntries(DECISION_REASONS[outcome].map((reason) => [reason, this.decisions.labels(outcome, reason)])) as Record<
         DecisionReason<O>,
-        Child
+        LeanCounterChild
       >;
     this.#decision = { allow: bind('allow'), approval_required: bind('approval_required'), deny: bind('deny') };
+    this.#decideSeconds = this.decisionSeconds.labels();
+    this.#auditSeconds = this.auditAppendSeconds.labels();
     this.#webhook = Object.fromEntries(WEBHOOK_OUTCOMES.map((o) => [o, this.webhookDeliveries.labels(o)])) as Record<WebhookOutcome, Child>;
     this.#approvalDecided = {
       approved: this.approvalDecisionSeconds.labels('approved'),
@@ -219,8 +228,13 @@ export class Metrics {
   }
 
   decided<O extends DecisionOutcome>(outcome: O, reason: DecisionReason<O>, seconds?: number): void {
-    (this.#decision[outcome] as Record<string, Child>)[reason]?.inc();
-    if (seconds !== undefined) this.decisionSeconds.observe(seconds);
+    (this.#decision[outcome] as Record<string, LeanCounterChild>)[reason]?.inc();
+    if (seconds !== undefined) this.#decideSeconds.observe(seconds);
+  }
+
+  /** Time of a decision counted elsewhere (a denial the gateway counts with its reason code). */
+  decisionTimed(seconds: number): void {
+    this.#decideSeconds.observe(seconds);
   }
 
   /** One forwarded call; children per upstream id are made once (ids come from the catalog, never from agents, so the set is bounded by what operators registered). */
@@ -231,7 +245,7 @@ export class Metrics {
         seconds: this.upstreamCallSeconds.labels(upstream),
         outcome: Object.fromEntries(UPSTREAM_OUTCOMES.map((o) => [o, this.upstreamCalls.labels(upstream, o)])) as Record<
           UpstreamOutcome,
-          Child
+          LeanCounterChild
         >,
       };
       this.#upstream.set(upstream, u);
@@ -241,7 +255,7 @@ export class Metrics {
   }
 
   auditAppended(seconds: number): void {
-    this.auditAppendSeconds.observe(seconds);
+    this.#auditSeconds.observe(seconds);
   }
 
   /** One token endpoint request; `grantType` is mapped onto the known grants, `result` is `issued` or a registry code. */
