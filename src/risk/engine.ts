@@ -73,15 +73,15 @@ export interface RiskContext {
   readonly agent: number;
 }
 
+/** The counters every subject keeps over the window (indexes into State.counts). */
+const C = { calls: 0, denies: 1, probes: 2, approvalsDenied: 3, firstUses: 4, readThenSend: 5, resultBytes: 6, newClients: 7 } as const;
+const COUNTERS = 8;
+type Counter = (typeof C)[keyof typeof C];
+
 class State {
-  readonly calls: SlidingCount;
-  readonly denies: SlidingCount;
-  readonly probes: SlidingCount;
-  readonly approvalsDenied: SlidingCount;
-  readonly firstUses: SlidingCount;
-  readonly readThenSend: SlidingCount;
-  readonly resultBytes: SlidingCount;
-  readonly newClients: SlidingCount;
+  readonly counts: SlidingCount[];
+  /** Counts not yet shared with the other replicas (only when sharing is on). */
+  pending: Float64Array | undefined;
   /** Mandate: its own children. Tree: the most children any mandate in it has. */
   fanout = 0;
   /** Mandate: its depth below the root. Tree: the deepest mandate in it. */
@@ -103,15 +103,11 @@ class State {
     readonly agentId: string,
     windowMs: number,
   ) {
-    const w = () => new SlidingCount(windowMs, 12);
-    this.calls = w();
-    this.denies = w();
-    this.probes = w();
-    this.approvalsDenied = w();
-    this.firstUses = w();
-    this.readThenSend = w();
-    this.resultBytes = w();
-    this.newClients = w();
+    this.counts = Array.from({ length: COUNTERS }, () => new SlidingCount(windowMs, 12));
+  }
+
+  sum(counter: Counter, now: number): number {
+    return (this.counts[counter] as SlidingCount).sum(now);
   }
 }
 
@@ -125,6 +121,24 @@ class AgentState extends State {
     super('agent', id, id, windowMs);
     this.longCalls = new SlidingCount(baselineMs, 60);
   }
+}
+
+/**
+ * What one replica tells the others (src/risk/sharing.ts carries it over the change feed): the
+ * counts it observed since its last message, per subject, and the responses it latched. Counts
+ * add up on every replica; latches are taken over without firing again.
+ */
+export interface SharedRisk {
+  readonly subjects: readonly {
+    readonly subject: Subject;
+    readonly id: string;
+    readonly agentId: string;
+    /** Counts in counter order (calls, denies, probes, approvals denied, first uses, read-then-send, result bytes, new clients). */
+    readonly counts: readonly number[];
+    readonly fanout: number;
+    readonly depth: number;
+  }[];
+  readonly latches: readonly { readonly subject: Subject; readonly id: string; readonly agentId: string; readonly rule: number }[];
 }
 
 const MAX_CLIENTS_PER_MANDATE = 16;
@@ -155,6 +169,10 @@ export class RiskEngine {
   readonly #max: Float64Array;
   readonly #weight: Float64Array;
   readonly #values = new Float64Array(SIGNALS.length);
+  /** Sharing with other replicas: subjects with unshared counts, latches not yet told. */
+  #sharing = false;
+  readonly #unshared = new Set<State>();
+  #latchesToShare: SharedRisk['latches'][number][] = [];
 
   constructor(settings: RiskSettings, clock: Clock) {
     this.#s = settings;
@@ -183,6 +201,11 @@ export class RiskEngine {
     this.#listeners.push(listener);
   }
 
+  /** Turns on collecting what `takeShared` hands to the other replicas. */
+  shareWithReplicas(): void {
+    this.#sharing = true;
+  }
+
   /** A tools/call decided by the gateway. */
   observeCall(o: CallObservation): void {
     if (!this.#s.enabled) return;
@@ -190,35 +213,22 @@ export class RiskEngine {
     const m = this.#mandate(o);
     const t = this.#tree(o);
     const a = this.#agent(o.agentId);
-    const refused = o.outcome === 'deny';
-    const probe = refused && o.refusal === 'scope';
-    m.calls.add(now);
-    t.calls.add(now);
-    a.calls.add(now);
-    if (refused) {
-      for (const s of [m, t, a]) {
-        s.denies.add(now);
-        if (probe) s.probes.add(now);
-        s.dirty = true;
-      }
+    this.#add3(m, t, a, C.calls, now, 1, false);
+    if (o.outcome === 'deny') {
+      this.#add3(m, t, a, C.denies, now, 1, true);
+      if (o.refusal === 'scope') this.#add3(m, t, a, C.probes, now, 1, true);
     }
     a.longCalls.add(now);
     a.totalCalls++;
     if (!a.toolsSeen.has(o.tool) && a.toolsSeen.size < MAX_TOOLS_PER_AGENT) {
       a.toolsSeen.add(o.tool);
-      if (a.totalCalls > this.#s.firstToolUseAfterCalls) for (const s of [m, t, a]) notable(s.firstUses, s, now);
+      if (a.totalCalls > this.#s.firstToolUseAfterCalls) this.#add3(m, t, a, C.firstUses, now, 1, true);
     }
     if (o.outcome === 'allow') {
       if (o.sensitivity === 'confidential' || o.sensitivity === 'restricted') t.lastSensitiveRead = now;
-      else if (o.sendsOut && now - t.lastSensitiveRead < this.#s.windowMs) for (const s of [m, t, a]) notable(s.readThenSend, s, now);
+      else if (o.sendsOut && now - t.lastSensitiveRead < this.#s.windowMs) this.#add3(m, t, a, C.readThenSend, now, 1, true);
     }
-    if (o.client !== undefined) {
-      m.clients ??= new Set();
-      if (!m.clients.has(o.client) && m.clients.size < MAX_CLIENTS_PER_MANDATE) {
-        m.clients.add(o.client);
-        if (m.clients.size > 1) for (const s of [m, t, a]) notable(s.newClients, s, now);
-      }
-    }
+    if (o.client !== undefined) this.#client(m, t, a, o.client, now);
     this.#evaluate(now, m, t, a);
   }
 
@@ -229,10 +239,7 @@ export class RiskEngine {
     const m = this.#mandate(path);
     const t = this.#tree(path);
     const a = this.#agent(path.agentId);
-    for (const s of [m, t, a]) {
-      s.resultBytes.add(now, bytes);
-      if (bytes >= NOTABLE_RESULT_BYTES) s.dirty = true;
-    }
+    this.#add3(m, t, a, C.resultBytes, now, bytes, bytes >= NOTABLE_RESULT_BYTES);
     this.#evaluate(now, m, t, a);
   }
 
@@ -241,7 +248,7 @@ export class RiskEngine {
     if (!this.#s.enabled) return;
     const now = this.#clock.now();
     const a = this.#agent(agentId);
-    notable(a.probes, a, now);
+    this.#add(a, C.probes, now, 1, true);
     this.#evaluate(now, a);
   }
 
@@ -252,7 +259,7 @@ export class RiskEngine {
     const m = this.#mandate(path);
     const t = this.#tree(path);
     const a = this.#agent(path.agentId);
-    for (const s of [m, t, a]) notable(s.approvalsDenied, s, now);
+    this.#add3(m, t, a, C.approvalsDenied, now, 1, true);
     this.#evaluate(now, m, t, a);
   }
 
@@ -267,7 +274,7 @@ export class RiskEngine {
     m.depth = Math.max(m.depth, child.depth);
     t.fanout = Math.max(t.fanout, parent.fanout);
     t.depth = Math.max(t.depth, child.depth);
-    parent.dirty = m.dirty = t.dirty = true;
+    for (const s of [parent, m, t]) this.#touched(s);
     this.#evaluate(now, parent, m, t);
   }
 
@@ -276,14 +283,65 @@ export class RiskEngine {
     if (!this.#s.enabled) return;
     const now = this.#clock.now();
     const m = this.#mandate(path);
-    m.clients ??= new Set();
-    if (m.clients.has(client) || m.clients.size >= MAX_CLIENTS_PER_MANDATE) return;
-    m.clients.add(client);
-    if (m.clients.size === 1) return;
     const t = this.#tree(path);
     const a = this.#agent(path.agentId);
-    for (const s of [m, t, a]) notable(s.newClients, s, now);
+    this.#client(m, t, a, client, now);
     this.#evaluate(now, m, t, a);
+  }
+
+  /** What this replica observed since the last call, for the other replicas; undefined when nothing. */
+  takeShared(): SharedRisk | undefined {
+    if (this.#unshared.size === 0 && this.#latchesToShare.length === 0) return undefined;
+    const subjects: SharedRisk['subjects'][number][] = [];
+    for (const s of this.#unshared) {
+      subjects.push({
+        subject: s.subject,
+        id: s.id,
+        agentId: s.agentId,
+        counts: Array.from(s.pending ?? []),
+        fanout: s.fanout,
+        depth: s.depth,
+      });
+      s.pending = undefined;
+    }
+    this.#unshared.clear();
+    const latches = this.#latchesToShare;
+    this.#latchesToShare = [];
+    return { subjects, latches };
+  }
+
+  /** Adds another replica's counts; takes over its latched responses (without firing them again). */
+  merge(shared: SharedRisk): void {
+    if (!this.#s.enabled) return;
+    const now = this.#clock.now();
+    for (const r of shared.subjects) {
+      const s =
+        r.subject === 'agent'
+          ? this.#agent(r.id)
+          : r.subject === 'tree'
+            ? this.#tree({ mandateId: r.id, rootId: r.id, agentId: r.agentId })
+            : this.#mandate({ mandateId: r.id, rootId: r.id, agentId: r.agentId });
+      for (let i = 0; i < COUNTERS; i++) {
+        const n = Number(r.counts[i] ?? 0);
+        if (Number.isFinite(n) && n > 0) (s.counts[i] as SlidingCount).add(now, n);
+      }
+      const calls = Number(r.counts[C.calls] ?? 0);
+      if (s instanceof AgentState && Number.isFinite(calls) && calls > 0) s.longCalls.add(now, calls);
+      s.fanout = Math.max(s.fanout, Number(r.fanout) || 0);
+      s.depth = Math.max(s.depth, Number(r.depth) || 0);
+      s.dirty = true;
+    }
+    for (const l of shared.latches) {
+      const rule = this.#s.responses[l.rule];
+      if (rule === undefined || rule.subject !== l.subject) continue;
+      const s =
+        l.subject === 'agent'
+          ? this.#agent(l.id)
+          : l.subject === 'tree'
+            ? this.#tree({ mandateId: l.id, rootId: l.id, agentId: l.agentId })
+            : this.#mandate({ mandateId: l.id, rootId: l.id, agentId: l.agentId });
+      if (!s.latched.has(l.rule)) s.latched.set(l.rule, { since: now });
+    }
   }
 
   /** The scores for `context.risk` (0 for a subject never seen). */
@@ -356,6 +414,38 @@ export class RiskEngine {
     }
   }
 
+  #add(s: State, counter: Counter, now: number, n: number, notable: boolean): void {
+    (s.counts[counter] as SlidingCount).add(now, n);
+    if (notable) s.dirty = true;
+    if (this.#sharing) {
+      s.pending ??= new Float64Array(COUNTERS);
+      s.pending[counter] = (s.pending[counter] as number) + n;
+      this.#unshared.add(s);
+    }
+  }
+
+  #add3(m: State, t: State, a: State, counter: Counter, now: number, n: number, notable: boolean): void {
+    this.#add(m, counter, now, n, notable);
+    this.#add(t, counter, now, n, notable);
+    this.#add(a, counter, now, n, notable);
+  }
+
+  #client(m: State, t: State, a: State, client: string, now: number): void {
+    m.clients ??= new Set();
+    if (m.clients.has(client) || m.clients.size >= MAX_CLIENTS_PER_MANDATE) return;
+    m.clients.add(client);
+    if (m.clients.size > 1) this.#add3(m, t, a, C.newClients, now, 1, true);
+  }
+
+  /** A gauge (fanout, depth) changed: rescore, and share it. */
+  #touched(s: State): void {
+    s.dirty = true;
+    if (this.#sharing) {
+      s.pending ??= new Float64Array(COUNTERS);
+      this.#unshared.add(s);
+    }
+  }
+
   #states(subject: Subject): LRUCache<string, State> {
     return subject === 'mandate' ? this.#mandates : subject === 'tree' ? this.#trees : this.#agents;
   }
@@ -390,17 +480,17 @@ export class RiskEngine {
   /** Measures every signal of `s` into #values (SIGNALS order). */
   #measure(s: State, now: number): Float64Array {
     const v = this.#values;
-    const calls = s.calls.sum(now);
+    const calls = s.sum(C.calls, now);
     const agent = (s instanceof AgentState ? s : this.#agents.peek(s.agentId)) as AgentState | undefined;
     const perWindow = agent === undefined ? 0 : (agent.longCalls.sum(now) * this.#s.windowMs) / this.#s.baselineMs;
     v[0] = calls / Math.max(this.#s.baselineFloor, perWindow);
-    v[1] = calls >= this.#s.denyRateMinCalls ? s.denies.sum(now) / calls : 0;
-    v[2] = s.probes.sum(now);
-    v[3] = s.approvalsDenied.sum(now);
-    v[4] = s.firstUses.sum(now);
-    v[5] = s.readThenSend.sum(now);
-    v[6] = s.resultBytes.sum(now);
-    v[7] = s.newClients.sum(now);
+    v[1] = calls >= this.#s.denyRateMinCalls ? s.sum(C.denies, now) / calls : 0;
+    v[2] = s.sum(C.probes, now);
+    v[3] = s.sum(C.approvalsDenied, now);
+    v[4] = s.sum(C.firstUses, now);
+    v[5] = s.sum(C.readThenSend, now);
+    v[6] = s.sum(C.resultBytes, now);
+    v[7] = s.sum(C.newClients, now);
     v[8] = s.fanout;
     v[9] = s.depth;
     return v;
@@ -455,6 +545,7 @@ export class RiskEngine {
         if (latched === undefined) {
           if (score >= rule.at) {
             s.latched.set(i, { since: now });
+            if (this.#sharing) this.#latchesToShare.push({ subject: s.subject, id: s.id, agentId: s.agentId, rule: i });
             this.#emit('fired', rule, s, now);
           }
         } else if (rule.clearBelow > 0 && score < rule.clearBelow && now - latched.since >= rule.holdMs) {
@@ -485,12 +576,6 @@ export class RiskEngine {
       }
     }
   }
-}
-
-/** Counts a notable observation and marks its subject for rescoring. */
-function notable(count: SlidingCount, s: State, now: number): void {
-  count.add(now);
-  s.dirty = true;
 }
 
 function sumPoints(signals: readonly SignalValue[]): number {

@@ -181,3 +181,28 @@ test('an approval a human denied, and deep or wide delegation, raise the score',
   const tree = engine.score('tree', 'm1');
   assert.ok(tree.signals.some((s) => s.signal === 'delegation_fanout' && s.points === 20));
 });
+
+test('two replicas: shared counts add up, and a response latched on one is in force on the other without firing twice', () => {
+  const a = fixture();
+  const b = fixture();
+  a.engine.shareWithReplicas();
+  b.engine.shareWithReplicas();
+  const exchange = () => {
+    const fromA = a.engine.takeShared();
+    const fromB = b.engine.takeShared();
+    if (fromA !== undefined) b.engine.merge(JSON.parse(JSON.stringify(fromA)));
+    if (fromB !== undefined) a.engine.merge(JSON.parse(JSON.stringify(fromB)));
+  };
+  for (let i = 0; i < 3; i++) a.engine.observeCall(call({ tool: `a${i}`, outcome: 'deny', refusal: 'scope' }));
+  for (let i = 0; i < 3; i++) b.engine.observeCall(call({ tool: `b${i}`, outcome: 'deny', refusal: 'scope' }));
+  assert.equal(a.responses.length + b.responses.length, 0, 'neither replica alone saw enough');
+  exchange();
+  assert.ok(a.engine.score('tree', 'm1').score >= 40, 'six probes in all');
+  a.engine.observeCall(call({ tool: 'a9', outcome: 'deny', refusal: 'scope' }));
+  assert.equal(fired(a.responses, 'require_approval').length, 1);
+  exchange();
+  assert.ok(b.engine.approvalRequired(path), 'in force on the other replica');
+  b.engine.observeCall(call({ tool: 'b9', outcome: 'deny', refusal: 'scope' }));
+  assert.equal(fired(b.responses, 'require_approval').length, 0, 'taken over, not fired again');
+  assert.equal(a.engine.takeShared(), undefined, 'nothing new to share');
+});
