@@ -55,6 +55,7 @@ export const errorRegistry = {
   ERR_HTTP_API_FILE_NOT_ALLOWED: internal(403, 'this OpenAPI description file is not under upstreams.httpApi.descriptionDirs'),
   ERR_FILE_UNREADABLE: internal(500, 'a file named on the command line cannot be read'),
   ERR_BROKER_UNREACHABLE: internal(502, 'the CLI cannot reach the broker at its URL'),
+  ERR_UPSTREAM_DISCOVERY_FAILED: internal(502, 'the upstream is registered but listing its tools failed'),
 
   // ── storage ──
   ERR_STORE_UNAVAILABLE: internal(503, 'the store is unreachable', false),

@@ -20,6 +20,18 @@ function pairs(items: readonly string[], what: string): Record<string, string> |
   return out;
 }
 
+/** Prints the upstream; a discovery that failed is the command's failure (exit 1), not a field to spot. */
+function printDiscovered(upstream: unknown): void {
+  printJson(upstream);
+  const { id, discoveryError } = upstream as { id?: string; discoveryError?: string };
+  if (discoveryError !== undefined) {
+    throw new MandateError(
+      'ERR_UPSTREAM_DISCOVERY_FAILED',
+      `upstream "${id}" is registered, but its tools could not be listed: ${discoveryError}. Fix it, then \`mandate upstreams refresh ${id}\``,
+    );
+  }
+}
+
 export function registerUpstreamCommands(program: Command): void {
   const up = program.command('upstreams').description('MCP servers behind the gateway and their credentials.');
 
@@ -61,7 +73,7 @@ export function registerUpstreamCommands(program: Command): void {
       if (transport === undefined) throw new MandateError('ERR_VALIDATION', 'give a command after -- or --mcp-url');
       const env = pairs(flags.secretEnv, '--secret-env');
       const headers = pairs(flags.secretHeader, '--secret-header');
-      printJson(
+      printDiscovered(
         await adminRequest(flags, 'POST', '/admin/v1/upstreams', {
           id,
           transport,
@@ -80,7 +92,7 @@ export function registerUpstreamCommands(program: Command): void {
   });
 
   withAdminFlags(up.command('refresh <id>').description('List its tools again.')).action(async (id: string, flags: AdminFlags) => {
-    printJson(await adminRequest(flags, 'POST', `/admin/v1/upstreams/${encodeURIComponent(id)}/refresh`));
+    printDiscovered(await adminRequest(flags, 'POST', `/admin/v1/upstreams/${encodeURIComponent(id)}/refresh`));
   });
 
   withAdminFlags(up.command('remove <id>').description('Remove an upstream and its tools.')).action(
