@@ -30,7 +30,7 @@ import { ChangeFeed } from './store/changes.js';
 import { openStore, type Store } from './store/index.js';
 import { TaskService } from './tasks/index.js';
 import { createUpstreams, demoAllowedCommands, registerDemoUpstreams, type Upstreams } from './upstreams/index.js';
-import { type DeliveryOutcome, WebhookDeliveries, WebhookSender } from './webhooks/index.js';
+import { WebhookDeliveries, WebhookSender } from './webhooks/index.js';
 
 export interface Broker {
   readonly config: Config;
@@ -110,13 +110,6 @@ export const DEMO_HUMANS = [
   { id: 'bob', displayName: 'Bob Support Lead', roles: ['approver', 'support-lead'] },
   { id: 'carol', displayName: 'Carol Finance', roles: ['approver', 'finance'] },
 ] as const;
-
-/** A webhook attempt that failed goes to stderr as one JSON line; every attempt is in the delivery log. */
-function reportWebhookOutcome(o: DeliveryOutcome): void {
-  if (o.status === 'delivered' || o.lastError === undefined) return;
-  const msg = o.status === 'failed' ? 'webhook delivery failed, giving up' : 'webhook delivery failed, will retry';
-  process.stderr.write(`${JSON.stringify({ level: 'warn', msg, ...o })}\n`);
-}
 
 export async function createBroker(config: Config, options: BrokerOptions = {}): Promise<Broker> {
   const clock = options.clock ?? systemClock;
@@ -259,7 +252,15 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
             retry: { maxAttempts: webhook.maxAttempts, initialDelayMs: webhook.initialBackoffMs, maxDelayMs: webhook.maxBackoffMs },
             deliveries: webhookDeliveries,
             clock,
-            onOutcome: reportWebhookOutcome,
+            // Every attempt is counted; a failed one is logged (the delivery log has the detail).
+            onOutcome: (o) => {
+              metrics.webhookDelivered(o.status === 'delivered' ? 'delivered' : o.status === 'failed' ? 'failed' : 'retried');
+              if (o.status === 'delivered' || o.lastError === undefined) return;
+              log.warn(
+                { deliveryId: o.id, eventType: o.eventType, attempts: o.attempts, status: o.lastStatus, reason: o.lastError },
+                o.status === 'failed' ? 'webhook delivery failed, giving up' : 'webhook delivery failed, will retry',
+              );
+            },
           });
     if (webhookSender !== undefined) closers.push(() => webhookSender.close());
     const approvals = new ApprovalService({
