@@ -56,6 +56,25 @@ export interface Explanation {
   readonly approval?: ApprovalSummary;
   /** The actor chain as recorded on the event (human → agent → delegated agents). */
   readonly actors: AuditEntry['event']['actors'];
+  /** Which argument values of the decided call the human named and which came from tool output. */
+  readonly intent?: IntentExplanation;
+}
+
+/**
+ * Intent binding of a decision (src/intent/): the human's request as the root mandate recorded it,
+ * the task template, and per argument its value (as audited: sensitive ones only as HMACs) and
+ * whether it was named by the human or first appeared in a tool result.
+ */
+export interface IntentExplanation {
+  readonly request?: string;
+  readonly template?: unknown;
+  readonly args: Readonly<Record<string, { value?: unknown; named: boolean; fromToolOutput: boolean; target: boolean }>>;
+  /** Arguments whose value the human named. */
+  readonly named: readonly string[];
+  /** Arguments whose value first appeared in tool output (untrusted data). */
+  readonly fromToolOutput: readonly string[];
+  /** Target arguments (recipient, url, path, …) whose value the human did not name. */
+  readonly unnamedTargets: readonly string[];
 }
 
 /** Where an approval stands according to the log, and who decided it with what words. */
@@ -111,6 +130,7 @@ export async function explainEvent(log: AuditService, id: string): Promise<Expla
     root?.event.actors.find((a) => a.type === 'human')?.id ??
     (root === undefined && !APPROVAL_TYPES.includes(event.event.type) ? event.event.actors.find((a) => a.type === 'human')?.id : undefined);
   const approvalSummary = approvalId === undefined ? undefined : summarizeApproval(approvalId, approvals);
+  const intent = intentOf(d, root);
 
   return {
     event,
@@ -124,6 +144,37 @@ export async function explainEvent(log: AuditService, id: string): Promise<Expla
     approvals,
     ...(approvalSummary === undefined ? {} : { approval: approvalSummary }),
     actors: event.event.actors,
+    ...(intent === undefined ? {} : { intent }),
+  };
+}
+
+/** The intent recorded on a decision, with the request and template its root mandate was opened with. */
+function intentOf(d: Record<string, unknown>, root: AuditEntry | undefined): IntentExplanation | undefined {
+  const recorded = d.intent as { args?: unknown; unnamedTargets?: unknown } | undefined;
+  if (recorded === null || typeof recorded !== 'object' || recorded.args === null || typeof recorded.args !== 'object') return undefined;
+  const values = d.args !== null && typeof d.args === 'object' ? (d.args as Record<string, unknown>) : {};
+  const args: Record<string, { value?: unknown; named: boolean; fromToolOutput: boolean; target: boolean }> = {};
+  for (const [name, a] of Object.entries(recorded.args as Record<string, Record<string, unknown>>)) {
+    if (a === null || typeof a !== 'object') continue;
+    args[name] = {
+      ...(Object.hasOwn(values, name) ? { value: values[name] } : {}),
+      named: a.named === true,
+      fromToolOutput: a.fromToolOutput === true,
+      target: a.target === true,
+    };
+  }
+  const od = root?.event.data ?? {};
+  const names = (f: (a: { named: boolean; fromToolOutput: boolean; target: boolean }) => boolean) =>
+    Object.entries(args)
+      .filter(([, a]) => f(a))
+      .map(([n]) => n);
+  return {
+    ...(str(od.request) === undefined ? {} : { request: str(od.request) }),
+    ...(od.template === undefined ? {} : { template: od.template }),
+    args,
+    named: names((a) => a.named),
+    fromToolOutput: names((a) => a.fromToolOutput),
+    unnamedTargets: names((a) => a.target && !a.named),
   };
 }
 
@@ -220,6 +271,22 @@ export function renderExplanation(x: Explanation): string {
     for (const r of x.reasons) lines.push(`  reason: ${r}`);
   } else {
     lines.push('decision: none referenced');
+  }
+  if (x.intent !== undefined) {
+    const i = x.intent;
+    lines.push(
+      `intent: ${i.request === undefined ? 'no request text recorded (nothing is named)' : `request ${JSON.stringify(i.request.slice(0, 300))}`}`,
+    );
+    if (i.template !== undefined) lines.push(`  template: ${JSON.stringify(i.template)}`);
+    for (const [name, a] of Object.entries(i.args)) {
+      const where = a.named
+        ? 'named by the human'
+        : a.fromToolOutput
+          ? 'from tool output (not named by the human)'
+          : 'not named by the human';
+      const value = a.value === undefined ? '' : ` = ${JSON.stringify(a.value)?.slice(0, 120)}`;
+      lines.push(`  ${a.target ? 'target ' : ''}${name}${value}: ${where}`);
+    }
   }
   if (x.approval !== undefined) {
     const p = x.approval;

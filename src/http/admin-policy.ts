@@ -23,6 +23,8 @@ export const permissions = {
   'agents:read': ['admin', 'auditor'],
   'agents:write': ['admin'],
   'mandates:read': ['admin', 'auditor'],
+  // Opening a mandate for an agent from a task template (the agent takes it with its own proof).
+  'mandates:open': ['admin', 'orchestrator'],
   // Admins end any mandate; an agent's owner may end its mandates (checked in routes/oauth.ts).
   'mandates:end': ['*'],
   // RFC 7662 introspection callers: resource servers and admins.

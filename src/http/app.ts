@@ -26,6 +26,7 @@ import { registerDevIssuerRoutes } from './routes/dev-issuer.js';
 import { registerEventRoutes } from './routes/events.js';
 import { registerGatewayRoutes } from './routes/gateway.js';
 import { registerHealthRoutes } from './routes/health.js';
+import { registerMandateRoutes } from './routes/mandates.js';
 import { registerOAuthRoutes } from './routes/oauth.js';
 import { registerPolicyRoutes } from './routes/policy.js';
 import { registerPrincipalRoutes } from './routes/principals.js';
@@ -129,6 +130,7 @@ export async function buildApp(broker: Broker): Promise<FastifyInstance> {
   registerWebhookRoutes(app, ctx);
   registerGatewayRoutes(app, ctx);
   registerOAuthRoutes(app, ctx);
+  registerMandateRoutes(app, ctx);
   registerInteractiveRoutes(app, ctx);
   registerAgentRoutes(app, ctx);
   if (broker.devIssuer !== undefined) registerDevIssuerRoutes(app, broker.devIssuer, ctx);

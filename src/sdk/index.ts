@@ -17,6 +17,7 @@ export {
   type MandateScope,
   type OpenOptions,
   type PendingApproval,
+  type TemplateTask,
   type ToolResult,
   textOf,
 } from './mandate.js';

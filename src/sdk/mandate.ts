@@ -52,6 +52,35 @@ export interface MandateScope {
 }
 
 /**
+ * A mandate asked for by task template (a `*.template.yaml` loaded with the broker's org policy;
+ * docs/mandates.md "Task templates and parameters"): the template's name, its parameters, and the
+ * human's request as written, which intent binding compares every call's arguments with.
+ * `type: 'mandate'` is added. Unknown, missing or ill-typed parameters are refused
+ * ({@link MandateAuthError} `invalid_authorization_details`, `details.code` ERR_TEMPLATE_PARAMS).
+ *
+ * @example
+ * ```ts
+ * const task: TemplateTask = {
+ *   template: 'payments.transfer',
+ *   params: { iban: 'DE89 3704 0044 0532 0130 00', amount: 120 },
+ *   request: 'Pay my electricity bill: 120 EUR to DE89 3704 0044 0532 0130 00',
+ * };
+ * ```
+ */
+export interface TemplateTask {
+  readonly template: string;
+  /** Pin a template version (default: the highest the broker has loaded). */
+  readonly version?: number;
+  readonly params?: Readonly<Record<string, unknown>>;
+  /** The human's request, as they wrote it. */
+  readonly request?: string;
+  readonly purpose?: string;
+  /** At most the template's lifetime. */
+  readonly ttlSeconds?: number;
+  readonly environment?: string;
+}
+
+/**
  * Options of {@link Mandate.open}.
  *
  * @example
@@ -69,6 +98,8 @@ export interface OpenOptions {
   readonly template?: string;
   /** The mandate asked for, spelled out. Give this or `template`. */
   readonly scope?: MandateScope;
+  /** The mandate asked for by task template file, with parameters and the human's request. Give this, `scope` or `template`. */
+  readonly task?: TemplateTask;
   /**
    * On whose behalf the agent acts: a token of that human from the broker's human issuer (RFC 8693:
    * the human is the subject, the agent the actor). Needs `scope`.
@@ -254,14 +285,17 @@ export class Mandate {
    * ```
    */
   static async open(o: OpenOptions): Promise<Mandate> {
-    if (o.template !== undefined && o.scope !== undefined) throw new TypeError('give either template or scope, not both');
-    if (o.onBehalfOf !== undefined && o.scope === undefined)
-      throw new TypeError('onBehalfOf needs scope (a token exchange names its mandate)');
+    if ([o.template, o.scope, o.task].filter((x) => x !== undefined).length > 1) {
+      throw new TypeError('give one of template, scope or task');
+    }
+    if (o.onBehalfOf !== undefined && o.scope === undefined && o.task === undefined)
+      throw new TypeError('onBehalfOf needs scope or task (a token exchange names its mandate)');
     const broker = await discover(o.broker);
     const key = await dpopKey(o.dpop);
     const clock = o.clock ?? { now: () => Date.now() };
     const hooks: SessionHooks = { clock, onRefresh: o.onTokenRefresh };
-    const scope = o.scope === undefined ? undefined : JSON.stringify([{ type: 'mandate', ...o.scope }]);
+    const wanted = o.scope ?? o.task;
+    const scope = wanted === undefined ? undefined : JSON.stringify([{ type: 'mandate', ...wanted }]);
     const session = await TokenSession.open(
       broker,
       o.identity,

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { MandateError } from '../../errors/index.js';
 import { type AdminFlags, adminRequest, printJson, printTable, withAdminFlags } from './admin-request.js';
+import { registerMandateOpenCommands } from './mandate-open.js';
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
@@ -219,7 +220,10 @@ export function registerAgentCommands(program: Command): void {
     await adminRequest(flags, 'DELETE', `/admin/v1/agents/${encodeURIComponent(id)}`);
   });
 
-  const mandates = program.command('mandates').description('Task mandates: list, get, revoke (cascades to every descendant).');
+  const mandates = program
+    .command('mandates')
+    .description('Task mandates: open from a template, list, get, revoke (cascades to every descendant).');
+  registerMandateOpenCommands(program, mandates);
   withAdminFlags(
     mandates
       .command('list')
