@@ -63,7 +63,8 @@ export function valueKeys(value: unknown): ValueKeys {
     }
   }
   add('iban', normalizeIban(v));
-  if (!kinds.has('iban')) add('account', normalizeAccount(v));
+  // A date (`2022-04-01`) is not an account number, whatever its digits.
+  if (!kinds.has('iban') && normalizeDate(v) === undefined) add('account', normalizeAccount(v));
   if (/^(?:~\/|\/|\.{1,2}\/|[A-Za-z]:\\)/u.test(v) || (v.includes('/') && !kinds.has('url'))) {
     const p = normalizePathText(v);
     add('path', p);
