@@ -253,7 +253,7 @@ export class Gateway {
           span.setAttribute('mandate.decision.outcome', d.outcome);
           return d;
         }));
-    const decideSeconds = secondsSince(started);
+    this.#o.metrics?.decisionTimed(secondsSince(started));
     let approval: UsableApproval | undefined;
     if (decision.outcome === 'approval_required') {
       // Only calls that need approval pay for the lookup; allowed calls never touch approvals.
@@ -261,17 +261,19 @@ export class Gateway {
       const earlier = await this.#o.approvals.findForCall(mandate.id, hash);
       // A retry while a human has not decided yet: the same answer, and nothing new in the audit log.
       if (earlier?.status === 'pending') {
-        this.#o.metrics?.decided('approval_required', 'pending', decideSeconds);
+        this.#o.metrics?.decided('approval_required', 'pending');
         return this.#pending(caller, tool, args, earlier, options);
       }
       if (earlier?.status === 'denied') return this.#deniedByHuman(caller, actors, tool, args, earlier);
       if (earlier?.status === 'approved' && earlier.decidedBy !== undefined && earlier.decidedRole !== undefined) {
         approval = { id: earlier.id, approverId: earlier.decidedBy, approverRole: earlier.decidedRole };
+        const again = performance.now();
         decision = await this.#o.decisions.decide({ ...input, approval });
+        this.#o.metrics?.decisionTimed(secondsSince(again));
       }
       if (decision.outcome === 'approval_required') {
         await this.#auditDecision(caller, actors, tool, args, decision, approval);
-        if ((decision.approvalRoles ?? []).length > 0) this.#o.metrics?.decided('approval_required', 'policy', decideSeconds);
+        if ((decision.approvalRoles ?? []).length > 0) this.#o.metrics?.decided('approval_required', 'policy');
         return this.#requestApproval(caller, actors, tool, args, hash, decision, options);
       }
     }
@@ -279,7 +281,6 @@ export class Gateway {
     await this.#auditDecision(caller, actors, tool, args, decision, approval);
     if (decision.outcome === 'deny') {
       const reason = decision.reasons[decision.reasons.length - 1] ?? 'denied by policy';
-      this.#o.metrics?.decisionTimed(decideSeconds);
       this.#refused(caller, tool.name, 'RPC_CALL_DENIED', denyReasonOf(decision), withoutValues(reason), decision.id);
       return refusal('RPC_CALL_DENIED', reason, denialHint(decision), {
         decisionId: decision.id,
@@ -303,7 +304,7 @@ export class Gateway {
         },
       );
     }
-    this.#o.metrics?.decided('allow', approval === undefined ? 'policy' : 'approval', decideSeconds);
+    this.#o.metrics?.decided('allow', approval === undefined ? 'policy' : 'approval');
     return this.#forward(caller, actors, tool, args, decision, options.signal);
   }
 

@@ -17,8 +17,7 @@ export function registerMetrics(app: FastifyInstance, broker: Broker): void {
   const { metrics } = broker;
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unmatched';
-    metrics.httpRequests.inc({ method: req.method, route, status: String(reply.statusCode) });
-    metrics.httpSeconds.observe({ method: req.method, route }, reply.elapsedTime / 1000);
+    metrics.httpResponded(req.method, route, reply.statusCode, reply.elapsedTime / 1000);
   });
 
   const expected = broker.config.secrets.metricsTokenSha256;

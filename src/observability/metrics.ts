@@ -82,7 +82,7 @@ export class Metrics {
   });
   readonly decisionSeconds = new LeanHistogram({
     name: 'mandate_decision_duration_seconds',
-    help: 'Time to decide one tools/call (mandate chain, budgets, org policy).',
+    help: 'Time of one evaluation of the decision function for a tools/call (mandate chain, budgets, org policy).',
     buckets: FAST,
     registry: this.registry,
   });
@@ -180,18 +180,18 @@ export class Metrics {
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });
-  readonly httpRequests = new Counter({
+  readonly httpRequests = new LeanCounter({
     name: 'mandate_http_requests_total',
     help: 'HTTP requests by method, route and status.',
     labelNames: ['method', 'route', 'status'] as const,
-    registers: [this.registry],
+    registry: this.registry,
   });
-  readonly httpSeconds = new Histogram({
+  readonly httpSeconds = new LeanHistogram({
     name: 'mandate_http_request_duration_seconds',
     help: 'HTTP request duration.',
     labelNames: ['method', 'route'] as const,
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
-    registers: [this.registry],
+    registry: this.registry,
   });
 
   // Pre-bound children: every series the call path touches exists (at 0) from the start.
@@ -203,6 +203,8 @@ export class Metrics {
     { readonly seconds: LeanHistogramChild; readonly outcome: Record<UpstreamOutcome, LeanCounterChild> }
   >();
   readonly #webhook: Record<WebhookOutcome, Child>;
+  /** HTTP children by `method route`, then status: routes are the registered patterns (bounded), never raw paths. */
+  readonly #http = new Map<string, { readonly seconds: LeanHistogramChild; readonly byStatus: Map<number, LeanCounterChild> }>();
   readonly #approvalDecided: Record<(typeof APPROVAL_DECISIONS)[number], Observer>;
 
   constructor() {
@@ -227,14 +229,31 @@ export class Metrics {
     Object.assign(this.#sources, sources);
   }
 
-  decided<O extends DecisionOutcome>(outcome: O, reason: DecisionReason<O>, seconds?: number): void {
+  /** One tools/call decided (or refused before deciding), by outcome and reason code. */
+  decided<O extends DecisionOutcome>(outcome: O, reason: DecisionReason<O>): void {
     (this.#decision[outcome] as Record<string, LeanCounterChild>)[reason]?.inc();
-    if (seconds !== undefined) this.#decideSeconds.observe(seconds);
   }
 
-  /** Time of a decision counted elsewhere (a denial the gateway counts with its reason code). */
+  /** Time one call of the decision function took. */
   decisionTimed(seconds: number): void {
     this.#decideSeconds.observe(seconds);
+  }
+
+  /** One HTTP response; `route` is the matched route pattern or `unmatched`. */
+  httpResponded(method: string, route: string, status: number, seconds: number): void {
+    const key = `${method} ${route}`;
+    let h = this.#http.get(key);
+    if (h === undefined) {
+      h = { seconds: this.httpSeconds.labels(method, route), byStatus: new Map() };
+      this.#http.set(key, h);
+    }
+    let c = h.byStatus.get(status);
+    if (c === undefined) {
+      c = this.httpRequests.labels(method, route, String(status));
+      h.byStatus.set(status, c);
+    }
+    c.inc();
+    h.seconds.observe(seconds);
   }
 
   /** One forwarded call; children per upstream id are made once (ids come from the catalog, never from agents, so the set is bounded by what operators registered). */
