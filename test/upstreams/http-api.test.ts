@@ -10,6 +10,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { dirname } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import fc from 'fast-check';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { parse as parseYaml } from 'yaml';
 import { DEV_TRUST_DOMAIN } from '../../src/identity/dev-spiffe.js';
@@ -211,12 +212,38 @@ describe('building the HTTP request', () => {
       assert.equal(url.search, '', name);
       assert.equal(url.origin, 'http://api.test');
     }
-    for (const name of ['..', '.', '']) {
+    for (const name of ['..', '.', '', 'a\uD800b', '\uDC00']) {
       assert.throws(() => buildRequest(api.serverUrl, op('get_files_name'), { name }, undefined), {
         code: 'RPC_UPSTREAM_ERROR',
         message: /nothing was sent/,
       });
     }
+  });
+
+  it('property: any path value is sent as exactly one segment that decodes to that value, or refused', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.string({ unit: 'binary', maxLength: 24 }), fc.constantFrom('..', '.', '', '%2e%2e', '../..', '/')),
+        (name) => {
+          let url: URL;
+          try {
+            url = new URL(buildRequest(api.serverUrl, op('get_files_name'), { name }, undefined).url);
+          } catch (err) {
+            assert.equal((err as { code?: string }).code, 'RPC_UPSTREAM_ERROR');
+            assert.ok(name === '' || name === '.' || name === '..' || /[\uD800-\uDFFF]/u.test(name), JSON.stringify(name));
+            return;
+          }
+          assert.equal(url.origin, 'http://api.test');
+          assert.equal(url.search, '');
+          assert.equal(url.hash, '');
+          const segments = url.pathname.split('/');
+          assert.deepEqual(segments.slice(0, 3), ['', 'v1', 'files']);
+          assert.equal(segments.length, 4, url.pathname);
+          assert.equal(decodeURIComponent(segments[3] ?? ''), name);
+        },
+      ),
+      { numRuns: 2000 },
+    );
   });
 
   it('refuses CR, LF and other control characters in a header argument, and lets the credential win', () => {

@@ -113,7 +113,12 @@ const refuse = (message: string): UpstreamCallError => new UpstreamCallError('rp
 
 /** A scalar argument as the text that goes on the wire. */
 function scalar(name: string, v: unknown): string {
-  if (typeof v === 'string') return v;
+  if (typeof v === 'string') {
+    // A lone surrogate cannot be encoded: URL encoding would throw or silently send U+FFFD, a
+    // value other than the one the decision saw.
+    if (/[\uD800-\uDFFF]/u.test(v)) throw refuse(`argument ${name.slice(0, 64)} is not well-formed Unicode`);
+    return v;
+  }
   if (typeof v === 'number' && Number.isFinite(v)) return String(v);
   if (typeof v === 'boolean') return String(v);
   throw refuse(`argument ${name.slice(0, 64)} must be a string, number or boolean here`);
