@@ -8,6 +8,11 @@ import { injectSecret } from './inject.js';
 
 type Config = Extract<import('../lease.js').LeaseConfig, { type: 'postgres-role' }>;
 
+/** Most roles dropped in one transaction. */
+const MAX_BATCH = 100;
+/** Advisory lock key serializing lease grants and drops (catalog ACL rows) across replicas: 'mlea'. */
+const ACL_LOCK = 0x6d6c6561;
+
 /** Role names are ours (prefix + random lowercase), so quoting is belt and braces, never the only defence. */
 const ROLE = /^[a-z][a-z0-9_]{1,62}$/;
 
@@ -38,6 +43,7 @@ export class PostgresRoleProvider implements LeaseProvider {
     try {
       const ident = client.escapeIdentifier(role);
       await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock($1)', [ACL_LOCK]);
       // DDL takes no bind parameters: the password and timestamp are escaped literals, the name a quoted identifier.
       await client.query(
         `CREATE ROLE ${ident} LOGIN NOINHERIT CONNECTION LIMIT ${this.#c.connectionLimit} PASSWORD ${client.escapeLiteral(password)} VALID UNTIL ${client.escapeLiteral(validUntil)}`,
@@ -62,27 +68,70 @@ export class PostgresRoleProvider implements LeaseProvider {
     };
   }
 
-  async revoke(request: RevokeRequest): Promise<void> {
+  /**
+   * Queued and dropped in batches: when many mandates end together (a cascade, a burst), one
+   * transaction drops them all. Grants and drops rewrite the same catalog rows (the ACL of a shared
+   * schema), which concurrent transactions would fail on ("tuple concurrently updated"), so they
+   * are also serialized across replicas by a transaction-scoped advisory lock.
+   */
+  revoke(request: RevokeRequest): Promise<void> {
     const role = roleOf(request.handle);
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ role, resolve, reject });
+      void this.#drain();
+    });
+  }
+
+  readonly #queue: { role: string; resolve: () => void; reject: (err: Error) => void }[] = [];
+  #draining = false;
+
+  async #drain(): Promise<void> {
+    if (this.#draining) return;
+    this.#draining = true;
+    try {
+      while (this.#queue.length > 0) {
+        const batch = this.#queue.splice(0, MAX_BATCH);
+        try {
+          await this.#dropAll(batch.map((b) => b.role));
+          for (const b of batch) b.resolve();
+        } catch {
+          // One role's failure must not fail the others: each alone, with its own outcome.
+          for (const b of batch) {
+            await this.#dropAll([b.role]).then(b.resolve, (err: unknown) => b.reject(err instanceof Error ? err : new Error(String(err))));
+          }
+        }
+      }
+    } finally {
+      this.#draining = false;
+    }
+  }
+
+  async #dropAll(roles: readonly string[]): Promise<void> {
     const client = await this.#pool.connect();
     try {
-      const exists = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role]);
-      if (exists.rowCount === 0) return; // never created (crash before commit) or already dropped
-      const ident = client.escapeIdentifier(role);
-      // No new sessions from here on, then end the existing ones.
-      await client.query(`ALTER ROLE ${ident} NOLOGIN`);
-      await client.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid()', [role]);
+      const existing = (await client.query<{ rolname: string }>('SELECT rolname FROM pg_roles WHERE rolname = ANY($1)', [roles])).rows.map(
+        (r) => r.rolname,
+      );
+      if (existing.length === 0) return; // never created (crash before commit) or already dropped
+      const idents = existing.map((r) => client.escapeIdentifier(r));
+      // No new sessions from here on (one round trip, one commit for the batch), then end the existing ones.
+      await client.query(`BEGIN; ${idents.map((i) => `ALTER ROLE ${i} NOLOGIN;`).join(' ')} COMMIT;`);
+      await client.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = ANY($1) AND pid <> pg_backend_pid()', [
+        existing,
+      ]);
       await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock($1)', [ACL_LOCK]);
+      const list = idents.join(', ');
       if (this.#c.ownedObjects === 'reassign' && this.#c.reassignTo !== undefined) {
-        await client.query(`REASSIGN OWNED BY ${ident} TO ${client.escapeIdentifier(this.#c.reassignTo)}`);
+        await client.query(`REASSIGN OWNED BY ${list} TO ${client.escapeIdentifier(this.#c.reassignTo)}`);
       }
-      // Drops what is left (objects, or after a reassign just its privileges) in this database.
-      await client.query(`DROP OWNED BY ${ident}`);
-      await client.query(`DROP ROLE IF EXISTS ${ident}`);
+      // Drops what is left (objects, or after a reassign just their privileges) in this database.
+      await client.query(`DROP OWNED BY ${list}`);
+      await client.query(`DROP ROLE IF EXISTS ${list}`);
       await client.query('COMMIT');
     } catch (err) {
       await client.query('ROLLBACK').catch(() => {});
-      throw new Error(`dropping role ${role} failed: ${pgMessage(err)}`);
+      throw new Error(`dropping ${roles.length === 1 ? `role ${roles[0]}` : `${roles.length} roles`} failed: ${pgMessage(err)}`);
     } finally {
       client.release();
     }
