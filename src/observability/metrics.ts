@@ -25,6 +25,7 @@ export const DECISION_REASONS = {
     'no_approver_role',
     'approval_denied',
     'approval_used',
+    'approval_not_usable',
   ],
 } as const;
 

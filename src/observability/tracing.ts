@@ -48,6 +48,8 @@ export interface Tracing {
   inSpan<T>(name: string, options: SpanOptions, fn: (span: Span) => Promise<T>): Promise<T>;
   /** `traceparent` (and `tracestate`) naming `span`, for an outgoing request. */
   carrierOf(span: Span): Record<string, string>;
+  /** Exports the spans that ended so far (the exporter otherwise sends them in batches). */
+  flush(): Promise<void>;
   /** Flushes and stops the exporter. */
   shutdown(): Promise<void>;
 }
@@ -124,6 +126,9 @@ export function createTracing(config: Config): Tracing | undefined {
       const carrier: Record<string, string> = {};
       propagation.inject(trace.setSpan(ROOT_CONTEXT, span), carrier);
       return carrier;
+    },
+    async flush() {
+      await provider.forceFlush();
     },
     async shutdown() {
       await provider.shutdown().catch(() => {});

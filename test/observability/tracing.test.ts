@@ -112,7 +112,7 @@ describe('tracing on: the agent → gateway → upstream trace', () => {
     upstream.server.close();
   });
 
-  it('exports the call as children of the agent span, and the upstream gets the upstream-call span as parent', async () => {
+  const openMandate = async (): Promise<string> => {
     const opened = b.open(AGENT.spiffeId, {
       ...mandateRequest(),
       type: 'mandate',
@@ -126,9 +126,11 @@ describe('tracing on: the agent → gateway → upstream trace', () => {
     const { access_token: token } = await opened.catch((err: { error?: unknown; cause?: unknown }) => {
       throw new Error(`token exchange refused: ${JSON.stringify(err.cause ?? err.error)}`);
     });
-    const traceId = randomBytes(16).toString('hex');
-    const agentSpan = randomBytes(8).toString('hex');
-    const traceparent = `00-${traceId}-${agentSpan}-01`;
+    return token as string;
+  };
+
+  /** One tools/call of traced.echo on /mcp (2026-07-28), with this trace context in `_meta` and/or headers. */
+  const callEcho = async (token: string, meta: Record<string, unknown>, headers: Record<string, string> = {}) => {
     const res = await fetch(`${b.base}/mcp`, {
       method: 'POST',
       headers: {
@@ -138,6 +140,7 @@ describe('tracing on: the agent → gateway → upstream trace', () => {
         'mcp-protocol-version': '2026-07-28',
         'mcp-method': 'tools/call',
         'mcp-name': 'traced.echo',
+        ...headers,
       },
       body: JSON.stringify({
         jsonrpc: '2.0',
@@ -149,7 +152,7 @@ describe('tracing on: the agent → gateway → upstream trace', () => {
           _meta: {
             'io.modelcontextprotocol/protocolVersion': '2026-07-28',
             'io.modelcontextprotocol/clientCapabilities': {},
-            traceparent,
+            ...meta,
           },
         },
       }),
@@ -158,9 +161,18 @@ describe('tracing on: the agent → gateway → upstream trace', () => {
     assert.equal(res.status, 200);
     assert.notEqual(answer.result?.isError, true, JSON.stringify(answer));
     assert.equal(answer.result?.content?.[0]?.text, 'ok');
+  };
 
-    // The exporter batches: flush by shutting tracing down (what closing the broker does), then read what arrived.
-    await b.broker.tracing?.shutdown();
+  it('exports the call as children of the agent span, and the upstream gets the upstream-call span as parent', async () => {
+    const token = await openMandate();
+    const traceId = randomBytes(16).toString('hex');
+    const agentSpan = randomBytes(8).toString('hex');
+    const traceparent = `00-${traceId}-${agentSpan}-01`;
+    // `_meta` wins over the HTTP header (MCP 2026-07-28 reserves the key for OpenTelemetry).
+    await callEcho(token, { traceparent }, { traceparent: `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01` });
+
+    // The exporter batches: flush, then read what arrived.
+    await b.broker.tracing?.flush();
     const inTrace = receiver.spans.filter((s) => s.traceId === traceId);
     const byName = (name: string) => inTrace.filter((s) => s.name === name);
     const [call] = byName(SPANS.toolsCall);
@@ -185,6 +197,36 @@ describe('tracing on: the agent → gateway → upstream trace', () => {
     assert.deepEqual(upstream.seen.at(-1), { header: expected, meta: expected });
     // Nothing in the exported spans carries the agent's token.
     assert.ok(!JSON.stringify(receiver.spans).includes(token));
+  });
+
+  it('takes the HTTP header when _meta has none, and starts a new trace for malformed or hostile trace context', async () => {
+    const token = await openMandate();
+    const traceId = randomBytes(16).toString('hex');
+    const agentSpan = randomBytes(8).toString('hex');
+    await callEcho(token, {}, { traceparent: `00-${traceId}-${agentSpan}-01` });
+    await b.broker.tracing?.flush();
+    const fromHeader = receiver.spans.find((s) => s.traceId === traceId && s.name === SPANS.toolsCall);
+    assert.equal(fromHeader?.parentSpanId, agentSpan);
+
+    const hostile: Record<string, unknown>[] = [
+      { traceparent: 'garbage' },
+      { traceparent: `00-${'0'.repeat(32)}-${agentSpan}-01` }, // all-zero trace id is invalid
+      { traceparent: `00-${traceId}-${'0'.repeat(16)}-01` }, // all-zero parent id is invalid
+      { traceparent: `00-${traceId.toUpperCase()}-${agentSpan}-01` }, // upper-case hex is not W3C
+      { traceparent: 12345 }, // not a string
+      { traceparent: `00-${traceId}-${agentSpan}-01${'x'.repeat(10_000)}` },
+    ];
+    const before = new Set(receiver.spans.map((s) => s.spanId));
+    for (const meta of hostile) await callEcho(token, meta);
+    await b.broker.tracing?.flush();
+    const calls = receiver.spans.filter((s) => s.name === SPANS.toolsCall && !before.has(s.spanId));
+    assert.equal(calls.length, hostile.length);
+    for (const c of calls) {
+      assert.equal(c.parentSpanId ?? '', '', `a malformed traceparent must not become a parent (${c.parentSpanId})`);
+      assert.notEqual(c.traceId, '0'.repeat(32));
+    }
+    // The upstream still received a well-formed traceparent for each (the gateway's own trace).
+    for (const s of upstream.seen.slice(-hostile.length)) assert.match(String(s.header), /^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/);
   });
 });
 
