@@ -25,7 +25,7 @@ export function createLogger(config: Pick<Config, 'log'>, destination?: Destinat
   return destination === undefined ? pino(options) : pino(options, destination);
 }
 
-/** What a log line may say about a failure: its registry code and message, never a stack of a secret-bearing cause. */
+/** What a log line says about a failure: its registry code and message (bounded), not its stack or cause. */
 export function failure(err: unknown): { code?: string; reason: string } {
   const e = err as { code?: unknown; message?: unknown };
   const reason = typeof e?.message === 'string' ? e.message.slice(0, 500) : String(err).slice(0, 500);
