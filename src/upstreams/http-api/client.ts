@@ -2,11 +2,12 @@
 // (arguments checked against the tool's schema first), with the upstream's credential added as
 // headers, and the HTTP response becomes an MCP tool result. The server URL, method and path
 // template come from registration; an argument only ever fills a value into a declared slot.
-import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
+import type { ValidateFunction } from 'ajv/dist/2020.js';
 import type { UpstreamCredential } from '../../secrets/upstream-credentials.js';
 import type { RequestOptions, UpstreamClient } from '../mcp-client/index.js';
 import { UpstreamCallError } from '../mcp-client/index.js';
 import { type HttpApi, type HttpOperation, isForbiddenHeader } from './compile.js';
+import { validatorFor } from './validator.js';
 
 export interface HttpApiClientOptions {
   readonly api: HttpApi;
@@ -19,22 +20,12 @@ export interface HttpApiClientOptions {
 /** Shown to the agent (and audited) when the API answered with an error: bounded. */
 const MAX_ERROR_BODY = 2048;
 
-/**
- * The JSON Schema 2020-12 validator of tool arguments. Not strict: OpenAPI schemas carry keywords
- * JSON Schema does not know (vendor extensions); they are ignored, never fatal. Formats are not
- * checked (a format is an annotation unless a vocabulary asserts it).
- */
-export function newValidator(): Ajv2020 {
-  return new Ajv2020({ strict: false, validateFormats: false, allErrors: false });
-}
-
 export class HttpApiClient implements UpstreamClient {
   /** No MCP session: each call is one stateless HTTP request, as in the modern MCP era. */
   readonly era = 'modern' as const;
   readonly protocolVersion = 'openapi';
   readonly #o: HttpApiClientOptions;
   readonly #validators = new Map<string, ValidateFunction>();
-  readonly #ajv = newValidator();
   onclose: (() => void) | undefined;
 
   constructor(options: HttpApiClientOptions) {
@@ -65,7 +56,7 @@ export class HttpApiClient implements UpstreamClient {
     let validate = this.#validators.get(name);
     if (validate === undefined) {
       try {
-        validate = this.#ajv.compile(op.inputSchema);
+        validate = validatorFor(op.inputSchema);
       } catch (err) {
         throw new UpstreamCallError('rpc', `the schema of ${name} cannot be compiled: ${(err as Error).message}`);
       }
