@@ -20,6 +20,7 @@ import { m0051Leases } from './0051_leases.js';
 import { m0055HttpApiUpstreams } from './0055_http_api_upstreams.js';
 import { m0056MandateRequest } from './0056_mandate_request.js';
 import { m0060WebhookDeliveries } from './0060_webhook_deliveries.js';
+import { m0061ReportIndexes } from './0061_report_indexes.js';
 
 export interface Migration {
   readonly id: number;
@@ -62,4 +63,5 @@ export const migrations: readonly Migration[] = [
   m0055HttpApiUpstreams,
   m0056MandateRequest,
   m0060WebhookDeliveries,
+  m0061ReportIndexes,
 ];
