@@ -605,6 +605,13 @@ for (const factory of await storeFactories()) {
         assert.equal(meta(bad).code, 'RPC_UPSTREAM_ERROR', what);
         assert.match(text(bad), /nothing was sent/, what);
       }
+      const extra = await client.callTool({ name: 'billing.createRefund', arguments: { ...good, serverUrl: 'http://evil.test' } });
+      assert.match(text(extra), /"serverUrl" is not an argument of this tool; nothing was sent/);
+      const typo = await client.callTool({
+        name: 'billing.createRefund',
+        arguments: { ...good, body: { ...good.body, amountCents: '1' } },
+      });
+      assert.match(text(typo), /argument body\.amountCents must be integer/);
       // An argument the org policy's schema types (customerId is a string there) is refused even earlier.
       const typed = await client.callTool({ name: 'billing.createRefund', arguments: { ...good, customerId: { $ne: null } } });
       assert.equal(meta(typed).code, 'RPC_CALL_DENIED');

@@ -66,10 +66,12 @@ export class HttpApiClient implements UpstreamClient {
       const first = validate.errors?.[0];
       const at =
         first?.instancePath === '' || first === undefined ? 'arguments' : `argument ${first.instancePath.slice(1).replace(/\//g, '.')}`;
-      throw new UpstreamCallError(
-        'rpc',
-        `the arguments do not match the schema of ${name}: ${at} ${first?.message ?? 'is invalid'}; nothing was sent`,
-      );
+      const extra = first?.params.additionalProperty;
+      const why =
+        typeof extra === 'string'
+          ? `${at}: "${extra.slice(0, 64)}" is not an argument of this tool`
+          : `${at} ${first?.message ?? 'is invalid'}`;
+      throw new UpstreamCallError('rpc', `the arguments do not match the schema of ${name}: ${why}; nothing was sent`);
     }
   }
 
