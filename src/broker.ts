@@ -25,6 +25,7 @@ import type { PolicyStore } from './policy/store.js';
 import { engineNotice, loadPolicyStore } from './policy/wiring.js';
 import { PrincipalRepository } from './principals/repository.js';
 import { createReadiness, type Readiness } from './readiness.js';
+import { createRisk, type Risk } from './risk/wiring.js';
 import { resolveSecretBox, type SecretBox } from './secrets/index.js';
 import { ChangeFeed } from './store/changes.js';
 import { openStore, type Store } from './store/index.js';
@@ -69,6 +70,8 @@ export interface Broker {
   readonly webhookDeliveries: WebhookDeliveries;
   /** Per-mandate upstream credentials (dynamic roles, upstream tokens, OAuth tokens) and the injection seam. */
   readonly leases: Leases;
+  /** Risk signals, scores (context.risk) and automatic responses (docs/risk.md). */
+  readonly risk: Risk;
   /** The MCP gateway: governed tools/list and tools/call, agent sessions, pooled upstream sessions. */
   readonly gateway: GatewayService;
   /** Present in demo mode only. */
@@ -240,29 +243,43 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
       httpApi: config.upstreams.httpApi,
     });
     if (config.mode === 'demo' && config.gateway.demoUpstreams) await registerDemoUpstreams(upstreams.registry);
-    const webhook = config.gateway.approvals.webhook;
     const webhookDeliveries = new WebhookDeliveries(store);
-    const webhookSender =
-      webhook === undefined || config.secrets.approvalWebhookSecret === undefined
-        ? undefined
-        : new WebhookSender({
-            url: webhook.url,
-            secret: config.secrets.approvalWebhookSecret,
-            timeoutMs: webhook.timeoutMs,
-            retry: { maxAttempts: webhook.maxAttempts, initialDelayMs: webhook.initialBackoffMs, maxDelayMs: webhook.maxBackoffMs },
-            deliveries: webhookDeliveries,
-            clock,
-            // Every attempt is counted; a failed one is logged (the delivery log has the detail).
-            onOutcome: (o) => {
-              metrics.webhookDelivered(o.status === 'delivered' ? 'delivered' : o.status === 'failed' ? 'failed' : 'retried');
-              if (o.status === 'delivered' || o.lastError === undefined) return;
-              log.warn(
-                { deliveryId: o.id, eventType: o.eventType, attempts: o.attempts, status: o.lastStatus, reason: o.lastError },
-                o.status === 'failed' ? 'webhook delivery failed, giving up' : 'webhook delivery failed, will retry',
-              );
-            },
-          });
-    if (webhookSender !== undefined) closers.push(() => webhookSender.close());
+    /** A Standard Webhooks sender for one configured endpoint; every attempt counted, failures logged. */
+    const senderFor = (webhook: typeof config.gateway.approvals.webhook, secret: string | undefined): WebhookSender | undefined => {
+      if (webhook === undefined || secret === undefined) return undefined;
+      const sender = new WebhookSender({
+        url: webhook.url,
+        secret,
+        timeoutMs: webhook.timeoutMs,
+        retry: { maxAttempts: webhook.maxAttempts, initialDelayMs: webhook.initialBackoffMs, maxDelayMs: webhook.maxBackoffMs },
+        deliveries: webhookDeliveries,
+        clock,
+        onOutcome: (o) => {
+          metrics.webhookDelivered(o.status === 'delivered' ? 'delivered' : o.status === 'failed' ? 'failed' : 'retried');
+          if (o.status === 'delivered' || o.lastError === undefined) return;
+          log.warn(
+            { deliveryId: o.id, eventType: o.eventType, attempts: o.attempts, status: o.lastStatus, reason: o.lastError },
+            o.status === 'failed' ? 'webhook delivery failed, giving up' : 'webhook delivery failed, will retry',
+          );
+        },
+      });
+      closers.push(() => sender.close());
+      return sender;
+    };
+    const webhookSender = senderFor(config.gateway.approvals.webhook, config.secrets.approvalWebhookSecret);
+    // Risk signals, scores and automatic responses; the gateway reports every call to it.
+    const risk = createRisk({
+      config: config.risk,
+      clock,
+      store,
+      changes,
+      audit,
+      mandates: identity.mandates,
+      agents: identity.agents,
+      notify: senderFor(config.risk.webhook, config.secrets.riskWebhookSecret),
+      log,
+    });
+    closers.push(() => risk.close());
     const approvals = new ApprovalService({
       store,
       clock,
@@ -274,6 +291,7 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
       actorTypeOf: async (id) => (await principals.get(id))?.actorType,
       isMandateActive: async (id) => (await identity.mandates.get(id))?.status === 'active',
       metrics,
+      onDecided: (a) => risk.approvalDecided(a),
     });
     const tasks = new TaskService({
       store,
@@ -313,6 +331,7 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
       approvals,
       tasks,
       credentials: leases.service,
+      risk: risk.engine,
       issuer: identity.issuer,
       dpopAlgorithms: DPOP_ALGORITHMS,
       log,
@@ -366,6 +385,7 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
       tasks,
       webhookDeliveries,
       leases,
+      risk,
       gateway,
       devIssuer,
       log,

@@ -69,6 +69,8 @@ export interface ApprovalServiceOptions {
   readonly isMandateActive?: (mandateId: string) => Promise<boolean>;
   /** Requests and the time humans take to decide are recorded here. */
   readonly metrics?: Pick<Metrics, 'approvalRequested' | 'approvalDecided'>;
+  /** Told of every decision made on this replica (the risk engine counts denials). */
+  readonly onDecided?: (approval: Approval) => void;
 }
 
 interface ApprovalRow {
@@ -360,6 +362,7 @@ export class ApprovalService {
     const decided = await this.require(id);
     this.o.metrics?.approvalDecided(status === 'approved' ? 'approved' : 'denied', (now - approval.createdAt) / 1000);
     void this.o.notifier.notify({ type: 'approval.decided', sentAt: now, approval: this.#summary(decided) });
+    this.o.onDecided?.(decided);
     return decided;
   }
 

@@ -18,6 +18,8 @@ export interface ResolvedSecrets {
   readonly bootstrapTokenSha256: string | undefined;
   /** Standard Webhooks signing secret of approval webhooks (MANDATE_APPROVAL_WEBHOOK_SECRET). */
   readonly approvalWebhookSecret: string | undefined;
+  /** Standard Webhooks signing secret of risk notifications (MANDATE_RISK_WEBHOOK_SECRET). */
+  readonly riskWebhookSecret: string | undefined;
   /** Bearer token for the external AuthZEN PDP (MANDATE_PDP_TOKEN; else policy.externalPdp.tokenFile is read). */
   readonly pdpToken: string | undefined;
   /** SHA-256 (hex) of the bearer token GET /metrics requires (MANDATE_METRICS_TOKEN or telemetry.metrics.tokenSha256). */
@@ -107,6 +109,14 @@ export function buildConfig(raw: unknown, options: LoadOptions = {}, source?: st
       { details: { path: 'gateway.approvals.webhook' } },
     );
   }
+  const riskWebhookSecret = nonEmpty(env.MANDATE_RISK_WEBHOOK_SECRET);
+  if (parsed.risk.webhook !== undefined && (riskWebhookSecret === undefined || !isWebhookSecret(riskWebhookSecret))) {
+    throw new ConfigError(
+      'ERR_CONFIG_INVALID',
+      'risk.webhook is set but MANDATE_RISK_WEBHOOK_SECRET is not a Standard Webhooks secret (whsec_ + base64 of 24 to 64 bytes)',
+      { details: { path: 'risk.webhook' } },
+    );
+  }
   const metricsToken = nonEmpty(env.MANDATE_METRICS_TOKEN);
   if (metricsToken !== undefined && metricsToken.length < 32) {
     throw new ConfigError('ERR_CONFIG_INVALID', 'MANDATE_METRICS_TOKEN must be at least 32 characters');
@@ -147,6 +157,7 @@ export function buildConfig(raw: unknown, options: LoadOptions = {}, source?: st
       masterKey: nonEmpty(env.MANDATE_MASTER_KEY),
       bootstrapTokenSha256: bootstrapToken !== undefined ? sha256Hex(bootstrapToken) : parsed.operators.bootstrapTokenSha256,
       approvalWebhookSecret,
+      riskWebhookSecret,
       pdpToken: nonEmpty(env.MANDATE_PDP_TOKEN),
       metricsTokenSha256: metricsToken !== undefined ? sha256Hex(metricsToken) : parsed.telemetry.metrics.tokenSha256,
     },

@@ -891,6 +891,96 @@ const telemetry = z
   .prefault({})
   .describe('Metrics and tracing (docs/operations.md lists every metric and span).');
 
+const riskSignal = z
+  .strictObject({
+    enabled: z.boolean().optional().describe('false: the signal contributes nothing.'),
+    warn: z.number().min(0).optional().describe('Measured value at or below which the signal adds no points.'),
+    max: z.number().min(0).optional().describe('Measured value at or above which the signal adds all its points.'),
+    points: z.number().min(0).max(100).optional().describe('The most the signal adds to a score (linear between warn and max).'),
+  })
+  .refine((s) => s.warn === undefined || s.max === undefined || s.max > s.warn, 'max must be above warn');
+
+const riskResponse = z.strictObject({
+  action: z.enum(['require_approval', 'notify_owner', 'revoke', 'quarantine']).describe('What happens when the score is reached.'),
+  subject: z.enum(['mandate', 'tree', 'agent']).describe('Whose score: one mandate, its whole delegation tree, or the agent.'),
+  at: z.number().min(1).max(100).describe('Fires when the score reaches this.'),
+  clearBelow: z
+    .number()
+    .min(0)
+    .max(100)
+    .default(0)
+    .describe('Lifts when the score falls below this (0: never; revoke and quarantine stay).'),
+  holdSeconds: z.number().int().min(0).max(86_400).default(60).describe('Lifts no earlier than this after it fired (no flapping).'),
+});
+
+const risk = z
+  .strictObject({
+    enabled: z.boolean().default(true).describe('Risk signals, scores (context.risk) and automatic responses (docs/risk.md).'),
+    windowSeconds: z.number().int().min(5).max(3600).default(60).describe('Sliding window of every per-subject signal.'),
+    baselineSeconds: z.number().int().min(60).max(604_800).default(3600).describe("Span of an agent's own call-rate baseline."),
+    baselineFloor: z
+      .number()
+      .int()
+      .min(1)
+      .max(1_000_000)
+      .default(120)
+      .describe('Calls per window the baseline never counts as lower than.'),
+    denyRateMinCalls: z
+      .number()
+      .int()
+      .min(1)
+      .max(10_000)
+      .default(5)
+      .describe('deny_rate is not measured before this many calls in the window.'),
+    firstToolUseAfterCalls: z
+      .number()
+      .int()
+      .min(0)
+      .max(1_000_000)
+      .default(200)
+      .describe('first_tool_use counts only for agents with at least this many calls (new agents try tools).'),
+    signals: z
+      .partialRecord(
+        z.enum([
+          'call_rate',
+          'deny_rate',
+          'scope_probe',
+          'approval_denied',
+          'first_tool_use',
+          'read_then_send',
+          'result_volume',
+          'new_client',
+          'delegation_fanout',
+          'delegation_depth',
+        ]),
+        riskSignal,
+      )
+      .default({})
+      .describe('Per-signal overrides of the defaults in docs/risk.md.'),
+    responses: z
+      .array(riskResponse)
+      .max(32)
+      .optional()
+      .describe('Automatic responses; omitted: the defaults in docs/risk.md; [] turns them all off (scores still reach policy).'),
+    approverRoles: z
+      .array(z.string().min(1).max(64))
+      .min(1)
+      .max(16)
+      .default(['approver'])
+      .describe('Roles that may approve a call a require_approval risk response holds (any one of them).'),
+    shareIntervalMs: z
+      .number()
+      .int()
+      .min(50)
+      .max(10_000)
+      .default(250)
+      .describe('How often a replica shares its counts with the others (PostgreSQL store only).'),
+    webhook: approvalWebhook
+      .optional()
+      .describe('Where notify_owner responses are POSTed (Standard Webhooks; secret from MANDATE_RISK_WEBHOOK_SECRET).'),
+  })
+  .prefault({});
+
 export const configSchema = z.strictObject({
   mode: z
     .enum(['production', 'demo'])
@@ -914,6 +1004,7 @@ export const configSchema = z.strictObject({
   console: consoleSection,
   interactiveClients,
   policy,
+  risk,
   telemetry,
 });
 
@@ -927,6 +1018,8 @@ export const secretEnv = {
   MANDATE_BOOTSTRAP_TOKEN: 'Bootstrap admin bearer token (at least 32 characters); overrides operators.bootstrapTokenSha256.',
   MANDATE_APPROVAL_WEBHOOK_SECRET:
     'Standard Webhooks signing secret of approval webhooks (`whsec_` + base64 of 24 to 64 random bytes); required when gateway.approvals.webhook is set.',
+  MANDATE_RISK_WEBHOOK_SECRET:
+    'Standard Webhooks signing secret of risk notifications (`whsec_` + base64 of 24 to 64 random bytes); required when risk.webhook is set.',
   MANDATE_PDP_TOKEN: 'Bearer token sent to the external AuthZEN PDP (policy.externalPdp); overrides policy.externalPdp.tokenFile.',
   MANDATE_METRICS_TOKEN: 'Bearer token GET /metrics requires (at least 32 characters); overrides telemetry.metrics.tokenSha256.',
 } as const;

@@ -10,7 +10,7 @@ import type { ApprovalService } from '../approvals/service.js';
 import type { AuditActor, AuditLog } from '../audit/types.js';
 import { MandateError } from '../errors/index.js';
 import type { ErrorCode } from '../errors/registry.js';
-import { type IntentContext, Provenance, resultText } from '../intent/index.js';
+import { type IntentContext, isTargetName, Provenance, resultText } from '../intent/index.js';
 import { type CredentialInjector, leaseFailureCode } from '../leases/injection.js';
 import type { Clock } from '../lib/clock.js';
 import { sha256Hex } from '../lib/hash.js';
@@ -19,6 +19,7 @@ import type { Logger } from '../observability/log.js';
 import { type DecisionReason, type Metrics, secondsSince, type UpstreamOutcome } from '../observability/metrics.js';
 import { SPANS, SpanKind, SpanStatusCode, type Tracing } from '../observability/tracing.js';
 import type { Decision } from '../policy/types.js';
+import type { RiskEngine, RiskPath } from '../risk/engine.js';
 import type { TaskService } from '../tasks/index.js';
 import { taskError } from '../tasks/task.js';
 import type { Catalog, CatalogEntry } from '../upstreams/catalog.js';
@@ -66,6 +67,13 @@ export interface GatewayOptions {
   readonly provenance?: Provenance;
   /** Runs before the first tools/list or tools/call (lazy discovery of demo upstreams). */
   readonly beforeFirstUse?: () => Promise<void>;
+  /**
+   * Every call is reported to the risk engine (src/risk/): its scores reach policy as
+   * `context.risk`, and a `require_approval` response in force sends allowed calls to a human.
+   */
+  readonly risk?: RiskEngine;
+  /** Who may approve a call the risk engine sent to approval. */
+  readonly riskApproverRoles?: readonly string[];
 }
 
 /** Placeholder of a masked sensitive argument in approval contexts and audit events. */
@@ -243,7 +251,18 @@ export class Gateway {
   ): Promise<CallToolResult> {
     const { mandate, chain, agent } = caller;
     // What tool results relayed to this mandate tree contained: `context.intent.args.*.fromToolOutput`.
-    const input = { mandate, chain, agent, tool, args, provenance: this.#provenance.view(treeOf(caller)) };
+    const risk = this.#o.risk;
+    const path = riskPathOf(caller);
+    const scores = risk?.context(path);
+    const input = {
+      mandate,
+      chain,
+      agent,
+      tool,
+      args,
+      provenance: this.#provenance.view(treeOf(caller)),
+      ...(scores === undefined ? {} : { riskScore: Math.max(scores.mandate, scores.tree, scores.agent) }),
+    };
     const started = performance.now();
     const tracing = this.#o.tracing;
     let decision = await (tracing === undefined
@@ -254,6 +273,21 @@ export class Gateway {
           return d;
         }));
     this.#o.metrics?.decisionTimed(secondsSince(started));
+    // A `require_approval` risk response in force: an allowed call waits for a human (a retry with
+    // that human's approval is decided again below and goes through).
+    const held = decision.outcome === 'allow' ? risk?.approvalRequired(path) : undefined;
+    if (held !== undefined) decision = riskHeld(decision, held, this.#o.riskApproverRoles ?? []);
+    risk?.observeCall({
+      ...path,
+      tool: tool.name,
+      outcome: decision.outcome,
+      // No grant matched: outside the mandate's scope or its argument constraints.
+      ...(decision.outcome === 'deny' ? { refusal: decision.grant === undefined ? 'scope' : 'other' } : {}),
+      action: tool.actionClass,
+      sensitivity: tool.sensitivity,
+      sendsOut: sendsOut(tool, args),
+      ...(caller.claims.cnf?.jkt === undefined ? {} : { client: caller.claims.cnf.jkt }),
+    });
     let approval: UsableApproval | undefined;
     if (decision.outcome === 'approval_required') {
       // Only calls that need approval pay for the lookup; allowed calls never touch approvals.
@@ -429,6 +463,7 @@ export class Gateway {
     if (upstreamSeconds !== undefined) this.#o.metrics?.upstreamCalled(tool.upstream, upstreamOutcome(failure, result), upstreamSeconds);
     // Untrusted data from here on: what it names is remembered for the mandate tree (bounded, in memory).
     if (failure === undefined) this.#provenance.record(treeOf(caller), resultText(result, PROVENANCE_SCAN_CHARS));
+    this.#o.risk?.observeResult(riskPathOf(caller), bytes);
     await this.#o.audit.append({
       type: 'tool.result',
       actors,
@@ -669,6 +704,18 @@ export class Gateway {
   /** Counts and logs one refused call: registry code, reason, decision, mandate and tool; never argument values. */
   #refused(caller: VerifiedCaller, tool: string, code: ErrorCode, why: DecisionReason<'deny'>, reason: string, decisionId?: string): void {
     this.#o.metrics?.decided('deny', why);
+    // Refusals before a decision (ungranted, unknown, malformed) are seen here; decided ones at the decision.
+    if (decisionId === undefined || PRE_DECISION.has(why)) {
+      this.#o.risk?.observeCall({
+        ...riskPathOf(caller),
+        tool,
+        outcome: 'deny',
+        refusal: SCOPE_REFUSALS.has(why) ? 'scope' : 'other',
+        action: 'read',
+        sensitivity: 'internal',
+        sendsOut: false,
+      });
+    }
     this.#o.log?.info(
       { code, reasonCode: why, reason, decisionId, mandateId: caller.mandate.id, tool: tool.slice(0, MAX_ECHOED_NAME) },
       'call refused',
@@ -737,6 +784,33 @@ export function maskArgs(tool: Pick<CatalogEntry, 'sensitiveArgs'>, args: Record
 }
 
 /** The mandate tree a call belongs to (its root mandate): tool output read by one delegate is known to all. */
+/** Where a call sits for the risk engine: its mandate, the delegation root, the agent. */
+function riskPathOf(caller: VerifiedCaller): RiskPath {
+  return { mandateId: caller.mandate.id, rootId: treeOf(caller), agentId: caller.agent.id };
+}
+
+/** Refusals given before any decision (the decided ones are reported with their decision). */
+const PRE_DECISION: ReadonlySet<string> = new Set(['non_finite_number', 'args_too_large', 'tool_not_granted', 'tool_not_in_catalog']);
+/** Refusals that mean the agent asked for more than its mandate: the risk engine's scope probing. */
+const SCOPE_REFUSALS: ReadonlySet<string> = new Set(['tool_not_granted', 'tool_not_in_catalog']);
+
+/** A call that can carry data out: not a read, and it names a target (recipient, url, path …). */
+function sendsOut(tool: CatalogEntry, args: Record<string, unknown>): boolean {
+  if (tool.actionClass === 'read') return false;
+  for (const name in args) if (isTargetName(name)) return true;
+  return false;
+}
+
+/** An allowed decision held for a human by a risk response. */
+function riskHeld(decision: Decision, held: { subject: string; id: string }, roles: readonly string[]): Decision {
+  return {
+    ...decision,
+    outcome: 'approval_required',
+    reasons: [...decision.reasons, `risk: approvals are required while the risk score of ${held.subject} ${held.id} stays high`],
+    approvalRoles: [...roles],
+  };
+}
+
 function treeOf(caller: VerifiedCaller): string {
   return caller.chain[0]?.id ?? caller.mandate.id;
 }

@@ -8,6 +8,7 @@ import type { Clock } from '../lib/clock.js';
 import { failure, type Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Tracing } from '../observability/tracing.js';
+import type { RiskEngine } from '../risk/engine.js';
 import type { ChangeFeed } from '../store/changes.js';
 import type { TaskService } from '../tasks/index.js';
 import type { Upstreams } from '../upstreams/index.js';
@@ -66,6 +67,8 @@ export interface GatewayServiceOptions {
   readonly log?: Logger;
   readonly metrics?: Metrics;
   readonly tracing?: Tracing;
+  /** Risk signals and responses (src/risk); every call is reported to it. */
+  readonly risk?: RiskEngine;
 }
 
 export function createGatewayService(o: GatewayServiceOptions): GatewayService {
@@ -98,6 +101,7 @@ export function createGatewayService(o: GatewayServiceOptions): GatewayService {
     ...(o.log === undefined ? {} : { log: o.log }),
     ...(o.metrics === undefined ? {} : { metrics: o.metrics }),
     ...(o.tracing === undefined ? {} : { tracing: o.tracing }),
+    ...(o.risk === undefined ? {} : { risk: o.risk, riskApproverRoles: o.config.risk.approverRoles }),
   });
   const sessions = new LegacySessions({ clock: o.clock, maxSessions: gc.maxSessions, idleMs: gc.sessionIdleMs });
   const endpoint = new McpEndpoint({

@@ -406,6 +406,14 @@ export class RiskEngine {
     return out;
   }
 
+  /** Lifts a latched response without a `cleared` event (its action failed: it may fire again). */
+  release(r: Pick<RiskResponse, 'action' | 'subject' | 'id'>): void {
+    const state = this.#states(r.subject).peek(r.id);
+    if (state === undefined) return;
+    for (const [i, rule] of this.#rules[r.subject]) if (rule.action === r.action) state.latched.delete(i);
+    state.dirty = true;
+  }
+
   /** Drops what is kept about ended mandates (their trees stay while other mandates in them live). */
   forget(mandateIds: readonly string[]): void {
     for (const id of mandateIds) {

@@ -97,3 +97,49 @@ export const DEFAULT_RISK_SETTINGS: RiskSettings = {
   ],
   maxSubjects: 100_000,
 };
+
+/** The parts of the `risk:` configuration section the engine reads (src/config/schema.ts validates them). */
+export interface RiskConfig {
+  readonly enabled: boolean;
+  readonly windowSeconds: number;
+  readonly baselineSeconds: number;
+  readonly baselineFloor: number;
+  readonly denyRateMinCalls: number;
+  readonly firstToolUseAfterCalls: number;
+  readonly signals: Partial<Record<SignalName, Partial<SignalSettings>>>;
+  readonly responses?:
+    | readonly { action: ResponseAction; subject: Subject; at: number; clearBelow: number; holdSeconds: number }[]
+    | undefined;
+}
+
+/** The engine's settings: the defaults, with the configuration's overrides. */
+export function riskSettings(config: RiskConfig): RiskSettings {
+  const signals = { ...DEFAULT_RISK_SETTINGS.signals };
+  for (const name of SIGNALS) {
+    const o = config.signals[name];
+    if (o === undefined) continue;
+    const merged = { ...signals[name], ...Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) };
+    if (!(merged.max > merged.warn)) throw new RangeError(`risk.signals.${name}: max (${merged.max}) must be above warn (${merged.warn})`);
+    signals[name] = merged;
+  }
+  return {
+    ...DEFAULT_RISK_SETTINGS,
+    enabled: config.enabled,
+    windowMs: config.windowSeconds * 1000,
+    baselineMs: config.baselineSeconds * 1000,
+    baselineFloor: config.baselineFloor,
+    denyRateMinCalls: config.denyRateMinCalls,
+    firstToolUseAfterCalls: config.firstToolUseAfterCalls,
+    signals,
+    responses:
+      config.responses === undefined
+        ? DEFAULT_RISK_SETTINGS.responses
+        : config.responses.map((r) => ({
+            action: r.action,
+            subject: r.subject,
+            at: r.at,
+            clearBelow: r.clearBelow,
+            holdMs: r.holdSeconds * 1000,
+          })),
+  };
+}
