@@ -292,6 +292,9 @@ const TOOLS = [
   'billing.exportAll',
   'billing.moved',
   'byurl.slow',
+  'byurl.empty',
+  'byurl.broken',
+  'byurl.lying',
   'byurl.getCustomer',
   'leased.getCustomer',
 ];
@@ -382,6 +385,10 @@ for (const factory of await storeFactories()) {
           }
           if (req.method === 'GET' && url.pathname === '/v1/moved') return res.writeHead(302, { location: `${elsewhereBase}/steal` }).end();
           if (req.method === 'GET' && url.pathname === '/v1/slow') return setTimeout(() => json(200, { late: true }), 3000);
+          if (url.pathname === '/v1/empty') return res.writeHead(204, { 'content-type': 'application/json' }).end();
+          if (url.pathname === '/v1/broken')
+            return res.writeHead(502, { 'content-type': 'application/json' }).end('<html>Bad gateway</html>');
+          if (url.pathname === '/v1/lying') return res.writeHead(200, { 'content-type': 'application/json' }).end('not json');
           json(404, { error: 'no route' });
         });
       });
@@ -391,7 +398,13 @@ for (const factory of await storeFactories()) {
       served['billing.json'] = {
         ...doc,
         servers: [{ url: '/v1' }],
-        paths: { ...(doc.paths as object), '/slow': { get: { operationId: 'slow', responses: {} } } },
+        paths: {
+          ...(doc.paths as object),
+          '/slow': { get: { operationId: 'slow', responses: {} } },
+          '/empty': { get: { operationId: 'empty', responses: {} } },
+          '/broken': { get: { operationId: 'broken', responses: {} } },
+          '/lying': { get: { operationId: 'lying', responses: {} } },
+        },
       };
       served['remote-ref.json'] = {
         openapi: '3.1.0',
@@ -684,9 +697,23 @@ for (const factory of await storeFactories()) {
         transport: { type: 'openapi', description: { url: `${apiBase}/specs/billing.json` } },
       });
       assert.deepEqual(updated.transport, { type: 'openapi', description: { url: `${apiBase}/specs/billing.json` } });
-      assert.equal((await reg.tools('changing')).length, 8);
+      assert.equal((await reg.tools('changing')).length, 11);
       assert.equal((await reg.connection('changing')).httpApi?.api.operations.slow?.method, 'GET');
       await reg.delete('changing');
+    });
+
+    it('maps empty, mislabelled and failing responses without losing the status', async () => {
+      const { client } = await open(['byurl.empty', 'byurl.broken', 'byurl.lying']);
+      const empty = await client.callTool({ name: 'byurl.empty', arguments: {} });
+      assert.equal(empty.isError, undefined, text(empty));
+      assert.equal(text(empty), '');
+      const broken = await client.callTool({ name: 'byurl.broken', arguments: {} });
+      assert.equal(broken.isError, true);
+      assert.equal(text(broken), 'HTTP 502 Bad Gateway: <html>Bad gateway</html>');
+      assert.deepEqual(broken.structuredContent, { status: 502 });
+      const lying = await client.callTool({ name: 'byurl.lying', arguments: {} });
+      assert.equal(meta(lying).code, 'RPC_UPSTREAM_ERROR');
+      assert.match(text(lying), /HTTP 200 as application\/json with a body that is not JSON/);
     });
 
     it('refuses unusable descriptions at registration and stores nothing', async () => {

@@ -203,17 +203,19 @@ function toResult(res: Response, body: Buffer): Record<string, unknown> {
   const ok = res.status >= 200 && res.status < 300;
   let parsed: unknown;
   let text: string;
-  if (JSON_TYPE.test(type)) {
+  if (body.length === 0) {
+    // 204, HEAD, or an empty error: nothing to parse, whatever the declared type.
+    text = '';
+  } else if (JSON_TYPE.test(type)) {
     try {
       parsed = JSON.parse(body.toString('utf8'));
       text = JSON.stringify(parsed);
     } catch {
-      throw new UpstreamCallError(
-        'rpc',
-        `the API answered HTTP ${res.status} with content-type ${type.slice(0, 64)} but a body that is not JSON`,
-      );
+      // An error page mislabelled as JSON is still the API's error; a success must be what it says.
+      if (!ok) text = body.toString('utf8');
+      else throw new UpstreamCallError('rpc', `the API answered HTTP ${res.status} as ${type.slice(0, 64)} with a body that is not JSON`);
     }
-  } else if (TEXT_TYPE.test(type) || body.length === 0) {
+  } else if (TEXT_TYPE.test(type)) {
     text = body.toString('utf8');
   } else {
     text = `(${body.length} bytes of ${type.slice(0, 64) || 'an undeclared type'}, not shown)`;
