@@ -30,6 +30,7 @@ import { registerMandateRoutes } from './routes/mandates.js';
 import { registerOAuthRoutes } from './routes/oauth.js';
 import { registerPolicyRoutes } from './routes/policy.js';
 import { registerPrincipalRoutes } from './routes/principals.js';
+import { registerReportRoutes } from './routes/reports.js';
 import { registerUpstreamRoutes } from './routes/upstreams.js';
 import { registerWebhookRoutes } from './routes/webhooks.js';
 
@@ -133,6 +134,7 @@ export async function buildApp(broker: Broker): Promise<FastifyInstance> {
   registerMandateRoutes(app, ctx);
   registerInteractiveRoutes(app, ctx);
   registerAgentRoutes(app, ctx);
+  registerReportRoutes(app, ctx);
   if (broker.devIssuer !== undefined) registerDevIssuerRoutes(app, broker.devIssuer, ctx);
   registerEventRoutes(app, ctx);
   registerConsoleApiRoutes(app, ctx);

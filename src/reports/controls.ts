@@ -27,8 +27,10 @@ export const MAX_TOKEN_TTL_SECONDS = 900;
 /** Deepest delegation a check accepts. */
 export const MAX_DELEGATION_DEPTH = 3;
 
-/** Live checks by name. Each reads only configuration and the store, never the network. */
-export const checks = {
+/** A live check: a named function over configuration and store (never the network). */
+export type CheckFn = (ctx: ReportContext, params: ReportParams) => Promise<CheckResult>;
+
+const checkFns = {
   'policy.loaded': async (ctx) =>
     ctx.policySet === undefined || ctx.policySet.policies.length === 0
       ? fail('no org policy is loaded: every call is denied, and nothing is governed by policy')
@@ -130,9 +132,12 @@ export const checks = {
       ? pass('every upstream with a credential also has a per-mandate lease provider')
       : fail(`${s.staticWithoutLease} upstreams are reached with a static credential only (no lease provider)`);
   },
-} as const satisfies Record<string, (ctx: ReportContext, params: ReportParams) => Promise<CheckResult>>;
+} as const satisfies Record<string, CheckFn>;
 
-export type CheckName = keyof typeof checks;
+export type CheckName = keyof typeof checkFns;
+
+/** Live checks by name. */
+export const checks: Readonly<Record<CheckName, CheckFn>> = checkFns;
 
 /** Evidence queries by name: audit event types (and an optional outcome of decision events). */
 export const evidenceQueries = {
