@@ -133,6 +133,33 @@ describe('OpenAPI descriptions become tools', () => {
     assert.throws(() => compile(withSchema({ $ref: '#/components/schemas/L0' }, { schemas })), /too many nodes/);
     assert.ok(Date.now() - started < 2000);
     assert.throws(() => compile({ swagger: '2.0', paths: {} }), /only OpenAPI 3\.0 and 3\.1/);
+    // A recursive schema that is only in a response is never resolved: the description is fine.
+    const tree = {
+      schemas: { Node: { type: 'object', properties: { children: { type: 'array', items: { $ref: '#/components/schemas/Node' } } } } },
+    };
+    const responses = {
+      '200': { description: 'tree', content: { 'application/json': { schema: { $ref: '#/components/schemas/Node' } } } },
+    };
+    assert.equal(
+      compile({ openapi: '3.1.0', components: tree, paths: { '/t': { get: { operationId: 't', responses } } } }).tools.length,
+      1,
+    );
+    // Path items can be $refs too (3.1 components.pathItems); a loop of them is refused.
+    const viaRef = {
+      openapi: '3.1.0',
+      components: { pathItems: { P: { get: { operationId: 'p' } } } },
+      paths: { '/p': { $ref: '#/components/pathItems/P' } },
+    };
+    assert.deepEqual(
+      compile(viaRef).tools.map((t) => t.name),
+      ['p'],
+    );
+    const loop = {
+      openapi: '3.1.0',
+      components: { pathItems: { A: { $ref: '#/components/pathItems/A' } } },
+      paths: { '/a': { $ref: '#/components/pathItems/A' } },
+    };
+    assert.throws(() => compile(loop), /does not end/);
     assert.throws(() => compile([]), /not a JSON or YAML object/);
   });
 

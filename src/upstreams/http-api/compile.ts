@@ -3,7 +3,7 @@
 // request except the agent's argument values is fixed here, at registration: the server URL, the
 // method, the path template and which arguments go to the path, the query, headers or the body.
 import { MandateError } from '../../errors/index.js';
-import { type RefBudget, resolveRefs } from './refs.js';
+import { pointerTarget, type RefBudget, resolveRefs } from './refs.js';
 
 /** Where one argument goes in the request. */
 export interface HttpParam {
@@ -119,12 +119,20 @@ export function compileDescription(doc: unknown, o: CompileOptions): { api: Http
   const origin = new Map<string, string>();
   for (const [path, rawItem] of Object.entries(paths)) {
     if (!path.startsWith('/')) throw invalid(`path "${path.slice(0, 200)}" does not start with /`);
-    const item = resolveRefs(doc, rawItem, budget);
+    // Only what becomes a request is resolved (parameters, request bodies): a recursive response
+    // schema, which many APIs have, is never needed and must not refuse the description.
+    const item = pathItem(doc, rawItem);
     if (!isRecord(item)) continue;
-    const shared = Array.isArray(item.parameters) ? item.parameters : [];
+    const resolvedShared = resolveRefs(doc, item.parameters ?? [], budget);
+    const shared = Array.isArray(resolvedShared) ? resolvedShared : [];
     for (const method of METHODS) {
-      const op = item[method];
-      if (!isRecord(op)) continue;
+      const raw = item[method];
+      if (!isRecord(raw)) continue;
+      const op: Record<string, unknown> = {
+        ...raw,
+        parameters: resolveRefs(doc, raw.parameters ?? [], budget),
+        requestBody: resolveRefs(doc, raw.requestBody, budget),
+      };
       const where = `${method.toUpperCase()} ${path}`.slice(0, 200);
       const name = toolName(op.operationId, method, path);
       const earlier = origin.get(name);
@@ -145,6 +153,18 @@ export function compileDescription(doc: unknown, o: CompileOptions): { api: Http
     }
   }
   return { api: { serverUrl, operations }, tools };
+}
+
+/** A path item, following `$ref`s to other path items in this document (3.1 components.pathItems). */
+function pathItem(doc: unknown, raw: unknown): unknown {
+  let item = raw;
+  const seen: string[] = [];
+  while (isRecord(item) && typeof item.$ref === 'string') {
+    if (seen.includes(item.$ref) || seen.length >= 8) throw invalid(`path item $ref "${item.$ref.slice(0, 200)}" does not end`);
+    seen.push(item.$ref);
+    item = pointerTarget(doc, item.$ref);
+  }
+  return item;
 }
 
 /**
