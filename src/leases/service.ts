@@ -271,7 +271,7 @@ export class LeaseService implements CredentialInjector {
       });
     } catch (err) {
       await this.#failed(id, mandate, upstreamId, binding, handle, 'the audit log refused the lease', obtained);
-      throw err;
+      throw unavailable(`the ${provider.type} credential for upstream ${upstreamId} could not be audited, so it is not used`, err);
     }
     const activated = await this.#o.store.run(
       `UPDATE leases SET status = 'active', sealed = ?, secret_hmacs = ?, details = ?, expires_at = ?, obtained_at = ? WHERE id = ? AND status = 'obtaining'`,
