@@ -11,6 +11,7 @@ import { registerConfigCommands } from './commands/config.js';
 import { registerDevCommands } from './commands/dev.js';
 import { registerDevSvidCommands } from './commands/dev-svid.js';
 import { registerPolicyCommands } from './commands/policy.js';
+import { registerReportCommands } from './commands/report.js';
 import { registerServeCommands } from './commands/serve.js';
 import { registerUpstreamCommands } from './commands/upstreams.js';
 
@@ -30,6 +31,7 @@ export function buildCli(): Command {
   registerAuditCommands(program);
   registerUpstreamCommands(program);
   registerApprovalCommands(program);
+  registerReportCommands(program);
   return program;
 }
 
