@@ -6,8 +6,9 @@
 // printed, so a newcomer can follow it in the console at the same time. The mandate outlives its
 // access tokens: the SDK refreshes them (rotated, key-bound refresh tokens) before they expire, so
 // a long approval wait keeps the same mandate.
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DEV_ISSUER_PATH, DevIssuer } from '../identity/dev-issuer.js';
 import { DEV_TRUST_DOMAIN, DevSpiffeAuthority } from '../identity/dev-spiffe.js';
@@ -289,7 +290,8 @@ async function main(): Promise<void> {
   if (!result.approved) process.exitCode = 2;
 }
 
-if (process.argv[1] !== undefined && resolve(process.argv[1]) === resolve(new URL(import.meta.url).pathname)) {
+// Real paths: run through a symlinked checkout, argv[1] and this module's URL name the same file differently.
+if (process.argv[1] !== undefined && realpathSync(resolve(process.argv[1])) === realpathSync(fileURLToPath(import.meta.url))) {
   main().catch((err: unknown) => {
     const e = err as { error?: string; error_description?: string; message?: string };
     process.stderr.write(`demo agent failed: ${e.error ? `${e.error}: ${e.error_description ?? ''}` : (e.message ?? String(err))}\n`);
