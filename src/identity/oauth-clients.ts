@@ -18,6 +18,7 @@ import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { readFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
+import { LRUCache } from 'lru-cache';
 import { z } from 'zod';
 import { OAuthError } from '../errors/index.js';
 import type { Clock } from '../lib/clock.js';
@@ -161,7 +162,7 @@ interface Cached {
 }
 
 export class OAuthClients {
-  readonly #cache = new Map<string, Cached>();
+  readonly #cache = new LRUCache<string, Cached>({ max: 1000 });
   readonly #ca: string | undefined;
 
   constructor(private readonly o: OAuthClientOptions) {
@@ -253,10 +254,6 @@ export class OAuthClients {
 
   #remember(clientId: string, client: OAuthClient | OAuthError, seconds: number): void {
     if (seconds <= 0) return;
-    if (this.#cache.size >= 1000) {
-      const oldest = this.#cache.keys().next().value;
-      if (oldest !== undefined) this.#cache.delete(oldest);
-    }
     this.#cache.set(clientId, { client, until: this.o.clock.now() + seconds * 1000 });
   }
 

@@ -4,6 +4,7 @@
 // status and expiry of the mandate and every ancestor, and the agent's status.
 import { createHash } from 'node:crypto';
 import { decodeProtectedHeader, errors as joseErrors, jwtVerify } from 'jose';
+import { LRUCache } from 'lru-cache';
 import type { AgentRegistry } from '../agents/registry.js';
 import { OAuthError } from '../errors/index.js';
 import type { Clock } from '../lib/clock.js';
@@ -38,7 +39,7 @@ const KEY_RELOAD_MS = 10_000;
 export class TokenVerifier {
   readonly #o: TokenVerifierOptions;
   /** Signature-verified claims by token hash; bounded, entries dropped at expiry. */
-  readonly #verified = new Map<string, AccessTokenClaims>();
+  readonly #verified = new LRUCache<string, AccessTokenClaims>({ max: 50_000 });
   #lastReload = 0;
 
   constructor(options: TokenVerifierOptions) {
@@ -142,7 +143,6 @@ export class TokenVerifier {
       throw invalid('the token is invalid');
     }
     if (typeof claims.mandate !== 'string') throw invalid('token mandate claim is malformed');
-    if (this.#verified.size >= 50_000) this.#verified.delete(this.#verified.keys().next().value as string);
     this.#verified.set(hash, claims);
     return claims;
   }

@@ -5,6 +5,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { LRUCache } from 'lru-cache';
 import { StoreError } from '../../errors/index.js';
 import { Mutex } from '../../lib/mutex.js';
 import { applyMigrations } from '../migrate.js';
@@ -32,13 +33,13 @@ interface Executor extends SqlExecutor {
 }
 
 function executor(db: Db): Executor {
-  const statements = new Map<string, Database.Statement>();
+  // SQL built with a variable number of placeholders must not grow the cache without bound: the
+  // least recently used statement goes (a dropped statement needs no finalizing in better-sqlite3).
+  const statements = new LRUCache<string, Database.Statement>({ max: MAX_CACHED_STATEMENTS });
   const prepared = (sql: string): Database.Statement => {
     let statement = statements.get(sql);
     if (statement === undefined) {
       statement = db.prepare(sql);
-      // SQL built with a variable number of placeholders would grow the cache without bound.
-      if (statements.size >= MAX_CACHED_STATEMENTS) statements.clear();
       statements.set(sql, statement);
     }
     return statement;
