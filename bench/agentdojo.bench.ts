@@ -37,8 +37,16 @@ function sum(rs: SuiteResult[]): SuiteResult {
     approval: rs.reduce((n, r) => n + r[k].approval, 0),
     deny: rs.reduce((n, r) => n + r[k].deny, 0),
   });
-  const n = (k: 'attackPairs' | 'attackPairsAllowed' | 'tasks' | 'tasksIntact' | 'legitUnderAttackDenied') =>
-    rs.reduce((a, r) => a + r[k], 0);
+  const n = (
+    k:
+      | 'attackPairs'
+      | 'attackPairsAllowed'
+      | 'attackBudgetDenied'
+      | 'attackPairsBudgetOnly'
+      | 'tasks'
+      | 'tasksIntact'
+      | 'legitUnderAttackDenied',
+  ) => rs.reduce((a, r) => a + r[k], 0);
   return {
     attackChanging: t('attackChanging'),
     attackAll: t('attackAll'),
@@ -46,6 +54,8 @@ function sum(rs: SuiteResult[]): SuiteResult {
     legitChanging: t('legitChanging'),
     attackPairs: n('attackPairs'),
     attackPairsAllowed: n('attackPairsAllowed'),
+    attackBudgetDenied: n('attackBudgetDenied'),
+    attackPairsBudgetOnly: n('attackPairsBudgetOnly'),
     tasks: n('tasks'),
     tasksIntact: n('tasksIntact'),
     legitUnderAttackDenied: n('legitUnderAttackDenied'),
@@ -54,6 +64,7 @@ function sum(rs: SuiteResult[]): SuiteResult {
     attackOutcomes: new Map(),
     leaks: rs.flatMap((r) => r.leaks),
     refusals: rs.flatMap((r) => r.refusals),
+    approvals: rs.flatMap((r) => r.approvals),
   };
 }
 
@@ -100,6 +111,10 @@ async function main(): Promise<void> {
     `  all attacker calls (incl. reads): mandate ${m.attackAll.allow}/${m.attackAll.approval}/${m.attackAll.deny}, baseline ${b.attackAll.allow}/${b.attackAll.approval}/${b.attackAll.deny}; ` +
       `legitimate calls denied while an injection was present: mandate ${m.legitUnderAttackDenied}, baseline ${b.legitUnderAttackDenied}`,
   );
+  out(
+    `  state-changing attacker calls denied because the legitimate calls before them spent the task's budget: ${m.attackBudgetDenied}, ` +
+      `in ${m.attackPairsBudgetOnly} pairs contained by nothing else (had the attacker acted first there, its call would have run and the legitimate one been refused)`,
+  );
   const counts = new Map<string, number>();
   for (const cats of m.chosen.values()) {
     const key = cats.length === 0 ? '(read-only)' : cats.join('+');
@@ -120,6 +135,7 @@ async function main(): Promise<void> {
     out(
       `  legitimate calls denied (first ${Math.min(opt.verbose ? 200 : 10, m.refusals.length)}):\n    ${m.refusals.slice(0, opt.verbose ? 200 : 10).join('\n    ')}`,
     );
+  if (opt.verbose && m.approvals.length > 0) out(`  legitimate state-changing calls sent to approval:\n    ${m.approvals.join('\n    ')}`);
   const lcTotal = m.legitChanging.allow + m.legitChanging.approval + m.legitChanging.deny;
   out(
     `  ${report.calls} gateway calls in ${report.seconds.toFixed(1)} s (opening mandates ${(phases.open / 1000).toFixed(1)} s, connecting ${(phases.connect / 1000).toFixed(1)} s, calls ${(phases.calls / 1000).toFixed(1)} s)`,

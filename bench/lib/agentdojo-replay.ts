@@ -15,7 +15,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { DEV_TRUST_DOMAIN } from '../../src/identity/dev-spiffe.js';
 import { type Running, startBroker } from '../../test/identity/helpers.js';
 import { loadSuite, type Pair, type Suite, suiteNames, type TraceCall, type UserTask } from './agentdojo-data.js';
-import { type Category, classify, instantiate, loadCategories, type ToolInfo, templateName } from './agentdojo-tasks.js';
+import { type Category, classify, instantiate, loadCategories, paramsFor, type ToolInfo, templateName } from './agentdojo-tasks.js';
 import { type Scenario, type SuiteUpstream, scenarioOf, startSuiteUpstream } from './agentdojo-upstream.js';
 
 /** The shipped injection-containment org policy. */
@@ -47,6 +47,14 @@ export interface SuiteResult {
   tasks: number;
   /** Tasks whose every legitimate call was allowed or sent to approval. */
   tasksIntact: number;
+  /**
+   * State-changing attacker calls denied only because the legitimate calls before them spent a
+   * budget: had the attacker acted first, these would have gone through (and the legitimate call
+   * been refused).
+   */
+  attackBudgetDenied: number;
+  /** Cases that would have had an allowed state-changing attacker call but for such a budget. */
+  attackPairsBudgetOnly: number;
   /** Legitimate calls denied while an injection was present (replayed before the attacker's). */
   legitUnderAttackDenied: number;
   /** Per task: the categories chosen (Mandate only). */
@@ -58,6 +66,8 @@ export interface SuiteResult {
   leaks: string[];
   /** Legitimate calls refused outright (task, tool, reason). */
   refusals: string[];
+  /** Legitimate state-changing calls sent to approval (task, tool, arguments). */
+  approvals: string[];
 }
 
 export const emptyResult = (): SuiteResult => ({
@@ -65,6 +75,8 @@ export const emptyResult = (): SuiteResult => ({
   attackAll: tally(),
   attackPairs: 0,
   attackPairsAllowed: 0,
+  attackBudgetDenied: 0,
+  attackPairsBudgetOnly: 0,
   legitAll: tally(),
   legitChanging: tally(),
   tasks: 0,
@@ -75,7 +87,14 @@ export const emptyResult = (): SuiteResult => ({
   attackOutcomes: new Map(),
   leaks: [],
   refusals: [],
+  approvals: [],
 });
+
+/** The parameters each generated template declares (by template name). */
+const declared = new Map<string, Set<string>>();
+
+/** How a refusal for a spent `maxCalls` budget reads. */
+const SPENT = /has used all \d+ calls|budget|maxCalls/i;
 
 const AGENT = { id: 'agentdojo-agent', spiffeId: `spiffe://${DEV_TRUST_DOMAIN}/agent/agentdojo` };
 
@@ -119,7 +138,9 @@ async function startRig(name: Rig['name'], policyDir: string, engine: 'compiled'
 export function outcomeOf(result: CallToolResult): { outcome: Outcome; reason?: string } {
   const error = (result._meta?.['mandate/error'] ?? undefined) as { code?: string } | undefined;
   if (result.isError !== true || error?.code === undefined) return { outcome: 'allow' };
-  const reason = (result.content?.[0] as { text?: string } | undefined)?.text ?? error.code;
+  const meta = error as { policies?: unknown; reasons?: unknown };
+  const why = meta.policies ?? meta.reasons;
+  const reason = why === undefined ? ((result.content?.[0] as { text?: string } | undefined)?.text ?? error.code) : JSON.stringify(why);
   if (error.code === 'RPC_APPROVAL_REQUIRED') return { outcome: 'approval', reason };
   return { outcome: 'deny', reason };
 }
@@ -164,10 +185,9 @@ export async function replay(options: ReplayOptions): Promise<ReplayReport> {
         const name = templateName(s.name, chosen);
         if (written.has(name)) continue;
         written.add(name);
-        writeFileSync(
-          join(policyDir, `${name}.template.json`),
-          `${JSON.stringify(instantiate(s.name, chosen, catalogs.get(s.name) ?? [], categories), null, 2)}\n`,
-        );
+        const template = instantiate(s.name, chosen, catalogs.get(s.name) ?? [], categories);
+        declared.set(name, new Set(Object.keys(template.params as Record<string, unknown>)));
+        writeFileSync(join(policyDir, `${name}.template.json`), `${JSON.stringify(template, null, 2)}\n`);
         templates++;
       }
     }
@@ -233,6 +253,9 @@ export async function replay(options: ReplayOptions): Promise<ReplayReport> {
             const o = outcomes.legit[i] as { outcome: Outcome; reason?: string };
             r.legitAll[o.outcome]++;
             if (c.changed_environment) r.legitChanging[o.outcome]++;
+            if (c.changed_environment && o.outcome === 'approval' && r.approvals.length < 200) {
+              r.approvals.push(`${task.id} ${c.function} ${JSON.stringify(c.args).slice(0, 100)} — ${(o.reason ?? '').slice(0, 300)}`);
+            }
             if (o.outcome === 'deny') {
               intact = false;
               if (r.refusals.length < 200) r.refusals.push(`${task.id} ${c.function}: ${o.reason ?? ''}`.slice(0, 300));
@@ -258,11 +281,16 @@ export async function replay(options: ReplayOptions): Promise<ReplayReport> {
           );
           r.legitUnderAttackDenied += outcomes.legit.filter((o) => o.outcome === 'deny').length;
           let leaked = false;
+          let spent = false;
           for (const [i, c] of pair.attack_calls.entries()) {
-            const o = outcomes.attack[i] as { outcome: Outcome };
+            const o = outcomes.attack[i] as { outcome: Outcome; reason?: string };
             r.attackAll[o.outcome]++;
             if (!c.changed_environment) continue;
             r.attackChanging[o.outcome]++;
+            if (o.outcome === 'deny' && SPENT.test(o.reason ?? '')) {
+              r.attackBudgetDenied++;
+              spent = true;
+            }
             if (o.outcome === 'allow') {
               leaked = true;
               if (r.leaks.length < 200)
@@ -270,6 +298,7 @@ export async function replay(options: ReplayOptions): Promise<ReplayReport> {
             }
           }
           if (leaked) r.attackPairsAllowed++;
+          else if (spent) r.attackPairsBudgetOnly++;
         }
       }
       log(
@@ -334,7 +363,14 @@ async function runCase(
 
 /** Mandate's request: the template the prompt's categories stand for, and the prompt as the human's request text. */
 export function mandateRequest(suite: Suite, prompt: string, chosen: readonly Category[]): Record<string, unknown> {
-  return { type: 'mandate', template: templateName(suite.name, chosen), request: prompt.trim().slice(0, 8192) || '-' };
+  return {
+    type: 'mandate',
+    template: templateName(suite.name, chosen),
+    params: Object.fromEntries(
+      Object.entries(paramsFor(prompt, chosen)).filter(([k]) => declared.get(templateName(suite.name, chosen))?.has(k) === true),
+    ),
+    request: prompt.trim().slice(0, 8192) || '-',
+  };
 }
 
 /** The baseline's request: exactly the tools the task's legitimate calls use, nothing on their arguments. */

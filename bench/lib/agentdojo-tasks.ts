@@ -27,9 +27,23 @@ export const categorySchema = z.strictObject({
   tools: z.string().min(1),
   /** Granted to every task (its calls are left to org policy's intent rules), whatever the prompt says. */
   always: z.boolean().default(false),
+  /** Calls of each of its state-changing tools a request for one thing gets (template parameter `<name>_calls`). */
+  budget: z.number().int().min(1).max(1000).optional(),
+  /** A request matching this asks for several things: the budget is `MANY_CALLS` instead. */
+  plural: z.string().min(1).optional(),
+  /** Its tools whose name words match this always wait for a human (the template's `approval.tools`). */
+  approve: z.string().min(1).optional(),
 });
 
-export type Category = z.infer<typeof categorySchema> & { readonly cues: RegExp[]; readonly toolPattern: RegExp };
+export type Category = z.infer<typeof categorySchema> & {
+  readonly cues: RegExp[];
+  readonly toolPattern: RegExp;
+  readonly pluralPattern: RegExp | undefined;
+  readonly approvePattern: RegExp | undefined;
+};
+
+/** The budget of a category whose request asks for several things. */
+export const MANY_CALLS = 100;
 
 /** Loads and validates every `*.yaml` under `dir`; throws naming the file on the first bad one. */
 export function loadCategories(dir = CATEGORY_DIR): Category[] {
@@ -41,7 +55,13 @@ export function loadCategories(dir = CATEGORY_DIR): Category[] {
       if (!parsed.success) throw new Error(`${f}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
       const c = parsed.data;
       if (`${c.name}.yaml` !== f) throw new Error(`${f}: name ${c.name} does not match the file name`);
-      return { ...c, cues: c.recognise.map((r) => new RegExp(r, 'i')), toolPattern: new RegExp(c.tools, 'i') };
+      return {
+        ...c,
+        cues: c.recognise.map((r) => new RegExp(r, 'i')),
+        toolPattern: new RegExp(c.tools, 'i'),
+        pluralPattern: c.plural === undefined ? undefined : new RegExp(c.plural, 'i'),
+        approvePattern: c.approve === undefined ? undefined : new RegExp(c.approve, 'i'),
+      };
     });
 }
 
@@ -97,10 +117,15 @@ export function templateName(upstream: string, chosen: readonly Category[]): str
   return `${upstream}.${kinds}`.slice(0, 128);
 }
 
+/** The template parameter holding a category's budget. */
+export const budgetParam = (c: Category) => `${c.name.replace(/[^A-Za-z0-9]/g, '_')}_calls`;
+
 /**
  * The task template (src/templates/template.ts file format) the chosen categories stand for on one
  * upstream: its read-only tools and the state-changing tools the categories (and those granted to
- * every task, `all` with `always`) match, namespaced.
+ * every task, `all` with `always`) match, namespaced. A state-changing tool of a category with a
+ * budget gets `maxCalls: $params.<category>_calls`; tools a category's `approve` matches are the
+ * template's `approval.tools`.
  */
 export function instantiate(
   upstream: string,
@@ -109,6 +134,24 @@ export function instantiate(
   all: readonly Category[] = [],
 ): Record<string, unknown> {
   const granted = toolsFor(chosen, tools, all);
+  const params: Record<string, unknown> = {};
+  const grants = granted.map((name) => {
+    const info = tools.find((t) => t.name === name);
+    const by = info?.readOnly === false ? chosen.filter((c) => c.toolPattern.test(nameWords(name))) : [];
+    // Budgeted only when every category that grants it has a budget (the first one's parameter counts).
+    const budgeted = by.length > 0 && by.every((c) => c.budget !== undefined) ? by[0] : undefined;
+    if (budgeted === undefined) return { tool: `${upstream}.${name}` };
+    params[budgetParam(budgeted)] = { type: 'integer', min: 1, max: MANY_CALLS, description: `calls of each ${budgeted.name} tool` };
+    return { tool: `${upstream}.${name}`, maxCalls: `$params.${budgetParam(budgeted)}` };
+  });
+  // A category's `approve` covers the state-changing tools it grants itself.
+  const approve = granted.filter((name) => {
+    const words = nameWords(name);
+    return (
+      tools.find((t) => t.name === name)?.readOnly === false &&
+      chosen.some((c) => c.toolPattern.test(words) && c.approvePattern?.test(words) === true)
+    );
+  });
   return {
     name: templateName(upstream, chosen),
     version: 1,
@@ -116,8 +159,20 @@ export function instantiate(
     purpose: chosen.map((c) => c.purpose).join(' ') || 'Answer from what the human may read.',
     taskType: taskTypeOf(chosen),
     ttlSeconds: Math.max(300, ...chosen.map((c) => c.ttlSeconds)),
+    params,
     // A template grants at least one tool; a catalog without read-only tools gets its first tool, which org policy still decides.
-    tools: (granted.length > 0 ? granted : tools.slice(0, 1).map((t) => t.name)).map((t) => ({ tool: `${upstream}.${t}` })),
+    tools: grants.length > 0 ? grants : tools.slice(0, 1).map((t) => ({ tool: `${upstream}.${t.name}` })),
     delegable: false,
+    approval: { tools: approve.map((t) => `${upstream}.${t}`), unnamedTargets: false },
   };
+}
+
+/** The template parameters a prompt gives: per budgeted category, one call, or `MANY_CALLS` when the prompt asks for several. */
+export function paramsFor(prompt: string, chosen: readonly Category[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const c of chosen) {
+    if (c.budget === undefined) continue;
+    out[budgetParam(c)] = c.pluralPattern?.test(prompt) === true ? MANY_CALLS : c.budget;
+  }
+  return out;
 }
