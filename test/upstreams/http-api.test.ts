@@ -180,6 +180,10 @@ describe('OpenAPI descriptions become tools', () => {
     });
     assert.ok(Date.now() - started < 1000);
     assert.equal(compile({ openapi: '3.1.0', paths: paths(1000) }).tools.length, 1000);
+    // Counted through path-item $refs too: 1001 paths sharing one item are 1001 operations.
+    const shared = { openapi: '3.1.0', components: { pathItems: { P: { get: {} } } }, paths: {} as Record<string, unknown> };
+    for (let i = 0; i <= 1000; i++) shared.paths[`/p${i}`] = { $ref: '#/components/pathItems/P' };
+    assert.throws(() => compile(shared), /1001 operations, over the limit of 1000/);
     // `get-a` and `get a` both become `get-a`/`get_a`... these two sanitize to the same name.
     const clash = {
       openapi: '3.1.0',

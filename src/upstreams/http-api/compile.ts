@@ -106,7 +106,8 @@ export function compileDescription(doc: unknown, o: CompileOptions): { api: Http
   const paths = isRecord(doc.paths) ? doc.paths : {};
   // Counted before anything is resolved, so a huge description is refused cheaply.
   let count = 0;
-  for (const item of Object.values(paths)) {
+  for (const raw of Object.values(paths)) {
+    const item = pathItem(doc, raw);
     if (isRecord(item)) count += METHODS.filter((m) => isRecord(item[m])).length;
   }
   if (count > o.maxOperations) {
