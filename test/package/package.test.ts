@@ -159,6 +159,22 @@ describe('package', () => {
     }
   });
 
+  it('finds the files it reads at run time from dist/ as from src/', async () => {
+    const source = (await import(join(DIST, 'policy/source.js'))) as typeof import('../../src/policy/source.js');
+    const consoleRoutes = (await import(join(DIST, 'http/routes/console.js'))) as typeof import('../../src/http/routes/console.js');
+    const { version } = (await import(join(DIST, 'version.js'))) as typeof import('../../src/version.js');
+    assert.equal(source.SHIPPED_SCHEMA, join(ROOT, 'policies/mandate.cedarschema'));
+    assert.equal(source.DEMO_POLICY_DIR, join(ROOT, 'policies/demo/'));
+    assert.equal(consoleRoutes.CONSOLE_DIST, join(ROOT, 'console/dist/'));
+    assert.equal(version, pkg.version);
+    for (const f of [source.SHIPPED_SCHEMA, source.DEMO_POLICY_DIR, join(consoleRoutes.CONSOLE_DIST, 'index.html')]) {
+      assert.ok(
+        files.some((p) => join(ROOT, p).startsWith(f)),
+        `${relative(ROOT, f)} is read at run time but not shipped`,
+      );
+    }
+  });
+
   it('keeps the V8 flag module imported before cedar-wasm in the compiled engines', () => {
     for (const f of ['policy/cedar/engine.js', 'policy/compiled/engine.js']) {
       const js = readFileSync(join(DIST, f), 'utf8');
