@@ -9,6 +9,7 @@ export type DeliveryStatus = (typeof deliveryStatuses)[number];
 export interface WebhookDelivery {
   /** The message id, sent as `webhook-id`; the same on every attempt so receivers can deduplicate. */
   readonly id: string;
+  /** The receiver's origin; never its path or query, which may hold a credential. */
   readonly endpoint: string;
   readonly eventType: string;
   /** The JSON body exactly as signed. */

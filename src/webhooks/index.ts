@@ -11,6 +11,7 @@ export {
   backoffMs,
   type DeliveryOutcome,
   defaultRetryPolicy,
+  endpointOf,
   type RetryPolicy,
   WebhookSender,
   type WebhookSenderOptions,

@@ -30,6 +30,7 @@ export function backoffMs(policy: RetryPolicy, attempt: number): number {
 export interface DeliveryOutcome {
   readonly id: string;
   readonly eventType: string;
+  /** The receiver's origin only (scheme, host, port): see endpointOf. */
   readonly endpoint: string;
   readonly status: DeliveryStatus;
   readonly attempts: number;
@@ -83,13 +84,14 @@ export class WebhookSender {
   }
 
   async #deliver(eventType: string, data: unknown): Promise<DeliveryOutcome> {
-    const { url, deliveries, clock } = this.#o;
+    const { deliveries, clock } = this.#o;
+    const endpoint = endpointOf(this.#o.url);
     const id = `msg_${randomBytes(16).toString('base64url')}`;
     const created = clock.now();
     const payload = JSON.stringify({ type: eventType, timestamp: new Date(created).toISOString(), data });
-    let outcome: DeliveryOutcome = { id, eventType, endpoint: url, status: 'pending', attempts: 0 };
+    let outcome: DeliveryOutcome = { id, eventType, endpoint, status: 'pending', attempts: 0 };
     try {
-      await deliveries.create({ id, endpoint: url, eventType, payload, at: created });
+      await deliveries.create({ id, endpoint, eventType, payload, at: created });
     } catch (err) {
       // Without a log row the delivery still goes out; the failure to record it is reported.
       outcome = { ...outcome, lastError: `delivery log unavailable: ${errorText(err)}` };
@@ -101,7 +103,7 @@ export class WebhookSender {
       const status: DeliveryStatus = answer.ok ? 'delivered' : last ? 'failed' : 'pending';
       const wait = status === 'pending' ? backoffMs(this.#retry, attempt) : undefined;
       const at = clock.now();
-      outcome = { id, eventType, endpoint: url, status, attempts: attempt, lastStatus: answer.status, lastError: answer.error };
+      outcome = { id, eventType, endpoint, status, attempts: attempt, lastStatus: answer.status, lastError: answer.error };
       await deliveries
         .recordAttempt(id, { ...outcome, at, nextAttemptAt: wait === undefined ? undefined : at + wait })
         .catch((err: unknown) => this.#o.onOutcome?.({ ...outcome, lastError: `delivery log unavailable: ${errorText(err)}` }));
@@ -141,6 +143,14 @@ export class WebhookSender {
       return { ok: false, error: errorText(err) };
     }
   }
+}
+
+/**
+ * What the delivery log and outcomes name a receiver by: its origin. Chat webhook URLs carry their
+ * credential in the path or query (a Slack incoming webhook is one), and the log is readable by auditors.
+ */
+export function endpointOf(url: string): string {
+  return new URL(url).origin;
 }
 
 function errorText(err: unknown): string {

@@ -134,7 +134,16 @@ for (const factory of await storeFactories()) {
       assert.equal(row?.lastStatus, 204);
       assert.equal(row?.lastError, undefined);
       assert.equal(row?.payload, hit.body);
-      assert.equal(row?.endpoint, `${rx.base}/ok`);
+      assert.equal(row?.endpoint, rx.base);
+    });
+
+    it('names the receiver by its origin only: a credential in its path or query stays out of the log', async () => {
+      const out = await sender('/services/T000/B000/s3cretPath?token=s3cretQuery').send('approval.requested', {});
+      assert.equal(out.status, 'delivered');
+      assert.equal(out.endpoint, rx.base);
+      const row = await deliveries.get(out.id);
+      assert.equal(row?.endpoint, rx.base);
+      assert.doesNotMatch(JSON.stringify([row, outcomes.filter((o) => o.id === out.id)]), /s3cret/);
     });
 
     it('is rejected by a verifier with another secret, and for a tampered body or id', async () => {
