@@ -815,8 +815,12 @@ function treeOf(caller: VerifiedCaller): string {
   return caller.chain[0]?.id ?? caller.mandate.id;
 }
 
-/** Characters of one tool result whose entities are remembered (src/intent/provenance.ts). */
-const PROVENANCE_SCAN_CHARS = 64 * 1024;
+/**
+ * Characters of one tool result whose entities are remembered (src/intent/provenance.ts): about
+ * 5 ms of CPU at most per result. Values beyond it are not marked `fromToolOutput`, but stay
+ * unnamed unless the human named them, so a policy on `unnamedTargets` still holds them.
+ */
+const PROVENANCE_SCAN_CHARS = 32 * 1024;
 
 /** The intent of a decision as audited: per argument, named / from tool output / target (never values). */
 function auditIntent(intent: IntentContext): Record<string, unknown> {

@@ -71,6 +71,8 @@ export function normalizeEmail(s: string): string | undefined {
 /** A host as WHATWG URL reads it (lowercase, IDNA to punycode, no trailing dot), or undefined. */
 export function normalizeHost(s: string): string | undefined {
   if (s.length === 0 || s.length > 253 || /[\s/?#@\\]/u.test(s)) return undefined;
+  // ASCII labels: what WHATWG URL would give (lower case, no trailing dot), without parsing a URL.
+  if (/^[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.?$/u.test(s)) return s.toLowerCase().replace(/\.$/u, '');
   try {
     const host = new URL(`http://${s}/`).hostname.replace(/\.$/, '');
     return host === '' ? undefined : host;
@@ -236,17 +238,12 @@ const RE = {
   domain: /(?<![@/\p{L}\p{N}.-])(?:[\p{L}\p{N}](?:[\p{L}\p{N}-]{0,61}[\p{L}\p{N}])?\.){1,8}[\p{L}]{2,24}(?![\p{L}\p{N}@/-])/gu,
   path: /(?<![\p{L}\p{N}:/])(?:~\/|\/|\.{1,2}\/|[A-Za-z]:\\)[\p{L}\p{N}._~\-/\\]{1,1024}/gu,
   file: /(?<![\p{L}\p{N}/@.-])[\p{L}\p{N}_-][\p{L}\p{N}._-]{0,200}\.[A-Za-z0-9]{1,6}(?![\p{L}\p{N}@/-])/gu,
-  amountBefore: /(\$|€|£|¥|₹|\bCHF|\bUSD|\bEUR|\bGBP)\s?(\d{1,3}(?:[,']\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)/giu,
-  amountAfter:
-    /(\d{1,3}(?:[,']\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)\s?(€|\$|£|dollars?|usd|euros?|eur|pounds?|gbp|chf|francs|yen|jpy|inr|rupees)\b/giu,
   number:
     /(?<![\p{L}\p{N}.,])-?\d{1,3}(?:[,']\d{3})+(?:\.\d+)?(?![\p{L}\p{N}])|(?<![\p{L}\p{N}.,])-?\d{1,15}(?:\.\d{1,10})?(?![\p{L}\p{N}])/gu,
   account: /(?<![\p{L}\p{N}])\d{2,8}(?:[ -]\d{2,8}){1,6}(?![\p{L}\p{N}])|(?<![\p{L}\p{N}])\d{6,34}(?![\p{L}\p{N}])/gu,
   dateIso: /\b\d{4}-\d{2}-\d{2}\b/gu,
-  dateMonthFirst:
-    /\b(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.? \d{1,2}(?:st|nd|rd|th)?\b(?:,? \d{4}\b)?/giu,
-  dateDayFirst:
-    /\b\d{1,2}(?:st|nd|rd|th)? (?:of )?(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\b\.?(?:,? \d{4}\b)?/giu,
+  // A day of the month (`3`, `3rd`): a date when a month name is next to it.
+  day: /(?<![\p{L}\p{N}.,:])(\d{1,2})(?:st|nd|rd|th)?(?![\p{L}\p{N}])/gu,
   quote: /"([^"\n]{1,500})"|“([^”\n]{1,500})”|‘([^’\n]{1,500})’|`([^`\n]{1,500})`|(?<![\p{L}\p{N}])'([^'\n]{1,500})'(?![\p{L}\p{N}])/gu,
   channel: /(?<![\p{L}\p{N}&#])#([\p{L}\p{N}][\p{L}\p{N}._-]{0,79})/gu,
   user: /(?<![\p{L}\p{N}._%+-])@([\p{L}\p{N}][\p{L}\p{N}._-]{0,79})(?![\p{L}\p{N}]*\.[\p{L}])/gu,
@@ -275,70 +272,126 @@ export function extractEntities(input: string, maxChars = MAX_SCAN_CHARS): Entit
     seen.add(key);
     out.push({ kind, value, text: raw.slice(0, 256), ...(currency === undefined ? {} : { currency }) });
   };
-  const each = (re: RegExp, f: (m: RegExpExecArray) => void) => {
+  const each = (re: RegExp, within: string, f: (m: RegExpExecArray) => void) => {
     re.lastIndex = 0;
-    for (let m = re.exec(text); m !== null && out.length < MAX_ENTITIES; m = re.exec(text)) f(m);
+    for (let m = re.exec(within); m !== null && out.length < MAX_ENTITIES; m = re.exec(within)) f(m);
   };
 
+  // Kinds that never span whitespace (addresses, URLs, hosts, paths, files, handles) are looked for
+  // only in the words that carry their anchor character: in prose that is a small part of the text,
+  // and the patterns match exactly as they would on the whole text (words stay whitespace-separated).
+  const words = text.split(/\s+/u).filter((w) => ANCHORED.test(w));
+  const anchored = words.join('\n');
+
   const emailDomains = new Set<string>();
-  each(RE.email, (m) => {
+  each(RE.email, anchored, (m) => {
     const email = normalizeEmail(m[0].replace(TRAILING, ''));
     add('email', email, m[0]);
     if (email !== undefined) emailDomains.add(email.slice(email.indexOf('@') + 1));
   });
-  each(RE.url, (m) => {
+  each(RE.url, anchored, (m) => {
     const raw = m[0].replace(TRAILING, '');
     const u = normalizeUrl(raw);
     if (u === undefined) return;
     add('url', u.url, raw);
     add('domain', u.host, raw);
   });
-  each(RE.domain, (m) => {
+  each(RE.domain, anchored, (m) => {
     const host = normalizeHost(m[0]);
     // The domain of an address is not a site the human named; a file name (`report.pdf`) is not a host.
     if (host === undefined || emailDomains.has(host) || looksLikeFile(m[0])) return;
     add('domain', host, m[0]);
   });
   const ibanSpans: [number, number][] = [];
-  each(RE.iban, (m) => {
+  each(RE.iban, text, (m) => {
     const iban = normalizeIban(m[0]);
     if (iban !== undefined) ibanSpans.push([m.index, m.index + m[0].length]);
     add('iban', iban, m[0]);
   });
-  each(RE.account, (m) => {
+  each(RE.account, text, (m) => {
     // Not the digits of an IBAN found above, nor a date written with dashes.
     if (ibanSpans.some(([s, e]) => m.index < e && m.index + m[0].length > s) || normalizeDate(m[0]) !== undefined) return;
     add('account', normalizeAccount(m[0]), m[0]);
   });
-  each(RE.path, (m) => {
+  each(RE.path, anchored, (m) => {
     const raw = m[0].replace(TRAILING, '');
     if (raw === '/' || raw.startsWith('//')) return;
     const p = normalizePathText(raw);
     add('path', p, raw);
     if (p !== undefined && /\.[A-Za-z0-9]{1,6}$/u.test(p)) add('file', fileName(p), raw);
   });
-  each(RE.file, (m) => {
+  each(RE.file, anchored, (m) => {
     const raw = m[0].replace(TRAILING, '');
     if (looksLikeFile(raw)) add('file', raw.toLowerCase(), raw);
   });
-  each(RE.amountBefore, (m) => {
-    const sym = (m[1] as string).toUpperCase();
-    add('amount', normalizeNumber(m[2] as string), m[0], CURRENCY_SYMBOLS[sym] ?? CURRENCY_SYMBOLS[m[1] as string] ?? sym);
+  // Amounts and dates around the numbers: a currency before or after, a month name before or after.
+  const amounts: Entity[] = [];
+  const numbers: Entity[] = [];
+  const dates: [string | undefined, string][] = [];
+  each(RE.number, text, (m) => {
+    const value = normalizeNumber(m[0]);
+    if (value === undefined) return;
+    numbers.push({ kind: 'number', value, text: m[0] });
+    const start = m.index;
+    const end = m.index + m[0].length;
+    const before = BEFORE_NUMBER.exec(text.slice(Math.max(0, start - 5), start));
+    if (before !== null) {
+      const sym = (before[1] as string).toUpperCase();
+      amounts.push({
+        kind: 'amount',
+        value,
+        text: `${before[0]}${m[0]}`,
+        currency: CURRENCY_SYMBOLS[sym] ?? CURRENCY_SYMBOLS[before[1] as string] ?? sym,
+      });
+    }
+    const after = AFTER_NUMBER.exec(text.slice(end, end + 10));
+    if (after !== null) {
+      const unit = (after[1] as string).toLowerCase();
+      amounts.push({
+        kind: 'amount',
+        value,
+        text: `${m[0]}${after[0]}`,
+        currency: CURRENCY_SYMBOLS[unit] ?? CURRENCY_WORDS[unit],
+      } as Entity);
+    }
   });
-  each(RE.amountAfter, (m) => {
-    const unit = (m[2] as string).toLowerCase();
-    add('amount', normalizeNumber(m[1] as string), m[0], CURRENCY_SYMBOLS[unit] ?? CURRENCY_WORDS[unit]);
+  each(RE.day, text, (m) => {
+    const start = m.index;
+    const end = m.index + m[0].length;
+    const day = m[1] as string;
+    const dayFirst = DAY_FIRST.exec(text.slice(end, end + 22));
+    if (dayFirst !== null) dates.push([normalizeDate(`${day}${dayFirst[0]}`), `${m[0]}${dayFirst[0]}`]);
+    const monthFirst = MONTH_FIRST.exec(text.slice(Math.max(0, start - 11), start));
+    if (monthFirst !== null) {
+      const year = YEAR_AFTER.exec(text.slice(end, end + 8));
+      dates.push([
+        normalizeDate(`${monthFirst[1]} ${day}${year === null ? '' : `, ${year[1]}`}`),
+        `${monthFirst[0]}${m[0]}${year?.[0] ?? ''}`,
+      ]);
+    }
   });
-  each(RE.number, (m) => add('number', normalizeNumber(m[0]), m[0]));
-  for (const re of [RE.dateIso, RE.dateMonthFirst, RE.dateDayFirst]) each(re, (m) => add('date', normalizeDate(m[0]), m[0]));
-  each(RE.quote, (m) => {
+  for (const a of amounts) add('amount', a.value, a.text, a.currency);
+  for (const n of numbers) add('number', n.value, n.text);
+  each(RE.dateIso, text, (m) => add('date', normalizeDate(m[0]), m[0]));
+  for (const [value, raw] of dates) add('date', value, raw);
+  each(RE.quote, text, (m) => {
     const inner = (m[1] ?? m[2] ?? m[3] ?? m[4] ?? m[5] ?? '').trim();
     if (inner !== '') add('quote', inner, m[0]);
   });
-  each(RE.channel, (m) => add('channel', normalizeHandle(m[1] as string), m[0]));
-  each(RE.user, (m) => add('user', normalizeHandle(m[1] as string), m[0]));
+  each(RE.channel, anchored, (m) => add('channel', normalizeHandle(m[1] as string), m[0]));
+  each(RE.user, anchored, (m) => add('user', normalizeHandle(m[1] as string), m[0]));
   return out;
 }
+
+/** A word that may hold an address, URL, host, path, file name or handle. */
+const ANCHORED = /[@#/\\~]|\.[\p{L}\p{N}]/u;
+const MONTH =
+  'jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?';
+const BEFORE_NUMBER = /(\$|€|£|¥|₹|\bCHF|\bUSD|\bEUR|\bGBP) ?$/iu;
+const AFTER_NUMBER = /^ ?(€|\$|£|dollars?|usd|euros?|eur|pounds?|gbp|chf|francs|yen|jpy|inr|rupees)(?![\p{L}\p{N}])/iu;
+const DAY_FIRST = new RegExp(`^ (?:of )?(?:${MONTH})\\b\\.?(?:,? \\d{4}\\b)?`, 'iu');
+const MONTH_FIRST = new RegExp(`\\b(${MONTH})\\.? $`, 'iu');
+const YEAR_AFTER = /^,? (\d{4})\b/u;
 
 /** A name with a file extension that is not a top-level domain people write as such. */
 function looksLikeFile(s: string): boolean {

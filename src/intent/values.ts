@@ -49,35 +49,41 @@ export function valueKeys(value: unknown): ValueKeys {
     keys.push(entityKey(kind, normalized));
     kinds.add(kind);
   };
-  const email = normalizeEmail(v.replace(/^mailto:/iu, ''));
+  // Cheap guards first: each normalizer runs only on values that could be of its kind.
+  const at = v.includes('@');
+  const dot = v.includes('.');
+  const slash = v.includes('/') || v.includes('\\');
+  const digit = /\d/u.test(v);
+  const email = at ? normalizeEmail(v.replace(/^mailto:/iu, '')) : undefined;
   if (email !== undefined) add('email', email);
   else {
-    const url = normalizeUrl(v);
+    const url = dot && /^(?:https?:|www\.)/iu.test(v) ? normalizeUrl(v) : undefined;
     if (url !== undefined) {
       add('url', url.url);
       // A site the human named by its host (`example.com`, or any URL on it) names its URLs.
       add('domain', url.host);
-    } else if (/^[\p{L}\p{N}-]+(?:\.[\p{L}\p{N}-]+)+$/u.test(v) && !/^[\d.]+$/u.test(v)) {
+    } else if (dot && !at && !slash && /^[\p{L}\p{N}-]+(?:\.[\p{L}\p{N}-]+)+$/u.test(v) && !/^[\d.]+$/u.test(v)) {
       add('domain', normalizeHost(v));
       add('file', v.toLowerCase());
     }
   }
-  add('iban', normalizeIban(v));
-  // A date (`2022-04-01`) is not an account number, whatever its digits.
-  if (!kinds.has('iban') && normalizeDate(v) === undefined) add('account', normalizeAccount(v));
-  if (/^(?:~\/|\/|\.{1,2}\/|[A-Za-z]:\\)/u.test(v) || (v.includes('/') && !kinds.has('url'))) {
+  if (digit && /^[A-Za-z]{2}\d{2}/u.test(v)) add('iban', normalizeIban(v));
+  if (digit && !kinds.has('iban') && /^\d[\d -]*$/u.test(v)) add('account', normalizeAccount(v));
+  if (slash && !kinds.has('url')) {
     const p = normalizePathText(v);
     add('path', p);
     if (p !== undefined) add('file', fileName(p));
   }
-  const n = normalizeNumber(v);
-  if (n !== undefined) {
-    add('amount', n);
-    add('number', n);
+  if (digit && /^-?\d/u.test(v)) {
+    const n = normalizeNumber(v);
+    if (n !== undefined) {
+      add('amount', n);
+      add('number', n);
+    }
   }
-  add('date', normalizeDate(v));
+  if (digit && v.length <= 40) add('date', normalizeDate(v));
   // A handle, by its sigil or as a bare name (`general`, `alice`), matches `#general` / `@alice`.
-  const handle = normalizeHandle(v);
+  const handle = !dot && !slash && v.length <= 81 ? normalizeHandle(v) : undefined;
   if (handle !== undefined) {
     keys.push(entityKey('channel', handle), entityKey('user', handle));
   }

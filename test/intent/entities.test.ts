@@ -67,8 +67,8 @@ describe('extractEntities: the kinds a request names', () => {
       amounts.map((a) => [a.value, a.currency]),
       [
         ['1234.5', 'USD'],
-        ['7', 'EUR'],
         ['20', 'EUR'],
+        ['7', 'EUR'],
         ['3', 'GBP'],
       ],
     );
