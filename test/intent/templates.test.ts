@@ -174,3 +174,24 @@ describe('the policy store loads templates beside the policies, all or nothing',
     }
   });
 });
+
+describe('docs/mandates.md "Task templates and parameters"', () => {
+  it('the template example loads and the request example resolves against it', () => {
+    const doc = readFileSync('docs/mandates.md', 'utf8');
+    const section = doc.slice(doc.indexOf('### Task templates and parameters'));
+    const yaml = /```yaml\n([\s\S]*?)```/.exec(section)?.[1];
+    const json = /```json\n([\s\S]*?)```/.exec(section)?.[1];
+    assert.ok(yaml !== undefined && json !== undefined);
+    const r = loadTemplates([file('transfer.template.yaml', yaml)]);
+    assert.ok(r.ok, JSON.stringify(!r.ok && r.problems));
+    const [entry] = JSON.parse(json) as Record<string, unknown>[];
+    const { type: _, ...request } = entry as { type: string; template: string; params: Record<string, unknown> };
+    const resolved = r.registry.resolve(request);
+    assert.deepEqual(resolved.tools[0], {
+      tool: 'bank.send_money',
+      args: { recipient: { eq: 'DE89370400440532013000' }, amount: { max: 120 } },
+      maxCalls: 1,
+    });
+    assert.equal(resolved.ttlSeconds, 300);
+  });
+});
