@@ -791,7 +791,12 @@ const leaseProvider = z.discriminatedUnion('type', [
       .default('drop')
       .describe('At revocation: DROP OWNED BY the role, or REASSIGN OWNED BY it to reassignTo (then drop its privileges).'),
     reassignTo: z.string().min(1).max(63).optional().describe('Role that receives owned objects when ownedObjects is reassign.'),
-  }),
+  })
+    // Reassigning to nobody would silently drop what the operator meant to keep.
+    .refine((c) => c.ownedObjects !== 'reassign' || c.reassignTo !== undefined, {
+      message: 'ownedObjects reassign needs reassignTo',
+      path: ['reassignTo'],
+    }),
   z.strictObject({
     type: z.literal('mandate-token'),
     ...leaseCommon,
