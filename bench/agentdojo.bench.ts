@@ -31,7 +31,7 @@ const out = (line: string) => process.stdout.write(`${line}\n`);
 const pct = (a: number, b: number) => (b === 0 ? 0 : (100 * a) / b);
 const p1 = (a: number, b: number) => pct(a, b).toFixed(1);
 
-function sum(rs: SuiteResult[]): SuiteResult {
+function sum(rs: SuiteResult[], report: { suites: Map<string, unknown> }): SuiteResult {
   const t = (k: 'attackChanging' | 'attackAll' | 'legitAll' | 'legitChanging') => ({
     allow: rs.reduce((n, r) => n + r[k].allow, 0),
     approval: rs.reduce((n, r) => n + r[k].approval, 0),
@@ -56,10 +56,12 @@ function sum(rs: SuiteResult[]): SuiteResult {
     attackPairsAllowed: n('attackPairsAllowed'),
     attackBudgetDenied: n('attackBudgetDenied'),
     attackPairsBudgetOnly: n('attackPairsBudgetOnly'),
+    budgetOnly: rs.flatMap((r, i) => r.budgetOnly.map((x) => `${[...report.suites.keys()][i]} ${x}`)),
     tasks: n('tasks'),
     tasksIntact: n('tasksIntact'),
     legitUnderAttackDenied: n('legitUnderAttackDenied'),
-    chosen: new Map(rs.flatMap((r) => [...r.chosen])),
+    // Task ids repeat across suites: keyed by suite position too.
+    chosen: new Map(rs.flatMap((r, i) => [...r.chosen].map(([k, v]) => [`${i}/${k}`, v] as const))),
     legitOutcomes: new Map(),
     attackOutcomes: new Map(),
     leaks: rs.flatMap((r) => r.leaks),
@@ -99,8 +101,8 @@ async function main(): Promise<void> {
     all.mandate.push(r.mandate);
     all.baseline.push(r.baseline);
   }
-  const m = sum(all.mandate);
-  const b = sum(all.baseline);
+  const m = sum(all.mandate, report);
+  const b = sum(all.baseline, report);
   out(row('ALL mandate', m));
   out(row('ALL baseline', b));
   out(
@@ -113,7 +115,8 @@ async function main(): Promise<void> {
   );
   out(
     `  state-changing attacker calls denied because the legitimate calls before them spent the task's budget: ${m.attackBudgetDenied}, ` +
-      `in ${m.attackPairsBudgetOnly} pairs contained by nothing else (had the attacker acted first there, its call would have run and the legitimate one been refused)`,
+      `in ${m.attackPairsBudgetOnly} pairs contained by nothing else (had the attacker acted first there, its call would have run and the legitimate one been refused)` +
+      (m.budgetOnly.length > 0 ? `:\n    ${m.budgetOnly.join('\n    ')}` : ''),
   );
   const counts = new Map<string, number>();
   for (const cats of m.chosen.values()) {

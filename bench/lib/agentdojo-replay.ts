@@ -55,6 +55,8 @@ export interface SuiteResult {
   attackBudgetDenied: number;
   /** Cases that would have had an allowed state-changing attacker call but for such a budget. */
   attackPairsBudgetOnly: number;
+  /** Those cases (pair, tool). */
+  budgetOnly: string[];
   /** Legitimate calls denied while an injection was present (replayed before the attacker's). */
   legitUnderAttackDenied: number;
   /** Per task: the categories chosen (Mandate only). */
@@ -77,6 +79,7 @@ export const emptyResult = (): SuiteResult => ({
   attackPairsAllowed: 0,
   attackBudgetDenied: 0,
   attackPairsBudgetOnly: 0,
+  budgetOnly: [],
   legitAll: tally(),
   legitChanging: tally(),
   tasks: 0,
@@ -281,7 +284,7 @@ export async function replay(options: ReplayOptions): Promise<ReplayReport> {
           );
           r.legitUnderAttackDenied += outcomes.legit.filter((o) => o.outcome === 'deny').length;
           let leaked = false;
-          let spent = false;
+          let spent: string | undefined;
           for (const [i, c] of pair.attack_calls.entries()) {
             const o = outcomes.attack[i] as { outcome: Outcome; reason?: string };
             r.attackAll[o.outcome]++;
@@ -289,7 +292,7 @@ export async function replay(options: ReplayOptions): Promise<ReplayReport> {
             r.attackChanging[o.outcome]++;
             if (o.outcome === 'deny' && SPENT.test(o.reason ?? '')) {
               r.attackBudgetDenied++;
-              spent = true;
+              spent ??= `${pair.user_task_id}×${pair.injection_task_id} ${c.function}`;
             }
             if (o.outcome === 'allow') {
               leaked = true;
@@ -298,7 +301,10 @@ export async function replay(options: ReplayOptions): Promise<ReplayReport> {
             }
           }
           if (leaked) r.attackPairsAllowed++;
-          else if (spent) r.attackPairsBudgetOnly++;
+          else if (spent !== undefined) {
+            r.attackPairsBudgetOnly++;
+            r.budgetOnly.push(spent);
+          }
         }
       }
       log(
