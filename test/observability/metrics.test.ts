@@ -144,6 +144,32 @@ describe('domain metrics and refusal logs from real calls', () => {
     );
   });
 
+  it('counts a refused token exchange by its registry code, and logs the refusal with its reason', async () => {
+    const before = await scrape();
+    const res = await fetch(`${h.base}/oauth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+        subject_token: 'not-a-jwt',
+        subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
+      }).toString(),
+    });
+    assert.equal(res.status, 400);
+    const now = await scrape();
+    const refused = [...now.entries()].filter(
+      ([k, v]) =>
+        k.startsWith('mandate_token_requests_total{grant_type="urn:ietf:params:oauth:grant-type:token-exchange",result="OAUTH_') &&
+        v > series(before, k),
+    );
+    assert.equal(refused.length, 1, JSON.stringify(refused));
+    const code = /result="([A-Z_]+)"/.exec(refused[0]?.[0] ?? '')?.[1];
+    const line = lines.findLast((l) => l.msg === 'request refused' && l.code === code);
+    assert.ok(line, `no refusal line with ${code}`);
+    assert.equal(typeof line.reason, 'string');
+    assert.ok(!JSON.stringify(lines).includes('not-a-jwt'), 'the presented token is not logged');
+  });
+
   it('records when a revocation is in force on this replica', async () => {
     const { mandateId } = await h.mandate([{ tool: 'helpdesk.search_tickets' }]);
     const before = await scrape();
