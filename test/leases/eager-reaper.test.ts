@@ -78,3 +78,59 @@ describe('eager leases and the periodic reaper', () => {
     assert.equal((await t.broker.leases.service.list(m.id))[0]?.revokeReason, 'mandate expired');
   });
 });
+
+describe('a lease shorter than its mandate is renewed', () => {
+  let t: TestApp;
+  let offset = 0;
+  const clock = { now: () => Date.now() + offset };
+  before(async () => {
+    t = await buildTestApp({
+      clock,
+      config: {
+        leases: {
+          reapIntervalMs: 3_600_000,
+          upstreams: { tickets: { type: 'mandate-token', audience: 'https://renew.example/mcp', maxTtlSeconds: 30 } },
+        },
+      },
+    });
+    await t.broker.upstreams.registry.create(
+      { id: 'tickets', transport: { type: 'http', url: 'http://127.0.0.1:9/t' } },
+      { discover: false },
+    );
+  });
+  after(() => t?.close());
+
+  test('after the token expires the next call gets a fresh one; the old lease is revoked, the mandate never outlived', async () => {
+    const agent = await t.broker.agents.register({
+      id: 'renew-agent',
+      displayName: 'renew',
+      owner: 'alice',
+      environment: 'production',
+      identity: { spiffeId: `spiffe://${DEV_TRUST_DOMAIN}/agent/renew-agent` },
+      ceiling: { tools: [{ tool: 'tickets.read' }], delegable: false },
+    });
+    const m = await t.broker.mandates.open(agent, {
+      type: 'mandate',
+      purpose: 'renew',
+      taskType: 'support.refund',
+      environment: 'production',
+      ttlSeconds: 100,
+      tools: [{ tool: 'tickets.read' }],
+      delegable: false,
+    });
+    const seam = t.broker.leases.service;
+    const first = await seam.credentialFor({ upstreamId: 'tickets', mandateId: m.id });
+    assert.ok((first?.expiresAt ?? 0) <= clock.now() + 30_000);
+    offset += 31_000;
+    const second = await seam.credentialFor({ upstreamId: 'tickets', mandateId: m.id });
+    assert.notEqual(second?.leaseId, first?.leaseId);
+    assert.notEqual(second?.headers?.Authorization, first?.headers?.Authorization);
+    const leases = await seam.list(m.id);
+    assert.deepEqual(leases.map((l) => l.status).sort(), ['active', 'revoked']);
+    assert.equal(leases.find((l) => l.status === 'revoked')?.revokeReason, 'lease expired');
+    // Near the mandate's end the lease is capped at the mandate's expiry.
+    offset += 60_000;
+    const last = await seam.credentialFor({ upstreamId: 'tickets', mandateId: m.id });
+    assert.ok((last?.expiresAt ?? Number.POSITIVE_INFINITY) <= m.expiresAt);
+  });
+});
