@@ -23,7 +23,8 @@ export async function applySuggestedCeiling(
   const agent = await deps.agents.require(input.agentId);
   const report = await overPrivilegeReport(ctx, { agentId: input.agentId, ...(input.since === undefined ? {} : { since: input.since }) });
   const row = report.rows[0];
-  if (row === undefined) throw new MandateError('ERR_NOT_FOUND', `agent ${input.agentId} has no profile`);
+  if (row === undefined || row.suggestedCeiling === null) throw new MandateError('ERR_NOT_FOUND', `agent ${input.agentId} has no profile`);
+  const ceiling = row.suggestedCeiling;
   if (row.suggestionHash !== input.suggestionHash) {
     throw new MandateError(
       'ERR_STORE_CONFLICT',
@@ -31,7 +32,7 @@ export async function applySuggestedCeiling(
     );
   }
   const current = agent.ceiling as Scope;
-  if (!isSubset(row.suggestedCeiling, current).ok) {
+  if (!isSubset(ceiling, current).ok) {
     throw new MandateError('ERR_STORE_CONFLICT', 'the suggested ceiling is not narrower than the current one');
   }
   await deps.audit.append({
@@ -45,6 +46,6 @@ export async function applySuggestedCeiling(
       window: report.window,
     },
   });
-  await deps.agents.update(input.agentId, { ceiling: row.suggestedCeiling });
-  return { agentId: input.agentId, suggestionHash: row.suggestionHash, removedTools: row.unusedTools, ceiling: row.suggestedCeiling };
+  await deps.agents.update(input.agentId, { ceiling });
+  return { agentId: input.agentId, suggestionHash: input.suggestionHash, removedTools: row.unusedTools, ceiling };
 }

@@ -5,7 +5,7 @@ import type { CallerAgent, CallerMandate } from '../oauth/caller.js';
 import { cedarRequest } from '../policy/decisions.js';
 import type { LoadedPolicySet } from '../policy/engine.js';
 import type { CatalogEntry } from '../upstreams/catalog.js';
-import { jsonElements, jsonText, num } from './sql.js';
+import { decisionsTable, jsonText, num } from './sql.js';
 import { makeReport, type Report, type ReportContext, type ReportParams, windowOf } from './types.js';
 
 export type CoverageFinding = 'no_approval_rule' | 'allowed_without_approval' | 'tool_unused' | 'policy_never_matched';
@@ -74,8 +74,10 @@ export async function coverageReport(ctx: ReportContext, params: ReportParams = 
   const cls = jsonText(d, 'body', ['event', 'data', 'actionClass']);
   const env = jsonText(d, 'body', ['event', 'environment']);
   const approval = jsonText(d, 'body', ['event', 'data', 'approvalId']);
+  const policiesText = jsonText(d, 'body', ['event', 'data', 'policies']);
+  const from = decisionsTable(d);
   const observed = await ctx.db.query<{ tool: string; cls: string; n: number }>(
-    `SELECT ${tool} AS tool, ${cls} AS cls, COUNT(*) AS n FROM audit_entries
+    `SELECT ${tool} AS tool, ${cls} AS cls, COUNT(*) AS n FROM ${from}
       WHERE type = 'decision' AND created_at >= ? AND ${outcome} = 'allow' AND ${cls} IN ('execute', 'destructive')
         AND ${env} = 'production' AND ${approval} IS NULL
       GROUP BY ${tool}, ${cls} ORDER BY ${tool}`,
@@ -94,7 +96,7 @@ export async function coverageReport(ctx: ReportContext, params: ReportParams = 
   const used = new Set(
     (
       await ctx.db.query<{ tool: string }>(
-        `SELECT DISTINCT ${tool} AS tool FROM audit_entries WHERE type = 'decision' AND created_at >= ? AND ${outcome} = 'allow'`,
+        `SELECT DISTINCT ${tool} AS tool FROM ${from} WHERE type = 'decision' AND created_at >= ? AND ${outcome} = 'allow'`,
         [since],
       )
     ).map((r) => r.tool),
@@ -110,15 +112,19 @@ export async function coverageReport(ctx: ReportContext, params: ReportParams = 
         detail: 'no mandate was allowed to call it in the window',
       });
   }
-  const p = jsonElements(d, 'a.body', ['event', 'data', 'policies'], 'p');
-  const matched = new Set(
-    (
-      await ctx.db.query<{ id: string }>(
-        `SELECT DISTINCT ${p.value} AS id FROM audit_entries a CROSS JOIN ${p.from} WHERE a.type = 'decision' AND a.created_at >= ?`,
-        [since],
-      )
-    ).map((r) => r.id),
-  );
+  // Few distinct lists of determining policies exist; read them (from the index on SQLite) and split here.
+  const matched = new Set<string>();
+  for (const r of await ctx.db.query<{ p: string | null }>(
+    `SELECT DISTINCT ${policiesText} AS p FROM ${from} WHERE type = 'decision' AND created_at >= ?`,
+    [since],
+  )) {
+    try {
+      const list = r.p === null ? [] : (JSON.parse(r.p) as unknown);
+      if (Array.isArray(list)) for (const id of list) if (typeof id === 'string') matched.add(id);
+    } catch {
+      // Not a list: it names no policy.
+    }
+  }
   const policies = ctx.policySet?.policies ?? [];
   for (const pol of policies) {
     if (!matched.has(pol.id))

@@ -6,7 +6,7 @@
 import canonicalize from 'canonicalize';
 import { sha256Hex } from '../lib/hash.js';
 import { type ArgConstraint, isSubset, type Scope, type ToolGrant } from '../scope/scope.js';
-import { jsonMembers, jsonText, num } from './sql.js';
+import { decisionsTable, jsonMembers, jsonText, num } from './sql.js';
 import { makeReport, type Report, type ReportContext, type ReportParams, windowOf } from './types.js';
 
 export interface ArgUsage {
@@ -32,20 +32,19 @@ export interface OverPrivilegeRow {
   /** Share of ceiling grants unused in the window, 0..1. */
   readonly excess: number;
   readonly tightenedArgs: number;
-  readonly suggestedCeiling: Scope;
+  /** Only in the report of one agent (`agentId`): the fleet report has no argument ranges. */
+  readonly suggestedCeiling: Scope | null;
   /** SHA-256 of the canonical suggested ceiling: what POST …/apply must name. */
-  readonly suggestionHash: string;
+  readonly suggestionHash: string | null;
 }
 
-/** agent → tool → usage, from allowed decision events in the window (two grouped passes). */
+/**
+ * agent → tool → usage, from allowed decision events in the window. Fleet-wide (no agent): one
+ * grouped pass over the decision index (tools only). For one agent: through its mandates, with
+ * argument ranges (one JSON walk per call of that agent only).
+ */
 export async function usageByAgent(ctx: ReportContext, since: number, agentId?: string): Promise<Map<string, Map<string, ToolUsage>>> {
   const d = ctx.db.dialect;
-  const tool = jsonText(d, 'a.body', ['event', 'data', 'tool']);
-  const outcome = jsonText(d, 'a.body', ['event', 'data', 'outcome']);
-  const agentFilter = agentId === undefined ? '' : ' AND m.agent_id = ?';
-  const params = agentId === undefined ? [since] : [since, agentId];
-  const base = `FROM audit_entries a JOIN mandates m ON m.id = a.mandate_id`;
-  const where = `WHERE a.type = 'decision' AND a.created_at >= ? AND ${outcome} = 'allow'${agentFilter}`;
   const out = new Map<string, Map<string, { calls: number; args: Record<string, ArgUsage> }>>();
   const entry = (agent: string, t: string) => {
     let tools = out.get(agent);
@@ -60,6 +59,27 @@ export async function usageByAgent(ctx: ReportContext, since: number, agentId?: 
     }
     return u;
   };
+  if (agentId === undefined) {
+    const tool = jsonText(d, 'body', ['event', 'data', 'tool']);
+    const outcome = jsonText(d, 'body', ['event', 'data', 'outcome']);
+    for (const r of await ctx.db.query<{ agent: string; tool: string; calls: number }>(
+      `SELECT m.agent_id AS agent, t.tool AS tool, SUM(t.n) AS calls
+         FROM (SELECT mandate_id, ${tool} AS tool, COUNT(*) AS n FROM ${decisionsTable(d)}
+                WHERE type = 'decision' AND created_at >= ? AND ${outcome} = 'allow'
+                GROUP BY mandate_id, ${tool}) t
+         JOIN mandates m ON m.id = t.mandate_id
+        GROUP BY m.agent_id, t.tool`,
+      [since],
+    )) {
+      if (typeof r.tool === 'string') entry(r.agent, r.tool).calls = num(r.calls);
+    }
+    return out as Map<string, Map<string, ToolUsage>>;
+  }
+  const tool = jsonText(d, 'a.body', ['event', 'data', 'tool']);
+  const outcome = jsonText(d, 'a.body', ['event', 'data', 'outcome']);
+  const base = 'FROM mandates m JOIN audit_entries a ON a.mandate_id = m.id';
+  const where = `WHERE m.agent_id = ? AND a.type = 'decision' AND a.created_at >= ? AND ${outcome} = 'allow'`;
+  const params = [agentId, since];
   for (const r of await ctx.db.query<{ agent: string; tool: string; calls: number }>(
     `SELECT m.agent_id AS agent, ${tool} AS tool, COUNT(*) AS calls ${base} ${where} GROUP BY m.agent_id, ${tool}`,
     params,
@@ -174,6 +194,7 @@ export async function overPrivilegeReport(ctx: ReportContext, params: ReportPara
     params.agentId === undefined ? [] : [params.agentId],
   );
   const known = knownArgsOf(ctx);
+  const perAgent = params.agentId !== undefined;
   const rows: OverPrivilegeRow[] = [];
   for (const p of profiles) {
     const ceiling = JSON.parse(p.ceiling) as Scope;
@@ -191,8 +212,8 @@ export async function overPrivilegeReport(ctx: ReportContext, params: ReportPara
       allowedCalls: calls,
       excess: names.length === 0 ? 0 : Math.round((unused.length / names.length) * 1000) / 1000,
       tightenedArgs: suggestion.tightened,
-      suggestedCeiling: suggestion.scope,
-      suggestionHash: suggestionHash(suggestion.scope),
+      suggestedCeiling: perAgent ? suggestion.scope : null,
+      suggestionHash: perAgent ? suggestionHash(suggestion.scope) : null,
     });
   }
   rows.sort((a, b) => b.excess - a.excess || a.agentId.localeCompare(b.agentId));
@@ -219,7 +240,7 @@ export async function overPrivilegeReport(ctx: ReportContext, params: ReportPara
     },
     notes: [
       'Use is what decision events with outcome allow recorded in the window; a tool used only outside the window counts as unused.',
-      'The suggested ceiling keeps only used grants, tightens numeric min/max to the observed range and pins a string argument with a single observed value (eq). Sensitive arguments (audited as salted HMACs) are never pinned.',
+      'Fleet-wide, the report compares ceilings with the tools used; for one agent (agentId) it also reads the argument values used and suggests a ceiling. The suggested ceiling keeps only used grants, tightens numeric min/max to the observed range and pins a string argument with a single observed value (eq). Sensitive arguments (audited as salted HMACs) are never pinned.',
       'Apply one with POST /admin/v1/reports/over-privilege/{agentId}/apply and {"suggestionHash": …}; the broker recomputes the suggestion and applies it only if the hash still matches (audited as admin.agent.ceiling_reduced).',
     ],
   });

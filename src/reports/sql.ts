@@ -70,3 +70,11 @@ export async function percentiles(
 export const num = (v: unknown): number => (v === null || v === undefined ? 0 : Number(v));
 export const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
 export const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+
+/**
+ * `audit_entries` for a scan of decision events by time. SQLite is told to use the decision index
+ * (migration 0062): its expressions then come from the index, not from parsing each body.
+ */
+export function decisionsTable(d: Dialect): string {
+  return d === 'sqlite' ? 'audit_entries INDEXED BY audit_decisions' : 'audit_entries';
+}

@@ -53,7 +53,7 @@ describe('reports admin API', () => {
       },
     });
     assert.equal(reg.statusCode, 201, reg.body);
-    const report = (await get('/admin/v1/reports/over-privilege')).json() as {
+    const report = (await get('/admin/v1/reports/over-privilege?agentId=reports-agent')).json() as {
       rows: { agentId: string; suggestionHash: string; unusedTools: string[] }[];
     };
     const row = report.rows.find((r) => r.agentId === 'reports-agent');

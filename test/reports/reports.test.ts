@@ -217,8 +217,13 @@ for (const factory of await storeFactories()) {
 
     it('over-privilege: unused grants, observed ranges and a narrower suggested ceiling', async () => {
       const r = await runReport('over-privilege', ctx);
+      const fleet = (r.rows as { agentId: string; suggestedCeiling: unknown; allowedCalls: number }[]).find((x) => x.agentId === 'a1');
+      assert.equal(fleet?.allowedCalls, 4);
+      assert.equal(fleet?.suggestedCeiling, null, 'the fleet report reads no argument values');
+      const one = await runReport('over-privilege', ctx, { agentId: 'a1' });
+      assert.equal(one.rows.length, 1);
       const a1 = (
-        r.rows as { agentId: string; unusedTools: string[]; suggestedCeiling: unknown; allowedCalls: number; usedTools: number }[]
+        one.rows as { agentId: string; unusedTools: string[]; suggestedCeiling: unknown; allowedCalls: number; usedTools: number }[]
       ).find((x) => x.agentId === 'a1');
       assert.deepEqual(a1?.unusedTools, []);
       assert.equal(a1?.allowedCalls, 4);

@@ -23,6 +23,7 @@ interface ReportFlags extends ConfigFlags {
   since?: string;
   dormantDays?: string;
   framework?: string;
+  agent?: string;
   out?: string;
 }
 
@@ -33,7 +34,8 @@ function withConfig(cmd: Command): Command {
     .option('--port <port>', 'port the broker serves on (part of the checkpoint origin)')
     .option('--public-url <url>', "the broker's public URL (names the checkpoint origin)")
     .option('--since <time>', 'start of the window: ISO 8601 time, epoch ms, or a number of days like 30d (default 30d)')
-    .option('--dormant-days <n>', 'days without activity that make an agent dormant (default 30)');
+    .option('--dormant-days <n>', 'days without activity that make an agent dormant (default 30)')
+    .option('--agent <id>', 'one agent (over-privilege: its argument ranges and suggested ceiling)');
 }
 
 /** `--since`: an ISO time, epoch milliseconds, or `<n>d` (days before now). */
@@ -55,7 +57,11 @@ function paramsOf(flags: ReportFlags, now: number): ReportParams {
     }
     dormantDays = Number(flags.dormantDays);
   }
-  return { ...(since === undefined ? {} : { since }), ...(dormantDays === undefined ? {} : { dormantDays }) };
+  return {
+    ...(since === undefined ? {} : { since }),
+    ...(dormantDays === undefined ? {} : { dormantDays }),
+    ...(flags.agent === undefined ? {} : { agentId: flags.agent }),
+  };
 }
 
 async function withReports<T>(flags: ReportFlags, fn: (ctx: ReportContext, audit: AuditService) => Promise<T>): Promise<T> {

@@ -28,6 +28,8 @@ const reportQuery = z.strictObject({
   since: time.optional(),
   dormantDays: z.coerce.number().int().min(1).max(3650).optional(),
   framework: z.string().max(64).optional(),
+  /** One agent (over-privilege: its argument ranges and suggested ceiling). */
+  agentId: z.string().min(1).max(255).optional(),
 });
 
 const applyBody = z.strictObject({
@@ -68,6 +70,7 @@ export function registerReportRoutes(app: FastifyInstance, { broker }: AppContex
       const params = {
         ...(q.since === undefined ? {} : { since: q.since }),
         ...(q.dormantDays === undefined ? {} : { dormantDays: q.dormantDays }),
+        ...(q.agentId === undefined ? {} : { agentId: q.agentId }),
       };
       const ctx = await context();
       let report: Awaited<ReturnType<typeof runReport>>;

@@ -21,6 +21,7 @@ import { m0055HttpApiUpstreams } from './0055_http_api_upstreams.js';
 import { m0056MandateRequest } from './0056_mandate_request.js';
 import { m0060WebhookDeliveries } from './0060_webhook_deliveries.js';
 import { m0061ReportIndexes } from './0061_report_indexes.js';
+import { m0062DecisionIndex } from './0062_decision_index.js';
 
 export interface Migration {
   readonly id: number;
@@ -64,4 +65,5 @@ export const migrations: readonly Migration[] = [
   m0056MandateRequest,
   m0060WebhookDeliveries,
   m0061ReportIndexes,
+  m0062DecisionIndex,
 ];
