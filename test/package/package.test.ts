@@ -6,7 +6,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
@@ -95,7 +95,7 @@ describe('package', () => {
         (f.endsWith('.ts') && !f.endsWith('.d.ts')),
     );
     assert.deepEqual(unwanted, []);
-    assert.ok(files.length < 600, `${files.length} files`);
+    assert.ok(files.length < 400, `${files.length} files`);
   });
 
   it('ships every file the bin and the exports name', () => {
@@ -104,6 +104,19 @@ describe('package', () => {
       ...Object.values(pkg.exports).flatMap((e) => (typeof e === 'string' ? [e] : Object.values(e))),
     ];
     for (const f of named) assert.ok(files.includes(f.replace(/^\.\//, '')), `${f} is named in package.json but not shipped`);
+  });
+
+  it('ships every declaration file the SDK types reach, and no other', () => {
+    const reached = new Set<string>();
+    const queue = ['dist/sdk/index.d.ts'];
+    for (let f = queue.pop(); f !== undefined; f = queue.pop()) {
+      if (reached.has(f)) continue;
+      reached.add(f);
+      for (const m of readFileSync(join(ROOT, f), 'utf8').matchAll(/(?:from\s+|import\()['"](\.[^'"]+)\.js['"]/g)) {
+        queue.push(relative(ROOT, join(ROOT, dirname(f), `${m[1]}.d.ts`)));
+      }
+    }
+    assert.deepEqual(files.filter((f) => f.endsWith('.d.ts')).sort(), [...reached].sort());
   });
 
   it('mandate/sdk imports under plain node, and its declarations type-check a consumer', () => {
