@@ -265,9 +265,6 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
         clock,
         onOutcome: (o) => {
           metrics.webhookDelivered(o.status === 'delivered' ? 'delivered' : o.status === 'failed' ? 'failed' : 'retried');
-          if (o.logError !== undefined) {
-            log.error({ deliveryId: o.id, eventType: o.eventType, reason: o.logError }, 'webhook delivery log unavailable');
-          }
           if (o.status === 'delivered' || o.lastError === undefined) return;
           log.warn(
             { deliveryId: o.id, eventType: o.eventType, attempts: o.attempts, status: o.lastStatus, reason: o.lastError },
