@@ -36,6 +36,8 @@ export interface DeliveryOutcome {
   readonly attempts: number;
   readonly lastStatus?: number | undefined;
   readonly lastError?: string | undefined;
+  /** Why the delivery log could not record this message or attempt (the delivery went on regardless). */
+  readonly logError?: string | undefined;
 }
 
 export interface WebhookSenderOptions {
@@ -47,7 +49,7 @@ export interface WebhookSenderOptions {
   readonly retry?: RetryPolicy;
   readonly deliveries: WebhookDeliveries;
   readonly clock: Clock;
-  /** Called after every attempt; a `failed` status means the sender gave up. */
+  /** Called once after every attempt; a `failed` status means the sender gave up. */
   readonly onOutcome?: (outcome: DeliveryOutcome) => void;
 }
 
@@ -90,23 +92,23 @@ export class WebhookSender {
     const created = clock.now();
     const payload = JSON.stringify({ type: eventType, timestamp: new Date(created).toISOString(), data });
     let outcome: DeliveryOutcome = { id, eventType, endpoint, status: 'pending', attempts: 0 };
-    try {
-      await deliveries.create({ id, endpoint, eventType, payload, at: created });
-    } catch (err) {
-      // Without a log row the delivery still goes out; the failure to record it is reported.
-      outcome = { ...outcome, lastError: `delivery log unavailable: ${errorText(err)}` };
-      this.#o.onOutcome?.(outcome);
-    }
+    // Without a log row the delivery still goes out; the failure to record it rides on the outcomes.
+    const unlogged = (err: unknown) => `delivery log unavailable: ${errorText(err)}`;
+    const createError = await deliveries.create({ id, endpoint, eventType, payload, at: created }).then(() => undefined, unlogged);
     for (let attempt = 1; attempt <= this.#retry.maxAttempts; attempt++) {
+      if (this.#closing.signal.aborted) return outcome;
       const answer = await this.#attempt(id, payload);
       const last = attempt === this.#retry.maxAttempts;
       const status: DeliveryStatus = answer.ok ? 'delivered' : last ? 'failed' : 'pending';
       const wait = status === 'pending' ? backoffMs(this.#retry, attempt) : undefined;
       const at = clock.now();
       outcome = { id, eventType, endpoint, status, attempts: attempt, lastStatus: answer.status, lastError: answer.error };
-      await deliveries
-        .recordAttempt(id, { ...outcome, at, nextAttemptAt: wait === undefined ? undefined : at + wait })
-        .catch((err: unknown) => this.#o.onOutcome?.({ ...outcome, lastError: `delivery log unavailable: ${errorText(err)}` }));
+      const logError =
+        createError ??
+        (await deliveries
+          .recordAttempt(id, { ...outcome, at, nextAttemptAt: wait === undefined ? undefined : at + wait })
+          .then(() => undefined, unlogged));
+      if (logError !== undefined) outcome = { ...outcome, logError };
       this.#o.onOutcome?.(outcome);
       if (wait === undefined) return outcome;
       try {

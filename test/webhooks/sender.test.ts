@@ -226,6 +226,36 @@ for (const factory of await storeFactories()) {
       assert.match((await deliveries.get(refused.id))?.lastError ?? '', /fetch failed/);
     });
 
+    it('still delivers when the delivery log is unavailable, and says so in every outcome', async () => {
+      const broken = await factory.open();
+      await broken.close();
+      const seen: DeliveryOutcome[] = [];
+      const out = await new WebhookSender({
+        url: `${rx.base}/flaky-log`,
+        secret: SECRET,
+        timeoutMs: 1000,
+        retry: { maxAttempts: 2, initialDelayMs: 10, maxDelayMs: 10 },
+        deliveries: new WebhookDeliveries(broken),
+        clock: systemClock,
+        onOutcome: (o) => seen.push(o),
+      }).send('approval.requested', { approval: { id: 'a-9' } });
+      assert.equal(out.status, 'delivered');
+      assert.equal(rx.hits.filter((h) => h.headers['webhook-id'] === out.id).length, 1);
+      assert.equal(seen.length, 1, 'one outcome per attempt');
+      assert.match(seen[0]?.logError ?? '', /^delivery log unavailable: /);
+      assert.equal(await deliveries.get(out.id), undefined);
+    });
+
+    it('sends nothing once closed', async () => {
+      const s = sender('/ok');
+      await s.close();
+      const before = rx.hits.length;
+      const out = await s.send('approval.requested', {});
+      assert.equal(out.status, 'pending');
+      assert.equal(out.attempts, 0);
+      assert.equal(rx.hits.length, before);
+    });
+
     it('stops retrying on close and leaves the message pending with its next attempt time', async () => {
       const s = new WebhookSender({
         url: `${rx.base}/down`,
