@@ -211,7 +211,17 @@ function sendError(err: unknown, req: FastifyRequest, reply: FastifyReply): Fast
   else {
     // Every refusal leaves a line with its registry code and reason; 5xx ones (a component is down) at warn.
     const e = toMandateError(err);
-    req.log[res.status >= 500 ? 'warn' : 'info']({ code: e.code, reason: e.message, status: res.status }, 'request refused');
+    // With the route pattern (never the raw path) and, on the admin API, the operator refused.
+    req.log[res.status >= 500 ? 'warn' : 'info'](
+      {
+        code: e.code,
+        reason: e.message,
+        status: res.status,
+        route: req.routeOptions?.url ?? 'unmatched',
+        ...(req.operator === undefined ? {} : { operator: req.operator.id }),
+      },
+      'request refused',
+    );
   }
   return reply.code(res.status).headers(res.headers).send(res.body);
 }

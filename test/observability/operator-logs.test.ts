@@ -61,3 +61,31 @@ describe('operator log lines', () => {
     assert.notEqual(t.broker.policies.current?.set.version, serving);
   });
 });
+
+describe('admin API refusals in the log', () => {
+  it('name the code, reason, route pattern and the operator refused', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const sink = new Writable({
+      write(chunk, _enc, done) {
+        for (const l of String(chunk).split('\n')) if (l.trim() !== '') lines.push(JSON.parse(l) as Record<string, unknown>);
+        done();
+      },
+    });
+    const t = await buildTestApp({ logger: pino({ level: 'info' }, sink) });
+    try {
+      // bob is an approver: listing principals needs principals:read.
+      const bob = await t.operatorToken('bob');
+      const res = await t.app.inject({ url: '/admin/v1/principals', headers: { authorization: `Bearer ${bob}` } });
+      assert.equal(res.statusCode, 403);
+      const line = lines.find((l) => l.msg === 'request refused' && l.status === 403);
+      assert.ok(line, JSON.stringify(lines.map((l) => l.msg)));
+      assert.equal(line.code, 'ERR_FORBIDDEN');
+      assert.equal(line.route, '/admin/v1/principals');
+      assert.match(String(line.operator), /bob$/);
+      assert.equal(typeof line.reason, 'string');
+      assert.ok(!JSON.stringify(lines).includes(bob), 'the operator token is not logged');
+    } finally {
+      await t.close();
+    }
+  });
+});
