@@ -370,6 +370,13 @@ forbid (principal, action == Mandate::Action::"call", resource) when { context.e
       `${name}: ${report.padEnd(15)} ${s.toFixed(2)} s  (${r.rows.length} rows; ${JSON.stringify(r.summary).slice(0, 150)})\n`,
     );
   }
+  t0 = performance.now();
+  const one = await runReport('over-privilege', ctx, { agentId: 'agent-7' });
+  const s = (performance.now() - t0) / 1000;
+  slowest = Math.max(slowest, s);
+  process.stdout.write(
+    `${name}: over-privilege --agent agent-7 ${s.toFixed(2)} s  (suggested ceiling: ${JSON.stringify((one.rows[0] as { suggestedCeiling?: unknown })?.suggestedCeiling).slice(0, 150)})\n`,
+  );
   return slowest;
 }
 

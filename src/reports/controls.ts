@@ -18,6 +18,23 @@ export interface CheckResult {
   readonly reason: string;
 }
 
+// Several checks read the same report: compute each once per context and parameters.
+const memo = new WeakMap<ReportContext, Map<string, Promise<Report<object>>>>();
+function once<R extends Report<object>>(ctx: ReportContext, params: ReportParams, name: string, run: () => Promise<R>): Promise<R> {
+  let m = memo.get(ctx);
+  if (m === undefined) {
+    m = new Map();
+    memo.set(ctx, m);
+  }
+  const key = `${name} ${params.since ?? ''} ${params.dormantDays ?? ''} ${params.agentId ?? ''}`;
+  let r = m.get(key);
+  if (r === undefined) {
+    r = run();
+    m.set(key, r);
+  }
+  return r as Promise<R>;
+}
+
 const pass = (reason: string): CheckResult => ({ status: 'pass', reason });
 const fail = (reason: string): CheckResult => ({ status: 'fail', reason });
 const na = (reason: string): CheckResult => ({ status: 'not_applicable', reason });
@@ -69,7 +86,7 @@ const checkFns = {
       return na('no execute or destructive tool in the catalog');
     }
     if (ctx.policySet === undefined) return fail('no org policy is loaded');
-    const s = (await coverageReport(ctx, p)).summary;
+    const s = (await once(ctx, p, 'coverage', () => coverageReport(ctx, p))).summary;
     const open = num(s.noApprovalRule);
     return open === 0
       ? pass(`all ${s.executeOrDestructiveTools} execute/destructive tools need an approval (or are denied) in production`)
@@ -88,20 +105,20 @@ const checkFns = {
       : fail(`${expired} of ${all} approvals expired unanswered (more than 10%)`);
   },
   'agents.owned': async (ctx, p) => {
-    const s = (await ownershipReport(ctx, p)).summary;
+    const s = (await once(ctx, p, 'ownership', () => ownershipReport(ctx, p))).summary;
     const bad = num(s.ownerMissing) + num(s.ownerDisabled);
     if (num(s.agents) === 0) return na('no agent is registered');
     return bad === 0 ? pass(`all ${s.agents} agents have an enabled owner`) : fail(`${bad} agents have a missing or disabled owner`);
   },
   'agents.no_dormant': async (ctx, p) => {
-    const s = (await ownershipReport(ctx, p)).summary;
+    const s = (await once(ctx, p, 'ownership', () => ownershipReport(ctx, p))).summary;
     if (num(s.agents) === 0) return na('no agent is registered');
     return num(s.dormant) === 0
       ? pass(`no enabled agent has been idle for ${s.dormantDays} days`)
       : fail(`${s.dormant} enabled agents idle for ${s.dormantDays}+ days`);
   },
   'agents.least_privilege': async (ctx, p) => {
-    const s = (await overPrivilegeReport(ctx, p)).summary;
+    const s = (await once(ctx, p, 'over-privilege', () => overPrivilegeReport(ctx, p))).summary;
     if (num(s.agents) === 0) return na('no agent is registered');
     const active = num(s.agents) - num(s.agentsIdleInWindow);
     if (active === 0) return na('no agent made an allowed call in the window');
@@ -112,21 +129,21 @@ const checkFns = {
         );
   },
   'credentials.rotated': async (ctx, p) => {
-    const s = (await credentialsReport(ctx, p)).summary;
+    const s = (await once(ctx, p, 'credentials', () => credentialsReport(ctx, p))).summary;
     if (num(s.staticCredentials) === 0) return na('no upstream has a static credential');
     return num(s.stale) === 0
       ? pass(`no static credential is older than 90 days`)
       : fail(`${s.stale} static upstream credentials unchanged for 90+ days`);
   },
   'credentials.not_shared': async (ctx, p) => {
-    const s = (await credentialsReport(ctx, p)).summary;
+    const s = (await once(ctx, p, 'credentials', () => credentialsReport(ctx, p))).summary;
     if (num(s.staticCredentials) === 0) return na('no upstream has a static credential');
     return num(s.shared) === 0
       ? pass('no credential value is shared between upstreams')
       : fail(`${s.shared} upstreams share a credential value with another upstream`);
   },
   'credentials.leases': async (ctx, p) => {
-    const s = (await credentialsReport(ctx, p)).summary;
+    const s = (await once(ctx, p, 'credentials', () => credentialsReport(ctx, p))).summary;
     if (num(s.staticCredentials) === 0 && num(s.leaseUpstreams) === 0) return na('no upstream has a credential');
     return num(s.staticWithoutLease) === 0
       ? pass('every upstream with a credential also has a per-mandate lease provider')

@@ -12,7 +12,7 @@ import { buildConfig, type Config } from '../../src/config/load.js';
 import { compiledEngine } from '../../src/policy/compiled/engine.js';
 import type { LoadedPolicySet } from '../../src/policy/engine.js';
 import { SHIPPED_SCHEMA } from '../../src/policy/source.js';
-import { type CheckName, checks, controlMap, controlsReport } from '../../src/reports/controls.js';
+import { type CheckName, checks, controlMap, controlsReport, evidenceQueries } from '../../src/reports/controls.js';
 import { buildEvidencePack, verifyEvidencePack, writeEvidencePack } from '../../src/reports/evidence.js';
 import { reportNames, runReport } from '../../src/reports/index.js';
 import { render } from '../../src/reports/render.js';
@@ -412,3 +412,15 @@ for (const factory of await storeFactories()) {
     });
   });
 }
+
+describe('docs/governance.md', () => {
+  it('lists every report, live check, evidence query and control', () => {
+    const doc = readFileSync(new URL('../../docs/governance.md', import.meta.url), 'utf8');
+    for (const name of [...reportNames, 'controls']) assert.ok(doc.includes(`### \`${name}\``), `report ${name}`);
+    for (const name of Object.keys(checks)) assert.ok(doc.includes(`| \`${name}\` |`), `check ${name}`);
+    for (const c of controlMap.controls)
+      assert.ok(doc.includes(`| ${c.id} | ${c.title.replace(/\|/g, '\\|')} |`), `control ${c.framework}/${c.id}`);
+    for (const f of controlMap.frameworks) assert.ok(doc.includes(`\`${f.id}\``), `framework ${f.id}`);
+    for (const q of Object.keys(evidenceQueries)) assert.ok(doc.includes(`\`${q}\``), `evidence query ${q}`);
+  });
+});
