@@ -5,6 +5,9 @@ import { OAuthError } from '../errors/index.js';
 import { isSubset, type Scope } from '../scope/scope.js';
 import type { MandateRequest } from './mandate.js';
 
+/** Refusals because the scope exceeds an agent's ceiling (scope probing, for the risk engine). */
+export const ceilingRefusals = new WeakSet<Error>();
+
 /** `root`: the agent asks for itself; `receiver`: it is the target of a delegation (RFC 8693 `invalid_target`). */
 export type HolderRole = 'root' | 'receiver';
 
@@ -38,7 +41,9 @@ export function checkAgainstProfile(agent: Agent, request: MandateRequest, broke
   const within = isSubset(scope, agent.ceiling);
   if (!within.ok) {
     const whose = role === 'receiver' ? "the receiver's" : "the agent's";
-    throw details(`the requested scope exceeds ${whose} ceiling: ${within.reason}`, within.path);
+    const err = details(`the requested scope exceeds ${whose} ceiling: ${within.reason}`, within.path);
+    ceilingRefusals.add(err);
+    throw err;
   }
   return scope;
 }

@@ -15,7 +15,7 @@ import type { TemplateRegistry } from '../templates/registry.js';
 import { templateRequestSchema } from '../templates/resolve.js';
 import type { TemplateRef } from '../templates/template.js';
 import { isLive, type Mandate, type MandateRequest, type MandateStatus, mandateRequestSchema } from './mandate.js';
-import { checkAgainstProfile } from './profile.js';
+import { ceilingRefusals, checkAgainstProfile, type HolderRole } from './profile.js';
 
 export const MANDATE_TOPIC = 'mandate';
 /** Bound of the in-memory mandate cache (oldest entries are dropped and re-read on demand). */
@@ -105,6 +105,7 @@ export class MandateService {
   readonly #revokedTokens = new Map<string, number>();
   readonly #writer: GroupCommit<{ m: Mandate; path: string; also?: RowWriter }>;
   readonly #opened = new Set<(m: Mandate) => void>();
+  readonly #ceilingRefused = new Set<(agentId: string) => void>();
 
   constructor(options: MandateServiceOptions) {
     this.#o = options;
@@ -131,6 +132,22 @@ export class MandateService {
   onOpened(fn: (m: Mandate) => void): () => void {
     this.#opened.add(fn);
     return () => this.#opened.delete(fn);
+  }
+
+  /** Calls `fn` with the agent whose request exceeded its ceiling (the risk engine's scope probing). */
+  onCeilingRefused(fn: (agentId: string) => void): () => void {
+    this.#ceilingRefused.add(fn);
+    return () => this.#ceilingRefused.delete(fn);
+  }
+
+  /** Runs checkAgainstProfile; tells the onCeilingRefused listeners when the ceiling refused. */
+  #checkProfile(agent: Agent, request: MandateRequest, role: HolderRole): Scope {
+    try {
+      return checkAgainstProfile(agent, request, this.#o.maxTtlSeconds, role);
+    } catch (err) {
+      if (err instanceof Error && ceilingRefusals.has(err)) for (const fn of this.#ceilingRefused) fn(agent.principal.id);
+      throw err;
+    }
   }
 
   /** Loads the revoked-token list (call after the change feed started). */
@@ -222,7 +239,7 @@ export class MandateService {
    */
   prepareOpen(agent: Agent, request: MandateRequest, onBehalfOf?: string): Mandate {
     const now = this.#o.clock.now();
-    const scope = checkAgainstProfile(agent, request, this.#o.maxTtlSeconds, 'root');
+    const scope = this.#checkProfile(agent, request, 'root');
     const id = newMandateId();
     const mandate: Mandate = {
       id,
@@ -294,7 +311,7 @@ export class MandateService {
     const scope: Scope = { tools: request.tools, delegable: request.delegable };
     const inParent = isSubset(scope, parent.scope);
     if (!inParent.ok) throw details(`the delegated scope is not a subset of the parent's: ${inParent.reason}`, inParent.path);
-    checkAgainstProfile(receiver, request, this.#o.maxTtlSeconds, 'receiver');
+    this.#checkProfile(receiver, request, 'receiver');
     const id = newMandateId();
     return {
       id,

@@ -14,7 +14,7 @@ export interface RiskResponderOptions {
     end(id: string, status: 'revoked', by: { type: 'system'; id: string }, reason?: string): Promise<readonly unknown[]>;
   };
   readonly agents: {
-    get(id: string): Promise<{ readonly owner?: string | undefined; readonly principal: { readonly status: string } } | undefined>;
+    get(id: string): Promise<{ readonly principal: { readonly status: string; readonly owner?: string | undefined } } | undefined>;
     setStatus(id: string, status: 'quarantined'): Promise<unknown>;
   };
   /** Sends `risk.alert` to the owners' endpoint; undefined when no risk webhook is configured. */
@@ -80,7 +80,7 @@ export class RiskResponder {
         const agent = await this.#o.agents.get(r.agentId);
         await this.#o.notify.send('risk.alert', {
           agent: r.agentId,
-          owner: agent?.owner ?? null,
+          owner: agent?.principal.owner ?? null,
           subject: r.subject,
           id: r.id,
           score: r.score,

@@ -18,7 +18,7 @@ export interface RiskOptions {
   readonly store: Store;
   readonly changes: ChangeFeed;
   readonly audit: AuditLog;
-  readonly mandates: RiskResponderOptions['mandates'] & Pick<MandateService, 'get' | 'chain'>;
+  readonly mandates: RiskResponderOptions['mandates'] & Pick<MandateService, 'get' | 'chain' | 'onOpened' | 'onCeilingRefused'>;
   readonly agents: RiskResponderOptions['agents'];
   readonly notify: RiskResponderOptions['notify'];
   readonly log: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
@@ -55,6 +55,27 @@ export function createRisk(o: RiskOptions): Risk {
     },
   });
   engine.onResponse((r) => responder.handle(r));
+  // The token endpoint's part: ceiling refusals are probing; delegation shapes the tree.
+  const offs = [
+    o.mandates.onCeilingRefused((agentId) => engine.observeCeilingRefusal(agentId)),
+    o.mandates.onOpened((m) => {
+      if (m.parentId === undefined) return;
+      const parentId = m.parentId;
+      void o.mandates
+        .get(parentId)
+        .then((parent) =>
+          engine.observeDelegation({
+            mandateId: m.id,
+            rootId: m.rootId,
+            agentId: m.agentId,
+            parentId,
+            parentAgentId: parent?.agentId ?? m.agentId,
+            depth: m.depth,
+          }),
+        )
+        .catch((err: unknown) => o.log.warn({ err, mandateId: m.id }, 'risk: a delegation could not be counted'));
+    }),
+  ];
   const sharing =
     o.config.enabled && isNotifying(o.store)
       ? new RiskSharing({
@@ -80,6 +101,7 @@ export function createRisk(o: RiskOptions): Risk {
       })().catch((err: unknown) => o.log.warn({ err, mandateId: a.mandateId }, 'risk: an approval denial could not be counted'));
     },
     async close() {
+      for (const off of offs) off();
       await sharing?.close();
       await responder.idle();
     },

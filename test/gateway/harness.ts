@@ -46,9 +46,10 @@ export interface GatewayHarness extends Running {
 }
 
 export async function startGateway(
-  options: { store?: Store; config?: ConfigInput; clock?: Clock; logger?: Logger } = {},
+  options: { store?: Store; config?: ConfigInput; clock?: Clock; logger?: Logger; env?: Record<string, string> } = {},
 ): Promise<GatewayHarness> {
   const b = await startBroker({
+    ...(options.env === undefined ? {} : { env: options.env }),
     ...(options.store === undefined ? {} : { store: options.store }),
     ...(options.clock === undefined ? {} : { clock: options.clock }),
     ...(options.logger === undefined ? {} : { logger: options.logger }),

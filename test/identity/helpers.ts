@@ -60,10 +60,13 @@ export interface Running extends TestApp {
   ): Promise<oauth.TokenEndpointResponse>;
 }
 
-export async function startBroker(options: { store?: Store; config?: ConfigInput; clock?: Clock; logger?: Logger } = {}): Promise<Running> {
+export async function startBroker(
+  options: { store?: Store; config?: ConfigInput; clock?: Clock; logger?: Logger; env?: Record<string, string> } = {},
+): Promise<Running> {
   const port = await freePort();
   const t = await buildTestApp({
     config: { ...options.config, server: { port, ...(options.config?.server ?? {}) } },
+    ...(options.env === undefined ? {} : { env: options.env }),
     ...(options.store === undefined ? {} : { store: options.store }),
     ...(options.clock === undefined ? {} : { clock: options.clock }),
     ...(options.logger === undefined ? {} : { logger: options.logger }),
