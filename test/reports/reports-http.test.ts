@@ -36,6 +36,9 @@ describe('reports admin API', () => {
     assert.equal((await get('/admin/v1/reports/inventory?since=yesterday')).statusCode, 400);
     assert.equal((await get('/admin/v1/reports/inventory', await t.operatorToken('bob', ['approver']))).statusCode, 403);
     assert.equal((await t.app.inject({ method: 'GET', url: '/admin/v1/reports/inventory' })).statusCode, 401);
+    const openapi = (await t.app.inject('/openapi.json')).json() as { paths: Record<string, Record<string, unknown>> };
+    assert.ok(openapi.paths['/admin/v1/reports/{name}']?.get !== undefined);
+    assert.ok(openapi.paths['/admin/v1/reports/over-privilege/{agentId}/apply']?.post !== undefined);
   });
 
   it('applies a reviewed least-privilege ceiling in one audited step', async () => {
