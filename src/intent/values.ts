@@ -68,7 +68,8 @@ export function valueKeys(value: unknown): ValueKeys {
     }
   }
   if (digit && /^[A-Za-z]{2}\d{2}/u.test(v)) add('iban', normalizeIban(v));
-  if (digit && !kinds.has('iban') && /^\d[\d -]*$/u.test(v)) add('account', normalizeAccount(v));
+  // A date (`2022-04-01`) is not an account number, whatever its digits.
+  if (digit && !kinds.has('iban') && /^\d[\d -]*$/u.test(v) && normalizeDate(v) === undefined) add('account', normalizeAccount(v));
   if (slash && !kinds.has('url')) {
     const p = normalizePathText(v);
     add('path', p);
