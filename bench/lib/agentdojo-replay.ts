@@ -132,6 +132,10 @@ async function startRig(name: Rig['name'], policyDir: string, engine: 'compiled'
     config: {
       gateway: { demoUpstreams: false, maxConcurrentCallsPerMandate: 64 },
       policy: { dir: policyDir, engine },
+      // No automatic risk responses: they would quarantine the one replay agent after its first
+      // run of refused attacker calls and stop every later case. What is measured is what the
+      // mandate and org policy contain on their own (risk scores still reach policy; this one reads none).
+      risk: { responses: [] },
     },
   });
   return { name, broker, mcpUrl: new URL('/mcp', broker.base) };
