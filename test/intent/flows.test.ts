@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { explainEvent } from '../../src/audit/explain.js';
+import { explainEvent, renderExplanation } from '../../src/audit/explain.js';
 import { DEV_TRUST_DOMAIN } from '../../src/identity/dev-spiffe.js';
 import { TOKEN_TYPE } from '../../src/oauth/token-exchange.js';
 import { Mandate, svidCallback } from '../../src/sdk/index.js';
@@ -154,6 +154,11 @@ for (const factory of factories) {
       assert.deepEqual(x.intent?.fromToolOutput, ['to']);
       assert.deepEqual(x.intent?.unnamedTargets, ['to']);
       assert.equal(x.intent?.args.to?.value, 'eve@evil.test');
+      // What `mandate audit explain` prints.
+      const rendered = renderExplanation(x);
+      assert.match(rendered, /intent: request "Read my inbox/);
+      assert.match(rendered, /target to = "eve@evil\.test": from tool output \(not named by the human\)/);
+      assert.match(rendered, /subject = "fwd": not named by the human/);
       const api = await fetch(`${h.base}/admin/v1/audit/events/${held.id}/explain`, { headers: { authorization: `Bearer ${admin}` } });
       assert.equal(api.status, 200);
       const body = (await api.json()) as { intent?: { fromToolOutput?: string[] } };
