@@ -28,6 +28,7 @@ const EXPECTED: Record<Permission, readonly string[] | 'any'> = {
   'agents:write': ['admin'],
   'mandates:read': ['admin', 'auditor'],
   'mandates:end': 'any',
+  'mandates:open': ['admin', 'orchestrator'],
   'tokens:introspect': ['admin', 'resource-server'],
   'policy:read': ['admin', 'auditor'],
   'policy:write': ['admin'],
@@ -35,7 +36,7 @@ const EXPECTED: Record<Permission, readonly string[] | 'any'> = {
   'audit:read': ['admin', 'auditor'],
   'audit:write': ['admin'],
 };
-const ROLES = ['admin', 'auditor', 'approver', 'resource-server', 'pdp', 'finance', '*x', ''];
+const ROLES = ['admin', 'auditor', 'approver', 'resource-server', 'pdp', 'orchestrator', 'finance', '*x', ''];
 
 const operator = (roles: string[]): Operator => ({ id: `op:${roles.join(',')}`, subject: 's', name: 'n', roles, via: 'oidc' });
 const allowed = (op: Operator, p: Permission) => {
