@@ -31,6 +31,7 @@ import { registerOAuthRoutes } from './routes/oauth.js';
 import { registerPolicyRoutes } from './routes/policy.js';
 import { registerPrincipalRoutes } from './routes/principals.js';
 import { registerReportRoutes } from './routes/reports.js';
+import { registerRiskRoutes } from './routes/risk.js';
 import { registerUpstreamRoutes } from './routes/upstreams.js';
 import { registerWebhookRoutes } from './routes/webhooks.js';
 
@@ -135,6 +136,7 @@ export async function buildApp(broker: Broker): Promise<FastifyInstance> {
   registerInteractiveRoutes(app, ctx);
   registerAgentRoutes(app, ctx);
   registerReportRoutes(app, ctx);
+  registerRiskRoutes(app, ctx);
   if (broker.devIssuer !== undefined) registerDevIssuerRoutes(app, broker.devIssuer, ctx);
   registerEventRoutes(app, ctx);
   registerConsoleApiRoutes(app, ctx);
