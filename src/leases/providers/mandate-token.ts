@@ -22,7 +22,7 @@ export interface MandateTokenDeps {
   /** Our issuer URL (`iss`). */
   readonly issuer: string;
   /** Records an individually revoked token on every replica (MandateService.revokeToken). */
-  readonly mandates: Pick<MandateService, 'revokeToken'>;
+  readonly mandates: Pick<MandateService, 'revokeToken' | 'hasEnded'>;
 }
 
 /** Claims of an upstream token (RFC 9068 §2.2 plus Mandate's `mandate` and RFC 9396 details). */
@@ -109,8 +109,11 @@ export class MandateTokenProvider implements LeaseProvider {
   async revoke(request: RevokeRequest): Promise<void> {
     const jti = request.handle.jti;
     if (jti === undefined) return;
+    // The mandate ended (every replica knows, from the same change): its tokens are refused by the
+    // chain check already; recording each jti too would cost a write and a change per token for nothing.
+    if (this.#d.mandates.hasEnded(request.mandateId)) return;
     const exp = typeof request.details.exp === 'number' ? request.details.exp : Math.ceil(request.expiresAt / 1000);
-    // Refused everywhere from now on, even if the mandate itself were still live (a renewed lease).
+    // Refused everywhere from now on, although the mandate is live (an expired or abandoned lease).
     await this.#d.mandates.revokeToken(jti, request.mandateId, exp);
   }
 
