@@ -13,6 +13,8 @@ const APPROVAL_TYPES = ['approval.requested', 'approval.decided', 'approval.cons
 const MANDATE_END = ['mandate.completed', 'mandate.failed', 'mandate.revoked', 'mandate.expired'];
 /** Per-mandate upstream credentials (src/leases): what was issued under the mandate and how it ended. */
 const LEASE_TYPES = ['lease.issued', 'lease.revoked', 'lease.revoke_failed', 'lease.failed'];
+/** Automatic risk responses on this mandate or its tree (src/risk), with the signals behind each. */
+const RISK_TYPES = ['risk.response', 'risk.cleared'];
 
 export interface MandateLink {
   readonly mandateId: string;
@@ -37,6 +39,8 @@ export interface MandateLink {
   readonly identityRef?: unknown;
   /** Leases issued under this mandate and their revocation (secrets only as HMACs), oldest first. */
   readonly leases?: readonly AuditEntry[];
+  /** Risk responses that fired (or lifted) on this mandate or the tree it roots, oldest first. */
+  readonly risk?: readonly AuditEntry[];
 }
 
 export interface Explanation {
@@ -220,10 +224,12 @@ async function mandateLink(log: AuditService, mandateId: string): Promise<Mandat
     identityMatch = found?.match;
   }
   const leases = await log.entriesBy('mandate_id', mandateId, { types: LEASE_TYPES, limit: 50 });
+  const risk = await log.entriesBy('mandate_id', mandateId, { types: RISK_TYPES, limit: 50 });
   return {
     mandateId,
     ...(opened === undefined ? {} : { opened }),
     ...(leases.length === 0 ? {} : { leases }),
+    ...(risk.length === 0 ? {} : { risk }),
     ...(od.purpose === undefined ? {} : { purpose: od.purpose }),
     ...(od.taskType === undefined ? {} : { taskType: od.taskType }),
     ...(opened?.event.environment === undefined ? {} : { environment: opened.event.environment }),
@@ -313,6 +319,16 @@ export function renderExplanation(x: Explanation): string {
       const ref = m.identity.event.data.identity ?? m.identity.event.data.proofId;
       lines.push(`  identity verified ${at(m.identity)}${ref === undefined ? '' : ` ${JSON.stringify(ref)}`}${how}`);
     } else if (m.identityRef !== undefined) lines.push(`  identity proof: ${JSON.stringify(m.identityRef)}`);
+    for (const r of m.risk ?? []) {
+      const d = r.event.data as {
+        action?: unknown;
+        subject?: unknown;
+        score?: unknown;
+        signals?: { signal?: unknown; points?: unknown }[];
+      };
+      const why = (d.signals ?? []).map((g) => `${String(g.signal)} +${String(g.points)}`).join(', ');
+      lines.push(`  ${r.event.type} ${at(r)}: ${String(d.action)} (${String(d.subject)} score ${String(d.score)}: ${why})`);
+    }
     if (m.ended !== undefined) lines.push(`  ended ${at(m.ended)}: ${m.ended.event.type}`);
   });
   lines.push(`on behalf of: ${x.onBehalfOf ?? '(no human recorded)'}`);

@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { Webhook } from 'standardwebhooks';
+import { explainEvent, renderExplanation } from '../../src/audit/explain.js';
 import { meta, startGateway, TESTER } from '../gateway/harness.js';
 import { storeFactories } from '../helpers/stores.js';
 
@@ -82,6 +83,9 @@ for (const factory of await storeFactories()) {
         // The revocation is audited as system/risk, after the response event.
         const ended = events.find((e) => e.event.type === 'mandate.revoked');
         assert.ok(ended && ended.seq > revoke.seq);
+        // explain of the revocation shows the responses and the signals behind them.
+        const told = renderExplanation(await explainEvent(gw.broker.audit, ended.id));
+        assert.match(told, /risk\.response .*: revoke \(tree score \d+: scope_probe \+50/);
         // The owner's endpoint got a signed alert (agent score crossed 50).
         const alert = await until('the owner alert', async () => alerts.find((a) => a.body.includes('risk.alert')));
         const verified = new Webhook(SECRET).verify(alert.body, alert.headers) as { type: string; data: { agent: string; owner: string } };
