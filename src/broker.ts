@@ -154,7 +154,16 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
     // Which engine serves the org policy (and why not the configured one, if it refused the set).
     notices.push(engineNotice(policies));
     policies.follow(changes);
-    if (config.policy.watch) policies.watch(store, changes);
+    if (config.policy.watch) {
+      policies.watch(store, changes, (report) => {
+        if (!report.ok) {
+          const problems = report.problems.slice(0, 20).map((p) => ({ file: p.file, line: p.line, message: p.message.slice(0, 300) }));
+          log.warn({ serving: report.serving, problems }, 'policy change on disk refused; the last valid set stays in force');
+        } else if (report.changed) {
+          log.info({ version: report.version, policies: report.policies, engine: report.engine }, 'policy reloaded from disk');
+        }
+      });
+    }
     closers.push(async () => policies.close());
     // Budgets are leased to this replica in chunks and consumed in memory (src/policy/budgets.ts);
     // closing reports what was consumed and returns the unused leases before the store closes.
