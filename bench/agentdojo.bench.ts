@@ -26,7 +26,8 @@ const DEFAULT_DATA = '../shared/benchmarks/agentdojo';
 const dataDir = resolve(opt.data ?? positionals[0] ?? DEFAULT_DATA);
 // The brokers' SQLite files: BENCH_DIR, else memory-backed /dev/shm where there is one. Latency is
 // not what this benchmark measures, and a slow disk's fsyncs would only stretch the run.
-process.env.TMPDIR = process.env.BENCH_DIR ?? (existsSync('/dev/shm') ? '/dev/shm' : process.env.TMPDIR);
+const dataHome = process.env.BENCH_DIR ?? (existsSync('/dev/shm') ? '/dev/shm' : undefined);
+if (dataHome !== undefined) process.env.TMPDIR = dataHome;
 const out = (line: string) => process.stdout.write(`${line}\n`);
 const pct = (a: number, b: number) => (b === 0 ? 0 : (100 * a) / b);
 const p1 = (a: number, b: number) => pct(a, b).toFixed(1);
