@@ -542,24 +542,28 @@ export class RiskEngine {
     return (weight * (value - warn)) / (max - warn);
   }
 
-  #evaluate(now: number, ...states: State[]): void {
-    for (const s of states) {
-      const rules = this.#rules[s.subject];
-      if (rules.length === 0) continue;
-      if (!this.#rescore(s, now)) continue;
-      const score = s.score;
-      for (const [i, rule] of rules) {
-        const latched = s.latched.get(i);
-        if (latched === undefined) {
-          if (score >= rule.at) {
-            s.latched.set(i, { since: now });
-            if (this.#sharing) this.#latchesToShare.push({ subject: s.subject, id: s.id, agentId: s.agentId, rule: i });
-            this.#emit('fired', rule, s, now);
-          }
-        } else if (rule.clearBelow > 0 && score < rule.clearBelow && now - latched.since >= rule.holdMs) {
-          s.latched.delete(i);
-          this.#emit('cleared', rule, s, now);
+  /** Re-scores the subjects an observation touched and fires or lifts their responses (no rest array: hot path). */
+  #evaluate(now: number, a: State, b?: State, c?: State): void {
+    this.#evaluateOne(now, a);
+    if (b !== undefined) this.#evaluateOne(now, b);
+    if (c !== undefined) this.#evaluateOne(now, c);
+  }
+
+  #evaluateOne(now: number, s: State): void {
+    const rules = this.#rules[s.subject];
+    if (rules.length === 0 || !this.#rescore(s, now)) return;
+    const score = s.score;
+    for (const [i, rule] of rules) {
+      const latched = s.latched.get(i);
+      if (latched === undefined) {
+        if (score >= rule.at) {
+          s.latched.set(i, { since: now });
+          if (this.#sharing) this.#latchesToShare.push({ subject: s.subject, id: s.id, agentId: s.agentId, rule: i });
+          this.#emit('fired', rule, s, now);
         }
+      } else if (rule.clearBelow > 0 && score < rule.clearBelow && now - latched.since >= rule.holdMs) {
+        s.latched.delete(i);
+        this.#emit('cleared', rule, s, now);
       }
     }
   }
