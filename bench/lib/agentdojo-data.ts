@@ -14,8 +14,8 @@ export interface TraceCall {
 export interface SuiteTool {
   readonly name: string;
   readonly description?: string;
-  /** The JSON schema of the arguments, as the agent sees it. */
-  readonly parameters: Record<string, unknown>;
+  /** The JSON schema of the arguments, as the agent sees it (none: no arguments). */
+  readonly parameters?: Record<string, unknown>;
 }
 
 export interface InjectionVector {
