@@ -5,7 +5,7 @@
 // PostgreSQL.
 //   npm run bench -- reports [--pg]
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import canonicalize from 'canonicalize';
 import pg from 'pg';
@@ -409,4 +409,9 @@ try {
 } finally {
   if (keep === undefined) rmSync(dir, { recursive: true, force: true });
 }
+process.stdout.write(
+  `load average at the end: ${loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')} on ${cpus().length} cores\n`,
+);
 process.stdout.write(`RESULT reports slowest_s=${slowest.toFixed(2)} events=${EVENTS} agents=${AGENTS}\n`);

@@ -9,7 +9,7 @@ import { coverageReport } from './coverage.js';
 import { credentialsReport } from './credentials.js';
 import { overPrivilegeReport } from './over-privilege.js';
 import { ownershipReport } from './ownership.js';
-import { num } from './sql.js';
+import { decisionsTable, jsonText, num } from './sql.js';
 import { DAY_MS, makeReport, type Report, type ReportContext, type ReportParams, windowOf } from './types.js';
 
 export type CheckStatus = 'pass' | 'fail' | 'not_applicable';
@@ -19,8 +19,11 @@ export interface CheckResult {
 }
 
 // Several checks read the same report: compute each once per context and parameters.
+// Only within one controlsReport run (its own context object): a check called on its own always reads afresh.
+const memoized = new WeakSet<ReportContext>();
 const memo = new WeakMap<ReportContext, Map<string, Promise<Report<object>>>>();
 function once<R extends Report<object>>(ctx: ReportContext, params: ReportParams, name: string, run: () => Promise<R>): Promise<R> {
+  if (!memoized.has(ctx)) return run();
   let m = memo.get(ctx);
   if (m === undefined) {
     m = new Map();
@@ -222,7 +225,7 @@ export async function evidenceEvents(
   const q = evidenceQueries[name] as { types?: readonly string[]; outcome?: string; prefix?: string };
   const params: (string | number)[] = [since];
   let where = 'created_at >= ?';
-  if (q.types !== undefined) {
+  if (q.types !== undefined && q.outcome === undefined) {
     where += ` AND type IN (${q.types.map(() => '?').join(', ')})`;
     params.push(...q.types);
   }
@@ -231,12 +234,17 @@ export async function evidenceEvents(
     where += ' AND type >= ? AND type < ?';
     params.push(q.prefix, `${q.prefix.slice(0, -1)}${String.fromCharCode(q.prefix.charCodeAt(q.prefix.length - 1) + 1)}`);
   }
+  let from = 'audit_entries';
   if (q.outcome !== undefined) {
-    where += ` AND ${ctx.db.dialect === 'sqlite' ? "json_extract(body, '$.event.data.outcome')" : "(body::jsonb #>> '{event,data,outcome}')"} = ?`;
+    // A literal type, so SQLite can prove the partial decision index applies.
+    where = `type = 'decision' AND ${where}`;
+    // Decisions by outcome: from the decision index (SQLite), not by parsing every body in the window.
+    where += ` AND ${jsonText(ctx.db.dialect, 'body', ['event', 'data', 'outcome'])} = ?`;
     params.push(q.outcome);
+    from = decisionsTable(ctx.db.dialect);
   }
   const rows = await ctx.db.query<{ seq: number; type: string; created_at: number }>(
-    `SELECT seq, type, created_at FROM audit_entries WHERE ${where} ORDER BY seq DESC LIMIT ?`,
+    `SELECT seq, type, created_at FROM ${from} WHERE ${where} ORDER BY seq DESC LIMIT ?`,
     [...params, limit],
   );
   return rows.map((r) => ({ seq: Number(r.seq), type: r.type, createdAt: new Date(Number(r.created_at)).toISOString() }));
@@ -269,6 +277,9 @@ export async function controlsReport(
     throw new MandateError('ERR_NOT_FOUND', `unknown framework ${params.framework}; known: ${frameworkIds(map).join(', ')}`);
   }
   const { since } = windowOf(ctx, params);
+  // A context of this run only: the reports several checks share are computed once in it.
+  ctx = { ...ctx };
+  memoized.add(ctx);
   const checkCache = new Map<string, Promise<CheckResult>>();
   const runCheck = (name: CheckName) => {
     let r = checkCache.get(name);

@@ -5,7 +5,7 @@ import type { CallerAgent, CallerMandate } from '../oauth/caller.js';
 import { cedarRequest } from '../policy/decisions.js';
 import type { LoadedPolicySet } from '../policy/engine.js';
 import type { CatalogEntry } from '../upstreams/catalog.js';
-import { decisionsTable, jsonText, num } from './sql.js';
+import { decisionsTable, fence, jsonText, num } from './sql.js';
 import { makeReport, type Report, type ReportContext, type ReportParams, windowOf } from './types.js';
 
 export type CoverageFinding = 'no_approval_rule' | 'allowed_without_approval' | 'tool_unused' | 'policy_never_matched';
@@ -77,10 +77,11 @@ export async function coverageReport(ctx: ReportContext, params: ReportParams = 
   const policiesText = jsonText(d, 'body', ['event', 'data', 'policies']);
   const from = decisionsTable(d);
   const observed = await ctx.db.query<{ tool: string; cls: string; n: number }>(
-    `SELECT ${tool} AS tool, ${cls} AS cls, COUNT(*) AS n FROM ${from}
-      WHERE type = 'decision' AND created_at >= ? AND ${outcome} = 'allow' AND ${cls} IN ('execute', 'destructive')
-        AND ${env} = 'production' AND ${approval} IS NULL
-      GROUP BY ${tool}, ${cls} ORDER BY ${tool}`,
+    `SELECT tool, cls, COUNT(*) AS n
+       FROM (SELECT ${tool} AS tool, ${cls} AS cls FROM ${from}
+              WHERE type = 'decision' AND created_at >= ? AND ${outcome} = 'allow' AND ${cls} IN ('execute', 'destructive')
+                AND ${env} = 'production' AND ${approval} IS NULL${fence(d)}) x
+      GROUP BY tool, cls ORDER BY tool`,
     [since],
   );
   for (const o of observed) {
@@ -96,7 +97,7 @@ export async function coverageReport(ctx: ReportContext, params: ReportParams = 
   const used = new Set(
     (
       await ctx.db.query<{ tool: string }>(
-        `SELECT DISTINCT ${tool} AS tool FROM ${from} WHERE type = 'decision' AND created_at >= ? AND ${outcome} = 'allow'`,
+        `SELECT DISTINCT tool FROM (SELECT ${tool} AS tool FROM ${from} WHERE type = 'decision' AND created_at >= ? AND ${outcome} = 'allow'${fence(d)}) x`,
         [since],
       )
     ).map((r) => r.tool),
@@ -115,7 +116,7 @@ export async function coverageReport(ctx: ReportContext, params: ReportParams = 
   // Few distinct lists of determining policies exist; read them (from the index on SQLite) and split here.
   const matched = new Set<string>();
   for (const r of await ctx.db.query<{ p: string | null }>(
-    `SELECT DISTINCT ${policiesText} AS p FROM ${from} WHERE type = 'decision' AND created_at >= ?`,
+    `SELECT DISTINCT p FROM (SELECT ${policiesText} AS p FROM ${from} WHERE type = 'decision' AND created_at >= ?${fence(d)}) x`,
     [since],
   )) {
     try {

@@ -78,3 +78,12 @@ export const iso = (ms: number | null): string | null => (ms === null ? null : n
 export function decisionsTable(d: Dialect): string {
   return d === 'sqlite' ? 'audit_entries INDEXED BY audit_decisions' : 'audit_entries';
 }
+
+/**
+ * Ends a subquery the SQLite planner must not flatten into an aggregate around it: grouping on the
+ * index's expressions directly makes SQLite read every table row; a fenced subquery reads only the
+ * (covering) index. PostgreSQL needs no fence.
+ */
+export function fence(d: Dialect): string {
+  return d === 'sqlite' ? ' LIMIT -1' : '';
+}
