@@ -367,6 +367,18 @@ export class RiskEngine {
     return { subject, id, score: sumPoints(signals), signals };
   }
 
+  /** Subjects of one kind with a score above 0, highest first (at most `limit`). */
+  scores(subject: Subject, limit = 100): RiskScore[] {
+    const now = this.#clock.now();
+    const out: RiskScore[] = [];
+    for (const state of this.#states(subject).values()) {
+      if (this.#scoreOf(state, now) === 0) continue;
+      const signals = this.#signals(state, now);
+      out.push({ subject, id: state.id, score: sumPoints(signals), signals });
+    }
+    return out.sort((x, y) => y.score - x.score).slice(0, limit);
+  }
+
   /** The `require_approval` response in force for this call's mandate, tree or agent, if any. */
   approvalRequired(path: RiskPath): { readonly subject: Subject; readonly id: string } | undefined {
     for (const [subject, id] of [

@@ -28,10 +28,14 @@ export function AgentsPage() {
   const agents = useApi<unknown>('/admin/v1/agents?limit=1000');
   const mandates = useApi<unknown>(canReadMandates ? '/admin/v1/mandates?limit=1000' : undefined);
   const humans = useApi<unknown>('/admin/v1/principals?limit=1000');
+  // Risk scores above 0 (docs/risk.md), with the signals behind each.
+  const risk = useApi<unknown>('/admin/v1/risk/scores?subject=agent&limit=1000');
+  const riskOf = new Map(itemsOf<{ id: string; score: number; signals: { signal: string }[] }>(risk.data).map((r) => [r.id, r] as const));
   const [message, setMessage] = useState<{ ok: boolean; text: string }>();
-  useLive(['agent', 'mandate'], () => {
+  useLive(['agent', 'mandate', 'audit'], () => {
     agents.reload();
     mandates.reload();
+    risk.reload();
   });
 
   const known = new Set(
@@ -102,6 +106,7 @@ export function AgentsPage() {
               <th scope="col">Status</th>
               <th scope="col">Last seen</th>
               <th scope="col">Active mandates</th>
+              <th scope="col">Risk</th>
               {canWrite ? <th scope="col">Actions</th> : null}
             </tr>
           </thead>
@@ -134,6 +139,21 @@ export function AgentsPage() {
                   <td>{usage ? <Time at={usage.last} /> : <span className="muted">never</span>}</td>
                   <td>
                     {usage?.active ? <Link to={`/mandates?agentId=${encodeURIComponent(p.id)}&status=active`}>{usage.active}</Link> : 0}
+                  </td>
+                  <td data-testid={`risk-${p.id}`}>
+                    {riskOf.get(p.id) ? (
+                      <span
+                        title={riskOf
+                          .get(p.id)
+                          ?.signals.map((g) => g.signal)
+                          .join(', ')}
+                      >
+                        <span className={`badge ${(riskOf.get(p.id)?.score ?? 0) >= 50 ? 'bad' : 'warn'}`}>{riskOf.get(p.id)?.score}</span>{' '}
+                        {riskOf.get(p.id)?.signals[0]?.signal}
+                      </span>
+                    ) : (
+                      <span className="muted">0</span>
+                    )}
                   </td>
                   {canWrite ? (
                     <td>

@@ -8,6 +8,7 @@ import { ApiError, api, itemsOf, useApi } from '../lib/api';
 import { useLive } from '../lib/live';
 import { navigate, useLocation } from '../lib/router';
 import { MandateLeases } from './mandate-leases';
+import { RiskPanel } from './risk-panel';
 
 export interface ToolGrant {
   tool: string;
@@ -412,6 +413,7 @@ export function MandatePage({ id }: { id: string }) {
             </tbody>
           </table>
           <MandateLeases id={m.id} />
+          <RiskPanel mandateId={m.id} rootId={m.rootId} />
           {activity.data && activity.data.recent.length > 0 ? (
             <>
               <h2>Recent events</h2>
