@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Agent } from '../../src/agents/agent.js';
+import { explainEvent } from '../../src/audit/explain.js';
 import { DEV_TRUST_DOMAIN } from '../../src/identity/dev-spiffe.js';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
 
@@ -76,6 +77,16 @@ describe('eager leases and the periodic reaper', () => {
     await t.broker.store.run('UPDATE mandates SET expires_at = ? WHERE id = ?', [Date.now() - 1, m.id]);
     await until('the reaper', async () => (await t.broker.leases.service.list(m.id))[0]?.status === 'revoked', 4000);
     assert.equal((await t.broker.leases.service.list(m.id))[0]?.revokeReason, 'mandate expired');
+    // explain, from the revocation event: the mandate, and the leases issued and revoked under it.
+    const [revoked] = await t.broker.audit.entriesBy('mandate_id', m.id, { types: ['lease.revoked'] });
+    assert.ok(revoked);
+    const x = await explainEvent(t.broker.audit, revoked.id);
+    assert.equal(x.mandates[0]?.mandateId, m.id);
+    assert.equal(x.mandates[0]?.opened?.event.type, 'mandate.opened');
+    assert.deepEqual(
+      x.mandates[0]?.leases?.map((e) => e.event.type),
+      ['lease.issued', 'lease.revoked'],
+    );
   });
 });
 
