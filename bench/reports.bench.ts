@@ -393,17 +393,21 @@ try {
     await sqlite.close();
   }
   if (process.argv.includes('--pg')) {
-    const schema = `bench_reports_${process.pid}`;
+    // BENCH_REPORTS_PG_SCHEMA=NAME keeps (and reuses) the generated PostgreSQL schema.
+    const keptSchema = process.env.BENCH_REPORTS_PG_SCHEMA;
+    const schema = keptSchema ?? `bench_reports_${process.pid}`;
     const store = openPostgresStore({ url: PG_URL, schema, poolMax: 4 });
     try {
       await store.migrate();
       slowest = Math.max(slowest, await run('postgres', store, 1000));
     } finally {
       await store.close();
-      const c = new pg.Client({ connectionString: PG_URL });
-      await c.connect();
-      await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-      await c.end();
+      if (keptSchema === undefined) {
+        const c = new pg.Client({ connectionString: PG_URL });
+        await c.connect();
+        await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+        await c.end();
+      }
     }
   }
 } finally {

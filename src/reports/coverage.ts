@@ -5,7 +5,7 @@ import type { CallerAgent, CallerMandate } from '../oauth/caller.js';
 import { cedarRequest } from '../policy/decisions.js';
 import type { LoadedPolicySet } from '../policy/engine.js';
 import type { CatalogEntry } from '../upstreams/catalog.js';
-import { decisionsTable, fence, jsonText, num } from './sql.js';
+import { DECISION_FIELDS, decisionRows, num } from './sql.js';
 import { makeReport, type Report, type ReportContext, type ReportParams, windowOf } from './types.js';
 
 export type CoverageFinding = 'no_approval_rule' | 'allowed_without_approval' | 'tool_unused' | 'policy_never_matched';
@@ -69,18 +69,10 @@ export async function coverageReport(ctx: ReportContext, params: ReportParams = 
       }
     }
   }
-  const tool = jsonText(d, 'body', ['event', 'data', 'tool']);
-  const outcome = jsonText(d, 'body', ['event', 'data', 'outcome']);
-  const cls = jsonText(d, 'body', ['event', 'data', 'actionClass']);
-  const env = jsonText(d, 'body', ['event', 'environment']);
-  const approval = jsonText(d, 'body', ['event', 'data', 'approvalId']);
-  const policiesText = jsonText(d, 'body', ['event', 'data', 'policies']);
-  const from = decisionsTable(d);
+  const F = DECISION_FIELDS;
   const observed = await ctx.db.query<{ tool: string; cls: string; n: number }>(
-    `SELECT tool, cls, COUNT(*) AS n
-       FROM (SELECT ${tool} AS tool, ${cls} AS cls FROM ${from}
-              WHERE type = 'decision' AND created_at >= ? AND ${outcome} = 'allow' AND ${cls} IN ('execute', 'destructive')
-                AND ${env} = 'production' AND ${approval} IS NULL${fence(d)}) x
+    `SELECT tool, cls, COUNT(*) AS n FROM ${decisionRows(d, { outcome: F.outcome, tool: F.tool, cls: F.cls, env: F.env, approval: F.approval })} x
+      WHERE outcome = 'allow' AND cls IN ('execute', 'destructive') AND env = 'production' AND approval IS NULL
       GROUP BY tool, cls ORDER BY tool`,
     [since],
   );
@@ -97,7 +89,7 @@ export async function coverageReport(ctx: ReportContext, params: ReportParams = 
   const used = new Set(
     (
       await ctx.db.query<{ tool: string }>(
-        `SELECT DISTINCT tool FROM (SELECT ${tool} AS tool FROM ${from} WHERE type = 'decision' AND created_at >= ? AND ${outcome} = 'allow'${fence(d)}) x`,
+        `SELECT DISTINCT tool FROM ${decisionRows(d, { outcome: F.outcome, tool: F.tool })} x WHERE outcome = 'allow'`,
         [since],
       )
     ).map((r) => r.tool),
@@ -116,7 +108,7 @@ export async function coverageReport(ctx: ReportContext, params: ReportParams = 
   // Few distinct lists of determining policies exist; read them (from the index on SQLite) and split here.
   const matched = new Set<string>();
   for (const r of await ctx.db.query<{ p: string | null }>(
-    `SELECT DISTINCT p FROM (SELECT ${policiesText} AS p FROM ${from} WHERE type = 'decision' AND created_at >= ?${fence(d)}) x`,
+    `SELECT DISTINCT policies AS p FROM ${decisionRows(d, { policies: F.policies })} x`,
     [since],
   )) {
     try {

@@ -80,10 +80,26 @@ export function decisionsTable(d: Dialect): string {
 }
 
 /**
- * Ends a subquery the SQLite planner must not flatten into an aggregate around it: grouping on the
- * index's expressions directly makes SQLite read every table row; a fenced subquery reads only the
- * (covering) index. PostgreSQL needs no fence.
+ * A subquery of the decision events created at or after `?`, with `mandate_id`, `seq` and one text
+ * column per named JSON field. SQLite reads the fields from the covering decision index (fenced,
+ * so the planner does not flatten it into the aggregate around it); PostgreSQL parses each body
+ * once (`OFFSET 0` keeps the cast from being inlined once per field).
  */
-export function fence(d: Dialect): string {
-  return d === 'sqlite' ? ' LIMIT -1' : '';
+export function decisionRows(d: Dialect, fields: Readonly<Record<string, readonly string[]>>): string {
+  const cols = Object.entries(fields);
+  if (d === 'sqlite') {
+    const list = cols.map(([alias, path]) => `${jsonText(d, 'body', path)} AS ${alias}`).join(', ');
+    return `(SELECT seq, mandate_id, ${list} FROM audit_entries INDEXED BY audit_decisions WHERE type = 'decision' AND created_at >= ? LIMIT -1)`;
+  }
+  const list = cols.map(([alias, path]) => `(j #>> '{${path.join(',')}}') AS ${alias}`).join(', ');
+  return `(SELECT seq, mandate_id, ${list} FROM (SELECT seq, mandate_id, body::jsonb AS j FROM audit_entries WHERE type = 'decision' AND created_at >= ? OFFSET 0) p)`;
 }
+
+export const DECISION_FIELDS = {
+  outcome: ['event', 'data', 'outcome'],
+  tool: ['event', 'data', 'tool'],
+  cls: ['event', 'data', 'actionClass'],
+  env: ['event', 'environment'],
+  approval: ['event', 'data', 'approvalId'],
+  policies: ['event', 'data', 'policies'],
+} as const;
