@@ -68,6 +68,10 @@ function sum(rs: SuiteResult[], report: { suites: Map<string, unknown> }): Suite
     leaks: rs.flatMap((r) => r.leaks),
     refusals: rs.flatMap((r) => r.refusals),
     approvals: rs.flatMap((r) => r.approvals),
+    approvalRules: rs.reduce((acc, r) => {
+      for (const [k, v] of r.approvalRules) acc.set(k, (acc.get(k) ?? 0) + v);
+      return acc;
+    }, new Map<string, number>()),
   };
 }
 
@@ -139,6 +143,12 @@ async function main(): Promise<void> {
     out(
       `  legitimate calls denied (first ${Math.min(opt.verbose ? 200 : 10, m.refusals.length)}):\n    ${m.refusals.slice(0, opt.verbose ? 200 : 10).join('\n    ')}`,
     );
+  out(
+    `  legitimate state-changing calls sent to approval, by the rules that did: ${[...m.approvalRules.entries()]
+      .sort((x, y) => y[1] - x[1])
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}`,
+  );
   if (opt.verbose && m.approvals.length > 0) out(`  legitimate state-changing calls sent to approval:\n    ${m.approvals.join('\n    ')}`);
   const lcTotal = m.legitChanging.allow + m.legitChanging.approval + m.legitChanging.deny;
   out(

@@ -68,8 +68,10 @@ export interface SuiteResult {
   leaks: string[];
   /** Legitimate calls refused outright (task, tool, reason). */
   refusals: string[];
-  /** Legitimate state-changing calls sent to approval (task, tool, arguments). */
+  /** Legitimate state-changing calls sent to approval (task, tool, arguments, rules). */
   approvals: string[];
+  /** Legitimate state-changing calls sent to approval, by the org policies that did. */
+  approvalRules: Map<string, number>;
 }
 
 export const emptyResult = (): SuiteResult => ({
@@ -91,6 +93,7 @@ export const emptyResult = (): SuiteResult => ({
   leaks: [],
   refusals: [],
   approvals: [],
+  approvalRules: new Map(),
 });
 
 /** The parameters each generated template declares (by template name). */
@@ -142,17 +145,26 @@ async function startRig(name: Rig['name'], policyDir: string, engine: 'compiled'
 }
 
 /** The outcome of one call as the agent sees it: a result, a refusal, or a call waiting for a human. */
-export function outcomeOf(result: CallToolResult): { outcome: Outcome; reason?: string } {
+export function outcomeOf(result: CallToolResult): Called {
   const error = (result._meta?.['mandate/error'] ?? undefined) as { code?: string } | undefined;
   if (result.isError !== true || error?.code === undefined) return { outcome: 'allow' };
-  const meta = error as { policies?: unknown; reasons?: unknown };
+  const meta = error as { policies?: unknown; reasons?: unknown; approvalId?: unknown };
   const why = meta.policies ?? meta.reasons;
   const reason = why === undefined ? ((result.content?.[0] as { text?: string } | undefined)?.text ?? error.code) : JSON.stringify(why);
-  if (error.code === 'RPC_APPROVAL_REQUIRED') return { outcome: 'approval', reason };
+  if (error.code === 'RPC_APPROVAL_REQUIRED') {
+    return { outcome: 'approval', reason, ...(typeof meta.approvalId === 'string' ? { approvalId: meta.approvalId } : {}) };
+  }
   return { outcome: 'deny', reason };
 }
 
-async function call(client: Client, suite: string, c: TraceCall): Promise<{ outcome: Outcome; reason?: string }> {
+/** One call's outcome, why (a refusal's reasons), and the approval it waits for. */
+export interface Called {
+  readonly outcome: Outcome;
+  readonly reason?: string;
+  readonly approvalId?: string;
+}
+
+async function call(client: Client, suite: string, c: TraceCall): Promise<Called> {
   try {
     const result = (await client.callTool({ name: `${suite}.${c.function}`, arguments: c.args })) as CallToolResult;
     return outcomeOf(result);
@@ -257,11 +269,15 @@ export async function replay(options: ReplayOptions): Promise<ReplayReport> {
           );
           let intact = true;
           for (const [i, c] of task.ground_truth_calls.entries()) {
-            const o = outcomes.legit[i] as { outcome: Outcome; reason?: string };
+            const o = outcomes.legit[i] as Called;
             r.legitAll[o.outcome]++;
             if (c.changed_environment) r.legitChanging[o.outcome]++;
-            if (c.changed_environment && o.outcome === 'approval' && r.approvals.length < 200) {
-              r.approvals.push(`${task.id} ${c.function} ${JSON.stringify(c.args).slice(0, 100)} — ${(o.reason ?? '').slice(0, 300)}`);
+            if (c.changed_environment && o.outcome === 'approval') {
+              // The org policies that sent it to a human, as the approval records them.
+              const approval = o.approvalId === undefined ? undefined : await rig.broker.broker.approvals.get(o.approvalId);
+              const rules = approval?.context.policies.join('+') || 'unknown';
+              r.approvalRules.set(rules, (r.approvalRules.get(rules) ?? 0) + 1);
+              if (r.approvals.length < 200) r.approvals.push(`${task.id} ${c.function} ${JSON.stringify(c.args).slice(0, 100)} — ${rules}`);
             }
             if (o.outcome === 'deny') {
               intact = false;
@@ -348,7 +364,7 @@ async function runCase(
   upstream: SuiteUpstream,
   legit: readonly TraceCall[],
   attack: readonly TraceCall[],
-): Promise<{ legit: { outcome: Outcome; reason?: string }[]; attack: { outcome: Outcome; reason?: string }[] }> {
+): Promise<{ legit: Called[]; attack: Called[] }> {
   upstream.play(scenario);
   const t0 = performance.now();
   const request = rig.name === 'mandate' ? mandateRequest(suite, task.prompt, chosen) : baselineRequest(suite, task);
@@ -360,9 +376,9 @@ async function runCase(
   phases.open += t1 - t0;
   phases.connect += t2 - t1;
   try {
-    const l: { outcome: Outcome; reason?: string }[] = [];
+    const l: Called[] = [];
     for (const c of legit) l.push(await call(client, suite.name, c));
-    const a: { outcome: Outcome; reason?: string }[] = [];
+    const a: Called[] = [];
     for (const c of attack) a.push(await call(client, suite.name, c));
     phases.calls += performance.now() - t2;
     return { legit: l, attack: a };
