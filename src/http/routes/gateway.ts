@@ -93,6 +93,11 @@ export function registerGatewayRoutes(app: FastifyInstance, { broker }: AppConte
     // RFC 9449 §8.2: a fresh nonce before the one the client uses expires (set on the raw response,
     // which the hijacked handler writes).
     if (nextNonce !== undefined) reply.raw.setHeader('dpop-nonce', nextNonce);
+    // Risk: a mandate's token used from one more client address is a signal (new_client).
+    broker.risk.engine.observeClient(
+      { mandateId: caller.mandate.id, rootId: caller.chain[0]?.id ?? caller.mandate.id, agentId: caller.agent.id },
+      `ip:${req.ip}`,
+    );
     reply.hijack();
     const ctx = contextOf(req);
     try {
