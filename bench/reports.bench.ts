@@ -334,12 +334,16 @@ async function generate(store: Store, perStatement: number): Promise<void> {
 
 async function run(name: string, store: Store, perStatement: number): Promise<number> {
   let t0 = performance.now();
-  await generate(store, perStatement);
-  process.stdout.write(
-    `${name}: bulk-generated ${EVENTS} audit events, ${AGENTS} agents, ${AGENTS * MANDATES_PER_AGENT} mandates in ${((performance.now() - t0) / 1000).toFixed(1)} s (direct multi-row INSERTs, not through the audit log)\n`,
-  );
-  if (store.dialect === 'postgres') await store.run('ANALYZE');
-  else await store.run('ANALYZE');
+  const [head] = await store.query<{ size: number }>('SELECT size FROM audit_head WHERE id = 1');
+  if (Number(head?.size) === EVENTS) {
+    process.stdout.write(`${name}: reusing ${EVENTS} bulk-generated audit events and ${AGENTS} agents from a kept database\n`);
+  } else {
+    await generate(store, perStatement);
+    process.stdout.write(
+      `${name}: bulk-generated ${EVENTS} audit events, ${AGENTS} agents, ${AGENTS * MANDATES_PER_AGENT} mandates in ${((performance.now() - t0) / 1000).toFixed(1)} s (direct multi-row INSERTs, not through the audit log)\n`,
+    );
+  }
+  await store.run('ANALYZE');
   const policy = compiledEngine.load({ path: SHIPPED_SCHEMA, text: readFileSync(SHIPPED_SCHEMA, 'utf8') }, [
     {
       path: 'bench.cedar',
@@ -363,11 +367,14 @@ forbid (principal, action == Mandate::Action::"call", resource) when { context.e
   let slowest = 0;
   for (const report of [...reportNames, 'controls'] as const) {
     t0 = performance.now();
+    const cpu0 = process.cpuUsage();
     const r = report === 'controls' ? await controlsReport(ctx, {}) : await runReport(report, ctx, {});
     const s = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
     slowest = Math.max(slowest, s);
+    // CPU of this process: the SQLite engine runs in it; PostgreSQL's work is in the server's processes.
     process.stdout.write(
-      `${name}: ${report.padEnd(15)} ${s.toFixed(2)} s  (${r.rows.length} rows; ${JSON.stringify(r.summary).slice(0, 150)})\n`,
+      `${name}: ${report.padEnd(15)} ${s.toFixed(2)} s wall, ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s cpu  (${r.rows.length} rows; ${JSON.stringify(r.summary).slice(0, 120)})\n`,
     );
   }
   t0 = performance.now();
