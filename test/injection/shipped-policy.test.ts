@@ -1,5 +1,6 @@
-// The shipped injection-containment policy (policies/injection/*.cedar) loads and validates against
-// the shipped schema in both Cedar engines, with nothing served by a fallback; the task categories
+// The shipped injection-containment policy (policies/injection/*.cedar) and its starter templates
+// (policies/injection/templates/) load and validate against the shipped schema in both Cedar
+// engines, with nothing served by a fallback; the task categories
 // (policies/injection/categories/*.yaml) load, recognise requests, and instantiate into task
 // templates that the template file schema accepts.
 import assert from 'node:assert/strict';
@@ -42,6 +43,19 @@ describe('shipped injection policy', () => {
           assert.ok(ids.includes(id), `${id} in ${ids.join(', ')}`);
         }
         assert.ok(!broker.notices.some((n) => /fall|refus/i.test(n)), broker.notices.join('\n'));
+        // The starter templates beside it load and validate with the set.
+        assert.deepEqual(
+          current?.templates.list().map((t) => t.name),
+          [
+            'booking.reserve-one',
+            'calendar.add-event',
+            'email.send-named',
+            'files.share-named',
+            'messaging.post-named',
+            'payments.pay-named',
+            'web.read-named',
+          ],
+        );
       } finally {
         await broker.close();
       }
