@@ -11,6 +11,7 @@ import { DEV_TRUST_DOMAIN } from '../../src/identity/dev-spiffe.js';
 import { createProvider } from '../../src/leases/index.js';
 import type { LeaseConfig } from '../../src/leases/lease.js';
 import { LeaseService } from '../../src/leases/service.js';
+import { GRANT_TOKEN_EXCHANGE, TOKEN_TYPE } from '../../src/oauth/token-exchange.js';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
 import { POSTGRES_URL, postgresFactory } from '../helpers/stores.js';
 import { createLeaseDb, type LeaseDb } from './fixtures/pg-lease-db.js';
@@ -151,6 +152,44 @@ describe('leases: hostile input and races', { skip: pgf.skip }, () => {
     assert.equal((await introspect(forged)).active, false);
     // Agent tokens still introspect as before (regression: the fallback only adds upstream tokens).
     assert.equal((await introspect('not.a.jwt')).active, false);
+  });
+
+  test('an upstream token is no agent token: refused as a subject token at the token endpoint and at the agent API', async () => {
+    const m = await open();
+    const cred = await seam().credentialFor({ upstreamId: 'tickets', mandateId: m.id });
+    const upstreamToken = (cred?.headers?.Authorization ?? '').replace(/^Bearer /, '');
+    // A malicious upstream tries to delegate (or refresh) with the token it was handed.
+    const exchanged = await t.app.inject({
+      method: 'POST',
+      url: '/oauth/token',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: new URLSearchParams({
+        grant_type: GRANT_TOKEN_EXCHANGE,
+        subject_token: upstreamToken,
+        subject_token_type: TOKEN_TYPE.accessToken,
+        authorization_details: JSON.stringify([
+          {
+            type: 'mandate',
+            purpose: 'x',
+            taskType: 'support.refund',
+            environment: 'production',
+            ttlSeconds: 60,
+            tools: [{ tool: 'pgdb.q' }],
+          },
+        ]),
+      }).toString(),
+    });
+    assert.equal(exchanged.statusCode, 400, exchanged.body);
+    assert.ok(!exchanged.body.includes('access_token'));
+    // ... or to end the mandate through the agent API.
+    const ended = await t.app.inject({
+      method: 'POST',
+      url: `/mandate/v1/mandates/${m.id}/revoke`,
+      headers: { authorization: `Bearer ${upstreamToken}`, 'content-type': 'application/json' },
+      payload: '{}',
+    });
+    assert.equal(ended.statusCode, 401, ended.body);
+    assert.equal((await t.broker.mandates.get(m.id))?.status, 'active');
   });
 
   test('an ended mandate gets no credential, even one it held', async () => {
