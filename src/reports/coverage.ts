@@ -69,31 +69,51 @@ export async function coverageReport(ctx: ReportContext, params: ReportParams = 
       }
     }
   }
+  // One pass over the window's decisions, grouped on the few values that matter; split up here.
   const F = DECISION_FIELDS;
-  const observed = await ctx.db.query<{ tool: string; cls: string; n: number }>(
-    `SELECT tool, cls, COUNT(*) AS n FROM ${decisionRows(d, { outcome: F.outcome, tool: F.tool, cls: F.cls, env: F.env, approval: F.approval })} x
-      WHERE outcome = 'allow' AND cls IN ('execute', 'destructive') AND env = 'production' AND approval IS NULL
-      GROUP BY tool, cls ORDER BY tool`,
+  const groups = await ctx.db.query<{
+    tool: string | null;
+    cls: string | null;
+    outcome: string | null;
+    env: string | null;
+    unapproved: unknown;
+    policies: string | null;
+    n: number;
+  }>(
+    `SELECT tool, cls, outcome, env, CASE WHEN approval IS NULL THEN 1 ELSE 0 END AS unapproved, policies, COUNT(*) AS n
+       FROM ${decisionRows(d, { outcome: F.outcome, tool: F.tool, cls: F.cls, env: F.env, approval: F.approval, policies: F.policies })} x
+      GROUP BY tool, cls, outcome, env, CASE WHEN approval IS NULL THEN 1 ELSE 0 END, policies`,
     [since],
   );
-  for (const o of observed) {
+  const observed = new Map<string, { cls: string; n: number }>();
+  const used = new Set<string>();
+  const matched = new Set<string>();
+  for (const g of groups) {
+    if (g.outcome === 'allow' && g.tool !== null) {
+      used.add(g.tool);
+      if ((g.cls === 'execute' || g.cls === 'destructive') && g.env === 'production' && Number(g.unapproved) === 1) {
+        const o = observed.get(g.tool) ?? { cls: g.cls, n: 0 };
+        o.n += num(g.n);
+        observed.set(g.tool, o);
+      }
+    }
+    try {
+      const list = g.policies === null ? [] : (JSON.parse(g.policies) as unknown);
+      if (Array.isArray(list)) for (const id of list) if (typeof id === 'string') matched.add(id);
+    } catch {
+      // Not a list: it names no policy.
+    }
+  }
+  for (const [t, o] of [...observed].sort(([a], [b]) => a.localeCompare(b))) {
     rows.push({
       kind: 'tool',
-      subject: o.tool,
+      subject: t,
       finding: 'allowed_without_approval',
       actionClass: o.cls,
-      count: num(o.n),
+      count: o.n,
       detail: 'allowed in production without an approval in the window',
     });
   }
-  const used = new Set(
-    (
-      await ctx.db.query<{ tool: string }>(
-        `SELECT DISTINCT tool FROM ${decisionRows(d, { outcome: F.outcome, tool: F.tool })} x WHERE outcome = 'allow'`,
-        [since],
-      )
-    ).map((r) => r.tool),
-  );
   for (const t of ctx.catalog) {
     if (!used.has(t.name))
       rows.push({
@@ -104,19 +124,6 @@ export async function coverageReport(ctx: ReportContext, params: ReportParams = 
         count: 0,
         detail: 'no mandate was allowed to call it in the window',
       });
-  }
-  // Few distinct lists of determining policies exist; read them (from the index on SQLite) and split here.
-  const matched = new Set<string>();
-  for (const r of await ctx.db.query<{ p: string | null }>(
-    `SELECT DISTINCT policies AS p FROM ${decisionRows(d, { policies: F.policies })} x`,
-    [since],
-  )) {
-    try {
-      const list = r.p === null ? [] : (JSON.parse(r.p) as unknown);
-      if (Array.isArray(list)) for (const id of list) if (typeof id === 'string') matched.add(id);
-    } catch {
-      // Not a list: it names no policy.
-    }
   }
   const policies = ctx.policySet?.policies ?? [];
   for (const pol of policies) {

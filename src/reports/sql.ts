@@ -83,13 +83,19 @@ export function decisionsTable(d: Dialect): string {
  * A subquery of the decision events created at or after `?`, with `mandate_id`, `seq` and one text
  * column per named JSON field. SQLite reads the fields from the covering decision index (fenced,
  * so the planner does not flatten it into the aggregate around it); PostgreSQL parses each body
- * once (`OFFSET 0` keeps the cast from being inlined once per field).
+ * as cheaply as it can (`OFFSET 0` keeps the jsonb cast from being inlined once per field).
  */
 export function decisionRows(d: Dialect, fields: Readonly<Record<string, readonly string[]>>): string {
   const cols = Object.entries(fields);
   if (d === 'sqlite') {
     const list = cols.map(([alias, path]) => `${jsonText(d, 'body', path)} AS ${alias}`).join(', ');
     return `(SELECT seq, mandate_id, ${list} FROM audit_entries INDEXED BY audit_decisions WHERE type = 'decision' AND created_at >= ? LIMIT -1)`;
+  }
+  // Measured on 1,000,000 events: reading two fields from `json` (a lazy scan of the text) beats
+  // building a jsonb tree; for more fields one jsonb parse per body wins.
+  if (cols.length <= 2) {
+    const list = cols.map(([alias, path]) => `(body::json #>> '{${path.join(',')}}') AS ${alias}`).join(', ');
+    return `(SELECT seq, mandate_id, ${list} FROM audit_entries WHERE type = 'decision' AND created_at >= ?)`;
   }
   const list = cols.map(([alias, path]) => `(j #>> '{${path.join(',')}}') AS ${alias}`).join(', ');
   return `(SELECT seq, mandate_id, ${list} FROM (SELECT seq, mandate_id, body::jsonb AS j FROM audit_entries WHERE type = 'decision' AND created_at >= ? OFFSET 0) p)`;
