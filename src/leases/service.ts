@@ -88,7 +88,7 @@ export interface LeaseServiceOptions {
 }
 
 /** What is held in memory per (mandate, upstream) on this replica. */
-interface Held {
+export interface Held {
   readonly leaseId: string;
   readonly credential: UpstreamCredential;
   readonly expiresAt: number;
@@ -119,7 +119,7 @@ export class LeaseService implements CredentialInjector {
   readonly #o: LeaseServiceOptions;
   readonly #held = new Map<string, Held>();
   readonly #pending = new Map<string, Promise<Held>>();
-  readonly #revoking = new Set<Promise<unknown>>();
+  readonly #background = new Set<Promise<unknown>>();
   #timer: NodeJS.Timeout | undefined;
   #off: (() => void) | undefined;
   #closed = false;
@@ -465,9 +465,9 @@ export class LeaseService implements CredentialInjector {
     return row === undefined ? undefined : fromRow(row);
   }
 
-  /** Waits for revocations this replica started (tests, benchmarks, shutdown). */
+  /** Waits for the revocations and reaps this replica started (tests, benchmarks, shutdown). */
   async settled(): Promise<void> {
-    while (this.#revoking.size > 0) await Promise.allSettled([...this.#revoking]);
+    while (this.#background.size > 0) await Promise.allSettled([...this.#background]);
   }
 
   async close(): Promise<void> {
@@ -483,8 +483,8 @@ export class LeaseService implements CredentialInjector {
   }
 
   #track(p: Promise<unknown>): void {
-    const tracked = p.catch(() => {}).finally(() => this.#revoking.delete(tracked));
-    this.#revoking.add(tracked);
+    const tracked = p.catch(() => {}).finally(() => this.#background.delete(tracked));
+    this.#background.add(tracked);
   }
 }
 
