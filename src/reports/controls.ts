@@ -299,8 +299,13 @@ export async function controlsReport(
     return r;
   };
   const rows: ControlRow[] = [];
-  for (const c of map.controls) {
-    if (params.framework !== undefined && c.framework !== params.framework) continue;
+  const selected = map.controls.filter((c) => params.framework === undefined || c.framework === params.framework);
+  // Start every distinct check and evidence query at once: a PostgreSQL pool answers them in parallel.
+  for (const c of selected) {
+    for (const name of c.checks) void runCheck(name);
+    for (const query of c.evidence) runEvidence(query).catch(() => {});
+  }
+  for (const c of selected) {
     const results = await Promise.all(c.checks.map(async (name) => ({ name, ...(await runCheck(name)) })));
     const evidence = await Promise.all(c.evidence.map(async (query) => ({ query, events: await runEvidence(query) })));
     rows.push({
