@@ -61,7 +61,10 @@ describe('MCP conformance (server mode) against the gateway', () => {
   const out = process.env.MCP_CONFORMANCE_OUT ?? mkdtempSync(join(tmpdir(), 'mcp-conformance-'));
 
   before(async () => {
-    b = await startBroker();
+    // The runner is a conformance client, not an agent: its edge cases (unknown tools, bad
+    // metadata, rebinding probes) are refusals the risk engine would rightly count as probing and
+    // answer by holding, then revoking, the one mandate every scenario uses. Responses off here.
+    b = await startBroker({ config: { risk: { responses: [] } } });
     const everything = await b.broker.upstreams.registry.refresh('everything');
     assert.equal(everything.discoveryError, undefined);
     const tools = b.broker.upstreams.catalog

@@ -87,7 +87,9 @@ describe('the /mcp boundary under hostile input', () => {
     `{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":{"name":${JSON.stringify(name)},"arguments":${args}}}`;
 
   before(async () => {
-    h = await startGateway();
+    // Input handling is under test, not risk: dozens of refused calls on one mandate would (rightly)
+    // get it held and revoked by the risk engine's default responses (test/risk covers those).
+    h = await startGateway({ config: { risk: { responses: [] } } });
     ({ token, mandateId } = await h.mandate([{ tool: 'everything.get-sum' }, { tool: 'everything.echo' }]));
     session = {};
     session = { 'mcp-session-id': await sessionIdOf(), 'mcp-protocol-version': PROTOCOL };
