@@ -250,6 +250,30 @@ for (const factory of factories) {
       assert.match(listed.stdout, /payments\.transfer\s+2\s+payments\s+iban:iban amount:amount reference:string\?/);
     });
 
+    it('a profile template that refers to a template file opens it with its fixed parameters (client credentials scope)', async () => {
+      await h.broker.agents.update(CLERK.id, {
+        templates: { 'pay-utility': { template: 'payments.transfer', params: { iban: 'DE89370400440532013000', amount: 80 } } },
+      });
+      const m = await Mandate.open({ broker: h.base, identity: svidCallback(() => h.svid(CLERK.spiffeId)), template: 'pay-utility' });
+      try {
+        const stored = await h.broker.mandates.get(m.id);
+        assert.deepEqual(stored?.template?.params, { iban: 'DE89370400440532013000', amount: 80 });
+        assert.deepEqual(stored?.scope.tools[0], {
+          tool: 'bank.send_money',
+          args: { recipient: { eq: 'DE89370400440532013000' }, amount: { max: 80 } },
+          maxCalls: 1,
+        });
+      } finally {
+        await m.complete().catch(() => {});
+      }
+      await h.broker.agents.update(CLERK.id, { templates: { broken: { template: 'payments.transfer', params: { amount: 80 } } } });
+      await assert.rejects(
+        Mandate.open({ broker: h.base, identity: svidCallback(() => h.svid(CLERK.spiffeId)), template: 'broken' }),
+        (err: Error) => /iban/.test(`${err.message} ${JSON.stringify(err)}`),
+      );
+      await h.broker.agents.update(CLERK.id, { templates: {} });
+    });
+
     it('SDK: Mandate.open({ task }) through client credentials, then a governed call', async () => {
       const m = await Mandate.open({
         broker: h.base,
