@@ -12,6 +12,7 @@ import { AuditEventPage, AuditPage } from './pages/audit';
 import { MandatePage, MandatesPage } from './pages/mandates';
 import { OverviewPage } from './pages/overview';
 import { PoliciesPage } from './pages/policies';
+import { ReportsPage } from './pages/reports';
 
 /** Each page and the admin API permission its data needs: a page the server would refuse is not offered. */
 const NAV = [
@@ -21,6 +22,7 @@ const NAV = [
   ['/mandates', 'Mandates', 'mandates:read'],
   ['/audit', 'Audit', 'audit:read'],
   ['/policies', 'Policies', 'policy:read'],
+  ['/reports', 'Reports', 'audit:read'],
 ] as const;
 
 export function App() {
@@ -199,6 +201,7 @@ function pageOf(path: string): { permission: string; render: () => ReactElement 
     return { permission: 'audit:read', render: () => <AuditEventPage id={id} /> };
   }
   if (path === '/policies') return { permission: 'policy:read', render: () => <PoliciesPage /> };
+  if (path === '/reports') return { permission: 'audit:read', render: () => <ReportsPage /> };
   return undefined;
 }
 

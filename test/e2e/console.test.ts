@@ -167,7 +167,7 @@ describe('console end to end (Chromium, demo broker, demo agent)', {
     const admin = await alice.newPage();
     await signIn(admin, base, 'Alice Admin');
     // An admin holds every admin permission: every page is offered.
-    assert.deepEqual(await navLabels(admin), ['Overview', 'Approvals', 'Agents', 'Mandates', 'Audit', 'Policies']);
+    assert.deepEqual(await navLabels(admin), ['Overview', 'Approvals', 'Agents', 'Mandates', 'Audit', 'Policies', 'Reports']);
     await shot(admin, 'overview-empty');
 
     agent = new AgentRun(base, t.dataDir);
