@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { MandateError } from '../errors/index.js';
+import { Provenance, type ProvenanceView } from '../intent/index.js';
 import { scopeSchema } from '../scope/scope.js';
 import { AuthzenPdp, evaluationRequestSchema } from './authzen.js';
 import { DecisionService, type Evaluation } from './decisions.js';
@@ -31,6 +32,16 @@ const callSchema = z.strictObject({
       onBehalfOf: z.string().optional(),
       /** Default: a grant of exactly this tool with no constraints, so the case tests org policy. */
       scope: scopeSchema.optional(),
+      /** The human's request text (intent binding: `context.intent`). */
+      request: z.string().max(8192).optional(),
+      /** The task template the mandate was opened from (`context.template`). */
+      template: z
+        .strictObject({
+          name: z.string().min(1),
+          version: z.number().int().min(1).default(1),
+          approval: z.strictObject({ tools: z.array(z.string()).default([]), unnamedTargets: z.boolean().default(false) }).prefault({}),
+        })
+        .optional(),
     })
     .prefault({}),
   agent: z
@@ -43,6 +54,8 @@ const callSchema = z.strictObject({
     })
     .prefault({}),
   risk: z.number().min(0).max(100).optional(),
+  /** Text of tool results relayed to the mandate before this call (`context.intent.*.fromToolOutput`). */
+  toolOutput: z.string().max(65_536).optional(),
   approval: z.strictObject({ id: z.string().default('approval-case'), approverId: z.string(), approverRole: z.string() }).optional(),
 });
 
@@ -120,7 +133,21 @@ export function parseRequest(raw: unknown): Pick<PolicyCase, 'call' | 'authzen'>
 /** The decision input of a `call` case: defaults fill in everything the case does not state. */
 export function callInput(call: PolicyCall, now: number): DecisionInput {
   const scope = call.mandate.scope ?? { tools: [{ tool: call.tool.name }], delegable: false };
-  const mandate = { ...call.mandate, agentId: call.agent.id, scope, status: 'active', expiresAt: now + 3_600_000 };
+  const { request, ...rest } = call.mandate;
+  const mandate = {
+    ...rest,
+    agentId: call.agent.id,
+    scope,
+    status: 'active',
+    expiresAt: now + 3_600_000,
+    ...(request === undefined ? {} : { requestText: request }),
+  };
+  let provenance: ProvenanceView | undefined;
+  if (call.toolOutput !== undefined) {
+    const record = new Provenance();
+    record.record(mandate.id, call.toolOutput);
+    provenance = record.view(mandate.id);
+  }
   return {
     mandate,
     chain: [mandate],
@@ -130,6 +157,7 @@ export function callInput(call: PolicyCall, now: number): DecisionInput {
     riskScore: call.risk,
     approval: call.approval,
     now,
+    ...(provenance === undefined ? {} : { provenance }),
   };
 }
 

@@ -1,9 +1,13 @@
 // Decisions that read the intent context (context.intent, context.template), with both in-process
 // engines (compiled and cedar-wasm): the same outcomes, the same determining policies.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { parse as parseYaml } from 'yaml';
 import { Provenance } from '../../src/intent/index.js';
 import type { CallerMandate } from '../../src/oauth/caller.js';
+import { CaseRunner, parseCases } from '../../src/policy/cases.js';
 import { wasmEngine } from '../../src/policy/cedar/engine.js';
 import { compiledEngine } from '../../src/policy/compiled/engine.js';
 import { DecisionService } from '../../src/policy/decisions.js';
@@ -152,5 +156,19 @@ describe('both engines agree on intent decisions', () => {
             assert.equal(x.outcome, y.outcome, `${t.name} ${name}=${v}`);
             assert.deepEqual(x.policies, y.policies, `${t.name} ${name}=${v}`);
           }
+  });
+});
+
+describe('policy cases can state the request, the template and prior tool output', () => {
+  it('test/intent/fixtures/intent.cases.yaml passes against the fixture policies', async () => {
+    const policies = new PolicyStore({ dir: FIXTURE_POLICIES, schemaPath: SHIPPED_SCHEMA, now: () => NOW });
+    assert.ok((await policies.load()).ok);
+    const runner = new CaseRunner({ policies, approverRoles: ['admin'], namespace: 'Mandate', types: {}, now: NOW });
+    const cases = parseCases(parseYaml(readFileSync(fileURLToPath(new URL('./fixtures/intent.cases.yaml', import.meta.url)), 'utf8')));
+    assert.equal(cases.length, 4);
+    for (const c of cases) {
+      const r = runner.run('intent.cases.yaml', c);
+      assert.ok(r.ok, JSON.stringify(r));
+    }
   });
 });
