@@ -204,6 +204,33 @@ for (const factory of factories) {
       );
       assert.equal(stranger.error, 'invalid_grant');
 
+      // An orchestrator (not an admin) may not claim another human's authority.
+      const orchestrator = await h.operatorToken('bob', ['orchestrator']);
+      const claim = await fetch(`${h.base}/admin/v1/mandates`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${orchestrator}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          agentId: CLERK.id,
+          template: 'payments.transfer',
+          params: { iban: 'DE89370400440532013000', amount: 1 },
+          onBehalfOf: 'alice',
+        }),
+      });
+      assert.equal(claim.status, 403);
+      const auditor = await h.operatorToken('carol', ['auditor']);
+      const forbidden = await fetch(`${h.base}/admin/v1/mandates`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${auditor}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ agentId: CLERK.id, template: 'payments.transfer', params: { iban: 'DE89370400440532013000', amount: 1 } }),
+      });
+      assert.equal(forbidden.status, 403);
+      const own = await fetch(`${h.base}/admin/v1/mandates`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${orchestrator}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ agentId: CLERK.id, template: 'payments.transfer', params: { iban: 'DE89370400440532013000', amount: 1 } }),
+      });
+      assert.equal(own.status, 201, await own.clone().text());
+
       const unknownAgent = await adminPost('/admin/v1/mandates', { agentId: 'nobody', template: 'payments.transfer', params: {} });
       assert.equal(unknownAgent.status, 404);
       const list = await fetch(`${h.base}/admin/v1/templates`, { headers: { authorization: `Bearer ${admin}` } });

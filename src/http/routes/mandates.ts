@@ -32,6 +32,11 @@ export function registerMandateRoutes(app: FastifyInstance, { broker }: AppConte
       const agent = await broker.agents.get(agentId);
       if (agent === undefined) throw new MandateError('ERR_NOT_FOUND', `no agent "${agentId}"`);
       if (onBehalfOf !== undefined) {
+        // Naming a human is a claim of their authority: an orchestrator may name only itself (the
+        // human signed in as the operator); only an admin may name someone else.
+        if (onBehalfOf !== operator.id && !operator.roles.includes('admin')) {
+          throw new AuthError('ERR_FORBIDDEN', 'only an admin may open a mandate on behalf of another human');
+        }
         const human = await broker.principals.get(onBehalfOf);
         if (human === undefined || human.actorType !== 'human' || human.status !== 'active') {
           throw new MandateError('ERR_VALIDATION', `onBehalfOf "${onBehalfOf}" is not an active human principal`, {
