@@ -390,13 +390,13 @@ export class LeaseService implements CredentialInjector {
   async #revoke(id: string, reason: string): Promise<boolean> {
     const now = this.#o.clock.now();
     const stale = now - this.#o.obtainTimeoutMs * 2;
-    const claim = await this.#o.store.run(
+    // Claimed and read in one statement (RETURNING: SQLite ≥ 3.35 and PostgreSQL).
+    const [row] = await this.#o.store.query<LeaseRow>(
       `UPDATE leases SET status = 'revoking', claimed_at = ?, revoke_reason = COALESCE(revoke_reason, ?)
-        WHERE id = ? AND (status IN ('obtaining', 'active') OR (status = 'revoking' AND (claimed_at IS NULL OR claimed_at < ?)))`,
+        WHERE id = ? AND (status IN ('obtaining', 'active') OR (status = 'revoking' AND (claimed_at IS NULL OR claimed_at < ?)))
+        RETURNING ${COLUMNS}`,
       [now, reason, id, stale],
     );
-    if (claim.changes === 0) return false;
-    const [row] = await this.#o.store.query<LeaseRow>(`SELECT ${COLUMNS} FROM leases WHERE id = ?`, [id]);
     if (row === undefined) return false;
     const binding = this.#o.bindings.get(row.upstream);
     const mandate = await this.#o.mandates.get(row.mandate_id).catch(() => undefined);
