@@ -18,6 +18,7 @@ import { FIXTURE_POLICIES } from './fixtures.js';
 const MAIL_SERVER = fileURLToPath(new URL('./fixtures/mail-server.ts', import.meta.url));
 const CLI = fileURLToPath(new URL('../helpers/mandate-source.js', import.meta.url));
 const CLERK = { id: 'intent-clerk', spiffeId: `spiffe://${DEV_TRUST_DOMAIN}/agent/intent-clerk` };
+const DELEGATE = { id: 'intent-delegate', spiffeId: `spiffe://${DEV_TRUST_DOMAIN}/agent/intent-delegate` };
 const REQUEST = 'Read my inbox and reply to bob@example.com that the invoice is fine.';
 const TRANSFER_REQUEST = 'Pay the invoice: 120 EUR to DE89 3704 0044 0532 0130 00.';
 
@@ -45,8 +46,17 @@ for (const factory of factories) {
           tools: ['mail.read_inbox', 'mail.send_email', 'mail.forward', 'bank.send_money', 'bank.get_balance', 'bank.set_reference'].map(
             (tool) => ({ tool }),
           ),
-          delegable: false,
+          delegable: true,
         },
+      });
+      await h.broker.agents.register({
+        id: DELEGATE.id,
+        displayName: DELEGATE.id,
+        owner: 'alice',
+        environment: 'production',
+        identity: { spiffeId: DELEGATE.spiffeId },
+        ceiling: { tools: [{ tool: 'mail.send_email' }], delegable: false },
+        mayReceiveDelegation: true,
       });
       admin = await h.operatorToken('alice');
     });
@@ -163,6 +173,34 @@ for (const factory of factories) {
       assert.equal(api.status, 200);
       const body = (await api.json()) as { intent?: { fromToolOutput?: string[] } };
       assert.deepEqual(body.intent?.fromToolOutput, ['to']);
+    });
+
+    it('gateway: what one mandate of a tree read is known to its delegate (provenance is per tree)', async () => {
+      const parent = await exchange({
+        type: 'mandate',
+        purpose: 'reply',
+        taskType: 'email',
+        environment: 'production',
+        ttlSeconds: 600,
+        tools: [{ tool: 'mail.read_inbox' }, { tool: 'mail.send_email' }],
+        delegable: true,
+        request: REQUEST,
+      });
+      await (await h.connect(parent.access_token)).callTool({ name: 'mail.read_inbox', arguments: {} });
+      const child = await h.delegate(parent.access_token, DELEGATE.spiffeId, {
+        type: 'mandate',
+        purpose: 'reply',
+        taskType: 'email',
+        environment: 'production',
+        ttlSeconds: 300,
+        tools: [{ tool: 'mail.send_email' }],
+      });
+      const childId = mandateIdOf(child.access_token);
+      assert.equal((await h.broker.mandates.get(childId))?.requestText, REQUEST, "the delegate keeps the human's request");
+      const r = await (await h.connect(child.access_token)).callTool({ name: 'mail.send_email', arguments: { to: 'eve@evil.test' } });
+      assert.equal(meta(r).code, 'RPC_APPROVAL_REQUIRED', text(r));
+      const d = await lastDecision(childId, 'mail.send_email');
+      assert.deepEqual((d.event.data.intent as { toolOutputTargets: string[] }).toolOutputTargets, ['to']);
     });
 
     it('admin API: an orchestrator opens a mandate from a template; the agent takes it with its own proof and uses it', async () => {
