@@ -12,8 +12,7 @@
 //     result observations), over 1,000 mandates and 50 agents.
 //   npx tsx bench/risk.bench.ts [--data ../shared/benchmarks/agentdojo]     BENCH_QUICK=1 for fewer trials
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -30,6 +29,7 @@ import { POSTGRES_URL } from '../test/helpers/stores.js';
 import { startBroker } from '../test/identity/helpers.js';
 import { loadSuite, suiteNames } from './lib/agentdojo-data.js';
 import { startSuiteUpstream } from './lib/agentdojo-upstream.js';
+import { serveFetch } from './lib/fetch-server.js';
 import { summarize } from './lib/stats.js';
 
 const { values: opt } = parseArgs({ options: { data: { type: 'string', default: '../shared/benchmarks/agentdojo' } } });
@@ -57,30 +57,7 @@ async function startDrainUpstream(): Promise<{ url: string; server: Server }> {
     },
     { legacy: 'stateless' },
   );
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      void (async () => {
-        const headers = new Headers();
-        for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers.set(k, v);
-        const response = await handler.fetch(
-          new Request(`http://${req.headers.host}${req.url}`, {
-            method: req.method ?? 'POST',
-            headers,
-            ...(req.method === 'POST' ? { body: Buffer.concat(chunks) } : {}),
-          }),
-        );
-        const out: Record<string, string> = {};
-        response.headers.forEach((v, k) => {
-          out[k] = v;
-        });
-        res.writeHead(response.status, out).end(Buffer.from(await response.arrayBuffer()));
-      })().catch(() => res.destroy());
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`, server };
+  return serveFetch(handler);
 }
 
 async function connect(base: string, token: string): Promise<Client> {

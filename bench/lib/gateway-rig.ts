@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../../test/helpers/ports.js';
+import { serveFetch } from './fetch-server.js';
 import { client } from './loadgen.js';
 import { META_VERSION, openTarget, type Revision, TOOL, VERSION } from './mcp-wire.js';
 
@@ -174,38 +175,13 @@ async function runSdkUpstream(): Promise<void> {
     },
     { legacy: 'stateless' },
   );
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      void (async () => {
-        const headers = new Headers();
-        for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers.set(k, v);
-        const response = await handler.fetch(
-          new Request(`http://${req.headers.host}${req.url}`, {
-            method: req.method ?? 'POST',
-            headers,
-            ...(req.method === 'POST' ? { body: Buffer.concat(chunks) } : {}),
-          }),
-        );
-        const body = response.body === null ? '' : Buffer.from(await response.arrayBuffer());
-        const out: Record<string, string> = {};
-        response.headers.forEach((v, k) => {
-          out[k] = v;
-        });
-        res.writeHead(response.status, out).end(body);
-      })().catch(() => res.destroy());
-    });
-  });
+  const { server } = await serveFetch(handler);
   server.on('connection', () => calls.connections++);
   process.on('message', (m: { cmd?: string }) => {
     if (m.cmd === 'stats') process.send?.({ cmd: 'stats', calls });
   });
-  server.keepAliveTimeout = 60_000;
   process.on('disconnect', () => process.exit(0));
-  server.listen(0, '127.0.0.1', () =>
-    process.stdout.write(`READY ${JSON.stringify({ port: (server.address() as { port: number }).port })}\n`),
-  );
+  process.stdout.write(`READY ${JSON.stringify({ port: (server.address() as { port: number }).port })}\n`);
 }
 
 // ── role: broker (Mandate with the upstream registered and a mandate for the tool) ──

@@ -760,38 +760,39 @@ const leaseCommon = {
     .describe("lazy: on the mandate's first call to the upstream; eager: as soon as a mandate that grants one of its tools is opened."),
 };
 const leaseProvider = z.discriminatedUnion('type', [
-  z.strictObject({
-    type: z.literal('postgres-role'),
-    ...leaseCommon,
-    adminUrl: z
-      .string()
-      .regex(/^postgres(ql)?:\/\//, 'a postgres:// URL')
-      .describe(
-        'Connection of the role that creates and drops lease roles (CREATEROLE, and pg_signal_backend to end sessions). Keep the file private.',
-      ),
-    grants: z
-      .array(z.string().min(1).max(4096))
-      .max(64)
-      .default([])
-      .describe('SQL run after CREATE ROLE, in the same transaction; `{{role}}` becomes the quoted role name (the only substitution).'),
-    connectionUrl: z
-      .string()
-      .min(1)
-      .max(2048)
-      .describe('What the upstream gets, e.g. postgresql://{{role}}:{{password}}@db:5432/app (both URL-encoded when substituted).'),
-    inject: leaseInject.default({ env: 'DATABASE_URL' }),
-    rolePrefix: z
-      .string()
-      .regex(/^[a-z][a-z0-9_]{0,23}$/, 'lowercase letters, digits or _, starting with a letter')
-      .default('mandate_lease_')
-      .describe('Prefix of generated role names (the rest is random); the reaper only ever drops roles it recorded.'),
-    connectionLimit: z.number().int().min(1).max(1000).default(10).describe('CONNECTION LIMIT of each lease role.'),
-    ownedObjects: z
-      .enum(['drop', 'reassign'])
-      .default('drop')
-      .describe('At revocation: DROP OWNED BY the role, or REASSIGN OWNED BY it to reassignTo (then drop its privileges).'),
-    reassignTo: z.string().min(1).max(63).optional().describe('Role that receives owned objects when ownedObjects is reassign.'),
-  })
+  z
+    .strictObject({
+      type: z.literal('postgres-role'),
+      ...leaseCommon,
+      adminUrl: z
+        .string()
+        .regex(/^postgres(ql)?:\/\//, 'a postgres:// URL')
+        .describe(
+          'Connection of the role that creates and drops lease roles (CREATEROLE, and pg_signal_backend to end sessions). Keep the file private.',
+        ),
+      grants: z
+        .array(z.string().min(1).max(4096))
+        .max(64)
+        .default([])
+        .describe('SQL run after CREATE ROLE, in the same transaction; `{{role}}` becomes the quoted role name (the only substitution).'),
+      connectionUrl: z
+        .string()
+        .min(1)
+        .max(2048)
+        .describe('What the upstream gets, e.g. postgresql://{{role}}:{{password}}@db:5432/app (both URL-encoded when substituted).'),
+      inject: leaseInject.default({ env: 'DATABASE_URL' }),
+      rolePrefix: z
+        .string()
+        .regex(/^[a-z][a-z0-9_]{0,23}$/, 'lowercase letters, digits or _, starting with a letter')
+        .default('mandate_lease_')
+        .describe('Prefix of generated role names (the rest is random); the reaper only ever drops roles it recorded.'),
+      connectionLimit: z.number().int().min(1).max(1000).default(10).describe('CONNECTION LIMIT of each lease role.'),
+      ownedObjects: z
+        .enum(['drop', 'reassign'])
+        .default('drop')
+        .describe('At revocation: DROP OWNED BY the role, or REASSIGN OWNED BY it to reassignTo (then drop its privileges).'),
+      reassignTo: z.string().min(1).max(63).optional().describe('Role that receives owned objects when ownedObjects is reassign.'),
+    })
     // Reassigning to nobody would silently drop what the operator meant to keep.
     .refine((c) => c.ownedObjects !== 'reassign' || c.reassignTo !== undefined, {
       message: 'ownedObjects reassign needs reassignTo',
@@ -896,6 +897,20 @@ const telemetry = z
   .prefault({})
   .describe('Metrics and tracing (docs/operations.md lists every metric and span).');
 
+/** The risk engine's signals (docs/risk.md); src/risk/settings.ts holds their defaults. */
+export const RISK_SIGNALS = [
+  'call_rate',
+  'deny_rate',
+  'scope_probe',
+  'approval_denied',
+  'first_tool_use',
+  'read_then_send',
+  'result_volume',
+  'new_client',
+  'delegation_fanout',
+  'delegation_depth',
+] as const;
+
 const riskSignal = z
   .strictObject({
     enabled: z.boolean().optional().describe('false: the signal contributes nothing.'),
@@ -945,21 +960,7 @@ const risk = z
       .default(200)
       .describe('first_tool_use counts only for agents with at least this many calls (new agents try tools).'),
     signals: z
-      .partialRecord(
-        z.enum([
-          'call_rate',
-          'deny_rate',
-          'scope_probe',
-          'approval_denied',
-          'first_tool_use',
-          'read_then_send',
-          'result_volume',
-          'new_client',
-          'delegation_fanout',
-          'delegation_depth',
-        ]),
-        riskSignal,
-      )
+      .partialRecord(z.enum(RISK_SIGNALS), riskSignal)
       .default({})
       .describe('Per-signal overrides of the defaults in docs/risk.md.'),
     responses: z

@@ -2,19 +2,10 @@
 // responses with their hysteresis. Defaults are documented signal by signal in docs/risk.md; the
 // config file (`risk:` in src/config/schema.ts) overrides any of them.
 
-/** Every signal the engine computes (docs/risk.md explains each). */
-export const SIGNALS = [
-  'call_rate',
-  'deny_rate',
-  'scope_probe',
-  'approval_denied',
-  'first_tool_use',
-  'read_then_send',
-  'result_volume',
-  'new_client',
-  'delegation_fanout',
-  'delegation_depth',
-] as const;
+import { RISK_SIGNALS } from '../config/schema.js';
+
+/** Every signal the engine computes (docs/risk.md explains each), in a fixed order. */
+export const SIGNALS = RISK_SIGNALS;
 export type SignalName = (typeof SIGNALS)[number];
 
 /**
