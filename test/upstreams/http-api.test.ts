@@ -5,9 +5,10 @@
 // operations, files outside the allowed directories) and the call (path traversal, CRLF in
 // headers, extra arguments that try to move the request, type confusion, huge responses, redirects).
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import { dirname } from 'node:path';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
@@ -341,6 +342,8 @@ for (const factory of await storeFactories()) {
     let currentMandate = '';
     let admin = '';
     const served: Record<string, unknown> = {};
+    // A second allowed directory with a description over the size limit and a symlink out of it.
+    const dir = mkdtempSync(join(tmpdir(), 'mandate-openapi-'));
     const leasedTokens: string[] = [];
     let jwks: ReturnType<typeof createRemoteJWKSet>;
 
@@ -448,6 +451,9 @@ for (const factory of await storeFactories()) {
         paths: { '/x': { get: { operationId: 'x', parameters: [{ name: 'q', in: 'query', schema }] } } },
       });
       served['bad-schema.json'] = withQuery({ type: 'strange' });
+      served['padded.json'] = { ...example(), info: { title: 'x', version: '1', description: 'x'.repeat(2 * 1024 * 1024) } };
+      writeFileSync(join(dir, 'padded.yaml'), `${readFileSync(EXAMPLE, 'utf8')}\n# ${'x'.repeat(2 * 1024 * 1024)}\n`);
+      symlinkSync('/etc/hostname', join(dir, 'escape.yaml'));
       // A dialect URI the validator does not know is dropped, not fetched or fatal.
       served['dialect.json'] = withQuery({
         $schema: 'https://spec.openapis.org/oas/3.1/dialect/base',
@@ -458,7 +464,7 @@ for (const factory of await storeFactories()) {
       h = await startGateway({
         store: await factory.open(),
         config: {
-          upstreams: { httpApi: { descriptionDirs: [EXAMPLES_DIR], maxResponseBytes: 256 * 1024 } },
+          upstreams: { httpApi: { descriptionDirs: [EXAMPLES_DIR, dir], maxResponseBytes: 256 * 1024, maxDescriptionBytes: 1024 * 1024 } },
           leases: { upstreams: { leased: { type: 'mandate-token', audience: `${apiBase}/leased`, maxTtlSeconds: 120 } } },
         },
       });
@@ -499,6 +505,7 @@ for (const factory of await storeFactories()) {
       await h.close();
       api.close();
       elsewhere.close();
+      rmSync(dir, { recursive: true, force: true });
       await factory.cleanup();
     });
 
@@ -756,6 +763,9 @@ for (const factory of await storeFactories()) {
         ['badschema', { url: `${apiBase}/specs/bad-schema.json` }, 'ERR_HTTP_API_DESCRIPTION', /input schema of tool x cannot be used/],
         ['passwd', { path: '/etc/passwd' }, 'ERR_HTTP_API_FILE_NOT_ALLOWED', /descriptionDirs/],
         ['dotdot', { path: `${EXAMPLES_DIR}/../../package.json` }, 'ERR_HTTP_API_FILE_NOT_ALLOWED', /descriptionDirs/],
+        ['symlink', { path: join(dir, 'escape.yaml') }, 'ERR_HTTP_API_FILE_NOT_ALLOWED', /descriptionDirs/],
+        ['bigfile', { path: join(dir, 'padded.yaml') }, 'ERR_HTTP_API_DESCRIPTION', /larger than 1048576 bytes/],
+        ['bigurl', { url: `${apiBase}/specs/padded.json` }, 'ERR_HTTP_API_DESCRIPTION', /larger than 1048576 bytes/],
         ['relative', { path: 'examples/openapi/billing.yaml' }, 'ERR_HTTP_API_DESCRIPTION', /absolute/],
       ];
       for (const [id, description, code, message] of cases) {
