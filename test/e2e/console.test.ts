@@ -417,6 +417,8 @@ describe('console end to end (Chromium, demo broker, demo agent)', {
     assert.equal(await current.textContent(), 'Agents');
     // Every form control of the audit filters has an accessible name.
     await page.goto(`${base}/console/audit`);
+    // count() does not wait: the filters render with the page, which a loaded machine takes a while to.
+    await page.getByRole('combobox', { name: /^Decision/ }).waitFor();
     for (const name of ['Agent', 'Mandate', 'Human', 'Tool', 'Event type', 'From', 'To']) {
       assert.equal(
         await page
