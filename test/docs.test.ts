@@ -1,9 +1,16 @@
-// Docs that must match the code: the error registry and the configuration reference.
+// Docs that must match the code: the error registry, the configuration reference, and the
+// examples of docs/ (marked blocks run against a real demo broker).
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { test } from 'node:test';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { renderConfigReference } from '../src/config/reference.js';
 import { errorRegistry } from '../src/errors/registry.js';
+import { docBlocks } from './helpers/doc-blocks.js';
+import { freePort } from './helpers/ports.js';
 
 const read = (path: string) => readFileSync(new URL(`../${path}`, import.meta.url), 'utf8');
 
@@ -29,4 +36,130 @@ test('docs/errors.md lists exactly the registry codes, with their space and stat
 
 test('docs/configuration.md is generated from the current schema (run `npm run docs:config`)', () => {
   assert.equal(read('docs/configuration.md'), renderConfigReference());
+});
+
+// ── Docs that run ──
+// Blocks marked in their info string are checked against one real demo broker (`mandate serve
+// --demo`, as `npm start` runs it) in a scratch checkout (symlinks to this one, its own ./data):
+//   ```sh run                      runs; all `run` blocks of a page run in order in one bash
+//                                  session (variables carry over), with `set -euo pipefail` and
+//                                  curl failing on HTTP errors. The page's http://127.0.0.1:8080 is
+//                                  replaced by the broker's address and MANDATE_URL exported.
+//   ```json file=examples/x.json   must be exactly the file (the file the shell examples use)
+//   ```json valid                  must parse (responses and shapes shown on the page)
+// Unmarked blocks are not checked: pages opt in block by block (FULLY_CHECKED pages may not
+// leave a shell or JSON block unmarked; `no-run` says, visibly, that a block is not meant to run).
+
+const FULLY_CHECKED = ['docs/audit.md', 'docs/gateway.md', 'docs/identity.md', 'docs/approvals.md'];
+
+const docPages = readdirSync(new URL('../docs/', import.meta.url))
+  .filter((f) => f.endsWith('.md'))
+  .map((f) => `docs/${f}`)
+  .sort();
+const pages = docPages.map((path) => ({ path, blocks: docBlocks(read(path)) }));
+const SHELL = new Set(['sh', 'bash', 'shell']);
+
+test('marked JSON examples are the files they show, or parse', () => {
+  for (const { path, blocks } of pages) {
+    for (const b of blocks.filter((x) => x.lang === 'json')) {
+      const where = `${path}:${b.line}`;
+      if (b.attrs.file !== undefined) {
+        assert.ok(existsSync(new URL(`../${b.attrs.file}`, import.meta.url)), `${where}: ${b.attrs.file} does not exist`);
+        assert.equal(b.body.trim(), read(b.attrs.file).trim(), `${where}: the block differs from ${b.attrs.file}`);
+        JSON.parse(b.body);
+      } else if (b.words.has('valid')) {
+        assert.doesNotThrow(() => JSON.parse(b.body), `${where}: not valid JSON`);
+      }
+    }
+  }
+});
+
+test('fully checked pages mark every shell and JSON block', () => {
+  for (const path of FULLY_CHECKED) {
+    const blocks = docBlocks(read(path));
+    const unmarked = blocks
+      .filter((b) => (SHELL.has(b.lang) || b.lang === 'json') && !['run', 'valid', 'no-run'].some((w) => b.words.has(w)) && !b.attrs.file)
+      .map((b) => `${path}:${b.line}`);
+    assert.deepEqual(unmarked, [], 'mark each block run, valid, file=… or no-run');
+  }
+});
+
+describe('docs shell examples run against the demo broker', { timeout: 600_000 }, () => {
+  const runnable = pages
+    .map(({ path, blocks }) => ({ path, blocks: blocks.filter((b) => SHELL.has(b.lang) && b.words.has('run')) }))
+    .filter((p) => p.blocks.length > 0);
+  const ROOT = fileURLToPath(new URL('../', import.meta.url));
+  let checkout: string;
+  let broker: ChildProcess | undefined;
+  let url: string;
+
+  before(async () => {
+    checkout = mkdtempSync(join(tmpdir(), 'mandate-docs-'));
+    for (const entry of ['package.json', 'src', 'node_modules', 'examples', 'policies', 'bin', 'console', 'tsconfig.json', 'docs']) {
+      symlinkSync(join(ROOT, entry), join(checkout, entry));
+    }
+    const port = await freePort();
+    url = `http://127.0.0.1:${port}`;
+    broker = spawn(
+      process.execPath,
+      ['--import', import.meta.resolve('tsx'), 'src/cli/main.ts', 'serve', '--demo', '--port', String(port)],
+      {
+        cwd: checkout,
+        env: { PATH: process.env.PATH ?? '', HOME: checkout },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let out = '';
+    await new Promise<void>((resolve, reject) => {
+      broker?.stdout?.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('operator token')) resolve();
+      });
+      broker?.stderr?.on('data', (d: Buffer) => {
+        out += d.toString();
+      });
+      broker?.on('exit', (code) => reject(new Error(`the demo broker exited ${code}: ${out}`)));
+    });
+  });
+
+  after(async () => {
+    if (broker !== undefined && broker.exitCode === null) {
+      const exited = new Promise((r) => broker?.on('exit', r));
+      broker.kill('SIGTERM');
+      await exited;
+    }
+    rmSync(checkout, { recursive: true, force: true });
+  });
+
+  for (const { path, blocks } of runnable) {
+    test(`${path}: ${blocks.length} shell example(s) run as written`, async () => {
+      const script = [
+        'set -euo pipefail',
+        // The examples use curl -s; an HTTP error must still fail the example.
+        'curl() { command curl --fail-with-body --show-error "$@"; }',
+        ...blocks.flatMap((b) => [`echo "::docs-block ${path}:${b.line}" >&2`, b.body.replaceAll('http://127.0.0.1:8080', url)]),
+      ].join('\n');
+      const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
+        const child = spawn('bash', ['-c', script], {
+          cwd: checkout,
+          env: { PATH: process.env.PATH ?? '', HOME: checkout, MANDATE_URL: url, npm_config_update_notifier: 'false' },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+        });
+        child.stderr.on('data', (d: Buffer) => {
+          out += d.toString();
+        });
+        const timer = setTimeout(() => child.kill('SIGKILL'), 240_000);
+        child.on('close', (code) => {
+          clearTimeout(timer);
+          resolve({ code, out });
+        });
+      });
+      const failedAt = [...r.out.matchAll(/::docs-block (\S+)/g)].pop()?.[1];
+      assert.equal(r.code, 0, `the example at ${failedAt} failed:\n${r.out.slice(-4000)}`);
+    });
+  }
 });
