@@ -10,14 +10,16 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { Browser } from 'playwright-core';
+import { docBlocks } from '../helpers/doc-blocks.js';
 import { freePort } from '../helpers/ports.js';
 import { type ClientsHarness, startClientsGateway } from './helpers.js';
 import { consent, launchChromium } from './interactive-helpers.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const page = readFileSync(join(ROOT, 'docs/clients-interactive.md'), 'utf8');
-const examples = [...page.matchAll(/^```ts\n([\s\S]*?)^```$/gm)].map((m) => m[1] ?? '');
-const agentJson = /^```json\n([\s\S]*?)^```$/m.exec(page)?.[1] ?? '';
+const blocks = docBlocks(page);
+const examples = blocks.filter((b) => b.lang === 'ts').map((b) => b.body);
+const agentJson = blocks.find((b) => b.lang === 'json')?.body ?? '';
 
 describe('docs/clients-interactive.md examples run as written', () => {
   let h: ClientsHarness;
