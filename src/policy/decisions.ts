@@ -265,13 +265,24 @@ function contextDeclares(set: LoadedPolicySet): { intent: boolean; template: boo
 }
 
 /**
- * The call's intent binding (src/intent/), when the schema's context declares `intent`: the
- * request's entities come from a per-text cache, so per call only the arguments are looked up.
+ * The call's intent binding (src/intent/), when the schema's context declares `intent` and some
+ * policy reads `context.intent` or `context.template` (tens of microseconds a call otherwise spent
+ * for nothing): the request's entities come from a per-text cache, so per call only the arguments
+ * are looked up.
  */
 export function intentOf(set: LoadedPolicySet, input: DecisionInput): IntentContext | undefined {
   const d = contextDeclares(set);
   if (!d.intent && !d.template) return undefined;
+  const reads = set.contextReads;
+  if (reads !== undefined && reads !== 'all' && !reads.has('intent') && !reads.has('template')) return undefined;
   return bindIntent(input.args ?? {}, intentIndex(input.mandate.requestText), input.provenance);
+}
+
+let unread: Record<string, unknown> | undefined;
+/** The Cedar form of an intent with nothing in it (what a set that never reads `context.intent` gets). */
+function unreadIntent(): Record<string, unknown> {
+  unread ??= cedarIntent(bindIntent({}, intentIndex(undefined)));
+  return unread;
 }
 
 /** The Cedar request for a tool call: 4–6 entities, only what policies can read. */
@@ -306,6 +317,8 @@ export function cedarRequest(
     mandate: mandateUid,
   };
   if (intent !== undefined) context.intent = cedarIntent(intent);
+  // Declared but read by no policy (so not computed): an empty record keeps the request valid.
+  else if (contextDeclares(set).intent) context.intent = unreadIntent();
   const template = mandate.template;
   if (template !== undefined && template !== null) {
     const approvalDefaults = template.approval;

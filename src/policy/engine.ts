@@ -101,6 +101,11 @@ export interface LoadedPolicySet {
   /** How the policies read `context.approval`; undefined when the engine cannot analyze them. */
   readonly approval?: ApprovalAnalysis;
   /**
+   * The `context` attributes some policy reads (`all`: one reads the whole record); undefined when
+   * the engine cannot tell. Costly context (the intent binding) is computed only when read.
+   */
+  readonly contextReads?: ReadonlySet<string> | 'all';
+  /**
    * Evaluates one request. Synchronous (in-process engines answer in micro- to milliseconds).
    * Never throws: any failure is `deny` with the failure in `errors`.
    */

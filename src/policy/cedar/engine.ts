@@ -16,6 +16,7 @@ import type {
   PolicyProblem,
 } from '../engine.js';
 import { type ApprovalPlan, planApproval, rolesFromProbe } from './approval.js';
+import { contextReads } from './context-reads.js';
 import { indexSchema } from './shape.js';
 
 export type { EngineAnswer, EngineRequest, PolicyFile, PolicyProblem } from '../engine.js';
@@ -112,6 +113,7 @@ export function compilePolicySet(schema: PolicyFile, files: readonly PolicyFile[
     return { ok: false, problems: p.errors.map((e) => ({ file: '(set)', line: 1, column: 1, message: e.message })) };
   const names = { schemaName, setId };
   const approvalPlan = planApproval(policies.map((q) => ({ id: q.id, effect: q.effect, est: ests.get(q) })));
+  const reads = contextReads(policies.map((q) => ests.get(q)));
   const set: CompiledPolicySet = {
     engine: 'wasm',
     version,
@@ -121,6 +123,7 @@ export function compilePolicySet(schema: PolicyFile, files: readonly PolicyFile[
     setId,
     approvalPlan,
     approval: { uses: approvalPlan.uses, ...probeIn(approvalPlan, schemaName, `mandate-approval-${generation}`) },
+    contextReads: reads,
     authorize: (request) => authorize(names, request),
   };
   return { ok: true, set };

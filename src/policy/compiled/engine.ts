@@ -132,6 +132,7 @@ export function compileSet(set: WasmPolicySet, schemaText: string): { ok: true; 
     fallback: set,
     delegated,
     approval: compiledApproval(set, resolved.json, delegated),
+    ...(set.contextReads === undefined ? {} : { contextReads: set.contextReads }),
     authorize,
   };
   return { ok: true, set: compiled };
