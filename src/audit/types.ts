@@ -52,7 +52,8 @@ export const auditEventTypes = {
   'risk.signal': 'a risk signal or automatic response (data: signal, score, action?)',
   'risk.response':
     'an automatic risk response fired, before it is carried out (data: action, subject, id, score, signals [{signal, value, points}])',
-  'risk.cleared': 'a risk response was lifted: the score fell below its clear level after its hold time (data: action, subject, id, score, signals)',
+  'risk.cleared':
+    'a risk response was lifted: the score fell below its clear level after its hold time (data: action, subject, id, score, signals)',
   'refusal.aggregated':
     'unauthenticated requests refused from one source in one window, counted instead of one event each (data: source, count, windowStart, windowEnd, endpoints, codes)',
 } as const;

@@ -25,18 +25,50 @@ export const DEFAULT_PROVENANCE_LIMITS: ProvenanceLimits = {
   maxScanChars: 64 * 1024,
 };
 
+/**
+ * One tree's record. Results are kept as text and read (entities extracted) only when a decision
+ * asks: a policy set that never reads `context.intent` never pays for the extraction.
+ */
 class Tree implements ProvenanceView {
   readonly keys = new Set<string>();
   text = '';
+  pending: string[] = [];
+  pendingChars = 0;
+
+  constructor(readonly limits: ProvenanceLimits) {}
 
   hasKey(key: string): boolean {
+    this.digest();
     return this.keys.has(key);
   }
 
   hasPhrase(phrase: string): boolean {
+    this.digest();
     return containsWords(this.text, phrase);
   }
+
+  /** Reads the results recorded since the last question, oldest first. */
+  digest(): void {
+    if (this.pending.length === 0) return;
+    const texts = this.pending;
+    this.pending = [];
+    this.pendingChars = 0;
+    for (const scanned of texts) {
+      for (const e of extractEntities(scanned, this.limits.maxScanChars)) {
+        const key = entityKey(e.kind, e.value);
+        if (this.keys.has(key)) continue;
+        if (this.keys.size >= this.limits.maxKeysPerTree) this.keys.delete(this.keys.values().next().value as string);
+        this.keys.add(key);
+      }
+      const lower = scanned.normalize('NFKC').toLowerCase();
+      const joined = this.text === '' ? lower : `${this.text}\n${lower}`;
+      this.text = joined.length > this.limits.maxTextPerTree ? joined.slice(joined.length - this.limits.maxTextPerTree) : joined;
+    }
+  }
 }
+
+/** Unread result text kept per tree before it is read anyway (bounds memory). */
+const MAX_PENDING_CHARS = 256 * 1024;
 
 const NOTHING: ProvenanceView = { hasKey: () => false, hasPhrase: () => false };
 
@@ -56,27 +88,21 @@ export class Provenance {
     this.#limits = { ...DEFAULT_PROVENANCE_LIMITS, ...limits };
   }
 
-  /** Records the entities of one relayed result text for the tree rooted at `rootId`. */
+  /** Records one relayed result text for the tree rooted at `rootId` (read when a decision asks). */
   record(rootId: string, text: string): void {
     if (text === '') return;
     const scanned = text.length > this.#limits.maxScanChars ? text.slice(0, this.#limits.maxScanChars) : text;
     let tree = this.#trees.get(rootId);
     if (tree === undefined) {
       if (this.#trees.size >= this.#limits.maxTrees) this.#trees.delete(this.#trees.keys().next().value as string);
-      tree = new Tree();
+      tree = new Tree(this.#limits);
     } else {
       this.#trees.delete(rootId);
     }
     this.#trees.set(rootId, tree);
-    for (const e of extractEntities(scanned, this.#limits.maxScanChars)) {
-      const key = entityKey(e.kind, e.value);
-      if (tree.keys.has(key)) continue;
-      if (tree.keys.size >= this.#limits.maxKeysPerTree) tree.keys.delete(tree.keys.values().next().value as string);
-      tree.keys.add(key);
-    }
-    const lower = scanned.normalize('NFKC').toLowerCase();
-    const joined = tree.text === '' ? lower : `${tree.text}\n${lower}`;
-    tree.text = joined.length > this.#limits.maxTextPerTree ? joined.slice(joined.length - this.#limits.maxTextPerTree) : joined;
+    tree.pending.push(scanned);
+    tree.pendingChars += scanned.length;
+    if (tree.pendingChars > MAX_PENDING_CHARS) tree.digest();
   }
 
   /** What the tree rooted at `rootId` has seen (nothing, when unknown). */

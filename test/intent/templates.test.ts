@@ -180,7 +180,7 @@ describe('docs/mandates.md "Task templates and parameters"', () => {
     const doc = readFileSync('docs/mandates.md', 'utf8');
     const section = doc.slice(doc.indexOf('### Task templates and parameters'));
     const yaml = /```yaml\n([\s\S]*?)```/.exec(section)?.[1];
-    const json = /```json\n([\s\S]*?)```/.exec(section)?.[1];
+    const json = /```json[^\n]*\n([\s\S]*?)```/.exec(section)?.[1];
     assert.ok(yaml !== undefined && json !== undefined);
     const r = loadTemplates([file('transfer.template.yaml', yaml)]);
     assert.ok(r.ok, JSON.stringify(!r.ok && r.problems));
