@@ -260,7 +260,19 @@ function costPerCall(): number {
       const path = paths[i % paths.length] as (typeof paths)[number];
       engine.context(path);
       engine.approvalRequired(path);
-      engine.observeCall({ ...path, tool: 'crm.read', outcome: 'allow', action: 'read', sensitivity: 'internal', sendsOut: false });
+      // The object literal the gateway builds per call (no spreads).
+      engine.observeCall({
+        mandateId: path.mandateId,
+        rootId: path.rootId,
+        agentId: path.agentId,
+        tool: 'crm.read',
+        outcome: 'allow',
+        refusal: undefined,
+        action: 'read',
+        sensitivity: 'internal',
+        sendsOut: false,
+        client: undefined,
+      });
       engine.observeResult(path, 2048);
     }
     return Number(process.hrtime.bigint() - t0) / 1000 / n;

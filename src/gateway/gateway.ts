@@ -277,16 +277,19 @@ export class Gateway {
     // that human's approval is decided again below and goes through).
     const held = decision.outcome === 'allow' ? risk?.approvalRequired(path) : undefined;
     if (held !== undefined) decision = riskHeld(decision, held, this.#o.riskApproverRoles ?? []);
+    // A plain object literal (no spreads): this runs on every call.
     risk?.observeCall({
-      ...path,
+      mandateId: path.mandateId,
+      rootId: path.rootId,
+      agentId: path.agentId,
       tool: tool.name,
       outcome: decision.outcome,
       // No grant matched: outside the mandate's scope or its argument constraints.
-      ...(decision.outcome === 'deny' ? { refusal: decision.grant === undefined ? 'scope' : 'other' } : {}),
+      refusal: decision.outcome !== 'deny' ? undefined : decision.grant === undefined ? 'scope' : 'other',
       action: tool.actionClass,
       sensitivity: tool.sensitivity,
       sendsOut: sendsOut(tool, args),
-      ...(caller.claims.cnf?.jkt === undefined ? {} : { client: caller.claims.cnf.jkt }),
+      client: caller.claims.cnf?.jkt,
     });
     let approval: UsableApproval | undefined;
     if (decision.outcome === 'approval_required') {

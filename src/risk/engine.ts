@@ -27,13 +27,13 @@ export interface CallObservation extends RiskPath {
   /** The decision: refused calls count towards `deny_rate`; `scope` refusals also towards `scope_probe`. */
   readonly outcome: 'allow' | 'deny' | 'approval_required';
   /** Why a refused call was refused: outside the mandate's scope or constraints, or something else. */
-  readonly refusal?: 'scope' | 'other';
+  readonly refusal?: 'scope' | 'other' | undefined;
   readonly action: ActionClass;
   readonly sensitivity: Sensitivity;
   /** The call can carry data out (sends, posts, writes to a target the call names). */
   readonly sendsOut: boolean;
   /** The DPoP key thumbprint or client address the token was used from. */
-  readonly client?: string;
+  readonly client?: string | undefined;
 }
 
 export interface SignalValue {
@@ -169,6 +169,9 @@ export class RiskEngine {
   readonly #max: Float64Array;
   readonly #weight: Float64Array;
   readonly #values = new Float64Array(SIGNALS.length);
+  /** Below these counts in the window, call_rate and result_volume add no points. */
+  readonly #quietCalls: number;
+  readonly #quietBytes: number;
   /** Sharing with other replicas: subjects with unshared counts, latches not yet told. */
   #sharing = false;
   readonly #unshared = new Set<State>();
@@ -179,6 +182,8 @@ export class RiskEngine {
     this.#warn = Float64Array.from(SIGNALS, (n) => settings.signals[n].warn);
     this.#max = Float64Array.from(SIGNALS, (n) => settings.signals[n].max);
     this.#weight = Float64Array.from(SIGNALS, (n) => (settings.signals[n].enabled ? settings.signals[n].points : 0));
+    this.#quietCalls = settings.signals.call_rate.warn * settings.baselineFloor;
+    this.#quietBytes = settings.signals.result_volume.warn;
     this.#clock = clock;
     const max = settings.maxSubjects;
     this.#mandates = new LRUCache({ max });
@@ -381,16 +386,19 @@ export class RiskEngine {
 
   /** The `require_approval` response in force for this call's mandate, tree or agent, if any. */
   approvalRequired(path: RiskPath): { readonly subject: Subject; readonly id: string } | undefined {
-    for (const [subject, id] of [
-      ['mandate', path.mandateId],
-      ['tree', path.rootId],
-      ['agent', path.agentId],
-    ] as const) {
-      const state = this.#states(subject).peek(id);
-      if (state === undefined || state.latched.size === 0) continue;
-      for (const [i, rule] of this.#rules[subject]) if (rule.action === 'require_approval' && state.latched.has(i)) return { subject, id };
-    }
+    // Unrolled (no arrays per call): this runs on every governed call.
+    if (this.#holds('mandate', path.mandateId)) return { subject: 'mandate', id: path.mandateId };
+    if (this.#holds('tree', path.rootId)) return { subject: 'tree', id: path.rootId };
+    if (this.#holds('agent', path.agentId)) return { subject: 'agent', id: path.agentId };
     return undefined;
+  }
+
+  /** Whether a `require_approval` response is latched on this subject. */
+  #holds(subject: Subject, id: string): boolean {
+    const state = this.#states(subject).peek(id);
+    if (state === undefined || state.latched.size === 0) return false;
+    for (const [i, rule] of this.#rules[subject]) if (rule.action === 'require_approval' && state.latched.has(i)) return true;
+    return false;
   }
 
   /** Responses in force (the console's and the API's view). */
@@ -536,6 +544,13 @@ export class RiskEngine {
   /** Recomputes the score of `s` if it is dirty or stale; true if it did. */
   #rescore(s: State, now: number): boolean {
     if (!s.dirty && now - s.scoredAt < RESCORE_MS && now >= s.scoredAt) return false;
+    // A quiet subject stays at 0 without measuring: only the rates can move without a notable
+    // observation, and neither can reach its warn level below these counts (call_rate's baseline is
+    // never under baselineFloor).
+    if (!s.dirty && s.score === 0 && s.sum(C.calls, now) <= this.#quietCalls && s.sum(C.resultBytes, now) <= this.#quietBytes) {
+      s.scoredAt = now;
+      return false;
+    }
     const values = this.#measure(s, now);
     let total = 0;
     for (let i = 0; i < SIGNALS.length; i++) total += this.#points(i, values[i] as number);
