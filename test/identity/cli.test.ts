@@ -86,7 +86,7 @@ test('mandate agents register, quarantine and list; mandates revoke', async () =
   assert.equal(revoked.code, 0, revoked.stderr);
   assert.equal((JSON.parse(revoked.stdout) as { status: string }).status, 'revoked');
   assert.equal((await run(['agents', 'quarantine', 'cli-agent'])).code, 0);
-  const list = JSON.parse((await run(['agents', 'list'])).stdout) as { items: { principal: { id: string; status: string } }[] };
+  const list = JSON.parse((await run(['agents', 'list', '--json'])).stdout) as { items: { principal: { id: string; status: string } }[] };
   assert.equal(list.items.find((a) => a.principal.id === 'cli-agent')?.principal.status, 'quarantined');
   const noOwner = await run(['agents', 'register', 'x', '--environment', 'production', '--spiffe-id', 'spiffe://demo.mandate.local/x']);
   assert.equal(noOwner.code, 1);

@@ -285,6 +285,8 @@ describe('deciding', () => {
       role: 'support-lead',
       tool: req.tool,
       callHash: req.callHash,
+      // The approver's comment is part of the audit record (docs/approvals.md).
+      note: 'ok',
     });
     assert.deepEqual(published, [approval.id]);
     await new Promise((r) => setImmediate(r));
