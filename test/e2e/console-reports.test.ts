@@ -12,6 +12,8 @@ import { freePort } from '../identity/helpers.js';
 const CHROMIUM = process.env.MANDATE_CHROMIUM ?? '/usr/bin/chromium';
 if (process.env.CI && !existsSync(CHROMIUM)) throw new Error(`Chromium is required under CI but missing at ${CHROMIUM}`);
 
+// Skipped only on a developer machine without Chromium (the reason is the skip value); under CI the
+// line above makes a missing browser fail the run instead.
 describe('console reports page (Chromium, demo broker)', { skip: existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM}` }, () => {
   let t: TestApp;
   let base: string;

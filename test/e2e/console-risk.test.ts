@@ -11,6 +11,8 @@ import { ensureConsoleBuilt } from '../helpers/console-build.js';
 const CHROMIUM = process.env.MANDATE_CHROMIUM ?? '/usr/bin/chromium';
 if (process.env.CI && !existsSync(CHROMIUM)) throw new Error(`Chromium is required under CI but missing at ${CHROMIUM}`);
 
+// Skipped only on a developer machine without Chromium (the reason is the skip value); under CI the
+// line above makes a missing browser fail the run instead.
 describe('console: risk (Chromium)', { skip: existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM}` }, () => {
   let gw: GatewayHarness;
   let browser: Browser;

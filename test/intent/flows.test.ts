@@ -25,6 +25,8 @@ const TRANSFER_REQUEST = 'Pay the invoice: 120 EUR to DE89 3704 0044 0532 0130 0
 const factories = await storeFactories();
 
 for (const factory of factories) {
+  // PostgreSQL half: skipped only when PostgreSQL is unreachable on a developer machine (the reason is
+  // the skip value); storeFactories never skips under CI, where an unreachable server fails the run.
   describe(`task templates and intent binding end to end (${factory.name})`, { skip: factory.skip }, () => {
     let h: GatewayHarness;
     let admin: string;
