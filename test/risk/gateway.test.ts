@@ -98,6 +98,30 @@ for (const factory of await storeFactories()) {
       }
     });
 
+    test('the risk admin API refuses the unauthenticated, the unauthorized and malformed subjects', async () => {
+      const gw = await startGateway({ store: await factory.open(), config: { server: { rateLimit: { enabled: false } } } });
+      try {
+        const { mandateId } = await gw.mandate([{ tool: 'helpdesk.search_tickets' }]);
+        const get = async (path: string, token?: string) =>
+          fetch(`${gw.base}${path}`, token === undefined ? {} : { headers: { authorization: `Bearer ${token}` } });
+        const admin = await gw.operatorToken('alice');
+        assert.equal((await get(`/admin/v1/risk/mandate/${mandateId}`)).status, 401);
+        // An approver may decide approvals, not read agents' risk.
+        assert.equal((await get(`/admin/v1/risk/mandate/${mandateId}`, await gw.operatorToken('bob', ['approver']))).status, 403);
+        assert.equal((await get('/admin/v1/risk/nobody/x', admin)).status, 400, 'unknown subject kind');
+        assert.equal((await get(`/admin/v1/risk/agent/${'a'.repeat(300)}`, admin)).status, 400, 'oversized id');
+        assert.equal((await get('/admin/v1/risk/scores?subject=agent&limit=99999', admin)).status, 400, 'limit out of range');
+        // An encoded path is an id like any other: looked up, never resolved against anything.
+        const dotted = await get('/admin/v1/risk/tree/..%2F..%2Fagents', admin);
+        assert.equal(dotted.status, 200);
+        assert.deepEqual(await dotted.json(), { subject: 'tree', id: '../../agents', score: 0, signals: [], timeline: [] });
+        const own = (await (await get(`/admin/v1/risk/mandate/${mandateId}`, admin)).json()) as { score: number };
+        assert.equal(own.score, 0);
+      } finally {
+        await gw.close();
+      }
+    });
+
     test('a quarantine response stops the agent on its next call; legitimate calls trigger nothing', async () => {
       const gw = await startGateway({
         store: await factory.open(),
