@@ -31,6 +31,9 @@ export class RiskSharing {
   #timer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> | undefined;
   #flushes = 0;
+  /** Feed positions over time, so old messages are pruned by a bounded range of the primary key. */
+  #marks: { at: number; seq: number }[] = [];
+  #prunedThrough = 0;
 
   constructor(options: RiskSharingOptions) {
     this.#o = options;
@@ -58,15 +61,28 @@ export class RiskSharing {
     await this.flush().catch(() => {});
   }
 
+  /** The newest feed position older than RETAIN_MS (undefined while there is none); records the current one. */
+  #pruneThrough(): number | undefined {
+    const now = this.#o.now();
+    this.#marks.push({ at: now, seq: this.#o.changes.lastSeq });
+    let through: number | undefined;
+    while (this.#marks.length > 0 && (this.#marks[0] as { at: number }).at < now - RETAIN_MS) through = this.#marks.shift()?.seq;
+    return through;
+  }
+
   async #publish(): Promise<void> {
     const shared = this.#o.engine.takeShared();
     if (shared === undefined) return;
-    const prune = ++this.#flushes % PRUNE_EVERY === 0;
+    const through = ++this.#flushes % PRUNE_EVERY === 0 ? this.#pruneThrough() : undefined;
     try {
       await this.#o.store.transaction(async (tx) => {
         await this.#o.changes.publish(tx, RISK_TOPIC, this.#o.replicaId, shared as unknown as Record<string, unknown>);
-        if (prune) await tx.run('DELETE FROM changes WHERE topic = ? AND created_at < ?', [RISK_TOPIC, this.#o.now() - RETAIN_MS]);
+        // The feed's primary key range since the last prune: no scan of the whole table.
+        if (through !== undefined) {
+          await tx.run('DELETE FROM changes WHERE seq > ? AND seq <= ? AND topic = ?', [this.#prunedThrough, through, RISK_TOPIC]);
+        }
       });
+      if (through !== undefined) this.#prunedThrough = through;
     } catch (err) {
       // Counts not shared are lost to the other replicas (this one keeps them): a delay, not a gap
       // in enforcement. The next interval tries again with what comes next.
