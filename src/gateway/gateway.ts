@@ -709,8 +709,11 @@ export class Gateway {
     this.#o.metrics?.decided('deny', why);
     // Refusals before a decision (ungranted, unknown, malformed) are seen here; decided ones at the decision.
     if (decisionId === undefined || PRE_DECISION.has(why)) {
+      const path = riskPathOf(caller);
       this.#o.risk?.observeCall({
-        ...riskPathOf(caller),
+        mandateId: path.mandateId,
+        rootId: path.rootId,
+        agentId: path.agentId,
         tool,
         outcome: 'deny',
         refusal: SCOPE_REFUSALS.has(why) ? 'scope' : 'other',
