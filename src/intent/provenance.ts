@@ -31,7 +31,9 @@ export const DEFAULT_PROVENANCE_LIMITS: ProvenanceLimits = {
  */
 class Tree implements ProvenanceView {
   readonly keys = new Set<string>();
-  text = '';
+  /** Recent result texts (lowercased, NFKC), oldest first, `textChars` in all: no 32 KiB string rebuilt per result. */
+  readonly texts: string[] = [];
+  textChars = 0;
   pending: string[] = [];
   pendingChars = 0;
 
@@ -44,7 +46,8 @@ class Tree implements ProvenanceView {
 
   hasPhrase(phrase: string): boolean {
     this.digest();
-    return containsWords(this.text, phrase);
+    for (const text of this.texts) if (containsWords(text, phrase)) return true;
+    return false;
   }
 
   /** Reads the results recorded since the last question, oldest first. */
@@ -60,9 +63,25 @@ class Tree implements ProvenanceView {
         if (this.keys.size >= this.limits.maxKeysPerTree) this.keys.delete(this.keys.values().next().value as string);
         this.keys.add(key);
       }
-      const lower = scanned.normalize('NFKC').toLowerCase();
-      const joined = this.text === '' ? lower : `${this.text}\n${lower}`;
-      this.text = joined.length > this.limits.maxTextPerTree ? joined.slice(joined.length - this.limits.maxTextPerTree) : joined;
+      this.remember(scanned.normalize('NFKC').toLowerCase());
+    }
+  }
+
+  /** Keeps the newest `maxTextPerTree` characters of result text (the oldest text cut at its start). */
+  remember(text: string): void {
+    const max = this.limits.maxTextPerTree;
+    this.texts.push(text.length > max ? text.slice(text.length - max) : text);
+    this.textChars += Math.min(text.length, max);
+    while (this.textChars > max) {
+      const oldest = this.texts[0] as string;
+      const over = this.textChars - max;
+      if (over >= oldest.length) {
+        this.texts.shift();
+        this.textChars -= oldest.length;
+      } else {
+        this.texts[0] = oldest.slice(over);
+        this.textChars -= over;
+      }
     }
   }
 }

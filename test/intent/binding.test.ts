@@ -121,6 +121,19 @@ describe('Provenance', () => {
     assert.equal(p.view('t9').hasPhrase('user0'), false, 'text beyond the window is forgotten');
   });
 
+  it('keeps the newest text across many results: the oldest is cut at its start, never the newest', () => {
+    const p = new Provenance({ maxTextPerTree: 40 });
+    p.record('t', 'first alpha');
+    p.view('t').hasPhrase('x'); // digest now: each result is remembered on its own
+    p.record('t', 'second bravo');
+    p.record('t', 'third charlie delta echo');
+    const v = p.view('t');
+    assert.equal(v.hasPhrase('third charlie delta echo'), true);
+    assert.equal(v.hasPhrase('second bravo'), true);
+    assert.equal(v.hasPhrase('alpha'), false, 'beyond the 40-character window');
+    assert.equal(v.hasPhrase('bravo third'), false, 'a phrase never spans two results');
+  });
+
   it('reads text content, embedded resources and structured content', () => {
     const text = resultText(
       {
