@@ -144,7 +144,7 @@ describe('one address everywhere: a demo broker on another port', () => {
     assert.match(owner.stderr, /^mandate: ERR_VALIDATION: owner "dave" is not a known principal/);
     const tool = mandate(['agents', 'register', 'newcomer', '--owner', 'bob', ...common, '--tool', 'helpdesk.serch_tickets'], env);
     assert.equal(tool.status, 1);
-    assert.match(tool.stderr, /^mandate: ERR_VALIDATION: not in the tool catalog: helpdesk\.serch_tickets /);
+    assert.match(tool.stderr, /^mandate: ERR_VALIDATION: not in the tool catalog: "helpdesk\.serch_tickets" /);
     const file = mandate(['agents', 'register', 'newcomer', '--owner', 'bob', ...common, '--ceiling', '@support-ceiling.json'], env);
     assert.equal(file.status, 1);
     assert.match(file.stderr, /^mandate: ERR_FILE_UNREADABLE: cannot open support-ceiling\.json: no such file/);

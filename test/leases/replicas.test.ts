@@ -73,14 +73,6 @@ describe('leases across replicas', { skip: pgf.skip }, () => {
       const raw = await res.text();
       assert.equal(res.status, 201, raw);
     };
-    await post('/admin/v1/agents', {
-      id: 'lease-replica-agent',
-      displayName: 'lease replica agent',
-      owner: 'alice',
-      environment: 'production',
-      identity: { spiffeId: AGENT },
-      ceiling: { tools: [{ tool: 'pgdb.count_items' }, { tool: 'pgdb.whoami' }, { tool: 'tickets.whoami' }], delegable: true },
-    });
     await post('/admin/v1/upstreams', {
       id: 'pgdb',
       transport: { type: 'stdio', command: process.execPath, args: ['--import', 'tsx', PG_SERVER_PATH, db.schema] },
@@ -89,6 +81,15 @@ describe('leases across replicas', { skip: pgf.skip }, () => {
       id: 'tickets',
       transport: { type: 'http', url: tickets.url },
       credential: { headers: { Authorization: `Bearer ${tickets.discoveryKey}` } },
+    });
+    // After the upstreams: a ceiling may only name tools in the catalog.
+    await post('/admin/v1/agents', {
+      id: 'lease-replica-agent',
+      displayName: 'lease replica agent',
+      owner: 'alice',
+      environment: 'production',
+      identity: { spiffeId: AGENT },
+      ceiling: { tools: [{ tool: 'pgdb.count_items' }, { tool: 'pgdb.whoami' }, { tool: 'tickets.whoami' }], delegable: true },
     });
   });
 

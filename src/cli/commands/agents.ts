@@ -38,38 +38,6 @@ interface AgentView {
 
 const identityOf = (i: AgentView['identity']) => i.spiffeId ?? `${i.issuer ?? '?'} ${i.subject ?? '?'}`;
 
-/** The owner must be a principal the broker knows (a human or a team): a typo would own nothing. */
-async function requireOwner(flags: AdminFlags, owner: string): Promise<void> {
-  try {
-    await adminRequest(flags, 'GET', `/admin/v1/principals/${encodeURIComponent(owner)}`);
-  } catch (err) {
-    if (err instanceof MandateError && err.code === 'ERR_NOT_FOUND') {
-      throw new MandateError(
-        'ERR_VALIDATION',
-        `owner "${owner}" is not a known principal; create the human or team first (POST /admin/v1/principals)`,
-      );
-    }
-    throw err;
-  }
-}
-
-/** Every tool of a ceiling must be in the catalog: a misspelt name would grant nothing, silently. */
-async function requireTools(flags: AdminFlags, ceiling: unknown): Promise<void> {
-  const grants = (ceiling as { tools?: unknown } | null)?.tools;
-  if (!Array.isArray(grants)) return; // the broker reports a malformed ceiling
-  const names = grants.map((g) => (g as { tool?: unknown } | null)?.tool).filter((t): t is string => typeof t === 'string');
-  if (names.length === 0) return;
-  const { items } = (await adminRequest(flags, 'GET', '/admin/v1/catalog')) as { items: { name: string }[] };
-  const known = new Set(items.map((t) => t.name));
-  const missing = [...new Set(names.filter((n) => !known.has(n)))];
-  if (missing.length > 0) {
-    throw new MandateError(
-      'ERR_VALIDATION',
-      `not in the tool catalog: ${missing.join(', ')} (see \`mandate catalog list\`; add the upstream that serves ${missing.length === 1 ? 'it' : 'them'} first)`,
-    );
-  }
-}
-
 interface RegisterFlags extends AdminFlags {
   name?: string;
   owner: string;
@@ -146,8 +114,6 @@ export function registerAgentCommands(program: Command): void {
           : undefined;
     if (identity === undefined) throw new MandateError('ERR_VALIDATION', 'pass --spiffe-id, or --issuer with --subject');
     const ceiling = ceilingFrom(flags.ceiling, flags.tool, flags.delegable === true);
-    await requireOwner(flags, flags.owner);
-    await requireTools(flags, ceiling);
     printJson(
       await adminRequest(flags, 'POST', '/admin/v1/agents', {
         id,
@@ -192,9 +158,7 @@ export function registerAgentCommands(program: Command): void {
       },
     ) => {
       const bool = (v: string | undefined) => (v === undefined ? undefined : v === 'true');
-      if (flags.owner !== undefined) await requireOwner(flags, flags.owner);
       const ceiling = flags.ceiling === undefined ? undefined : ceilingFrom(flags.ceiling, [], false);
-      if (ceiling !== undefined) await requireTools(flags, ceiling);
       const patch = {
         owner: flags.owner,
         environment: flags.environment,

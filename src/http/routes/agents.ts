@@ -2,6 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { agentInput, agentPatch } from '../../agents/agent.js';
+import { type AgentReferenceDirectory, checkAgentReferences } from '../../agents/references.js';
 import { AuthError, MandateError } from '../../errors/index.js';
 import type { Operator } from '../../identity/operators.js';
 import { ADMIN_PREFIX, type AppContext } from '../app.js';
@@ -14,6 +15,14 @@ const listQuery = z.strictObject({
 export function registerAgentRoutes(app: FastifyInstance, { broker }: AppContext): void {
   const { agents } = broker;
   const base = `${ADMIN_PREFIX}agents`;
+  const directory: AgentReferenceDirectory = {
+    principal: (id) => broker.principals.get(id),
+    // As the catalog route lists it: upstreams registered without discovery (the demo's) first.
+    toolNames: async () => {
+      await broker.upstreams.discoverPending();
+      return new Set((await broker.upstreams.registry.tools()).map((t) => t.name));
+    },
+  };
   const actor = (op: Operator | undefined) => {
     if (op === undefined) throw new AuthError('ERR_AUTH_MISSING');
     return [{ type: 'operator' as const, id: op.id }];
@@ -37,6 +46,7 @@ export function registerAgentRoutes(app: FastifyInstance, { broker }: AppContext
     { config: { access: { permission: 'agents:write' }, doc: { summary: 'Register an agent', body: agentInput } } },
     async (req, reply) => {
       const input = agentInput.parse(req.body);
+      await checkAgentReferences(input, directory);
       await broker.audit.append({
         type: 'admin.agent.registered',
         actors: actor(req.operator),
@@ -62,6 +72,7 @@ export function registerAgentRoutes(app: FastifyInstance, { broker }: AppContext
       const id = (req.params as { id: string }).id;
       const patch = agentPatch.parse(req.body);
       await agents.require(id);
+      await checkAgentReferences(patch, directory);
       await broker.audit.append({
         type: 'admin.agent.updated',
         actors: actor(req.operator),
