@@ -1,7 +1,8 @@
 // bench/reports: every governance report (src/reports/) over 1,000,000 audit events and 10,000
 // agents (BENCH_QUICK=1: 100,000 and 1,000). Rows are bulk-generated with multi-row INSERTs straight
-// into the tables, in the shape the audit log writes (canonical leaf `{"event":…,"seq":N}` and its
-// RFC 9162 leaf hash; no Merkle nodes, which no report reads). SQLite by default; `--pg` also runs
+// into the tables, in the shape the audit log writes (canonical leaf `{"event":…,"seq":N}`, its
+// RFC 9162 leaf hash and the decision columns derived from it; no Merkle nodes, which no report
+// reads). A kept database from an older version is migrated first (the 0063 backfill is timed). SQLite by default; `--pg` also runs
 // PostgreSQL.
 //   npm run bench -- reports [--pg]
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -268,7 +269,21 @@ async function generate(store: Store, perStatement: number): Promise<void> {
     await insertRows(
       store,
       'audit_entries',
-      ['seq', 'type', 'mandate_id', 'decision_id', 'approval_id', 'created_at', 'body', 'leaf_hash'],
+      [
+        'seq',
+        'type',
+        'mandate_id',
+        'decision_id',
+        'approval_id',
+        'created_at',
+        'body',
+        'leaf_hash',
+        'outcome',
+        'tool',
+        'action_class',
+        'environment',
+        'policies',
+      ],
       batch,
       perStatement,
     );
@@ -325,6 +340,12 @@ async function generate(store: Store, perStatement: number): Promise<void> {
       created,
       body,
       hashLeaf(body),
+      // The decision columns the audit log derives at append (src/audit/event.ts columnsOf).
+      type === 'decision' ? (data.outcome as string) : null,
+      type === 'decision' ? (data.tool as string) : null,
+      type === 'decision' ? (data.actionClass as string) : null,
+      type === 'decision' ? 'production' : null,
+      type === 'decision' ? JSON.stringify(data.policies) : null,
     ]);
     if (batch.length >= 50_000) await flush();
   }
@@ -387,13 +408,25 @@ forbid (principal, action == Mandate::Action::"call", resource) when { context.e
   return slowest;
 }
 
+/** Migrates, and says how long it took when a kept database had migrations to apply. */
+async function migrate(name: string, store: Store): Promise<void> {
+  const t0 = performance.now();
+  const applied = await store.migrate();
+  const [head] = await store.query<{ size: number }>('SELECT size FROM audit_head WHERE id = 1');
+  if (Number(head?.size) > 0 && applied.length > 0) {
+    process.stdout.write(
+      `${name}: migrations ${applied.join(', ')} applied to a kept database of ${head?.size} events in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`,
+    );
+  }
+}
+
 // BENCH_REPORTS_KEEP=DIR keeps the generated SQLite file there (for EXPLAIN QUERY PLAN sessions).
 const keep = process.env.BENCH_REPORTS_KEEP;
 const dir = keep ?? mkdtempSync(join(tmpdir(), 'mandate-reports-bench-'));
 let slowest = 0;
 try {
   const sqlite = openSqliteStore({ path: join(dir, 'bench.db') });
-  await sqlite.migrate();
+  await migrate('sqlite', sqlite);
   try {
     slowest = Math.max(slowest, await run('sqlite', sqlite, 500));
   } finally {
@@ -405,7 +438,7 @@ try {
     const schema = keptSchema ?? `bench_reports_${process.pid}`;
     const store = openPostgresStore({ url: PG_URL, schema, poolMax: 4 });
     try {
-      await store.migrate();
+      await migrate('postgres', store);
       slowest = Math.max(slowest, await run('postgres', store, 1000));
     } finally {
       await store.close();

@@ -122,31 +122,35 @@ export function encodeEvent(
   if (!Array.isArray(input.actors)) throw new MandateError('ERR_AUDIT_EVENT_INVALID', 'audit event actors must be an array');
   let data: Record<string, unknown> =
     redact === undefined ? { ...(input.data ?? {}) } : (redactSecrets(input.data ?? {}, redact) as Record<string, unknown>);
-  const event = (d: Record<string, unknown>): AuditEvent => ({
-    v: EVENT_VERSION,
-    time: new Date(nowMs).toISOString(),
-    type: input.type,
-    actors: input.actors.map((a) => ({ type: a.type, id: a.id })),
-    ...(input.mandateId === undefined ? {} : { mandateId: input.mandateId }),
-    ...(input.environment === undefined ? {} : { environment: input.environment }),
-    data: d,
-  });
-  let bytes = canonical(event(data));
+  const time = new Date(nowMs).toISOString();
+  const actors: AuditActor[] = [];
+  for (const a of input.actors) actors.push({ type: a.type, id: a.id });
+  // A plain literal, optional keys set only when present (canonical JSON sorts keys, so the bytes
+  // do not depend on the order they are set in).
+  const event = (d: Record<string, unknown>): AuditEvent => {
+    const e: { -readonly [K in keyof AuditEvent]: AuditEvent[K] } = { v: EVENT_VERSION, time, type: input.type, actors, data: d };
+    if (input.mandateId !== undefined) e.mandateId = input.mandateId;
+    if (input.environment !== undefined) e.environment = input.environment;
+    return e;
+  };
+  let built = event(data);
+  let bytes = canonical(built);
   if (Buffer.byteLength(bytes) > MAX_EVENT_BYTES) {
     const sized = Object.entries(data)
       .map(([k, v]) => [k, canonical(v)] as const)
       .sort((a, b) => Buffer.byteLength(b[1]) - Buffer.byteLength(a[1]));
     data = { ...data };
+    built = event(data);
     for (const [key, value] of sized) {
       data[key] = { $elided: { sha256: sha256Hex(value), bytes: Buffer.byteLength(value) } } satisfies ElidedField;
-      bytes = canonical(event(data));
+      bytes = canonical(built);
       if (Buffer.byteLength(bytes) <= MAX_EVENT_BYTES) break;
     }
     if (Buffer.byteLength(bytes) > MAX_EVENT_BYTES) {
       throw new MandateError('ERR_AUDIT_EVENT_INVALID', 'audit event is too large even with its data fields hashed');
     }
   }
-  return { event: event(data), canonical: bytes };
+  return { event: built, canonical: bytes };
 }
 
 /** The leaf bytes: canonical JSON of `{ event, seq }` built without re-canonicalizing the event. */
@@ -163,11 +167,62 @@ export function decodeLeaf(body: string): AuditEntry {
   return { seq: parsed.seq, id: eventId(parsed.seq), event: parsed.event };
 }
 
-/** Ids that explain follows, pulled out of an event so they can be indexed. */
-export function refsOf(input: AuditEventInput): { decisionId?: string; approvalId?: string } {
-  const d = input.data ?? {};
-  const str = (v: unknown) => (typeof v === 'string' && v.length <= 255 ? v : undefined);
-  const decisionId = str(d.decisionId);
-  const approvalId = str(d.approvalId);
-  return { ...(decisionId === undefined ? {} : { decisionId }), ...(approvalId === undefined ? {} : { approvalId }) };
+/**
+ * The columns stored beside a leaf, derived from the built event (after redaction and elision, so
+ * they say what the leaf says). They are not part of the leaf: the Merkle tree hashes the canonical
+ * body only, and every column can be recomputed from it (migration 0063 did so for older rows).
+ * `decisionId`/`approvalId`: the ids explain follows (any event type). The rest only for `decision`
+ * events, for the governance reports: outcome, tool, action class, environment, and the determining
+ * policies as JSON text (canonical, as in the body).
+ */
+export interface EventColumns {
+  readonly decisionId: string | null;
+  readonly approvalId: string | null;
+  readonly outcome: string | null;
+  readonly tool: string | null;
+  readonly actionClass: string | null;
+  readonly environment: string | null;
+  readonly policies: string | null;
+}
+
+/** An id column value: a string of at most 255 characters, else NULL. */
+function idText(v: unknown): string | null {
+  return typeof v === 'string' && v.length <= 255 ? v : null;
+}
+
+function text(v: unknown): string | null {
+  return typeof v === 'string' ? v : null;
+}
+
+/** A list of policy ids as the body holds it (canonical JSON); NULL when it is not a list. */
+function policiesText(v: unknown): string | null {
+  if (!Array.isArray(v)) return null;
+  for (const id of v) if (typeof id !== 'string') return canonical(v);
+  // For an array of strings JSON.stringify is the RFC 8785 form (same string escaping, no spaces).
+  return JSON.stringify(v);
+}
+
+/** Reads the derived columns from a built event: a few property reads, no parsing. */
+export function columnsOf(event: AuditEvent): EventColumns {
+  const d = event.data;
+  if (event.type !== 'decision') {
+    return {
+      decisionId: idText(d.decisionId),
+      approvalId: idText(d.approvalId),
+      outcome: null,
+      tool: null,
+      actionClass: null,
+      environment: null,
+      policies: null,
+    };
+  }
+  return {
+    decisionId: idText(d.decisionId),
+    approvalId: idText(d.approvalId),
+    outcome: text(d.outcome),
+    tool: text(d.tool),
+    actionClass: text(d.actionClass),
+    environment: event.environment ?? null,
+    policies: policiesText(d.policies),
+  };
 }

@@ -12,7 +12,7 @@ import type { SecretBox } from '../secrets/secret-box.js';
 import { GroupCommit } from '../store/group-commit.js';
 import type { SqlExecutor, SqlValue, Store } from '../store/types.js';
 import { type Checkpoint, NoteSigner } from './checkpoint.js';
-import { type AuditEntry, decodeLeaf, encodeEvent, eventId, leafBytes, REDACTED_PREFIX, refsOf } from './event.js';
+import { type AuditEntry, columnsOf, decodeLeaf, type EventColumns, encodeEvent, eventId, leafBytes, REDACTED_PREFIX } from './event.js';
 import { consistencyPlan, Frontier, HASH_SIZE, hashLeaf, inclusionPlan, perfectRoot, resolvePlan, type SubtreeRef } from './merkle.js';
 import type { ConsistencyBundle, InclusionBundle } from './proof-bundle.js';
 import type { AuditEventInput, AuditLog, AuditReceipt } from './types.js';
@@ -56,8 +56,8 @@ interface Pending {
   readonly canonical: string;
   readonly type: string;
   readonly mandateId: string | null;
-  readonly decisionId: string | null;
-  readonly approvalId: string | null;
+  /** Derived from the built event; stored beside the leaf, never hashed. */
+  readonly columns: EventColumns;
 }
 
 const SALT_META = 'hmac_salt';
@@ -164,14 +164,12 @@ export class AuditService implements AuditLog {
     } catch (err) {
       return Promise.reject(err);
     }
-    const refs = refsOf(input);
     const started = performance.now();
     const written = this.#writer.submit({
       canonical: encoded.canonical,
       type: input.type,
       mandateId: input.mandateId ?? null,
-      decisionId: refs.decisionId ?? null,
-      approvalId: refs.approvalId ?? null,
+      columns: columnsOf(encoded.event),
     });
     const metrics = this.#metrics;
     const span = this.#tracing?.tracer.startSpan(SPANS.auditAppend, { attributes: { 'mandate.audit.event_type': input.type } });
@@ -204,10 +202,29 @@ export class AuditService implements AuditLog {
       frontier.push(leaf, (level, index, hash) => {
         if (level % TILE_HEIGHT === 0) nodes.push([level, index, hash]);
       });
-      rows.push([seq, p.type, p.mandateId, p.decisionId, p.approvalId, now, body, leaf]);
+      const c = p.columns;
+      rows.push([
+        seq,
+        p.type,
+        p.mandateId,
+        c.decisionId,
+        c.approvalId,
+        now,
+        body,
+        leaf,
+        c.outcome,
+        c.tool,
+        c.actionClass,
+        c.environment,
+        c.policies,
+      ]);
       receipts.push({ seq, id: eventId(seq), leafHash: leaf.toString('hex') });
     }
-    await insertMany(tx, 'audit_entries (seq, type, mandate_id, decision_id, approval_id, created_at, body, leaf_hash)', rows);
+    await insertMany(
+      tx,
+      'audit_entries (seq, type, mandate_id, decision_id, approval_id, created_at, body, leaf_hash, outcome, tool, action_class, environment, policies)',
+      rows,
+    );
     await insertMany(tx, 'audit_nodes (level, idx, hash)', nodes);
     await tx.run('UPDATE audit_head SET size = ?, frontier = ?, updated_at = ? WHERE id = 1', [frontier.size, frontier.encode(), now]);
     return receipts;

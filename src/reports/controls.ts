@@ -9,7 +9,7 @@ import { coverageReport } from './coverage.js';
 import { credentialsReport } from './credentials.js';
 import { overPrivilegeReport } from './over-privilege.js';
 import { ownershipReport } from './ownership.js';
-import { decisionsTable, jsonText, num } from './sql.js';
+import { decisionsTable, num } from './sql.js';
 import { DAY_MS, makeReport, type Report, type ReportContext, type ReportParams, windowOf } from './types.js';
 
 export type CheckStatus = 'pass' | 'fail' | 'not_applicable';
@@ -238,8 +238,8 @@ export async function evidenceEvents(
   if (q.outcome !== undefined) {
     // A literal type, so SQLite can prove the partial decision index applies.
     where = `type = 'decision' AND ${where}`;
-    // Decisions by outcome: from the decision index (SQLite), not by parsing every body in the window.
-    where += ` AND ${jsonText(ctx.db.dialect, 'body', ['event', 'data', 'outcome'])} = ?`;
+    // Decisions by outcome: the outcome column (from the decision index on SQLite), no body parsed.
+    where += ' AND outcome = ?';
     params.push(q.outcome);
     from = decisionsTable(ctx.db.dialect);
   }

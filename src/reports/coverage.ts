@@ -5,7 +5,7 @@ import type { CallerAgent, CallerMandate } from '../oauth/caller.js';
 import { cedarRequest } from '../policy/decisions.js';
 import type { LoadedPolicySet } from '../policy/engine.js';
 import type { CatalogEntry } from '../upstreams/catalog.js';
-import { DECISION_FIELDS, decisionRows, num } from './sql.js';
+import { decisionRows, num } from './sql.js';
 import { makeReport, type Report, type ReportContext, type ReportParams, windowOf } from './types.js';
 
 export type CoverageFinding = 'no_approval_rule' | 'allowed_without_approval' | 'tool_unused' | 'policy_never_matched';
@@ -70,7 +70,6 @@ export async function coverageReport(ctx: ReportContext, params: ReportParams = 
     }
   }
   // One pass over the window's decisions, grouped on the few values that matter; split up here.
-  const F = DECISION_FIELDS;
   const groups = await ctx.db.query<{
     tool: string | null;
     cls: string | null;
@@ -81,7 +80,7 @@ export async function coverageReport(ctx: ReportContext, params: ReportParams = 
     n: number;
   }>(
     `SELECT tool, cls, outcome, env, CASE WHEN approval IS NULL THEN 1 ELSE 0 END AS unapproved, policies, COUNT(*) AS n
-       FROM ${decisionRows(d, { outcome: F.outcome, tool: F.tool, cls: F.cls, env: F.env, approval: F.approval, policies: F.policies })} x
+       FROM ${decisionRows(d)} x
       GROUP BY tool, cls, outcome, env, CASE WHEN approval IS NULL THEN 1 ELSE 0 END, policies`,
     [since],
   );

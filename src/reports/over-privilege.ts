@@ -6,7 +6,7 @@
 import canonicalize from 'canonicalize';
 import { sha256Hex } from '../lib/hash.js';
 import { type ArgConstraint, isSubset, type Scope, type ToolGrant } from '../scope/scope.js';
-import { DECISION_FIELDS, decisionRows, jsonMembers, jsonText, num } from './sql.js';
+import { decisionsTable, jsonMembers, num } from './sql.js';
 import { makeReport, type Report, type ReportContext, type ReportParams, windowOf } from './types.js';
 
 export interface ArgUsage {
@@ -60,10 +60,10 @@ export async function usageByAgent(ctx: ReportContext, since: number, agentId?: 
     return u;
   };
   if (agentId === undefined) {
-    const rows = decisionRows(d, { outcome: DECISION_FIELDS.outcome, tool: DECISION_FIELDS.tool });
     for (const r of await ctx.db.query<{ agent: string; tool: string; calls: number }>(
       `SELECT m.agent_id AS agent, t.tool AS tool, SUM(t.n) AS calls
-         FROM (SELECT mandate_id, tool, COUNT(*) AS n FROM ${rows} x WHERE outcome = 'allow' GROUP BY mandate_id, tool) t
+         FROM (SELECT mandate_id, tool, COUNT(*) AS n FROM ${decisionsTable(d)}
+                WHERE type = 'decision' AND created_at >= ? AND outcome = 'allow' GROUP BY mandate_id, tool) t
          JOIN mandates m ON m.id = t.mandate_id
         GROUP BY m.agent_id, t.tool`,
       [since],
@@ -72,8 +72,10 @@ export async function usageByAgent(ctx: ReportContext, since: number, agentId?: 
     }
     return out as Map<string, Map<string, ToolUsage>>;
   }
-  const tool = jsonText(d, 'a.body', ['event', 'data', 'tool']);
-  const outcome = jsonText(d, 'a.body', ['event', 'data', 'outcome']);
+  // Tool and outcome from the columns the log derives at append; argument values from the bodies
+  // (this agent's calls only).
+  const tool = 'a.tool';
+  const outcome = 'a.outcome';
   const base = 'FROM mandates m JOIN audit_entries a ON a.mandate_id = m.id';
   const where = `WHERE m.agent_id = ? AND a.type = 'decision' AND a.created_at >= ? AND ${outcome} = 'allow'`;
   const params = [agentId, since];

@@ -1,11 +1,7 @@
-// The few SQL expressions that differ between SQLite and PostgreSQL for the reports: reading a JSON
-// field of an audit leaf, iterating a JSON object, and percentiles by nearest rank.
+// The few SQL expressions that differ between SQLite and PostgreSQL for the reports: iterating a
+// JSON object or array of an audit leaf, percentiles by nearest rank, and the scan of decision
+// events (whose fields the reports read from columns, not from the leaf).
 import type { Dialect, SqlExecutor, SqlValue } from '../store/types.js';
-
-/** Text of the JSON value at `path` (keys) inside the column holding JSON text. */
-export function jsonText(d: Dialect, column: string, path: readonly string[]): string {
-  return d === 'sqlite' ? `json_extract(${column}, '$.${path.join('.')}')` : `(${column}::jsonb #>> '{${path.join(',')}}')`;
-}
 
 /**
  * A FROM-clause item iterating the members of the JSON object at `path` as (key, num, str):
@@ -73,39 +69,19 @@ export const iso = (ms: number | null): string | null => (ms === null ? null : n
 
 /**
  * `audit_entries` for a scan of decision events by time. SQLite is told to use the decision index
- * (migration 0062): its expressions then come from the index, not from parsing each body.
+ * (migrations 0062/0063): every column the reports read is in it, so no table row is visited.
  */
 export function decisionsTable(d: Dialect): string {
   return d === 'sqlite' ? 'audit_entries INDEXED BY audit_decisions' : 'audit_entries';
 }
 
 /**
- * A subquery of the decision events created at or after `?`, with `mandate_id`, `seq` and one text
- * column per named JSON field. SQLite reads the fields from the covering decision index (fenced,
- * so the planner does not flatten it into the aggregate around it); PostgreSQL parses each body
- * as cheaply as it can (`OFFSET 0` keeps the jsonb cast from being inlined once per field).
+ * A subquery of the decision events created at or after `?`, with the columns the audit log
+ * derives from each decision at append (migration 0063): `seq`, `mandate_id`, `outcome`, `tool`,
+ * `cls` (action class), `env` (environment), `approval` (approval id) and `policies` (JSON text of
+ * the determining policy ids). No event body is parsed.
  */
-export function decisionRows(d: Dialect, fields: Readonly<Record<string, readonly string[]>>): string {
-  const cols = Object.entries(fields);
-  if (d === 'sqlite') {
-    const list = cols.map(([alias, path]) => `${jsonText(d, 'body', path)} AS ${alias}`).join(', ');
-    return `(SELECT seq, mandate_id, ${list} FROM audit_entries INDEXED BY audit_decisions WHERE type = 'decision' AND created_at >= ? LIMIT -1)`;
-  }
-  // Measured on 1,000,000 events: reading two fields from `json` (a lazy scan of the text) beats
-  // building a jsonb tree; for more fields one jsonb parse per body wins.
-  if (cols.length <= 2) {
-    const list = cols.map(([alias, path]) => `(body::json #>> '{${path.join(',')}}') AS ${alias}`).join(', ');
-    return `(SELECT seq, mandate_id, ${list} FROM audit_entries WHERE type = 'decision' AND created_at >= ?)`;
-  }
-  const list = cols.map(([alias, path]) => `(j #>> '{${path.join(',')}}') AS ${alias}`).join(', ');
-  return `(SELECT seq, mandate_id, ${list} FROM (SELECT seq, mandate_id, body::jsonb AS j FROM audit_entries WHERE type = 'decision' AND created_at >= ? OFFSET 0) p)`;
+export function decisionRows(d: Dialect): string {
+  return `(SELECT seq, mandate_id, outcome, tool, action_class AS cls, environment AS env, approval_id AS approval, policies
+     FROM ${decisionsTable(d)} WHERE type = 'decision' AND created_at >= ?)`;
 }
-
-export const DECISION_FIELDS = {
-  outcome: ['event', 'data', 'outcome'],
-  tool: ['event', 'data', 'tool'],
-  cls: ['event', 'data', 'actionClass'],
-  env: ['event', 'environment'],
-  approval: ['event', 'data', 'approvalId'],
-  policies: ['event', 'data', 'policies'],
-} as const;

@@ -22,6 +22,7 @@ import { m0056MandateRequest } from './0056_mandate_request.js';
 import { m0060WebhookDeliveries } from './0060_webhook_deliveries.js';
 import { m0061ReportIndexes } from './0061_report_indexes.js';
 import { m0062DecisionIndex } from './0062_decision_index.js';
+import { m0063AuditDecisionColumns } from './0063_audit_decision_columns.js';
 
 export interface Migration {
   readonly id: number;
@@ -66,4 +67,5 @@ export const migrations: readonly Migration[] = [
   m0060WebhookDeliveries,
   m0061ReportIndexes,
   m0062DecisionIndex,
+  m0063AuditDecisionColumns,
 ];
