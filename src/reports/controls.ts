@@ -4,6 +4,7 @@
 // return the audit events an auditor can be shown.
 import { z } from 'zod';
 import { MandateError } from '../errors/index.js';
+import { riskSettings } from '../risk/settings.js';
 import data from './controls/controls.v1.json' with { type: 'json' };
 import { coverageReport } from './coverage.js';
 import { credentialsReport } from './credentials.js';
@@ -152,6 +153,25 @@ const checkFns = {
       ? pass('every upstream with a credential also has a per-mandate lease provider')
       : fail(`${s.staticWithoutLease} upstreams are reached with a static credential only (no lease provider)`);
   },
+  'intent.provenance_policy': async (ctx) => {
+    const set = ctx.policySet;
+    if (set === undefined || set.policies.length === 0) return fail('no org policy is loaded');
+    const reads = set.contextReads;
+    if (reads === undefined) return na(`the ${set.engine} engine cannot tell which context its policies read`);
+    return reads === 'all' || reads.has('intent')
+      ? pass('a loaded policy reads context.intent: arguments that came from tool output are told apart from what the human named')
+      : fail(
+          'no loaded policy reads context.intent: an argument taken from a poisoned tool result is decided like one the human named (see policies/injection)',
+        );
+  },
+  'risk.read_then_send': async (ctx) => {
+    if (!ctx.config.risk.enabled) return fail('risk.enabled is false: no risk signal is measured');
+    const s = riskSettings(ctx.config.risk).signals.read_then_send;
+    if (s.enabled === false || s.points <= 0) {
+      return fail('the read_then_send risk signal is off: sending data out after a sensitive read raises no score');
+    }
+    return pass(`a call that can send data out after a confidential or restricted read adds up to ${s.points} risk points`);
+  },
 } as const satisfies Record<string, CheckFn>;
 
 export type CheckName = keyof typeof checkFns;
@@ -184,6 +204,8 @@ const controlSchema = z.strictObject({
   id: z.string().min(1),
   title: z.string().min(1),
   capability: z.string().min(1),
+  /** Why Mandate does not address this control at all: it is then not applicable, with this reason, and has no checks. */
+  outOfScope: z.string().min(1).optional(),
   checks: z.array(z.enum(Object.keys(checks) as [CheckName, ...CheckName[]])),
   evidence: z.array(z.enum(Object.keys(evidenceQueries) as [EvidenceQueryName, ...EvidenceQueryName[]])),
 });
@@ -201,6 +223,12 @@ export const controlMapSchema = z
       if (!ids.has(c.framework)) ctx.addIssue({ code: 'custom', message: `control ${c.id}: unknown framework ${c.framework}` });
       const key = `${c.framework}/${c.id}`;
       if (seen.has(key)) ctx.addIssue({ code: 'custom', message: `duplicate control ${key}` });
+      if (c.outOfScope !== undefined && (c.checks.length > 0 || c.evidence.length > 0)) {
+        ctx.addIssue({ code: 'custom', message: `control ${key} is out of scope: it can have no checks or evidence` });
+      }
+      if (c.outOfScope === undefined && c.checks.length === 0) {
+        ctx.addIssue({ code: 'custom', message: `control ${key} has no live check: name one, or say why it is out of scope` });
+      }
       seen.add(key);
     }
   });
@@ -306,7 +334,10 @@ export async function controlsReport(
     for (const query of c.evidence) runEvidence(query).catch(() => {});
   }
   for (const c of selected) {
-    const results = await Promise.all(c.checks.map(async (name) => ({ name, ...(await runCheck(name)) })));
+    const results =
+      c.outOfScope === undefined
+        ? await Promise.all(c.checks.map(async (name) => ({ name: name as string, ...(await runCheck(name)) })))
+        : [{ name: 'out_of_scope', status: 'not_applicable' as const, reason: c.outOfScope }];
     const evidence = await Promise.all(c.evidence.map(async (query) => ({ query, events: await runEvidence(query) })));
     rows.push({
       framework: c.framework,
@@ -344,7 +375,7 @@ export async function controlsReport(
       notApplicable: count('not_applicable'),
     },
     notes: [
-      'A control fails when any of its live checks fails, passes when at least one passes, and is not applicable otherwise.',
+      'A control fails when any of its live checks fails, passes when at least one passes, and is not applicable otherwise. A control Mandate does not address at all is not applicable with the reason (check out_of_scope).',
       "Evidence lists the newest audit event ids (sequence numbers) answering each evidence query in the window; `mandate audit explain <id>` tells each one's story and an evidence pack proves each is in the signed log.",
       `Window starts ${new Date(since).toISOString()}; dormant after ${params.dormantDays ?? 30} days (${DAY_MS} ms per day).`,
     ],

@@ -12,7 +12,7 @@ import { buildConfig, type Config } from '../../src/config/load.js';
 import { compiledEngine } from '../../src/policy/compiled/engine.js';
 import type { LoadedPolicySet } from '../../src/policy/engine.js';
 import { SHIPPED_SCHEMA } from '../../src/policy/source.js';
-import { type CheckName, checks, controlMap, controlsReport, evidenceQueries } from '../../src/reports/controls.js';
+import { type CheckName, checks, controlMap, controlMapSchema, controlsReport, evidenceQueries } from '../../src/reports/controls.js';
 import { buildEvidencePack, verifyEvidencePack, writeEvidencePack } from '../../src/reports/evidence.js';
 import { reportNames, runReport } from '../../src/reports/index.js';
 import { render } from '../../src/reports/render.js';
@@ -35,9 +35,16 @@ unless { context has approval && context.approval.approverRole == "admin" };
 forbid (principal, action == Mandate::Action::"call", resource) when { context.environment == "nowhere" };
 `;
 
-function loadSet(): LoadedPolicySet {
+/** A rule on provenance (docs/injection.md): what the L2 data-poisoning check looks for. */
+const PROVENANCE_POLICY = `
+@id("url-from-tool-output-is-denied")
+forbid (principal, action == Mandate::Action::"call", resource)
+when { context.intent.args has url && context.intent.args.url.fromToolOutput };
+`;
+
+function loadSet(extra = ''): LoadedPolicySet {
   const r = compiledEngine.load({ path: SHIPPED_SCHEMA, text: readFileSync(SHIPPED_SCHEMA, 'utf8') }, [
-    { path: 'org.cedar', text: POLICIES },
+    { path: 'org.cedar', text: POLICIES + extra },
   ]);
   if (!r.ok) throw new Error(JSON.stringify(r.problems));
   return r.set;
@@ -330,6 +337,13 @@ for (const factory of await storeFactories()) {
       }
       for (const id of ['eu-ai-act/Art. 12', 'eu-ai-act/Art. 14', 'nist-csf-2/PR.AA-05', 'nist-ai-rmf/MAP 3.5', 'csa-maestro/L7'])
         assert.ok(ids.has(id), id);
+      // Every MAESTRO layer, L1 to L7, has at least one row.
+      for (let layer = 1; layer <= 7; layer++) {
+        assert.ok(
+          controlMap.controls.some((c) => c.framework === 'csa-maestro' && (c.id === `L${layer}` || c.id.startsWith(`L${layer}-`))),
+          `MAESTRO L${layer}`,
+        );
+      }
       // Seen failing: each check with the configuration or data that makes it fail.
       const failing: Record<CheckName, ReportContext> = {
         'policy.loaded': { ...ctx, policySet: undefined },
@@ -347,6 +361,9 @@ for (const factory of await storeFactories()) {
         'credentials.rotated': ctx,
         'credentials.not_shared': ctx,
         'credentials.leases': ctx,
+        // The seeded policies never read context.intent.
+        'intent.provenance_policy': ctx,
+        'risk.read_then_send': { ...ctx, config: config({ risk: { signals: { read_then_send: { enabled: false } } } }) },
       };
       await store.run(`UPDATE approvals SET status = 'expired' WHERE id IN ('ap-2')`);
       for (const [name, c] of Object.entries(failing) as [CheckName, ReportContext][]) {
@@ -374,9 +391,35 @@ for (const factory of await storeFactories()) {
       assert.equal((await checks['identity.workload_issuers'](good, {})).status, 'pass');
       assert.equal((await checks['tokens.short_lived'](ctx, {})).status, 'pass');
       assert.equal((await checks['policy.loaded'](ctx, {})).status, 'pass');
+      assert.equal((await checks['intent.provenance_policy']({ ...ctx, policySet: loadSet(PROVENANCE_POLICY) }, {})).status, 'pass');
+      assert.equal((await checks['intent.provenance_policy']({ ...ctx, policySet: undefined }, {})).status, 'fail');
+      assert.equal((await checks['risk.read_then_send'](ctx, {})).status, 'pass', 'on by default');
+      assert.equal((await checks['risk.read_then_send']({ ...ctx, config: config({ risk: { enabled: false } }) }, {})).status, 'fail');
       const report = await controlsReport(ctx, { framework: 'eu-ai-act' });
       assert.equal(report.rows.length, 2);
       assert.ok((report.rows[0]?.evidence[0]?.events.length ?? 0) > 0, 'Art. 12 cites decision events');
+    });
+
+    it('MAESTRO L1/L2: out-of-scope threats are not applicable with their reason; the L2 poisoning row follows the policy', async () => {
+      const r = await controlsReport(ctx, { framework: 'csa-maestro' });
+      const row = (id: string) => {
+        const found = r.rows.find((x) => x.control === id);
+        assert.ok(found !== undefined, id);
+        return found;
+      };
+      for (const id of ['L1-model', 'L2-model-data']) {
+        assert.equal(row(id).status, 'not_applicable');
+        assert.equal(row(id).checks.length, 1);
+        assert.equal(row(id).checks[0]?.name, 'out_of_scope');
+        assert.match(row(id).checks[0]?.reason ?? '', /outside the broker|never sees/);
+        assert.deepEqual(row(id).evidence, []);
+      }
+      assert.equal(row('L2-poisoning').status, 'fail', 'no seeded policy reads context.intent');
+      assert.equal(row('L1-actions').status, 'fail', 'h.refund is reachable without approval');
+      assert.ok((row('L1-actions').evidence[0]?.events.length ?? 0) > 0, 'cites denied decisions');
+      const withProvenance = await controlsReport({ ...ctx, policySet: loadSet(PROVENANCE_POLICY) }, { framework: 'csa-maestro' });
+      assert.equal(withProvenance.rows.find((x) => x.control === 'L2-poisoning')?.status, 'pass');
+      assert.ok(render(r, 'html').includes('out_of_scope'));
     });
 
     it('evidence pack: verifies offline with the vkey; one changed byte of a cited event fails', async () => {
@@ -412,6 +455,25 @@ for (const factory of await storeFactories()) {
     });
   });
 }
+
+describe('control map schema', () => {
+  const base = (c: Record<string, unknown>) => ({
+    version: 1,
+    frameworks: [{ id: 'f', title: 'F', url: 'https://f.example/' }],
+    controls: [{ framework: 'f', id: 'C1', title: 'T', capability: 'cap', checks: [], evidence: [], ...c }],
+  });
+  it('takes an out-of-scope control with a reason and no checks', () => {
+    assert.equal(controlMapSchema.safeParse(base({ outOfScope: 'not ours' })).success, true);
+  });
+  it('refuses an out-of-scope control that also names checks or evidence, and a control with neither checks nor a reason', () => {
+    assert.equal(controlMapSchema.safeParse(base({ outOfScope: 'x', checks: ['policy.loaded'] })).success, false);
+    assert.equal(controlMapSchema.safeParse(base({ outOfScope: 'x', evidence: ['decisions.all'] })).success, false);
+    assert.equal(controlMapSchema.safeParse(base({ outOfScope: '' })).success, false);
+    assert.equal(controlMapSchema.safeParse(base({})).success, false);
+    assert.equal(controlMapSchema.safeParse(base({ checks: ['no.such.check'] })).success, false);
+    assert.equal(controlMapSchema.safeParse(base({ checks: ['policy.loaded'] })).success, true);
+  });
+});
 
 describe('docs/governance.md', () => {
   it('lists every report, live check, evidence query and control', () => {
