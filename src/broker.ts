@@ -254,10 +254,17 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
     if (config.mode === 'demo' && config.gateway.demoUpstreams) await registerDemoUpstreams(upstreams.registry);
     const webhookDeliveries = new WebhookDeliveries(store);
     /** A Standard Webhooks sender for one configured endpoint; every attempt counted, failures logged. */
-    const senderFor = (webhook: typeof config.gateway.approvals.webhook, secret: string | undefined): WebhookSender | undefined => {
+    const senderFor = (
+      name: string,
+      webhook: typeof config.gateway.approvals.webhook,
+      secret: string | undefined,
+    ): WebhookSender | undefined => {
       if (webhook === undefined || secret === undefined) return undefined;
       const sender = new WebhookSender({
+        name,
         url: webhook.url,
+        // Deliveries left pending by a stopped replica are taken up again (see src/webhooks/sender.ts).
+        resumeEveryMs: Math.min(Math.max(webhook.initialBackoffMs, 1000), 30_000),
         secret,
         timeoutMs: webhook.timeoutMs,
         retry: { maxAttempts: webhook.maxAttempts, initialDelayMs: webhook.initialBackoffMs, maxDelayMs: webhook.maxBackoffMs },
@@ -278,7 +285,7 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
       closers.push(() => sender.close());
       return sender;
     };
-    const webhookSender = senderFor(config.gateway.approvals.webhook, config.secrets.approvalWebhookSecret);
+    const webhookSender = senderFor('approvals', config.gateway.approvals.webhook, config.secrets.approvalWebhookSecret);
     // Risk signals, scores and automatic responses; the gateway reports every call to it.
     const risk = createRisk({
       config: config.risk,
@@ -288,7 +295,7 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
       audit,
       mandates: identity.mandates,
       agents: identity.agents,
-      notify: senderFor(config.risk.webhook, config.secrets.riskWebhookSecret),
+      notify: senderFor('risk', config.risk.webhook, config.secrets.riskWebhookSecret),
       log,
     });
     closers.push(() => risk.close());

@@ -9,6 +9,8 @@ export type DeliveryStatus = (typeof deliveryStatuses)[number];
 export interface WebhookDelivery {
   /** The message id, sent as `webhook-id`; the same on every attempt so receivers can deduplicate. */
   readonly id: string;
+  /** The sender (configured endpoint) it belongs to: `approvals`, `risk`. */
+  readonly sender: string;
   /** The receiver's origin; never its path or query, which may hold a credential. */
   readonly endpoint: string;
   readonly eventType: string;
@@ -22,7 +24,10 @@ export interface WebhookDelivery {
   readonly lastError: string | undefined;
   readonly createdAt: number;
   readonly updatedAt: number;
-  /** When the next attempt is due, while `pending` after a failure. */
+  /**
+   * While `pending`: when the next attempt is due, or, while an attempt runs, when its claim on the
+   * delivery lapses (a replica that died mid-attempt leaves it to be resumed after that).
+   */
   readonly nextAttemptAt: number | undefined;
 }
 
@@ -43,6 +48,7 @@ export interface ListDeliveriesOptions {
 
 interface DeliveryRow extends Row {
   id: string;
+  sender: string;
   endpoint: string;
   event_type: string;
   payload: string;
@@ -55,22 +61,54 @@ interface DeliveryRow extends Row {
   next_attempt_at: number | string | null;
 }
 
-const COLUMNS = 'id, endpoint, event_type, payload, status, attempts, last_status, last_error, created_at, updated_at, next_attempt_at';
+const COLUMNS =
+  'id, sender, endpoint, event_type, payload, status, attempts, last_status, last_error, created_at, updated_at, next_attempt_at';
 const optionalNumber = (v: number | string | null): number | undefined => (v === null ? undefined : Number(v));
 
 export class WebhookDeliveries {
   constructor(private readonly store: Store) {}
 
-  async create(d: { id: string; endpoint: string; eventType: string; payload: string; at: number }): Promise<void> {
-    await this.store.run(`INSERT INTO webhook_deliveries (${COLUMNS}) VALUES (?, ?, ?, ?, 'pending', 0, NULL, NULL, ?, ?, ?)`, [
+  /** Logs a new message, claimed by its creator until `claimedUntil` (its first attempt runs now). */
+  async create(d: {
+    id: string;
+    sender: string;
+    endpoint: string;
+    eventType: string;
+    payload: string;
+    at: number;
+    claimedUntil: number;
+  }): Promise<void> {
+    await this.store.run(`INSERT INTO webhook_deliveries (${COLUMNS}) VALUES (?, ?, ?, ?, ?, 'pending', 0, NULL, NULL, ?, ?, ?)`, [
       d.id,
+      d.sender,
       d.endpoint,
       d.eventType,
       d.payload,
       d.at,
       d.at,
-      d.at,
+      d.claimedUntil,
     ]);
+  }
+
+  /**
+   * Claims a pending delivery whose next attempt is due, until `until`: a compare-and-set, so of the
+   * replicas (or the sleeping sender and a resumer) that try at once, exactly one gets it.
+   */
+  async claim(id: string, now: number, until: number): Promise<boolean> {
+    const { changes } = await this.store.run(
+      "UPDATE webhook_deliveries SET next_attempt_at = ?, updated_at = ? WHERE id = ? AND status = 'pending' AND next_attempt_at <= ?",
+      [until, now, id, now],
+    );
+    return changes === 1;
+  }
+
+  /** Pending deliveries of `sender` whose next attempt is due (or whose claim lapsed), oldest due first. */
+  async due(sender: string, now: number, limit: number): Promise<WebhookDelivery[]> {
+    const rows = await this.store.query<DeliveryRow>(
+      `SELECT ${COLUMNS} FROM webhook_deliveries WHERE sender = ? AND status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?`,
+      [sender, now, limit],
+    );
+    return rows.map(fromRow);
   }
 
   async recordAttempt(id: string, o: AttemptOutcome): Promise<void> {
@@ -108,6 +146,7 @@ export class WebhookDeliveries {
 function fromRow(r: DeliveryRow): WebhookDelivery {
   return {
     id: r.id,
+    sender: r.sender,
     endpoint: r.endpoint,
     eventType: r.event_type,
     payload: r.payload,

@@ -92,6 +92,7 @@ for (const factory of await storeFactories()) {
         notifier: new WebhookNotifier(
           // Signed with the real clock: receivers check webhook-timestamp against theirs.
           new WebhookSender({
+            name: 'approvals',
             url: `http://127.0.0.1:${port}/hook`,
             secret: SECRET,
             timeoutMs: 2000,

@@ -73,7 +73,8 @@ describe('webhook secrets', () => {
   it('refuses to build a sender with a malformed secret', async () => {
     const deliveries = new WebhookDeliveries({} as Store);
     assert.throws(
-      () => new WebhookSender({ url: 'http://127.0.0.1:9/', secret: 'short', timeoutMs: 100, deliveries, clock: systemClock }),
+      () =>
+        new WebhookSender({ name: 'test', url: 'http://127.0.0.1:9/', secret: 'short', timeoutMs: 100, deliveries, clock: systemClock }),
       TypeError,
     );
   });
@@ -95,6 +96,7 @@ for (const factory of await storeFactories()) {
     const outcomes: DeliveryOutcome[] = [];
     const sender = (path: string, over: { maxAttempts?: number; timeoutMs?: number } = {}) =>
       new WebhookSender({
+        name: 'approvals',
         url: `${rx.base}${path}`,
         secret: SECRET,
         timeoutMs: over.timeoutMs ?? 2000,
@@ -107,7 +109,14 @@ for (const factory of await storeFactories()) {
     before(async () => {
       store = await factory.open();
       deliveries = new WebhookDeliveries(store);
-      rx = await receiver({ '/ok': [204], '/flaky': [500, 503, 200], '/down': [500], '/gone': [410], '/moved': [302] });
+      rx = await receiver({
+        '/ok': [204],
+        '/flaky': [500, 503, 200],
+        '/down': [500],
+        '/gone': [410],
+        '/moved': [302],
+        '/recover': [500, 200],
+      });
     });
     after(async () => {
       rx.server.closeAllConnections();
@@ -214,6 +223,7 @@ for (const factory of await storeFactories()) {
       assert.equal(slow.status, 'failed');
       assert.equal((await deliveries.get(slow.id))?.lastError, 'timed out');
       const refused = await new WebhookSender({
+        name: 'approvals',
         url: 'http://127.0.0.1:9/hook',
         secret: SECRET,
         timeoutMs: 1000,
@@ -231,6 +241,7 @@ for (const factory of await storeFactories()) {
       await broken.close();
       const seen: DeliveryOutcome[] = [];
       const out = await new WebhookSender({
+        name: 'approvals',
         url: `${rx.base}/flaky-log`,
         secret: SECRET,
         timeoutMs: 1000,
@@ -258,6 +269,7 @@ for (const factory of await storeFactories()) {
 
     it('stops retrying on close and leaves the message pending with its next attempt time', async () => {
       const s = new WebhookSender({
+        name: 'approvals',
         url: `${rx.base}/down`,
         secret: SECRET,
         timeoutMs: 1000,
@@ -278,6 +290,152 @@ for (const factory of await storeFactories()) {
       assert.equal(row?.status, 'pending');
       assert.equal(row?.attempts, 1);
       assert.ok((row?.nextAttemptAt ?? 0) > Date.now() + 30_000);
+    });
+
+    describe('durable retries', () => {
+      const hitsOf = (id: string) => rx.hits.filter((h) => h.headers['webhook-id'] === id);
+      const settled = async (id: string) => {
+        for (let i = 0; i < 250; i++) {
+          const row = await deliveries.get(id);
+          if (row !== undefined && row.status !== 'pending') return row;
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        return deliveries.get(id);
+      };
+      /** A pending message as a stopped sender leaves it: `attempts` made, next attempt due `dueIn` ms from now. */
+      const leftPending = async (path: string, attempts: number, dueIn: number, sender = 'approvals') => {
+        const id = `msg_left_${path.slice(1)}_${Math.random().toString(36).slice(2)}`;
+        const now = Date.now();
+        const payload = JSON.stringify({ type: 'approval.requested', timestamp: new Date(now).toISOString(), data: { n: 1 } });
+        await deliveries.create({ id, sender, endpoint: rx.base, eventType: 'approval.requested', payload, at: now, claimedUntil: now });
+        await deliveries.recordAttempt(id, {
+          status: 'pending',
+          attempts,
+          lastStatus: 500,
+          lastError: 'HTTP 500',
+          at: now,
+          nextAttemptAt: now + dueIn,
+        });
+        return id;
+      };
+      const resumer = (path: string, maxAttempts = 4, name = 'approvals') =>
+        new WebhookSender({
+          name,
+          url: `${rx.base}${path}`,
+          secret: SECRET,
+          timeoutMs: 2000,
+          retry: { maxAttempts, initialDelayMs: 40, maxDelayMs: 200 },
+          deliveries,
+          clock: systemClock,
+        });
+
+      it('a message a stopped sender left pending is resumed by the next one: same webhook-id, attempts go on', async () => {
+        let attempted!: () => void;
+        const firstAttempt = new Promise<void>((r) => {
+          attempted = r;
+        });
+        const first = new WebhookSender({
+          name: 'approvals',
+          url: `${rx.base}/recover`,
+          secret: SECRET,
+          timeoutMs: 2000,
+          retry: { maxAttempts: 4, initialDelayMs: 200, maxDelayMs: 200 },
+          deliveries,
+          clock: systemClock,
+          onOutcome: () => attempted(),
+        });
+        const pending = first.send('approval.requested', { approval: { id: 'a-r' } });
+        await firstAttempt;
+        await first.close(); // the replica stops between two attempts
+        const left = await pending;
+        assert.equal(left.status, 'pending');
+        assert.equal((await deliveries.get(left.id))?.attempts, 1);
+        const next = resumer('/recover');
+        assert.equal(await next.resume(), 0, 'not before its next attempt is due');
+        await new Promise((r) => setTimeout(r, 250));
+        assert.equal(await next.resume(), 1);
+        const row = await settled(left.id);
+        assert.equal(row?.status, 'delivered');
+        assert.equal(row?.attempts, 2);
+        const hits = hitsOf(left.id);
+        assert.equal(hits.length, 2, 'one attempt per sender, no double delivery');
+        for (const h of hits) verify(h); // each attempt freshly signed, same id
+        await next.close();
+      });
+
+      it('two replicas resuming at once: exactly one attempts the message', async () => {
+        const id = await leftPending('/ok', 1, -1);
+        const a = resumer('/ok');
+        const b = resumer('/ok');
+        const taken = (await Promise.all([a.resume(), b.resume()])).reduce((x, y) => x + y, 0);
+        assert.equal(taken, 1);
+        assert.equal((await settled(id))?.status, 'delivered');
+        assert.equal(hitsOf(id).length, 1);
+        await Promise.all([a.close(), b.close()]);
+      });
+
+      it('an attempt whose replica died mid-way is resumed once its claim lapses, not before', async () => {
+        const now = Date.now();
+        const id = `msg_claimed_${Math.random().toString(36).slice(2)}`;
+        const payload = JSON.stringify({ type: 'approval.requested', timestamp: new Date(now).toISOString(), data: {} });
+        await deliveries.create({
+          id,
+          sender: 'approvals',
+          endpoint: rx.base,
+          eventType: 'approval.requested',
+          payload,
+          at: now,
+          claimedUntil: now + 300,
+        });
+        const s = resumer('/ok');
+        assert.equal(await s.resume(), 0, 'claimed by the replica attempting it');
+        await new Promise((r) => setTimeout(r, 350));
+        assert.equal(await s.resume(), 1);
+        const row = await settled(id);
+        assert.equal(row?.status, 'delivered');
+        assert.equal(row?.attempts, 1);
+        await s.close();
+      });
+
+      it("leaves another sender's messages alone, and gives up at the last attempt", async () => {
+        const risk = await leftPending('/ok', 1, -1, 'risk');
+        const id = await leftPending('/down', 3, -1);
+        const s = resumer('/down', 4);
+        assert.equal(await s.resume(), 1, 'only its own');
+        const row = await settled(id);
+        assert.equal(row?.status, 'failed');
+        assert.equal(row?.attempts, 4);
+        assert.equal((await deliveries.get(risk))?.status, 'pending');
+        assert.equal(hitsOf(risk).length, 0);
+        const over = await leftPending('/ok', 4, -1);
+        assert.equal(await s.resume(), 1);
+        const exhausted = await settled(over);
+        assert.equal(exhausted?.status, 'failed', 'no attempts left under the current limit');
+        assert.equal(hitsOf(over).length, 0);
+        await s.close();
+        assert.equal(await resumer('/ok', 4, 'risk').resume(), 1);
+        assert.equal((await settled(risk))?.status, 'delivered');
+      });
+
+      it('resumes on its own every resumeEveryMs, and stops when closed', async () => {
+        const id = await leftPending('/ok', 1, -1);
+        const s = new WebhookSender({
+          name: 'approvals',
+          url: `${rx.base}/ok`,
+          secret: SECRET,
+          timeoutMs: 2000,
+          deliveries,
+          clock: systemClock,
+          resumeEveryMs: 50,
+        });
+        assert.equal((await settled(id))?.status, 'delivered');
+        await s.close();
+        const later = await leftPending('/ok', 1, -1);
+        await new Promise((r) => setTimeout(r, 200));
+        assert.equal((await deliveries.get(later))?.status, 'pending', 'a closed sender resumes nothing');
+        await resumer('/ok').resume();
+        await settled(later);
+      });
     });
   });
 }

@@ -23,6 +23,7 @@ import { m0060WebhookDeliveries } from './0060_webhook_deliveries.js';
 import { m0061ReportIndexes } from './0061_report_indexes.js';
 import { m0062DecisionIndex } from './0062_decision_index.js';
 import { m0063AuditDecisionColumns } from './0063_audit_decision_columns.js';
+import { m0066WebhookDeliveryClaims } from './0066_webhook_delivery_claims.js';
 
 export interface Migration {
   readonly id: number;
@@ -68,4 +69,5 @@ export const migrations: readonly Migration[] = [
   m0061ReportIndexes,
   m0062DecisionIndex,
   m0063AuditDecisionColumns,
+  m0066WebhookDeliveryClaims,
 ];
