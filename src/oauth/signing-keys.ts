@@ -1,13 +1,14 @@
 // The broker's token signing keys: Ed25519, the private half sealed at rest by the SecretBox, the
 // public half published as JWKS. Rotation creates a new key and keeps the previous ones published
 // until every token they signed has expired, so verifiers never see an unknown `kid` mid-rotation.
+import { createPrivateKey, type JsonWebKeyInput, type KeyObject } from 'node:crypto';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
 import { MandateError } from '../errors/index.js';
 import type { Clock } from '../lib/clock.js';
 import type { SecretBox } from '../secrets/index.js';
 import type { Store } from '../store/index.js';
 
-export const SIGNING_ALG = 'EdDSA';
+export const SIGNING_ALG = 'EdDSA' as const;
 
 interface KeyRow {
   [key: string]: unknown;
@@ -21,6 +22,8 @@ interface KeyRow {
 export interface SigningKey {
   readonly kid: string;
   readonly privateKey: CryptoKey;
+  /** The same private key as a node:crypto KeyObject, for synchronous signing (src/oauth/jws.ts); imported once per reload. */
+  readonly signingKey: KeyObject;
   readonly createdAt: number;
 }
 
@@ -92,7 +95,12 @@ export class SigningKeys {
       });
       if (row.retired_at === null) {
         const priv = JSON.parse(this.#o.secrets.open(row.private_sealed, sealContext(row.kid)).toString('utf8')) as JWK;
-        active = { kid: row.kid, privateKey: (await importJWK(priv, SIGNING_ALG)) as CryptoKey, createdAt: Number(row.created_at) };
+        active = {
+          kid: row.kid,
+          privateKey: (await importJWK(priv, SIGNING_ALG)) as CryptoKey,
+          signingKey: createPrivateKey({ key: priv as JsonWebKeyInput['key'], format: 'jwk' }),
+          createdAt: Number(row.created_at),
+        };
       }
     }
     this.#public = next;

@@ -413,7 +413,7 @@ export class TokenExchange {
       mandate,
       [agent.principal.id],
       mint,
-      { proofId: proof.proofId, ...(grant.type === 'token-exchange' ? {} : { grant: grant.type }) },
+      grant.type === 'token-exchange' ? { proofId: proof.proofId } : { proofId: proof.proofId, grant: grant.type },
       Promise.all([
         this.#verified(agent, proof, mandate.id),
         // The refresh family's first row commits with the mandate's.
@@ -568,7 +568,9 @@ export class TokenExchange {
       );
       throw badGrant('the authorization code has already been used');
     });
-    return this.#issue(mandate, [agent.principal.id], mint, evidence, recorded, {
+    // A literal of its own: #issue adds the token's fields to the event data it is given.
+    const data = { grant: GRANT_AUTHORIZATION_CODE, client: a.clientId, consent: a.id };
+    return this.#issue(mandate, [agent.principal.id], mint, data, recorded, {
       refresh: Promise.resolve(refresh.token),
       exchange: false,
     });
@@ -804,15 +806,16 @@ export class TokenExchange {
     if (exp <= nowS) throw badToken('the mandate expires too soon to issue a token');
     const subject = mandate.onBehalfOf ?? agents[0] ?? mandate.agentId;
     const act = actChain(agents, subject);
-    const input: MintInput = {
+    // A plain literal (no spreads on the call path); absent optional fields stay absent.
+    const input: { -readonly [K in keyof MintInput]: MintInput[K] } = {
       sub: subject,
       clientId: mandate.agentId,
       mandateId: mandate.id,
       details: grantedDetails(mandate),
-      ...(act === undefined ? {} : { act }),
-      ...(jkt === undefined ? {} : { jkt }),
       exp,
     };
+    if (act !== undefined) input.act = act;
+    if (jkt !== undefined) input.jkt = jkt;
     const size = this.#o.tokens.measure(input);
     if (size > this.#o.maxAccessTokenBytes) {
       throw tooLarge(`the access token for this mandate would be ${size} bytes; the limit is ${this.#o.maxAccessTokenBytes}`);
@@ -831,31 +834,30 @@ export class TokenExchange {
     // Awaited below; this branch only keeps an early throw from leaving it unhandled.
     recorded.catch(() => {});
     const nowS = Math.floor(this.#o.clock.now() / 1000);
-    const { token, claims } = await this.#o.tokens.mint(input);
+    const { token, claims } = this.#o.tokens.mint(input);
     // `measure` is exact; this guard only keeps a future divergence from letting an oversized token out.
     if (token.length > this.#o.maxAccessTokenBytes) {
       throw tooLarge(`the access token for this mandate is ${token.length} bytes; the limit is ${this.#o.maxAccessTokenBytes}`);
     }
-    const actors: AuditActor[] = [
-      ...(mandate.onBehalfOf === undefined ? [] : [{ type: 'human' as const, id: mandate.onBehalfOf }]),
-      ...agents.map((id) => ({ type: 'agent' as const, id })),
-    ];
-    const issued = this.#o.audit?.append({
-      type: 'token.issued',
-      actors,
-      mandateId: mandate.id,
-      environment: mandate.environment,
-      data: { ...data, tokenId: claims.jti, exp: input.exp, dpopBound: input.jkt !== undefined },
-    });
+    // Plain literals and loops, no spreads (call path).
+    const actors: AuditActor[] = [];
+    if (mandate.onBehalfOf !== undefined) actors.push({ type: 'human', id: mandate.onBehalfOf });
+    for (const id of agents) actors.push({ type: 'agent', id });
+    // `data` is a literal each caller builds for this event alone: the token's fields are added to it.
+    data.tokenId = claims.jti;
+    data.exp = input.exp;
+    data.dpopBound = input.jkt !== undefined;
+    const issued = this.#o.audit?.append({ type: 'token.issued', actors, mandateId: mandate.id, environment: mandate.environment, data });
     const [, , refreshToken] = await Promise.all([recorded, issued, extra.refresh]);
-    return {
+    const response: { -readonly [K in keyof TokenResponse]: TokenResponse[K] } = {
       access_token: token,
-      ...(extra.exchange ? { issued_token_type: TOKEN_TYPE.accessToken } : {}),
       token_type: input.jkt === undefined ? 'Bearer' : 'DPoP',
       expires_in: input.exp - nowS,
       authorization_details: [input.details],
-      ...(refreshToken === undefined ? {} : { refresh_token: refreshToken }),
     };
+    if (extra.exchange) response.issued_token_type = TOKEN_TYPE.accessToken;
+    if (refreshToken !== undefined) response.refresh_token = refreshToken;
+    return response;
   }
 
   /** A rejection is audited best-effort: we refuse anyway. */
