@@ -272,7 +272,9 @@ export async function evidenceEvents(
     from = decisionsTable(ctx.db.dialect);
   }
   const rows = await ctx.db.query<{ seq: number; type: string; created_at: number }>(
-    `SELECT seq, type, created_at FROM ${from} WHERE ${where} ORDER BY seq DESC LIMIT ?`,
+    // Decisions by outcome name their type as a constant: every selected column is then in the decision
+    // index (PostgreSQL answers from it alone, not with a table scan, even when nothing matches).
+    `SELECT seq, ${q.outcome === undefined ? 'type' : "'decision' AS type"}, created_at FROM ${from} WHERE ${where} ORDER BY seq DESC LIMIT ?`,
     [...params, limit],
   );
   return rows.map((r) => ({ seq: Number(r.seq), type: r.type, createdAt: new Date(Number(r.created_at)).toISOString() }));

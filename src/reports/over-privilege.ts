@@ -60,14 +60,21 @@ export async function usageByAgent(ctx: ReportContext, since: number, agentId?: 
     return u;
   };
   if (agentId === undefined) {
-    for (const r of await ctx.db.query<{ agent: string; tool: string; calls: number }>(
-      `SELECT m.agent_id AS agent, t.tool AS tool, SUM(t.n) AS calls
-         FROM (SELECT mandate_id, tool, COUNT(*) AS n FROM ${decisionsTable(d)}
-                WHERE type = 'decision' AND created_at >= ? AND outcome = 'allow' GROUP BY mandate_id, tool) t
-         JOIN mandates m ON m.id = t.mandate_id
-        GROUP BY m.agent_id, t.tool`,
-      [since],
-    )) {
+    // SQLite: per mandate first from the covering decision index, then per agent (fewer lookups in
+    // mandates). PostgreSQL: one hash join and one aggregate (measured at 1,000,000 events: the
+    // per-mandate pre-aggregate, 200,000 groups, cost more than it saved).
+    const sql =
+      d === 'sqlite'
+        ? `SELECT m.agent_id AS agent, t.tool AS tool, SUM(t.n) AS calls
+             FROM (SELECT mandate_id, tool, COUNT(*) AS n FROM ${decisionsTable(d)}
+                    WHERE type = 'decision' AND created_at >= ? AND outcome = 'allow' GROUP BY mandate_id, tool) t
+             JOIN mandates m ON m.id = t.mandate_id
+            GROUP BY m.agent_id, t.tool`
+        : `SELECT m.agent_id AS agent, a.tool AS tool, COUNT(*) AS calls
+             FROM audit_entries a JOIN mandates m ON m.id = a.mandate_id
+            WHERE a.type = 'decision' AND a.created_at >= ? AND a.outcome = 'allow'
+            GROUP BY m.agent_id, a.tool`;
+    for (const r of await ctx.db.query<{ agent: string; tool: string; calls: number }>(sql, [since])) {
       if (typeof r.tool === 'string') entry(r.agent, r.tool).calls = num(r.calls);
     }
     return out as Map<string, Map<string, ToolUsage>>;

@@ -5,7 +5,8 @@
 // so the reports have one code path and never parse a body again; the backfill is one pass over
 // the decision rows (measured in docs/governance.md). The decision index (0062) is rebuilt on the
 // columns: on SQLite no JSON is parsed per append any more, and on both stores the reports read
-// every value from the index alone (PostgreSQL: columns INCLUDEd, for index-only scans).
+// every value from the index alone (PostgreSQL: columns INCLUDEd, for index-only scans; `seq` too,
+// so the newest decisions by outcome, the evidence queries, need no table scan).
 import type { Migration } from './index.js';
 
 const COLUMNS = ['outcome', 'tool', 'action_class', 'environment', 'policies'] as const;
@@ -43,6 +44,6 @@ export const m0063AuditDecisionColumns: Migration = {
       WHERE a.seq = s.seq;
       DROP INDEX audit_decisions;
       CREATE INDEX audit_decisions ON audit_entries (created_at, mandate_id)
-        INCLUDE (outcome, tool, action_class, environment, approval_id, policies) WHERE type = 'decision';`;
+        INCLUDE (seq, outcome, tool, action_class, environment, approval_id, policies) WHERE type = 'decision';`;
   },
 };
