@@ -55,7 +55,8 @@ export interface Mandate {
 
 /** The `authorization_details` entry a token grants for `m` (what the response and token carry). */
 export function grantedDetails(m: Mandate): Record<string, unknown> {
-  return {
+  // A plain literal (token endpoint path: no spreads); `template` only when there is one.
+  const details: Record<string, unknown> = {
     type: MANDATE_DETAILS_TYPE,
     mandate_id: m.id,
     purpose: m.purpose,
@@ -64,8 +65,9 @@ export function grantedDetails(m: Mandate): Record<string, unknown> {
     expiresAt: new Date(m.expiresAt).toISOString(),
     tools: m.scope.tools,
     delegable: m.scope.delegable,
-    ...(m.template === undefined ? {} : { template: { name: m.template.name, version: m.template.version } }),
   };
+  if (m.template !== undefined) details.template = { name: m.template.name, version: m.template.version };
+  return details;
 }
 
 export function isLive(m: Mandate, now: number): boolean {

@@ -2,11 +2,11 @@
 // parent's, bounded depth), end (complete, fail, revoke) with a cascade to every descendant in one
 // transaction, and expiry. Ends are published on the `mandate` change topic so every replica's
 // in-memory revocation state (MandateCache) is current before the caller gets an answer.
-import { randomBytes } from 'node:crypto';
 import type { Agent } from '../agents/agent.js';
 import type { AuditActor, AuditLog } from '../audit/types.js';
 import { MandateError, OAuthError } from '../errors/index.js';
 import type { Clock } from '../lib/clock.js';
+import { randomBase64url } from '../lib/random-pool.js';
 import { isSubset, type Scope } from '../scope/scope.js';
 import type { ChangeFeed } from '../store/changes.js';
 import { GroupCommit } from '../store/group-commit.js';
@@ -241,11 +241,11 @@ export class MandateService {
     const now = this.#o.clock.now();
     const scope = this.#checkProfile(agent, request, 'root');
     const id = newMandateId();
-    const mandate: Mandate = {
+    // A plain literal, optional fields set only when present (token endpoint path: no spreads).
+    const mandate: { -readonly [K in keyof Mandate]: Mandate[K] } = {
       id,
       agentId: agent.principal.id,
       rootId: id,
-      ...(onBehalfOf === undefined ? {} : { onBehalfOf }),
       purpose: request.purpose,
       taskType: request.taskType,
       environment: request.environment,
@@ -254,23 +254,25 @@ export class MandateService {
       status: 'active',
       expiresAt: now + request.ttlSeconds * 1000,
       createdAt: now,
-      ...(request.request === undefined ? {} : { requestText: request.request }),
-      ...(request.template === undefined ? {} : { template: request.template }),
     };
+    if (onBehalfOf !== undefined) mandate.onBehalfOf = onBehalfOf;
+    if (request.request !== undefined) mandate.requestText = request.request;
+    if (request.template !== undefined) mandate.template = request.template;
     return mandate;
   }
 
   /** Audits (first: fail closed) and durably records a mandate built by `prepareOpen`. */
   async commitOpen(mandate: Mandate, evidence: Readonly<Record<string, unknown>> = {}, also?: RowWriter): Promise<void> {
-    await this.#audit('mandate.opened', mandate, this.#actors(mandate, mandate.agentId), {
-      ...evidence,
-      scope: mandate.scope,
-      ttlSeconds: Math.round((mandate.expiresAt - mandate.createdAt) / 1000),
-      ...(mandate.template === undefined
-        ? {}
-        : { template: { name: mandate.template.name, version: mandate.template.version, params: mandate.template.params } }),
-      ...(mandate.requestText === undefined ? {} : { request: mandate.requestText }),
-    });
+    // The event's own data object (evidence copied, not spread: token endpoint path).
+    const data: Record<string, unknown> = {};
+    for (const key in evidence) data[key] = evidence[key];
+    data.scope = mandate.scope;
+    data.ttlSeconds = Math.round((mandate.expiresAt - mandate.createdAt) / 1000);
+    if (mandate.template !== undefined) {
+      data.template = { name: mandate.template.name, version: mandate.template.version, params: mandate.template.params };
+    }
+    if (mandate.requestText !== undefined) data.request = mandate.requestText;
+    await this.#audit('mandate.opened', mandate, this.#actors(mandate, [mandate.agentId]), data);
     await this.#insert(mandate, `/${mandate.id}/`, also);
   }
 
@@ -342,7 +344,7 @@ export class MandateService {
   ): Promise<void> {
     const [parentRow] = await this.#o.store.query<{ path: string }>('SELECT path FROM mandates WHERE id = ?', [parent.id]);
     if (parentRow === undefined) throw new OAuthError('OAUTH_INVALID_SUBJECT_TOKEN', 'the parent mandate does not exist');
-    await this.#audit('mandate.delegated', child, this.#actors(child, parent.agentId, child.agentId), {
+    await this.#audit('mandate.delegated', child, this.#actors(child, [parent.agentId, child.agentId]), {
       ...evidence,
       parentMandateId: parent.id,
       depth: child.depth,
@@ -563,33 +565,26 @@ export class MandateService {
     ]);
   }
 
-  #actors(m: Mandate, ...agents: string[]): AuditActor[] {
-    return [
-      ...(m.onBehalfOf === undefined ? [] : [{ type: 'human' as const, id: m.onBehalfOf }]),
-      ...agents.map((id) => ({ type: 'agent' as const, id })),
-    ];
+  #actors(m: Mandate, agents: readonly string[]): AuditActor[] {
+    const actors: AuditActor[] = [];
+    if (m.onBehalfOf !== undefined) actors.push({ type: 'human', id: m.onBehalfOf });
+    for (const id of agents) actors.push({ type: 'agent', id });
+    return actors;
   }
 
+  /** `data` is a literal each caller builds for this event alone: the mandate's fields are added to it (no spread). */
   async #audit(type: string, m: Mandate, actors: AuditActor[], data: Record<string, unknown>): Promise<void> {
-    await this.#o.audit?.append({
-      type,
-      actors,
-      mandateId: m.id,
-      environment: m.environment,
-      data: {
-        ...data,
-        purpose: m.purpose,
-        taskType: m.taskType,
-        agentId: m.agentId,
-        parentMandateId: m.parentId ?? null,
-        expiresAt: m.expiresAt,
-      },
-    });
+    data.purpose = m.purpose;
+    data.taskType = m.taskType;
+    data.agentId = m.agentId;
+    data.parentMandateId = m.parentId ?? null;
+    data.expiresAt = m.expiresAt;
+    await this.#o.audit?.append({ type, actors, mandateId: m.id, environment: m.environment, data });
   }
 }
 
 function newMandateId(): string {
-  return `mnd_${randomBytes(12).toString('base64url')}`;
+  return `mnd_${randomBase64url(12)}`;
 }
 
 /** Mandate paths hold ids from `newMandateId` (base64url: `-` and `_`); `_` is a LIKE wildcard. */

@@ -1,8 +1,8 @@
 // Mandate access tokens: JWTs in the RFC 9068 profile (`typ: at+jwt`), signed with the active
 // Ed25519 key. They carry the mandate id, the granted `authorization_details` (RFC 9396), the
 // delegation chain as nested `act` claims (RFC 8693 §4.1) and, when DPoP-bound, `cnf.jkt` (RFC 9449 §6).
-import { randomBytes } from 'node:crypto';
 import type { Clock } from '../lib/clock.js';
+import { randomBase64url } from '../lib/random-pool.js';
 import { type BrokerJwsHeader, signCompactEdDSA } from './jws.js';
 import { SIGNING_ALG, type SigningKeys } from './signing-keys.js';
 
@@ -55,7 +55,7 @@ export class AccessTokenIssuer {
    */
   mint(input: MintInput): { token: string; claims: AccessTokenClaims } {
     const key = this.keys.active();
-    const claims = this.#claims(input, randomBytes(16).toString('base64url'));
+    const claims = this.#claims(input, randomBase64url(16));
     const token = signCompactEdDSA(header(key.kid), claims, key.signingKey);
     return { token, claims };
   }

@@ -10,9 +10,10 @@
 // (client credentials or a re-exchange naming it) `superseded`. Consuming is one conditional
 // UPDATE, so two replicas presenting the same token concurrently cannot both succeed: the loser
 // sees `used` and ends the mandate.
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { OAuthError } from '../errors/index.js';
 import type { Clock } from '../lib/clock.js';
+import { randomBase64url } from '../lib/random-pool.js';
 import type { RowWriter } from '../mandates/service.js';
 import type { SqlExecutor, Store } from '../store/index.js';
 
@@ -192,5 +193,5 @@ export class RefreshTokens {
 }
 
 function newToken(): string {
-  return `${PREFIX}${randomBytes(32).toString('base64url')}`;
+  return `${PREFIX}${randomBase64url(32)}`;
 }
