@@ -4,7 +4,8 @@
 // before issue 19 (wrong issuer, wrong audience, wrong vkey name, raw JSON, stack traces…).
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -37,6 +38,22 @@ function mandate(args: string[], env: Record<string, string> = {}): Run {
     timeout: 60_000,
   });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** As `mandate`, without blocking this process (which may be serving the command something). */
+function mandateAsync(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', TSX, MAIN, ...args], { cwd: dir, env: { ...baseEnv, ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
 }
 
 function ok(r: Run, what: string): string {
@@ -170,6 +187,46 @@ describe('one address everywhere: a demo broker on another port', () => {
     const last = ok(mandate(['agents', 'list', '--limit', '1', '--after', lastId], env), 'last page');
     assert.ok(last.includes(all.items[all.items.length - 1]?.principal.id ?? '?'));
     assert.doesNotMatch(last, /more:/);
+  });
+
+  test('upstreams add --openapi registers an HTTP API from its description; misuse is refused clearly', async () => {
+    const env = { ...at, MANDATE_TOKEN: alice };
+    const yaml = readFileSync(join(ROOT, 'examples/openapi/billing.yaml'), 'utf8');
+    const server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/yaml' }).end(yaml));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const descriptionUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/openapi.yaml`;
+    try {
+      assert.match(ok(mandate(['upstreams', 'add', '--help']), 'help'), /--openapi <url\|path>/);
+      // The broker fetches the description from this process: the command must not block it.
+      const added = await mandateAsync(
+        ['upstreams', 'add', 'billing', '--openapi', descriptionUrl, '--server-url', 'http://127.0.0.1:9/v1'],
+        env,
+      );
+      const upstream = JSON.parse(ok(added, 'add --openapi')) as { transport: { type: string; serverUrl?: string } };
+      assert.equal(upstream.transport.type, 'openapi');
+      assert.equal(upstream.transport.serverUrl, 'http://127.0.0.1:9/v1');
+      const catalog = JSON.parse(ok(mandate(['catalog', 'list'], env), 'catalog')) as { items: { name: string; actionClass: string }[] };
+      const tools = new Map(catalog.items.map((t) => [t.name, t.actionClass]));
+      assert.equal(tools.get('billing.listCustomers'), 'read');
+      assert.equal(tools.get('billing.deleteCustomer'), 'destructive');
+      // A file is read by the broker, and only under upstreams.httpApi.descriptionDirs (none in the demo).
+      const file = mandate(['upstreams', 'add', 'billing2', '--openapi', 'examples/openapi/billing.yaml'], env);
+      assert.equal(file.status, 1);
+      assert.match(file.stderr, /^mandate: ERR_\w+: .*descriptionDirs/);
+      for (const [args, why] of [
+        [['upstreams', 'add', 'x', '--openapi', descriptionUrl, '--mcp-url', 'http://127.0.0.1:9/mcp'], /exactly one of/],
+        [
+          ['upstreams', 'add', 'x', '--server-url', 'http://127.0.0.1:9/v1', '--mcp-url', 'http://127.0.0.1:9/mcp'],
+          /--server-url goes with --openapi/,
+        ],
+      ] as const) {
+        const r = mandate([...args], env);
+        assert.equal(r.status, 1);
+        assert.match(r.stderr, why);
+      }
+    } finally {
+      server.close();
+    }
   });
 
   test('mandates --help names the real subcommands', () => {

@@ -1,6 +1,7 @@
 // `mandate upstreams ...` and `mandate catalog ...`: register MCP servers behind the gateway and
 // tune their tools, through the admin API of a running broker.
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { MandateError } from '../../errors/index.js';
 import { type AdminFlags, adminRequest, printJson, withAdminFlags } from './admin-request.js';
@@ -32,6 +33,14 @@ function printDiscovered(upstream: unknown): void {
   }
 }
 
+/**
+ * Where the broker reads an OpenAPI description: an http(s) URL as given, anything else a file path,
+ * made absolute here (the broker reads it, and only under upstreams.httpApi.descriptionDirs).
+ */
+function openapiDescription(value: string): { url: string } | { path: string } {
+  return /^https?:\/\//i.test(value) ? { url: value } : { path: resolve(value) };
+}
+
 export function registerUpstreamCommands(program: Command): void {
   const up = program.command('upstreams').description('MCP servers behind the gateway and their credentials.');
 
@@ -42,8 +51,13 @@ export function registerUpstreamCommands(program: Command): void {
   withAdminFlags(
     up
       .command('add <id>')
-      .description('Register an upstream (stdio command after --, or --mcp-url) and discover its tools.')
+      .description('Register an upstream (stdio command after --, --mcp-url, or --openapi) and discover its tools.')
       .option('--mcp-url <url>', 'streamable HTTP endpoint of the MCP server (instead of a command)')
+      .option(
+        '--openapi <url|path>',
+        'an HTTP API: its OpenAPI 3 description, a URL or a file the broker reads (under upstreams.httpApi.descriptionDirs); one tool per operation',
+      )
+      .option('--server-url <url>', "with --openapi: the base URL requests go to (overrides the description's servers)")
       .option('--env <NAME=VALUE>', 'non-secret environment for a stdio upstream (repeatable)', collect, [])
       .option('--secret-env <NAME=VALUE>', 'secret environment (stored encrypted; VALUE or @file) (repeatable)', collect, [])
       .option('--secret-header <NAME=VALUE>', 'secret HTTP header (stored encrypted; VALUE or @file) (repeatable)', collect, [])
@@ -61,16 +75,26 @@ export function registerUpstreamCommands(program: Command): void {
         isolation: string;
         sensitivity: string;
         mcpUrl?: string;
+        openapi?: string;
+        serverUrl?: string;
       },
     ) => {
       const [cmd, ...args] = command;
+      const kinds = [flags.mcpUrl, flags.openapi, cmd].filter((k) => k !== undefined).length;
+      if (kinds !== 1) throw new MandateError('ERR_VALIDATION', 'give exactly one of: a command after --, --mcp-url, --openapi');
+      if (flags.serverUrl !== undefined && flags.openapi === undefined) {
+        throw new MandateError('ERR_VALIDATION', '--server-url goes with --openapi');
+      }
       const transport =
         flags.mcpUrl !== undefined
           ? { type: 'http', url: flags.mcpUrl }
-          : cmd !== undefined
-            ? { type: 'stdio', command: cmd, args, env: pairs(flags.env, '--env') ?? {} }
-            : undefined;
-      if (transport === undefined) throw new MandateError('ERR_VALIDATION', 'give a command after -- or --mcp-url');
+          : flags.openapi !== undefined
+            ? {
+                type: 'openapi',
+                description: openapiDescription(flags.openapi),
+                ...(flags.serverUrl === undefined ? {} : { serverUrl: flags.serverUrl }),
+              }
+            : { type: 'stdio', command: cmd, args, env: pairs(flags.env, '--env') ?? {} };
       const env = pairs(flags.secretEnv, '--secret-env');
       const headers = pairs(flags.secretHeader, '--secret-header');
       printDiscovered(
