@@ -318,15 +318,16 @@ for (const factory of await storeFactories()) {
         });
         return id;
       };
-      const resumer = (path: string, maxAttempts = 4, name = 'approvals') =>
+      const resumer = (path: string, over: { maxAttempts?: number; name?: string; delayMs?: number; onOutcome?: () => void } = {}) =>
         new WebhookSender({
-          name,
+          name: over.name ?? 'approvals',
           url: `${rx.base}${path}`,
           secret: SECRET,
           timeoutMs: 2000,
-          retry: { maxAttempts, initialDelayMs: 40, maxDelayMs: 200 },
+          retry: { maxAttempts: over.maxAttempts ?? 4, initialDelayMs: over.delayMs ?? 40, maxDelayMs: over.delayMs ?? 200 },
           deliveries,
           clock: systemClock,
+          ...(over.onOutcome === undefined ? {} : { onOutcome: over.onOutcome }),
         });
 
       it('a message a stopped sender left pending is resumed by the next one: same webhook-id, attempts go on', async () => {
@@ -334,16 +335,7 @@ for (const factory of await storeFactories()) {
         const firstAttempt = new Promise<void>((r) => {
           attempted = r;
         });
-        const first = new WebhookSender({
-          name: 'approvals',
-          url: `${rx.base}/recover`,
-          secret: SECRET,
-          timeoutMs: 2000,
-          retry: { maxAttempts: 4, initialDelayMs: 200, maxDelayMs: 200 },
-          deliveries,
-          clock: systemClock,
-          onOutcome: () => attempted(),
-        });
+        const first = resumer('/recover', { delayMs: 200, onOutcome: () => attempted() });
         const pending = first.send('approval.requested', { approval: { id: 'a-r' } });
         await firstAttempt;
         await first.close(); // the replica stops between two attempts
@@ -400,7 +392,7 @@ for (const factory of await storeFactories()) {
       it("leaves another sender's messages alone, and gives up at the last attempt", async () => {
         const risk = await leftPending('/ok', 1, -1, 'risk');
         const id = await leftPending('/down', 3, -1);
-        const s = resumer('/down', 4);
+        const s = resumer('/down', { maxAttempts: 4 });
         assert.equal(await s.resume(), 1, 'only its own');
         const row = await settled(id);
         assert.equal(row?.status, 'failed');
@@ -413,7 +405,7 @@ for (const factory of await storeFactories()) {
         assert.equal(exhausted?.status, 'failed', 'no attempts left under the current limit');
         assert.equal(hitsOf(over).length, 0);
         await s.close();
-        assert.equal(await resumer('/ok', 4, 'risk').resume(), 1);
+        assert.equal(await resumer('/ok', { name: 'risk' }).resume(), 1);
         assert.equal((await settled(risk))?.status, 'delivered');
       });
 
