@@ -22,7 +22,6 @@
 //   refresh_token       a rotated, key-bound refresh token of a mandate (issued with every new mandate)
 //   authorization_code  an interactive client's code (OAuth 2.1 + PKCE S256): the mandate the human
 //                       approved on the consent page, on their behalf (src/oauth/authorization-code.ts)
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type { X509Certificate } from 'node:crypto';
 import { z } from 'zod';
 import type { Agent } from '../agents/agent.js';
@@ -146,13 +145,14 @@ type Wanted = MandateRequest | { readonly pendingTemplate: Readonly<Record<strin
 /** What a request asks for: a new mandate, or a token for an existing one. */
 type Requested = { readonly kind: 'open'; readonly request: Wanted } | { readonly kind: 'continue'; readonly mandateId: string };
 
-// Whether the request in flight has authenticated anything yet (a proof, a human token or a
-// mandate token verified). Kept per async call so the check sites need no extra parameters.
-const attempt = new AsyncLocalStorage<{ authenticated: boolean }>();
-const markAuthenticated = () => {
-  const state = attempt.getStore();
-  if (state !== undefined) state.authenticated = true;
-};
+/**
+ * Whether the request in flight has authenticated anything yet (a proof, a human token or a
+ * mandate token verified). Passed down explicitly: an AsyncLocalStorage here enabled promise hooks
+ * for the whole process (every promise of every request paid for them, the gateway's included).
+ */
+interface Attempt {
+  authenticated: boolean;
+}
 
 export class TokenExchange {
   readonly #o: TokenExchangeOptions;
@@ -163,9 +163,9 @@ export class TokenExchange {
 
   /** Handles one token request; throws OAuthError (RFC 6749 §5.2) on refusal, after auditing it. */
   async exchange(req: ExchangeRequest): Promise<TokenResponse> {
-    const state = { authenticated: false };
+    const state: Attempt = { authenticated: false };
     try {
-      return await attempt.run(state, () => this.#exchange(req));
+      return await this.#exchange(req, state);
     } catch (err) {
       if (err instanceof OAuthError && !state.authenticated && this.#o.refusals !== undefined) {
         // Garbage from nobody: counted per source and window, so a flood cannot add an event per request.
@@ -183,12 +183,12 @@ export class TokenExchange {
     }
   }
 
-  async #exchange(req: ExchangeRequest): Promise<TokenResponse> {
+  async #exchange(req: ExchangeRequest, at: Attempt): Promise<TokenResponse> {
     const p = req.params;
-    if (p.grant_type === GRANT_CLIENT_CREDENTIALS) return this.#clientCredentials(req);
-    if (p.grant_type === GRANT_REFRESH_TOKEN) return this.#refreshGrant(req);
+    if (p.grant_type === GRANT_CLIENT_CREDENTIALS) return this.#clientCredentials(req, at);
+    if (p.grant_type === GRANT_REFRESH_TOKEN) return this.#refreshGrant(req, at);
     if (p.grant_type === GRANT_AUTHORIZATION_CODE && this.#o.authorizationRequests !== undefined) {
-      return this.#authorizationCode(req, this.#o.authorizationRequests);
+      return this.#authorizationCode(req, this.#o.authorizationRequests, at);
     }
     if (p.grant_type !== GRANT_TOKEN_EXCHANGE) {
       throw new OAuthError(
@@ -211,8 +211,9 @@ export class TokenExchange {
     const dpop = await this.#targetsAndDpop(req);
 
     if (p.subject_token_type === TOKEN_TYPE.accessToken) {
-      if (p.actor_token === undefined) return this.#refresh(p.subject_token, p.authorization_details, dpop?.jkt);
+      if (p.actor_token === undefined) return this.#refresh(at, p.subject_token, p.authorization_details, dpop?.jkt);
       return this.#delegate(
+        at,
         p.subject_token,
         p.actor_token,
         this.#details(p.authorization_details),
@@ -224,7 +225,7 @@ export class TokenExchange {
     if (p.subject_token_type === TOKEN_TYPE.x509Svid) {
       if (p.actor_token !== undefined) throw bad('an X.509-SVID subject takes no actor_token');
       const requested = this.#requested(p.authorization_details);
-      const { agent, proof } = await this.#agentFrom(() => this.#x509Proof(p.subject_token as string, req.peerCertificates));
+      const { agent, proof } = await this.#agentFrom(at, () => this.#x509Proof(p.subject_token as string, req.peerCertificates));
       if (requested.kind === 'continue') return this.#continue(agent, proof, requested.mandateId, dpop?.jkt, 'token-exchange');
       return this.#open(agent, proof, requested.request, undefined, dpop?.jkt);
     }
@@ -234,13 +235,13 @@ export class TokenExchange {
     if (p.actor_token === undefined) {
       const requested = this.#requested(p.authorization_details);
       if (p.subject_token_type !== TOKEN_TYPE.jwt) throw bad('an agent identity proof has subject_token_type jwt');
-      const { agent, proof } = await this.#agentFromProof(p.subject_token);
+      const { agent, proof } = await this.#agentFromProof(at, p.subject_token);
       if (requested.kind === 'continue') return this.#continue(agent, proof, requested.mandateId, dpop?.jkt, 'token-exchange');
       return this.#open(agent, proof, requested.request, undefined, dpop?.jkt);
     }
     const request = this.#details(p.authorization_details);
-    const human = await this.#human(p.subject_token);
-    const { agent, proof } = await this.#agentFromProof(p.actor_token);
+    const human = await this.#human(at, p.subject_token);
+    const { agent, proof } = await this.#agentFromProof(at, p.actor_token);
     return this.#open(agent, proof, request, human, dpop?.jkt);
   }
 
@@ -322,8 +323,8 @@ export class TokenExchange {
   }
 
   /** Verifies an identity proof and finds the registered, active agent bound to it. */
-  #agentFromProof(token: string): Promise<{ agent: Agent; proof: VerifiedProof }> {
-    return this.#agentFrom(() => this.#o.proofs.verify(token));
+  #agentFromProof(at: Attempt, token: string): Promise<{ agent: Agent; proof: VerifiedProof }> {
+    return this.#agentFrom(at, () => this.#o.proofs.verify(token));
   }
 
   /**
@@ -337,18 +338,18 @@ export class TokenExchange {
     return this.#o.proofs.verifyX509(chain ?? []);
   }
 
-  async #agentFrom(verify: () => VerifiedProof | Promise<VerifiedProof>): Promise<{ agent: Agent; proof: VerifiedProof }> {
+  async #agentFrom(at: Attempt, verify: () => VerifiedProof | Promise<VerifiedProof>): Promise<{ agent: Agent; proof: VerifiedProof }> {
     let proof: VerifiedProof;
     try {
       proof = await verify();
     } catch (err) {
       // Unauthenticated requests are counted by exchange(); after a verified subject token this is part of its story.
-      if (attempt.getStore()?.authenticated !== false || this.#o.refusals === undefined) {
+      if (at.authenticated || this.#o.refusals === undefined) {
         await this.#auditIdentity('identity.rejected', undefined, { reason: (err as Error).message });
       }
       throw err;
     }
-    markAuthenticated();
+    at.authenticated = true;
     const agent = await this.#o.agents.byIdentity(proof.identity.key);
     const who = describe(proof);
     if (agent === undefined) {
@@ -381,11 +382,11 @@ export class TokenExchange {
   }
 
   /** Verifies the on-behalf-of human's token; the human must be a registered, active human principal. */
-  async #human(token: string): Promise<string> {
+  async #human(at: Attempt, token: string): Promise<string> {
     const issuer = this.#o.humanIssuer;
     if (issuer === undefined) throw badToken('no human issuer is configured for on-behalf-of exchanges');
     const { payload } = await verifyIssuerToken(token, issuer, this.#o.clock, this.#o.leewaySeconds, 'human token');
-    markAuthenticated();
+    at.authenticated = true;
     const sub = payload.sub as string;
     const human = await this.#o.principals.get(sub);
     if (human === undefined || human.actorType !== 'human' || human.status !== 'active') {
@@ -468,7 +469,7 @@ export class TokenExchange {
    * template named in `scope` (the agent's `default` template when neither is sent), or — when the
    * agent already holds a live mandate for exactly this request and key — is that mandate.
    */
-  async #clientCredentials(req: ExchangeRequest): Promise<TokenResponse> {
+  async #clientCredentials(req: ExchangeRequest, at: Attempt): Promise<TokenResponse> {
     const p = req.params;
     for (const name of ['subject_token', 'subject_token_type', 'actor_token', 'actor_token_type', 'refresh_token', SUBJECT_TOKEN_DPOP]) {
       if (p[name] !== undefined) throw bad(`${name} does not belong to a client_credentials request`);
@@ -477,7 +478,7 @@ export class TokenExchange {
       throw bad('send either authorization_details or scope (a task template name), not both');
     }
     const dpop = await this.#targetsAndDpop(req);
-    const { agent, proof } = await this.#agentFrom(() => this.#o.clientAssertions.verify(p)).catch((err: unknown) => {
+    const { agent, proof } = await this.#agentFrom(at, () => this.#o.clientAssertions.verify(p)).catch((err: unknown) => {
       // An unregistered or stopped workload is a client that failed to authenticate (RFC 6749 §5.2).
       if (err instanceof OAuthError && err.code === 'OAUTH_INVALID_SUBJECT_TOKEN') throw badClient(err.message);
       throw err;
@@ -514,7 +515,7 @@ export class TokenExchange {
    * human's behalf — is checked against the agent's profile again here (policy may have changed
    * since the consent), and opened with a refresh family bound to the DPoP key or the client_id.
    */
-  async #authorizationCode(req: ExchangeRequest, requests: AuthorizationRequests): Promise<TokenResponse> {
+  async #authorizationCode(req: ExchangeRequest, requests: AuthorizationRequests, at: Attempt): Promise<TokenResponse> {
     const p = req.params;
     for (const name of [
       'subject_token',
@@ -532,7 +533,7 @@ export class TokenExchange {
     if (ClientAuth.present(p)) throw badClient('interactive clients are public clients: send client_id and no client authentication');
     const dpop = await this.#targetsAndDpop(req);
     const redemption = await requests.redeem(p.code as string);
-    markAuthenticated();
+    at.authenticated = true;
     const a = redemption.authorization;
     if (redemption.kind === 'replayed') return this.#codeReplayed(a, requests);
     // Checked after the code is consumed: a code is presented once, right or wrong.
@@ -625,7 +626,7 @@ export class TokenExchange {
    * so a refresh token without its key is refused without consequence; a bound presenter of an
    * already-used token ends the mandate and every descendant.
    */
-  async #refreshGrant(req: ExchangeRequest): Promise<TokenResponse> {
+  async #refreshGrant(req: ExchangeRequest, at: Attempt): Promise<TokenResponse> {
     const p = req.params;
     if (p.refresh_token === undefined || p.refresh_token === '') throw bad('refresh_token is required');
     if (p.authorization_details !== undefined) {
@@ -649,7 +650,7 @@ export class TokenExchange {
     } else if (presented.binding !== bindingOf.identity(client.identity.key)) {
       throw badGrant('the refresh token was issued to another client');
     }
-    markAuthenticated();
+    at.authenticated = true;
     const mandate = await this.#o.mandates.get(presented.mandateId);
     if (mandate === undefined) throw badGrant('the mandate of this refresh token does not exist');
     if (presented.status === 'used') return this.#reused(mandate, presented.generation);
@@ -691,10 +692,10 @@ export class TokenExchange {
     throw badGrant('the refresh token has already been used; its mandate has been revoked');
   }
 
-  async #refresh(token: string, rawDetails: string | undefined, jkt: string | undefined): Promise<TokenResponse> {
+  async #refresh(at: Attempt, token: string, rawDetails: string | undefined, jkt: string | undefined): Promise<TokenResponse> {
     if (rawDetails !== undefined)
       throw new OAuthError('OAUTH_INVALID_AUTHORIZATION_DETAILS', 'a refresh keeps its mandate; omit authorization_details');
-    const current = await this.#verifiedSubject(token);
+    const current = await this.#verifiedSubject(at, token);
     const bound = current.claims.cnf?.jkt;
     // Key continuity: a bound token is refreshed only by its holder, and stays bound to the same key.
     if (bound !== undefined && jkt !== bound) throw badDpop('refreshing a DPoP-bound token needs a proof with the same key');
@@ -706,6 +707,7 @@ export class TokenExchange {
   }
 
   async #delegate(
+    at: Attempt,
     parentToken: string,
     actorProof: string,
     wanted: Wanted,
@@ -713,10 +715,10 @@ export class TokenExchange {
     subjectProof: string | undefined,
     url: string,
   ): Promise<TokenResponse> {
-    const parent = await this.#verifiedSubject(parentToken);
+    const parent = await this.#verifiedSubject(at, parentToken);
     const request = this.#resolve(wanted, parent.mandate.environment);
     await this.#possession(parentToken, parent.claims.cnf?.jkt, jkt, subjectProof, url);
-    const { agent: receiver, proof } = await this.#agentFromProof(actorProof).catch((err: unknown) => {
+    const { agent: receiver, proof } = await this.#agentFromProof(at, actorProof).catch((err: unknown) => {
       // The receiver is the requested target of a delegation (RFC 8693 §2.2.2 `invalid_target`).
       if (err instanceof OAuthError && /not a registered agent|is (quarantined|disabled)/.test(err.message)) {
         throw new OAuthError('OAUTH_INVALID_TARGET', err.message);
@@ -779,10 +781,10 @@ export class TokenExchange {
   }
 
   /** A presented mandate access token, fully verified (signature, revocation, live chain, agent). */
-  async #verifiedSubject(token: string) {
+  async #verifiedSubject(at: Attempt, token: string) {
     try {
       const claims = await this.#o.verifier.verifyToken(token);
-      markAuthenticated();
+      at.authenticated = true;
       return await this.#o.verifier.resolve(claims);
     } catch (err) {
       if (err instanceof OAuthError) throw badToken(`subject_token: ${err.message}`);
