@@ -6,11 +6,16 @@
 // Reads only the data folder (and, optionally, the list of approvals the replay printed with
 // --verbose, to restrict the counts to the calls Mandate actually sent to a human). The data has
 // traces, not environments, so a tool result's content is inferred from the traces themselves:
-// - an injection vector lands in call C (same tool, same arguments) of task T when T sees the vector
-//   and no task that makes the same call C fails to see it (the environment is the same default for
-//   every task, so the same read returns the same text);
-// - a target value the prompt does not contain came from the output of some call made before it in
-//   the same task (its possible sources: those calls).
+// - an injection vector lands in call C (same tool, same arguments) when every task seeing the
+//   vector makes C and no task that makes C fails to see it (the environment is the same default
+//   for every task, so the same read returns the same text); failing such a call, in a call of the
+//   task no vector-blind task makes (reads first: a confirmation carries no data);
+// - a target value the prompt does not contain came from a read before the first call that used it
+//   (provenance records the first result a value appeared in); unless --no-pin, a value used in
+//   several tasks is attributed to the tools that precede it in all of them.
+// Classes: inseparable (some target's every possible source carries an injection), separable
+// (every target's sources are injection-free), mixed (undetermined), prompt-only (sent to approval
+// by another rule), no-source-in-trace (the trace starts after the value was read).
 // A call is "named" when one of its argument values is in the prompt (the human named the document,
 // the channel, …); a tool is a "directory" when it only lists principals (users, channels,
 // contacts) — in practice an org would declare that of its own tools; here its name says so.
