@@ -1,9 +1,10 @@
 // Mandate access tokens: JWTs in the RFC 9068 profile (`typ: at+jwt`), signed with the active
 // Ed25519 key. They carry the mandate id, the granted `authorization_details` (RFC 9396), the
 // delegation chain as nested `act` claims (RFC 8693 §4.1) and, when DPoP-bound, `cnf.jkt` (RFC 9449 §6).
+import type { KeyObject } from 'node:crypto';
 import type { Clock } from '../lib/clock.js';
 import { randomBase64url } from '../lib/random-pool.js';
-import { type BrokerJwsHeader, signCompactEdDSA } from './jws.js';
+import { type BrokerJwsHeader, ED25519_SIGNATURE_CHARS, jwsSigningInput, signJwsInput } from './jws.js';
 import { SIGNING_ALG, type SigningKeys } from './signing-keys.js';
 
 export const ACCESS_TOKEN_TYP = 'at+jwt';
@@ -54,10 +55,24 @@ export class AccessTokenIssuer {
    * token endpoint's path the WebCrypto job and its promise cost more than the signature itself.
    */
   mint(input: MintInput): { token: string; claims: AccessTokenClaims } {
+    return this.sign(this.prepare(input));
+  }
+
+  /**
+   * Everything but the signature: the claims (with a fresh jti), the serialized signing input and
+   * the exact length of the token. The token endpoint checks the length before it records the
+   * mandate and signs the same serialization afterwards (`sign`), so it is built once.
+   */
+  prepare(input: MintInput): PreparedToken {
     const key = this.keys.active();
     const claims = this.#claims(input, randomBase64url(16));
-    const token = signCompactEdDSA(header(key.kid), claims, key.signingKey);
-    return { token, claims };
+    const signingInput = jwsSigningInput(header(key.kid), claims);
+    return { claims, signingInput, length: signingInput.length + 1 + ED25519_SIGNATURE_CHARS, key: key.signingKey };
+  }
+
+  /** Signs a prepared token (with the key it was prepared for, even if a rotation happened since). */
+  sign(prepared: PreparedToken): { token: string; claims: AccessTokenClaims } {
+    return { token: signJwsInput(prepared.signingInput, prepared.key), claims: prepared.claims };
   }
 
   /**
@@ -129,6 +144,15 @@ export class AccessTokenIssuer {
       exp: input.exp,
     };
   }
+}
+
+/** An access token built but not yet signed (`AccessTokenIssuer.prepare`). */
+export interface PreparedToken {
+  readonly claims: AccessTokenClaims;
+  readonly signingInput: string;
+  /** The length of the signed token. */
+  readonly length: number;
+  readonly key: KeyObject;
 }
 
 /** base64url of 16 random bytes. */

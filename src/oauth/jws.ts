@@ -19,8 +19,20 @@ export interface BrokerJwsHeader {
  * literals); the signature is Ed25519 over `base64url(header).base64url(payload)`.
  */
 export function signCompactEdDSA(header: BrokerJwsHeader, payload: object, key: KeyObject): string {
+  return signJwsInput(jwsSigningInput(header, payload), key);
+}
+
+/** The JWS signing input, `base64url(header).base64url(payload)` (RFC 7515 §5.1 steps 1–6). */
+export function jwsSigningInput(header: BrokerJwsHeader, payload: object): string {
+  return `${Buffer.from(JSON.stringify(header), 'utf8').toString('base64url')}.${Buffer.from(JSON.stringify(payload), 'utf8').toString('base64url')}`;
+}
+
+/** Length of an Ed25519 signature in base64url (64 bytes). */
+export const ED25519_SIGNATURE_CHARS = 86;
+
+/** Completes a compact JWS from its signing input (`jwsSigningInput`). */
+export function signJwsInput(input: string, key: KeyObject): string {
   if (key.type !== 'private' || key.asymmetricKeyType !== 'ed25519') throw new TypeError('an Ed25519 private KeyObject is required');
-  const input = `${Buffer.from(JSON.stringify(header), 'utf8').toString('base64url')}.${Buffer.from(JSON.stringify(payload), 'utf8').toString('base64url')}`;
   // Ed25519 takes no digest (null): the algorithm is the key's.
   return `${input}.${sign(null, Buffer.from(input, 'ascii'), key).toString('base64url')}`;
 }

@@ -37,7 +37,7 @@ import { requestFromTemplate } from '../mandates/from-template.js';
 import { grantedDetails, isLive, MANDATE_DETAILS_TYPE, type Mandate, type MandateRequest } from '../mandates/mandate.js';
 import type { MandateService } from '../mandates/service.js';
 import type { PrincipalRepository } from '../principals/repository.js';
-import { type AccessTokenIssuer, actChain, type MintInput } from './access-token.js';
+import { type AccessTokenIssuer, actChain, type MintInput, type PreparedToken } from './access-token.js';
 import { type AuthorizationRequest, type AuthorizationRequests, CODE_VERIFIER, sha256 } from './authorization-code.js';
 import {
   type ClientAssertions,
@@ -120,6 +120,12 @@ export interface TokenExchangeOptions {
   readonly maxGrantsPerMandate: number;
   readonly maxAuthorizationDetailsBytes: number;
   readonly maxAccessTokenBytes: number;
+}
+
+/** A token about to be issued: what it holds, and its serialization awaiting the signature. */
+interface Minting {
+  readonly input: MintInput;
+  readonly prepared: PreparedToken;
 }
 
 /** Mandate's extension parameter: a DPoP proof (RFC 9449 §4) of the key a DPoP-bound subject token is bound to. */
@@ -802,7 +808,7 @@ export class TokenExchange {
    * What the token for `mandate` will hold (`agents` root first); refused when the mandate expires
    * too soon or the signed token would exceed `maxAccessTokenBytes` (it travels in a header).
    */
-  #mintInput(mandate: Mandate, agents: readonly string[], jkt: string | undefined): MintInput {
+  #mintInput(mandate: Mandate, agents: readonly string[], jkt: string | undefined): Minting {
     const nowS = Math.floor(this.#o.clock.now() / 1000);
     const exp = Math.min(nowS + this.#o.tokenTtlSeconds, Math.floor(mandate.expiresAt / 1000));
     if (exp <= nowS) throw badToken('the mandate expires too soon to issue a token');
@@ -818,17 +824,18 @@ export class TokenExchange {
     };
     if (act !== undefined) input.act = act;
     if (jkt !== undefined) input.jkt = jkt;
-    const size = this.#o.tokens.measure(input);
-    if (size > this.#o.maxAccessTokenBytes) {
-      throw tooLarge(`the access token for this mandate would be ${size} bytes; the limit is ${this.#o.maxAccessTokenBytes}`);
+    // Serialized once: the length is checked now, the same bytes are signed by #issue.
+    const prepared = this.#o.tokens.prepare(input);
+    if (prepared.length > this.#o.maxAccessTokenBytes) {
+      throw tooLarge(`the access token for this mandate would be ${prepared.length} bytes; the limit is ${this.#o.maxAccessTokenBytes}`);
     }
-    return input;
+    return { input, prepared };
   }
 
   async #issue(
     mandate: Mandate,
     agents: readonly string[],
-    input: MintInput,
+    mint: Minting,
     data: Record<string, unknown>,
     recorded: Promise<unknown> = Promise.resolve(),
     extra: { readonly refresh?: Promise<string>; readonly exchange: boolean } = { exchange: true },
@@ -836,8 +843,9 @@ export class TokenExchange {
     // Awaited below; this branch only keeps an early throw from leaving it unhandled.
     recorded.catch(() => {});
     const nowS = Math.floor(this.#o.clock.now() / 1000);
-    const { token, claims } = this.#o.tokens.mint(input);
-    // `measure` is exact; this guard only keeps a future divergence from letting an oversized token out.
+    const input = mint.input;
+    const { token, claims } = this.#o.tokens.sign(mint.prepared);
+    // `prepare` measures exactly; this guard only keeps a future divergence from letting an oversized token out.
     if (token.length > this.#o.maxAccessTokenBytes) {
       throw tooLarge(`the access token for this mandate is ${token.length} bytes; the limit is ${this.#o.maxAccessTokenBytes}`);
     }

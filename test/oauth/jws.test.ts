@@ -34,7 +34,7 @@ after(async () => {
   await factory.cleanup();
 });
 
-const publicKey = async () => importJWK(keys.jwks().keys[0] as JWK, SIGNING_ALG);
+const publicKey = async () => importJWK(keys.jwks().keys.find((k) => k.kid === keys.active().kid) as JWK, SIGNING_ALG);
 const flip = (segment: string) => {
   const bytes = Buffer.from(segment, 'base64url');
   bytes[bytes.length - 1] = (bytes[bytes.length - 1] as number) ^ 1;
@@ -81,6 +81,29 @@ describe('compact JWS signed with node:crypto (src/oauth/jws.ts)', () => {
     const { payload } = await jwtVerify(token, await publicKey(), { algorithms: [SIGNING_ALG] });
     assert.equal('act' in payload || 'cnf' in payload, false);
     assert.equal(token.length, issuer.measure(input));
+  });
+
+  test('a prepared token is exactly as long as announced and is signed with the key it was prepared for, across a rotation', async () => {
+    const issuer = new AccessTokenIssuer(keys, clock, ISS, AUD);
+    const prepared = issuer.prepare({
+      sub: 'a',
+      clientId: 'a',
+      mandateId: 'm_3',
+      details: { type: 'mandate' },
+      exp: Math.floor(Date.now() / 1000) + 60,
+    });
+    const before = keys.active().kid;
+    await keys.rotate();
+    assert.notEqual(keys.active().kid, before);
+    const { token } = issuer.sign(prepared);
+    assert.equal(token.length, prepared.length);
+    const old = keys.jwks().keys.find((k) => k.kid === before) as JWK;
+    const { protectedHeader } = await jwtVerify(token, await importJWK(old, SIGNING_ALG), { algorithms: [SIGNING_ALG] });
+    assert.equal(protectedHeader.kid, before);
+    const current = keys.jwks().keys.find((k) => k.kid === keys.active().kid) as JWK;
+    await assert.rejects(jwtVerify(token, await importJWK(current, SIGNING_ALG), { algorithms: [SIGNING_ALG] }), {
+      code: 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED',
+    });
   });
 
   test('a changed header, payload or signature is refused by jose', async () => {
