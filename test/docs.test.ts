@@ -2,14 +2,17 @@
 // examples of docs/ (marked blocks run against a real demo broker).
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { renderConfigReference } from '../src/config/reference.js';
 import { errorRegistry } from '../src/errors/registry.js';
-import { docBlocks } from './helpers/doc-blocks.js';
+import { evaluationRequestSchema } from '../src/policy/authzen.js';
+import { scopeSchema } from '../src/scope/scope.js';
+import { templateRequestSchema } from '../src/templates/resolve.js';
+import { type DocBlock, docBlocks } from './helpers/doc-blocks.js';
 import { freePort } from './helpers/ports.js';
 
 const read = (path: string) => readFileSync(new URL(`../${path}`, import.meta.url), 'utf8');
@@ -46,18 +49,28 @@ test('docs/configuration.md is generated from the current schema (run `npm run d
 //                                  curl failing on HTTP errors. The page's http://127.0.0.1:8080 is
 //                                  replaced by the broker's address and MANDATE_URL exported.
 //   ```json file=examples/x.json   must be exactly the file (the file the shell examples use)
-//   ```json valid                  must parse (responses and shapes shown on the page)
-// Unmarked blocks are not checked: pages opt in block by block (FULLY_CHECKED pages may not
-// leave a shell or JSON block unmarked; `no-run` says, visibly, that a block is not meant to run).
-
-const FULLY_CHECKED = ['docs/audit.md', 'docs/gateway.md', 'docs/identity.md', 'docs/approvals.md'];
+//   ```json valid                  must parse (responses and shapes shown on the page); with
+//                                  schema=scope|template-request|authzen-evaluation it must also
+//                                  be what the code accepts (SCHEMAS)
+//   ```sh no-run                   not run: its first line is a `#` comment telling the reader why
+//                                  (a production host, an external IdP, a long benchmark, …)
+// Every shell and JSON block of docs/ and README.md carries one of these: an unmarked one fails
+// (so a new example either runs or says why not), and so does an unlabelled block that holds
+// commands (it would otherwise escape as "not shell").
 
 const docPages = readdirSync(new URL('../docs/', import.meta.url))
   .filter((f) => f.endsWith('.md'))
   .map((f) => `docs/${f}`)
   .sort();
-const pages = docPages.map((path) => ({ path, blocks: docBlocks(read(path)) }));
-const SHELL = new Set(['sh', 'bash', 'shell']);
+const pages = [...docPages, 'README.md'].map((path) => ({ path, blocks: docBlocks(read(path)) }));
+const SHELL = new Set(['sh', 'bash', 'shell', 'console', 'zsh']);
+const MARKS = ['run', 'valid', 'no-run'];
+/** `json valid schema=NAME`: the block must also be what the code accepts as NAME. */
+const SCHEMAS: Record<string, { safeParse(v: unknown): { success: boolean; error?: { message: string } } }> = {
+  scope: scopeSchema,
+  'template-request': templateRequestSchema,
+  'authzen-evaluation': evaluationRequestSchema,
+};
 
 test('marked JSON examples are the files they show, or parse', () => {
   for (const { path, blocks } of pages) {
@@ -70,18 +83,83 @@ test('marked JSON examples are the files they show, or parse', () => {
       } else if (b.words.has('valid')) {
         assert.doesNotThrow(() => JSON.parse(b.body), `${where}: not valid JSON`);
       }
+      if (b.attrs.schema !== undefined) {
+        // The shape the code accepts (an array block: each element).
+        const schema = SCHEMAS[b.attrs.schema];
+        assert.ok(schema !== undefined, `${where}: no schema ${b.attrs.schema} (one of ${Object.keys(SCHEMAS).join(', ')})`);
+        const value: unknown = JSON.parse(b.body);
+        for (const item of Array.isArray(value) ? value : [value]) {
+          const r = schema.safeParse(item);
+          assert.ok(r.success, `${where}: not a valid ${b.attrs.schema}: ${r.error?.message}`);
+        }
+      }
     }
   }
 });
 
-test('fully checked pages mark every shell and JSON block', () => {
-  for (const path of FULLY_CHECKED) {
-    const blocks = docBlocks(read(path));
-    const unmarked = blocks
-      .filter((b) => (SHELL.has(b.lang) || b.lang === 'json') && !['run', 'valid', 'no-run'].some((w) => b.words.has(w)) && !b.attrs.file)
-      .map((b) => `${path}:${b.line}`);
-    assert.deepEqual(unmarked, [], 'mark each block run, valid, file=… or no-run');
+/** Where a page leaves a shell or JSON block unclassified, or a no-run block without its reason. */
+function unclassified(path: string, blocks: readonly DocBlock[]): string[] {
+  const out: string[] = [];
+  for (const b of blocks) {
+    const where = `${path}:${b.line}`;
+    const marked = MARKS.some((w) => b.words.has(w)) || b.attrs.file !== undefined;
+    if ((SHELL.has(b.lang) || b.lang === 'json') && !marked) out.push(`${where}: unmarked ${b.lang} block`);
+    if (
+      b.lang === '' &&
+      /^(\$ )?(npm (run|start|ci|test|pack|install) |npx |curl |node |export [A-Z_]+=|docker |kubectl |mandate (serve|migrate|config|secrets|dev|policy|agents|audit|upstreams|approvals|mandates|report) )/m.test(
+        b.body,
+      )
+    ) {
+      out.push(`${where}: commands in a block without a language (label it sh and mark it)`);
+    }
+    if (SHELL.has(b.lang) && b.words.has('no-run') && !/^# \S/.test(b.body)) {
+      out.push(`${where}: a no-run block starts with a # comment saying why it does not run`);
+    }
+    if (b.lang === 'json' && b.words.has('run')) out.push(`${where}: a JSON block is valid or file=…, not run`);
   }
+  return out;
+}
+
+test('every shell and JSON block of docs/ and README.md runs, is checked, or says why not', () => {
+  assert.deepEqual(
+    pages.flatMap(({ path, blocks }) => unclassified(path, blocks)),
+    [],
+    'mark each block run, valid, file=… or no-run (with a # reason)',
+  );
+});
+
+test('the classification check catches what it should', () => {
+  const page = [
+    '```sh',
+    'curl -s x',
+    '```',
+    '```json',
+    '{}',
+    '```',
+    '```',
+    'npm run -s mandate -- agents list',
+    '```',
+    '```sh no-run',
+    'mandate serve',
+    '```',
+    '```sh no-run',
+    '# production only',
+    'mandate serve',
+    '```',
+    '```sh run',
+    'true',
+    '```',
+    '```json valid',
+    '{}',
+    '```',
+    '```',
+    'HTTP/1.1 200',
+    '```',
+  ].join('\n');
+  assert.deepEqual(
+    unclassified('p.md', docBlocks(page)).map((s) => s.split(':')[1]),
+    ['1', '4', '7', '10'],
+  );
 });
 
 describe('docs shell examples run against the demo broker', { timeout: 600_000 }, () => {
@@ -95,7 +173,7 @@ describe('docs shell examples run against the demo broker', { timeout: 600_000 }
 
   before(async () => {
     checkout = mkdtempSync(join(tmpdir(), 'mandate-docs-'));
-    for (const entry of ['src', 'node_modules', 'examples', 'policies', 'bin', 'console', 'tsconfig.json', 'docs']) {
+    for (const entry of ['src', 'node_modules', 'examples', 'policies', 'console', 'tsconfig.json', 'docs']) {
       symlinkSync(join(ROOT, entry), join(checkout, entry));
     }
     // The CLI runs as compiled JavaScript, as the published `mandate` bin does: under tsx every
@@ -122,6 +200,15 @@ describe('docs shell examples run against the demo broker', { timeout: 600_000 }
     }
     assert.equal(pkg.scripts.mandate, 'node dist/cli/main.js');
     writeFileSync(join(checkout, 'package.json'), JSON.stringify(pkg, null, 2));
+    // Examples written for an installed broker call `mandate …`: the package's bin, on the PATH.
+    mkdirSync(join(checkout, 'path'));
+    mkdirSync(join(checkout, 'bin'));
+    copyFileSync(join(ROOT, 'bin', 'mandate.js'), join(checkout, 'bin', 'mandate.js'));
+    writeFileSync(
+      join(checkout, 'path', 'mandate'),
+      `#!/bin/sh\nexec "${process.execPath}" "${join(checkout, 'bin', 'mandate.js')}" "$@"\n`,
+      { mode: 0o755 },
+    );
     const port = await freePort();
     url = `http://127.0.0.1:${port}`;
     broker = spawn(process.execPath, ['dist/cli/main.js', 'serve', '--demo', '--port', String(port)], {
@@ -162,7 +249,12 @@ describe('docs shell examples run against the demo broker', { timeout: 600_000 }
       const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
         const child = spawn('bash', ['-c', script], {
           cwd: checkout,
-          env: { PATH: process.env.PATH ?? '', HOME: checkout, MANDATE_URL: url, npm_config_update_notifier: 'false' },
+          env: {
+            PATH: `${join(checkout, 'path')}:${process.env.PATH ?? ''}`,
+            HOME: checkout,
+            MANDATE_URL: url,
+            npm_config_update_notifier: 'false',
+          },
           stdio: ['ignore', 'pipe', 'pipe'],
         });
         let out = '';
