@@ -207,7 +207,8 @@ export async function overPrivilegeReport(ctx: ReportContext, params: ReportPara
     const used = usage.get(p.agent_id);
     const names = [...new Set(ceiling.tools.map((g) => g.tool))];
     const unused = names.filter((t) => (used?.get(t)?.calls ?? 0) === 0);
-    const suggestion = suggestCeiling(ceiling, used, known);
+    // Fleet-wide there are no argument ranges, so nothing to tighten: the suggestion is for one agent.
+    const suggestion = perAgent ? suggestCeiling(ceiling, used, known) : { scope: null, tightened: 0 };
     let calls = 0;
     for (const u of used?.values() ?? []) calls += u.calls;
     rows.push({
@@ -218,8 +219,8 @@ export async function overPrivilegeReport(ctx: ReportContext, params: ReportPara
       allowedCalls: calls,
       excess: names.length === 0 ? 0 : Math.round((unused.length / names.length) * 1000) / 1000,
       tightenedArgs: suggestion.tightened,
-      suggestedCeiling: perAgent ? suggestion.scope : null,
-      suggestionHash: perAgent ? suggestionHash(suggestion.scope) : null,
+      suggestedCeiling: suggestion.scope,
+      suggestionHash: suggestion.scope === null ? null : suggestionHash(suggestion.scope),
     });
   }
   rows.sort((a, b) => b.excess - a.excess || a.agentId.localeCompare(b.agentId));
