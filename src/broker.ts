@@ -1,6 +1,7 @@
 // The composition root: opens the store, resolves secrets, and wires the domain services from one
 // validated configuration. The HTTP layer and the CLI both start from here.
 
+import { auditOrigin, DEMO_HUMANS, publicUrl } from './addresses.js';
 import type { AgentRegistry } from './agents/registry.js';
 import { silentNotifier, WebhookNotifier } from './approvals/notifier.js';
 import { ApprovalService } from './approvals/service.js';
@@ -97,22 +98,7 @@ export interface BrokerOptions {
   readonly logger?: Logger;
 }
 
-/** Base URL the broker is reachable at (configured, or derived from host and port). */
-export function publicUrl(config: Config): string {
-  const scheme = config.server.tls === undefined ? 'http' : 'https';
-  return (config.server.publicUrl ?? `${scheme}://${config.server.host}:${config.server.port}`).replace(/\/$/, '');
-}
-
-/** Checkpoint origin: configured, or HOST/audit of the public URL (C2SP origins carry no scheme). */
-export function auditOrigin(config: Config): string {
-  return config.audit.origin ?? `${new URL(publicUrl(config)).host}/audit`;
-}
-
-export const DEMO_HUMANS = [
-  { id: 'alice', displayName: 'Alice Admin', roles: ['admin'] },
-  { id: 'bob', displayName: 'Bob Support Lead', roles: ['approver', 'support-lead'] },
-  { id: 'carol', displayName: 'Carol Finance', roles: ['approver', 'finance'] },
-] as const;
+export { auditOrigin, DEMO_HUMANS, publicUrl };
 
 export async function createBroker(config: Config, options: BrokerOptions = {}): Promise<Broker> {
   const clock = options.clock ?? systemClock;

@@ -4,34 +4,21 @@
 import { Command, Option } from 'commander';
 import { isMandateError, MandateError } from '../errors/index.js';
 import { version } from '../version.js';
-import { registerAgentCommands } from './commands/agents.js';
-import { registerApprovalCommands } from './commands/approvals.js';
-import { registerAuditCommands } from './commands/audit.js';
-import { registerConfigCommands } from './commands/config.js';
-import { registerDevCommands } from './commands/dev.js';
-import { registerDevSvidCommands } from './commands/dev-svid.js';
-import { registerPolicyCommands } from './commands/policy.js';
-import { registerReportCommands } from './commands/report.js';
-import { registerServeCommands } from './commands/serve.js';
-import { registerUpstreamCommands } from './commands/upstreams.js';
+import { COMMAND_MODULES } from './command-modules.js';
 
-export function buildCli(): Command {
+/** The CLI with every command, or, given the arguments, only the modules of the command they run. */
+export async function buildCli(argv?: readonly string[]): Promise<Command> {
   const program = new Command('mandate')
     .description('Mandate: access broker for AI agents — task mandates, per-call policy, approvals, tamper-evident audit.')
     .version(version, '-V, --version')
     .addOption(new Option('--debug', 'print stack traces on errors'))
     .showHelpAfterError()
     .configureOutput({ outputError: (str, write) => write(str) });
-  registerServeCommands(program);
-  registerConfigCommands(program);
-  registerDevCommands(program);
-  registerPolicyCommands(program);
-  registerDevSvidCommands(program);
-  registerAgentCommands(program);
-  registerAuditCommands(program);
-  registerUpstreamCommands(program);
-  registerApprovalCommands(program);
-  registerReportCommands(program);
+  const name = argv?.slice(2).find((a) => !a.startsWith('-'));
+  const only = COMMAND_MODULES.filter((m) => name !== undefined && m.commands.includes(name));
+  // Help, --version, or an unknown or misspelt command: every module (help lists them all, and
+  // commander suggests the nearest name).
+  for (const m of only.length > 0 ? only : COMMAND_MODULES) (await m.load())(program);
   return program;
 }
 
@@ -57,7 +44,7 @@ function exitQuietlyOnClosedPipe(stream: NodeJS.WriteStream): void {
 export async function main(argv: readonly string[]): Promise<void> {
   exitQuietlyOnClosedPipe(process.stdout);
   exitQuietlyOnClosedPipe(process.stderr);
-  const program = buildCli();
+  const program = await buildCli(argv);
   try {
     await program.parseAsync([...argv]);
   } catch (caught) {

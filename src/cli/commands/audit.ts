@@ -2,6 +2,7 @@
 // files), explain and export. Commands that read the log open the store directly (no HTTP server).
 import { createWriteStream, readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import { auditOrigin } from '../../addresses.js';
 import { explainEvent, renderExplanation } from '../../audit/explain.js';
 import { type ExportFormat, exportLog, verifyExport } from '../../audit/export.js';
 import { AuditService } from '../../audit/log.js';
@@ -9,7 +10,6 @@ import { type ConsistencyAnswer, consistencyAnswer, type InclusionAnswer, inclus
 import { verifyProofBundle } from '../../audit/proof-bundle.js';
 import { verifyRemoteLog } from '../../audit/tiles-client.js';
 import { verifyLog } from '../../audit/verify.js';
-import { auditOrigin } from '../../broker.js';
 import { ConfigError, MandateError } from '../../errors/index.js';
 import { systemClock } from '../../lib/clock.js';
 import { resolveSecretBox } from '../../secrets/index.js';

@@ -1,7 +1,7 @@
 // DEVELOPMENT ONLY: `mandate dev svid` mints a JWT-SVID from the demo's local trust domain
 // (`demo.mandate.local`), as `spire-server jwt mint` does. Its key lives in the data folder.
 import type { Command } from 'commander';
-import { publicUrl } from '../../broker.js';
+import { publicUrl } from '../../addresses.js';
 import { ConfigError } from '../../errors/index.js';
 import { DevSpiffeAuthority } from '../../identity/dev-spiffe.js';
 import { type ConfigFlags, configFromFlags } from '../config-source.js';

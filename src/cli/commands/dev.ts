@@ -1,6 +1,6 @@
 // DEVELOPMENT ONLY: `mandate dev operator-token` mints an operator token from the demo's local issuer.
 import type { Command } from 'commander';
-import { DEMO_HUMANS, publicUrl } from '../../broker.js';
+import { DEMO_HUMANS, publicUrl } from '../../addresses.js';
 import { ConfigError } from '../../errors/index.js';
 import { DEV_ISSUER_PATH, DevIssuer } from '../../identity/dev-issuer.js';
 import { type ConfigFlags, configFromFlags } from '../config-source.js';

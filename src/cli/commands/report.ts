@@ -3,8 +3,8 @@
 // self-contained evidence pack folder) and `report verify-evidence` (offline, with the pinned vkey).
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import { auditOrigin } from '../../addresses.js';
 import { AuditService } from '../../audit/log.js';
-import { auditOrigin } from '../../broker.js';
 import { ConfigError, MandateError } from '../../errors/index.js';
 import { systemClock } from '../../lib/clock.js';
 import { loadPolicyStore } from '../../policy/wiring.js';
