@@ -301,6 +301,60 @@ describe('building the HTTP request', () => {
     const url = new URL(buildRequest(api.serverUrl, op('listCustomers'), { limit: 5, tag: ['a&b', 'c'], status: 'active' }, undefined).url);
     assert.equal(url.search, '?limit=5&status=active&tag=a%26b&tag=c');
   });
+
+  it('serializes the query styles OpenAPI defines (form, spaceDelimited, pipeDelimited, deepObject) and refuses the rest', () => {
+    const doc = (parameters: unknown[]) => ({
+      openapi: '3.1.0',
+      info: { title: 't', version: '1' },
+      paths: { '/items/{id}': { get: { operationId: 'list', parameters, responses: {} } } },
+    });
+    const id = { name: 'id', in: 'path', required: true, schema: { type: 'string' } };
+    const arr = { type: 'array', items: { type: 'string' } };
+    const { api: styled } = compile(
+      doc([
+        id,
+        { name: 'sp', in: 'query', style: 'spaceDelimited', schema: arr },
+        { name: 'pi', in: 'query', style: 'pipeDelimited', schema: arr },
+        { name: 'fo', in: 'query', style: 'form', explode: false, schema: arr },
+        { name: 'filter', in: 'query', style: 'deepObject', explode: true, schema: { type: 'object' } },
+      ]),
+    );
+    const list = styled.operations.list;
+    assert.ok(list);
+    const url = new URL(
+      buildRequest(
+        styled.serverUrl,
+        list,
+        { id: 'x', sp: ['a b', 'c'], pi: ['d', 'e|f'], fo: ['g', 'h'], filter: { status: 'open', 'min.age': 3 } },
+        undefined,
+      ).url,
+    );
+    assert.deepEqual(
+      [...url.searchParams],
+      [
+        ['sp', 'a b c'],
+        ['pi', 'd|e|f'],
+        ['fo', 'g,h'],
+        ['filter[status]', 'open'],
+        ['filter[min.age]', '3'],
+      ],
+    );
+    // A deepObject value must be a flat object with plain property names.
+    for (const filter of [['a'], 'open', { 'a]b': 1 }, { '': 1 }, { nested: { x: 1 } }]) {
+      assert.throws(() => buildRequest(styled.serverUrl, list, { id: 'x', filter }, undefined), /filter/, JSON.stringify(filter));
+    }
+    // Styles the gateway cannot serialize are refused when the description is registered, naming them.
+    for (const [param, why] of [
+      [{ name: 'id', in: 'path', required: true, style: 'matrix', schema: { type: 'string' } }, /style "matrix"/],
+      [{ name: 'id', in: 'path', required: true, style: 'label', schema: { type: 'string' } }, /style "label"/],
+      [{ name: 'q', in: 'query', style: 'simple', schema: arr }, /style "simple"/],
+      [{ name: 'q', in: 'query', style: 'deepObject', explode: false, schema: { type: 'object' } }, /must explode/],
+      [{ name: 'X-H', in: 'header', style: 'form', schema: { type: 'string' } }, /style "form"/],
+    ] as const) {
+      const params = param.in === 'path' ? [param] : [id, param];
+      assert.throws(() => compile(doc(params)), why);
+    }
+  });
 });
 
 // ── end to end through the gateway, on both stores ──

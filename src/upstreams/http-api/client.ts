@@ -105,6 +105,9 @@ interface BuiltRequest {
 const refuse = (message: string): UpstreamCallError => new UpstreamCallError('rpc', `${message}; nothing was sent`);
 
 /** A scalar argument as the text that goes on the wire. */
+/** A deepObject property name: plain, so `name[prop]` reads back as exactly one property. */
+const DEEP_OBJECT_KEY = /^[A-Za-z0-9_.-]{1,128}$/;
+
 function scalar(name: string, v: unknown): string {
   if (typeof v === 'string') {
     // A lone surrogate cannot be encoded: URL encoding would throw or silently send U+FFFD, a
@@ -143,9 +146,18 @@ export function buildRequest(
     const v = args[p.name];
     if (v === undefined || v === null || p.in === 'path') continue;
     if (p.in === 'query') {
-      if (Array.isArray(v)) {
+      if (p.style === 'deepObject') {
+        // `name[prop]=value` per property; one level (nested objects are refused by scalar).
+        if (typeof v !== 'object' || Array.isArray(v)) throw refuse(`argument ${p.name.slice(0, 64)} must be an object here`);
+        for (const [k, x] of Object.entries(v)) {
+          if (!DEEP_OBJECT_KEY.test(k)) throw refuse(`argument ${p.name.slice(0, 64)} has a property name a query cannot carry`);
+          url.searchParams.append(`${p.name}[${k}]`, scalar(`${p.name}.${k}`, x));
+        }
+      } else if (Array.isArray(v)) {
         const items = v.map((x) => scalar(p.name, x));
-        if (p.explode) for (const x of items) url.searchParams.append(p.name, x);
+        if (p.style === 'spaceDelimited') url.searchParams.append(p.name, items.join(' '));
+        else if (p.style === 'pipeDelimited') url.searchParams.append(p.name, items.join('|'));
+        else if (p.explode) for (const x of items) url.searchParams.append(p.name, x);
         else url.searchParams.append(p.name, items.join(','));
       } else {
         url.searchParams.append(p.name, scalar(p.name, v));

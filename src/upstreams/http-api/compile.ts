@@ -11,7 +11,21 @@ export interface HttpParam {
   readonly in: 'path' | 'query' | 'header';
   /** Arrays in the query: repeated `k=a&k=b` (true, the OpenAPI default) or `k=a,b`. */
   readonly explode: boolean;
+  /**
+   * A query parameter's OpenAPI `style` other than `form`: arrays joined by spaces or pipes, or an
+   * object as `k[prop]=v` (deepObject). Absent: form (and `simple` in paths and headers).
+   */
+  readonly style?: QueryStyle;
 }
+
+export type QueryStyle = 'spaceDelimited' | 'pipeDelimited' | 'deepObject';
+
+/** Styles the gateway serializes, per location (OpenAPI 3 §4.8.12.4); anything else is refused at registration. */
+const STYLES: Readonly<Record<'path' | 'query' | 'header', readonly string[]>> = {
+  path: ['simple'],
+  query: ['form', 'spaceDelimited', 'pipeDelimited', 'deepObject'],
+  header: ['simple'],
+};
 
 /** How one tool becomes an HTTP request. */
 export interface HttpOperation {
@@ -269,7 +283,19 @@ function compileOperation(
     const description = typeof p.description === 'string' ? p.description.slice(0, MAX_TEXT) : undefined;
     properties[name] = description === undefined || 'description' in schema ? schema : { ...schema, description };
     if (location === 'path' || p.required === true) required.push(name);
-    params.push({ name, in: location, explode: typeof p.explode === 'boolean' ? p.explode : (p.style ?? 'form') === 'form' });
+    const style = p.style === undefined ? (location === 'query' ? 'form' : 'simple') : String(p.style);
+    if (!STYLES[location].includes(style)) {
+      throw invalid(
+        `${where}: ${location} parameter "${name.slice(0, 64)}" has style "${style.slice(0, 32)}", which the gateway does not serialize (${STYLES[location].join(', ')})`,
+      );
+    }
+    const explode = typeof p.explode === 'boolean' ? p.explode : style === 'form';
+    if (style === 'deepObject' && !explode) throw invalid(`${where}: deepObject parameter "${name.slice(0, 64)}" must explode`);
+    params.push(
+      style === 'spaceDelimited' || style === 'pipeDelimited' || style === 'deepObject'
+        ? { name, in: location, explode, style }
+        : { name, in: location, explode },
+    );
   }
   for (const m of path.matchAll(/\{([^}]*)\}/g)) {
     if (!params.some((p) => p.in === 'path' && p.name === m[1]))
