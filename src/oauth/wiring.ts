@@ -73,6 +73,24 @@ export interface IdentityWiringInput {
   };
 }
 
+/**
+ * How long a retired signing key stays in the JWKS: four times the longest lifetime of a token it
+ * may have signed (plus leeway). That is the access-token TTL, or the lifetime of a per-mandate
+ * upstream token (`leases.upstreams.*.maxTtlSeconds` of `mandate-token` leases, which never outlive
+ * the longest mandate) when longer — otherwise an upstream verifying a still-valid lease token
+ * against the JWKS after a rotation would find its key gone.
+ */
+export function retiredKeyPublishMs(config: Config): number {
+  const ic = config.identity;
+  let longest = ic.tokenTtlSeconds;
+  for (const lease of Object.values(config.leases.upstreams)) {
+    if (lease.type !== 'mandate-token') continue;
+    const ttl = Math.min(lease.maxTtlSeconds, ic.maxMandateTtlSeconds);
+    if (ttl > longest) longest = ttl;
+  }
+  return (longest + ic.leewaySeconds) * 1000 * 4;
+}
+
 export async function createIdentityServices(input: IdentityWiringInput): Promise<IdentityServices> {
   const { config, store, secrets, clock, changes, audit, principals } = input;
   const ic = config.identity;
@@ -138,8 +156,8 @@ export async function createIdentityServices(input: IdentityWiringInput): Promis
     secrets,
     clock,
     rotateAfterMs: ic.keyRotationDays * 86_400_000,
-    // Retired keys stay published well beyond the longest token lifetime.
-    publishRetiredMs: (ic.tokenTtlSeconds + ic.leewaySeconds) * 1000 * 4,
+    // Retired keys stay published well beyond the longest lifetime of a token they signed.
+    publishRetiredMs: retiredKeyPublishMs(config),
   });
   await keys.ensureCurrent();
   // Nonces are bound to this replica (a random key per process), so DPoP replay is checked in memory.
