@@ -26,8 +26,20 @@ export interface ResolvedSecrets {
   readonly metricsTokenSha256: string | undefined;
 }
 
+/** A lease provider with its secret resolved (from the file, an environment variable or a secret file). */
+type ResolvedLease<L> = L extends { type: 'postgres-role' }
+  ? Omit<L, 'adminUrl' | 'adminUrlEnv' | 'adminUrlFile'> & { adminUrl: string }
+  : L extends { type: 'oauth-client-credentials' }
+    ? Omit<L, 'clientSecret' | 'clientSecretEnv' | 'clientSecretFile'> & { clientSecret: string }
+    : L;
+type ParsedLeases = Parsed['leases'];
+type ResolvedLeases = Omit<ParsedLeases, 'upstreams'> & {
+  upstreams: Record<string, ResolvedLease<ParsedLeases['upstreams'][string]>>;
+};
+
 export type Config = Readonly<
-  Parsed & {
+  Omit<Parsed, 'leases'> & {
+    leases: ResolvedLeases;
     /** Absolute data folder. */
     dataDir: string;
     /** Where the file came from, for messages; undefined when built in code. */
@@ -121,6 +133,7 @@ export function buildConfig(raw: unknown, options: LoadOptions = {}, source?: st
   if (metricsToken !== undefined && metricsToken.length < 32) {
     throw new ConfigError('ERR_CONFIG_INVALID', 'MANDATE_METRICS_TOKEN must be at least 32 characters');
   }
+  const leases = resolveLeases(parsed.leases, env, cwd);
   const tls = parsed.server.tls;
   const config = {
     ...parsed,
@@ -153,6 +166,7 @@ export function buildConfig(raw: unknown, options: LoadOptions = {}, source?: st
       entities: parsed.policy.entities === undefined ? undefined : resolve(cwd, parsed.policy.entities),
       externalPdp: resolveExternalPdp(parsed.policy.externalPdp, cwd),
     },
+    leases,
     secrets: {
       masterKey: nonEmpty(env.MANDATE_MASTER_KEY),
       bootstrapTokenSha256: bootstrapToken !== undefined ? sha256Hex(bootstrapToken) : parsed.operators.bootstrapTokenSha256,
@@ -173,6 +187,90 @@ function resolveExternalPdp(pdp: Parsed['policy']['externalPdp'], cwd: string): 
   const tls =
     pdp.tls === undefined ? undefined : { caFile: at(pdp.tls.caFile), certFile: at(pdp.tls.certFile), keyFile: at(pdp.tls.keyFile) };
   return { ...pdp, tokenFile: at(pdp.tokenFile), tls };
+}
+
+/**
+ * Each lease provider's secret (postgres-role `adminUrl`, oauth-client-credentials `clientSecret`)
+ * comes from exactly one of: the value in the file, `<field>Env` (an environment variable) or
+ * `<field>File` (a file relative to the configuration file, trimmed). Errors name the field, never the value.
+ */
+function resolveLeases(leases: ParsedLeases, env: Readonly<Record<string, string | undefined>>, cwd: string): ResolvedLeases {
+  const upstreams: Record<string, ResolvedLease<ParsedLeases['upstreams'][string]>> = {};
+  for (const [id, lease] of Object.entries(leases.upstreams)) {
+    const base = `leases.upstreams.${id}`;
+    if (lease.type === 'postgres-role') {
+      const { adminUrlEnv, adminUrlFile, ...rest } = lease;
+      const adminUrl = leaseSecret(`${base}.adminUrl`, lease.adminUrl, adminUrlEnv, adminUrlFile, env, cwd);
+      if (!/^postgres(ql)?:\/\//.test(adminUrl)) {
+        throw new ConfigError('ERR_CONFIG_INVALID', `invalid configuration at "${base}.adminUrl": a postgres:// URL`, {
+          details: { path: `${base}.adminUrl` },
+        });
+      }
+      upstreams[id] = { ...rest, adminUrl };
+    } else if (lease.type === 'oauth-client-credentials') {
+      const { clientSecretEnv, clientSecretFile, ...rest } = lease;
+      const clientSecret = leaseSecret(`${base}.clientSecret`, lease.clientSecret, clientSecretEnv, clientSecretFile, env, cwd);
+      if (clientSecret.length > 4096) {
+        throw new ConfigError('ERR_CONFIG_INVALID', `invalid configuration at "${base}.clientSecret": longer than 4096 characters`, {
+          details: { path: `${base}.clientSecret` },
+        });
+      }
+      upstreams[id] = { ...rest, clientSecret };
+    } else {
+      upstreams[id] = lease;
+    }
+  }
+  return { ...leases, upstreams };
+}
+
+function leaseSecret(
+  path: string,
+  inline: string | undefined,
+  envName: string | undefined,
+  file: string | undefined,
+  env: Readonly<Record<string, string | undefined>>,
+  cwd: string,
+): string {
+  const given = [inline, envName, file].filter((v) => v !== undefined).length;
+  if (given !== 1) {
+    throw new ConfigError(
+      'ERR_CONFIG_INVALID',
+      `invalid configuration at "${path}": set exactly one of ${path}, ${path}Env, ${path}File (${given === 0 ? 'none' : 'several'} set)`,
+      { details: { path } },
+    );
+  }
+  if (inline !== undefined) return inline;
+  if (envName !== undefined) {
+    const value = nonEmpty(env[envName]);
+    if (value === undefined) {
+      throw new ConfigError(
+        'ERR_CONFIG_INVALID',
+        `invalid configuration at "${path}Env": environment variable ${envName} is not set or empty`,
+        {
+          details: { path: `${path}Env` },
+        },
+      );
+    }
+    return value;
+  }
+  const full = resolve(cwd, file as string);
+  let text: string;
+  try {
+    text = readFileSync(full, 'utf8');
+  } catch (err) {
+    throw new ConfigError(
+      'ERR_CONFIG_INVALID',
+      `invalid configuration at "${path}File": cannot read ${full} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+      { details: { path: `${path}File` } },
+    );
+  }
+  const value = nonEmpty(text);
+  if (value === undefined) {
+    throw new ConfigError('ERR_CONFIG_INVALID', `invalid configuration at "${path}File": ${full} is empty`, {
+      details: { path: `${path}File` },
+    });
+  }
+  return value;
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

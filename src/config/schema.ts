@@ -680,6 +680,8 @@ const policy = z
   .prefault({});
 
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/);
+/** Name of an environment variable holding a secret (read once at load; never printed). */
+const secretEnvName = z.string().regex(/^[A-Z_][A-Z0-9_]{0,63}$/, 'an environment variable name (A-Z, 0-9, _)');
 
 const upstreams = z
   .strictObject({
@@ -767,9 +769,12 @@ const leaseProvider = z.discriminatedUnion('type', [
       adminUrl: z
         .string()
         .regex(/^postgres(ql)?:\/\//, 'a postgres:// URL')
+        .optional()
         .describe(
-          'Connection of the role that creates and drops lease roles (CREATEROLE, and pg_signal_backend to end sessions). Keep the file private.',
+          'Connection of the role that creates and drops lease roles (CREATEROLE, and pg_signal_backend to end sessions). Exactly one of adminUrl, adminUrlEnv, adminUrlFile; prefer the latter two (the file then holds no secret).',
         ),
+      adminUrlEnv: secretEnvName.optional().describe('Environment variable holding adminUrl.'),
+      adminUrlFile: z.string().min(1).optional().describe('File holding adminUrl (relative to the configuration file; trimmed).'),
       grants: z
         .array(z.string().min(1).max(4096))
         .max(64)
@@ -818,7 +823,14 @@ const leaseProvider = z.discriminatedUnion('type', [
     ...leaseCommon,
     issuer: z.url().describe('The external authorization server (RFC 8414 metadata is discovered from it).'),
     clientId: z.string().min(1).max(512),
-    clientSecret: z.string().min(1).max(4096).describe('client_secret_basic secret. Keep the file private.'),
+    clientSecret: z
+      .string()
+      .min(1)
+      .max(4096)
+      .optional()
+      .describe('client_secret_basic secret. Exactly one of clientSecret, clientSecretEnv, clientSecretFile; prefer the latter two.'),
+    clientSecretEnv: secretEnvName.optional().describe('Environment variable holding clientSecret.'),
+    clientSecretFile: z.string().min(1).optional().describe('File holding clientSecret (relative to the configuration file; trimmed).'),
     scopes: z
       .record(z.string().min(1).max(128), z.array(z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'a scope token')).max(32))
       .default({})
