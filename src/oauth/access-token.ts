@@ -85,62 +85,19 @@ export class AccessTokenIssuer {
     return b64Length(JSON.stringify(header(this.keys.active().kid))) + 1 + b64Length(JSON.stringify(claims)) + 1 + b64Length(64);
   }
 
-  // Plain literals, no spreads (call path); the claim order is the token's serialization order.
+  /** The claims in the token's serialization order; `act` and `cnf` only when the mandate has them. */
   #claims(input: MintInput, jti: string): AccessTokenClaims {
-    const iat = Math.floor(this.clock.now() / 1000);
-    const details = [input.details];
-    if (input.act === undefined) {
-      if (input.jkt === undefined) {
-        return {
-          iss: this.issuer,
-          aud: this.audience,
-          sub: input.sub,
-          client_id: input.clientId,
-          mandate: input.mandateId,
-          authorization_details: details,
-          jti,
-          iat,
-          exp: input.exp,
-        };
-      }
-      return {
-        iss: this.issuer,
-        aud: this.audience,
-        sub: input.sub,
-        client_id: input.clientId,
-        mandate: input.mandateId,
-        authorization_details: details,
-        cnf: { jkt: input.jkt },
-        jti,
-        iat,
-        exp: input.exp,
-      };
-    }
-    if (input.jkt === undefined) {
-      return {
-        iss: this.issuer,
-        aud: this.audience,
-        sub: input.sub,
-        client_id: input.clientId,
-        mandate: input.mandateId,
-        authorization_details: details,
-        act: input.act,
-        jti,
-        iat,
-        exp: input.exp,
-      };
-    }
     return {
       iss: this.issuer,
       aud: this.audience,
       sub: input.sub,
       client_id: input.clientId,
       mandate: input.mandateId,
-      authorization_details: details,
-      act: input.act,
-      cnf: { jkt: input.jkt },
+      authorization_details: [input.details],
+      ...(input.act === undefined ? {} : { act: input.act }),
+      ...(input.jkt === undefined ? {} : { cnf: { jkt: input.jkt } }),
       jti,
-      iat,
+      iat: Math.floor(this.clock.now() / 1000),
       exp: input.exp,
     };
   }
