@@ -178,7 +178,11 @@ try {
   await broker.leases.service.settled();
   const revoke = summarize(held.map((h) => (done.get(h.mandateId) ?? Number.NaN) - (started.get(h.mandateId) ?? 0)));
   const answered = summarize(held.map((h) => (completed.get(h.mandateId) ?? Number.NaN) - (started.get(h.mandateId) ?? 0)));
+  const after = summarize(held.map((h) => (done.get(h.mandateId) ?? Number.NaN) - (completed.get(h.mandateId) ?? 0)));
   process.stdout.write(`completion answered p50 ${answered.p50.toFixed(0)} ms p99 ${answered.p99.toFixed(0)} ms\n`);
+  process.stdout.write(
+    `from the completion answer until role gone and token refused p50 ${after.p50.toFixed(0)} ms p99 ${after.p99.toFixed(0)} ms\n`,
+  );
   const left = await rolesLeft();
   const f = summarize(first);
   const r = summarize(repeat);

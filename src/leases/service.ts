@@ -3,9 +3,11 @@
 // seam (`credentialFor`), revoked when the mandate ends on any replica (the `mandate` change topic,
 // descendants included), and reaped at start and periodically (ended or expired mandates, crashed
 // obtains, failed revocations). Every step is audited; secret values only as salted HMACs.
+
 import { randomBytes } from 'node:crypto';
 import type { AuditLog } from '../audit/types.js';
 import { MandateError } from '../errors/index.js';
+import { countTrue } from '../lib/bounded-pool.js';
 import type { Clock } from '../lib/clock.js';
 import { isLive, type Mandate } from '../mandates/mandate.js';
 import type { MandateService } from '../mandates/service.js';
@@ -114,6 +116,11 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
     }),
   ]).finally(() => clearTimeout(timer));
 }
+
+/** Leases revoked at once by one replica (store round trips and provider calls in flight). */
+const REVOKE_CONCURRENCY = 16;
+/** Mandate ids per lease lookup (well under SQLite's and PostgreSQL's parameter limits). */
+const MANDATE_CHUNK = 500;
 
 export class LeaseService implements CredentialInjector {
   readonly #o: LeaseServiceOptions;
@@ -342,15 +349,19 @@ export class LeaseService implements CredentialInjector {
 
   /** Revokes every lease of these mandates (ended, with their descendants); returns how many this replica revoked. */
   async revokeForMandates(mandateIds: readonly string[], reason: string): Promise<number> {
-    let n = 0;
-    for (const mandateId of mandateIds) {
+    // One query per chunk of mandates (a cascade ends a whole tree in one change), then the leases
+    // revoked by a bounded pool: a slow provider does not hold up the others, and a PostgreSQL
+    // provider sees the roles together (it drops a batch in one transaction).
+    const ids: string[] = [];
+    for (let i = 0; i < mandateIds.length; i += MANDATE_CHUNK) {
+      const chunk = mandateIds.slice(i, i + MANDATE_CHUNK);
       const rows = await this.#o.store.query<{ id: string }>(
-        `SELECT id FROM leases WHERE mandate_id = ? AND status IN ('obtaining', 'active', 'revoking')`,
-        [mandateId],
+        `SELECT id FROM leases WHERE mandate_id IN (${chunk.map(() => '?').join(', ')}) AND status IN ('obtaining', 'active', 'revoking')`,
+        chunk,
       );
-      for (const { id } of rows) if (await this.#revoke(id, reason)) n++;
+      for (const { id } of rows) ids.push(id);
     }
-    return n;
+    return countTrue(ids, REVOKE_CONCURRENCY, (id) => this.#revoke(id, reason));
   }
 
   /**
@@ -378,9 +389,7 @@ export class LeaseService implements CredentialInjector {
         ORDER BY l.created_at LIMIT 500`,
       [now, now, now, stale, stale],
     );
-    let n = 0;
-    for (const { id, why } of rows) if (await this.#revoke(id, why).catch(() => false)) n++;
-    return n;
+    return countTrue(rows, REVOKE_CONCURRENCY, ({ id, why }) => this.#revoke(id, why).catch(() => false));
   }
 
   /**

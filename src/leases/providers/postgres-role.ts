@@ -89,6 +89,9 @@ export class PostgresRoleProvider implements LeaseProvider {
     if (this.#draining) return;
     this.#draining = true;
     try {
+      // One turn of the event loop first, so revocations arriving together (mandates ending in one
+      // burst) start as one batch rather than a batch of one that the rest then waits behind.
+      await new Promise<void>((resolve) => setImmediate(resolve));
       while (this.#queue.length > 0) {
         const batch = this.#queue.splice(0, MAX_BATCH);
         try {
