@@ -2,19 +2,17 @@
 // token shows the upstream, the provider, the audience, its state and its expiry; when the mandate
 // ends the row turns revoked with the reason (live). The token itself is never in the DOM.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { type GatewayHarness, startGateway, TESTER } from '../gateway/harness.js';
+import { chromiumSkip, launchChromium, signedInConsole } from '../helpers/console-browser.js';
 import { ensureConsoleBuilt } from '../helpers/console-build.js';
 
-const CHROMIUM = process.env.MANDATE_CHROMIUM ?? '/usr/bin/chromium';
-if (process.env.CI && !existsSync(CHROMIUM)) throw new Error(`Chromium is required under CI but missing at ${CHROMIUM}`);
 const AUDIENCE = 'https://everything.test/mcp';
 
-// Skipped only on a developer machine without Chromium (the reason is the skip value); under CI the
-// line above makes a missing browser fail the run instead.
-describe('console: mandate leases (Chromium)', { skip: existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM}` }, () => {
+// Skipped only on a developer machine without Chromium (the reason is the skip value); under CI a
+// missing browser fails the run instead (test/helpers/console-browser.ts).
+describe('console: mandate leases (Chromium)', { skip: chromiumSkip }, () => {
   let gw: GatewayHarness;
   let browser: Browser;
   let page: Page;
@@ -35,14 +33,8 @@ describe('console: mandate leases (Chromium)', { skip: existsSync(CHROMIUM) ? fa
     const held = await gw.broker.leases.service.obtain(mandateId, 'everything');
     token = (held.credential.headers?.Authorization ?? '').replace(/^Bearer /, '');
     assert.ok(token.split('.').length === 3, 'a JWT was minted');
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu'] });
-    const context = await browser.newContext({ viewport: { width: 1366, height: 900 } });
-    context.setDefaultTimeout(30_000);
-    page = await context.newPage();
-    await page.goto(`${gw.base}/console/`);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('button', { name: /Alice Admin/ }).click();
-    await page.getByTestId('signed-in-as').filter({ hasText: 'Alice Admin' }).waitFor();
+    browser = await launchChromium();
+    page = await signedInConsole(browser, gw.base, /Alice Admin/, 'Alice Admin');
   });
 
   after(async () => {

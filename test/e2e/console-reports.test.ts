@@ -2,19 +2,16 @@
 // demo broker: an admin opens a report, switches to the control map of one framework; values are
 // React text, so markup in a principal's name is shown, never run.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { buildTestApp, type TestApp } from '../helpers/app.js';
+import { chromiumSkip, launchChromium } from '../helpers/console-browser.js';
 import { ensureConsoleBuilt } from '../helpers/console-build.js';
 import { freePort } from '../identity/helpers.js';
 
-const CHROMIUM = process.env.MANDATE_CHROMIUM ?? '/usr/bin/chromium';
-if (process.env.CI && !existsSync(CHROMIUM)) throw new Error(`Chromium is required under CI but missing at ${CHROMIUM}`);
-
-// Skipped only on a developer machine without Chromium (the reason is the skip value); under CI the
-// line above makes a missing browser fail the run instead.
-describe('console reports page (Chromium, demo broker)', { skip: existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM}` }, () => {
+// Skipped only on a developer machine without Chromium (the reason is the skip value); under CI a
+// missing browser fails the run instead (test/helpers/console-browser.ts).
+describe('console reports page (Chromium, demo broker)', { skip: chromiumSkip }, () => {
   let t: TestApp;
   let base: string;
   let browser: Browser;
@@ -31,7 +28,7 @@ describe('console reports page (Chromium, demo broker)', { skip: existsSync(CHRO
       displayName: '<img src=x onerror=window.__xss=1>',
       status: 'active',
     });
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu'] });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close().catch(() => {});
