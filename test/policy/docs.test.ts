@@ -11,8 +11,11 @@ import { DEMO_POLICY_DIR, SHIPPED_SCHEMA } from '../../src/policy/source.js';
 import { PolicyStore } from '../../src/policy/store.js';
 import { scopeSchema } from '../../src/scope/scope.js';
 
+/** Fenced blocks of one language, whatever follows it on the fence line (`sh run`, `json valid schema=…`). */
 const blocks = (file: string, lang: string) =>
-  [...readFileSync(file, 'utf8').matchAll(new RegExp(`\`\`\`${lang}\\n([\\s\\S]*?)\`\`\``, 'g'))].map((m) => m[1] as string);
+  [...readFileSync(file, 'utf8').matchAll(new RegExp(`\`\`\`${lang}(?:[ \\t][^\\n]*)?\\n([\\s\\S]*?)\`\`\``, 'g'))].map(
+    (m) => m[1] as string,
+  );
 
 describe('docs/policies.md examples', () => {
   const schema = { path: 'mandate.cedarschema', text: readFileSync(SHIPPED_SCHEMA, 'utf8') };
@@ -51,8 +54,9 @@ describe('docs/policies.md examples', () => {
 
 describe('docs/authzen.md example', () => {
   it('the curl request is allowed by examples/authzen-todo', async () => {
-    const [sh] = blocks('docs/authzen.md', 'sh');
-    const body = JSON.parse(/-d '([\s\S]*?)'/.exec(sh as string)?.[1] as string);
+    const sh = blocks('docs/authzen.md', 'sh').find((b) => /-d '/.test(b));
+    assert.ok(sh !== undefined, 'the page has its curl example');
+    const body = JSON.parse(/-d '([\s\S]*?)'/.exec(sh)?.[1] as string);
     const store = new PolicyStore({
       dir: 'examples/authzen-todo/policies',
       schemaPath: 'examples/authzen-todo/todo.cedarschema',
