@@ -77,8 +77,11 @@ describe('eager leases and the periodic reaper', () => {
     await t.broker.store.run('UPDATE mandates SET expires_at = ? WHERE id = ?', [Date.now() - 1, m.id]);
     await until('the reaper', async () => (await t.broker.leases.service.list(m.id))[0]?.status === 'revoked', 4000);
     assert.equal((await t.broker.leases.service.list(m.id))[0]?.revokeReason, 'mandate expired');
+    // The revocation is audited right after the lease row says so (the row first, then the event).
+    const revokedEvents = () => t.broker.audit.entriesBy('mandate_id', m.id, { types: ['lease.revoked'] });
+    await until('the lease.revoked event', async () => (await revokedEvents()).length > 0, 4000);
     // explain, from the revocation event: the mandate, and the leases issued and revoked under it.
-    const [revoked] = await t.broker.audit.entriesBy('mandate_id', m.id, { types: ['lease.revoked'] });
+    const [revoked] = await revokedEvents();
     assert.ok(revoked);
     const x = await explainEvent(t.broker.audit, revoked.id);
     assert.equal(x.mandates[0]?.mandateId, m.id);
