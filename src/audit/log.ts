@@ -9,8 +9,9 @@ import type { Clock } from '../lib/clock.js';
 import type { Metrics } from '../observability/metrics.js';
 import { SPANS, SpanStatusCode, type Tracing } from '../observability/tracing.js';
 import type { SecretBox } from '../secrets/secret-box.js';
-import { GroupCommit } from '../store/group-commit.js';
+import { type BatchCommit, GroupCommit, inTransaction } from '../store/group-commit.js';
 import type { SqlExecutor, SqlValue, Store } from '../store/types.js';
+import { insertStatements, type WriteStatement } from '../store/write-batch.js';
 import { type Checkpoint, NoteSigner } from './checkpoint.js';
 import { type AuditEntry, columnsOf, decodeLeaf, type EventColumns, encodeEvent, eventId, leafBytes, REDACTED_PREFIX } from './event.js';
 import { consistencyPlan, Frontier, HASH_SIZE, hashLeaf, inclusionPlan, perfectRoot, resolvePlan, type SubtreeRef } from './merkle.js';
@@ -62,7 +63,11 @@ interface Pending {
 
 const SALT_META = 'hmac_salt';
 const KEY_META = 'checkpoint_key';
-const INSERT_CHUNK = 256;
+const ENTRY_COLUMNS =
+  'audit_entries (seq, type, mandate_id, decision_id, approval_id, created_at, body, leaf_hash, outcome, tool, action_class, environment, policies)';
+const UPDATE_HEAD = 'UPDATE audit_head SET size = ?, frontier = ?, updated_at = ? WHERE id = 1';
+/** Rebuilds of one batch on a moved head before the append fails (another writer keeps winning). */
+const HEAD_ATTEMPTS = 8;
 
 /** Reads and writes the audit tables. Shared by the log and by verify. */
 export async function readHead(tx: SqlExecutor, forUpdate: boolean): Promise<Frontier> {
@@ -98,6 +103,8 @@ export class AuditService implements AuditLog {
   readonly #writer: GroupCommit<Pending, AuditReceipt>;
   readonly #metrics: AuditServiceOptions['metrics'];
   readonly #tracing: Tracing | undefined;
+  /** SQLite: the tree head as this log's last batch left it; undefined: read it before the next batch. */
+  #head: Frontier | undefined;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -108,8 +115,14 @@ export class AuditService implements AuditLog {
     this.#signer = signer;
     this.#metrics = options.metrics;
     this.#tracing = options.tracing;
-    this.#writer = new GroupCommit<Pending, AuditReceipt>(options.store, (tx, batch) => this.#commit(tx, batch), {
+    const commit: BatchCommit<Pending, AuditReceipt> =
+      options.store.dialect === 'sqlite'
+        ? (batch) => this.#commitOnHead(batch)
+        : inTransaction(options.store, (tx, batch) => this.#commitLocked(tx, batch));
+    this.#writer = new GroupCommit(commit, {
       maxBatch: options.maxBatch ?? 1024,
+      // SQLite: a batch commits in the writer thread while the one before it waits for its fsync.
+      pipeline: options.store.dialect === 'sqlite' ? 2 : 1,
       // A request's events come from several I/O callbacks of one turn: let them share a batch.
       gather: true,
       // Fail closed: every append of a failed batch rejects with the one audit failure code. The
@@ -188,45 +201,42 @@ export class AuditService implements AuditLog {
     );
   }
 
-  /** Appends one batch in the group commit's transaction: the head row is locked, extended, written back. */
-  async #commit(tx: SqlExecutor, batch: readonly Pending[]): Promise<AuditReceipt[]> {
+  /**
+   * SQLite (one writing process): the batch extends the tree head as this log's previous batch left
+   * it and is applied as a write batch, which the store runs in its writer thread, off the event
+   * loop; the next batch may be built on it and sent before it is durable (the group commit's
+   * pipeline). The head row's update is the batch's guard: if the head is not where the batch was
+   * built (the batch before it failed, or a second log on the same file appended), nothing is
+   * applied and the batch is rebuilt on the head read afresh.
+   */
+  async #commitOnHead(batch: readonly Pending[]): Promise<AuditReceipt[]> {
+    const now = this.#clock.now();
+    for (let attempt = 1; ; attempt++) {
+      const base = this.#head ?? (await readHead(this.#store, false));
+      const frontier = base.clone();
+      const { receipts, statements } = extend(frontier, batch, now);
+      this.#head = frontier;
+      const guard = { sql: `${UPDATE_HEAD} AND size = ?`, params: [frontier.size, frontier.encode(), now, base.size], expectChanges: 1 };
+      let applied = false;
+      try {
+        applied = await this.#store.writeBatch([guard, ...statements]);
+      } finally {
+        // Unknown after a failure (it may even have committed), moved after a refusal: read it again,
+        // unless a later batch has already been built on a head of its own.
+        if (!applied && this.#head === frontier) this.#head = undefined;
+      }
+      if (applied) return receipts;
+      if (attempt === HEAD_ATTEMPTS) throw new MandateError('ERR_AUDIT_UNAVAILABLE', 'the audit tree head kept moving under other writers');
+    }
+  }
+
+  /** PostgreSQL (replicas append at once): the batch locks the head row in its transaction and extends what it read. */
+  async #commitLocked(tx: SqlExecutor, batch: readonly Pending[]): Promise<AuditReceipt[]> {
     const now = this.#clock.now();
     const frontier = await readHead(tx, true);
-    const receipts: AuditReceipt[] = [];
-    const rows: SqlValue[][] = [];
-    const nodes: SqlValue[][] = [];
-    for (const p of batch) {
-      const seq = frontier.size;
-      const body = leafBytes(p.canonical, seq);
-      const leaf = hashLeaf(body);
-      frontier.push(leaf, (level, index, hash) => {
-        if (level % TILE_HEIGHT === 0) nodes.push([level, index, hash]);
-      });
-      const c = p.columns;
-      rows.push([
-        seq,
-        p.type,
-        p.mandateId,
-        c.decisionId,
-        c.approvalId,
-        now,
-        body,
-        leaf,
-        c.outcome,
-        c.tool,
-        c.actionClass,
-        c.environment,
-        c.policies,
-      ]);
-      receipts.push({ seq, id: eventId(seq), leafHash: leaf.toString('hex') });
-    }
-    await insertMany(
-      tx,
-      'audit_entries (seq, type, mandate_id, decision_id, approval_id, created_at, body, leaf_hash, outcome, tool, action_class, environment, policies)',
-      rows,
-    );
-    await insertMany(tx, 'audit_nodes (level, idx, hash)', nodes);
-    await tx.run('UPDATE audit_head SET size = ?, frontier = ?, updated_at = ? WHERE id = 1', [frontier.size, frontier.encode(), now]);
+    const { receipts, statements } = extend(frontier, batch, now);
+    for (const s of statements) await tx.run(s.sql, s.params);
+    await tx.run(UPDATE_HEAD, [frontier.size, frontier.encode(), now]);
     return receipts;
   }
 
@@ -444,13 +454,39 @@ export async function readEntryRows(db: SqlExecutor, from: number, to: number): 
   return rows;
 }
 
-async function insertMany(tx: SqlExecutor, into: string, rows: readonly SqlValue[][]): Promise<void> {
-  for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
-    const chunk = rows.slice(i, i + INSERT_CHUNK);
-    const width = (chunk[0] as SqlValue[]).length;
-    const tuple = `(${Array.from({ length: width }, () => '?').join(', ')})`;
-    await tx.run(`INSERT INTO ${into} VALUES ${chunk.map(() => tuple).join(', ')}`, chunk.flat());
+/** Extends `frontier` by the batch's leaves: the receipts, and the entry and tile-node rows to insert. */
+function extend(frontier: Frontier, batch: readonly Pending[], now: number): { receipts: AuditReceipt[]; statements: WriteStatement[] } {
+  const receipts: AuditReceipt[] = [];
+  const rows: SqlValue[][] = [];
+  const nodes: SqlValue[][] = [];
+  for (const p of batch) {
+    const seq = frontier.size;
+    const body = leafBytes(p.canonical, seq);
+    const leaf = hashLeaf(body);
+    frontier.push(leaf, (level, index, hash) => {
+      if (level % TILE_HEIGHT === 0) nodes.push([level, index, hash]);
+    });
+    const c = p.columns;
+    rows.push([
+      seq,
+      p.type,
+      p.mandateId,
+      c.decisionId,
+      c.approvalId,
+      now,
+      body,
+      leaf,
+      c.outcome,
+      c.tool,
+      c.actionClass,
+      c.environment,
+      c.policies,
+    ]);
+    receipts.push({ seq, id: eventId(seq), leafHash: leaf.toString('hex') });
   }
+  const statements = insertStatements(ENTRY_COLUMNS, rows);
+  if (nodes.length > 0) statements.push(...insertStatements('audit_nodes (level, idx, hash)', nodes));
+  return { receipts, statements };
 }
 
 /** Hash size, re-exported for callers that parse tiles. */

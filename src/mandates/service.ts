@@ -9,7 +9,7 @@ import type { Clock } from '../lib/clock.js';
 import { randomBase64url } from '../lib/random-pool.js';
 import { isSubset, type Scope } from '../scope/scope.js';
 import type { ChangeFeed } from '../store/changes.js';
-import { GroupCommit } from '../store/group-commit.js';
+import { GroupCommit, inTransaction } from '../store/group-commit.js';
 import type { SqlExecutor, Store } from '../store/index.js';
 import type { TemplateRegistry } from '../templates/registry.js';
 import { templateRequestSchema } from '../templates/resolve.js';
@@ -109,7 +109,7 @@ export class MandateService {
 
   constructor(options: MandateServiceOptions) {
     this.#o = options;
-    this.#writer = new GroupCommit(options.store, MandateService.#write);
+    this.#writer = new GroupCommit(inTransaction(options.store, MandateService.#write));
     options.changes.subscribe(MANDATE_TOPIC, (change) => {
       const data = change.data as { ids?: string[]; expires?: number[]; status?: MandateStatus; jti?: string; exp?: number };
       if (typeof data.jti === 'string') {

@@ -14,7 +14,7 @@ import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypt
 import { calculateJwkThumbprint, decodeProtectedHeader, EmbeddedJWK, type JWK, errors as joseErrors, jwtVerify } from 'jose';
 import { OAuthError } from '../errors/index.js';
 import type { Clock } from '../lib/clock.js';
-import { GroupCommit } from '../store/group-commit.js';
+import { GroupCommit, inTransaction } from '../store/group-commit.js';
 import type { SqlExecutor, Store } from '../store/index.js';
 
 /**
@@ -90,7 +90,7 @@ export class DpopVerifier {
 
   constructor(options: DpopVerifierOptions) {
     this.#o = options;
-    this.#replay = new GroupCommit(options.store, recordProofIds);
+    this.#replay = new GroupCommit(inTransaction(options.store, recordProofIds));
   }
 
   /** Whether the token endpoint demands a nonce. */

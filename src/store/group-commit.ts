@@ -1,7 +1,9 @@
 // Group commit, the one mechanism for rows written on hot paths (audit events, mandate rows at the
 // token endpoint, DPoP proof ids at every DPoP-bound call): concurrent writers share one transaction
 // (one fsync) instead of paying a synchronous commit each, which is what bounds these paths on a
-// slow disk. Guarantees, each tested in test/store/group-commit.test.ts on both stores:
+// slow disk. A batch commits through a `BatchCommit`: `inTransaction` runs a write in the store's
+// transaction; the audit log commits a precomputed write batch (`Store.writeBatch`), which SQLite
+// runs off the event loop. Guarantees, each tested in test/store/group-commit.test.ts on both stores:
 // - a caller's promise settles only after the transaction holding its item has committed (or failed);
 // - a failed transaction rejects exactly the items of its batch, and the next batch starts afresh
 //   (its `write` sees only what committed: it reads its own state inside the transaction);
@@ -18,6 +20,25 @@ interface Pending<T, R> {
 /** Writes `items` in one transaction and returns one result per item, in order. */
 export type GroupWrite<T, R> = (tx: SqlExecutor, items: readonly T[]) => Promise<readonly R[]>;
 
+/** Durably commits `items` and returns one result per item, in order; rejects if nothing committed. */
+export type BatchCommit<T, R> = (items: readonly T[]) => Promise<readonly R[]>;
+
+/** A batch commit that runs `write` in one store transaction. */
+export function inTransaction<T, R>(store: Pick<Store, 'transaction'>, write: GroupWrite<T, R>): BatchCommit<T, R> {
+  return (items) =>
+    store.transaction(async (tx) => {
+      const out = await write(tx, items);
+      // Checked inside the transaction, so such a batch rolls back instead of committing unaccounted rows.
+      checkCount(out, items);
+      return out;
+    });
+}
+
+/** A commit that lost track of its items is a bug: no caller could be told which result is theirs. */
+function checkCount(results: readonly unknown[], items: readonly unknown[]): void {
+  if (results.length !== items.length) throw new Error(`group write returned ${results.length} results for ${items.length} items`);
+}
+
 export interface GroupCommitOptions {
   /** Most items in one transaction (default 512). */
   readonly maxBatch?: number;
@@ -27,6 +48,13 @@ export interface GroupCommitOptions {
    * from several callbacks). Off by default: the first item of a burst commits at once.
    */
   readonly gather?: boolean;
+  /**
+   * Batches committing at once (default 1: the next batch starts when the previous one settled).
+   * More only for a commit that applies batches in the order it received them and can tell a
+   * batch built on one that failed (the audit log's head guard): the next batch then commits while
+   * the previous one waits for its fsync.
+   */
+  readonly pipeline?: number;
   /** Maps a failed transaction's error to what each caller of that batch receives. */
   readonly failure?: (err: unknown) => unknown;
   /** What `submit` rejects with after `close()` (default: an Error saying so). */
@@ -34,27 +62,32 @@ export interface GroupCommitOptions {
 }
 
 export class GroupCommit<T, R = undefined> {
-  readonly #store: Store;
-  readonly #write: GroupWrite<T, R>;
+  readonly #commit: BatchCommit<T, R>;
   readonly #maxBatch: number;
   readonly #gather: boolean;
+  readonly #pipeline: number;
   readonly #failure: (err: unknown) => unknown;
   readonly #closedError: () => unknown;
   #queue: Pending<T, R>[] = [];
-  #flushing: Promise<void> | undefined;
+  #inFlight = 0;
+  /** A `setImmediate` is pending that starts batches (gather). */
+  #scheduled = false;
   #closed = false;
+  /** Resolves `close()` once nothing is queued or committing. */
+  #drained: (() => void) | undefined;
 
-  constructor(store: Store, write: GroupWrite<T, R>, options: GroupCommitOptions = {}) {
-    this.#store = store;
-    this.#write = write;
+  constructor(commit: BatchCommit<T, R>, options: GroupCommitOptions = {}) {
+    this.#commit = commit;
     this.#maxBatch = options.maxBatch ?? 512;
     if (!Number.isSafeInteger(this.#maxBatch) || this.#maxBatch < 1) throw new RangeError('maxBatch must be a positive integer');
+    this.#pipeline = options.pipeline ?? 1;
+    if (!Number.isSafeInteger(this.#pipeline) || this.#pipeline < 1) throw new RangeError('pipeline must be a positive integer');
     this.#gather = options.gather ?? false;
     this.#failure = options.failure ?? ((err) => err);
     this.#closedError = options.closed ?? (() => new Error('the group commit is closed'));
   }
 
-  /** Items waiting for a transaction (not counting the batch being committed). */
+  /** Items waiting for a transaction (not counting the batches being committed). */
   get pending(): number {
     return this.#queue.length;
   }
@@ -64,43 +97,57 @@ export class GroupCommit<T, R = undefined> {
     if (this.#closed) return Promise.reject(this.#closedError());
     return new Promise((resolve, reject) => {
       this.#queue.push({ item, resolve, reject });
-      this.#flushing ??= this.#flush();
+      this.#schedule();
     });
   }
 
   /** Refuses new items; resolves once every submitted item has settled. Idempotent. */
   async close(): Promise<void> {
     this.#closed = true;
-    await this.#flushing;
+    if (this.#inFlight === 0 && this.#queue.length === 0) return;
+    await new Promise<void>((resolve) => {
+      const previous = this.#drained;
+      this.#drained = () => {
+        previous?.();
+        resolve();
+      };
+    });
   }
 
-  async #flush(): Promise<void> {
-    if (this.#gather) await new Promise((r) => setImmediate(r));
+  #schedule(): void {
+    if (this.#scheduled || this.#inFlight >= this.#pipeline || this.#queue.length === 0) return;
+    if (!this.#gather) return this.#start();
+    this.#scheduled = true;
+    setImmediate(() => {
+      this.#scheduled = false;
+      this.#start();
+    });
+  }
+
+  /** Starts batches while the pipeline has room. Items that arrive meanwhile share the next one. */
+  #start(): void {
+    while (this.#inFlight < this.#pipeline && this.#queue.length > 0) {
+      this.#inFlight++;
+      void this.#run(this.#queue.splice(0, this.#maxBatch));
+    }
+  }
+
+  async #run(batch: Pending<T, R>[]): Promise<void> {
     try {
-      // Items that arrive while a batch commits wait for it and share the next one.
-      while (this.#queue.length > 0) {
-        const batch = this.#queue.splice(0, this.#maxBatch);
-        let results: readonly R[];
-        try {
-          results = await this.#store.transaction(async (tx) => {
-            const out = await this.#write(
-              tx,
-              batch.map((p) => p.item),
-            );
-            // A write that lost track of its items is a bug: no caller could be told which result is
-            // theirs. Throwing here rolls the batch back, so it fails as a whole instead.
-            if (out.length !== batch.length) throw new Error(`group write returned ${out.length} results for ${batch.length} items`);
-            return out;
-          });
-        } catch (err) {
-          const failure = this.#failure(err);
-          for (const p of batch) p.reject(failure);
-          continue;
-        }
-        for (const [i, p] of batch.entries()) p.resolve(results[i] as R);
-      }
+      const results = await this.#commit(batch.map((p) => p.item));
+      checkCount(results, batch);
+      for (const [i, p] of batch.entries()) p.resolve(results[i] as R);
+    } catch (err) {
+      const failure = this.#failure(err);
+      for (const p of batch) p.reject(failure);
     } finally {
-      this.#flushing = undefined;
+      this.#inFlight--;
+      if (this.#queue.length > 0) this.#schedule();
+      else if (this.#inFlight === 0) {
+        const drained = this.#drained;
+        this.#drained = undefined;
+        drained?.();
+      }
     }
   }
 }

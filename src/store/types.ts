@@ -1,6 +1,7 @@
 // The storage interface every backend implements. Domain repositories are written once against it
 // with portable SQL (`?` placeholders; the PostgreSQL backend renumbers them), so the SQLite and
 // PostgreSQL backends differ only in how they connect, lock and commit.
+import type { WriteStatement } from './write-batch.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -22,6 +23,13 @@ export interface Store extends SqlExecutor {
    * Durable when it resolves (SQLite: the WAL is fdatasync-ed after COMMIT, off the event loop; PostgreSQL: default fsync).
    */
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
+  /**
+   * Applies `statements` in one transaction, in order, and resolves true once that is durable; when a
+   * statement's `expectChanges` does not hold, rolls the whole batch back and resolves false. No
+   * reads happen between the statements, so the store may run them off the event loop (SQLite: in
+   * its writer thread, on a second connection; PostgreSQL: one transaction on the pool).
+   */
+  writeBatch(statements: readonly WriteStatement[]): Promise<boolean>;
   /** Throws ERR_STORE_UNAVAILABLE when the backend cannot answer. */
   ping(): Promise<void>;
   /** Applies pending migrations; safe to call from several replicas at once. Returns applied ids. */

@@ -14,7 +14,7 @@ import { MandateError } from '../../src/errors/index.js';
 import { systemClock } from '../../src/lib/clock.js';
 import { generateMasterKeySpec, parseMasterKeys, SecretBox } from '../../src/secrets/secret-box.js';
 import { ChangeFeed } from '../../src/store/changes.js';
-import { GroupCommit } from '../../src/store/group-commit.js';
+import { GroupCommit, inTransaction } from '../../src/store/group-commit.js';
 import { openPostgresStore } from '../../src/store/postgres/index.js';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import type { Store } from '../../src/store/types.js';
@@ -59,10 +59,12 @@ test('SQLite: an unwritable database fails every write with ERR_STORE_UNAVAILABL
   });
   await store.migrate();
   const audit = await openAudit(store);
-  const group = new GroupCommit<string, number>(store, async (tx, items) => {
-    for (const i of items) await tx.run('INSERT INTO audit_meta (name, value) VALUES (?, ?)', [i, 'x']);
-    return items.map(() => 1);
-  });
+  const group = new GroupCommit<string, number>(
+    inTransaction(store, async (tx, items) => {
+      for (const i of items) await tx.run('INSERT INTO audit_meta (name, value) VALUES (?, ?)', [i, 'x']);
+      return items.map(() => 1);
+    }),
+  );
   await audit.append({ type: 'risk.signal', actors: [], data: { n: 0 } });
 
   // Root ignores file modes; the immutable attribute holds even for root.

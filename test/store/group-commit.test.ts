@@ -3,7 +3,7 @@
 // and close() drains what was submitted and refuses the rest.
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
-import { GroupCommit } from '../../src/store/group-commit.js';
+import { GroupCommit, inTransaction } from '../../src/store/group-commit.js';
 import type { SqlExecutor, Store } from '../../src/store/types.js';
 import { storeFactories } from '../helpers/stores.js';
 
@@ -42,7 +42,7 @@ for (const factory of await storeFactories()) {
     test('without gather the first item commits alone; later ones share batches of at most maxBatch, in order', async () => {
       const store = await open();
       const batches: string[][] = [];
-      const group = new GroupCommit(store, writer(batches), { maxBatch: 3 });
+      const group = new GroupCommit(inTransaction(store, writer(batches)), { maxBatch: 3 });
       const results = await Promise.all(items(7).map((i) => group.submit(i)));
       assert.deepEqual(results, [0, 1, 2, 3, 4, 5, 6]);
       assert.deepEqual(batches, [['i0'], ['i1', 'i2', 'i3'], ['i4', 'i5', 'i6']]);
@@ -52,7 +52,7 @@ for (const factory of await storeFactories()) {
     test('with gather, items of the same turn share the first batch', async () => {
       const store = await open();
       const batches: string[][] = [];
-      const group = new GroupCommit(store, writer(batches), { maxBatch: 3, gather: true });
+      const group = new GroupCommit(inTransaction(store, writer(batches)), { maxBatch: 3, gather: true });
       const first = group.submit('i0');
       // Submitted from another callback of the same turn, after the first.
       const rest = await new Promise<Promise<number>[]>((resolve) =>
@@ -72,7 +72,7 @@ for (const factory of await storeFactories()) {
       const store = await open();
       const batches: string[][] = [];
       const seen: unknown[] = [];
-      const group = new GroupCommit(store, writer(batches, 'i4'), {
+      const group = new GroupCommit(inTransaction(store, writer(batches, 'i4')), {
         maxBatch: 3,
         gather: true,
         failure: (err) => {
@@ -103,7 +103,10 @@ for (const factory of await storeFactories()) {
       const store = await open();
       const batches: string[][] = [];
       const write = writer(batches);
-      const short = new GroupCommit<string, number>(store, async (tx, items) => (await write(tx, items)).slice(1), { gather: true });
+      const short = new GroupCommit<string, number>(
+        inTransaction(store, async (tx, items) => (await write(tx, items)).slice(1)),
+        { gather: true },
+      );
       const settled = await Promise.allSettled([short.submit('a'), short.submit('b')]);
       assert.deepEqual(
         settled.map((s) => s.status),
@@ -117,7 +120,7 @@ for (const factory of await storeFactories()) {
     test('close drains every submitted item, then refuses new ones', async () => {
       const store = await open();
       const batches: string[][] = [];
-      const group = new GroupCommit(store, writer(batches), {
+      const group = new GroupCommit(inTransaction(store, writer(batches)), {
         maxBatch: 4,
         gather: true,
         closed: () => Object.assign(new Error('closed'), { code: 'CLOSED' }),
@@ -138,7 +141,7 @@ for (const factory of await storeFactories()) {
 
     test('maxBatch must be a positive integer', async () => {
       const store = await open();
-      assert.throws(() => new GroupCommit(store, writer([]), { maxBatch: 0 }), RangeError);
+      assert.throws(() => new GroupCommit(inTransaction(store, writer([])), { maxBatch: 0 }), RangeError);
     });
   });
 }

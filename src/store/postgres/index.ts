@@ -4,6 +4,7 @@ import pg from 'pg';
 import { StoreError } from '../../errors/index.js';
 import { applyMigrations } from '../migrate.js';
 import type { Notifying, Row, SqlExecutor, SqlValue, Store } from '../types.js';
+import { writeBatchInTransaction } from '../write-batch.js';
 
 export interface PostgresStoreOptions {
   readonly url: string;
@@ -128,6 +129,7 @@ export function openPostgresStore(options: PostgresStoreOptions): Store & Notify
         client.release();
       }
     },
+    writeBatch: (statements) => writeBatchInTransaction(store, statements),
     async ping() {
       const client = await connect();
       try {

@@ -10,8 +10,11 @@ import { StoreError } from '../../errors/index.js';
 import { Mutex } from '../../lib/mutex.js';
 import { applyMigrations } from '../migrate.js';
 import type { Row, SqlExecutor, SqlValue, Store } from '../types.js';
+import { writeBatchInTransaction } from '../write-batch.js';
 import { type Checkpointer, startCheckpointer } from './checkpointer.js';
+import { wrap } from './errors.js';
 import { WalSync } from './wal-sync.js';
+import { WriteThread } from './write-thread.js';
 
 export interface SqliteStoreOptions {
   readonly path: string;
@@ -58,38 +61,8 @@ function executor(db: Db): Executor {
   };
 }
 
-function wrap<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    throw translate(err);
-  }
-}
-
-function translate(err: unknown): unknown {
-  const code = (err as { code?: string }).code ?? '';
-  if (code.startsWith('SQLITE_CONSTRAINT_PRIMARYKEY') || code.startsWith('SQLITE_CONSTRAINT_UNIQUE')) {
-    return new StoreError('ERR_STORE_CONFLICT', undefined, { cause: err });
-  }
-  // better-sqlite3 reports extended result codes (SQLITE_IOERR_WRITE when the file cannot be
-  // written, SQLITE_READONLY_DBMOVED, SQLITE_BUSY_SNAPSHOT ...), so match the primary code prefix.
-  if (UNAVAILABLE.some((primary) => code === primary || code.startsWith(`${primary}_`))) {
-    return new StoreError('ERR_STORE_UNAVAILABLE', undefined, { cause: err });
-  }
-  return err;
-}
-
-const UNAVAILABLE = [
-  'SQLITE_BUSY',
-  'SQLITE_LOCKED',
-  'SQLITE_IOERR',
-  'SQLITE_FULL',
-  'SQLITE_CANTOPEN',
-  'SQLITE_READONLY',
-  'SQLITE_PROTOCOL',
-];
-
 export function openSqliteStore(options: SqliteStoreOptions): Store {
+  const busyTimeoutMs = Math.trunc(options.busyTimeoutMs ?? 5000);
   let db: Db;
   try {
     mkdirSync(dirname(options.path), { recursive: true });
@@ -98,7 +71,7 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
     // NORMAL: COMMIT writes the WAL without an fsync; WalSync makes it durable before anyone is told.
     db.pragma('synchronous = NORMAL');
     db.pragma('foreign_keys = ON');
-    db.pragma(`busy_timeout = ${Math.trunc(options.busyTimeoutMs ?? 5000)}`);
+    db.pragma(`busy_timeout = ${busyTimeoutMs}`);
   } catch (err) {
     throw new StoreError('ERR_STORE_UNAVAILABLE', `cannot open SQLite database ${options.path}`, { cause: err });
   }
@@ -115,10 +88,14 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
   const checkpointOffLoop = () => {
     checkpointer = startCheckpointer(options.path, () => {
       // The worker is gone: SQLite checkpoints in COMMIT again, so the WAL stays bounded.
-      if (!closed) db.pragma('wal_autocheckpoint = 1000');
+      if (closed) return;
+      db.pragma('wal_autocheckpoint = 1000');
+      thread?.checkpointInCommit();
     });
     db.pragma('wal_autocheckpoint = 0');
   };
+  // Write batches run in the writer thread, started at the first one.
+  let thread: WriteThread | undefined;
   const durable = () => {
     if (checkpointer === undefined) checkpointOffLoop();
     return wal.durable().catch((err: unknown) => {
@@ -165,6 +142,14 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
       await durable();
       return result;
     },
+    async writeBatch(statements) {
+      guard();
+      if (thread === undefined) {
+        thread = new WriteThread(options.path, busyTimeoutMs);
+        if (checkpointer === undefined) checkpointOffLoop();
+      }
+      return thread.lost ? writeBatchInTransaction(store, statements) : thread.write(statements);
+    },
     async ping() {
       guard();
       // SELECT 1 answers even when the file can no longer be written (full disk, read-only or
@@ -203,7 +188,8 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
       if (closed) return;
       closed = true;
       await mutex.run(async () => {
-        // The worker's connection closes first: the store's own close then runs the last checkpoint.
+        // The workers' connections close first: the store's own close then runs the last checkpoint.
+        await thread?.close();
         await checkpointer?.close();
         await wal.close();
         db.close();

@@ -1,0 +1,33 @@
+// SQLite errors as the store's error codes, for the event-loop connection and the writer thread alike.
+import { StoreError } from '../../errors/index.js';
+
+const UNAVAILABLE = [
+  'SQLITE_BUSY',
+  'SQLITE_LOCKED',
+  'SQLITE_IOERR',
+  'SQLITE_FULL',
+  'SQLITE_CANTOPEN',
+  'SQLITE_READONLY',
+  'SQLITE_PROTOCOL',
+];
+
+export function translate(err: unknown): unknown {
+  const code = (err as { code?: string }).code ?? '';
+  if (code.startsWith('SQLITE_CONSTRAINT_PRIMARYKEY') || code.startsWith('SQLITE_CONSTRAINT_UNIQUE')) {
+    return new StoreError('ERR_STORE_CONFLICT', undefined, { cause: err });
+  }
+  // better-sqlite3 reports extended result codes (SQLITE_IOERR_WRITE when the file cannot be
+  // written, SQLITE_READONLY_DBMOVED, SQLITE_BUSY_SNAPSHOT ...), so match the primary code prefix.
+  if (UNAVAILABLE.some((primary) => code === primary || code.startsWith(`${primary}_`))) {
+    return new StoreError('ERR_STORE_UNAVAILABLE', undefined, { cause: err });
+  }
+  return err;
+}
+
+export function wrap<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw translate(err);
+  }
+}

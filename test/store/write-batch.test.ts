@@ -1,0 +1,101 @@
+// Store.writeBatch on both stores (SQLite runs it in its writer thread, PostgreSQL in one transaction):
+// statements apply in order and durably, a failed precondition rolls the whole batch back, a constraint
+// failure rejects with the store's code and applies nothing, and batches in flight at close commit.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { openSqliteStore } from '../../src/store/sqlite/index.js';
+import type { Store } from '../../src/store/types.js';
+import { insertStatements } from '../../src/store/write-batch.js';
+import { storeFactories } from '../helpers/stores.js';
+
+const rows = async (store: Store) =>
+  (await store.query<{ k: string; v: number }>('SELECT k, v FROM wb ORDER BY k')).map((r) => [r.k, Number(r.v)]);
+
+for (const factory of await storeFactories()) {
+  describe(`write batch: ${factory.name}`, { skip: factory.skip }, () => {
+    after(() => factory.cleanup());
+    const open = async () => {
+      const store = await factory.open();
+      await store.run('CREATE TABLE wb (k TEXT PRIMARY KEY, v INTEGER NOT NULL)');
+      await store.run("INSERT INTO wb (k, v) VALUES ('head', 0)");
+      return store;
+    };
+
+    test('applies every statement in order and resolves true', async () => {
+      const store = await open();
+      const applied = await store.writeBatch([
+        ...insertStatements('wb (k, v)', [
+          ['a', 1],
+          ['b', true],
+        ]),
+        { sql: 'UPDATE wb SET v = v + 10 WHERE k = ?', params: ['a'] },
+        { sql: 'UPDATE wb SET v = ? WHERE k = ?', params: [1, 'head'], expectChanges: 1 },
+      ]);
+      assert.equal(applied, true);
+      assert.deepEqual(await rows(store), [
+        ['a', 11],
+        ['b', 1],
+        ['head', 1],
+      ]);
+    });
+
+    test('a precondition that does not hold rolls back the statements before it and resolves false', async () => {
+      const store = await open();
+      const guarded = (expected: number) => [
+        { sql: "INSERT INTO wb (k, v) VALUES ('x', 1)", params: [] },
+        { sql: "UPDATE wb SET v = v + 1 WHERE k = 'head' AND v = ?", params: [expected], expectChanges: 1 },
+      ];
+      assert.equal(await store.writeBatch(guarded(5)), false);
+      assert.deepEqual(await rows(store), [['head', 0]]);
+      assert.equal(await store.writeBatch(guarded(0)), true);
+      assert.deepEqual(await rows(store), [
+        ['head', 1],
+        ['x', 1],
+      ]);
+    });
+
+    test('a constraint failure rejects with ERR_STORE_CONFLICT, applies nothing, and the next batch commits', async () => {
+      const store = await open();
+      await assert.rejects(
+        store.writeBatch([
+          { sql: "INSERT INTO wb (k, v) VALUES ('y', 1)", params: [] },
+          { sql: "INSERT INTO wb (k, v) VALUES ('head', 1)", params: [] },
+        ]),
+        { code: 'ERR_STORE_CONFLICT' },
+      );
+      assert.deepEqual(await rows(store), [['head', 0]]);
+      assert.equal(await store.writeBatch([{ sql: "INSERT INTO wb (k, v) VALUES ('y', 2)", params: [] }]), true);
+      assert.deepEqual(await rows(store), [
+        ['head', 0],
+        ['y', 2],
+      ]);
+    });
+
+    test('SQL the store cannot run rejects and leaves the store usable', async () => {
+      const store = await open();
+      await assert.rejects(store.writeBatch([{ sql: 'INSERT INTO no_such_table VALUES (1)', params: [] }]));
+      assert.equal(await store.writeBatch([{ sql: "INSERT INTO wb (k, v) VALUES ('z', 3)", params: [] }]), true);
+    });
+  });
+}
+
+describe('write batch: SQLite writer thread', () => {
+  test('batches in flight when the store closes commit, and are on disk for the next opener', async (t) => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(join(tmpdir(), 'mandate-wb-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const path = join(dir, 'm.db');
+    const store = openSqliteStore({ path });
+    await store.run('CREATE TABLE wb (k TEXT PRIMARY KEY, v INTEGER NOT NULL)');
+    const pending = Array.from({ length: 50 }, (_, i) => store.writeBatch(insertStatements('wb (k, v)', [[`k${i}`, i]])));
+    await store.close();
+    assert.deepEqual(await Promise.all(pending), Array(50).fill(true));
+    await assert.rejects(store.writeBatch([]), { code: 'ERR_STORE_UNAVAILABLE' });
+    const again = openSqliteStore({ path });
+    t.after(() => again.close());
+    const [count] = await again.query<{ n: number }>('SELECT COUNT(*) AS n FROM wb');
+    assert.equal(Number(count?.n), 50);
+  });
+});
