@@ -9,8 +9,9 @@ import type { Clock } from '../lib/clock.js';
 import { randomBase64url } from '../lib/random-pool.js';
 import { isSubset, type Scope } from '../scope/scope.js';
 import type { ChangeFeed } from '../store/changes.js';
-import { GroupCommit, inTransaction } from '../store/group-commit.js';
+import { GroupCommit } from '../store/group-commit.js';
 import type { SqlExecutor, Store } from '../store/index.js';
+import type { WriteStatement } from '../store/write-batch.js';
 import type { TemplateRegistry } from '../templates/registry.js';
 import { templateRequestSchema } from '../templates/resolve.js';
 import type { TemplateRef } from '../templates/template.js';
@@ -83,8 +84,8 @@ export interface MandateServiceOptions {
 
 export type EndStatus = 'completed' | 'failed' | 'revoked';
 
-/** A row another module records with a new mandate, in the same transaction (one commit, not two). */
-export type RowWriter = (tx: SqlExecutor) => Promise<unknown>;
+/** A row another module records with a new mandate, in the same write batch (one commit, not two). */
+export type RowWriter = WriteStatement;
 
 /** Who ends a mandate (recorded as `ended_by` and in the audit event). */
 export interface EndActor {
@@ -103,13 +104,20 @@ export class MandateService {
   readonly #ended = new Map<string, number>();
   /** Individually revoked access tokens (RFC 7009): jti → exp (seconds). */
   readonly #revokedTokens = new Map<string, number>();
-  readonly #writer: GroupCommit<{ m: Mandate; path: string; also?: RowWriter }>;
+  readonly #writer: GroupCommit<{ m: Mandate; path: string; also?: RowWriter }, undefined>;
   readonly #opened = new Set<(m: Mandate) => void>();
   readonly #ceilingRefused = new Set<(agentId: string) => void>();
 
   constructor(options: MandateServiceOptions) {
     this.#o = options;
-    this.#writer = new GroupCommit(inTransaction(options.store, MandateService.#write));
+    // Plain INSERTs: a write batch, which the SQLite store commits in its writer thread (with the
+    // audit log's batches, so the token endpoint's writes never wait for each other's write lock).
+    this.#writer = new GroupCommit(async (rows) => {
+      await options.store.writeBatch(
+        rows.flatMap(({ m, path, also }) => (also === undefined ? [insertRow(m, path)] : [insertRow(m, path), also])),
+      );
+      return rows.map(() => undefined);
+    });
     options.changes.subscribe(MANDATE_TOPIC, (change) => {
       const data = change.data as { ids?: string[]; expires?: number[]; status?: MandateStatus; jti?: string; exp?: number };
       if (typeof data.jti === 'string') {
@@ -535,36 +543,6 @@ export class MandateService {
     }
   }
 
-  static async #write(tx: SqlExecutor, rows: readonly { m: Mandate; path: string; also?: RowWriter }[]): Promise<undefined[]> {
-    for (const { m, path, also } of rows) {
-      await MandateService.#writeOne(tx, m, path);
-      await also?.(tx);
-    }
-    // One result per item: GroupCommit refuses a write that loses track of its items.
-    return rows.map(() => undefined);
-  }
-
-  static async #writeOne(tx: SqlExecutor, m: Mandate, path: string): Promise<void> {
-    await tx.run(`INSERT INTO mandates (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, ?, ?)`, [
-      m.id,
-      m.agentId,
-      m.parentId ?? null,
-      m.rootId,
-      path,
-      m.depth,
-      m.onBehalfOf ?? null,
-      m.purpose,
-      m.taskType,
-      m.environment,
-      JSON.stringify(m.scope),
-      m.status,
-      m.expiresAt,
-      m.createdAt,
-      m.requestText ?? null,
-      m.template === undefined ? null : JSON.stringify(m.template),
-    ]);
-  }
-
   #actors(m: Mandate, agents: readonly string[]): AuditActor[] {
     const actors: AuditActor[] = [];
     if (m.onBehalfOf !== undefined) actors.push({ type: 'human', id: m.onBehalfOf });
@@ -590,4 +568,29 @@ function newMandateId(): string {
 /** Mandate paths hold ids from `newMandateId` (base64url: `-` and `_`); `_` is a LIKE wildcard. */
 function escapeLike(value: string): string {
   return value.replace(/[\\%_]/g, (c) => `\\${c}`);
+}
+
+/** The row of a new mandate. */
+function insertRow(m: Mandate, path: string): WriteStatement {
+  return {
+    sql: `INSERT INTO mandates (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, ?, ?)`,
+    params: [
+      m.id,
+      m.agentId,
+      m.parentId ?? null,
+      m.rootId,
+      path,
+      m.depth,
+      m.onBehalfOf ?? null,
+      m.purpose,
+      m.taskType,
+      m.environment,
+      JSON.stringify(m.scope),
+      m.status,
+      m.expiresAt,
+      m.createdAt,
+      m.requestText ?? null,
+      m.template === undefined ? null : JSON.stringify(m.template),
+    ],
+  };
 }

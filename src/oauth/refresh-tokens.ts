@@ -74,11 +74,10 @@ export class RefreshTokens {
     void this.#sweep();
     return {
       token,
-      write: (tx) =>
-        tx.run(
-          "INSERT INTO refresh_tokens (token_hash, mandate_id, binding, generation, status, expires_at, created_at) VALUES (?, ?, ?, 0, 'active', ?, ?)",
-          [hashRefreshToken(token), mandateId, binding, expiresAt, createdAt],
-        ),
+      write: {
+        sql: "INSERT INTO refresh_tokens (token_hash, mandate_id, binding, generation, status, expires_at, created_at) VALUES (?, ?, ?, 0, 'active', ?, ?)",
+        params: [hashRefreshToken(token), mandateId, binding, expiresAt, createdAt],
+      },
     };
   }
 

@@ -99,3 +99,56 @@ describe('write batch: SQLite writer thread', () => {
     assert.equal(Number(count?.n), 50);
   });
 });
+
+describe('SQLite: the event-loop connection never sleeps for the write lock', () => {
+  /** A second process that takes the write lock and holds it for `ms`, then commits. */
+  async function holdLock(path: string, ms: number) {
+    const { spawn } = await import('node:child_process');
+    const { createRequire } = await import('node:module');
+    const driver = createRequire(import.meta.url).resolve('better-sqlite3');
+    const child = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const db = new (require(${JSON.stringify(driver)}))(${JSON.stringify(path)});
+         db.exec('BEGIN IMMEDIATE'); console.log('locked');
+         setTimeout(() => { db.exec('COMMIT'); db.close(); }, ${ms});`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.once('data', () => resolve());
+      child.once('exit', (code) => reject(new Error(`the lock holder exited (code ${code})`)));
+    });
+    // Wrapped: an async function returning the promise itself would wait for the exit.
+    return { released: new Promise<void>((resolve) => child.once('exit', () => resolve())) };
+  }
+
+  test('a transaction waits for another writer without blocking timers, then commits; past the busy timeout it fails clearly', async (t) => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(join(tmpdir(), 'mandate-busy-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const path = join(dir, 'm.db');
+    const store = openSqliteStore({ path, busyTimeoutMs: 1500 });
+    t.after(() => store.close());
+    await store.run('CREATE TABLE wb (k TEXT PRIMARY KEY, v INTEGER NOT NULL)');
+
+    const { released } = await holdLock(path, 300);
+    const order: string[] = [];
+    // SQLite's busy handler would sleep on this thread until the lock is free: the timer could
+    // only fire after the transaction. Retried from timers, the timer fires while it waits.
+    setTimeout(() => order.push('timer'), 20);
+    await store.transaction((tx) => tx.run("INSERT INTO wb (k, v) VALUES ('t', 1)"));
+    order.push('transaction');
+    await store.run("INSERT INTO wb (k, v) VALUES ('r', 2)");
+    assert.deepEqual(order, ['timer', 'transaction']);
+    await released;
+
+    const { released: held } = await holdLock(path, 3000);
+    await assert.rejects(store.run("INSERT INTO wb (k, v) VALUES ('late', 3)"), { code: 'ERR_STORE_UNAVAILABLE' });
+    await held;
+    const keys = (await store.query<{ k: string }>('SELECT k FROM wb ORDER BY k')).map((r) => r.k);
+    assert.deepEqual(keys, ['r', 't']);
+  });
+});

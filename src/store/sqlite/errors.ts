@@ -24,6 +24,12 @@ export function translate(err: unknown): unknown {
   return err;
 }
 
+/** SQLITE_BUSY (the write lock is held elsewhere), raw or as the StoreError it was translated to. */
+export function isBusy(err: unknown): boolean {
+  const code = (err as { cause?: { code?: unknown } }).cause?.code ?? (err as { code?: unknown }).code;
+  return typeof code === 'string' && code.startsWith('SQLITE_BUSY');
+}
+
 export function wrap<T>(fn: () => T): T {
   try {
     return fn();

@@ -12,7 +12,7 @@ import { applyMigrations } from '../migrate.js';
 import type { Row, SqlExecutor, SqlValue, Store } from '../types.js';
 import { writeBatchInTransaction } from '../write-batch.js';
 import { type Checkpointer, startCheckpointer } from './checkpointer.js';
-import { wrap } from './errors.js';
+import { isBusy, wrap } from './errors.js';
 import { WalSync } from './wal-sync.js';
 import { WriteThread } from './write-thread.js';
 
@@ -71,7 +71,8 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
     // NORMAL: COMMIT writes the WAL without an fsync; WalSync makes it durable before anyone is told.
     db.pragma('synchronous = NORMAL');
     db.pragma('foreign_keys = ON');
-    db.pragma(`busy_timeout = ${busyTimeoutMs}`);
+    // This connection never sleeps in SQLite's busy handler: see `whenNotBusy`.
+    db.pragma('busy_timeout = 0');
   } catch (err) {
     throw new StoreError('ERR_STORE_UNAVAILABLE', `cannot open SQLite database ${options.path}`, { cause: err });
   }
@@ -102,9 +103,27 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
       throw new StoreError('ERR_STORE_UNAVAILABLE', 'the SQLite write-ahead log could not be synced to disk', { cause: err });
     });
   };
+  /**
+   * Runs `attempt` (a BEGIN or an autocommitted statement) and, while SQLite refuses it with
+   * SQLITE_BUSY (the writer thread or another process holds the write lock), runs it again from a
+   * timer until the store's busy timeout has passed. SQLite's own busy handler would sleep instead,
+   * stalling the event loop, and every request with it, for a millisecond or more each time.
+   */
+  const whenNotBusy = async <T>(attempt: () => T | Promise<T>): Promise<T> => {
+    const deadline = performance.now() + busyTimeoutMs;
+    for (let delayMs = 0; ; delayMs = Math.min(Math.max(1, delayMs * 2), 20)) {
+      try {
+        return await attempt();
+      } catch (err) {
+        if (!isBusy(err) || performance.now() >= deadline) throw err;
+      }
+      await new Promise((resolve) => (delayMs === 0 ? setImmediate(resolve) : setTimeout(resolve, delayMs)));
+    }
+  };
   /** Runs one autocommitted statement; a statement that may write resolves once it is durable. */
   const autocommit = async <T>(sql: string, statement: () => Promise<T>): Promise<T> => {
-    const result = await (mutex.idle() ? statement() : mutex.run(statement));
+    const attempt = () => whenNotBusy(statement);
+    const result = await (mutex.idle() ? attempt() : mutex.run(attempt));
     if (direct.writes(sql)) await durable();
     return result;
   };
@@ -122,7 +141,7 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
     async transaction(fn) {
       guard();
       const result = await mutex.run(async () => {
-        wrap(() => db.exec('BEGIN IMMEDIATE'));
+        await whenNotBusy(() => wrap(() => db.exec('BEGIN IMMEDIATE')));
         try {
           const result = await fn(direct);
           wrap(() => db.exec('COMMIT'));
@@ -155,32 +174,41 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
       // SELECT 1 answers even when the file can no longer be written (full disk, read-only or
       // immutable file), so readiness would lie. Rewriting user_version (unused by Mandate) commits
       // one page to the WAL, then syncs it: the probe succeeds exactly when writes are durable again.
-      await mutex.run(async () =>
-        wrap(() => {
-          const version = Number(db.pragma('user_version', { simple: true }));
-          db.pragma(`user_version = ${version}`);
-        }),
+      await mutex.run(() =>
+        whenNotBusy(() =>
+          wrap(() => {
+            const version = Number(db.pragma('user_version', { simple: true }));
+            db.pragma(`user_version = ${version}`);
+          }),
+        ),
       );
       await durable();
     },
     async migrate() {
       guard();
-      const applied = await mutex.run(() =>
-        applyMigrations({
-          dialect: 'sqlite',
-          async script(sql) {
-            try {
-              db.exec(sql);
-            } catch (err) {
-              if (db.inTransaction) db.exec('ROLLBACK');
-              throw err;
-            }
-          },
-          async appliedIds() {
-            return (db.prepare('SELECT id FROM schema_migrations').all() as { id: number }[]).map((r) => r.id);
-          },
-        }),
-      );
+      // Startup, before any request: here SQLite may wait for another process's lock in its own handler.
+      let applied: number[];
+      db.pragma(`busy_timeout = ${busyTimeoutMs}`);
+      try {
+        applied = await mutex.run(() =>
+          applyMigrations({
+            dialect: 'sqlite',
+            async script(sql) {
+              try {
+                db.exec(sql);
+              } catch (err) {
+                if (db.inTransaction) db.exec('ROLLBACK');
+                throw err;
+              }
+            },
+            async appliedIds() {
+              return (db.prepare('SELECT id FROM schema_migrations').all() as { id: number }[]).map((r) => r.id);
+            },
+          }),
+        );
+      } finally {
+        db.pragma('busy_timeout = 0');
+      }
       await durable();
       return applied;
     },
