@@ -2,12 +2,14 @@
 // token endpoint, DPoP proof ids at every DPoP-bound call): concurrent writers share one transaction
 // (one fsync) instead of paying a synchronous commit each, which is what bounds these paths on a
 // slow disk. A batch commits through a `BatchCommit`: `inTransaction` runs a write in the store's
-// transaction; the audit log commits a precomputed write batch (`Store.writeBatch`), which SQLite
-// runs off the event loop. Guarantees, each tested in test/store/group-commit.test.ts on both stores:
+// transaction; the audit log and the mandate rows commit precomputed write batches
+// (`Store.writeBatch`), which SQLite runs off the event loop. Guarantees, each tested in
+// test/store/group-commit.test.ts on both stores:
 // - a caller's promise settles only after the transaction holding its item has committed (or failed);
 // - a failed transaction rejects exactly the items of its batch, and the next batch starts afresh
 //   (its `write` sees only what committed: it reads its own state inside the transaction);
-// - batches commit one after another, in submission order, items in order within a batch;
+// - batches commit one after another, in submission order, items in order within a batch (with a
+//   `pipeline` above 1, up to that many are handed to the commit before the first settles);
 // - `close()` refuses new items and resolves once every item already submitted has settled.
 import type { SqlExecutor, Store } from './types.js';
 

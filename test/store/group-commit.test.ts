@@ -139,6 +139,37 @@ for (const factory of await storeFactories()) {
       assert.deepEqual(await table(store), items(10));
     });
 
+    test('with a pipeline of 2, the next batch is handed over before the first settles; close waits for both', async () => {
+      const started: string[][] = [];
+      const release: (() => void)[] = [];
+      const group = new GroupCommit<string, string>(
+        async (batch) => {
+          started.push([...batch]);
+          await new Promise<void>((resolve) => release.push(resolve));
+          return batch.map((i) => `${i}!`);
+        },
+        { pipeline: 2, maxBatch: 2 },
+      );
+      const results = items(5).map((i) => group.submit(i));
+      await new Promise((r) => setImmediate(r));
+      // Without gather each of the first two items starts a batch at once; the rest wait for room.
+      assert.deepEqual(started, [['i0'], ['i1']], 'two batches in flight, no third');
+      let closed = false;
+      const closing = group.close().then(() => {
+        closed = true;
+      });
+      (release.shift() as () => void)();
+      await new Promise((r) => setImmediate(r));
+      assert.deepEqual(started, [['i0'], ['i1'], ['i2', 'i3']], 'a settled batch makes room for the next');
+      for (const r of release.splice(0)) r();
+      await new Promise((r) => setImmediate(r));
+      assert.equal(closed, false, 'the last batch is still committing');
+      (release.shift() as () => void)();
+      await closing;
+      assert.deepEqual(await Promise.all(results), ['i0!', 'i1!', 'i2!', 'i3!', 'i4!']);
+      assert.throws(() => new GroupCommit(async (b) => b, { pipeline: 0 }), RangeError);
+    });
+
     test('maxBatch must be a positive integer', async () => {
       const store = await open();
       assert.throws(() => new GroupCommit(inTransaction(store, writer([])), { maxBatch: 0 }), RangeError);
