@@ -14,6 +14,7 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { StoreError } from '../../errors/index.js';
+import type { SqlValue } from '../types.js';
 import type { WriteStatement } from '../write-batch.js';
 import { translate } from './errors.js';
 
@@ -124,8 +125,19 @@ interface Waiting {
 
 type Reply = { id: number; applied: boolean } | { id: number; error: { code?: string; message: string } };
 
+/**
+ * Parameters as the thread gets them: booleans as 0/1, and bytes in an ArrayBuffer of their own. A
+ * small Buffer is usually a view on Node's shared 8 KiB pool, and postMessage copies a view's whole
+ * ArrayBuffer: without the copy, every hash in a batch would carry 8 KiB across.
+ */
+function bindParam(p: SqlValue): SqlValue {
+  if (typeof p === 'boolean') return p ? 1 : 0;
+  if (p instanceof Uint8Array && p.byteLength !== p.buffer.byteLength) return new Uint8Array(p);
+  return p;
+}
+
 function bind(statements: readonly WriteStatement[]): WriteStatement[] {
-  return statements.map((s) => ({ ...s, params: s.params.map((p) => (typeof p === 'boolean' ? (p ? 1 : 0) : p)) }));
+  return statements.map((s) => ({ ...s, params: s.params.map(bindParam) }));
 }
 
 export class WriteThread {
