@@ -12,6 +12,7 @@
 //                                  [--revisions modern,legacy] [--profile-seconds 5] [--no-profile] [--repeat 3]
 //   npm run bench -- gateway --seconds 5
 // BENCH_QUICK=1: --seconds 2 --repeat 1 unless given (under a minute). BENCH_DIR=/path: the disk of the broker's SQLite file.
+// BENCH_WRITER_THREAD=off: the broker commits SQLite write batches on its event loop (store.sqlite.writerThread: false).
 // BENCH_KEEP_PROFILES=1: keep the broker's .cpuprofile files (Chrome DevTools opens them).
 import { tmpdir } from 'node:os';
 import { parseArgs } from 'node:util';

@@ -205,7 +205,9 @@ async function runBroker(upstreamUrl: string, engine: string): Promise<void> {
       // The longest token lifetime, so a 10-minute soak keeps one valid token throughout.
       identity: { tokenTtlSeconds: 3600 },
       policy: { engine: engine as 'compiled' | 'wasm' },
-      ...(pgUrl ? { store: { driver: 'postgres' as const, postgres: { url: pgUrl, schema: `bench_${process.pid}` } } } : {}),
+      ...(pgUrl
+        ? { store: { driver: 'postgres' as const, postgres: { url: pgUrl, schema: `bench_${process.pid}` } } }
+        : { store: { sqlite: { writerThread: process.env.BENCH_WRITER_THREAD !== 'off' } } }),
     },
     { env: {} },
   );

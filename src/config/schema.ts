@@ -75,6 +75,12 @@ const sqlite = z
   .strictObject({
     path: z.string().min(1).optional().describe('SQLite database file. Defaults to DATA_DIR/mandate.db. The folder is created if missing.'),
     busyTimeoutMs: z.number().int().min(0).default(5000).describe('How long a writer waits for the file lock.'),
+    writerThread: z
+      .boolean()
+      .default(true)
+      .describe(
+        'Commit hot-path writes (audit events, new mandates) in a worker thread, off the event loop. Turn off when the broker has a single core, or shares its cores with busy neighbours: the thread then only adds hand-offs.',
+      ),
   })
   .prefault({});
 

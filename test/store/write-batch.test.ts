@@ -2,6 +2,8 @@
 // statements apply in order and durably, a failed precondition rolls the whole batch back, a constraint
 // failure rejects with the store's code and applies nothing, and batches in flight at close commit.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
@@ -12,7 +14,29 @@ import { storeFactories } from '../helpers/stores.js';
 const rows = async (store: Store) =>
   (await store.query<{ k: string; v: number }>('SELECT k, v FROM wb ORDER BY k')).map((r) => [r.k, Number(r.v)]);
 
-for (const factory of await storeFactories()) {
+/** SQLite once more with its write batches on the event-loop connection (store.sqlite.writerThread: false). */
+function sqliteWithoutThread() {
+  const dirs: string[] = [];
+  const opened: Store[] = [];
+  return {
+    name: 'sqlite without writer thread',
+    skip: false as const,
+    async open() {
+      const dir = mkdtempSync(join(tmpdir(), 'mandate-wb-'));
+      dirs.push(dir);
+      const store = openSqliteStore({ path: join(dir, 'm.db'), writerThread: false });
+      opened.push(store);
+      await store.migrate();
+      return store;
+    },
+    async cleanup() {
+      for (const s of opened) await s.close();
+      for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    },
+  };
+}
+
+for (const factory of [...(await storeFactories()), sqliteWithoutThread()]) {
   describe(`write batch: ${factory.name}`, { skip: factory.skip }, () => {
     after(() => factory.cleanup());
     const open = async () => {
@@ -82,8 +106,6 @@ for (const factory of await storeFactories()) {
 
 describe('write batch: SQLite writer thread', () => {
   test('batches in flight when the store closes commit, and are on disk for the next opener', async (t) => {
-    const { mkdtempSync, rmSync } = await import('node:fs');
-    const { tmpdir } = await import('node:os');
     const dir = mkdtempSync(join(tmpdir(), 'mandate-wb-'));
     t.after(() => rmSync(dir, { recursive: true, force: true }));
     const path = join(dir, 'm.db');
@@ -125,8 +147,6 @@ describe('SQLite: the event-loop connection never sleeps for the write lock', ()
   }
 
   test('a transaction waits for another writer without blocking timers, then commits; past the busy timeout it fails clearly', async (t) => {
-    const { mkdtempSync, rmSync } = await import('node:fs');
-    const { tmpdir } = await import('node:os');
     const dir = mkdtempSync(join(tmpdir(), 'mandate-busy-'));
     t.after(() => rmSync(dir, { recursive: true, force: true }));
     const path = join(dir, 'm.db');

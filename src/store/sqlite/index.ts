@@ -19,6 +19,8 @@ import { WriteThread } from './write-thread.js';
 export interface SqliteStoreOptions {
   readonly path: string;
   readonly busyTimeoutMs?: number;
+  /** Commit write batches in a worker thread (default true); false: on this connection. */
+  readonly writerThread?: boolean;
 }
 
 type Db = Database.Database;
@@ -163,6 +165,7 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
     },
     async writeBatch(statements) {
       guard();
+      if (options.writerThread === false) return writeBatchInTransaction(store, statements);
       if (thread === undefined) {
         thread = new WriteThread(options.path, busyTimeoutMs);
         if (checkpointer === undefined) checkpointOffLoop();
