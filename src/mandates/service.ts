@@ -10,7 +10,7 @@ import { randomBase64url } from '../lib/random-pool.js';
 import { isSubset, type Scope } from '../scope/scope.js';
 import type { ChangeFeed } from '../store/changes.js';
 import { GroupCommit } from '../store/group-commit.js';
-import type { SqlExecutor, Store } from '../store/index.js';
+import type { Store } from '../store/index.js';
 import type { WriteStatement } from '../store/write-batch.js';
 import type { TemplateRegistry } from '../templates/registry.js';
 import { templateRequestSchema } from '../templates/resolve.js';

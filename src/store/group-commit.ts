@@ -118,7 +118,10 @@ export class GroupCommit<T, R = undefined> {
 
   #schedule(): void {
     if (this.#scheduled || this.#inFlight >= this.#pipeline || this.#queue.length === 0) return;
-    if (!this.#gather) return this.#start();
+    if (!this.#gather) {
+      this.#start();
+      return;
+    }
     this.#scheduled = true;
     setImmediate(() => {
       this.#scheduled = false;

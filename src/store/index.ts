@@ -18,5 +18,9 @@ export function openStore(config: Config): Store {
     });
   }
   // loadConfig resolves the path against the data folder.
-  return openSqliteStore({ path: store.sqlite.path ?? `${config.dataDir}/mandate.db`, busyTimeoutMs: store.sqlite.busyTimeoutMs, writerThread: store.sqlite.writerThread });
+  return openSqliteStore({
+    path: store.sqlite.path ?? `${config.dataDir}/mandate.db`,
+    busyTimeoutMs: store.sqlite.busyTimeoutMs,
+    writerThread: store.sqlite.writerThread,
+  });
 }
