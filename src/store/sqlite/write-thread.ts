@@ -1,6 +1,6 @@
 // The embedded store's writer thread. better-sqlite3 runs statements synchronously, so every INSERT
-// of a hot-path write batch (the audit log's group-committed appends) and the COMMIT that writes its
-// pages to the WAL ran on the event loop: about a fifth of a governed call's CPU. A write batch is
+// of a hot-path write batch (the audit log's group-committed appends, new mandates' rows) and the
+// COMMIT that writes its pages to the WAL ran on the event loop: about a fifth of a governed call's CPU. A write batch is
 // a fixed list of statements with no reads between them (src/store/write-batch.ts), so it can run
 // anywhere: here, on a second connection to the same file in a worker thread, which also fdatasyncs
 // the WAL before it answers (the same durability as the event-loop connection's WalSync: a batch is
