@@ -60,7 +60,7 @@ function sync() {
       if (wal !== undefined) try { closeSync(wal); } catch {}
       wal = undefined;
     }
-    for (const r of replies) parentPort.postMessage(err ? { id: r.id, error: { code: err.code, message: String(err.message) } } : r);
+    for (const r of replies) parentPort.postMessage(err ? { id: r.id, error: { code: err.code, message: String(err.message), sync: true } } : r);
     if (unsynced.length > 0) sync();
     else if (closing) finish();
   };
@@ -123,7 +123,7 @@ interface Waiting {
   readonly reject: (err: unknown) => void;
 }
 
-type Reply = { id: number; applied: boolean } | { id: number; error: { code?: string; message: string } };
+type Reply = { id: number; applied: boolean } | { id: number; error: { code?: string; message: string; sync?: boolean } };
 
 /**
  * Parameters as the thread gets them: booleans as 0/1, and bytes in an ArrayBuffer of their own. A
@@ -198,8 +198,17 @@ export class WriteThread {
     if (waiting === undefined) return;
     this.#waiting.delete(reply.id);
     if (this.#waiting.size === 0 && !this.#closing) this.#worker.unref();
-    if ('error' in reply) waiting.reject(translate(Object.assign(new Error(reply.error.message), { code: reply.error.code })));
-    else waiting.resolve(reply.applied);
+    if (!('error' in reply)) {
+      waiting.resolve(reply.applied);
+      return;
+    }
+    const err = Object.assign(new Error(reply.error.message), { code: reply.error.code });
+    // A failed fdatasync (EIO, ENOSPC): committed, not durable — the same answer as the event-loop connection's WalSync.
+    waiting.reject(
+      reply.error.sync
+        ? new StoreError('ERR_STORE_UNAVAILABLE', 'the SQLite write-ahead log could not be synced to disk', { cause: err })
+        : translate(err),
+    );
   }
 
   #lose(err: unknown): void {
