@@ -62,15 +62,7 @@ export function loadConfigFile(path: string, options: LoadOptions = {}): Config 
 
 /** Reads and parses a configuration file without validating it (the CLI merges flags first). */
 export function readConfigFile(path: string): Record<string, unknown> {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new ConfigError(
-      'ERR_CONFIG_UNREADABLE',
-      `cannot read configuration file ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
-    );
-  }
+  const text = readText(path, (code) => new ConfigError('ERR_CONFIG_UNREADABLE', `cannot read configuration file ${path}: ${code}`));
   let raw: unknown;
   try {
     raw = parseYaml(text, { uniqueKeys: true }) ?? {};
@@ -254,16 +246,13 @@ function leaseSecret(
     return value;
   }
   const full = resolve(cwd, file as string);
-  let text: string;
-  try {
-    text = readFileSync(full, 'utf8');
-  } catch (err) {
-    throw new ConfigError(
-      'ERR_CONFIG_INVALID',
-      `invalid configuration at "${path}File": cannot read ${full} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
-      { details: { path: `${path}File` } },
-    );
-  }
+  const text = readText(
+    full,
+    (code) =>
+      new ConfigError('ERR_CONFIG_INVALID', `invalid configuration at "${path}File": cannot read ${full} (${code})`, {
+        details: { path: `${path}File` },
+      }),
+  );
   const value = nonEmpty(text);
   if (value === undefined) {
     throw new ConfigError('ERR_CONFIG_INVALID', `invalid configuration at "${path}File": ${full} is empty`, {
@@ -275,4 +264,13 @@ function leaseSecret(
 
 function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value.trim() === '' ? undefined : value.trim();
+}
+
+/** A file's text; a file that cannot be read throws what `fail` makes of its error code (never its contents). */
+function readText(path: string, fail: (code: string) => ConfigError): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw fail((err as NodeJS.ErrnoException).code ?? 'error');
+  }
 }
