@@ -115,14 +115,15 @@ export class AuditService implements AuditLog {
     this.#signer = signer;
     this.#metrics = options.metrics;
     this.#tracing = options.tracing;
-    const commit: BatchCommit<Pending, AuditReceipt> =
-      options.store.dialect === 'sqlite'
-        ? (batch) => this.#commitOnHead(batch)
-        : inTransaction(options.store, (tx, batch) => this.#commitLocked(tx, batch));
+    // SQLite: batches built on the cached head, applied off the event loop; PostgreSQL: the head-row lock.
+    const onHead = options.store.dialect === 'sqlite';
+    const commit: BatchCommit<Pending, AuditReceipt> = onHead
+      ? (batch) => this.#commitOnHead(batch)
+      : inTransaction(options.store, (tx, batch) => this.#commitLocked(tx, batch));
     this.#writer = new GroupCommit(commit, {
       maxBatch: options.maxBatch ?? 1024,
       // SQLite: a batch commits in the writer thread while the one before it waits for its fsync.
-      pipeline: options.store.dialect === 'sqlite' ? 2 : 1,
+      pipeline: onHead ? 2 : 1,
       // A request's events come from several I/O callbacks of one turn: let them share a batch.
       gather: true,
       // Fail closed: every append of a failed batch rejects with the one audit failure code. The

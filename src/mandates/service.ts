@@ -84,9 +84,6 @@ export interface MandateServiceOptions {
 
 export type EndStatus = 'completed' | 'failed' | 'revoked';
 
-/** A row another module records with a new mandate, in the same write batch (one commit, not two). */
-export type RowWriter = WriteStatement;
-
 /** Who ends a mandate (recorded as `ended_by` and in the audit event). */
 export interface EndActor {
   readonly type: AuditActor['type'];
@@ -104,7 +101,7 @@ export class MandateService {
   readonly #ended = new Map<string, number>();
   /** Individually revoked access tokens (RFC 7009): jti → exp (seconds). */
   readonly #revokedTokens = new Map<string, number>();
-  readonly #writer: GroupCommit<{ m: Mandate; path: string; also?: RowWriter }, undefined>;
+  readonly #writer: GroupCommit<{ m: Mandate; path: string; also?: WriteStatement }, undefined>;
   readonly #opened = new Set<(m: Mandate) => void>();
   readonly #ceilingRefused = new Set<(agentId: string) => void>();
 
@@ -270,7 +267,7 @@ export class MandateService {
   }
 
   /** Audits (first: fail closed) and durably records a mandate built by `prepareOpen`. */
-  async commitOpen(mandate: Mandate, evidence: Readonly<Record<string, unknown>> = {}, also?: RowWriter): Promise<void> {
+  async commitOpen(mandate: Mandate, evidence: Readonly<Record<string, unknown>> = {}, also?: WriteStatement): Promise<void> {
     // The event's own data object (evidence copied, not spread: token endpoint path).
     const data: Record<string, unknown> = {};
     for (const key in evidence) data[key] = evidence[key];
@@ -348,7 +345,7 @@ export class MandateService {
     child: Mandate,
     parent: Mandate,
     evidence: Readonly<Record<string, unknown>> = {},
-    also?: RowWriter,
+    also?: WriteStatement,
   ): Promise<void> {
     const [parentRow] = await this.#o.store.query<{ path: string }>('SELECT path FROM mandates WHERE id = ?', [parent.id]);
     if (parentRow === undefined) throw new OAuthError('OAUTH_INVALID_SUBJECT_TOKEN', 'the parent mandate does not exist');
@@ -531,7 +528,7 @@ export class MandateService {
     return rows.map(fromRow);
   }
 
-  async #insert(m: Mandate, path: string, also?: RowWriter): Promise<void> {
+  async #insert(m: Mandate, path: string, also?: WriteStatement): Promise<void> {
     await this.#writer.submit({ m, path, ...(also === undefined ? {} : { also }) });
     this.#cache.set(m.id, m);
     for (const fn of this.#opened) {

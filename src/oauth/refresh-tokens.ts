@@ -14,8 +14,8 @@ import { createHash } from 'node:crypto';
 import { OAuthError } from '../errors/index.js';
 import type { Clock } from '../lib/clock.js';
 import { randomBase64url } from '../lib/random-pool.js';
-import type { RowWriter } from '../mandates/service.js';
 import type { SqlExecutor, Store } from '../store/index.js';
+import type { WriteStatement } from '../store/write-batch.js';
 
 /** What a refresh token is bound to: `jkt:<RFC 7638 thumbprint>` or `identity:<identity key>` (src/identity/proofs.ts). */
 export type RefreshBinding = `jkt:${string}` | `identity:${string}`;
@@ -64,11 +64,11 @@ export class RefreshTokens {
 
   /**
    * The first refresh token of a new mandate and the row that records it, for the caller to write
-   * in the mandate's own transaction (MandateService.commitOpen / commitDelegation): every opened
+   * in the mandate's own write batch (MandateService.commitOpen / commitDelegation): every opened
    * mandate starts a family, on the token endpoint's busiest path, and a commit of its own cost
    * about a third of an exchange's CPU.
    */
-  start(mandateId: string, binding: RefreshBinding, expiresAt: number): { readonly token: string; readonly write: RowWriter } {
+  start(mandateId: string, binding: RefreshBinding, expiresAt: number): { readonly token: string; readonly write: WriteStatement } {
     const token = newToken();
     const createdAt = this.clock.now();
     void this.#sweep();
