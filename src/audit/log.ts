@@ -16,7 +16,7 @@ import { type Checkpoint, NoteSigner } from './checkpoint.js';
 import { type AuditEntry, columnsOf, decodeLeaf, type EventColumns, encodeEvent, eventId, leafBytes, REDACTED_PREFIX } from './event.js';
 import { consistencyPlan, Frontier, HASH_SIZE, hashLeaf, inclusionPlan, perfectRoot, resolvePlan, type SubtreeRef } from './merkle.js';
 import type { ConsistencyBundle, InclusionBundle } from './proof-bundle.js';
-import type { AuditEventInput, AuditLog, AuditReceipt } from './types.js';
+import type { AppendOptions, AuditEventInput, AuditLog, AuditReceipt } from './types.js';
 
 /** tlog-tiles: every tile is 256 hashes wide and tile level L holds tree level 8L. */
 export const TILE_HEIGHT = 8;
@@ -118,7 +118,7 @@ export class AuditService implements AuditLog {
     // SQLite: batches built on the cached head, applied off the event loop; PostgreSQL: the head-row lock.
     const onHead = options.store.dialect === 'sqlite';
     const commit: BatchCommit<Pending, AuditReceipt> = onHead
-      ? (batch) => this.#commitOnHead(batch)
+      ? (batch, committed) => this.#commitOnHead(batch, committed)
       : inTransaction(options.store, (tx, batch) => this.#commitLocked(tx, batch));
     this.#writer = new GroupCommit(commit, {
       maxBatch: options.maxBatch ?? 1024,
@@ -170,7 +170,7 @@ export class AuditService implements AuditLog {
     return `${REDACTED_PREFIX}${createHmac('sha256', this.#salt).update(secret).digest('base64url')}`;
   }
 
-  append(input: AuditEventInput): Promise<AuditReceipt> {
+  append(input: AuditEventInput, options?: AppendOptions): Promise<AuditReceipt> {
     if (this.#closed) return Promise.reject(new MandateError('ERR_AUDIT_UNAVAILABLE', 'the audit log is closed'));
     let encoded: ReturnType<typeof encodeEvent>;
     try {
@@ -179,12 +179,15 @@ export class AuditService implements AuditLog {
       return Promise.reject(err);
     }
     const started = performance.now();
-    const written = this.#writer.submit({
-      canonical: encoded.canonical,
-      type: input.type,
-      mandateId: input.mandateId ?? null,
-      columns: columnsOf(encoded.event),
-    });
+    const written = this.#writer.submit(
+      {
+        canonical: encoded.canonical,
+        type: input.type,
+        mandateId: input.mandateId ?? null,
+        columns: columnsOf(encoded.event),
+      },
+      options?.wait,
+    );
     const metrics = this.#metrics;
     const span = this.#tracing?.tracer.startSpan(SPANS.auditAppend, { attributes: { 'mandate.audit.event_type': input.type } });
     if (metrics === undefined && span === undefined) return written;
@@ -208,9 +211,10 @@ export class AuditService implements AuditLog {
    * loop; the next batch may be built on it and sent before it is durable (the group commit's
    * pipeline). The head row's update is the batch's guard: if the head is not where the batch was
    * built (the batch before it failed, or a second log on the same file appended), nothing is
-   * applied and the batch is rebuilt on the head read afresh.
+   * applied and the batch is rebuilt on the head read afresh. `committed` hears of the COMMIT of
+   * the attempt that applied, before its fsync.
    */
-  async #commitOnHead(batch: readonly Pending[]): Promise<AuditReceipt[]> {
+  async #commitOnHead(batch: readonly Pending[], committed?: (receipts: readonly AuditReceipt[]) => void): Promise<AuditReceipt[]> {
     const now = this.#clock.now();
     for (let attempt = 1; ; attempt++) {
       const base = this.#head ?? (await readHead(this.#store, false));
@@ -220,7 +224,7 @@ export class AuditService implements AuditLog {
       const guard = { sql: `${UPDATE_HEAD} AND size = ?`, params: [frontier.size, frontier.encode(), now, base.size], expectChanges: 1 };
       let applied = false;
       try {
-        applied = await this.#store.writeBatch([guard, ...statements]);
+        applied = await this.#store.writeBatch([guard, ...statements], committed && (() => committed(receipts)));
       } finally {
         // Unknown after a failure (it may even have committed), moved after a refusal: read it again,
         // unless a later batch has already been built on a head of its own.

@@ -1,6 +1,6 @@
 // The audit log's public contract. Every domain writes its steps through `AuditLog.append`, which
-// resolves only once the event is durable; a rejected append means the privileged action must not
-// happen (fail closed).
+// resolves only once the event is durable (or, asked for a record of what already happened,
+// committed); a rejected append means the privileged action must not happen (fail closed).
 
 /** Who acted, outermost first: the human on whose behalf (if any), then agents down the delegation chain. */
 export interface AuditActor {
@@ -79,9 +79,20 @@ export interface AuditReceipt {
   readonly leafHash: string;
 }
 
+export interface AppendOptions {
+  /**
+   * `durable` (default): resolves once the event survives a power loss. `committed`: resolves once
+   * it is committed to the store — in the log, safe from a crash of the broker — while the fsync
+   * that makes it survive a power loss may still run (the embedded store; a PostgreSQL commit is
+   * durable already). Only for a record of what already happened, never for the event a privileged
+   * action waits on: the gateway's `tool.result`, never a `decision`.
+   */
+  readonly wait?: 'durable' | 'committed';
+}
+
 export interface AuditLog {
-  /** Appends durably (group commit). Rejects with ERR_AUDIT_UNAVAILABLE when the event cannot be made durable. */
-  append(event: AuditEventInput): Promise<AuditReceipt>;
+  /** Appends (group commit). Rejects with ERR_AUDIT_UNAVAILABLE when the event cannot be written. */
+  append(event: AuditEventInput, options?: AppendOptions): Promise<AuditReceipt>;
   /** Salted HMAC of a secret value, so equal secrets stay correlatable without being stored. */
   redact(secret: string): string;
 }

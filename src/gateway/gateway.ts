@@ -467,21 +467,27 @@ export class Gateway {
     // Untrusted data from here on: what it names is remembered for the mandate tree (bounded, in memory).
     if (failure === undefined) this.#provenance.record(treeOf(caller), resultText(result, PROVENANCE_SCAN_CHARS));
     this.#o.risk?.observeResult(riskPathOf(caller), bytes);
-    await this.#o.audit.append({
-      type: 'tool.result',
-      actors,
-      mandateId: caller.mandate.id,
-      environment: caller.mandate.environment,
-      data: {
-        decisionId: decision.id,
-        tool: tool.name,
-        bytes,
-        sha256,
-        isError: result.isError === true,
-        ...(failure === undefined ? {} : { error: failure }),
-        durationMs: this.#o.clock.now() - started,
+    // What the agent is about to see is in the log before it sees it (committed: a broker crash
+    // cannot lose it); the fsync is shared with the next batch's. The decision that allowed the call
+    // was durable before it was forwarded.
+    await this.#o.audit.append(
+      {
+        type: 'tool.result',
+        actors,
+        mandateId: caller.mandate.id,
+        environment: caller.mandate.environment,
+        data: {
+          decisionId: decision.id,
+          tool: tool.name,
+          bytes,
+          sha256,
+          isError: result.isError === true,
+          ...(failure === undefined ? {} : { error: failure }),
+          durationMs: this.#o.clock.now() - started,
+        },
       },
-    });
+      { wait: 'committed' },
+    );
     return result;
   }
 

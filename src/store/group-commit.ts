@@ -5,7 +5,9 @@
 // transaction; the audit log and the mandate rows commit precomputed write batches
 // (`Store.writeBatch`), which SQLite runs off the event loop. Guarantees, each tested in
 // test/store/group-commit.test.ts on both stores:
-// - a caller's promise settles only after the transaction holding its item has committed (or failed);
+// - a caller's promise settles only after the transaction holding its item is durable (or failed);
+//   an item submitted with `wait: 'committed'` resolves as soon as the commit reports the batch
+//   committed (`BatchCommit`'s `committed`), which SQLite's writer thread does before its fdatasync;
 // - a failed transaction rejects exactly the items of its batch, and the next batch starts afresh
 //   (its `write` sees only what committed: it reads its own state inside the transaction);
 // - batches commit one after another, in submission order, items in order within a batch (with a
@@ -17,13 +19,24 @@ interface Pending<T, R> {
   readonly item: T;
   readonly resolve: (result: R) => void;
   readonly reject: (err: unknown) => void;
+  readonly wait: Wait;
 }
+
+/**
+ * What a caller waits for: `durable` (default) — the batch survives a power loss; `committed` —
+ * the batch is committed (visible, safe from a crash of this process), its fsync may still run.
+ */
+export type Wait = 'durable' | 'committed';
 
 /** Writes `items` in one transaction and returns one result per item, in order. */
 export type GroupWrite<T, R> = (tx: SqlExecutor, items: readonly T[]) => Promise<readonly R[]>;
 
-/** Durably commits `items` and returns one result per item, in order; rejects if nothing committed. */
-export type BatchCommit<T, R> = (items: readonly T[]) => Promise<readonly R[]>;
+/**
+ * Durably commits `items` and returns one result per item, in order; rejects if nothing committed.
+ * Given `committed`, it may call it with the same results once the batch is committed and before it
+ * is durable (at most once; a commit that never calls it delays those callers until it resolves).
+ */
+export type BatchCommit<T, R> = (items: readonly T[], committed?: (results: readonly R[]) => void) => Promise<readonly R[]>;
 
 /** A batch commit that runs `write` in one store transaction. */
 export function inTransaction<T, R>(store: Pick<Store, 'transaction'>, write: GroupWrite<T, R>): BatchCommit<T, R> {
@@ -94,11 +107,14 @@ export class GroupCommit<T, R = undefined> {
     return this.#queue.length;
   }
 
-  /** Resolves with the item's result once it is durably committed; rejects if its batch failed. */
-  submit(item: T): Promise<R> {
+  /**
+   * Resolves with the item's result once its batch is durable (or, with `wait: 'committed'`,
+   * committed); rejects if its batch failed first.
+   */
+  submit(item: T, wait: Wait = 'durable'): Promise<R> {
     if (this.#closed) return Promise.reject(this.#closedError());
     return new Promise((resolve, reject) => {
-      this.#queue.push({ item, resolve, reject });
+      this.#queue.push({ item, resolve, reject, wait });
       this.#schedule();
     });
   }
@@ -138,8 +154,19 @@ export class GroupCommit<T, R = undefined> {
   }
 
   async #run(batch: Pending<T, R>[]): Promise<void> {
+    // Callers settled early are settled: the later resolve or reject of their promise is a no-op.
+    const committed = batch.some((p) => p.wait === 'committed')
+      ? (results: readonly R[]) => {
+          // Called from the store's callbacks: a miscount is left for the final check to reject.
+          if (results.length !== batch.length) return;
+          for (const [i, p] of batch.entries()) if (p.wait === 'committed') p.resolve(results[i] as R);
+        }
+      : undefined;
     try {
-      const results = await this.#commit(batch.map((p) => p.item));
+      const results = await this.#commit(
+        batch.map((p) => p.item),
+        committed,
+      );
       checkCount(results, batch);
       for (const [i, p] of batch.entries()) p.resolve(results[i] as R);
     } catch (err) {

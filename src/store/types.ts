@@ -28,8 +28,13 @@ export interface Store extends SqlExecutor {
    * statement's `expectChanges` does not hold, rolls the whole batch back and resolves false. No
    * reads happen between the statements, so the store may run them off the event loop (SQLite: in
    * its writer thread, on a second connection; PostgreSQL: one transaction on the pool).
+   * `onCommitted`, when given, is called once the batch is committed (applied, visible, and safe
+   * from a crash of this process) and no later than the promise resolves: SQLite's writer thread
+   * calls it before the fdatasync that makes the batch survive a power loss; elsewhere a commit is
+   * durable already and it is called just before the promise resolves. Not called when the batch
+   * was not applied.
    */
-  writeBatch(statements: readonly WriteStatement[]): Promise<boolean>;
+  writeBatch(statements: readonly WriteStatement[], onCommitted?: () => void): Promise<boolean>;
   /** Throws ERR_STORE_UNAVAILABLE when the backend cannot answer. */
   ping(): Promise<void>;
   /** Applies pending migrations; safe to call from several replicas at once. Returns applied ids. */

@@ -16,16 +16,19 @@ export interface WriteStatement {
 const NOT_APPLIED = Symbol('write batch not applied');
 
 /** Runs a write batch in `store.transaction` (PostgreSQL, and SQLite when its writer thread is gone). */
-export async function writeBatchInTransaction(store: Pick<Store, 'transaction'>, statements: readonly WriteStatement[]): Promise<boolean> {
+export async function writeBatchInTransaction(
+  store: Pick<Store, 'transaction'>,
+  statements: readonly WriteStatement[],
+  onCommitted?: () => void,
+): Promise<boolean> {
   try {
-    return await store.transaction(async (tx) => {
-      await applyStatements(tx, statements);
-      return true;
-    });
+    await store.transaction((tx) => applyStatements(tx, statements));
   } catch (err) {
     if (err === NOT_APPLIED) return false;
     throw err;
   }
+  onCommitted?.();
+  return true;
 }
 
 async function applyStatements(tx: SqlExecutor, statements: readonly WriteStatement[]): Promise<void> {

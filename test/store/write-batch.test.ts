@@ -1,6 +1,7 @@
 // Store.writeBatch on both stores (SQLite runs it in its writer thread, PostgreSQL in one transaction):
 // statements apply in order and durably, a failed precondition rolls the whole batch back, a constraint
-// failure rejects with the store's code and applies nothing, and batches in flight at close commit.
+// failure rejects with the store's code and applies nothing, batches in flight at close commit, and a
+// batch reports its commit (onCommitted) before it resolves and only when it applied.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -96,6 +97,37 @@ for (const factory of [...(await storeFactories()), sqliteWithoutThread()]) {
         ['head', 0],
         ['y', 2],
       ]);
+    });
+
+    test('onCommitted is called once, before the batch resolves, when its rows are visible; never for a batch not applied', async () => {
+      const store = await open();
+      let resolved = false;
+      const calls: Promise<unknown[]>[] = [];
+      const written = store
+        .writeBatch([{ sql: "INSERT INTO wb (k, v) VALUES ('c', 7)", params: [] }], () => {
+          assert.equal(resolved, false, 'called before the batch resolved');
+          // Read at the moment of the call: the commit is already visible to another reader.
+          calls.push(rows(store));
+        })
+        .then((applied) => {
+          resolved = true;
+          return applied;
+        });
+      assert.equal(await written, true);
+      assert.equal(calls.length, 1);
+      assert.deepEqual(await calls[0], [
+        ['c', 7],
+        ['head', 0],
+      ]);
+      const refused = [{ sql: "UPDATE wb SET v = 1 WHERE k = 'nobody'", params: [], expectChanges: 1 }];
+      assert.equal(await store.writeBatch(refused, () => calls.push(Promise.resolve([]))), false);
+      await assert.rejects(
+        store.writeBatch([{ sql: "INSERT INTO wb (k, v) VALUES ('c', 8)", params: [] }], () => calls.push(Promise.resolve([]))),
+        {
+          code: 'ERR_STORE_CONFLICT',
+        },
+      );
+      assert.equal(calls.length, 1, 'not called for a batch that was refused or failed');
     });
 
     test('SQL the store cannot run rejects and leaves the store usable', async () => {

@@ -129,7 +129,7 @@ export function openPostgresStore(options: PostgresStoreOptions): Store & Notify
         client.release();
       }
     },
-    writeBatch: (statements) => writeBatchInTransaction(store, statements),
+    writeBatch: (statements, onCommitted) => writeBatchInTransaction(store, statements, onCommitted),
     async ping() {
       const client = await connect();
       try {

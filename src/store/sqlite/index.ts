@@ -163,14 +163,14 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
       await durable();
       return result;
     },
-    async writeBatch(statements) {
+    async writeBatch(statements, onCommitted) {
       guard();
-      if (options.writerThread === false) return writeBatchInTransaction(store, statements);
+      if (options.writerThread === false) return writeBatchInTransaction(store, statements, onCommitted);
       if (thread === undefined) {
         thread = new WriteThread(options.path, busyTimeoutMs);
         if (checkpointer === undefined) checkpointOffLoop();
       }
-      return thread.lost ? writeBatchInTransaction(store, statements) : thread.write(statements);
+      return thread.lost ? writeBatchInTransaction(store, statements, onCommitted) : thread.write(statements, onCommitted);
     },
     async ping() {
       guard();

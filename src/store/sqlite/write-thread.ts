@@ -4,7 +4,8 @@
 // a fixed list of statements with no reads between them (src/store/write-batch.ts), so it can run
 // anywhere: here, on a second connection to the same file in a worker thread, which also fdatasyncs
 // the WAL before it answers (the same durability as the event-loop connection's WalSync: a batch is
-// reported applied only once it is on stable storage).
+// reported applied only once it is on stable storage). A batch may ask to hear of its COMMIT too,
+// before that fdatasync: it is then safe from a crash of the broker, not yet from a power loss.
 //
 // SQLite serializes the two connections' writes with its own write lock. The thread waits for the
 // lock with the store's busy timeout; that wait blocks only the thread. If the thread cannot start
@@ -110,7 +111,10 @@ parentPort.on('message', (m) => {
     return;
   }
   try {
-    if (apply(m.statements)) answerOnceSynced({ id: m.id, applied: true });
+    if (apply(m.statements)) {
+      if (m.early) parentPort.postMessage({ id: m.id, committed: true });
+      answerOnceSynced({ id: m.id, applied: true });
+    }
     else parentPort.postMessage({ id: m.id, applied: false });
   } catch (err) {
     parentPort.postMessage({ id: m.id, error: { code: err && err.code, message: String(err && err.message) } });
@@ -121,9 +125,13 @@ parentPort.on('message', (m) => {
 interface Waiting {
   readonly resolve: (applied: boolean) => void;
   readonly reject: (err: unknown) => void;
+  readonly onCommitted: (() => void) | undefined;
 }
 
-type Reply = { id: number; applied: boolean } | { id: number; error: { code?: string; message: string; sync?: boolean } };
+type Reply =
+  | { id: number; applied: boolean }
+  | { id: number; committed: true }
+  | { id: number; error: { code?: string; message: string; sync?: boolean } };
 
 /**
  * Parameters as the thread gets them: booleans as 0/1, and bytes in an ArrayBuffer of their own. A
@@ -168,13 +176,14 @@ export class WriteThread {
     return this.#lost;
   }
 
-  write(statements: readonly WriteStatement[]): Promise<boolean> {
+  /** Applies a write batch (see `Store.writeBatch`); `onCommitted` hears of its COMMIT before its fdatasync. */
+  write(statements: readonly WriteStatement[], onCommitted?: () => void): Promise<boolean> {
     if (this.#lost) return Promise.reject(new StoreError('ERR_STORE_UNAVAILABLE', 'the SQLite writer thread stopped'));
     return new Promise((resolve, reject) => {
       const id = ++this.#next;
       if (this.#waiting.size === 0) this.#worker.ref();
-      this.#waiting.set(id, { resolve, reject });
-      this.#worker.postMessage({ type: 'batch', id, statements: bind(statements) });
+      this.#waiting.set(id, { resolve, reject, onCommitted });
+      this.#worker.postMessage({ type: 'batch', id, statements: bind(statements), early: onCommitted !== undefined });
     });
   }
 
@@ -196,6 +205,10 @@ export class WriteThread {
   #answer(reply: Reply): void {
     const waiting = this.#waiting.get(reply.id);
     if (waiting === undefined) return;
+    if ('committed' in reply) {
+      waiting.onCommitted?.();
+      return;
+    }
     this.#waiting.delete(reply.id);
     if (this.#waiting.size === 0 && !this.#closing) this.#worker.unref();
     if (!('error' in reply)) {
