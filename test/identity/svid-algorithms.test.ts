@@ -1,6 +1,6 @@
 // Every JWT-SVID algorithm the docs allow (RS256…RS512, PS256…PS512, ES256…ES512), end to end: a
 // bundle file with one RSA key and one EC key per curve, SVIDs signed with each algorithm, exchanged
-// for a mandate by oauth4webapi at a running broker. Keys used with an algorithm they cannot verify
+// for a mandate by oauth4webapi and by openid-client at a running broker. Keys used with an algorithm they cannot verify
 // are refused, whatever the allow-list says.
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { decodeJwt, type JWK, SignJWT } from 'jose';
-import { TOKEN_TYPE } from '../../src/oauth/token-exchange.js';
+import * as openid from 'openid-client';
+import { GRANT_TOKEN_EXCHANGE, TOKEN_TYPE } from '../../src/oauth/token-exchange.js';
 import { mandateRequest, oauthError, type Running, startBroker } from './helpers.js';
 
 const DOMAIN = 'algs.example.org';
@@ -95,6 +96,28 @@ describe('JWT-SVIDs signed with every documented algorithm', () => {
       assert.equal(decodeJwt(res.access_token).sub, 'alg-signer');
     });
   }
+
+  test('openid-client: an SVID in every documented algorithm opens a mandate', async () => {
+    const config = await openid.discovery(new URL(b.base), 'agent', undefined, openid.None(), {
+      execute: [openid.allowInsecureRequests],
+      algorithm: 'oauth2',
+    });
+    const signed: [string, string, KeyObject][] = [
+      ...RSA_ALGS.map((alg): [string, string, KeyObject] => [alg, 'rsa', rsa.privateKey]),
+      ...(Object.keys(EC) as (keyof typeof EC)[]).map((alg): [string, string, KeyObject] => [alg, alg.toLowerCase(), ec[alg].privateKey]),
+    ];
+    for (const [alg, kid, key] of signed) {
+      const tokens = await openid.genericGrantRequest(config, GRANT_TOKEN_EXCHANGE, {
+        subject_token: await svid(alg, kid, key),
+        subject_token_type: TOKEN_TYPE.jwt,
+        authorization_details: JSON.stringify([
+          mandateRequest({ taskType: 'support.triage', tools: [{ tool: 'helpdesk.search_tickets' }], delegable: false }),
+        ]),
+      });
+      assert.equal(decodeJwt(tokens.access_token).sub, 'alg-signer', alg);
+    }
+    assert.equal(signed.length, 9);
+  });
 
   test('the same RSA key in RS384 and PS512 in turn (one import per algorithm, no cross-talk)', async () => {
     for (const alg of ['RS384', 'PS512', 'RS384', 'RS256', 'PS512']) {

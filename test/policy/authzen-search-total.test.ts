@@ -1,14 +1,14 @@
 // AuthZEN 1.0 search paging: `page.total` is the number of results of the whole query (not of
 // candidates), `page.count` the results on the page, and the last page is the one whose
 // `next_token` is empty. Expected results come from the interop vectors' users and roles
-// (../shared/vectors/authzen/todo-users.json and the rules its README spells out); the vectors
+// (test/vectors/authzen/todo-users.json, a copy of the shared interop vectors, and the rules their README spells out); the vectors
 // themselves hold no search cases.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { type RunningPdp, startExample } from './authzen-server.js';
 
-const users = JSON.parse(readFileSync(new URL('../../../shared/vectors/authzen/todo-users.json', import.meta.url), 'utf8')) as Record<
+const users = JSON.parse(readFileSync(new URL('../vectors/authzen/todo-users.json', import.meta.url), 'utf8')) as Record<
   string,
   { id: string; roles: string[] }
 >;
