@@ -22,10 +22,11 @@ const MCP_HEADERS = { 'content-type': 'application/json', accept: 'application/j
 
 /** The `alg` of each DPoP proof a library sends, read off the wire. */
 function recordingFetch(seen: string[]) {
-  return (url: string | URL | Request, init?: RequestInit) => {
-    const proof = new Headers(init?.headers).get('dpop');
+  // Both libraries call it as fetch(url, options) with options a RequestInit of their own types.
+  return (url: string, init: { readonly headers: Record<string, string> }) => {
+    const proof = new Headers(init.headers).get('dpop');
     if (proof !== null) seen.push(JSON.parse(Buffer.from(proof.split('.')[0] ?? '', 'base64url').toString()).alg);
-    return fetch(url, init);
+    return fetch(url, init as RequestInit);
   };
 }
 
