@@ -1,11 +1,12 @@
 // Approvals as MCP tasks (Tasks extension, SEP-2663) through /mcp on both stores, over raw
 // 2026-07-28 requests: an approval-required call becomes a durable task; tasks/get reports it;
 // once approved the call is forwarded exactly once and the task completes with the upstream
-// result; denied completes with isError; tasks/cancel withdraws the request; a task is only
+// result; denied or expired completes with isError; tasks/cancel withdraws the request; a task is only
 // visible to its mandate. And the retry flow of clients without the extension: a retry of a
 // pending call writes nothing to the audit log, a retry after a denial says it was denied.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { fakeClock } from '../audit/helpers.js';
 import { storeFactories } from '../helpers/stores.js';
 import { type GatewayHarness, startGateway } from './harness.js';
 
@@ -28,9 +29,15 @@ for (const factory of await storeFactories()) {
     let id = 0;
 
     /** One 2026-07-28 request; returns the JSON-RPC result, or throws with the error. */
-    const rpc = async (token: string, method: string, params: Record<string, unknown>, capabilities: Record<string, unknown> = TASKS) => {
+    const rpc = async (
+      token: string,
+      method: string,
+      params: Record<string, unknown>,
+      capabilities: Record<string, unknown> = TASKS,
+      gateway: GatewayHarness = h,
+    ) => {
       const name = params.name ?? params.taskId;
-      const res = await fetch(h.mcpUrl, {
+      const res = await fetch(gateway.mcpUrl, {
         method: 'POST',
         headers: {
           authorization: `Bearer ${token}`,
@@ -55,12 +62,14 @@ for (const factory of await storeFactories()) {
       return body.result as Result;
     };
 
-    const decide = async (approvalId: string, verdict: 'approve' | 'deny', note = 'checked') => {
-      const res = await fetch(`${h.base}/admin/v1/approvals/${approvalId}/${verdict}`, {
+    const decision = (approvalId: string, verdict: 'approve' | 'deny', note = 'checked', gateway = h, operator = bob) =>
+      fetch(`${gateway.base}/admin/v1/approvals/${approvalId}/${verdict}`, {
         method: 'POST',
-        headers: { authorization: `Bearer ${bob}`, 'content-type': 'application/json' },
+        headers: { authorization: `Bearer ${operator}`, 'content-type': 'application/json' },
         body: JSON.stringify({ note }),
       });
+    const decide = async (approvalId: string, verdict: 'approve' | 'deny', note = 'checked') => {
+      const res = await decision(approvalId, verdict, note);
       assert.equal(res.status, 200, await res.text());
     };
 
@@ -128,6 +137,42 @@ for (const factory of await storeFactories()) {
       assert.equal(result._meta?.['mandate/error']?.code, 'RPC_APPROVAL_DENIED');
       const results = await h.broker.audit.entriesBy('mandate_id', mandateId, { types: ['tool.result'] });
       assert.equal(results.length, 0);
+    });
+
+    it('completes a task whose approval expired unanswered with an isError result (RPC_APPROVAL_EXPIRED), never forwarded', async () => {
+      // A broker of its own on a clock the test moves, with approvals that live 10 s (and a change
+      // feed that may look 60 s stale: the moved clock is not a replica falling behind).
+      const clock = fakeClock(Date.now());
+      const gw = await startGateway({
+        store: await factory.open(),
+        clock,
+        config: { gateway: { approvals: { ttlSeconds: 10 } }, changes: { maxStalenessMs: 60_000 } },
+      });
+      try {
+        const { token, mandateId } = await gw.mandate([
+          { tool: REFUND, args: { customerId: { eq: 'C-1009' }, amountCents: { max: 25_000 } } },
+        ]);
+        const created = await rpc(token, 'tools/call', { name: REFUND, arguments: { customerId: 'C-1009', amountCents: 5200 } }, TASKS, gw);
+        assert.equal(created.status, 'working', JSON.stringify(created));
+        const taskId = created.taskId as string;
+        const approvalId = /approvals\/(apr_[\w-]+)/.exec(String(created.statusMessage))?.[1] as string;
+        clock.advance(9_000);
+        assert.equal((await rpc(token, 'tasks/get', { taskId }, TASKS, gw)).status, 'working', 'still waiting within the approval TTL');
+        clock.advance(2_000);
+        const done = await rpc(token, 'tasks/get', { taskId }, TASKS, gw);
+        assert.equal(done.status, 'completed', JSON.stringify(done));
+        const result = done.result as Result;
+        assert.equal(result.isError, true);
+        assert.equal(result._meta?.['mandate/error']?.code, 'RPC_APPROVAL_EXPIRED');
+        assert.match(result.content?.[0]?.text ?? '', /was not run: its approval is expired/);
+        // Too late for a human: the expired approval allows nothing, and nothing was forwarded.
+        const late = await decision(approvalId, 'approve', 'sorry, late', gw, await gw.operatorToken('bob'));
+        assert.equal(late.status, 409, await late.text());
+        assert.equal((await rpc(token, 'tasks/get', { taskId }, TASKS, gw)).status, 'completed');
+        assert.equal((await gw.broker.audit.entriesBy('mandate_id', mandateId, { types: ['tool.result'] })).length, 0);
+      } finally {
+        await gw.close();
+      }
     });
 
     it('cancels a waiting task, withdraws its approval, and refuses to run it after a late approval', async () => {
