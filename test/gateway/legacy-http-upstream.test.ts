@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { DEV_TRUST_DOMAIN } from '../../src/identity/dev-spiffe.js';
-import { startSdk1Http, type Sdk1Http } from '../upstreams/fixtures/sdk1-server.js';
+import { type Sdk1Http, startSdk1Http } from '../upstreams/fixtures/sdk1-server.js';
 import { type GatewayHarness, mandateIdOf, startGateway, text } from './harness.js';
 
 const MODERN = '2026-07-28';
