@@ -2,7 +2,8 @@
 // (and, for stdio, one process) per mandate, so no agent's session ever reaches state another
 // mandate created; `shared` upstreams get one session for everyone. Sessions close when idle,
 // when the pool is full (least recently used first), when their upstream changes, and when their
-// mandate ends.
+// mandate ends. The pool remembers which upstreams answered as legacy servers, so their later
+// sessions skip the era probe (forgotten when a connect fails or the upstream changes).
 import type { CredentialInjector } from '../leases/injection.js';
 import type { Clock } from '../lib/clock.js';
 import { connectUpstream } from '../upstreams/connect.js';
@@ -36,6 +37,8 @@ export class UpstreamPool {
   readonly #o: UpstreamPoolOptions;
   // Map iteration order is insertion order; touching an entry re-inserts it, so the first is the LRU.
   readonly #entries = new Map<string, Entry>();
+  /** Upstreams whose last session negotiated the legacy era. */
+  readonly #legacy = new Set<string>();
   readonly #timer: NodeJS.Timeout;
 
   constructor(options: UpstreamPoolOptions) {
@@ -125,6 +128,7 @@ export class UpstreamPool {
 
   /** Closes every session of an upstream (its transport or credential changed). */
   closeUpstream(upstream: string): void {
+    this.#legacy.delete(upstream);
     for (const [key, e] of this.#entries) if (e.upstream === upstream) this.#drop(key, e);
   }
 
@@ -158,7 +162,17 @@ export class UpstreamPool {
           : { ...(injected.headers ? { headers: injected.headers } : {}), ...(injected.env ? { env: injected.env } : {}) };
     }
     // An `openapi` upstream's client is its HTTP API forwarder (src/upstreams/http-api), with the same credential.
-    const client = await connectUpstream({ transport: u.transport, credential, httpApi, timeoutMs: this.#o.connectTimeoutMs });
+    const knownLegacy = this.#legacy.has(upstream);
+    let client: UpstreamClient;
+    try {
+      client = await connectUpstream({ transport: u.transport, credential, httpApi, timeoutMs: this.#o.connectTimeoutMs, knownLegacy });
+    } catch (err) {
+      // Perhaps no longer a legacy server: the next session probes again.
+      this.#legacy.delete(upstream);
+      throw err;
+    }
+    if (client.era === 'legacy') this.#legacy.add(upstream);
+    else this.#legacy.delete(upstream);
     // A dead transport (process exited, session lost) must not be reused; a newer session under the same key is kept.
     client.onclose = () => {
       if (this.#entries.get(key) === entry) this.#entries.delete(key);

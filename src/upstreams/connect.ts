@@ -23,6 +23,8 @@ export interface ConnectOptions {
   readonly maxMessageBytes?: number;
   /** An `openapi` upstream's compiled bindings (UpstreamConnection.httpApi). */
   readonly httpApi?: { readonly api: HttpApi; readonly maxResponseBytes: number } | undefined;
+  /** The upstream answered as a legacy (2025-11-25) server last time: handshake without the era probe. */
+  readonly knownLegacy?: boolean;
 }
 
 /** Connects and negotiates; the caller owns (and must close) the client. Throws UpstreamCallError. */
@@ -32,6 +34,7 @@ export async function connectUpstream({
   timeoutMs,
   maxMessageBytes,
   httpApi,
+  knownLegacy = false,
 }: ConnectOptions): Promise<UpstreamClient> {
   const max = maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   if (transport.type === 'openapi') {
@@ -48,7 +51,7 @@ export async function connectUpstream({
       ...(transport.cwd === undefined ? {} : { cwd: transport.cwd }),
       maxMessageBytes: max,
     });
-    return McpClient.start(channel, 'stdio', timeoutMs);
+    return McpClient.start(channel, 'stdio', timeoutMs, knownLegacy);
   }
-  return McpClient.start(new HttpChannel(transport.url, credential?.headers, max), 'http', timeoutMs);
+  return McpClient.start(new HttpChannel(transport.url, credential?.headers, max), 'http', timeoutMs, knownLegacy);
 }

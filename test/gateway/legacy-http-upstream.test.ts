@@ -1,7 +1,8 @@
 // A legacy (2025-11-25) upstream over streamable HTTP with sessions — the MCP SDK 1.x server pattern —
 // behind the gateway, called by agents of both revisions: the gateway opens one upstream session
 // per mandate (isolation `mandate`) and reuses it call after call, never shares it between mandates,
-// and when the upstream forgets its sessions (a restart) it opens a new one for the next call.
+// probes the upstream's era once, and when the upstream forgets its sessions (a restart) it opens a
+// new one for the next call.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { DEV_TRUST_DOMAIN } from '../../src/identity/dev-spiffe.js';
@@ -94,6 +95,10 @@ describe('gateway in front of a legacy HTTP upstream with sessions (SDK 1.x)', (
     const { initialized, ids } = sessionsSince(from);
     assert.equal(initialized, 2, 'one initialize per mandate, not per call or per client');
     assert.equal(ids.size, 2, 'two mandates, two upstream sessions');
+    // The era probe (a 2026-07-28 server/discover) ran for the first session only: the pool
+    // remembers that this upstream answered as a legacy server and handshakes at once after that.
+    const probes = upstream.seen.slice(from).filter((r) => r.body.includes('"method":"server/discover"')).length;
+    assert.equal(probes, 1);
     // Every request on a session carried the negotiated legacy revision (the era probe that opens a
     // connection, a 2026-07-28 server/discover the SDK 1.x server refuses, carries no session).
     const onSessions = upstream.seen.slice(from).filter((r) => r.headers['mcp-session-id'] !== undefined);

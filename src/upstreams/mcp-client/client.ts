@@ -49,10 +49,16 @@ export class McpClient implements UpstreamClient {
   }
 
   /** Probes the era over an open channel and completes the legacy handshake if needed; closes the channel on failure. */
-  static async start(channel: Channel, transport: 'stdio' | 'http', timeoutMs: number): Promise<McpClient> {
+  /**
+   * Connects and agrees on the era. `knownLegacy`: the server answered as legacy last time, so the
+   * `server/discover` probe is skipped and the legacy handshake starts at once (one round trip less
+   * per session; on stdio, no wait for a legacy server that never answers unknown methods). If the
+   * server no longer speaks legacy, the handshake fails like any failed connect.
+   */
+  static async start(channel: Channel, transport: 'stdio' | 'http', timeoutMs: number, knownLegacy = false): Promise<McpClient> {
     const client = new McpClient(channel, transport);
     try {
-      await client.#negotiate(timeoutMs);
+      await client.#negotiate(timeoutMs, knownLegacy);
       return client;
     } catch (err) {
       await channel.close().catch(() => {});
@@ -87,9 +93,9 @@ export class McpClient implements UpstreamClient {
     return this.#channel.close();
   }
 
-  async #negotiate(timeoutMs: number): Promise<void> {
+  async #negotiate(timeoutMs: number, knownLegacy: boolean): Promise<void> {
     const started = Date.now();
-    const era = await this.#probe(timeoutMs);
+    const era = knownLegacy ? 'legacy' : await this.#probe(timeoutMs);
     if (era === 'modern') return;
     this.#era = 'legacy';
     await this.#initialize(Math.max(100, timeoutMs - (Date.now() - started)));
