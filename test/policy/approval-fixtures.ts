@@ -1,8 +1,8 @@
 // Fixtures of the one-decision-per-call tests: the demo policies plus policies that exercise every
 // kind of approver-role comparison, a grid of calls, the previous approval algorithm (a search of
 // the policy text, then one evaluation per configured role) as the reference, an evaluation counter,
-// and a property over random policy sets. The property runs one engine per process (one test file
-// per engine): on Node 20, V8 has aborted a process that alternated hot between the two engines.
+// and a property over random policy sets, run for both engines in one process by
+// engines-one-process.test.ts (as a broker runs them: on Node 20, V8 once aborted such a process).
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
