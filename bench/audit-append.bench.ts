@@ -3,7 +3,9 @@
 // flight) on SQLite (the engine runs in this process, so CPU per append covers encoding, the INSERT
 // and its indexes) and on PostgreSQL (CPU of this process: encoding and the driver; the server's
 // work shows in wall time). Several rounds; the best round is reported, as CPU time is what the
-// other processes on a shared machine disturb least.
+// other processes on a shared machine disturb least. Then the latency of one append at a time on
+// SQLite, as a lone call at low load waits for it: `durable` (the decision before forwarding) and
+// `committed` (the gateway's tool.result, answered before its fsync), interleaved.
 //   npm run bench -- audit-append [--rounds 5] [--appends 20000]
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -86,6 +88,28 @@ async function round(store: Store): Promise<Round> {
   return { cpuUs: (cpu.user + cpu.system) / APPENDS, wallUs: (wall * 1000) / APPENDS };
 }
 
+/**
+ * One append at a time on SQLite, alternating `durable` and `committed` so that both see the same
+ * disk and machine: the p50 and p99 of each, in milliseconds.
+ */
+async function latency(store: Store): Promise<Record<'durable' | 'committed', { p50: number; p99: number }>> {
+  const audit = await AuditService.open({ store, secrets, clock: systemClock, origin: 'bench/audit-append', maxBatch: 1024 });
+  const N = QUICK ? 500 : 3000;
+  const took = { durable: [] as number[], committed: [] as number[] };
+  for (let i = 0; i < 200 + 2 * N; i++) {
+    const wait = i % 2 === 0 ? 'durable' : 'committed';
+    const t0 = performance.now();
+    await audit.append(event(i), { wait });
+    if (i >= 200) took[wait].push(performance.now() - t0);
+  }
+  await audit.close();
+  const pct = (xs: number[], q: number) => [...xs].sort((x, y) => x - y)[Math.min(xs.length - 1, Math.floor(q * xs.length))] as number;
+  return {
+    durable: { p50: pct(took.durable, 0.5), p99: pct(took.durable, 0.99) },
+    committed: { p50: pct(took.committed, 0.5), p99: pct(took.committed, 0.99) },
+  };
+}
+
 /** JS only: building and canonicalizing the event, and (when this version has it) reading its columns. */
 function encodeCost(): void {
   const N = QUICK ? 20_000 : 200_000;
@@ -145,6 +169,21 @@ try {
     );
     result[`${kind}_cpu_us`] = cpu.toFixed(1);
     result[`${kind}_wall_us`] = wall.toFixed(1);
+  }
+  const store = openSqliteStore({ path: join(tmp, 'latency.db') });
+  await store.migrate();
+  try {
+    const l = await latency(store);
+    process.stdout.write(
+      `sqlite   one append at a time: durable p50 ${l.durable.p50.toFixed(3)} p99 ${l.durable.p99.toFixed(3)} ms; ` +
+        `committed p50 ${l.committed.p50.toFixed(3)} p99 ${l.committed.p99.toFixed(3)} ms\n`,
+    );
+    result.durable_p50_ms = l.durable.p50.toFixed(3);
+    result.durable_p99_ms = l.durable.p99.toFixed(3);
+    result.committed_p50_ms = l.committed.p50.toFixed(3);
+    result.committed_p99_ms = l.committed.p99.toFixed(3);
+  } finally {
+    await store.close();
   }
 } finally {
   rmSync(tmp, { recursive: true, force: true });
