@@ -122,7 +122,7 @@ export class AuditService implements AuditLog {
       : inTransaction(options.store, (tx, batch) => this.#commitLocked(tx, batch));
     this.#writer = new GroupCommit(commit, {
       maxBatch: options.maxBatch ?? 1024,
-      // SQLite: a batch commits in the writer thread while the one before it waits for its fsync.
+      // SQLite: the next batch is built and handed to the writer thread while the one before it waits for its fsync.
       pipeline: onHead ? 2 : 1,
       // A request's events come from several I/O callbacks of one turn: let them share a batch.
       gather: true,

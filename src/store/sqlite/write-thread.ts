@@ -4,7 +4,8 @@
 // a fixed list of statements with no reads between them (src/store/write-batch.ts), so it can run
 // anywhere: here, on a second connection to the same file in a worker thread, which also fdatasyncs
 // the WAL before it answers (the same durability as the event-loop connection's WalSync: a batch is
-// reported applied only once it is on stable storage). A batch may ask to hear of its COMMIT too,
+// reported applied only once it is on stable storage); batches that arrive during a sync are
+// committed together after it and share the next one. A batch may ask to hear of its COMMIT too,
 // before that fdatasync: it is then safe from a crash of the broker, not yet from a power loss.
 //
 // SQLite serializes the two connections' writes with its own write lock. The thread waits for the
@@ -22,8 +23,8 @@ import { translate } from './errors.js';
 // The worker's source, evaluated as CommonJS in the worker: a string and not a module file, so it
 // runs the same from TypeScript sources (tsx) and from the compiled package.
 const WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
-const { openSync, fdatasync, closeSync } = require('node:fs');
+const { parentPort, workerData, receiveMessageOnPort } = require('node:worker_threads');
+const { openSync, fdatasyncSync, closeSync } = require('node:fs');
 const Database = require(workerData.driver);
 const db = new Database(workerData.path);
 db.pragma('synchronous = NORMAL');
@@ -41,35 +42,20 @@ function prepared(sql) {
   }
   return statement;
 }
-// Durability as in wal-sync.ts: an fdatasync of the WAL (on libuv's pool) that started after a
-// batch's COMMIT makes it durable, and one covers every commit before it. The thread commits the
-// next batch while the WAL syncs; answers wait for their sync.
+// Durability as in wal-sync.ts: an fdatasync of the WAL that started after a batch's COMMIT makes
+// it durable, and one covers every commit before it. This thread does nothing else, so it syncs
+// synchronously (no hop to libuv's pool and back): the batches that arrive meanwhile wait in the
+// port and are committed together after it, then share the next sync.
 let wal;
-let syncing = false;
-let unsynced = [];
-function answerOnceSynced(reply) {
-  unsynced.push(reply);
-  if (!syncing) sync();
-}
-function sync() {
-  const replies = unsynced;
-  unsynced = [];
-  syncing = true;
-  const done = (err) => {
-    syncing = false;
-    if (err) {
-      if (wal !== undefined) try { closeSync(wal); } catch {}
-      wal = undefined;
-    }
-    for (const r of replies) parentPort.postMessage(err ? { id: r.id, error: { code: err.code, message: String(err.message), sync: true } } : r);
-    if (unsynced.length > 0) sync();
-    else if (closing) finish();
-  };
+function syncWal() {
   try {
     if (wal === undefined) wal = openSync(workerData.path + '-wal', 'r');
-    fdatasync(wal, done);
+    fdatasyncSync(wal);
+    return undefined;
   } catch (err) {
-    done(err);
+    if (wal !== undefined) try { closeSync(wal); } catch {}
+    wal = undefined;
+    return err;
   }
 }
 function apply(statements) {
@@ -100,25 +86,34 @@ function finish() {
     parentPort.close();
   }
 }
-parentPort.on('message', (m) => {
-  if (m.type === 'close') {
-    closing = true;
-    if (!syncing) finish();
-    return;
-  }
-  if (m.type === 'autocheckpoint') {
-    db.pragma('wal_autocheckpoint = 1000');
-    return;
-  }
-  try {
-    if (apply(m.statements)) {
-      if (m.early) parentPort.postMessage({ id: m.id, committed: true });
-      answerOnceSynced({ id: m.id, applied: true });
+/** Most messages committed before one sync (each is a whole group-committed batch). */
+const ROUND = 64;
+parentPort.on('message', (first) => {
+  const applied = [];
+  for (let m = first, n = 0; m !== undefined; n++) {
+    if (m.type === 'close') closing = true;
+    else if (m.type === 'autocheckpoint') db.pragma('wal_autocheckpoint = 1000');
+    else {
+      try {
+        if (apply(m.statements)) {
+          // Committed: visible and safe from a crash of the broker; a batch that asked hears it now.
+          if (m.early) parentPort.postMessage({ id: m.id, committed: true });
+          applied.push(m.id);
+        } else parentPort.postMessage({ id: m.id, applied: false });
+      } catch (err) {
+        parentPort.postMessage({ id: m.id, error: { code: err && err.code, message: String(err && err.message) } });
+      }
     }
-    else parentPort.postMessage({ id: m.id, applied: false });
-  } catch (err) {
-    parentPort.postMessage({ id: m.id, error: { code: err && err.code, message: String(err && err.message) } });
+    const next = n + 1 < ROUND ? receiveMessageOnPort(parentPort) : undefined;
+    m = next === undefined ? undefined : next.message;
   }
+  if (applied.length > 0) {
+    const err = syncWal();
+    for (const id of applied) {
+      parentPort.postMessage(err ? { id, error: { code: err.code, message: String(err.message), sync: true } } : { id, applied: true });
+    }
+  }
+  if (closing) finish();
 });
 `;
 
