@@ -8,9 +8,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { fakeClock } from '../audit/helpers.js';
 import { storeFactories } from '../helpers/stores.js';
-import { type GatewayHarness, startGateway } from './harness.js';
+import { type GatewayHarness, modernRequest, startGateway } from './harness.js';
 
-const MODERN = '2026-07-28';
 const TASKS = { extensions: { 'io.modelcontextprotocol/tasks': {} } };
 const REFUND = 'helpdesk.execute_refund';
 
@@ -36,27 +35,7 @@ for (const factory of await storeFactories()) {
       capabilities: Record<string, unknown> = TASKS,
       gateway: GatewayHarness = h,
     ) => {
-      const name = params.name ?? params.taskId;
-      const res = await fetch(gateway.mcpUrl, {
-        method: 'POST',
-        headers: {
-          authorization: `Bearer ${token}`,
-          'content-type': 'application/json',
-          accept: 'application/json, text/event-stream',
-          'mcp-protocol-version': MODERN,
-          'mcp-method': method,
-          ...(typeof name === 'string' ? { 'mcp-name': name } : {}),
-        },
-        body: JSON.stringify({
-          jsonrpc: '2.0',
-          id: ++id,
-          method,
-          params: {
-            ...params,
-            _meta: { 'io.modelcontextprotocol/protocolVersion': MODERN, 'io.modelcontextprotocol/clientCapabilities': capabilities },
-          },
-        }),
-      });
+      const res = await modernRequest(gateway.mcpUrl, token, method, params, capabilities, ++id);
       const body = (await res.json()) as { result?: Result; error?: { code: number; data?: { code?: string } } };
       if (body.error !== undefined) throw Object.assign(new Error(JSON.stringify(body.error)), { rpc: body.error });
       return body.result as Result;

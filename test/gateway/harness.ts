@@ -8,6 +8,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { ConfigInput } from '../../src/config/load.js';
 import { DEV_TRUST_DOMAIN } from '../../src/identity/dev-spiffe.js';
 import type { Clock } from '../../src/lib/clock.js';
+import { MODERN_REVISION } from '../../src/lib/mcp-revisions.js';
 import type { Logger } from '../../src/observability/log.js';
 import type { Store } from '../../src/store/types.js';
 import { type Running, startBroker } from '../identity/helpers.js';
@@ -110,6 +111,42 @@ export async function startGateway(
       await b.close();
     },
   };
+}
+
+/**
+ * One 2026-07-28 (stateless) request to /mcp with a bearer token: the `_meta` the revision requires
+ * (`capabilities` as the client's) and the headers that must match the body (`Mcp-Name` from
+ * `params.name`, or `params.taskId` for tasks/*).
+ */
+export function modernRequest(
+  mcpUrl: URL,
+  token: string,
+  method: string,
+  params: Record<string, unknown>,
+  capabilities: Record<string, unknown> = {},
+  id = 1,
+): Promise<Response> {
+  const name = params.name ?? params.taskId;
+  return fetch(mcpUrl, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${token}`,
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      'mcp-protocol-version': MODERN_REVISION,
+      'mcp-method': method,
+      ...(typeof name === 'string' ? { 'mcp-name': name } : {}),
+    },
+    body: JSON.stringify({
+      jsonrpc: '2.0',
+      id,
+      method,
+      params: {
+        ...params,
+        _meta: { 'io.modelcontextprotocol/protocolVersion': MODERN_REVISION, 'io.modelcontextprotocol/clientCapabilities': capabilities },
+      },
+    }),
+  });
 }
 
 /** The mandate id claim of an access token (read without verifying: tests only). */

@@ -7,9 +7,8 @@ import { after, before, describe, test } from 'node:test';
 import { RISK_TOPIC } from '../../src/risk/sharing.js';
 import type { Store } from '../../src/store/types.js';
 import { storeFactories } from '../helpers/stores.js';
-import { type GatewayHarness, startGateway } from './harness.js';
+import { type GatewayHarness, modernRequest, startGateway } from './harness.js';
 
-const MODERN = '2026-07-28';
 const CALLS = 10;
 const AUDIT_SQL = /\baudit_(entries|head)\b/;
 
@@ -133,27 +132,7 @@ for (const factory of await storeFactories()) {
     test('2026-07-28 (stateless raw JSON-RPC), including a refusal', async () => {
       const { token } = await h.mandate([{ tool: 'helpdesk.search_tickets' }]);
       const call = async (name: string, i: number) => {
-        const res = await fetch(h.mcpUrl, {
-          method: 'POST',
-          headers: {
-            authorization: `Bearer ${token}`,
-            'content-type': 'application/json',
-            accept: 'application/json, text/event-stream',
-            'mcp-protocol-version': MODERN,
-            'mcp-method': 'tools/call',
-            'mcp-name': name,
-          },
-          body: JSON.stringify({
-            jsonrpc: '2.0',
-            id: i,
-            method: 'tools/call',
-            params: {
-              name,
-              arguments: { query: `refund ${i}` },
-              _meta: { 'io.modelcontextprotocol/protocolVersion': MODERN, 'io.modelcontextprotocol/clientCapabilities': {} },
-            },
-          }),
-        });
+        const res = await modernRequest(h.mcpUrl, token, 'tools/call', { name, arguments: { query: `refund ${i}` } }, {}, i);
         assert.equal(res.status, 200);
         return ((await res.json()) as { result: { isError?: boolean } }).result;
       };

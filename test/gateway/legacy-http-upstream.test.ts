@@ -7,9 +7,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { DEV_TRUST_DOMAIN } from '../../src/identity/dev-spiffe.js';
 import { type Sdk1Http, startSdk1Http } from '../upstreams/fixtures/sdk1-server.js';
-import { type GatewayHarness, mandateIdOf, startGateway, text } from './harness.js';
+import { type GatewayHarness, mandateIdOf, modernRequest, startGateway, text } from './harness.js';
 
-const MODERN = '2026-07-28';
 const AGENT = { id: 'legacy-http-agent', spiffeId: `spiffe://${DEV_TRUST_DOMAIN}/agent/legacy-http-agent` };
 const TOOLS = [{ tool: 'legacy.echo' }, { tool: 'legacy.headers' }];
 
@@ -49,27 +48,7 @@ describe('gateway in front of a legacy HTTP upstream with sessions (SDK 1.x)', (
 
   /** A 2026-07-28 tools/call (stateless) through the gateway. */
   const modernCall = async (token: string, name: string, args: Record<string, unknown>) => {
-    const res = await fetch(h.mcpUrl, {
-      method: 'POST',
-      headers: {
-        authorization: `Bearer ${token}`,
-        'content-type': 'application/json',
-        accept: 'application/json, text/event-stream',
-        'mcp-protocol-version': MODERN,
-        'mcp-method': 'tools/call',
-        'mcp-name': name,
-      },
-      body: JSON.stringify({
-        jsonrpc: '2.0',
-        id: 1,
-        method: 'tools/call',
-        params: {
-          name,
-          arguments: args,
-          _meta: { 'io.modelcontextprotocol/protocolVersion': MODERN, 'io.modelcontextprotocol/clientCapabilities': {} },
-        },
-      }),
-    });
+    const res = await modernRequest(h.mcpUrl, token, 'tools/call', { name, arguments: args });
     assert.equal(res.status, 200);
     return ((await res.json()) as { result: unknown }).result;
   };

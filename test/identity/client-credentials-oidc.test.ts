@@ -4,34 +4,17 @@
 // refresh token is bound to that identity.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
 import { after, before, test } from 'node:test';
-import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { startWorkloadIssuer, type WorkloadIssuer } from '../helpers/workload-issuer.js';
 import { assertionParams, mandateOf, tokenRequest } from './grant-helpers.js';
 import { type Running, startBroker } from './helpers.js';
 
-let issuer: { server: Server; url: string };
-let key: CryptoKey;
+let issuer: WorkloadIssuer;
 let b: Running;
 const SUBJECT = 'system:serviceaccount:ops:remediation';
 
 before(async () => {
-  const pair = await generateKeyPair('RS256', { extractable: true });
-  key = pair.privateKey;
-  const jwk = { ...(await exportJWK(pair.publicKey)), kid: 'sa-1', alg: 'RS256', use: 'sig' };
-  issuer = await new Promise((resolve) => {
-    const server = createServer((req, res) => {
-      const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
-      const body =
-        req.url === '/.well-known/openid-configuration'
-          ? { issuer: url, jwks_uri: `${url}/openid/v1/jwks` }
-          : req.url === '/openid/v1/jwks'
-            ? { keys: [jwk] }
-            : undefined;
-      res.writeHead(body === undefined ? 404 : 200, { 'content-type': 'application/json' }).end(JSON.stringify(body ?? {}));
-    });
-    server.listen(0, '127.0.0.1', () => resolve({ server, url: `http://127.0.0.1:${(server.address() as { port: number }).port}` }));
-  });
+  issuer = await startWorkloadIssuer();
   b = await startBroker({ config: { identity: { oidcIssuers: [{ issuer: issuer.url, audience: 'mandate', algorithms: ['RS256'] }] } } });
   await b.broker.agents.register({
     id: 'k8s-remediation',
@@ -47,19 +30,11 @@ before(async () => {
 });
 after(async () => {
   await b?.close();
-  issuer?.server.close();
+  await issuer?.close();
 });
 
 const workloadToken = (o: { sub?: string; aud?: string; jti?: string } = {}) =>
-  new SignJWT({ kubernetes: { namespace: 'ops' } })
-    .setProtectedHeader({ alg: 'RS256', kid: 'sa-1' })
-    .setIssuer(issuer.url)
-    .setSubject(o.sub ?? SUBJECT)
-    .setAudience(o.aud ?? 'mandate')
-    .setJti(o.jti ?? randomUUID())
-    .setIssuedAt()
-    .setExpirationTime('10m')
-    .sign(key);
+  issuer.token({ ...o, sub: o.sub ?? SUBJECT, claims: { kubernetes: { namespace: 'ops' } } });
 
 test('the metadata lists the workload issuer algorithm beside the trust domain one', async () => {
   const md = (await (await fetch(`${b.base}/.well-known/oauth-authorization-server`)).json()) as Record<string, string[]>;

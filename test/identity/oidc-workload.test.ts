@@ -1,34 +1,18 @@
 // An agent authenticated by an OIDC workload token (a fake Kubernetes-style issuer we control,
 // served over HTTP with discovery + JWKS) opens a mandate through the token endpoint.
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
 import { after, before, test } from 'node:test';
-import { decodeJwt, exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { decodeJwt } from 'jose';
 import { TOKEN_TYPE } from '../../src/oauth/token-exchange.js';
+import { startWorkloadIssuer, type WorkloadIssuer } from '../helpers/workload-issuer.js';
 import { mandateRequest, oauthError, type Running, startBroker } from './helpers.js';
 
-let issuer: { server: Server; url: string };
-let key: CryptoKey;
+let issuer: WorkloadIssuer;
 let b: Running;
 const SUBJECT = 'system:serviceaccount:ops:remediation';
 
 before(async () => {
-  const pair = await generateKeyPair('RS256', { extractable: true });
-  key = pair.privateKey;
-  const jwk = { ...(await exportJWK(pair.publicKey)), kid: 'sa-1', alg: 'RS256', use: 'sig' };
-  issuer = await new Promise((resolve) => {
-    const server = createServer((req, res) => {
-      const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
-      const body =
-        req.url === '/.well-known/openid-configuration'
-          ? { issuer: url, jwks_uri: `${url}/openid/v1/jwks` }
-          : req.url === '/openid/v1/jwks'
-            ? { keys: [jwk] }
-            : undefined;
-      res.writeHead(body === undefined ? 404 : 200, { 'content-type': 'application/json' }).end(JSON.stringify(body ?? {}));
-    });
-    server.listen(0, '127.0.0.1', () => resolve({ server, url: `http://127.0.0.1:${(server.address() as { port: number }).port}` }));
-  });
+  issuer = await startWorkloadIssuer();
   b = await startBroker({ config: { identity: { oidcIssuers: [{ issuer: issuer.url, audience: 'mandate', algorithms: ['RS256'] }] } } });
   const admin = await b.operatorToken('alice');
   const res = await fetch(`${b.base}/admin/v1/agents`, {
@@ -47,18 +31,10 @@ before(async () => {
 });
 after(async () => {
   await b?.close();
-  issuer?.server.close();
+  await issuer?.close();
 });
 
-const token = (sub: string, aud = 'mandate') =>
-  new SignJWT({ kubernetes: { namespace: 'ops' } })
-    .setProtectedHeader({ alg: 'RS256', kid: 'sa-1' })
-    .setIssuer(issuer.url)
-    .setSubject(sub)
-    .setAudience(aud)
-    .setIssuedAt()
-    .setExpirationTime('10m')
-    .sign(key);
+const token = (sub: string, aud = 'mandate') => issuer.token({ sub, aud, claims: { kubernetes: { namespace: 'ops' } } });
 
 const open = async (proof: string) =>
   b.exchange({
