@@ -468,7 +468,7 @@ export class Gateway {
     if (failure === undefined) this.#provenance.record(treeOf(caller), resultText(result, PROVENANCE_SCAN_CHARS));
     this.#o.risk?.observeResult(riskPathOf(caller), bytes);
     // What the agent is about to see is in the log before it sees it (committed: a broker crash
-    // cannot lose it); the fsync is shared with the next batch's. The decision that allowed the call
+    // cannot lose it); the fsync that follows its commit still runs. The decision that allowed the call
     // was durable before it was forwarded.
     await this.#o.audit.append(
       {

@@ -3,11 +3,12 @@
 // mandate created; `shared` upstreams get one session for everyone. Sessions close when idle,
 // when the pool is full (least recently used first), when their upstream changes, and when their
 // mandate ends. The pool remembers which upstreams answered as legacy servers, so their later
-// sessions skip the era probe (forgotten when a connect fails or the upstream changes).
+// sessions skip the era probe; a remembered upstream that refuses the legacy handshake is probed
+// at once, and a change of the upstream forgets it.
 import type { CredentialInjector } from '../leases/injection.js';
 import type { Clock } from '../lib/clock.js';
 import { connectUpstream } from '../upstreams/connect.js';
-import type { RequestOptions, UpstreamClient } from '../upstreams/mcp-client/index.js';
+import { type RequestOptions, UpstreamCallError, type UpstreamClient } from '../upstreams/mcp-client/index.js';
 import type { UpstreamRegistry } from '../upstreams/registry.js';
 
 export interface UpstreamPoolOptions {
@@ -39,6 +40,8 @@ export class UpstreamPool {
   readonly #entries = new Map<string, Entry>();
   /** Upstreams whose last session negotiated the legacy era. */
   readonly #legacy = new Set<string>();
+  /** Bumped when an upstream changes, so a connect begun before the change cannot record its era. */
+  readonly #generation = new Map<string, number>();
   readonly #timer: NodeJS.Timeout;
 
   constructor(options: UpstreamPoolOptions) {
@@ -129,6 +132,7 @@ export class UpstreamPool {
   /** Closes every session of an upstream (its transport or credential changed). */
   closeUpstream(upstream: string): void {
     this.#legacy.delete(upstream);
+    this.#generation.set(upstream, (this.#generation.get(upstream) ?? 0) + 1);
     for (const [key, e] of this.#entries) if (e.upstream === upstream) this.#drop(key, e);
   }
 
@@ -145,6 +149,7 @@ export class UpstreamPool {
   }
 
   async #open(upstream: string, mandateId: string | undefined, key: string, entry: Entry): Promise<UpstreamClient> {
+    const generation = this.#generation.get(upstream) ?? 0;
     const injector = this.#o.credentials;
     let u: Awaited<ReturnType<UpstreamPoolOptions['registry']['connection']>>['upstream'];
     let credential: Awaited<ReturnType<UpstreamPoolOptions['registry']['connection']>>['credential'];
@@ -162,17 +167,24 @@ export class UpstreamPool {
           : { ...(injected.headers ? { headers: injected.headers } : {}), ...(injected.env ? { env: injected.env } : {}) };
     }
     // An `openapi` upstream's client is its HTTP API forwarder (src/upstreams/http-api), with the same credential.
-    const knownLegacy = this.#legacy.has(upstream);
+    const connect = (knownLegacy: boolean) =>
+      connectUpstream({ transport: u.transport, credential, httpApi, timeoutMs: this.#o.connectTimeoutMs, knownLegacy });
     let client: UpstreamClient;
-    try {
-      client = await connectUpstream({ transport: u.transport, credential, httpApi, timeoutMs: this.#o.connectTimeoutMs, knownLegacy });
-    } catch (err) {
-      // Perhaps no longer a legacy server: the next session probes again.
-      this.#legacy.delete(upstream);
-      throw err;
+    if (!this.#legacy.has(upstream)) client = await connect(false);
+    else {
+      try {
+        client = await connect(true);
+      } catch (err) {
+        // Perhaps no longer a legacy server (it refused the handshake): probe once, unless it did not answer in time.
+        this.#legacy.delete(upstream);
+        if (err instanceof UpstreamCallError && err.kind === 'timeout') throw err;
+        client = await connect(false);
+      }
     }
-    if (client.era === 'legacy') this.#legacy.add(upstream);
-    else this.#legacy.delete(upstream);
+    if ((this.#generation.get(upstream) ?? 0) === generation) {
+      if (client.era === 'legacy') this.#legacy.add(upstream);
+      else this.#legacy.delete(upstream);
+    }
     // A dead transport (process exited, session lost) must not be reused; a newer session under the same key is kept.
     client.onclose = () => {
       if (this.#entries.get(key) === entry) this.#entries.delete(key);

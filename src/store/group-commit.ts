@@ -66,8 +66,8 @@ export interface GroupCommitOptions {
   /**
    * Batches committing at once (default 1: the next batch starts when the previous one settled).
    * More only for a commit that applies batches in the order it received them and can tell a
-   * batch built on one that failed (the audit log's head guard): the next batch then commits while
-   * the previous one waits for its fsync.
+   * batch built on one that failed (the audit log's head guard): the next batch is then built and
+   * handed over while the previous one waits for its fsync.
    */
   readonly pipeline?: number;
   /** Maps a failed transaction's error to what each caller of that batch receives. */

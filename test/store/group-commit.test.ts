@@ -170,51 +170,54 @@ for (const factory of await storeFactories()) {
       assert.throws(() => new GroupCommit(async (b) => b, { pipeline: 0 }), RangeError);
     });
 
-    test("an item submitted with wait 'committed' resolves when the commit reports the batch committed; the others when it is durable", async () => {
-      let durable: (() => void) | undefined;
-      let reportCommitted: (() => void) | undefined;
-      const group = new GroupCommit<string, string>(
-        (batch, committed) =>
-          new Promise((resolve) => {
-            const results = batch.map((i) => `${i}!`);
-            reportCommitted = () => committed?.(results);
-            durable = () => resolve(results);
-          }),
-        { gather: true },
-      );
-      const settled: string[] = [];
-      const early = group.submit('a', 'committed').then((r) => settled.push(`committed ${r}`));
-      const late = group.submit('b').then((r) => settled.push(`durable ${r}`));
-      await new Promise((r) => setImmediate(r));
-      await new Promise((r) => setImmediate(r));
-      assert.deepEqual(settled, [], 'nothing settles before the commit reports');
-      (reportCommitted as () => void)();
-      await early;
-      assert.deepEqual(settled, ['committed a!'], "only the 'committed' item settled");
-      (durable as () => void)();
-      await late;
-      assert.deepEqual(settled, ['committed a!', 'durable b!']);
-    });
-
-    test("a batch that fails after its commit was reported rejects its durable items; its 'committed' items stay resolved", async () => {
-      const group = new GroupCommit<string, string>(
-        async (batch, committed) => {
-          committed?.(batch.map((i) => `${i}!`));
-          throw new Error('fsync failed');
-        },
-        { gather: true },
-      );
-      const [early, late] = await Promise.allSettled([group.submit('a', 'committed'), group.submit('b')]);
-      assert.deepEqual(early, { status: 'fulfilled', value: 'a!' });
-      assert.equal(late?.status, 'rejected');
-      // A commit that never reports `committed` (a store whose commit is durable) settles everybody at the end.
-      const plain = new GroupCommit<string, string>(async (batch) => batch.map((i) => `${i}?`));
-      assert.deepEqual(await Promise.all([plain.submit('x', 'committed'), plain.submit('y')]), ['x?', 'y?']);
-    });
-
     test('maxBatch must be a positive integer', async () => {
       const store = await open();
       assert.throws(() => new GroupCommit(inTransaction(store, writer([])), { maxBatch: 0 }), RangeError);
     });
   });
 }
+
+// Two-stage settlement is the group commit's own logic: a commit function stands in for the store.
+describe("group commit: 'committed' and 'durable' callers", () => {
+  test("an item submitted with wait 'committed' resolves when the commit reports the batch committed; the others when it is durable", async () => {
+    let durable: (() => void) | undefined;
+    let reportCommitted: (() => void) | undefined;
+    const group = new GroupCommit<string, string>(
+      (batch, committed) =>
+        new Promise((resolve) => {
+          const results = batch.map((i) => `${i}!`);
+          reportCommitted = () => committed?.(results);
+          durable = () => resolve(results);
+        }),
+      { gather: true },
+    );
+    const settled: string[] = [];
+    const early = group.submit('a', 'committed').then((r) => settled.push(`committed ${r}`));
+    const late = group.submit('b').then((r) => settled.push(`durable ${r}`));
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(settled, [], 'nothing settles before the commit reports');
+    (reportCommitted as () => void)();
+    await early;
+    assert.deepEqual(settled, ['committed a!'], "only the 'committed' item settled");
+    (durable as () => void)();
+    await late;
+    assert.deepEqual(settled, ['committed a!', 'durable b!']);
+  });
+
+  test("a batch that fails after its commit was reported rejects its durable items; its 'committed' items stay resolved", async () => {
+    const group = new GroupCommit<string, string>(
+      async (batch, committed) => {
+        committed?.(batch.map((i) => `${i}!`));
+        throw new Error('fsync failed');
+      },
+      { gather: true },
+    );
+    const [early, late] = await Promise.allSettled([group.submit('a', 'committed'), group.submit('b')]);
+    assert.deepEqual(early, { status: 'fulfilled', value: 'a!' });
+    assert.equal(late?.status, 'rejected');
+    // A commit that never reports `committed` (a store whose commit is durable) settles everybody at the end.
+    const plain = new GroupCommit<string, string>(async (batch) => batch.map((i) => `${i}?`));
+    assert.deepEqual(await Promise.all([plain.submit('x', 'committed'), plain.submit('y')]), ['x?', 'y?']);
+  });
+});

@@ -78,9 +78,13 @@ function apply(statements) {
   return true;
 }
 let closing = false;
+let finished = false;
 function finish() {
+  if (finished) return;
+  finished = true;
   try {
     if (wal !== undefined) closeSync(wal);
+    wal = undefined;
     db.close();
   } finally {
     parentPort.close();
@@ -89,6 +93,7 @@ function finish() {
 /** Most messages committed before one sync (each is a whole group-committed batch). */
 const ROUND = 64;
 parentPort.on('message', (first) => {
+  if (finished) return;
   const applied = [];
   for (let m = first, n = 0; m !== undefined; n++) {
     if (m.type === 'close') closing = true;
@@ -184,7 +189,7 @@ export class WriteThread {
 
   /** After a lost checkpoint worker: SQLite checkpoints in COMMIT again, so the WAL stays bounded. */
   checkpointInCommit(): void {
-    if (!this.#lost) this.#worker.postMessage({ type: 'autocheckpoint' });
+    if (!this.#lost && !this.#closing) this.#worker.postMessage({ type: 'autocheckpoint' });
   }
 
   /** Answers the batches already sent, then closes the thread's connection. */

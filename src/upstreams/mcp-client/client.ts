@@ -48,9 +48,9 @@ export class McpClient implements UpstreamClient {
     this.#transport = transport;
   }
 
-  /** Probes the era over an open channel and completes the legacy handshake if needed; closes the channel on failure. */
   /**
-   * Connects and agrees on the era. `knownLegacy`: the server answered as legacy last time, so the
+   * Probes the era over an open channel and completes the legacy handshake if needed; closes the
+   * channel on failure. `knownLegacy`: the server answered as legacy last time, so the
    * `server/discover` probe is skipped and the legacy handshake starts at once (one round trip less
    * per session; on stdio, no wait for a legacy server that never answers unknown methods). If the
    * server no longer speaks legacy, the handshake fails like any failed connect.
