@@ -2,6 +2,8 @@
 // resolves only once the event is durable (or, asked for a record of what already happened,
 // committed); a rejected append means the privileged action must not happen (fail closed).
 
+import type { Wait } from '../store/group-commit.js';
+
 /** Who acted, outermost first: the human on whose behalf (if any), then agents down the delegation chain. */
 export interface AuditActor {
   readonly type: 'human' | 'service' | 'agent' | 'operator' | 'system';
@@ -87,7 +89,7 @@ export interface AppendOptions {
    * durable already). Only for a record of what already happened, never for the event a privileged
    * action waits on: the gateway's `tool.result`, never a `decision`.
    */
-  readonly wait?: 'durable' | 'committed';
+  readonly wait?: Wait;
 }
 
 export interface AuditLog {
